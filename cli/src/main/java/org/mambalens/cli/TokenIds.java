@@ -1,0 +1,29 @@
+package org.mambalens.cli;
+
+import java.util.Arrays;
+import java.util.stream.Collectors;
+
+/** Comma-separated token ids, as {@code --token-ids} takes and {@code --print-ids} prints them. */
+final class TokenIds {
+    private TokenIds() {
+    }
+
+    static int[] parse(String text) {
+        if (text == null || text.isBlank()) throw new IllegalArgumentException("--token-ids is empty");
+        String[] parts = text.split(",");
+        int[] ids = new int[parts.length];
+        for (int i = 0; i < parts.length; i++) {
+            try {
+                ids[i] = Integer.parseInt(parts[i].strip());
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("--token-ids: \"" + parts[i].strip() + "\" is not an integer");
+            }
+            if (ids[i] < 0) throw new IllegalArgumentException("--token-ids: " + ids[i] + " is negative");
+        }
+        return ids;
+    }
+
+    static String format(int[] ids) {
+        return Arrays.stream(ids).mapToObj(Integer::toString).collect(Collectors.joining(","));
+    }
+}

@@ -1,0 +1,103 @@
+package org.mambalens.engine.io;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.Arrays;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * NumPy {@code .npy} (format 1.0/2.0/3.0) for float32 arrays, written atomically (temp file, then
+ * rename) so a failed run leaves no half-written output. Reading parses the header dictionary with
+ * a fixed pattern; nothing in the file is evaluated.
+ */
+public final class Npy {
+    private static final byte[] MAGIC = {(byte) 0x93, 'N', 'U', 'M', 'P', 'Y'};
+    private static final Pattern HEADER = Pattern.compile(
+            "\\{\\s*'descr'\\s*:\\s*'([<>|=]?[a-z]\\d+)'\\s*,\\s*'fortran_order'\\s*:\\s*(True|False)\\s*,\\s*'shape'\\s*:\\s*\\(([\\d,\\s]*)\\)\\s*,?\\s*\\}\\s*");
+
+    /** A float32 array and its shape, row-major. */
+    public record Array(float[] data, int[] shape) {
+        public int dim(int i) {
+            return shape[i];
+        }
+    }
+
+    private Npy() {
+    }
+
+    public static void writeFloat32(Path file, float[] data, int... shape) {
+        long n = 1;
+        for (int d : shape) n *= d;
+        if (n != data.length) throw new IllegalArgumentException("shape " + Arrays.toString(shape) + " does not hold " + data.length + " floats");
+        StringBuilder dims = new StringBuilder();
+        for (int d : shape) dims.append(d).append(", ");
+        if (shape.length > 1) dims.setLength(dims.length() - 2);
+        else if (shape.length == 1) dims.setLength(dims.length() - 1);
+        String dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + dims + "), }";
+        int unpadded = MAGIC.length + 2 + 2 + dict.length() + 1;
+        String header = dict + " ".repeat((64 - unpadded % 64) % 64) + "\n";
+        ByteBuffer body = ByteBuffer.allocate(data.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+        body.asFloatBuffer().put(data);
+        Path dir = file.toAbsolutePath().getParent();
+        try {
+            if (dir != null) Files.createDirectories(dir);
+            Path tmp = Files.createTempFile(dir, "." + file.getFileName(), ".part");
+            try (OutputStream out = Files.newOutputStream(tmp)) {
+                out.write(MAGIC);
+                out.write(new byte[]{1, 0, (byte) header.length(), (byte) (header.length() >> 8)});
+                out.write(header.getBytes(StandardCharsets.US_ASCII));
+                out.write(body.array());
+            } catch (IOException | RuntimeException e) {
+                Files.deleteIfExists(tmp);
+                throw e;
+            }
+            Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            throw new CheckpointException(file, "cannot write: " + e.getMessage());
+        }
+    }
+
+    public static Array readFloat32(Path file) {
+        byte[] all;
+        try {
+            all = Files.readAllBytes(file);
+        } catch (IOException e) {
+            throw new CheckpointException(file, "cannot read: " + e.getMessage());
+        }
+        if (all.length < 10 || !Arrays.equals(Arrays.copyOf(all, 6), MAGIC)) throw new CheckpointException(file, "not an .npy file");
+        ByteBuffer b = ByteBuffer.wrap(all).order(ByteOrder.LITTLE_ENDIAN);
+        int major = all[6];
+        long headerLength = major == 1 ? Short.toUnsignedInt(b.getShort(8)) : Integer.toUnsignedLong(b.getInt(8));
+        int start = major == 1 ? 10 : 12;
+        if (major < 1 || major > 3 || start + headerLength > all.length) throw new CheckpointException(file, "corrupt .npy header");
+        String header = new String(all, start, (int) headerLength, StandardCharsets.ISO_8859_1);
+        Matcher m = HEADER.matcher(header);
+        if (!m.matches()) throw new CheckpointException(file, "unsupported .npy header " + header.strip());
+        if (m.group(2).equals("True")) throw new CheckpointException(file, "Fortran-ordered arrays are not supported");
+        String[] parts = m.group(3).split(",");
+        int[] shape = Arrays.stream(parts).map(String::strip).filter(s -> !s.isEmpty()).mapToInt(Integer::parseInt).toArray();
+        long n = 1;
+        for (int d : shape) n *= d;
+        String descr = m.group(1);
+        int offset = (int) (start + headerLength);
+        int width = descr.endsWith("8") ? 8 : 4;
+        if (n > Integer.MAX_VALUE || offset + n * width != all.length) throw new CheckpointException(file, "size does not match shape " + Arrays.toString(shape));
+        float[] out = new float[(int) n];
+        ByteBuffer data = ByteBuffer.wrap(all, offset, all.length - offset).slice().order(descr.startsWith(">") ? ByteOrder.BIG_ENDIAN : ByteOrder.LITTLE_ENDIAN);
+        switch (descr.replaceAll("[<>|=]", "")) {
+            case "f4" -> data.asFloatBuffer().get(out);
+            case "f8" -> { for (int i = 0; i < n; i++) out[i] = (float) data.getDouble(i * 8); }
+            case "i4" -> { for (int i = 0; i < n; i++) out[i] = data.getInt(i * 4); }
+            case "i8" -> { for (int i = 0; i < n; i++) out[i] = data.getLong(i * 8); }
+            default -> throw new CheckpointException(file, "unsupported dtype " + descr + " (float32, float64, int32, int64 are read)");
+        }
+        return new Array(out, shape);
+    }
+}

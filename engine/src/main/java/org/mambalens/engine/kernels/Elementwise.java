@@ -1,0 +1,65 @@
+package org.mambalens.engine.kernels;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+
+import static org.mambalens.engine.kernels.Vectors.F;
+import static org.mambalens.engine.kernels.Vectors.LANES;
+
+/** Activations, RMSNorm and residual adds over rows of F32 activations. */
+public final class Elementwise {
+    private Elementwise() {
+    }
+
+    /** out[i] = silu(in[i]) = in·σ(in), i < n, for `rows` rows with the given strides. */
+    public static void silu(float[] out, int outOff, int ldOut, float[] in, int inOff, int ldIn, int rows, int n) {
+        for (int r = 0; r < rows; r++) {
+            int o = outOff + r * ldOut, s = inOff + r * ldIn, i = 0;
+            for (; i + LANES <= n; i += LANES) {
+                FloatVector v = FloatVector.fromArray(F, in, s + i);
+                v.div(v.neg().lanewise(VectorOperators.EXP).add(1f)).intoArray(out, o + i);
+            }
+            for (; i < n; i++) out[o + i] = Scalar.silu(in[s + i]);
+        }
+    }
+
+    /** x = softplus(x) in place over x[off, off + n), with PyTorch's threshold of 20. */
+    public static void softplus(float[] x, int off, int n) {
+        int i = 0;
+        for (; i + LANES <= n; i += LANES) {
+            FloatVector v = FloatVector.fromArray(F, x, off + i);
+            FloatVector sp = v.min(20f).lanewise(VectorOperators.EXP).lanewise(VectorOperators.LOG1P);
+            sp.blend(v, v.compare(VectorOperators.GT, 20f)).intoArray(x, off + i);
+        }
+        for (; i < n; i++) x[off + i] = Scalar.softplus(x[off + i]);
+    }
+
+    /** y = x / sqrt(mean(x²) + eps) ⊙ w for `rows` packed rows of length d. */
+    public static void rmsnorm(float[] y, float[] x, float[] w, float eps, int rows, int d) {
+        for (int r = 0; r < rows; r++) {
+            int base = r * d, i = 0;
+            FloatVector acc = FloatVector.zero(F);
+            for (; i + LANES <= d; i += LANES) {
+                FloatVector v = FloatVector.fromArray(F, x, base + i);
+                acc = v.fma(v, acc);
+            }
+            float ss = acc.reduceLanes(VectorOperators.ADD);
+            for (; i < d; i++) ss += x[base + i] * x[base + i];
+            float inv = (float) (1.0 / Math.sqrt(ss / d + eps));
+            i = 0;
+            for (; i + LANES <= d; i += LANES) {
+                FloatVector.fromArray(F, x, base + i).mul(inv).mul(FloatVector.fromArray(F, w, i)).intoArray(y, base + i);
+            }
+            for (; i < d; i++) y[base + i] = x[base + i] * inv * w[i];
+        }
+    }
+
+    /** x += y over n elements. */
+    public static void addInPlace(float[] x, float[] y, int n) {
+        int i = 0;
+        for (; i + LANES <= n; i += LANES) {
+            FloatVector.fromArray(F, x, i).add(FloatVector.fromArray(F, y, i)).intoArray(x, i);
+        }
+        for (; i < n; i++) x[i] += y[i];
+    }
+}

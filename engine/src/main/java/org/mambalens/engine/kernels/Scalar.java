@@ -1,0 +1,97 @@
+package org.mambalens.engine.kernels;
+
+import org.mambalens.engine.io.DType;
+import org.mambalens.engine.tensor.Tensor;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+
+/**
+ * Plain-loop twins of every vector kernel, written straight from the equations in SPEC §2. Tests
+ * compare the vector kernels with these on random data and awkward sizes.
+ */
+public final class Scalar {
+    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    private Scalar() {
+    }
+
+    static float weight(DType type, MemorySegment seg, long index) {
+        return switch (type) {
+            case F32 -> seg.getAtIndex(F32, index);
+            case BF16 -> Float.intBitsToFloat((seg.getAtIndex(I16, index) & 0xFFFF) << 16);
+            case F16 -> Float.float16ToFloat(seg.getAtIndex(I16, index));
+            default -> throw new IllegalArgumentException("kernels read F32, F16 or BF16, not " + type);
+        };
+    }
+
+    /** Y[r, o] = Σ_k X[r, k]·W[o, k] (+ bias[o]), X [rows, in], Y [rows, out], both packed. */
+    public static void matmul(float[] y, float[] x, int rows, Tensor w, float[] bias) {
+        int out = w.dim(0), in = w.dim(1);
+        for (int r = 0; r < rows; r++) {
+            for (int o = 0; o < out; o++) {
+                double s = bias == null ? 0 : bias[o];
+                for (int k = 0; k < in; k++) s += (double) x[r * in + k] * w.getFloat((long) o * in + k);
+                y[r * out + o] = (float) s;
+            }
+        }
+    }
+
+    public static float silu(float x) {
+        return x / (1f + (float) Math.exp(-x));
+    }
+
+    /** softplus(x) = log(1 + e^x), and x itself above 20 as PyTorch does. */
+    public static float softplus(float x) {
+        return x > 20f ? x : (float) Math.log1p(Math.exp(x));
+    }
+
+    /** y = x / sqrt(mean(x²) + eps) ⊙ w over rows of length d. */
+    public static void rmsnorm(float[] y, float[] x, float[] w, float eps, int rows, int d) {
+        for (int r = 0; r < rows; r++) {
+            double ss = 0;
+            for (int i = 0; i < d; i++) ss += (double) x[r * d + i] * x[r * d + i];
+            float inv = (float) (1.0 / Math.sqrt(ss / d + eps));
+            for (int i = 0; i < d; i++) y[r * d + i] = x[r * d + i] * inv * w[i];
+        }
+    }
+
+    /**
+     * s[t, c] = bias[c] + Σ_k w[k, c]·x[t-K+1+k, c], zeros before t = 0.
+     * x [L, E], w [K, E] (tap-major), s [L, E].
+     */
+    public static void causalConv(float[] s, float[] x, float[] w, float[] bias, int len, int e, int taps) {
+        for (int t = 0; t < len; t++) {
+            for (int c = 0; c < e; c++) {
+                double acc = bias == null ? 0 : bias[c];
+                for (int k = 0; k < taps; k++) {
+                    int src = t - taps + 1 + k;
+                    if (src >= 0) acc += (double) w[k * e + c] * x[src * e + c];
+                }
+                s[t * e + c] = (float) acc;
+            }
+        }
+    }
+
+    /**
+     * The selective scan of SPEC §2 from H = 0, gated: y[t, c] = (Σ_n C[t,n]·H_t[c,n] + D[c]·u[t,c])·silu(z[t,c])
+     * with H_t[c,n] = exp(Δ[t,c]·A[c,n])·H_{t-1}[c,n] + Δ[t,c]·B[t,n]·u[t,c].
+     * u, Δ, z, y [L, E]; B, C [L, N]; A [E, N] (already −exp(A_log)); D [E].
+     */
+    public static void selectiveScan(float[] y, float[] u, float[] delta, float[] b, float[] c, float[] z, float[] a,
+                                     float[] d, int len, int e, int n) {
+        double[] h = new double[e * n];
+        for (int t = 0; t < len; t++) {
+            for (int ch = 0; ch < e; ch++) {
+                double dt = delta[t * e + ch], ut = u[t * e + ch], acc = 0;
+                for (int i = 0; i < n; i++) {
+                    h[ch * n + i] = Math.exp(dt * a[ch * n + i]) * h[ch * n + i] + dt * b[t * n + i] * ut;
+                    acc += c[t * n + i] * h[ch * n + i];
+                }
+                y[t * e + ch] = (float) ((acc + d[ch] * ut) * silu(z[t * e + ch]));
+            }
+        }
+    }
+}

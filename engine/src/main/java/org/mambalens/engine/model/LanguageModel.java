@@ -1,0 +1,34 @@
+package org.mambalens.engine.model;
+
+import org.mambalens.engine.trace.TraceRecorder;
+
+import java.nio.file.Path;
+
+/** A causal language model: logits for a prompt, then one token at a time from a recurrent state. */
+public interface LanguageModel extends AutoCloseable {
+    /** Per-sequence decoding state (for Mamba: each layer's conv window and SSM state). */
+    interface State {
+        /** Tokens consumed so far. */
+        int position();
+    }
+
+    Path directory();
+
+    int vocabSize();
+
+    int eosTokenId();
+
+    State newState();
+
+    /** Logits [L, vocab] for every position of {@code ids}, from a fresh state, optionally traced. */
+    float[] forward(int[] ids, TraceRecorder trace);
+
+    /** Consumes {@code ids} into {@code state}; returns the logits [vocab] after the last one. */
+    float[] prefill(int[] ids, State state);
+
+    /** Consumes one token into {@code state}; returns the logits [vocab] that follow it. */
+    float[] step(int id, State state);
+
+    @Override
+    void close();
+}

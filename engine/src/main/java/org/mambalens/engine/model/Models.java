@@ -1,0 +1,27 @@
+package org.mambalens.engine.model;
+
+import org.mambalens.engine.io.ConfigFile;
+import org.mambalens.engine.model.mamba.MambaModel;
+
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.function.Function;
+
+/** The registry that maps config.json's {@code model_type} to the family that loads it. */
+public final class Models {
+    private static final Map<String, Function<Path, LanguageModel>> LANGUAGE = new TreeMap<>(Map.of(
+            "mamba", MambaModel::load));
+
+    private Models() {
+    }
+
+    public static LanguageModel loadLanguageModel(Path dir) {
+        ConfigFile config = ConfigFile.in(dir);
+        String type = config.text("model_type", null);
+        if (type == null) throw config.error("no \"model_type\"; supported language models: " + String.join(", ", LANGUAGE.keySet()));
+        Function<Path, LanguageModel> loader = LANGUAGE.get(type);
+        if (loader == null) throw config.error("model_type \"" + type + "\" is not a supported language model (supported: " + String.join(", ", LANGUAGE.keySet()) + ")");
+        return loader.apply(dir);
+    }
+}

@@ -1,0 +1,255 @@
+package org.mambalens.engine.model.mamba;
+
+import org.mambalens.engine.io.Checkpoint;
+import org.mambalens.engine.io.ConfigFile;
+import org.mambalens.engine.kernels.CausalConv;
+import org.mambalens.engine.kernels.Elementwise;
+import org.mambalens.engine.kernels.MatMul;
+import org.mambalens.engine.kernels.SelectiveScan;
+import org.mambalens.engine.model.LanguageModel;
+import org.mambalens.engine.tensor.Tensor;
+import org.mambalens.engine.trace.MixerTrace;
+import org.mambalens.engine.trace.TraceRecorder;
+
+import java.nio.file.Path;
+import java.util.Arrays;
+
+/**
+ * Mamba-1 language model (transformers' {@code MambaForCausalLM}, SPEC §2), read top to bottom:
+ * weights, state, then the forward pass. Large matrices stay memory-mapped in their checkpoint dtype;
+ * the residual stream and every activation are F32.
+ *
+ * <p>Shapes: L tokens, D = hidden, E = inner channels, N = state size, R = dt rank, K = conv taps, V = vocab.
+ */
+public final class MambaModel implements LanguageModel {
+
+    /** One residual block's weights. Tensors are mapped views; float[] are small and widened at load. */
+    record Layer(float[] norm,        // [D]
+                 Tensor inProj,       // [2E, D]
+                 float[] inProjBias,  // [2E] or null
+                 float[] convTaps,    // [K, E]  conv1d.weight [E, 1, K] transposed, tap-major
+                 float[] convBias,    // [E] or null
+                 Tensor xProj,        // [R + 2N, E]
+                 Tensor dtProj,       // [E, R]
+                 float[] dtBias,      // [E]
+                 float[] aT,          // [N, E]  A = −exp(A_log), transposed
+                 float[] d,           // [E]
+                 Tensor outProj,      // [D, E]
+                 float[] outProjBias) { // [D] or null
+    }
+
+    /** Per layer: the last K−1 conv inputs and the SSM state H. */
+    public static final class State implements LanguageModel.State {
+        final float[][] convWindow;   // [layers][(K−1)·E]
+        final float[][] ssm;          // [layers][N·E]
+        int position;
+
+        State(MambaConfig c) {
+            convWindow = new float[c.layers()][(c.convKernel() - 1) * c.intermediateSize()];
+            ssm = new float[c.layers()][c.stateSize() * c.intermediateSize()];
+        }
+
+        @Override
+        public int position() {
+            return position;
+        }
+    }
+
+    private final Path dir;
+    private final MambaConfig config;
+    private final Checkpoint checkpoint;
+    private final Tensor embeddings;   // [V, D]
+    private final Layer[] layers;
+    private final float[] normF;       // [D]
+    private final Tensor lmHead;       // [V, D] (the embeddings when tied)
+
+    private MambaModel(Path dir, MambaConfig config, Checkpoint checkpoint) {
+        this.dir = dir;
+        this.config = config;
+        this.checkpoint = checkpoint;
+        int V = config.vocabSize(), D = config.hiddenSize();
+        embeddings = checkpoint.tensor("backbone.embeddings.weight", V, D);
+        normF = checkpoint.tensor("backbone.norm_f.weight", D).toFloatArray();
+        lmHead = config.tieWordEmbeddings() ? embeddings : checkpoint.tensor("lm_head.weight", V, D);
+        layers = new Layer[config.layers()];
+        for (int i = 0; i < layers.length; i++) layers[i] = loadLayer("backbone.layers." + i + ".");
+    }
+
+    public static MambaModel load(Path dir) {
+        MambaConfig config = MambaConfig.from(ConfigFile.in(dir));
+        Checkpoint checkpoint = Checkpoint.open(dir);
+        try {
+            return new MambaModel(dir, config, checkpoint);
+        } catch (RuntimeException e) {
+            checkpoint.close();
+            throw e;
+        }
+    }
+
+    private Layer loadLayer(String p) {
+        int D = config.hiddenSize(), E = config.intermediateSize(), N = config.stateSize(), R = config.timeStepRank(), K = config.convKernel();
+        float[] conv = checkpoint.tensor(p + "mixer.conv1d.weight", E, 1, K).toFloatArray();
+        float[] taps = new float[K * E];
+        for (int c = 0; c < E; c++) for (int k = 0; k < K; k++) taps[k * E + c] = conv[c * K + k];
+        float[] aLog = checkpoint.tensor(p + "mixer.A_log", E, N).toFloatArray();
+        float[] aT = new float[N * E];
+        for (int c = 0; c < E; c++) for (int n = 0; n < N; n++) aT[n * E + c] = (float) -Math.exp(aLog[c * N + n]);
+        return new Layer(
+                checkpoint.tensor(p + "norm.weight", D).toFloatArray(),
+                checkpoint.tensor(p + "mixer.in_proj.weight", 2L * E, D),
+                config.useBias() ? checkpoint.tensor(p + "mixer.in_proj.bias", 2L * E).toFloatArray() : null,
+                taps,
+                config.useConvBias() ? checkpoint.tensor(p + "mixer.conv1d.bias", E).toFloatArray() : null,
+                checkpoint.tensor(p + "mixer.x_proj.weight", R + 2L * N, E),
+                checkpoint.tensor(p + "mixer.dt_proj.weight", E, R),
+                checkpoint.tensor(p + "mixer.dt_proj.bias", E).toFloatArray(),
+                aT,
+                checkpoint.tensor(p + "mixer.D", E).toFloatArray(),
+                checkpoint.tensor(p + "mixer.out_proj.weight", D, E),
+                config.useBias() ? checkpoint.tensor(p + "mixer.out_proj.bias", D).toFloatArray() : null);
+    }
+
+    public MambaConfig config() {
+        return config;
+    }
+
+    @Override
+    public Path directory() {
+        return dir;
+    }
+
+    @Override
+    public int vocabSize() {
+        return config.vocabSize();
+    }
+
+    @Override
+    public int eosTokenId() {
+        return config.eosTokenId();
+    }
+
+    @Override
+    public State newState() {
+        return new State(config);
+    }
+
+    /** Prefill runs in chunks of this many tokens, so a prompt of any length needs bounded memory. */
+    static final int PREFILL_CHUNK = 512;
+
+    @Override
+    public float[] forward(int[] ids, TraceRecorder trace) {
+        checkFits(ids.length);
+        float[] h = hidden(ids, newState(), trace);
+        float[] logits = new float[ids.length * config.vocabSize()];     // [L, V]
+        MatMul.matmul(logits, 0, config.vocabSize(), h, 0, config.hiddenSize(), ids.length, lmHead, null);
+        return logits;
+    }
+
+    @Override
+    public float[] prefill(int[] ids, LanguageModel.State state) {
+        if (ids.length == 0) throw new IllegalArgumentException("no tokens given");
+        float[] h = null;
+        int last = 0;
+        for (int from = 0; from < ids.length; from += PREFILL_CHUNK) {
+            int[] chunk = Arrays.copyOfRange(ids, from, Math.min(ids.length, from + PREFILL_CHUNK));
+            h = hidden(chunk, (State) state, null);
+            last = chunk.length - 1;
+        }
+        float[] logits = new float[config.vocabSize()];
+        MatMul.matvec(logits, 0, h, last * config.hiddenSize(), lmHead, null);
+        return logits;
+    }
+
+    /** A whole-sequence forward holds [L, V] logits and a dozen [L, E] activations at once. */
+    private void checkFits(int tokens) {
+        long bytes = 4L * tokens * (config.vocabSize() + 14L * config.intermediateSize() + 4L * config.hiddenSize());
+        long heap = Runtime.getRuntime().maxMemory();
+        if (bytes > heap * 3 / 4) {
+            throw new IllegalArgumentException(String.format("%d tokens need about %.1f GiB for the logits and activations of a "
+                    + "whole-sequence forward, more than the %.1f GiB heap allows; use fewer tokens or a larger -Xmx",
+                    tokens, bytes / 1073741824.0, heap / 1073741824.0));
+        }
+    }
+
+    @Override
+    public float[] step(int id, LanguageModel.State state) {
+        return prefill(new int[]{id}, state);
+    }
+
+    /** RMSNorm_f of the residual stream after every block, [L, D], advancing {@code state} by L tokens. */
+    private float[] hidden(int[] ids, State state, TraceRecorder trace) {
+        int L = ids.length, D = config.hiddenSize();
+        if (L == 0) throw new IllegalArgumentException("no tokens given");
+        float[] x = new float[L * D];                                      // residual stream [L, D], F32
+        for (int t = 0; t < L; t++) {
+            int id = ids[t];
+            if (id < 0 || id >= config.vocabSize()) {
+                throw new IllegalArgumentException("token id " + id + " is outside the vocabulary [0, " + config.vocabSize() + ")");
+            }
+            for (int i = 0; i < D; i++) x[t * D + i] = embeddings.getFloat((long) id * D + i);
+        }
+        float[] xn = new float[L * D];
+        for (int i = 0; i < layers.length; i++) {
+            Elementwise.rmsnorm(xn, x, layers[i].norm(), config.eps(), L, D);
+            float[] out = mixer(i, xn, L, state, trace);
+            Elementwise.addInPlace(x, out, L * D);                         // h = x + Mixer(RMSNorm(x))
+        }
+        Elementwise.rmsnorm(xn, x, normF, config.eps(), L, D);
+        state.position += L;
+        return xn;
+    }
+
+    /** Mixer(v) of SPEC §2 for L tokens: in_proj, causal conv, SiLU, x_proj, Δ, selective scan, gate, out_proj. */
+    private float[] mixer(int i, float[] v, int L, State state, TraceRecorder trace) {
+        Layer w = layers[i];
+        int D = config.hiddenSize(), E = config.intermediateSize(), N = config.stateSize(), R = config.timeStepRank();
+        int K = config.convKernel(), P = R + 2 * N;
+
+        float[] xz = new float[L * 2 * E];                                 // [L, 2E]: x' = [:, :E], z = [:, E:]
+        MatMul.matmul(xz, 0, 2 * E, v, 0, D, L, w.inProj(), w.inProjBias());
+
+        float[] s = new float[L * E];                                      // conv output [L, E]
+        CausalConv.apply(s, xz, 0, 2 * E, w.convTaps(), w.convBias(), state.convWindow[i], L, E, K);
+        float[] u = new float[L * E];                                      // u = silu(s) [L, E]
+        Elementwise.silu(u, 0, E, s, 0, E, L, E);
+
+        float[] dbc = new float[L * P];                                    // [δr, B, C] = x_proj(u) [L, R+2N]
+        MatMul.matmul(dbc, 0, P, u, 0, E, L, w.xProj(), null);
+        float[] delta = new float[L * E];                                  // Δ = softplus(dt_proj(δr)) [L, E]
+        MatMul.matmul(delta, 0, E, dbc, 0, P, L, w.dtProj(), w.dtBias());
+        Elementwise.softplus(delta, 0, L * E);
+
+        float[] y = new float[L * E];                                      // y ⊙ silu(z) [L, E]
+        SelectiveScan.scan(y, new SelectiveScan.Inputs(u, delta, dbc, P, R, R + N, xz, E, 2 * E),
+                w.aT(), w.d(), state.ssm[i], L, E, N);
+
+        if (trace != null) {
+            trace.recordMixer(i, TraceRecorder.Direction.FORWARD, () -> new MixerTrace(L, E, N, delta.clone(),
+                    columns(dbc, L, P, R, N), columns(dbc, L, P, R + N, N), s.clone(), u.clone(),
+                    columns(xz, L, 2 * E, E, E), columns(xz, L, 2 * E, 0, E)));
+        }
+
+        float[] out = new float[L * D];                                    // out_proj [L, D]
+        MatMul.matmul(out, 0, D, y, 0, E, L, w.outProj(), w.outProjBias());
+        return out;
+    }
+
+    /** Columns [from, from + n) of a row-major [rows, ld] matrix, packed. */
+    private static float[] columns(float[] m, int rows, int ld, int from, int n) {
+        float[] out = new float[rows * n];
+        for (int r = 0; r < rows; r++) System.arraycopy(m, r * ld + from, out, r * n, n);
+        return out;
+    }
+
+    @Override
+    public void close() {
+        checkpoint.close();
+    }
+
+    @Override
+    public String toString() {
+        return "Mamba " + Arrays.asList(config.layers() + " layers", "D=" + config.hiddenSize(), "E=" + config.intermediateSize(),
+                "N=" + config.stateSize(), "R=" + config.timeStepRank(), "K=" + config.convKernel(), "V=" + config.vocabSize())
+                + " from " + dir;
+    }
+}

@@ -1,0 +1,28 @@
+package org.mambalens.engine.trace;
+
+/**
+ * What one Mamba mixer computed over a sequence of {@code length} tokens, in one scan direction:
+ * everything SPEC §3–4 needs to rebuild its hidden and unified attention. Row-major, token first.
+ *
+ * @param delta Δ = softplus(dt_proj(δr)) [L, E]
+ * @param b     B [L, N]
+ * @param c     C [L, N]
+ * @param s     conv output before SiLU, bias included [L, E]
+ * @param u     u = silu(s), the scan input [L, E]
+ * @param z     the gate branch of in_proj [L, E]
+ * @param x     the conv input x' (in_proj's first half) [L, E]
+ */
+public record MixerTrace(int length, int channels, int stateSize,
+                         float[] delta, float[] b, float[] c, float[] s, float[] u, float[] z, float[] x) {
+    public float delta(int t, int channel) {
+        return delta[t * channels + channel];
+    }
+
+    public float b(int t, int n) {
+        return b[t * stateSize + n];
+    }
+
+    public float c(int t, int n) {
+        return c[t * stateSize + n];
+    }
+}

@@ -1,0 +1,57 @@
+package org.mambalens.engine.trace;
+
+import java.util.Collections;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.function.Supplier;
+
+/**
+ * Opt-in recording of a forward pass, layer by layer. A model given no recorder (null) does no extra
+ * work at all; given one, it copies out only the layers the recorder {@linkplain #wants wants}.
+ */
+public final class TraceRecorder {
+    /** Scan direction: Mamba language models run forward only; Vision Mamba runs both. */
+    public enum Direction { FORWARD, BACKWARD }
+
+    private final Set<Integer> layers;
+    private final Map<Integer, Map<Direction, MixerTrace>> mixers = new TreeMap<>();
+
+    private TraceRecorder(Set<Integer> layers) {
+        this.layers = layers;
+    }
+
+    /** Records every layer. */
+    public static TraceRecorder allLayers() {
+        return new TraceRecorder(null);
+    }
+
+    /** Records the given layers only (indices from 0). */
+    public static TraceRecorder layers(Set<Integer> layers) {
+        return new TraceRecorder(Set.copyOf(layers));
+    }
+
+    public boolean wants(int layer) {
+        return layers == null || layers.contains(layer);
+    }
+
+    /** Stores what {@code make} builds, if this layer is wanted; the copy is never made otherwise. */
+    public synchronized void recordMixer(int layer, Direction direction, Supplier<MixerTrace> make) {
+        if (wants(layer)) mixers.computeIfAbsent(layer, k -> new TreeMap<>()).put(direction, make.get());
+    }
+
+    public synchronized MixerTrace mixer(int layer, Direction direction) {
+        Map<Direction, MixerTrace> m = mixers.get(layer);
+        MixerTrace t = m == null ? null : m.get(direction);
+        if (t == null) throw new IllegalArgumentException("layer " + layer + " " + direction + " was not recorded");
+        return t;
+    }
+
+    public MixerTrace mixer(int layer) {
+        return mixer(layer, Direction.FORWARD);
+    }
+
+    public synchronized Set<Integer> recordedLayers() {
+        return Collections.unmodifiableSet(mixers.keySet());
+    }
+}
