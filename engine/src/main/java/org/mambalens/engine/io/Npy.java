@@ -80,7 +80,6 @@ public final class Npy {
         String header = new String(all, start, (int) headerLength, StandardCharsets.ISO_8859_1);
         Matcher m = HEADER.matcher(header);
         if (!m.matches()) throw new CheckpointException(file, "unsupported .npy header " + header.strip());
-        if (m.group(2).equals("True")) throw new CheckpointException(file, "Fortran-ordered arrays are not supported");
         String[] parts = m.group(3).split(",");
         int[] shape = Arrays.stream(parts).map(String::strip).filter(s -> !s.isEmpty()).mapToInt(Integer::parseInt).toArray();
         long n = 1;
@@ -98,6 +97,19 @@ public final class Npy {
             case "i8" -> { for (int i = 0; i < n; i++) out[i] = data.getLong(i * 8); }
             default -> throw new CheckpointException(file, "unsupported dtype " + descr + " (float32, float64, int32, int64 are read)");
         }
-        return new Array(out, shape);
+        return new Array(m.group(2).equals("True") ? toRowMajor(out, shape) : out, shape);
+    }
+
+    /** Column-major (Fortran) data of the given shape, reordered row-major. */
+    private static float[] toRowMajor(float[] columnMajor, int[] shape) {
+        float[] out = new float[columnMajor.length];
+        int[] index = new int[shape.length];
+        for (int i = 0; i < out.length; i++) {
+            int f = 0;                                   // index in column-major order
+            for (int d = shape.length - 1; d >= 0; d--) f = f * shape[d] + index[d];
+            out[i] = columnMajor[f];
+            for (int d = shape.length - 1; d >= 0 && ++index[d] == shape[d]; d--) index[d] = 0;
+        }
+        return out;
     }
 }

@@ -1,0 +1,56 @@
+package org.mambalens.engine;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** Where the golden fixtures made by weights-tools/reference/*.py live, from any module's tests. */
+public final class Fixtures {
+    private Fixtures() {
+    }
+
+    /** engine/src/test/resources/golden, found from the current directory or a parent. */
+    public static Path golden() {
+        for (Path p = Path.of("").toAbsolutePath(); p != null; p = p.getParent()) {
+            Path g = p.resolve("engine/src/test/resources/golden");
+            if (Files.isDirectory(g)) return g;
+            g = p.resolve("src/test/resources/golden");
+            if (Files.isDirectory(g) && p.getFileName().toString().equals("engine")) return g;
+        }
+        throw new IllegalStateException("golden fixtures not found from " + Path.of("").toAbsolutePath());
+    }
+
+    /** The repository root (holds models/). */
+    public static Path repository() {
+        return golden().getParent().getParent().getParent().getParent().getParent();
+    }
+
+    public static JsonNode json(Path file) {
+        try {
+            return new ObjectMapper().readTree(file.toFile());
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    public static int[] ints(JsonNode array) {
+        int[] out = new int[array.size()];
+        for (int i = 0; i < out.length; i++) out[i] = array.get(i).asInt();
+        return out;
+    }
+
+    /** max |a − b| / max |b|: the tolerance measure of the golden tests. */
+    public static double relativeError(float[] a, float[] b) {
+        if (a.length != b.length) throw new IllegalArgumentException("lengths " + a.length + " and " + b.length);
+        double maxDiff = 0, maxRef = 0;
+        for (int i = 0; i < a.length; i++) {
+            maxDiff = Math.max(maxDiff, Math.abs(a[i] - b[i]));
+            maxRef = Math.max(maxRef, Math.abs(b[i]));
+        }
+        return maxDiff / Math.max(maxRef, 1e-30);
+    }
+}

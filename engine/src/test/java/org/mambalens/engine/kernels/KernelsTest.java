@@ -1,0 +1,165 @@
+package org.mambalens.engine.kernels;
+
+import jdk.incubator.vector.FloatVector;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+import org.mambalens.engine.Fixtures;
+import org.mambalens.engine.io.DType;
+import org.mambalens.engine.tensor.Tensor;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.Random;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** Every vector kernel against its scalar twin, on sizes that exercise vector bodies and scalar tails. */
+class KernelsTest {
+    final Random random = new Random(11);
+
+    float[] randoms(int n) {
+        float[] a = new float[n];
+        for (int i = 0; i < n; i++) a[i] = (float) random.nextGaussian();
+        return a;
+    }
+
+    /** A [rows, cols] weight in the given dtype, values rounded to it. */
+    Tensor weight(DType type, int rows, int cols) {
+        ByteBuffer b = ByteBuffer.allocate(rows * cols * type.bytes).order(ByteOrder.LITTLE_ENDIAN);
+        for (int i = 0; i < rows * cols; i++) {
+            float v = (float) random.nextGaussian();
+            switch (type) {
+                case F32 -> b.putFloat(v);
+                case BF16 -> b.putShort((short) (Float.floatToIntBits(v) >>> 16));
+                case F16 -> b.putShort(Float.floatToFloat16(v));
+                default -> throw new IllegalArgumentException();
+            }
+        }
+        return new Tensor("w", type, new long[]{rows, cols}, MemorySegment.ofArray(b.array()));
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = DType.class, names = {"F32", "BF16", "F16"})
+    void matmulAndMatvecMatchTheScalarLoop(DType type) {
+        int[][] sizes = {{1, 5, 3}, {1, 300, 77}, {7, 37, 33}, {13, 300, 17}, {6, 64, 32}, {20, 513, 70}};
+        for (int[] s : sizes) {
+            int rows = s[0], in = s[1], out = s[2];
+            Tensor w = weight(type, out, in);
+            float[] x = randoms(rows * in), bias = randoms(out);
+            float[] expected = new float[rows * out], actual = new float[rows * out];
+            Scalar.matmul(expected, x, rows, w, bias);
+            MatMul.matmul(actual, 0, out, x, 0, in, rows, w, bias);
+            assertThat(Fixtures.relativeError(actual, expected)).as("%s %s", type, java.util.Arrays.toString(s)).isLessThan(1e-5);
+        }
+    }
+
+    @Test
+    void matmulHonoursStridesAndOffsets() {
+        int rows = 9, in = 40, out = 24, ldx = 50, ldy = 30;
+        Tensor w = weight(DType.F32, out, in);
+        float[] x = randoms(3 + rows * ldx), y = new float[5 + rows * ldy];
+        MatMul.matmul(y, 5, ldy, x, 3, ldx, rows, w, null);
+        float[] packed = new float[rows * in], expected = new float[rows * out];
+        for (int r = 0; r < rows; r++) System.arraycopy(x, 3 + r * ldx, packed, r * in, in);
+        Scalar.matmul(expected, packed, rows, w, null);
+        for (int r = 0; r < rows; r++) {
+            for (int o = 0; o < out; o++) assertThat(y[5 + r * ldy + o]).isCloseTo(expected[r * out + o], org.assertj.core.data.Offset.offset(1e-4f));
+            for (int o = out; o < ldy && 5 + r * ldy + o < y.length; o++) assertThat(y[5 + r * ldy + o]).isZero();
+        }
+    }
+
+    @Test
+    void halfPrecisionWideningIsExactForEveryBitPattern() {
+        ByteBuffer b = ByteBuffer.allocate(65536 * 2).order(ByteOrder.LITTLE_ENDIAN);
+        for (int h = 0; h < 65536; h++) b.putShort((short) h);
+        MemorySegment seg = MemorySegment.ofArray(b.array());
+        float[] lanes = new float[Vectors.LANES];
+        for (int h = 0; h < 65536; h += Vectors.LANES) {
+            for (DType type : new DType[]{DType.F16, DType.BF16}) {
+                FloatVector v = Vectors.load(type, seg, h);
+                v.intoArray(lanes, 0);
+                for (int j = 0; j < Vectors.LANES; j++) {
+                    float expected = Scalar.weight(type, seg, h + j);
+                    if (Float.isNaN(expected)) assertThat(lanes[j]).as("%s %04x", type, h + j).isNaN();
+                    else assertThat(Float.floatToIntBits(lanes[j])).as("%s %04x", type, h + j).isEqualTo(Float.floatToIntBits(expected));
+                }
+            }
+        }
+    }
+
+    @Test
+    void elementwiseKernelsMatchTheirTwins() {
+        int n = 3 * Vectors.LANES + 5;
+        float[] x = randoms(n);
+        x[0] = 25f;                  // softplus threshold
+        x[1] = -30f;
+        x[2] = 19.5f;
+        float[] silu = new float[n], soft = x.clone();
+        Elementwise.silu(silu, 0, n, x, 0, n, 1, n);
+        Elementwise.softplus(soft, 0, n);
+        for (int i = 0; i < n; i++) {
+            assertThat(silu[i]).isCloseTo(Scalar.silu(x[i]), org.assertj.core.data.Offset.offset(1e-6f));
+            assertThat(soft[i]).isCloseTo(Scalar.softplus(x[i]), org.assertj.core.data.Offset.offset(2e-6f * Math.max(1, Math.abs(x[i]))));
+        }
+        int rows = 3, d = 2 * Vectors.LANES + 3;
+        float[] v = randoms(rows * d), w = randoms(d), expected = new float[rows * d], actual = new float[rows * d];
+        Scalar.rmsnorm(expected, v, w, 1e-5f, rows, d);
+        Elementwise.rmsnorm(actual, v, w, 1e-5f, rows, d);
+        assertThat(Fixtures.relativeError(actual, expected)).isLessThan(1e-6);
+    }
+
+    @Test
+    void causalConvMatchesItsTwinAndCarriesTheWindow() {
+        int len = 11, e = 2 * Vectors.LANES + 3, taps = 4, ld = 2 * e;
+        float[] x = randoms(len * ld), w = randoms(taps * e), bias = randoms(e);
+        float[] packed = new float[len * e];
+        for (int t = 0; t < len; t++) System.arraycopy(x, t * ld, packed, t * e, e);
+        float[] expected = new float[len * e];
+        Scalar.causalConv(expected, packed, w, bias, len, e, taps);
+        // All at once, then the same input split 4 + 1 + 6 with the window carried between the parts.
+        float[] whole = new float[len * e], window = new float[(taps - 1) * e];
+        CausalConv.apply(whole, x, 0, ld, w, bias, window, len, e, taps);
+        assertThat(Fixtures.relativeError(whole, expected)).isLessThan(1e-6);
+        float[] parts = new float[len * e], window2 = new float[(taps - 1) * e];
+        int[][] splits = {{0, 4}, {4, 1}, {5, 6}};
+        for (int[] p : splits) {
+            float[] s = new float[p[1] * e];
+            CausalConv.apply(s, x, p[0] * ld, ld, w, bias, window2, p[1], e, taps);
+            System.arraycopy(s, 0, parts, p[0] * e, s.length);
+        }
+        assertThat(Fixtures.relativeError(parts, expected)).isLessThan(1e-6);
+        assertThat(window2).containsExactly(window);
+    }
+
+    @Test
+    void selectiveScanMatchesItsTwinAcrossChunks() {
+        int len = 23, e = 3 * Vectors.LANES + 2, n = 5;
+        float[] u = randoms(len * e), z = randoms(len * e), bc = randoms(len * 2 * n), d = randoms(e);
+        float[] delta = randoms(len * e), a = new float[e * n], aT = new float[n * e];
+        Elementwise.softplus(delta, 0, delta.length);
+        for (int c = 0; c < e; c++) for (int i = 0; i < n; i++) aT[i * e + c] = a[c * n + i] = -(i + 1) * (0.5f + random.nextFloat());
+        float[] b = new float[len * n], cc = new float[len * n];
+        for (int t = 0; t < len; t++) {
+            System.arraycopy(bc, t * 2 * n, b, t * n, n);
+            System.arraycopy(bc, t * 2 * n + n, cc, t * n, n);
+        }
+        float[] expected = new float[len * e];
+        Scalar.selectiveScan(expected, u, delta, b, cc, z, a, d, len, e, n);
+        float[] y = new float[len * e], h = new float[n * e];
+        SelectiveScan.scan(y, new SelectiveScan.Inputs(u, delta, bc, 2 * n, 0, n, z, 0, e), aT, d, h, len, e, n);
+        assertThat(Fixtures.relativeError(y, expected)).isLessThan(1e-5);
+        // Token by token with the state carried: the decode path.
+        float[] h2 = new float[n * e], y2 = new float[len * e];
+        for (int t = 0; t < len; t++) {
+            float[] yt = new float[e];
+            SelectiveScan.scan(yt, new SelectiveScan.Inputs(java.util.Arrays.copyOfRange(u, t * e, t * e + e),
+                    java.util.Arrays.copyOfRange(delta, t * e, t * e + e), java.util.Arrays.copyOfRange(bc, t * 2 * n, t * 2 * n + 2 * n),
+                    2 * n, 0, n, java.util.Arrays.copyOfRange(z, t * e, t * e + e), 0, e), aT, d, h2, 1, e, n);
+            System.arraycopy(yt, 0, y2, t * e, e);
+        }
+        assertThat(Fixtures.relativeError(y2, y)).isLessThan(1e-6);
+        assertThat(h2).containsExactly(h);
+    }
+}
