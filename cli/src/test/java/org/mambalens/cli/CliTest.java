@@ -1,0 +1,118 @@
+package org.mambalens.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.mambalens.engine.Fixtures;
+import org.mambalens.engine.io.Npy;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.stream.Collectors;
+import java.util.stream.IntStream;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** The command-line contract: the commands, flags and outputs that scripts rely on. */
+class CliTest {
+    @TempDir
+    Path tmp;
+
+    record Result(int code, String out, String err) {
+    }
+
+    static synchronized Result run(String... args) {
+        PrintStream oldOut = System.out, oldErr = System.err;
+        ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
+        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+        try {
+            System.setProperty("mambalens.home", Fixtures.repository().toString());
+            int code = Main.run(args);
+            return new Result(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+        } finally {
+            System.setOut(oldOut);
+            System.setErr(oldErr);
+        }
+    }
+
+    static String ids(JsonNode array) {
+        return IntStream.of(Fixtures.ints(array)).mapToObj(Integer::toString).collect(Collectors.joining(","));
+    }
+
+    @Test
+    void forwardWritesTheReferenceLogitsAsNpy() {
+        Path dir = Fixtures.golden().resolve("mamba/untied_bf16");
+        JsonNode ref = Fixtures.json(dir.resolve("reference.json"));
+        Path out = tmp.resolve("logits.npy");
+        Result r = run("forward", "--model", dir.toString(), "--token-ids", ids(ref.get("token_ids")), "--out", out.toString());
+        assertThat(r.code()).as(r.err()).isZero();
+        Npy.Array got = Npy.readFloat32(out), expected = Npy.readFloat32(dir.resolve("logits.npy"));
+        assertThat(got.shape()).containsExactly(expected.shape());
+        assertThat(Fixtures.relativeError(got.data(), expected.data())).isLessThan(1e-4);
+    }
+
+    @Test
+    void generatePrintIdsGivesTheReferenceGreedyContinuation() {
+        Path dir = Fixtures.golden().resolve("mamba/bias_untied_f16");
+        JsonNode ref = Fixtures.json(dir.resolve("reference.json"));
+        int total = ref.get("greedy_ids").size(), prompt = ref.get("greedy_prompt").size();
+        Result r = run("generate", "--model", dir.toString(), "--token-ids", ids(ref.get("greedy_prompt")),
+                "--max-new-tokens", String.valueOf(total - prompt), "--greedy", "--print-ids", "--ignore-eos");
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.out().strip()).isEqualTo(ids(ref.get("greedy_ids")));
+    }
+
+    @Test
+    void generateWithTheBundledModelStreamsText() {
+        JsonNode ref = Fixtures.json(Fixtures.golden().resolve("demo/reference.json"));
+        Result r = run("generate", "--prompt", ref.get("prompt").asText(), "--max-new-tokens", "12", "--greedy");
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.out()).startsWith(ref.get("prompt").asText()).isEqualTo(ref.get("greedy_text").asText().substring(0, r.out().length() - 1) + "\n");
+        Result sampled = run("generate", "--prompt", "Computers", "--max-new-tokens", "20", "--temperature", "0.8", "--top-p", "0.9", "--seed", "5", "--print-ids");
+        assertThat(sampled.code()).isZero();
+        assertThat(run("generate", "--prompt", "Computers", "--max-new-tokens", "20", "--temperature", "0.8", "--top-p", "0.9", "--seed", "5", "--print-ids").out())
+                .isEqualTo(sampled.out());
+    }
+
+    @Test
+    void inspectListsTensorsAndCounts() {
+        Result r = run("inspect", Fixtures.golden().resolve("mamba/tied_f32").toString());
+        assertThat(r.code()).isZero();
+        assertThat(r.out()).contains("backbone.layers.1.mixer.A_log", "F32", "[128, 8]", "parameters");
+    }
+
+    @Test
+    void badInputGivesOneLineNamingTheFileOrArgument() throws IOException {
+        Path broken = tmp.resolve("broken.safetensors");
+        Files.write(broken, new byte[]{0x10, 0, 0, 0, 0, 0, 0, 0, '{', '"', 'w'});
+        expectOneLineError(run("inspect", broken.toString()), "broken.safetensors");
+        expectOneLineError(run("inspect", tmp.resolve("missing.safetensors").toString()), "missing.safetensors");
+        expectOneLineError(run("forward", "--model", tmp.toString(), "--token-ids", "1,2", "--out", tmp.resolve("x.npy").toString()), "config.json");
+        Path model = Fixtures.golden().resolve("mamba/tied_f32");
+        expectOneLineError(run("forward", "--model", model.toString(), "--token-ids", "1,x", "--out", tmp.resolve("x.npy").toString()), "--token-ids");
+        expectOneLineError(run("forward", "--model", model.toString(), "--token-ids", "1,99999", "--out", tmp.resolve("x.npy").toString()), "99999");
+        assertThat(tmp.resolve("x.npy")).doesNotExist();
+        Files.writeString(tmp.resolve("config.json"), "{\"model_type\": \"llama\"}");
+        expectOneLineError(run("forward", "--model", tmp.toString(), "--token-ids", "1", "--out", tmp.resolve("x.npy").toString()), "supported: mamba");
+        assertThat(run("generate", "--prompt", "a", "--token-ids", "1").code()).isEqualTo(2);
+    }
+
+    private static void expectOneLineError(Result r, String mentions) {
+        assertThat(r.code()).isEqualTo(1);
+        assertThat(r.err().strip()).contains(mentions).doesNotContain("\n").doesNotContain("Exception");
+    }
+
+    @Test
+    void everyCommandHasHelp() {
+        for (String c : new String[]{"inspect", "forward", "generate"}) {
+            Result r = run(c, "--help");
+            assertThat(r.code()).isZero();
+            assertThat(r.out()).contains("Usage: mambalens " + c);
+        }
+    }
+}
