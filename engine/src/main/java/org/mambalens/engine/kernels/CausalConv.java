@@ -25,43 +25,28 @@ public final class CausalConv {
      */
     public static void apply(float[] s, float[] x, int xOff, int ldx, float[] w, float[] bias, float[] window,
                              int len, int e, int taps) {
-        Parallel.forRange(e / LANES, Math.max(1, 4096 / Math.max(1, len * taps)), (v0, v1) -> {
-            for (int c = v0 * LANES; c < v1 * LANES; c += LANES) {
-                FloatVector b = bias == null ? FloatVector.zero(F) : FloatVector.fromArray(F, bias, c);
-                for (int t = 0; t < len; t++) {
-                    FloatVector acc = b;
+        // The window rows followed by the new inputs: row t + k of `padded` is input t − K + 1 + k.
+        float[] padded = new float[(taps - 1 + len) * e];
+        System.arraycopy(window, 0, padded, 0, (taps - 1) * e);
+        for (int t = 0; t < len; t++) System.arraycopy(x, xOff + t * ldx, padded, (taps - 1 + t) * e, e);
+        float[] b = bias == null ? new float[e] : bias;
+        int vectors = e / LANES;
+        Parallel.forRange(len, Math.max(1, 65536 / Math.max(1, e * taps)), (t0, t1) -> {
+            for (int t = t0; t < t1; t++) {
+                for (int c = 0; c < vectors * LANES; c += LANES) {
+                    FloatVector acc = FloatVector.fromArray(F, b, c);
                     for (int k = 0; k < taps; k++) {
-                        int src = t - taps + 1 + k;
-                        FloatVector in = src >= 0 ? FloatVector.fromArray(F, x, xOff + src * ldx + c)
-                                : FloatVector.fromArray(F, window, (taps - 1 + src) * e + c);
-                        acc = FloatVector.fromArray(F, w, k * e + c).fma(in, acc);
+                        acc = FloatVector.fromArray(F, w, k * e + c).fma(FloatVector.fromArray(F, padded, (t + k) * e + c), acc);
                     }
                     acc.intoArray(s, t * e + c);
                 }
+                for (int c = vectors * LANES; c < e; c++) {
+                    float acc = b[c];
+                    for (int k = 0; k < taps; k++) acc += w[k * e + c] * padded[(t + k) * e + c];
+                    s[t * e + c] = acc;
+                }
             }
         });
-        for (int c = e / LANES * LANES; c < e; c++) {
-            for (int t = 0; t < len; t++) {
-                float acc = bias == null ? 0f : bias[c];
-                for (int k = 0; k < taps; k++) {
-                    int src = t - taps + 1 + k;
-                    acc += w[k * e + c] * (src >= 0 ? x[xOff + src * ldx + c] : window[(taps - 1 + src) * e + c]);
-                }
-                s[t * e + c] = acc;
-            }
-        }
-        slideWindow(window, x, xOff, ldx, len, e, taps);
-    }
-
-    /** The window becomes the last K−1 rows of [window; x]. */
-    static void slideWindow(float[] window, float[] x, int xOff, int ldx, int len, int e, int taps) {
-        int keep = taps - 1;
-        if (keep == 0) return;
-        float[] old = window.clone();
-        for (int r = 0; r < keep; r++) {
-            int src = len + r;                      // row index in [window; x] of the r-th kept row
-            if (src < keep) System.arraycopy(old, src * e, window, r * e, e);
-            else System.arraycopy(x, xOff + (src - keep) * ldx, window, r * e, e);
-        }
+        System.arraycopy(padded, len * e, window, 0, (taps - 1) * e);
     }
 }

@@ -13,8 +13,9 @@ import java.lang.foreign.MemorySegment;
  *
  * <p>One row (decode) is a matrix-vector product, bound by the bytes of W: rows of W are split across
  * threads and each is a dot product with four vector accumulators. Several rows (prefill) use a
- * register-blocked GEMM: W is packed panel by panel (NR = 2 vectors of outputs × KC inputs, widened to
- * F32, small enough for L1) and a 6 × NR micro-kernel accumulates broadcasts of X against it.
+ * register-blocked GEMM: W is packed panel by panel (NR = 2 vectors of outputs × KC inputs, widened
+ * to F32, small enough for L1) and a micro-kernel accumulates broadcasts of MR = 6 rows of X against it
+ * in twelve vector registers.
  */
 public final class MatMul {
     private static final int NR = 2 * Vectors.LANES;
@@ -42,9 +43,29 @@ public final class MatMul {
         int panels = (out + NR - 1) / NR;
         Parallel.forRange(panels, 1, (p0, p1) -> {
             float[] packed = new float[KC * NR];
-            float[] edge = new float[MR * NR];
-            for (int p = p0; p < p1; p++) gemmPanel(y, yOff, ldy, x, xOff, ldx, rows, w, bias, p * NR, packed, edge);
+            float[] tile = new float[MR * NR];
+            for (int p = p0; p < p1; p++) gemmPanel(y, yOff, ldy, x, xOff, ldx, rows, w, bias, p * NR, packed, tile);
         });
+    }
+
+    /** All rows of X against the NR outputs [o0, o0 + NR) of W, KC inputs at a time. */
+    private static void gemmPanel(float[] y, int yOff, int ldy, float[] x, int xOff, int ldx, int rows, Tensor w,
+                                  float[] bias, int o0, float[] packed, float[] tile) {
+        int out = w.dim(0), in = w.dim(1), nr = Math.min(NR, out - o0);
+        for (int k0 = 0; k0 < in; k0 += KC) {
+            int kc = Math.min(KC, in - k0);
+            pack(w, o0, nr, k0, kc, packed);
+            boolean first = k0 == 0;
+            int r = 0;
+            for (; r + MR <= rows; r += MR) {
+                micro6(x, xOff + r * ldx + k0, ldx, kc, packed, tile);
+                store(y, yOff + r * ldy + o0, ldy, MR, tile, nr, first, bias, o0);
+            }
+            for (; r < rows; r++) {
+                micro1(x, xOff + r * ldx + k0, kc, packed, tile);
+                store(y, yOff + r * ldy + o0, ldy, 1, tile, nr, first, bias, o0);
+            }
+        }
     }
 
     /** y[o] = W[o, :]·x (+ bias[o]) for every output o, the rows of W split across threads. */
@@ -81,24 +102,6 @@ public final class MatMul {
         return s;
     }
 
-    /** All rows of X against the NR outputs [o0, o0 + NR) of W, KC inputs at a time. */
-    private static void gemmPanel(float[] y, int yOff, int ldy, float[] x, int xOff, int ldx, int rows, Tensor w,
-                                  float[] bias, int o0, float[] packed, float[] edge) {
-        int out = w.dim(0), in = w.dim(1), nr = Math.min(NR, out - o0);
-        for (int k0 = 0; k0 < in; k0 += KC) {
-            int kc = Math.min(KC, in - k0);
-            pack(w, o0, nr, k0, kc, packed);
-            boolean first = k0 == 0;
-            int r = 0;
-            for (; r + MR <= rows; r += MR) {
-                micro6(y, yOff + r * ldy + o0, ldy, x, xOff + r * ldx + k0, ldx, kc, packed, nr, first, bias, o0, edge);
-            }
-            for (; r < rows; r++) {
-                micro1(y, yOff + r * ldy + o0, x, xOff + r * ldx + k0, kc, packed, nr, first, bias, o0, edge);
-            }
-        }
-    }
-
     /** packed[k·NR + j] = W[o0 + j, k0 + k] widened to F32; columns j ≥ nr are zero. */
     private static void pack(Tensor w, int o0, int nr, int k0, int kc, float[] packed) {
         int in = w.dim(1);
@@ -111,9 +114,12 @@ public final class MatMul {
         }
     }
 
-    /** Six rows of Y, NR outputs: twelve vector accumulators stay in registers over the kc inputs. */
-    private static void micro6(float[] y, int yo, int ldy, float[] x, int xo, int ldx, int kc, float[] packed,
-                               int nr, boolean first, float[] bias, int o0, float[] edge) {
+    /**
+     * MR rows of X against a packed W panel (NR outputs): twelve vector accumulators
+     * stay in registers over the kc inputs, then go to {@code tile} [MR, NR]. No vector crosses a call,
+     * so none is ever boxed (a vector passed to a method C2 declines to inline is allocated on the heap).
+     */
+    private static void micro6(float[] x, int xo, int ldx, int kc, float[] packed, float[] tile) {
         int L = Vectors.LANES;
         FloatVector c00 = FloatVector.zero(Vectors.F), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
                 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
@@ -139,16 +145,21 @@ public final class MatMul {
             c50 = b0.fma(a, c50);
             c51 = b1.fma(a, c51);
         }
-        store(y, yo, c00, c01, nr, first, bias, o0, edge);
-        store(y, yo + ldy, c10, c11, nr, first, bias, o0, edge);
-        store(y, yo + 2 * ldy, c20, c21, nr, first, bias, o0, edge);
-        store(y, yo + 3 * ldy, c30, c31, nr, first, bias, o0, edge);
-        store(y, yo + 4 * ldy, c40, c41, nr, first, bias, o0, edge);
-        store(y, yo + 5 * ldy, c50, c51, nr, first, bias, o0, edge);
+        c00.intoArray(tile, 0);
+        c01.intoArray(tile, L);
+        c10.intoArray(tile, NR);
+        c11.intoArray(tile, NR + L);
+        c20.intoArray(tile, 2 * NR);
+        c21.intoArray(tile, 2 * NR + L);
+        c30.intoArray(tile, 3 * NR);
+        c31.intoArray(tile, 3 * NR + L);
+        c40.intoArray(tile, 4 * NR);
+        c41.intoArray(tile, 4 * NR + L);
+        c50.intoArray(tile, 5 * NR);
+        c51.intoArray(tile, 5 * NR + L);
     }
 
-    private static void micro1(float[] y, int yo, float[] x, int xo, int kc, float[] packed, int nr, boolean first,
-                               float[] bias, int o0, float[] edge) {
+    private static void micro1(float[] x, int xo, int kc, float[] packed, float[] tile) {
         int L = Vectors.LANES;
         FloatVector c0 = FloatVector.zero(Vectors.F), c1 = c0;
         for (int k = 0; k < kc; k++) {
@@ -156,32 +167,22 @@ public final class MatMul {
             c0 = FloatVector.fromArray(Vectors.F, packed, k * NR).fma(a, c0);
             c1 = FloatVector.fromArray(Vectors.F, packed, k * NR + L).fma(a, c1);
         }
-        store(y, yo, c0, c1, nr, first, bias, o0, edge);
+        c0.intoArray(tile, 0);
+        c1.intoArray(tile, L);
     }
 
-    /** Adds (or, on the first K block, writes with the bias) one row's NR partial sums into Y. */
-    private static void store(float[] y, int yo, FloatVector c0, FloatVector c1, int nr, boolean first, float[] bias,
-                              int o0, float[] edge) {
-        int L = Vectors.LANES;
-        if (nr == NR) {
-            if (first) {
-                if (bias != null) {
-                    c0 = c0.add(FloatVector.fromArray(Vectors.F, bias, o0));
-                    c1 = c1.add(FloatVector.fromArray(Vectors.F, bias, o0 + L));
+    /** Adds (or, on the first K block, writes with the bias) `rows` rows of the tile into Y. */
+    private static void store(float[] y, int yo, int ldy, int rows, float[] tile, int nr, boolean first, float[] bias, int o0) {
+        for (int r = 0; r < rows; r++) {
+            int row = yo + r * ldy, t = r * NR, j = 0;
+            if (nr == NR) {
+                for (; j < NR; j += Vectors.LANES) {
+                    FloatVector base = first ? (bias == null ? FloatVector.zero(Vectors.F) : FloatVector.fromArray(Vectors.F, bias, o0 + j))
+                            : FloatVector.fromArray(Vectors.F, y, row + j);
+                    base.add(FloatVector.fromArray(Vectors.F, tile, t + j)).intoArray(y, row + j);
                 }
-            } else {
-                c0 = c0.add(FloatVector.fromArray(Vectors.F, y, yo));
-                c1 = c1.add(FloatVector.fromArray(Vectors.F, y, yo + L));
             }
-            c0.intoArray(y, yo);
-            c1.intoArray(y, yo + L);
-            return;
-        }
-        c0.intoArray(edge, 0);
-        c1.intoArray(edge, L);
-        for (int j = 0; j < nr; j++) {
-            float base = first ? (bias == null ? 0f : bias[o0 + j]) : y[yo + j];
-            y[yo + j] = base + edge[j];
+            for (; j < nr; j++) y[row + j] = (first ? (bias == null ? 0f : bias[o0 + j]) : y[row + j]) + tile[t + j];
         }
     }
 
