@@ -47,7 +47,7 @@ public final class SelectiveScan {
             FloatVector acc = dc.mul(ut);
             int bt = t * in.ldbc() + in.bOff(), ct = t * in.ldbc() + in.cOff();
             for (int i = 0; i < n; i++) {
-                FloatVector decay = dt.mul(FloatVector.fromArray(F, aT, i * e + c)).lanewise(VectorOperators.EXP);
+                FloatVector decay = Vectors.exp(dt.mul(FloatVector.fromArray(F, aT, i * e + c)));
                 FloatVector hv = FloatVector.fromArray(F, h, i * e + c);
                 hv = hv.fma(decay, du.mul(in.bc()[bt + i]));
                 hv.intoArray(h, i * e + c);
