@@ -14,6 +14,7 @@ BF16 checkpoints are evaluated in float32 with the BF16 weights widened, the way
 
   python3 mamba_fixtures.py --out DIR            # the small configs committed as test fixtures
   python3 mamba_fixtures.py --out DIR --big      # also the mamba-130m config (too big to commit)
+  python3 mamba_fixtures.py --out DIR --big --only mamba130m
 """
 import argparse, json, math, os
 import numpy as np
@@ -101,7 +102,9 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
     ap.add_argument("--big", action="store_true")
+    ap.add_argument("--only", help="make just this configuration")
     a = ap.parse_args()
     configs = dict(SMALL, **(BIG if a.big else {}))
     for k, (name, spec) in enumerate(configs.items()):
-        make(name, spec, a.out, seed=1234 + k)
+        if a.only in (None, name):
+            make(name, spec, a.out, seed=1234 + k)

@@ -13,14 +13,15 @@ import java.lang.foreign.MemorySegment;
  *
  * <p>One row (decode) is a matrix-vector product, bound by the bytes of W: rows of W are split across
  * threads and each is a dot product with four vector accumulators. Several rows (prefill) use a
- * register-blocked GEMM: W is packed panel by panel (NR = 2 vectors of outputs × KC inputs, widened
- * to F32, small enough for L1) and a micro-kernel accumulates broadcasts of MR = 6 rows of X against it
- * in twelve vector registers.
+ * register-blocked GEMM: W is packed panel by panel (NR = 6 vectors of outputs × KC inputs, widened
+ * to F32, small enough for L1) and a micro-kernel accumulates broadcasts of MR = 2 rows of X against it
+ * in twelve vector registers. Two broadcasts per twelve FMAs (rather than six for a 6 × 2 tile) leave
+ * the FMA pipes to the FMAs.
  */
 public final class MatMul {
-    private static final int NR = 2 * Vectors.LANES;
-    private static final int MR = 6;
-    private static final int KC = 256;
+    private static final int NR = 6 * Vectors.LANES;
+    private static final int MR = 2;
+    private static final int KC = 128;
 
     private MatMul() {
     }
@@ -42,23 +43,23 @@ public final class MatMul {
         }
         int panels = (out + NR - 1) / NR;
         Parallel.forRange(panels, 1, (p0, p1) -> {
-            float[] packed = new float[KC * NR];
+            float[] packed = new float[KC * NR], row = new float[KC];
             float[] tile = new float[MR * NR];
-            for (int p = p0; p < p1; p++) gemmPanel(y, yOff, ldy, x, xOff, ldx, rows, w, bias, p * NR, packed, tile);
+            for (int p = p0; p < p1; p++) gemmPanel(y, yOff, ldy, x, xOff, ldx, rows, w, bias, p * NR, packed, row, tile);
         });
     }
 
     /** All rows of X against the NR outputs [o0, o0 + NR) of W, KC inputs at a time. */
     private static void gemmPanel(float[] y, int yOff, int ldy, float[] x, int xOff, int ldx, int rows, Tensor w,
-                                  float[] bias, int o0, float[] packed, float[] tile) {
+                                  float[] bias, int o0, float[] packed, float[] row, float[] tile) {
         int out = w.dim(0), in = w.dim(1), nr = Math.min(NR, out - o0);
         for (int k0 = 0; k0 < in; k0 += KC) {
             int kc = Math.min(KC, in - k0);
-            pack(w, o0, nr, k0, kc, packed);
+            pack(w, o0, nr, k0, kc, packed, row);
             boolean first = k0 == 0;
             int r = 0;
             for (; r + MR <= rows; r += MR) {
-                micro6(x, xOff + r * ldx + k0, ldx, kc, packed, tile);
+                micro2(x, xOff + r * ldx + k0, ldx, kc, packed, tile);
                 store(y, yOff + r * ldy + o0, ldy, MR, tile, nr, first, bias, o0);
             }
             for (; r < rows; r++) {
@@ -74,8 +75,8 @@ public final class MatMul {
         checkBounds(y, yOff, out, out, x, xOff, in, in, 1);
         DType type = w.dtype();
         MemorySegment seg = w.data();
-        // Below ~64k weights the pool costs more than it saves.
-        Parallel.forRange(out, Math.max(1, 65536 / Math.max(1, in)), (o0, o1) -> {
+        // Chunks of at least ~16k weights: below that a region costs more than it saves.
+        Parallel.forRange(out, Math.max(1, 16384 / Math.max(1, in)), (o0, o1) -> {
             for (int o = o0; o < o1; o++) {
                 float s = dot(type, seg, (long) o * in, x, xOff, in);
                 y[yOff + o] = bias == null ? s : s + bias[o];
@@ -103,72 +104,85 @@ public final class MatMul {
     }
 
     /** packed[k·NR + j] = W[o0 + j, k0 + k] widened to F32; columns j ≥ nr are zero. */
-    private static void pack(Tensor w, int o0, int nr, int k0, int kc, float[] packed) {
-        int in = w.dim(1);
+    private static void pack(Tensor w, int o0, int nr, int k0, int kc, float[] packed, float[] row) {
+        int in = w.dim(1), L = Vectors.LANES;
         DType type = w.dtype();
         MemorySegment seg = w.data();
         if (nr < NR) java.util.Arrays.fill(packed, 0f);
         for (int j = 0; j < nr; j++) {
-            long row = (long) (o0 + j) * in + k0;
-            for (int k = 0; k < kc; k++) packed[k * NR + j] = Scalar.weight(type, seg, row + k);
+            long start = (long) (o0 + j) * in + k0;
+            int k = 0;
+            for (; k + L <= kc; k += L) Vectors.load(type, seg, start + k).intoArray(row, k);   // widen a row stretch at once
+            for (; k < kc; k++) row[k] = Scalar.weight(type, seg, start + k);
+            for (k = 0; k < kc; k++) packed[k * NR + j] = row[k];
         }
     }
 
     /**
-     * MR rows of X against a packed W panel (NR outputs): twelve vector accumulators
-     * stay in registers over the kc inputs, then go to {@code tile} [MR, NR]. No vector crosses a call,
-     * so none is ever boxed (a vector passed to a method C2 declines to inline is allocated on the heap).
+     * MR = 2 rows of X against a packed W panel of NR outputs: twelve vector accumulators stay in
+     * registers over the kc inputs, then go to {@code tile} [MR, NR]. No vector crosses a call, so none
+     * is ever boxed (a vector passed to a method C2 declines to inline is allocated on the heap).
      */
-    private static void micro6(float[] x, int xo, int ldx, int kc, float[] packed, float[] tile) {
+    private static void micro2(float[] x, int xo, int ldx, int kc, float[] packed, float[] tile) {
         int L = Vectors.LANES;
-        FloatVector c00 = FloatVector.zero(Vectors.F), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
-                c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+        FloatVector c00 = FloatVector.zero(Vectors.F), c01 = c00, c02 = c00, c03 = c00, c04 = c00, c05 = c00,
+                c10 = c00, c11 = c00, c12 = c00, c13 = c00, c14 = c00, c15 = c00;
         for (int k = 0; k < kc; k++) {
-            FloatVector b0 = FloatVector.fromArray(Vectors.F, packed, k * NR);
-            FloatVector b1 = FloatVector.fromArray(Vectors.F, packed, k * NR + L);
-            FloatVector a = FloatVector.broadcast(Vectors.F, x[xo + k]);
-            c00 = b0.fma(a, c00);
-            c01 = b1.fma(a, c01);
-            a = FloatVector.broadcast(Vectors.F, x[xo + ldx + k]);
-            c10 = b0.fma(a, c10);
-            c11 = b1.fma(a, c11);
-            a = FloatVector.broadcast(Vectors.F, x[xo + 2 * ldx + k]);
-            c20 = b0.fma(a, c20);
-            c21 = b1.fma(a, c21);
-            a = FloatVector.broadcast(Vectors.F, x[xo + 3 * ldx + k]);
-            c30 = b0.fma(a, c30);
-            c31 = b1.fma(a, c31);
-            a = FloatVector.broadcast(Vectors.F, x[xo + 4 * ldx + k]);
-            c40 = b0.fma(a, c40);
-            c41 = b1.fma(a, c41);
-            a = FloatVector.broadcast(Vectors.F, x[xo + 5 * ldx + k]);
-            c50 = b0.fma(a, c50);
-            c51 = b1.fma(a, c51);
+            FloatVector a0 = FloatVector.broadcast(Vectors.F, x[xo + k]);
+            FloatVector a1 = FloatVector.broadcast(Vectors.F, x[xo + ldx + k]);
+            int pk = k * NR;
+            FloatVector b = FloatVector.fromArray(Vectors.F, packed, pk);
+            c00 = b.fma(a0, c00);
+            c10 = b.fma(a1, c10);
+            b = FloatVector.fromArray(Vectors.F, packed, pk + L);
+            c01 = b.fma(a0, c01);
+            c11 = b.fma(a1, c11);
+            b = FloatVector.fromArray(Vectors.F, packed, pk + 2 * L);
+            c02 = b.fma(a0, c02);
+            c12 = b.fma(a1, c12);
+            b = FloatVector.fromArray(Vectors.F, packed, pk + 3 * L);
+            c03 = b.fma(a0, c03);
+            c13 = b.fma(a1, c13);
+            b = FloatVector.fromArray(Vectors.F, packed, pk + 4 * L);
+            c04 = b.fma(a0, c04);
+            c14 = b.fma(a1, c14);
+            b = FloatVector.fromArray(Vectors.F, packed, pk + 5 * L);
+            c05 = b.fma(a0, c05);
+            c15 = b.fma(a1, c15);
         }
         c00.intoArray(tile, 0);
         c01.intoArray(tile, L);
+        c02.intoArray(tile, 2 * L);
+        c03.intoArray(tile, 3 * L);
+        c04.intoArray(tile, 4 * L);
+        c05.intoArray(tile, 5 * L);
         c10.intoArray(tile, NR);
         c11.intoArray(tile, NR + L);
-        c20.intoArray(tile, 2 * NR);
-        c21.intoArray(tile, 2 * NR + L);
-        c30.intoArray(tile, 3 * NR);
-        c31.intoArray(tile, 3 * NR + L);
-        c40.intoArray(tile, 4 * NR);
-        c41.intoArray(tile, 4 * NR + L);
-        c50.intoArray(tile, 5 * NR);
-        c51.intoArray(tile, 5 * NR + L);
+        c12.intoArray(tile, NR + 2 * L);
+        c13.intoArray(tile, NR + 3 * L);
+        c14.intoArray(tile, NR + 4 * L);
+        c15.intoArray(tile, NR + 5 * L);
     }
 
     private static void micro1(float[] x, int xo, int kc, float[] packed, float[] tile) {
         int L = Vectors.LANES;
-        FloatVector c0 = FloatVector.zero(Vectors.F), c1 = c0;
+        FloatVector c0 = FloatVector.zero(Vectors.F), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;
         for (int k = 0; k < kc; k++) {
             FloatVector a = FloatVector.broadcast(Vectors.F, x[xo + k]);
-            c0 = FloatVector.fromArray(Vectors.F, packed, k * NR).fma(a, c0);
-            c1 = FloatVector.fromArray(Vectors.F, packed, k * NR + L).fma(a, c1);
+            int pk = k * NR;
+            c0 = FloatVector.fromArray(Vectors.F, packed, pk).fma(a, c0);
+            c1 = FloatVector.fromArray(Vectors.F, packed, pk + L).fma(a, c1);
+            c2 = FloatVector.fromArray(Vectors.F, packed, pk + 2 * L).fma(a, c2);
+            c3 = FloatVector.fromArray(Vectors.F, packed, pk + 3 * L).fma(a, c3);
+            c4 = FloatVector.fromArray(Vectors.F, packed, pk + 4 * L).fma(a, c4);
+            c5 = FloatVector.fromArray(Vectors.F, packed, pk + 5 * L).fma(a, c5);
         }
         c0.intoArray(tile, 0);
         c1.intoArray(tile, L);
+        c2.intoArray(tile, 2 * L);
+        c3.intoArray(tile, 3 * L);
+        c4.intoArray(tile, 4 * L);
+        c5.intoArray(tile, 5 * L);
     }
 
     /** Adds (or, on the first K block, writes with the bias) `rows` rows of the tile into Y. */

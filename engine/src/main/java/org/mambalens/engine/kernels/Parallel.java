@@ -1,11 +1,21 @@
 package org.mambalens.engine.kernels;
 
-import java.util.stream.IntStream;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.locks.LockSupport;
+import java.util.concurrent.locks.ReentrantLock;
 
-/** The only threading code: split a range into chunks and run them on the common fork-join pool. */
+/**
+ * The only threading code: a fixed set of worker threads that split a range of work items with the
+ * caller. Decoding one token runs a hundred short parallel regions, so the workers spin briefly
+ * between regions instead of parking at once (waking a parked thread costs tens of microseconds,
+ * which a fork-join pool pays every time), and chunks are claimed from a shared counter so a slow
+ * thread never holds the others up.
+ */
 public final class Parallel {
     /** Threads the kernels use: every core unless {@code -Dmambalens.threads=N} says otherwise. */
-    public static final int THREADS = Integer.getInteger("mambalens.threads", Runtime.getRuntime().availableProcessors());
+    public static final int THREADS = Math.max(1, Integer.getInteger("mambalens.threads", Runtime.getRuntime().availableProcessors()));
+    private static final long SPIN_NANOS = 200_000;
 
     /** Body over a half-open range of work items. */
     @FunctionalInterface
@@ -13,23 +23,84 @@ public final class Parallel {
         void run(int from, int to);
     }
 
+    /** One parallel region: the range cut into chunks, claimed one at a time. */
+    private record Job(Range body, int n, int chunks, int per, AtomicInteger next, AtomicInteger done,
+                       AtomicReference<Throwable> failure) {
+        void work() {
+            for (int c; (c = next.getAndIncrement()) < chunks; ) {
+                int from = c * per, to = Math.min(n, from + per);
+                try {
+                    if (from < to && failure.get() == null) body.run(from, to);
+                } catch (Throwable t) {
+                    failure.compareAndSet(null, t);
+                } finally {
+                    done.incrementAndGet();
+                }
+            }
+        }
+    }
+
+    private static final ReentrantLock REGION = new ReentrantLock();
+    private static final Thread[] WORKERS = new Thread[THREADS - 1];
+    private static volatile Job current;
+    private static volatile long generation;
+
+    static {
+        for (int i = 0; i < WORKERS.length; i++) {
+            WORKERS[i] = Thread.ofPlatform().daemon().name("mambalens-kernel-" + (i + 1)).start(Parallel::workerLoop);
+        }
+    }
+
     private Parallel() {
     }
 
     /**
      * Runs {@code body} over [0, n) in chunks of at least {@code grain} items, on the caller alone when
-     * there is a single chunk (the fast path that keeps small decode kernels free of pool overhead).
+     * there is a single chunk (the fast path that keeps small decode kernels free of any overhead), when
+     * called from inside a region, or while another thread's region holds the workers.
      */
     public static void forRange(int n, int grain, Range body) {
-        int chunks = Math.min(THREADS, Math.max(1, n / Math.max(1, grain)));
-        if (chunks <= 1) {
+        int chunks = Math.min(4 * THREADS, Math.max(1, n / Math.max(1, grain)));
+        if (chunks <= 1 || WORKERS.length == 0 || isWorker() || !REGION.tryLock()) {
             body.run(0, n);
             return;
         }
-        int per = (n + chunks - 1) / chunks;
-        IntStream.range(0, chunks).parallel().forEach(c -> {
-            int from = c * per, to = Math.min(n, from + per);
-            if (from < to) body.run(from, to);
-        });
+        try {
+            int per = (n + chunks - 1) / chunks;
+            chunks = (n + per - 1) / per;
+            Job job = new Job(body, n, chunks, per, new AtomicInteger(), new AtomicInteger(), new AtomicReference<>());
+            current = job;
+            generation++;
+            for (Thread w : WORKERS) LockSupport.unpark(w);
+            job.work();
+            while (job.done().get() < chunks) Thread.onSpinWait();
+            current = null;
+            Throwable failure = job.failure().get();
+            if (failure instanceof RuntimeException e) throw e;
+            if (failure instanceof Error e) throw e;
+            if (failure != null) throw new IllegalStateException(failure);
+        } finally {
+            REGION.unlock();
+        }
+    }
+
+    private static boolean isWorker() {
+        Thread me = Thread.currentThread();
+        for (Thread w : WORKERS) if (w == me) return true;
+        return false;
+    }
+
+    private static void workerLoop() {
+        long seen = 0;
+        while (true) {
+            long spinStart = System.nanoTime();
+            while (generation == seen) {
+                if (System.nanoTime() - spinStart < SPIN_NANOS) Thread.onSpinWait();
+                else LockSupport.park();
+            }
+            seen = generation;
+            Job job = current;
+            if (job != null) job.work();
+        }
     }
 }

@@ -1,7 +1,6 @@
 package org.mambalens.engine.kernels;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 
 import static org.mambalens.engine.kernels.Vectors.F;
 import static org.mambalens.engine.kernels.Vectors.LANES;
@@ -32,29 +31,51 @@ public final class SelectiveScan {
      */
     public static void scan(float[] y, Inputs in, float[] aT, float[] d, float[] h, int len, int e, int n) {
         int vectors = e / LANES;
-        Parallel.forRange(vectors, Math.max(1, 8192 / Math.max(1, len * n)), (v0, v1) -> {
-            for (int c = v0 * LANES; c < v1 * LANES; c += LANES) scanVector(y, in, aT, d, h, len, e, n, c);
+        int blocks = (vectors + BLOCK_VECTORS - 1) / BLOCK_VECTORS;
+        Parallel.forRange(blocks, Math.max(1, 2048 / Math.max(1, len * n * BLOCK_VECTORS * LANES)), (b0, b1) -> {
+            float[] du = new float[BLOCK_VECTORS * LANES];
+            for (int b = b0; b < b1; b++) {
+                int c0 = b * BLOCK_VECTORS * LANES, c1 = Math.min(vectors, (b + 1) * BLOCK_VECTORS) * LANES;
+                scanBlock(y, in, aT, d, h, len, e, n, c0, c1, du);
+            }
         });
         for (int c = vectors * LANES; c < e; c++) scanChannel(y, in, aT, d, h, len, e, n, c);
     }
 
-    private static void scanVector(float[] y, Inputs in, float[] aT, float[] d, float[] h, int len, int e, int n, int c) {
-        FloatVector dc = FloatVector.fromArray(F, d, c);
+    /** Channels per block: the block's state (N × this × 4 bytes) stays in L1 across tokens. */
+    private static final int BLOCK_VECTORS = Math.max(1, 128 / LANES);
+
+    /**
+     * Channels [c0, c1) over all tokens. The innermost loop runs across channels, whose updates are
+     * independent, so the exponentials of neighbouring vectors overlap instead of forming one chain.
+     */
+    private static void scanBlock(float[] y, Inputs in, float[] aT, float[] d, float[] h, int len, int e, int n,
+                                  int c0, int c1, float[] du) {
+        float[] u = in.u(), delta = in.delta(), bc = in.bc(), z = in.z();
         for (int t = 0; t < len; t++) {
-            FloatVector dt = FloatVector.fromArray(F, in.delta(), t * e + c);
-            FloatVector ut = FloatVector.fromArray(F, in.u(), t * e + c);
-            FloatVector du = dt.mul(ut);
-            FloatVector acc = dc.mul(ut);
+            int row = t * e;
+            for (int c = c0; c < c1; c += LANES) {
+                FloatVector ut = FloatVector.fromArray(F, u, row + c);
+                FloatVector.fromArray(F, delta, row + c).mul(ut).intoArray(du, c - c0);
+                FloatVector.fromArray(F, d, c).mul(ut).intoArray(y, row + c);
+            }
             int bt = t * in.ldbc() + in.bOff(), ct = t * in.ldbc() + in.cOff();
             for (int i = 0; i < n; i++) {
-                FloatVector decay = Vectors.exp(dt.mul(FloatVector.fromArray(F, aT, i * e + c)));
-                FloatVector hv = FloatVector.fromArray(F, h, i * e + c);
-                hv = hv.fma(decay, du.mul(in.bc()[bt + i]));
-                hv.intoArray(h, i * e + c);
-                acc = hv.fma(FloatVector.broadcast(F, in.bc()[ct + i]), acc);
+                FloatVector bti = FloatVector.broadcast(F, bc[bt + i]);
+                FloatVector cti = FloatVector.broadcast(F, bc[ct + i]);
+                int hi = i * e;
+                for (int c = c0; c < c1; c += LANES) {
+                    FloatVector decay = Vectors.exp(FloatVector.fromArray(F, delta, row + c).mul(FloatVector.fromArray(F, aT, hi + c)));
+                    FloatVector hv = FloatVector.fromArray(F, h, hi + c).fma(decay, FloatVector.fromArray(F, du, c - c0).mul(bti));
+                    hv.intoArray(h, hi + c);
+                    hv.fma(cti, FloatVector.fromArray(F, y, row + c)).intoArray(y, row + c);
+                }
             }
-            FloatVector z = FloatVector.fromArray(F, in.z(), in.zOff() + t * in.ldz() + c);
-            acc.mul(z.div(z.neg().lanewise(VectorOperators.EXP).add(1f))).intoArray(y, t * e + c);
+            int zt = in.zOff() + t * in.ldz();
+            for (int c = c0; c < c1; c += LANES) {
+                FloatVector zv = FloatVector.fromArray(F, z, zt + c);
+                FloatVector.fromArray(F, y, row + c).mul(zv.div(Vectors.exp(zv.neg()).add(1f))).intoArray(y, row + c);
+            }
         }
     }
 
