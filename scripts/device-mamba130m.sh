@@ -7,6 +7,6 @@
 set -euo pipefail
 export PYTHONUNBUFFERED=1
 tar xJf .device/jre.tar.xz -C /tmp && export JAVA_HOME=/tmp/jre PATH=/tmp/jre/bin:$PATH
-python3 weights-tools/reference/mamba_fixtures.py --out /tmp/big --big --only mamba130m
+python3 weights-tools/reference/mamba_fixtures.py --out /tmp/big --big --only mamba130m --f64
 python3 weights-tools/reference/compare_engine.py /tmp/big/mamba130m -- \
   java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -jar .device/mambalens.jar | tee "$OUT/mamba130m.json"

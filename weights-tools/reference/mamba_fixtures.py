@@ -14,7 +14,7 @@ BF16 checkpoints are evaluated in float32 with the BF16 weights widened, the way
 
   python3 mamba_fixtures.py --out DIR            # the small configs committed as test fixtures
   python3 mamba_fixtures.py --out DIR --big      # also the mamba-130m config (too big to commit)
-  python3 mamba_fixtures.py --out DIR --big --only mamba130m
+  python3 mamba_fixtures.py --out DIR --big --only mamba130m --f64   # + float64 logits
 """
 import argparse, json, math, os
 import numpy as np
@@ -32,8 +32,11 @@ SMALL = {
                             conv_kernel=4, time_step_rank="auto", use_bias=True, use_conv_bias=True,
                             tie_word_embeddings=False, dtype="float16"),
 }
+# transformers' default initializer_range (0.1) gives a 768-wide model activations far larger than any
+# trained checkpoint's, and logits whose float32 rounding alone exceeds 1e-4 (measured: the reference's
+# float32 logits are 2.7e-4 from its float64 ones); 0.02 is the scale of the real mamba-130m weights.
 BIG = {"mamba130m": dict(vocab_size=50280, hidden_size=768, state_size=16, num_hidden_layers=24, expand=2,
-                         conv_kernel=4, time_step_rank=48, tie_word_embeddings=True)}
+                         conv_kernel=4, time_step_rank=48, tie_word_embeddings=True, initializer_range=0.02)}
 
 
 def mixer_internals(mixer, hidden):
@@ -51,7 +54,7 @@ def mixer_internals(mixer, hidden):
     return {"delta": delta[0], "B": B[0], "C": C[0], "s": s[0].T, "u": u[0].T, "z": z[0].T}
 
 
-def make(name, spec, out, seed):
+def make(name, spec, out, seed, f64=False):
     spec = dict(spec)
     dtype = spec.pop("dtype", "float32")
     torch.manual_seed(seed)
@@ -84,6 +87,10 @@ def make(name, spec, out, seed):
     for h in hooks:
         h.remove()
     np.save(os.path.join(d, "logits.npy"), logits.numpy().astype(np.float32))
+    if f64:       # the reference's own float32 rounding, measured against float64
+        with torch.no_grad():
+            exact = MambaForCausalLM.from_pretrained(d, dtype=torch.float64).eval()(ids, use_cache=False).logits[0]
+        np.save(os.path.join(d, "logits_f64.npy"), exact.numpy())
     with torch.no_grad():
         for layer in sorted({0, cfg.num_hidden_layers - 1}):
             for key, t in mixer_internals(model.backbone.layers[layer].mixer, captured[layer]).items():
@@ -103,8 +110,9 @@ if __name__ == "__main__":
     ap.add_argument("--out", required=True)
     ap.add_argument("--big", action="store_true")
     ap.add_argument("--only", help="make just this configuration")
+    ap.add_argument("--f64", action="store_true", help="also write logits_f64.npy, the float64 forward")
     a = ap.parse_args()
     configs = dict(SMALL, **(BIG if a.big else {}))
     for k, (name, spec) in enumerate(configs.items()):
         if a.only in (None, name):
-            make(name, spec, a.out, seed=1234 + k)
+            make(name, spec, a.out, seed=1234 + k, f64=a.f64)
