@@ -1,6 +1,7 @@
 package org.mambalens.engine.kernels;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
 
 import static org.mambalens.engine.kernels.Vectors.F;
 import static org.mambalens.engine.kernels.Vectors.LANES;
@@ -31,19 +32,21 @@ public final class SelectiveScan {
      */
     public static void scan(float[] y, Inputs in, float[] aT, float[] d, float[] h, int len, int e, int n) {
         int vectors = e / LANES;
-        int blocks = (vectors + BLOCK_VECTORS - 1) / BLOCK_VECTORS;
-        Parallel.forRange(blocks, Math.max(1, 2048 / Math.max(1, len * n * BLOCK_VECTORS * LANES)), (b0, b1) -> {
-            float[] du = new float[BLOCK_VECTORS * LANES];
+        // Blocks of about 384 channels (state N × 384 floats fits L1; the inner loop is long enough for
+        // C2 to unroll), in a multiple of the thread count so that no thread gets an extra block.
+        int blocks = Math.max(1, (int) Math.round(vectors * LANES / 384.0));
+        if (len * n * e >= 32768) blocks = (blocks + Parallel.THREADS - 1) / Parallel.THREADS * Parallel.THREADS;
+        int perBlock = Math.max(1, (vectors + blocks - 1) / blocks);
+        int used = (vectors + perBlock - 1) / perBlock;
+        Parallel.forRange(used, Math.max(1, 32768 / Math.max(1, len * n * perBlock * LANES)), (b0, b1) -> {
+            float[] du = new float[perBlock * LANES];
             for (int b = b0; b < b1; b++) {
-                int c0 = b * BLOCK_VECTORS * LANES, c1 = Math.min(vectors, (b + 1) * BLOCK_VECTORS) * LANES;
+                int c0 = b * perBlock * LANES, c1 = Math.min(vectors, (b + 1) * perBlock) * LANES;
                 scanBlock(y, in, aT, d, h, len, e, n, c0, c1, du);
             }
         });
         for (int c = vectors * LANES; c < e; c++) scanChannel(y, in, aT, d, h, len, e, n, c);
     }
-
-    /** Channels per block: the block's state (N × this × 4 bytes) stays in L1 across tokens. */
-    private static final int BLOCK_VECTORS = Math.max(1, 128 / LANES);
 
     /**
      * Channels [c0, c1) over all tokens. The innermost loop runs across channels, whose updates are
@@ -65,7 +68,7 @@ public final class SelectiveScan {
                 FloatVector cti = FloatVector.broadcast(F, bc[ct + i]);
                 int hi = i * e;
                 for (int c = c0; c < c1; c += LANES) {
-                    FloatVector decay = Vectors.exp(FloatVector.fromArray(F, delta, row + c).mul(FloatVector.fromArray(F, aT, hi + c)));
+                    FloatVector decay = FloatVector.fromArray(F, delta, row + c).mul(FloatVector.fromArray(F, aT, hi + c)).lanewise(VectorOperators.EXP);
                     FloatVector hv = FloatVector.fromArray(F, h, hi + c).fma(decay, FloatVector.fromArray(F, du, c - c0).mul(bti));
                     hv.intoArray(h, hi + c);
                     hv.fma(cti, FloatVector.fromArray(F, y, row + c)).intoArray(y, row + c);
@@ -74,7 +77,7 @@ public final class SelectiveScan {
             int zt = in.zOff() + t * in.ldz();
             for (int c = c0; c < c1; c += LANES) {
                 FloatVector zv = FloatVector.fromArray(F, z, zt + c);
-                FloatVector.fromArray(F, y, row + c).mul(zv.div(Vectors.exp(zv.neg()).add(1f))).intoArray(y, row + c);
+                FloatVector.fromArray(F, y, row + c).mul(zv.div(zv.neg().lanewise(VectorOperators.EXP).add(1f))).intoArray(y, row + c);
             }
         }
     }

@@ -37,28 +37,6 @@ final class Vectors {
         };
     }
 
-    private static final float ROUND = 12582912f;   // 1.5·2^23: adding it rounds a float to an integer
-
-    /**
-     * e^x to about 2e-7 relative, inline (no library call, so nothing is spilled around it as with the
-     * SVML stub): x = n·ln2 + r with |r| ≤ ln2/2, a degree-6 Taylor polynomial for e^r, 2^n from the
-     * exponent bits. Inputs are clamped to [−87.3, 88.7], where 2^n stays a normal float.
-     */
-    static FloatVector exp(FloatVector x) {
-        x = x.max(-87.3f).min(88.7f);
-        FloatVector shifted = x.mul(1.44269504f).add(ROUND);
-        FloatVector n = shifted.sub(ROUND);
-        FloatVector r = n.fma(FloatVector.broadcast(F, -0.693145752f), x).add(n.mul(-1.42860677e-6f));
-        FloatVector p = r.fma(1f / 720, 1f / 120);
-        p = p.fma(r, FloatVector.broadcast(F, 1f / 24));
-        p = p.fma(r, FloatVector.broadcast(F, 1f / 6));
-        p = p.fma(r, FloatVector.broadcast(F, 0.5f));
-        p = p.fma(r, FloatVector.broadcast(F, 1f));
-        p = p.fma(r, FloatVector.broadcast(F, 1f));
-        IntVector twoToN = shifted.reinterpretAsInts().sub(Float.floatToRawIntBits(ROUND) - 127).lanewise(VectorOperators.LSHL, 23);
-        return p.mul(twoToN.reinterpretAsFloats());
-    }
-
     /** BF16 is the high half of an F32. */
     static FloatVector bf16(ShortVector raw) {
         IntVector bits = (IntVector) raw.convertShape(VectorOperators.S2I, I, 0);
