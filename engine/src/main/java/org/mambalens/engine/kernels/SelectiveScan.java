@@ -33,12 +33,14 @@ public final class SelectiveScan {
     public static void scan(float[] y, Inputs in, float[] aT, float[] d, float[] h, int len, int e, int n) {
         int vectors = e / LANES;
         // Blocks of about 384 channels (state N × 384 floats fits L1; the inner loop is long enough for
-        // C2 to unroll), in a multiple of the thread count so that no thread gets an extra block.
+        // C2 to unroll). A scan worth splitting (≥ 32k state updates) gets a multiple of the thread
+        // count, so that no thread is left with an extra block; a single decode step stays on one thread.
+        int work = 32768;
         int blocks = Math.max(1, (int) Math.round(vectors * LANES / 384.0));
-        if (len * n * e >= 32768) blocks = (blocks + Parallel.THREADS - 1) / Parallel.THREADS * Parallel.THREADS;
+        if (len * n * e >= work) blocks = (blocks + Parallel.THREADS - 1) / Parallel.THREADS * Parallel.THREADS;
         int perBlock = Math.max(1, (vectors + blocks - 1) / blocks);
         int used = (vectors + perBlock - 1) / perBlock;
-        Parallel.forRange(used, Math.max(1, 32768 / Math.max(1, len * n * perBlock * LANES)), (b0, b1) -> {
+        Parallel.forRange(used, Math.max(1, work / Math.max(1, len * n * perBlock * LANES)), (b0, b1) -> {
             float[] du = new float[perBlock * LANES];
             for (int b = b0; b < b1; b++) {
                 int c0 = b * perBlock * LANES, c1 = Math.min(vectors, (b + 1) * perBlock) * LANES;

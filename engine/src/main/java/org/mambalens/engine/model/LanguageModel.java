@@ -2,8 +2,6 @@ package org.mambalens.engine.model;
 
 import org.mambalens.engine.trace.TraceRecorder;
 
-import java.nio.file.Path;
-
 /** A causal language model: logits for a prompt, then one token at a time from a recurrent state. */
 public interface LanguageModel extends AutoCloseable {
     /** Per-sequence decoding state (for Mamba: each layer's conv window and SSM state). */
@@ -11,8 +9,6 @@ public interface LanguageModel extends AutoCloseable {
         /** Tokens consumed so far. */
         int position();
     }
-
-    Path directory();
 
     int vocabSize();
 

@@ -25,10 +25,6 @@ public record Tensor(String name, DType dtype, long[] shape, MemorySegment data)
         return Math.toIntExact(shape[i]);
     }
 
-    public int rank() {
-        return shape.length;
-    }
-
     public boolean hasShape(long... expected) {
         return Arrays.equals(shape, expected);
     }

@@ -139,12 +139,6 @@ public final class BpeTokenizer {
         return tokens.length;
     }
 
-    public int idOf(String token) {
-        Integer id = added.getOrDefault(token, vocab.get(token));
-        if (id == null) throw new IllegalArgumentException("no token " + token);
-        return id;
-    }
-
     public int[] encode(String text) {
         List<Integer> ids = new ArrayList<>();
         int start = 0;

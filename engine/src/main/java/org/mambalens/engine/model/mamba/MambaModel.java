@@ -114,11 +114,6 @@ public final class MambaModel implements LanguageModel {
     }
 
     @Override
-    public Path directory() {
-        return dir;
-    }
-
-    @Override
     public int vocabSize() {
         return config.vocabSize();
     }
@@ -138,6 +133,7 @@ public final class MambaModel implements LanguageModel {
 
     @Override
     public float[] forward(int[] ids, TraceRecorder trace) {
+        checkIds(ids);
         checkFits(ids.length);
         float[] h = hidden(ids, newState(), trace);
         float[] logits = new float[ids.length * config.vocabSize()];     // [L, V]
@@ -147,7 +143,7 @@ public final class MambaModel implements LanguageModel {
 
     @Override
     public float[] prefill(int[] ids, LanguageModel.State state) {
-        if (ids.length == 0) throw new IllegalArgumentException("no tokens given");
+        checkIds(ids);                      // all of them first: a bad id must not leave the state half-advanced
         float[] h = null;
         int last = 0;
         for (int from = 0; from < ids.length; from += PREFILL_CHUNK) {
@@ -158,6 +154,15 @@ public final class MambaModel implements LanguageModel {
         float[] logits = new float[config.vocabSize()];
         MatMul.matvec(logits, 0, h, last * config.hiddenSize(), lmHead, null);
         return logits;
+    }
+
+    private void checkIds(int[] ids) {
+        if (ids.length == 0) throw new IllegalArgumentException("no tokens given");
+        for (int id : ids) {
+            if (id < 0 || id >= config.vocabSize()) {
+                throw new IllegalArgumentException("token id " + id + " is outside the vocabulary [0, " + config.vocabSize() + ")");
+            }
+        }
     }
 
     /** A whole-sequence forward holds [L, V] logits and a dozen [L, E] activations at once. */
@@ -179,14 +184,9 @@ public final class MambaModel implements LanguageModel {
     /** RMSNorm_f of the residual stream after every block, [L, D], advancing {@code state} by L tokens. */
     private float[] hidden(int[] ids, State state, TraceRecorder trace) {
         int L = ids.length, D = config.hiddenSize();
-        if (L == 0) throw new IllegalArgumentException("no tokens given");
         float[] x = new float[L * D];                                      // residual stream [L, D], F32
         for (int t = 0; t < L; t++) {
-            int id = ids[t];
-            if (id < 0 || id >= config.vocabSize()) {
-                throw new IllegalArgumentException("token id " + id + " is outside the vocabulary [0, " + config.vocabSize() + ")");
-            }
-            for (int i = 0; i < D; i++) x[t * D + i] = embeddings.getFloat((long) id * D + i);
+            for (int i = 0; i < D; i++) x[t * D + i] = embeddings.getFloat((long) ids[t] * D + i);
         }
         float[] xn = new float[L * D];
         for (int i = 0; i < layers.length; i++) {

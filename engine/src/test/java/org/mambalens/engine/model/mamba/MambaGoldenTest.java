@@ -110,6 +110,30 @@ class MambaGoldenTest {
     }
 
     @org.junit.jupiter.api.Test
+    void aBadTokenIdIsRefusedBeforeAnythingRuns() {
+        try (MambaModel model = MambaModel.load(dir(CONFIGS[0]))) {
+            LanguageModel.State state = model.newState();
+            int[] ids = new int[1200];                       // spans three prefill chunks; the bad id is in the last
+            ids[1100] = model.vocabSize();
+            org.assertj.core.api.Assertions.assertThatThrownBy(() -> model.prefill(ids, state))
+                    .hasMessageContaining("token id " + model.vocabSize() + " is outside the vocabulary");
+            assertThat(state.position()).isZero();
+        }
+    }
+
+    @org.junit.jupiter.api.Test
+    void longPromptsArePrefilledInChunksWithTheSameResult() {
+        try (MambaModel model = MambaModel.load(dir(CONFIGS[2]))) {
+            int[] ids = new int[MambaModel.PREFILL_CHUNK + 37];
+            for (int i = 0; i < ids.length; i++) ids[i] = (i * 31 + 7) % model.vocabSize();
+            float[] all = model.forward(ids, null);
+            int v = model.vocabSize();
+            float[] last = model.prefill(ids, model.newState());
+            assertThat(Fixtures.relativeError(last, Arrays.copyOfRange(all, (ids.length - 1) * v, ids.length * v))).isLessThan(1e-5);
+        }
+    }
+
+    @org.junit.jupiter.api.Test
     void withoutARecorderNothingIsKept() {
         try (MambaModel model = MambaModel.load(dir(CONFIGS[0]))) {
             TraceRecorder onlyLayerOne = TraceRecorder.layers(java.util.Set.of(1));
