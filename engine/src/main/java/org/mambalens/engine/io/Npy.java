@@ -1,13 +1,11 @@
 package org.mambalens.engine.io;
 
 import java.io.IOException;
-import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.Arrays;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -45,23 +43,12 @@ public final class Npy {
         String header = dict + " ".repeat((64 - unpadded % 64) % 64) + "\n";
         ByteBuffer body = ByteBuffer.allocate(data.length * 4).order(ByteOrder.LITTLE_ENDIAN);
         body.asFloatBuffer().put(data);
-        Path dir = file.toAbsolutePath().getParent();
-        try {
-            if (dir != null) Files.createDirectories(dir);
-            Path tmp = Files.createTempFile(dir, "." + file.getFileName(), ".part");
-            try (OutputStream out = Files.newOutputStream(tmp)) {
-                out.write(MAGIC);
-                out.write(new byte[]{1, 0, (byte) header.length(), (byte) (header.length() >> 8)});
-                out.write(header.getBytes(StandardCharsets.US_ASCII));
-                out.write(body.array());
-            } catch (IOException | RuntimeException e) {
-                Files.deleteIfExists(tmp);
-                throw e;
-            }
-            Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-        } catch (IOException e) {
-            throw new CheckpointException(file, "cannot write: " + e.getMessage());
-        }
+        AtomicWrite.write(file, out -> {
+            out.write(MAGIC);
+            out.write(new byte[]{1, 0, (byte) header.length(), (byte) (header.length() >> 8)});
+            out.write(header.getBytes(StandardCharsets.US_ASCII));
+            out.write(body.array());
+        });
     }
 
     public static Array readFloat32(Path file) {

@@ -4,13 +4,10 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import java.io.IOException;
-import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -71,21 +68,10 @@ public final class SafetensorsWriter {
         byte[] headerBytes = new byte[padded];
         java.util.Arrays.fill(headerBytes, (byte) ' ');
         System.arraycopy(h, 0, headerBytes, 0, h.length);
-        Path dir = file.toAbsolutePath().getParent();
-        try {
-            Files.createDirectories(dir);
-            Path tmp = Files.createTempFile(dir, "." + file.getFileName(), ".part");
-            try (OutputStream out = Files.newOutputStream(tmp)) {
-                out.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(padded).array());
-                out.write(headerBytes);
-                for (Entry e : tensors.values()) out.write(e.bytes());
-            } catch (IOException | RuntimeException e) {
-                Files.deleteIfExists(tmp);
-                throw e;
-            }
-            Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-        } catch (IOException e) {
-            throw new CheckpointException(file, "cannot write: " + e.getMessage());
-        }
+        AtomicWrite.write(file, out -> {
+            out.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(padded).array());
+            out.write(headerBytes);
+            for (Entry e : tensors.values()) out.write(e.bytes());
+        });
     }
 }
