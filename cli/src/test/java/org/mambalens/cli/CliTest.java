@@ -108,8 +108,20 @@ class CliTest {
     }
 
     @Test
+    void convertRefusesAHostilePickleAndWritesNothing() {
+        Path pth = Fixtures.repository().resolve("weights-tools/src/test/resources/pth");
+        Path out = tmp.resolve("converted");
+        expectOneLineError(run("convert", pth.resolve("os_system.pth").toString(), out.toString()), "refusing to load global posix.system");
+        assertThat(out).doesNotExist();
+        Result ok = run("convert", pth.resolve("vim_tiny.pth").toString(), out.toString());
+        assertThat(ok.code()).as(ok.err()).isZero();
+        assertThat(out.resolve("model.safetensors")).exists();
+        assertThat(out.resolve("config.json")).exists();
+    }
+
+    @Test
     void everyCommandHasHelp() {
-        for (String c : new String[]{"inspect", "forward", "generate"}) {
+        for (String c : new String[]{"inspect", "forward", "generate", "convert"}) {
             Result r = run(c, "--help");
             assertThat(r.code()).isZero();
             assertThat(r.out()).contains("Usage: mambalens " + c);

@@ -7,17 +7,17 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 
 /** Writes a file through a temporary sibling renamed into place, so a failure never leaves half a file. */
-final class AtomicWrite {
+public final class AtomicWrite {
     /** What goes into the file. */
     @FunctionalInterface
-    interface Content {
+    public interface Content {
         void writeTo(OutputStream out) throws IOException;
     }
 
     private AtomicWrite() {
     }
 
-    static void write(Path file, Content content) {
+    public static void write(Path file, Content content) {
         Path dir = file.toAbsolutePath().getParent();
         try {
             Files.createDirectories(dir);

@@ -33,9 +33,9 @@ public final class SelectiveScan {
     public static void scan(float[] y, Inputs in, float[] aT, float[] d, float[] h, int len, int e, int n) {
         int vectors = e / LANES;
         // Blocks of about 384 channels (state N × 384 floats fits L1; the inner loop is long enough for
-        // C2 to unroll). A scan worth splitting (≥ 32k state updates) gets a multiple of the thread
-        // count, so that no thread is left with an extra block; a single decode step stays on one thread.
-        int work = 32768;
+        // C2 to unroll). A scan worth splitting (≥ 8k state updates) gets a multiple of the thread
+        // count, so that no thread is left with an extra block.
+        int work = 8192;
         int blocks = Math.max(1, (int) Math.round(vectors * LANES / 384.0));
         if (len * n * e >= work) blocks = (blocks + Parallel.THREADS - 1) / Parallel.THREADS * Parallel.THREADS;
         int perBlock = Math.max(1, (vectors + blocks - 1) / blocks);
