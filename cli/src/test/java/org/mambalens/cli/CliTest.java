@@ -120,8 +120,20 @@ class CliTest {
     }
 
     @Test
+    void classifyWritesTheReferenceLogits() {
+        Path dir = Fixtures.golden().resolve("vit/vit_small");
+        Path out = tmp.resolve("logits.npy");
+        Result r = run("classify", "--model", dir.toString(), "--pixels", dir.resolve("pixels.npy").toString(), "--top", "3", "--out", out.toString());
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.out()).contains("image 0:", "image 1:", "LABEL_");
+        assertThat(Fixtures.relativeError(Npy.readFloat32(out).data(), Npy.readFloat32(dir.resolve("logits.npy")).data())).isLessThan(1e-4);
+        expectOneLineError(run("classify", "--model", dir.toString(), "--pixels", Fixtures.golden().resolve("vit/vit_gray_odd/pixels.npy").toString()),
+                "the model takes [N, 3, 32, 32]");
+    }
+
+    @Test
     void everyCommandHasHelp() {
-        for (String c : new String[]{"inspect", "forward", "generate", "convert"}) {
+        for (String c : new String[]{"inspect", "forward", "generate", "classify", "convert"}) {
             Result r = run(c, "--help");
             assertThat(r.code()).isZero();
             assertThat(r.out()).contains("Usage: mambalens " + c);

@@ -54,6 +54,59 @@ public final class Elementwise {
         }
     }
 
+    /** y = (x − mean) / sqrt(var + eps) ⊙ w + b for `rows` packed rows of length d. */
+    public static void layernorm(float[] y, float[] x, float[] w, float[] b, float eps, int rows, int d) {
+        for (int r = 0; r < rows; r++) {
+            int base = r * d, i = 0;
+            FloatVector acc = FloatVector.zero(F);
+            for (; i + LANES <= d; i += LANES) acc = acc.add(FloatVector.fromArray(F, x, base + i));
+            float sum = acc.reduceLanes(VectorOperators.ADD);
+            for (; i < d; i++) sum += x[base + i];
+            float mean = sum / d;
+            FloatVector m = FloatVector.broadcast(F, mean);
+            acc = FloatVector.zero(F);
+            for (i = 0; i + LANES <= d; i += LANES) {
+                FloatVector c = FloatVector.fromArray(F, x, base + i).sub(m);
+                acc = c.fma(c, acc);
+            }
+            float ss = acc.reduceLanes(VectorOperators.ADD);
+            for (; i < d; i++) ss += (x[base + i] - mean) * (x[base + i] - mean);
+            float inv = (float) (1.0 / Math.sqrt(ss / d + eps));
+            for (i = 0; i + LANES <= d; i += LANES) {
+                FloatVector.fromArray(F, x, base + i).sub(m).mul(inv).fma(FloatVector.fromArray(F, w, i), FloatVector.fromArray(F, b, i))
+                        .intoArray(y, base + i);
+            }
+            for (; i < d; i++) y[base + i] = (x[base + i] - mean) * inv * w[i] + b[i];
+        }
+    }
+
+    /** x = gelu(x) (exact, erf-based) in place over n elements. The erf is evaluated per element in double. */
+    public static void gelu(float[] x, int n) {
+        for (int i = 0; i < n; i++) x[i] = Scalar.gelu(x[i]);
+    }
+
+    /** Each of `rows` rows of length n starting at x[off] becomes softmax(row), max-subtracted. */
+    public static void softmaxRows(float[] x, int off, int rows, int n) {
+        for (int r = 0; r < rows; r++) {
+            int base = off + r * n, i = 0;
+            FloatVector mv = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
+            for (; i + LANES <= n; i += LANES) mv = mv.max(FloatVector.fromArray(F, x, base + i));
+            float max = mv.reduceLanes(VectorOperators.MAX);
+            for (; i < n; i++) max = Math.max(max, x[base + i]);
+            FloatVector sv = FloatVector.zero(F);
+            for (i = 0; i + LANES <= n; i += LANES) {
+                FloatVector e = FloatVector.fromArray(F, x, base + i).sub(max).lanewise(VectorOperators.EXP);
+                e.intoArray(x, base + i);
+                sv = sv.add(e);
+            }
+            float sum = sv.reduceLanes(VectorOperators.ADD);
+            for (; i < n; i++) sum += x[base + i] = (float) Math.exp(x[base + i] - max);
+            float inv = 1f / sum;
+            for (i = 0; i + LANES <= n; i += LANES) FloatVector.fromArray(F, x, base + i).mul(inv).intoArray(x, base + i);
+            for (; i < n; i++) x[base + i] *= inv;
+        }
+    }
+
     /** x += y over n elements. */
     public static void addInPlace(float[] x, float[] y, int n) {
         int i = 0;

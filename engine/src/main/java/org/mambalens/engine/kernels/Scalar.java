@@ -48,6 +48,42 @@ public final class Scalar {
         return x > 20f ? x : (float) Math.log1p(Math.exp(x));
     }
 
+    /** y = (x − mean) / sqrt(var + eps) ⊙ w + b over rows of length d (biased variance, as PyTorch). */
+    public static void layernorm(float[] y, float[] x, float[] w, float[] b, float eps, int rows, int d) {
+        for (int r = 0; r < rows; r++) {
+            double mean = 0, var = 0;
+            for (int i = 0; i < d; i++) mean += x[r * d + i];
+            mean /= d;
+            for (int i = 0; i < d; i++) var += (x[r * d + i] - mean) * (x[r * d + i] - mean);
+            double inv = 1.0 / Math.sqrt(var / d + eps);
+            for (int i = 0; i < d; i++) y[r * d + i] = (float) ((x[r * d + i] - mean) * inv * w[i] + b[i]);
+        }
+    }
+
+    /** Exact GELU, x·Φ(x) = x/2·(1 + erf(x/√2)), as PyTorch's default (not the tanh approximation). */
+    public static float gelu(float x) {
+        return (float) (0.5 * x * (1 + erf(x / Math.sqrt(2))));
+    }
+
+    /** erf to ~1.2e-7 relative (Numerical Recipes' Chebyshev fit of erfc), computed in double. */
+    static double erf(double x) {
+        double z = Math.abs(x), t = 1 / (1 + 0.5 * z);
+        double erfc = t * Math.exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418
+                + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587
+                + t * (-0.82215223 + t * 0.17087277)))))))));
+        return x >= 0 ? 1 - erfc : erfc - 1;
+    }
+
+    /** Each row of length n becomes softmax(row). */
+    public static void softmaxRows(float[] x, int rows, int n) {
+        for (int r = 0; r < rows; r++) {
+            double max = Double.NEGATIVE_INFINITY, sum = 0;
+            for (int i = 0; i < n; i++) max = Math.max(max, x[r * n + i]);
+            for (int i = 0; i < n; i++) sum += Math.exp(x[r * n + i] - max);
+            for (int i = 0; i < n; i++) x[r * n + i] = (float) (Math.exp(x[r * n + i] - max) / sum);
+        }
+    }
+
     /** y = x / sqrt(mean(x²) + eps) ⊙ w over rows of length d. */
     public static void rmsnorm(float[] y, float[] x, float[] w, float eps, int rows, int d) {
         for (int r = 0; r < rows; r++) {

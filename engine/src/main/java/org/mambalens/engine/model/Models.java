@@ -2,18 +2,30 @@ package org.mambalens.engine.model;
 
 import org.mambalens.engine.io.ConfigFile;
 import org.mambalens.engine.model.mamba.MambaModel;
+import org.mambalens.engine.model.vit.ViTModel;
 
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.function.Function;
 
-/** The registry that maps config.json's {@code model_type} to the family that loads it. */
+/** The registries that map config.json's {@code model_type} to the family that loads it. */
 public final class Models {
     private static final Map<String, Function<Path, LanguageModel>> LANGUAGE = new TreeMap<>(Map.of(
             "mamba", MambaModel::load));
 
     private Models() {
+    }
+
+    private static final Map<String, Function<Path, ImageClassifier>> IMAGE = new TreeMap<>(Map.of(
+            "vit", ViTModel::load));
+
+    public static ImageClassifier loadImageClassifier(Path dir) {
+        ConfigFile config = ConfigFile.in(dir);
+        String type = config.text("model_type", null);
+        Function<Path, ImageClassifier> loader = type == null ? null : IMAGE.get(type);
+        if (loader == null) throw config.error("model_type " + (type == null ? "missing" : "\"" + type + "\"") + " is not a supported image classifier (supported: " + String.join(", ", IMAGE.keySet()) + ")");
+        return loader.apply(dir);
     }
 
     public static LanguageModel loadLanguageModel(Path dir) {

@@ -15,6 +15,13 @@ public record Tensor(String name, DType dtype, long[] shape, MemorySegment data)
     static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
+    /** A heap array viewed as a row-major F32 tensor (activations used as the weight side of a matmul). */
+    public static Tensor of(String name, float[] data, long... shape) {
+        Tensor t = new Tensor(name, DType.F32, shape, MemorySegment.ofArray(data));
+        if (t.size() != data.length) throw new IllegalArgumentException(name + ": shape " + Arrays.toString(shape) + " does not hold " + data.length + " floats");
+        return t;
+    }
+
     public long size() {
         long n = 1;
         for (long d : shape) n *= d;

@@ -7,7 +7,8 @@ import java.util.TreeMap;
 import java.util.function.Supplier;
 
 /**
- * Opt-in recording of a forward pass, layer by layer. A model given no recorder (null) does no extra
+ * Opt-in recording of a forward pass, layer by layer: Mamba mixers' Δ, B, C, s, u, z (per scan
+ * direction) and Transformers' softmax probabilities. A model given no recorder (null) does no extra
  * work at all; given one, it copies out only the layers the recorder {@linkplain #wants wants}.
  */
 public final class TraceRecorder {
@@ -16,6 +17,7 @@ public final class TraceRecorder {
 
     private final Set<Integer> layers;
     private final Map<Integer, Map<Direction, MixerTrace>> mixers = new TreeMap<>();
+    private final Map<Integer, AttentionTrace> attention = new TreeMap<>();
 
     private TraceRecorder(Set<Integer> layers) {
         this.layers = layers;
@@ -40,6 +42,17 @@ public final class TraceRecorder {
         if (wants(layer)) mixers.computeIfAbsent(layer, k -> new TreeMap<>()).put(direction, make.get());
     }
 
+    /** Stores a Transformer layer's softmax probabilities, if this layer is wanted. */
+    public synchronized void recordAttention(int layer, Supplier<AttentionTrace> make) {
+        if (wants(layer)) attention.put(layer, make.get());
+    }
+
+    public synchronized AttentionTrace attention(int layer) {
+        AttentionTrace t = attention.get(layer);
+        if (t == null) throw new IllegalArgumentException("layer " + layer + " attention was not recorded");
+        return t;
+    }
+
     public synchronized MixerTrace mixer(int layer, Direction direction) {
         Map<Direction, MixerTrace> m = mixers.get(layer);
         MixerTrace t = m == null ? null : m.get(direction);
@@ -51,7 +64,10 @@ public final class TraceRecorder {
         return mixer(layer, Direction.FORWARD);
     }
 
+    /** Layers with a recorded mixer or attention. */
     public synchronized Set<Integer> recordedLayers() {
-        return Collections.unmodifiableSet(mixers.keySet());
+        Set<Integer> all = new java.util.TreeSet<>(mixers.keySet());
+        all.addAll(attention.keySet());
+        return Collections.unmodifiableSet(all);
     }
 }

@@ -108,6 +108,24 @@ class KernelsTest {
         Scalar.rmsnorm(expected, v, w, 1e-5f, rows, d);
         Elementwise.rmsnorm(actual, v, w, 1e-5f, rows, d);
         assertThat(Fixtures.relativeError(actual, expected)).isLessThan(1e-6);
+        float[] b = randoms(d);
+        Scalar.layernorm(expected, v, w, b, 1e-12f, rows, d);
+        Elementwise.layernorm(actual, v, w, b, 1e-12f, rows, d);
+        assertThat(Fixtures.relativeError(actual, expected)).isLessThan(1e-6);
+        float[] probs = v.clone(), softTwin = v.clone();
+        Scalar.softmaxRows(softTwin, rows, d);
+        Elementwise.softmaxRows(probs, 0, rows, d);
+        assertThat(Fixtures.relativeError(probs, softTwin)).isLessThan(1e-6);
+    }
+
+    @Test
+    void geluUsesAnAccurateErf() {
+        // erf at points with known values (Abramowitz & Stegun table 7.1)
+        assertThat(Scalar.erf(0.5)).isCloseTo(0.5204998778, org.assertj.core.data.Offset.offset(2e-7));
+        assertThat(Scalar.erf(1.0)).isCloseTo(0.8427007929, org.assertj.core.data.Offset.offset(2e-7));
+        assertThat(Scalar.erf(-2.0)).isCloseTo(-0.9953222650, org.assertj.core.data.Offset.offset(2e-7));
+        assertThat(Scalar.gelu(1f)).isCloseTo(0.8413447f, org.assertj.core.data.Offset.offset(1e-6f));
+        assertThat(Scalar.gelu(-3f)).isCloseTo(-0.0040496f, org.assertj.core.data.Offset.offset(1e-6f));
     }
 
     @Test
