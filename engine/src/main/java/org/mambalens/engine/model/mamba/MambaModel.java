@@ -2,13 +2,10 @@ package org.mambalens.engine.model.mamba;
 
 import org.mambalens.engine.io.Checkpoint;
 import org.mambalens.engine.io.ConfigFile;
-import org.mambalens.engine.kernels.CausalConv;
 import org.mambalens.engine.kernels.Elementwise;
 import org.mambalens.engine.kernels.MatMul;
-import org.mambalens.engine.kernels.SelectiveScan;
 import org.mambalens.engine.model.LanguageModel;
 import org.mambalens.engine.tensor.Tensor;
-import org.mambalens.engine.trace.MixerTrace;
 import org.mambalens.engine.trace.TraceRecorder;
 
 import java.nio.file.Path;
@@ -27,13 +24,7 @@ public final class MambaModel implements LanguageModel {
     record Layer(float[] norm,        // [D]
                  Tensor inProj,       // [2E, D]
                  float[] inProjBias,  // [2E] or null
-                 float[] convTaps,    // [K, E]  conv1d.weight [E, 1, K] transposed, tap-major
-                 float[] convBias,    // [E] or null
-                 Tensor xProj,        // [R + 2N, E]
-                 Tensor dtProj,       // [E, R]
-                 float[] dtBias,      // [E]
-                 float[] aT,          // [N, E]  A = −exp(A_log), transposed
-                 float[] d,           // [E]
+                 SsmBranch ssm,       // conv, x_proj, dt_proj, A, D
                  Tensor outProj,      // [D, E]
                  float[] outProjBias) { // [D] or null
     }
@@ -87,24 +78,13 @@ public final class MambaModel implements LanguageModel {
     }
 
     private Layer loadLayer(String p) {
-        int D = config.hiddenSize(), E = config.intermediateSize(), N = config.stateSize(), R = config.timeStepRank(), K = config.convKernel();
-        float[] conv = checkpoint.tensor(p + "mixer.conv1d.weight", E, 1, K).toFloatArray();
-        float[] taps = new float[K * E];
-        for (int c = 0; c < E; c++) for (int k = 0; k < K; k++) taps[k * E + c] = conv[c * K + k];
-        float[] aLog = checkpoint.tensor(p + "mixer.A_log", E, N).toFloatArray();
-        float[] aT = new float[N * E];
-        for (int c = 0; c < E; c++) for (int n = 0; n < N; n++) aT[n * E + c] = (float) -Math.exp(aLog[c * N + n]);
+        int D = config.hiddenSize(), E = config.intermediateSize();
         return new Layer(
                 checkpoint.tensor(p + "norm.weight", D).toFloatArray(),
                 checkpoint.tensor(p + "mixer.in_proj.weight", 2L * E, D),
                 config.useBias() ? checkpoint.tensor(p + "mixer.in_proj.bias", 2L * E).toFloatArray() : null,
-                taps,
-                config.useConvBias() ? checkpoint.tensor(p + "mixer.conv1d.bias", E).toFloatArray() : null,
-                checkpoint.tensor(p + "mixer.x_proj.weight", R + 2L * N, E),
-                checkpoint.tensor(p + "mixer.dt_proj.weight", E, R),
-                checkpoint.tensor(p + "mixer.dt_proj.bias", E).toFloatArray(),
-                aT,
-                checkpoint.tensor(p + "mixer.D", E).toFloatArray(),
+                SsmBranch.load(checkpoint, p + "mixer.", "", "A_log", config.useConvBias(), E, config.stateSize(),
+                        config.timeStepRank(), config.convKernel()),
                 checkpoint.tensor(p + "mixer.out_proj.weight", D, E),
                 config.useBias() ? checkpoint.tensor(p + "mixer.out_proj.bias", D).toFloatArray() : null);
     }
@@ -199,45 +179,15 @@ public final class MambaModel implements LanguageModel {
         return xn;
     }
 
-    /** Mixer(v) of SPEC §2 for L tokens: in_proj, causal conv, SiLU, x_proj, Δ, selective scan, gate, out_proj. */
+    /** Mixer(v) of SPEC §2 for L tokens: in_proj, the SSM branch (conv … gate), out_proj. */
     private float[] mixer(int i, float[] v, int L, State state, TraceRecorder trace) {
         Layer w = layers[i];
-        int D = config.hiddenSize(), E = config.intermediateSize(), N = config.stateSize(), R = config.timeStepRank();
-        int K = config.convKernel(), P = R + 2 * N;
-
+        int D = config.hiddenSize(), E = config.intermediateSize();
         float[] xz = new float[L * 2 * E];                                 // [L, 2E]: x' = [:, :E], z = [:, E:]
         MatMul.matmul(xz, 0, 2 * E, v, 0, D, L, w.inProj(), w.inProjBias());
-
-        float[] s = new float[L * E];                                      // conv output [L, E]
-        CausalConv.apply(s, xz, 0, 2 * E, w.convTaps(), w.convBias(), state.convWindow[i], L, E, K);
-        float[] u = new float[L * E];                                      // u = silu(s) [L, E]
-        Elementwise.silu(u, 0, E, s, 0, E, L, E);
-
-        float[] dbc = new float[L * P];                                    // [δr, B, C] = x_proj(u) [L, R+2N]
-        MatMul.matmul(dbc, 0, P, u, 0, E, L, w.xProj(), null);
-        float[] delta = new float[L * E];                                  // Δ = softplus(dt_proj(δr)) [L, E]
-        MatMul.matmul(delta, 0, E, dbc, 0, P, L, w.dtProj(), w.dtBias());
-        Elementwise.softplus(delta, 0, L * E);
-
-        float[] y = new float[L * E];                                      // y ⊙ silu(z) [L, E]
-        SelectiveScan.scan(y, new SelectiveScan.Inputs(u, delta, dbc, P, R, R + N, xz, E, 2 * E),
-                w.aT(), w.d(), state.ssm[i], L, E, N);
-
-        if (trace != null) {
-            trace.recordMixer(i, TraceRecorder.Direction.FORWARD, () -> new MixerTrace(L, E, N, delta.clone(),
-                    columns(dbc, L, P, R, N), columns(dbc, L, P, R + N, N), s.clone(), u.clone(),
-                    columns(xz, L, 2 * E, E, E), columns(xz, L, 2 * E, 0, E)));
-        }
-
+        float[] y = w.ssm().run(xz, L, state.convWindow[i], state.ssm[i], trace, i, TraceRecorder.Direction.FORWARD);
         float[] out = new float[L * D];                                    // out_proj [L, D]
         MatMul.matmul(out, 0, D, y, 0, E, L, w.outProj(), w.outProjBias());
-        return out;
-    }
-
-    /** Columns [from, from + n) of a row-major [rows, ld] matrix, packed. */
-    private static float[] columns(float[] m, int rows, int ld, int from, int n) {
-        float[] out = new float[rows * n];
-        for (int r = 0; r < rows; r++) System.arraycopy(m, r * ld + from, out, r * n, n);
         return out;
     }
 
