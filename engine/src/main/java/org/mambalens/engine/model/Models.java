@@ -2,6 +2,7 @@ package org.mambalens.engine.model;
 
 import org.mambalens.engine.io.ConfigFile;
 import org.mambalens.engine.model.mamba.MambaModel;
+import org.mambalens.engine.model.vim.VimModel;
 import org.mambalens.engine.model.vit.ViTModel;
 
 import java.nio.file.Path;
@@ -18,7 +19,7 @@ public final class Models {
     }
 
     private static final Map<String, Function<Path, ImageClassifier>> IMAGE = new TreeMap<>(Map.of(
-            "vit", ViTModel::load));
+            "vit", ViTModel::load, "vim", VimModel::load));
 
     public static ImageClassifier loadImageClassifier(Path dir) {
         ConfigFile config = ConfigFile.in(dir);
