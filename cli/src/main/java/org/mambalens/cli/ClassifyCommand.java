@@ -1,6 +1,9 @@
 package org.mambalens.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import org.mambalens.xai.data.FashionMnist;
+import org.mambalens.xai.data.ImagePreprocessor;
+import picocli.CommandLine.ArgGroup;
 import org.mambalens.engine.io.ConfigFile;
 import org.mambalens.engine.io.Npy;
 import org.mambalens.engine.model.ImageClassifier;
@@ -15,46 +18,98 @@ import java.util.concurrent.Callable;
 import java.util.stream.IntStream;
 
 @Command(name = "classify", mixinStandardHelpOptions = true,
-        description = "Classify preprocessed images with an image classifier (model_type \"vit\"); prints the top classes.")
+        description = {"Classify images with an image classifier (model_type \"vim\" or \"vit\"): prints the top classes.",
+                "With --fashion-mnist, classifies the test split and prints the accuracy."})
 final class ClassifyCommand implements Callable<Integer> {
-    @Option(names = "--model", required = true, paramLabel = "DIR", description = "Checkpoint directory (config.json + safetensors).")
+    static final String BUNDLED = "models/vim-fashion";
+
+    @Option(names = "--model", paramLabel = "DIR", description = "Checkpoint directory. Default: the bundled " + BUNDLED + " (models/vit-fashion is the ViT).")
     Path model;
 
-    @Option(names = "--pixels", required = true, paramLabel = "FILE.npy",
-            description = "float32 NPY [N, C, H, W], already preprocessed (resized and normalised as the model expects).")
-    Path pixels;
+    static final class Input {
+        @Option(names = "--image", paramLabel = "FILE", description = "An image file (PNG, JPEG, BMP, GIF), preprocessed as the model's preprocessor_config.json says.")
+        Path image;
+
+        @Option(names = "--pixels", paramLabel = "FILE.npy", description = "float32 NPY [N, C, H, W], already preprocessed.")
+        Path pixels;
+
+        @Option(names = "--fashion-mnist", paramLabel = "DIR", arity = "0..1", fallbackValue = "/usr/share/datasets/fashion-mnist",
+                description = "Classify the Fashion-MNIST test split (default directory: Debian's dataset-fashion-mnist) and report accuracy.")
+        Path fashionMnist;
+    }
+
+    @ArgGroup(exclusive = true, multiplicity = "1")
+    Input input;
 
     @Option(names = "--top", paramLabel = "K", defaultValue = "5", description = "Classes to print per image (default ${DEFAULT-VALUE}).")
     int top;
+
+    @Option(names = "--limit", paramLabel = "N", description = "With --fashion-mnist: the first N test images only.")
+    Integer limit;
 
     @Option(names = "--out", paramLabel = "FILE", description = "Also write the logits as float32 NPY [N, classes].")
     Path out;
 
     @Override
     public Integer call() {
-        Npy.Array input = Npy.readFloat32(pixels);
-        try (ImageClassifier classifier = Models.loadImageClassifier(model)) {
-            int c = classifier.channels(), s = classifier.imageSize(), k = classifier.numClasses();
-            if (input.shape().length != 4 || input.dim(1) != c || input.dim(2) != s || input.dim(3) != s) {
-                throw new IllegalArgumentException("--pixels " + pixels + " has shape " + Arrays.toString(input.shape())
-                        + ", the model takes [N, " + c + ", " + s + ", " + s + "]");
+        Path dir = model != null ? model : Path.of(System.getProperty("mambalens.home", ".")).resolve(BUNDLED);
+        try (ImageClassifier classifier = Models.loadImageClassifier(dir)) {
+            int c = classifier.channels(), s = classifier.imageSize(), k = classifier.numClasses(), size = c * s * s;
+            if (input.fashionMnist != null) return accuracy(dir, classifier);
+            float[] data;
+            int n;
+            if (input.image != null) {
+                data = ImagePreprocessor.of(dir, classifier).fromFile(input.image);
+                n = 1;
+            } else {
+                Npy.Array array = Npy.readFloat32(input.pixels);
+                if (array.shape().length != 4 || array.dim(1) != c || array.dim(2) != s || array.dim(3) != s) {
+                    throw new IllegalArgumentException("--pixels " + input.pixels + " has shape " + Arrays.toString(array.shape())
+                            + ", the model takes [N, " + c + ", " + s + ", " + s + "]");
+                }
+                data = array.data();
+                n = array.dim(0);
             }
-            int n = input.dim(0), size = c * s * s;
-            JsonNode labels = ConfigFile.in(model).json().path("id2label");
+            JsonNode labels = ConfigFile.in(dir).json().path("id2label");
             float[] logits = new float[n * k];
             for (int i = 0; i < n; i++) {
-                float[] row = classifier.classify(Arrays.copyOfRange(input.data(), i * size, (i + 1) * size), null);
+                float[] row = classifier.classify(Arrays.copyOfRange(data, i * size, (i + 1) * size), null);
                 System.arraycopy(row, 0, logits, i * k, k);
-                double max = IntStream.range(0, k).mapToDouble(j -> row[j]).max().orElse(0), sum = 0;
-                for (float v : row) sum += Math.exp(v - max);
-                double total = sum;
-                StringBuilder line = new StringBuilder("image " + i + ":");
-                IntStream.range(0, k).boxed().sorted(Comparator.comparingDouble(j -> -row[j])).limit(Math.max(1, top)).forEach(j ->
-                        line.append(String.format("  %s %.4f", labels.path(String.valueOf(j)).asText(String.valueOf(j)), Math.exp(row[j] - max) / total)));
-                System.out.println(line);
+                System.out.println("image " + i + ":" + topClasses(row, labels));
             }
             if (out != null) Npy.writeFloat32(out, logits, n, k);
         }
+        return 0;
+    }
+
+    private String topClasses(float[] row, JsonNode labels) {
+        int k = row.length;
+        double max = IntStream.range(0, k).mapToDouble(j -> row[j]).max().orElse(0), sum = 0;
+        for (float v : row) sum += Math.exp(v - max);
+        double total = sum;
+        StringBuilder line = new StringBuilder();
+        IntStream.range(0, k).boxed().sorted(Comparator.comparingDouble(j -> -row[j])).limit(Math.max(1, top)).forEach(j ->
+                line.append(String.format("  %s %.4f", labels.path(String.valueOf(j)).asText(String.valueOf(j)), Math.exp(row[j] - max) / total)));
+        return line.toString();
+    }
+
+    /** Top-1 accuracy on the Fashion-MNIST test split, with progress on stderr. */
+    private int accuracy(Path dir, ImageClassifier classifier) {
+        FashionMnist test = FashionMnist.test(input.fashionMnist);
+        ImagePreprocessor pre = ImagePreprocessor.of(dir, classifier);
+        int n = limit == null ? test.size() : Math.min(limit, test.size()), correct = 0;
+        long start = System.nanoTime();
+        for (int i = 0; i < n; i++) {
+            float[] logits = classifier.classify(pre.fromGray(test.pixels(i), FashionMnist.SIZE, FashionMnist.SIZE), null);
+            if (org.mambalens.engine.text.Sampler.argmax(logits) == test.label(i)) correct++;
+            if ((i + 1) % 500 == 0 || i + 1 == n) {
+                double secs = (System.nanoTime() - start) / 1e9;
+                System.err.printf("\r%d/%d images, accuracy %.4f, %.1f images/s, ETA %.0f s ", i + 1, n, correct / (double) (i + 1),
+                        (i + 1) / secs, (n - i - 1) / ((i + 1) / secs));
+            }
+        }
+        System.err.println();
+        System.out.printf("%s: top-1 accuracy %.4f on %d Fashion-MNIST test images%n", dir, correct / (double) n, n);
         return 0;
     }
 }

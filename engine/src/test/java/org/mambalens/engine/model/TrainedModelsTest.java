@@ -1,0 +1,33 @@
+package org.mambalens.engine.model;
+
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.mambalens.engine.Fixtures;
+import org.mambalens.engine.io.Npy;
+
+import java.nio.file.Path;
+import java.util.Arrays;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * The bundled Fashion-MNIST demo classifiers against the PyTorch modules they were trained as
+ * (weights-tools/reference/train_fashion.py): logits of the first 16 test images.
+ */
+class TrainedModelsTest {
+    @ParameterizedTest
+    @ValueSource(strings = {"vim-fashion", "vit-fashion"})
+    void bundledClassifiersMatchTheirTrainingModules(String name) {
+        Path ref = Fixtures.golden().resolve("trained/" + name);
+        Npy.Array pixels = Npy.readFloat32(ref.resolve("pixels.npy"));
+        Npy.Array expected = Npy.readFloat32(ref.resolve("logits.npy"));
+        try (ImageClassifier model = Models.loadImageClassifier(Fixtures.repository().resolve("models/" + name))) {
+            int n = pixels.dim(0), size = pixels.data().length / n, k = model.numClasses();
+            float[] logits = new float[n * k];
+            for (int i = 0; i < n; i++) {
+                System.arraycopy(model.classify(Arrays.copyOfRange(pixels.data(), i * size, (i + 1) * size), null), 0, logits, i * k, k);
+            }
+            assertThat(Fixtures.relativeError(logits, expected.data())).isLessThan(1e-4);
+        }
+    }
+}
