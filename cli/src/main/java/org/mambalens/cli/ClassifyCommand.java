@@ -72,11 +72,14 @@ final class ClassifyCommand implements Callable<Integer> {
             }
             JsonNode labels = ConfigFile.in(dir).json().path("id2label");
             float[] logits = new float[n * k];
+            long start = System.nanoTime();
             for (int i = 0; i < n; i++) {
                 float[] row = classifier.classify(Arrays.copyOfRange(data, i * size, (i + 1) * size), null);
                 System.arraycopy(row, 0, logits, i * k, k);
                 System.out.println("image " + i + ":" + topClasses(row, labels));
             }
+            double seconds = (System.nanoTime() - start) / 1e9;
+            System.err.printf("[%d images in %.3f s, %.1f images/s]%n", n, seconds, n / seconds);
             if (out != null) Npy.writeFloat32(out, logits, n, k);
         }
         return 0;
