@@ -30,14 +30,21 @@ def images_per_second(fn, x, repeats=10):
 
 
 def java(cmd, model, pixels, out):
-    p = subprocess.run(shlex.split(cmd) + ["classify", "--model", model, "--pixels", pixels, "--out", out, "--top", "1"],
-                       capture_output=True, text=True, check=True)
-    return float(re.search(r"([\d.]+) images/s", p.stderr).group(1))
+    subprocess.run(shlex.split(cmd) + ["classify", "--model", model, "--pixels", pixels, "--out", out, "--top", "1"],
+                   capture_output=True, text=True, check=True)
+
+
+def java_images_per_second(bench, threads, model):
+    """JMH ClassifierBenchmark (batch 1, warmed up) with the kernels on `threads` threads."""
+    p = subprocess.run(shlex.split(bench) + ["ClassifierBenchmark", "-p", "model=" + model, "-wi", "2", "-i", "3", "-w", "2", "-r", "2",
+                                             "-jvmArgsAppend", f"--add-modules jdk.incubator.vector -Dmambalens.threads={threads}"], capture_output=True, text=True, check=True)
+    return float(re.search(r"classify\s+\S+\s+thrpt\s+\d+\s+([\d.]+)", p.stdout).group(1))
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--java", required=True)
+    ap.add_argument("--bench", required=True, help="command that runs benchmarks.jar")
     ap.add_argument("--threads", type=int, default=16)
     ap.add_argument("--out", required=True)
     ap.add_argument("--repo", default=".")
@@ -89,12 +96,9 @@ def main():
         name, model, torch_ips = case[:3]
         ref_dir = case[3] if len(case) > 3 else model
         out = os.path.join(work, name + "_java.npy")
-        # enough images for a stable rate: the reference images repeated
-        px = np.load(os.path.join(ref_dir, "pixels.npy"))
-        many = os.path.join(work, name + "_many.npy")
-        np.save(many, np.concatenate([px] * max(1, 32 // px.shape[0]))[:32])
-        java_ips = java(a.java, model, many, out)
-        got = np.load(out)[:px.shape[0]]
+        java(a.java, model, os.path.join(ref_dir, "pixels.npy"), out)
+        java_ips = java_images_per_second(a.bench, a.threads, model)
+        got = np.load(out)
         want = np.load(os.path.join(ref_dir, "logits.npy"))
         rel = float(np.abs(got - want).max() / np.abs(want).max())
         results.append({"model": name, "max_rel_error": rel, "ok": rel < 1e-4, "threads": a.threads,
