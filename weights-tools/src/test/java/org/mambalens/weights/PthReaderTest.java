@@ -6,6 +6,8 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.mambalens.engine.io.Checkpoint;
 import org.mambalens.engine.io.CheckpointException;
+import org.mambalens.engine.model.ImageClassifier;
+import org.mambalens.engine.model.Models;
 import org.mambalens.engine.tensor.Tensor;
 
 import java.nio.file.Files;
@@ -57,6 +59,9 @@ class PthReaderTest {
         assertThat(config.get("num_classes").asInt()).isEqualTo(10);
         try (Checkpoint c = Checkpoint.open(tmp)) {
             assertThat(c.names()).contains("layers.1.mixer.A_b_log", "head.weight");
+        }
+        try (ImageClassifier vim = Models.loadImageClassifier(tmp)) {            // the converted model runs as is
+            assertThat(vim.classify(new float[3 * 16 * 16], null)).hasSize(10).doesNotContain(Float.NaN);
         }
         Convert.Result plain = Convert.pthToSafetensors(DIR.resolve("plain.pth"), tmp.resolve("plain"));
         assertThat(plain.config()).isEmpty();
