@@ -78,12 +78,12 @@ public final class Checkpoint implements AutoCloseable {
             }
             Path index = location.resolve(INDEX);
             if (Files.isDirectory(location) && Files.isRegularFile(index)) {
-                readJson(index).get("weight_map").fields().forEachRemaining(e -> {
+                for (Map.Entry<String, JsonNode> e : readJson(index).get("weight_map").properties()) {
                     SafetensorsFile f = owner.get(e.getKey());
                     if (f == null || !f.path().getFileName().toString().equals(e.getValue().asText())) {
                         throw new CheckpointException(index, "tensor " + e.getKey() + " is not in " + e.getValue().asText());
                     }
-                });
+                }
             }
             return new Checkpoint(location, List.copyOf(opened), Collections.unmodifiableMap(owner));
         } catch (RuntimeException e) {

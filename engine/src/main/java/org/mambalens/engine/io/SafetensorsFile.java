@@ -18,7 +18,6 @@ import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.Comparator;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -95,16 +94,15 @@ public final class SafetensorsFile implements AutoCloseable {
         }
         if (root == null || !root.isObject()) throw new CheckpointException(path, "header is not a JSON object");
         List<TensorInfo> list = new ArrayList<>();
-        for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext(); ) {
-            Map.Entry<String, JsonNode> e = it.next();
+        for (Map.Entry<String, JsonNode> e : root.properties()) {
             String name = e.getKey();
             JsonNode v = e.getValue();
             if (name.equals("__metadata__")) {
                 if (!v.isObject()) throw new CheckpointException(path, "__metadata__ is not an object of strings");
-                v.fields().forEachRemaining(m -> {
+                for (Map.Entry<String, JsonNode> m : v.properties()) {
                     if (!m.getValue().isTextual()) throw new CheckpointException(path, "__metadata__." + m.getKey() + " is not a string");
                     metadata.put(m.getKey(), m.getValue().asText());
-                });
+                }
                 continue;
             }
             list.add(parseEntry(path, name, v));

@@ -86,8 +86,7 @@ public final class BpeTokenizer {
         }
         Map<String, Integer> vocab = new HashMap<>();
         int maxId = -1;
-        for (var it = model.get("vocab").fields(); it.hasNext(); ) {
-            var e = it.next();
+        for (var e : model.get("vocab").properties()) {
             if (!e.getValue().canConvertToInt() || e.getValue().asInt() < 0) throw new CheckpointException(file, "vocab entry " + e.getKey() + " has no valid id");
             vocab.put(e.getKey(), e.getValue().asInt());
             maxId = Math.max(maxId, e.getValue().asInt());

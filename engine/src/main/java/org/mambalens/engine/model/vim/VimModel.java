@@ -5,6 +5,7 @@ import org.mambalens.engine.io.ConfigFile;
 import org.mambalens.engine.kernels.Elementwise;
 import org.mambalens.engine.kernels.MatMul;
 import org.mambalens.engine.model.ImageClassifier;
+import org.mambalens.engine.model.PatchEmbedding;
 import org.mambalens.engine.model.mamba.SsmBranch;
 import org.mambalens.engine.tensor.Tensor;
 import org.mambalens.engine.trace.TraceRecorder;
@@ -32,8 +33,7 @@ public final class VimModel implements ImageClassifier {
 
     private final VimConfig config;
     private final Checkpoint checkpoint;
-    private final Tensor patchProj;     // [D, C·P·P]
-    private final float[] patchBias;    // [D]
+    private final PatchEmbedding patches; // Conv2d(C → D, kernel P, stride)
     private final float[] cls;          // [D]
     private final float[] position;     // [T, D]
     private final Layer[] layers;
@@ -45,9 +45,7 @@ public final class VimModel implements ImageClassifier {
         this.config = c;
         this.checkpoint = ck;
         int D = c.embedDim(), P = c.patchSize(), C = c.channels(), E = c.innerSize(), N = c.stateSize();
-        Tensor conv = ck.tensor("patch_embed.proj.weight", D, C, P, P);
-        patchProj = new Tensor(conv.name(), conv.dtype(), new long[]{D, (long) C * P * P}, conv.data());
-        patchBias = ck.tensor("patch_embed.proj.bias", D).toFloatArray();
+        patches = PatchEmbedding.load(ck, "patch_embed.proj.weight", "patch_embed.proj.bias", D, C, P, c.stride(), c.imageSize());
         cls = ck.tensor("cls_token", 1, 1, D).toFloatArray();
         position = ck.tensor("pos_embed", 1, c.tokens(), D).toFloatArray();
         layers = new Layer[c.depth()];
@@ -118,23 +116,12 @@ public final class VimModel implements ImageClassifier {
 
     /** Patch embedding with the cls token inserted at its position, plus position embeddings: [T, D]. */
     private float[] embed(float[] pixels) {
-        int C = config.channels(), S = config.imageSize(), P = config.patchSize(), st = config.stride(), G = config.grid(), D = config.embedDim();
-        int patchLen = C * P * P, patches = G * G, at = config.clsPosition();
-        float[] flat = new float[patches * patchLen];                      // im2col [M, C·P·P]
-        for (int py = 0; py < G; py++) {
-            for (int px = 0; px < G; px++) {
-                int row = (py * G + px) * patchLen;
-                for (int c = 0; c < C; c++) {
-                    for (int i = 0; i < P; i++) System.arraycopy(pixels, (c * S + py * st + i) * S + px * st, flat, row + (c * P + i) * P, P);
-                }
-            }
-        }
-        float[] embedded = new float[patches * D];
-        MatMul.matmul(embedded, 0, D, flat, 0, patchLen, patches, patchProj, patchBias);
-        float[] x = new float[(patches + 1) * D];
+        int D = config.embedDim(), at = config.clsPosition();
+        float[] embedded = patches.apply(pixels);                           // [M, D]
+        float[] x = new float[embedded.length + D];
         System.arraycopy(embedded, 0, x, 0, at * D);
         System.arraycopy(cls, 0, x, at * D, D);
-        System.arraycopy(embedded, at * D, x, (at + 1) * D, (patches - at) * D);
+        System.arraycopy(embedded, at * D, x, (at + 1) * D, embedded.length - at * D);
         Elementwise.addInPlace(x, position, x.length);
         return x;
     }

@@ -5,6 +5,7 @@ import org.mambalens.engine.io.ConfigFile;
 import org.mambalens.engine.kernels.Elementwise;
 import org.mambalens.engine.kernels.MatMul;
 import org.mambalens.engine.model.ImageClassifier;
+import org.mambalens.engine.model.PatchEmbedding;
 import org.mambalens.engine.tensor.Tensor;
 import org.mambalens.engine.trace.AttentionTrace;
 import org.mambalens.engine.trace.TraceRecorder;
@@ -32,8 +33,7 @@ public final class ViTModel implements ImageClassifier {
 
     private final ViTConfig config;
     private final Checkpoint checkpoint;
-    private final Tensor patchProj;      // [D, C·P·P]  Conv2d(C → D, kernel = stride = P) as a matrix
-    private final float[] patchBias;     // [D]
+    private final PatchEmbedding patches; // Conv2d(C → D, kernel = stride = P)
     private final float[] cls;           // [D]
     private final float[] position;      // [T, D]
     private final Layer[] layers;
@@ -45,9 +45,8 @@ public final class ViTModel implements ImageClassifier {
         this.config = c;
         this.checkpoint = ck;
         int D = c.hiddenSize(), P = c.patchSize(), C = c.channels(), F = c.intermediateSize();
-        Tensor conv = ck.tensor("vit.embeddings.patch_embeddings.projection.weight", D, C, P, P);
-        patchProj = new Tensor(conv.name(), conv.dtype(), new long[]{D, (long) C * P * P}, conv.data());
-        patchBias = ck.tensor("vit.embeddings.patch_embeddings.projection.bias", D).toFloatArray();
+        patches = PatchEmbedding.load(ck, "vit.embeddings.patch_embeddings.projection.weight",
+                "vit.embeddings.patch_embeddings.projection.bias", D, C, P, P, c.imageSize());
         cls = ck.tensor("vit.embeddings.cls_token", 1, 1, D).toFloatArray();
         position = ck.tensor("vit.embeddings.position_embeddings", 1, c.tokens(), D).toFloatArray();
         layers = new Layer[c.layers()];
@@ -125,22 +124,11 @@ public final class ViTModel implements ImageClassifier {
 
     /** [cls; patch_proj(patches)] + position embeddings, [T, D]. */
     private float[] embed(float[] pixels) {
-        int C = config.channels(), S = config.imageSize(), P = config.patchSize(), G = config.grid(), D = config.hiddenSize();
-        int patchLen = C * P * P, patches = G * G;
-        float[] flat = new float[patches * patchLen];                       // im2col [G·G, C·P·P], the conv weight's order
-        for (int py = 0; py < G; py++) {
-            for (int px = 0; px < G; px++) {
-                int row = (py * G + px) * patchLen;
-                for (int c = 0; c < C; c++) {
-                    for (int i = 0; i < P; i++) {
-                        System.arraycopy(pixels, (c * S + py * P + i) * S + px * P, flat, row + (c * P + i) * P, P);
-                    }
-                }
-            }
-        }
-        float[] x = new float[(patches + 1) * D];
+        int D = config.hiddenSize();
+        float[] embedded = patches.apply(pixels);                           // [M, D]
+        float[] x = new float[embedded.length + D];
         System.arraycopy(cls, 0, x, 0, D);
-        MatMul.matmul(x, D, D, flat, 0, patchLen, patches, patchProj, patchBias);
+        System.arraycopy(embedded, 0, x, D, embedded.length);
         Elementwise.addInPlace(x, position, x.length);
         return x;
     }

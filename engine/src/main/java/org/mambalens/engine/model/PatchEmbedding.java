@@ -1,0 +1,44 @@
+package org.mambalens.engine.model;
+
+import org.mambalens.engine.io.Checkpoint;
+import org.mambalens.engine.kernels.MatMul;
+import org.mambalens.engine.tensor.Tensor;
+
+/**
+ * Conv2d(C → D, kernel P, stride s) over an S × S image as one GEMM: the patches, flattened in the
+ * conv weight's (c, i, j) order, times the weight viewed as [D, C·P·P]. Shared by ViT and Vision Mamba.
+ */
+public record PatchEmbedding(Tensor proj,     // [D, C·P·P]
+                             float[] bias,    // [D]
+                             int channels, int patch, int stride, int imageSize) {
+
+    public static PatchEmbedding load(Checkpoint ck, String weight, String bias, int d, int channels, int patch, int stride, int imageSize) {
+        Tensor conv = ck.tensor(weight, d, channels, patch, patch);
+        return new PatchEmbedding(new Tensor(conv.name(), conv.dtype(), new long[]{d, (long) channels * patch * patch}, conv.data()),
+                ck.tensor(bias, d).toFloatArray(), channels, patch, stride, imageSize);
+    }
+
+    /** Patches per side. */
+    public int grid() {
+        return (imageSize - patch) / stride + 1;
+    }
+
+    /** Pixels [C, S, S] → patch embeddings [G·G, D], patches row by row. */
+    public float[] apply(float[] pixels) {
+        int C = channels, S = imageSize, P = patch, G = grid(), D = proj.dim(0), patchLen = C * P * P;
+        float[] flat = new float[G * G * patchLen];                         // im2col [G·G, C·P·P]
+        for (int py = 0; py < G; py++) {
+            for (int px = 0; px < G; px++) {
+                int row = (py * G + px) * patchLen;
+                for (int c = 0; c < C; c++) {
+                    for (int i = 0; i < P; i++) {
+                        System.arraycopy(pixels, (c * S + py * stride + i) * S + px * stride, flat, row + (c * P + i) * P, P);
+                    }
+                }
+            }
+        }
+        float[] out = new float[G * G * D];
+        MatMul.matmul(out, 0, D, flat, 0, patchLen, G * G, proj, bias);
+        return out;
+    }
+}
