@@ -11,9 +11,13 @@ package org.mambalens.engine.trace;
  * @param u     u = silu(s), the scan input [L, E]
  * @param z     the gate branch of in_proj [L, E]
  * @param x     the conv input x' (in_proj's first half) [L, E]
+ * @param y     the branch's output (C·H + D·u) ⊙ silu(z) [L, E], what out_proj receives
+ * @param a     the layer's A = −exp(A_log) [E, N] (a parameter, shared, not a copy)
+ * @param dSkip the layer's D [E] (a parameter, shared)
  */
 public record MixerTrace(int length, int channels, int stateSize,
-                         float[] delta, float[] b, float[] c, float[] s, float[] u, float[] z, float[] x) {
+                         float[] delta, float[] b, float[] c, float[] s, float[] u, float[] z, float[] x, float[] y,
+                         float[] a, float[] dSkip) {
     public float delta(int t, int channel) {
         return delta[t * channels + channel];
     }

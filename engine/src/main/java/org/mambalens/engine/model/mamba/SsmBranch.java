@@ -22,6 +22,7 @@ public record SsmBranch(float[] convTaps,   // [K, E]  conv1d.weight [E, 1, K] t
                         Tensor dtProj,      // [E, R]
                         float[] dtBias,     // [E]
                         float[] aT,         // [N, E]  A = −exp(A_log), transposed
+                        float[] a,          // [E, N]  A, as the checkpoint lays it out (for the trace)
                         float[] d,          // [E]
                         int channels, int stateSize, int rank, int taps) {
 
@@ -36,13 +37,19 @@ public record SsmBranch(float[] convTaps,   // [K, E]  conv1d.weight [E, 1, K] t
         for (int c = 0; c < e; c++) for (int j = 0; j < k; j++) taps[j * e + c] = conv[c * k + j];
         float[] a = ck.tensor(prefix + aLog, e, n).toFloatArray();
         float[] aT = new float[n * e];
-        for (int c = 0; c < e; c++) for (int i = 0; i < n; i++) aT[i * e + c] = (float) -Math.exp(a[c * n + i]);
+        for (int c = 0; c < e; c++) {
+            for (int i = 0; i < n; i++) {
+                a[c * n + i] = (float) -Math.exp(a[c * n + i]);
+                aT[i * e + c] = a[c * n + i];
+            }
+        }
         return new SsmBranch(taps,
                 convBias ? ck.tensor(prefix + "conv1d" + suffix + ".bias", e).toFloatArray() : null,
                 ck.tensor(prefix + "x_proj" + suffix + ".weight", r + 2L * n, e),
                 ck.tensor(prefix + "dt_proj" + suffix + ".weight", e, r),
                 ck.tensor(prefix + "dt_proj" + suffix + ".bias", e).toFloatArray(),
                 aT,
+                a,
                 ck.tensor(prefix + "D" + suffix, e).toFloatArray(),
                 e, n, r, k);
     }
@@ -72,7 +79,7 @@ public record SsmBranch(float[] convTaps,   // [K, E]  conv1d.weight [E, 1, K] t
         if (trace != null) {
             trace.recordMixer(layer, direction, () -> new MixerTrace(len, E, N, delta.clone(),
                     columns(dbc, len, P, R, N), columns(dbc, len, P, R + N, N), s.clone(), u.clone(),
-                    columns(xz, len, 2 * E, E, E), columns(xz, len, 2 * E, 0, E)));
+                    columns(xz, len, 2 * E, E, E), columns(xz, len, 2 * E, 0, E), y.clone(), a, d));
         }
         return y;
     }
