@@ -14,10 +14,16 @@ package org.mambalens.engine.trace;
  * @param y     the branch's output (C·H + D·u) ⊙ silu(z) [L, E], what out_proj receives
  * @param a     the layer's A = −exp(A_log) [E, N] (a parameter, shared, not a copy)
  * @param dSkip the layer's D [E] (a parameter, shared)
+ * @param convTaps the conv kernel [K, E], tap-major: s_t = Σ_k w[k]·x'_{t−K+1+k} + bias (shared)
+ * @param convBias the conv bias [E], or null (shared)
  */
 public record MixerTrace(int length, int channels, int stateSize,
                          float[] delta, float[] b, float[] c, float[] s, float[] u, float[] z, float[] x, float[] y,
-                         float[] a, float[] dSkip) {
+                         float[] a, float[] dSkip, float[] convTaps, float[] convBias) {
+    public int convKernel() {
+        return convTaps.length / channels;
+    }
+
     public float delta(int t, int channel) {
         return delta[t * channels + channel];
     }

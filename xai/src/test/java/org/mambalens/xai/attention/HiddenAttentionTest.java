@@ -14,7 +14,10 @@ import java.util.Arrays;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-/** The SPEC §3 invariant: the hidden attention applied to its input reproduces the layer's output. */
+/**
+ * The SPEC §3/§4 invariant: the hidden attention applied to u, and the unified attention applied to
+ * x', reproduce the branch output (and so, out_proj being linear, the layer's output).
+ */
 class HiddenAttentionTest {
     @ParameterizedTest
     @ValueSource(strings = {"mamba/tied_f32", "mamba/untied_bf16", "mamba/conv3_rank_given", "mamba/bias_untied_f16"})
@@ -43,6 +46,7 @@ class HiddenAttentionTest {
     private static void check(MixerTrace t, String what) {
         HiddenAttention alpha = HiddenAttention.of(t);
         assertThat(Fixtures.relativeError(alpha.apply(), t.y())).as(what).isLessThan(1e-5);
+        assertThat(Fixtures.relativeError(UnifiedAttention.of(t).apply(), t.y())).as("unified " + what).isLessThan(1e-5);
         // causal: nothing above the diagonal; the channel mean is the mean of the channels
         float[] c0 = alpha.channel(0);
         int L = alpha.length();

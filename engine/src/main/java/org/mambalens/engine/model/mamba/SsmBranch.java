@@ -79,7 +79,7 @@ public record SsmBranch(float[] convTaps,   // [K, E]  conv1d.weight [E, 1, K] t
         if (trace != null) {
             trace.recordMixer(layer, direction, () -> new MixerTrace(len, E, N, delta.clone(),
                     columns(dbc, len, P, R, N), columns(dbc, len, P, R + N, N), s.clone(), u.clone(),
-                    columns(xz, len, 2 * E, E, E), columns(xz, len, 2 * E, 0, E), y.clone(), a, d));
+                    columns(xz, len, 2 * E, E, E), columns(xz, len, 2 * E, 0, E), y.clone(), a, d, convTaps, convBias));
         }
         return y;
     }

@@ -1,0 +1,102 @@
+package org.mambalens.xai.attention;
+
+import org.mambalens.engine.trace.MixerTrace;
+
+/**
+ * The unified implicit attention of a Mamba mixer branch (SPEC §4, "Explaining Modern Gated-Linear
+ * RNNs via a Unified Implicit Attention Formulation"): per channel c, the data-controlled operator from
+ * the conv input x' (in_proj's first half) to the gated branch output y,
+ * <pre>
+ *   M_c = diag(silu(z_c)) · (α_c + diag(D_c)) · diag(σ(s_c)) · T_c,     y_c = M_c · x'_c + m_c,
+ * </pre>
+ * where T_c is the causal Toeplitz matrix of the conv kernel, silu(s) = σ(s)·s is written as the
+ * data-controlled diagonal diag(σ(s)), and m_c = diag(silu(z_c)) · (α_c + diag(D_c)) · σ(s_c)·bias_c
+ * is the conv-bias term. M_c is lower-triangular.
+ */
+public final class UnifiedAttention {
+    private final MixerTrace t;
+    private final HiddenAttention alpha;
+
+    private UnifiedAttention(MixerTrace trace) {
+        this.t = trace;
+        this.alpha = HiddenAttention.of(trace);
+    }
+
+    public static UnifiedAttention of(MixerTrace trace) {
+        return new UnifiedAttention(trace);
+    }
+
+    public int length() {
+        return t.length();
+    }
+
+    public int channels() {
+        return t.channels();
+    }
+
+    /** M_c [L, L], row-major. */
+    public float[] channel(int c) {
+        int L = t.length(), E = t.channels(), K = t.convKernel();
+        double[] inner = innerRows(c);                                      // (α_c + D)·diag(σ(s)) [L, L]
+        float[] m = new float[L * L];
+        for (int i = 0; i < L; i++) {
+            double gate = silu(t.z()[i * E + c]);
+            for (int j = 0; j <= i; j++) {
+                double sum = 0;                                             // Σ_k inner[i, k]·T[k, j], T[k, j] = w[K−1−(k−j)]
+                for (int k = j; k <= Math.min(i, j + K - 1); k++) sum += inner[i * L + k] * t.convTaps()[(K - 1 - (k - j)) * E + c];
+                m[i * L + j] = (float) (gate * sum);
+            }
+        }
+        return m;
+    }
+
+    /** The conv-bias term m_c [L] (zeros without a conv bias). */
+    public float[] biasTerm(int c) {
+        int L = t.length(), E = t.channels();
+        float[] out = new float[L];
+        if (t.convBias() == null) return out;
+        double[] inner = innerRows(c);
+        for (int i = 0; i < L; i++) {
+            double sum = 0;
+            for (int k = 0; k <= i; k++) sum += inner[i * L + k];
+            out[i] = (float) (silu(t.z()[i * E + c]) * sum * t.convBias()[c]);
+        }
+        return out;
+    }
+
+    /** y rebuilt as M·x' + m, [L, E]: equal to the recorded y (the SPEC §4 invariant). */
+    public float[] apply() {
+        int L = t.length(), E = t.channels();
+        float[] y = new float[L * E];
+        for (int c = 0; c < E; c++) {
+            float[] m = channel(c), bias = biasTerm(c);
+            for (int i = 0; i < L; i++) {
+                double acc = bias[i];
+                for (int j = 0; j <= i; j++) acc += m[i * L + j] * t.x()[j * E + c];
+                y[i * E + c] = (float) acc;
+            }
+        }
+        return y;
+    }
+
+    /** (α_c + diag(D_c))·diag(σ(s_c)) [L, L]. */
+    private double[] innerRows(int c) {
+        int L = t.length(), E = t.channels();
+        double[] out = new double[L * L];
+        for (int i = 0; i < L; i++) {
+            for (int k = 0; k <= i; k++) {
+                double a = alpha.weight(c, i, k) + (i == k ? t.dSkip()[c] : 0);
+                out[i * L + k] = a * sigmoid(t.s()[k * E + c]);
+            }
+        }
+        return out;
+    }
+
+    private static double sigmoid(double v) {
+        return 1 / (1 + Math.exp(-v));
+    }
+
+    private static double silu(double v) {
+        return v * sigmoid(v);
+    }
+}
