@@ -6,7 +6,8 @@ import picocli.CommandLine.Command;
 /** {@code ./mambalens}: the command-line entry point. Commands are thin: parse, call the library, print. */
 @Command(name = "mambalens", mixinStandardHelpOptions = true, version = "MambaLens 0.1.0",
         description = "Pure-Java inference and explainability for Mamba and other attention-free sequence models.",
-        subcommands = {InspectCommand.class, ForwardCommand.class, GenerateCommand.class, ClassifyCommand.class, ConvertCommand.class,
+        subcommands = {InspectCommand.class, ForwardCommand.class, GenerateCommand.class, ClassifyCommand.class, AttentionCommand.class,
+                ConvertCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main {
     public static void main(String[] args) {

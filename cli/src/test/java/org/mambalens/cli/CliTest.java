@@ -132,8 +132,44 @@ class CliTest {
     }
 
     @Test
+    void attentionWritesTheLayerTensors() {
+        // ViT: the softmax probabilities transformers returned
+        Path vit = Fixtures.golden().resolve("vit/vit_small");
+        Path out = tmp.resolve("a.npy");
+        Result r = run("attention", "--model", vit.toString(), "--pixels", vit.resolve("pixels.npy").toString(), "--layer", "1", "--out", out.toString());
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(Fixtures.relativeError(Npy.readFloat32(out).data(), Npy.readFloat32(vit.resolve("attn_1.npy")).data())).isLessThan(1e-5);
+        // Vision Mamba: both directions = forward + flip(backward); the unified form has the same shape
+        Path vim = Fixtures.golden().resolve("vim/vim_small");
+        float[][] maps = new float[3][];
+        String[] dirs = {"forward", "backward", "both"};
+        for (int d = 0; d < 3; d++) {
+            Path f = tmp.resolve(dirs[d] + ".npy");
+            assertThat(run("attention", "--model", vim.toString(), "--pixels", vim.resolve("pixels.npy").toString(), "--layer", "0",
+                    "--direction", dirs[d], "--out", f.toString()).code()).isZero();
+            Npy.Array a = Npy.readFloat32(f);
+            assertThat(a.shape()).containsExactly(64, 17, 17);
+            maps[d] = a.data();
+        }
+        for (int k = 0; k < maps[2].length; k++) assertThat(maps[2][k]).isCloseTo(maps[0][k] + maps[1][k], org.assertj.core.data.Offset.offset(1e-5f));
+        assertThat(run("attention", "--model", vim.toString(), "--pixels", vim.resolve("pixels.npy").toString(), "--layer", "1",
+                "--unified", "--out", tmp.resolve("u.npy").toString()).code()).isZero();
+        assertThat(Npy.readFloat32(tmp.resolve("u.npy")).shape()).containsExactly(64, 17, 17);
+        // the language model, and bad arguments
+        Path lm = Fixtures.golden().resolve("mamba/tied_f32");
+        assertThat(run("attention", "--model", lm.toString(), "--token-ids", "1,2,3,4", "--layer", "1", "--out", tmp.resolve("lm.npy").toString()).code()).isZero();
+        assertThat(Npy.readFloat32(tmp.resolve("lm.npy")).shape()).containsExactly(128, 4, 4);
+        expectOneLineError(run("attention", "--model", lm.toString(), "--token-ids", "1,2", "--layer", "7", "--out", tmp.resolve("x.npy").toString()), "--layer 7");
+        expectOneLineError(run("attention", "--model", lm.toString(), "--token-ids", "1,2", "--layer", "0", "--direction", "backward",
+                "--out", tmp.resolve("x.npy").toString()), "forward only");
+        expectOneLineError(run("attention", "--model", vit.toString(), "--pixels", vit.resolve("pixels.npy").toString(), "--layer", "0",
+                "--unified", "--out", tmp.resolve("x.npy").toString()), "--unified");
+        assertThat(tmp.resolve("x.npy")).doesNotExist();
+    }
+
+    @Test
     void everyCommandHasHelp() {
-        for (String c : new String[]{"inspect", "forward", "generate", "classify", "convert"}) {
+        for (String c : new String[]{"inspect", "forward", "generate", "classify", "attention", "convert"}) {
             Result r = run(c, "--help");
             assertThat(r.code()).isZero();
             assertThat(r.out()).contains("Usage: mambalens " + c);

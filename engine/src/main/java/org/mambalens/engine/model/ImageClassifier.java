@@ -10,6 +10,9 @@ public interface ImageClassifier extends AutoCloseable {
 
     int imageSize();
 
+    /** Blocks (Mamba layers or Transformer layers). */
+    int layers();
+
     /** Logits [classes] for one image, pixels [C, H, W] already preprocessed; optionally traced. */
     float[] classify(float[] pixels, TraceRecorder trace);
 

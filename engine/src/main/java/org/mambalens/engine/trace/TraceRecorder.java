@@ -60,6 +60,11 @@ public final class TraceRecorder {
         return t;
     }
 
+    public synchronized boolean hasMixer(int layer, Direction direction) {
+        Map<Direction, MixerTrace> m = mixers.get(layer);
+        return m != null && m.containsKey(direction);
+    }
+
     public MixerTrace mixer(int layer) {
         return mixer(layer, Direction.FORWARD);
     }

@@ -88,6 +88,11 @@ public final class VimModel implements ImageClassifier {
     }
 
     @Override
+    public int layers() {
+        return config.depth();
+    }
+
+    @Override
     public int imageSize() {
         return config.imageSize();
     }

@@ -96,6 +96,11 @@ public final class ViTModel implements ImageClassifier {
     }
 
     @Override
+    public int layers() {
+        return config.layers();
+    }
+
+    @Override
     public int imageSize() {
         return config.imageSize();
     }

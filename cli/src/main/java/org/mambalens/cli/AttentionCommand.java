@@ -1,0 +1,110 @@
+package org.mambalens.cli;
+
+import org.mambalens.engine.io.ConfigFile;
+import org.mambalens.engine.io.Npy;
+import org.mambalens.engine.model.ImageClassifier;
+import org.mambalens.engine.model.Models;
+import org.mambalens.engine.model.mamba.MambaModel;
+import org.mambalens.engine.trace.AttentionTrace;
+import org.mambalens.engine.trace.TraceRecorder;
+import org.mambalens.xai.attention.AttentionMaps;
+import org.mambalens.xai.data.ImagePreprocessor;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Set;
+import java.util.concurrent.Callable;
+
+@Command(name = "attention", mixinStandardHelpOptions = true,
+        description = {"Write one layer's attention as float32 NPY: [E, L, L] per channel for Mamba models (hidden attention, "
+                + "or the unified form with --unified), [H, T, T] softmax probabilities for ViT.",
+                "Vision Mamba: both directions combined (α_fwd + flip(α_bwd)) unless --direction says otherwise. Images: the first one."})
+final class AttentionCommand implements Callable<Integer> {
+    @Option(names = "--model", required = true, paramLabel = "DIR", description = "Checkpoint directory (model_type mamba, vim or vit).")
+    Path model;
+
+    static final class Input {
+        @Option(names = "--token-ids", paramLabel = "IDS", description = "Comma-separated token ids (language models).")
+        String tokenIds;
+
+        @Option(names = "--pixels", paramLabel = "FILE.npy", description = "float32 NPY [N, C, H, W], preprocessed; the first image is used.")
+        Path pixels;
+
+        @Option(names = "--image", paramLabel = "FILE", description = "An image file, preprocessed as the model's preprocessor_config.json says.")
+        Path image;
+    }
+
+    @ArgGroup(exclusive = true, multiplicity = "1")
+    Input input;
+
+    @Option(names = "--layer", required = true, paramLabel = "K", description = "Layer index, from 0.")
+    int layer;
+
+    @Option(names = "--unified", description = "Mamba: the unified implicit attention (conv, gate and D folded in) instead of α.")
+    boolean unified;
+
+    @Option(names = "--direction", paramLabel = "D", defaultValue = "both", description = "Vision Mamba: forward, backward or both (default).")
+    String direction;
+
+    @Option(names = "--out", required = true, paramLabel = "FILE", description = "Output .npy file.")
+    Path out;
+
+    @Override
+    public Integer call() {
+        AttentionMaps.Direction dir = switch (direction.toLowerCase()) {
+            case "forward" -> AttentionMaps.Direction.FORWARD;
+            case "backward" -> AttentionMaps.Direction.BACKWARD;
+            case "both" -> AttentionMaps.Direction.BOTH;
+            default -> throw new IllegalArgumentException("--direction must be forward, backward or both, not " + direction);
+        };
+        String type = ConfigFile.in(model).text("model_type", "");
+        TraceRecorder trace = TraceRecorder.layers(Set.of(layer));
+        if (type.equals("mamba")) {
+            if (input.tokenIds == null) throw new IllegalArgumentException("--token-ids is needed for a language model");
+            try (MambaModel lm = MambaModel.load(model)) {
+                checkLayer(lm.config().layers());
+                lm.forward(TokenIds.parse(input.tokenIds), trace);
+            }
+        } else {
+            if (input.tokenIds != null) throw new IllegalArgumentException("--token-ids is for language models; give --pixels or --image");
+            try (ImageClassifier classifier = Models.loadImageClassifier(model)) {
+                checkLayer(classifier.layers());
+                int size = classifier.channels() * classifier.imageSize() * classifier.imageSize();
+                float[] pixels = input.image != null ? ImagePreprocessor.of(model, classifier).fromFile(input.image)
+                        : firstImage(Npy.readFloat32(input.pixels), size);
+                classifier.classify(pixels, trace);
+            }
+        }
+        if (type.equals("vit")) {
+            if (unified) throw new IllegalArgumentException("--unified applies to Mamba layers; a ViT layer has softmax attention only");
+            AttentionTrace a = trace.attention(layer);
+            Npy.writeFloat32(out, a.probs(), a.heads(), a.tokens(), a.tokens());
+            System.err.printf("wrote %s: float32 [%d, %d, %d] (heads, queries, keys)%n", out, a.heads(), a.tokens(), a.tokens());
+            return 0;
+        }
+        var forward = trace.mixer(layer);
+        long bytes = AttentionMaps.bytes(forward) * (dir == AttentionMaps.Direction.BOTH ? 2 : 1);
+        if (bytes > Runtime.getRuntime().maxMemory() / 2) {
+            throw new IllegalArgumentException(String.format("[E, L, L] = [%d, %d, %d] needs %.1f GiB, more than half the heap; "
+                    + "use fewer tokens or a larger -Xmx", forward.channels(), forward.length(), forward.length(), bytes / 1073741824.0));
+        }
+        float[] maps = AttentionMaps.mambaLayer(trace, layer, unified, dir);
+        Npy.writeFloat32(out, maps, forward.channels(), forward.length(), forward.length());
+        System.err.printf("wrote %s: float32 [%d, %d, %d] (channels, queries, keys)%n", out, forward.channels(), forward.length(), forward.length());
+        return 0;
+    }
+
+    private void checkLayer(int layers) {
+        if (layer < 0 || layer >= layers) throw new IllegalArgumentException("--layer " + layer + " is outside [0, " + layers + ")");
+    }
+
+    private float[] firstImage(Npy.Array a, int size) {
+        if (a.shape().length != 4 || a.data().length / Math.max(1, a.dim(0)) != size) {
+            throw new IllegalArgumentException("--pixels " + input.pixels + " has shape " + Arrays.toString(a.shape()) + ", not [N, C, H, W] for this model");
+        }
+        return Arrays.copyOf(a.data(), size);
+    }
+}
