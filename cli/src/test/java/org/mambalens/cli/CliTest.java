@@ -168,8 +168,31 @@ class CliTest {
     }
 
     @Test
+    void explainWithTheBundledModelsWritesTheReport() throws Exception {
+        Path out = tmp.resolve("explain");
+        Result r = run("explain", "--out", out.toString());
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(Files.readString(out.resolve("report.html"))).contains("vim-fashion_raw.png", "vit-fashion_rollout.png", "Ankle boot");
+        for (String f : new String[]{"vim-fashion_raw", "vim-fashion_rollout", "vit-fashion_raw", "vit-fashion_rollout"}) {
+            assertThat(out.resolve(f + ".png")).exists();
+            Npy.Array map = Npy.readFloat32(out.resolve(f + ".npy"));
+            assertThat(map.shape()).containsExactly(28, 28);
+            float max = 0;
+            for (float v : map.data()) max = Math.max(max, v);
+            assertThat(max).isEqualTo(1f);                                   // min-max normalised
+        }
+        assertThat(out.resolve("vim-fashion_layer5_matrix.png")).exists();
+        var json = new com.fasterxml.jackson.databind.ObjectMapper().readTree(out.resolve("explanation.json").toFile());
+        assertThat(json.get("models").get(0).get("label").asText()).isEqualTo("Ankle boot");
+        Path bad = tmp.resolve("bad.png");
+        Files.writeString(bad, "nope");
+        expectOneLineError(run("explain", "--image", bad.toString(), "--out", tmp.resolve("e2").toString()), "bad.png: not an image");
+        expectOneLineError(run("explain", "--method", "magic", "--out", tmp.resolve("e3").toString()), "--method");
+    }
+
+    @Test
     void everyCommandHasHelp() {
-        for (String c : new String[]{"inspect", "forward", "generate", "classify", "attention", "convert"}) {
+        for (String c : new String[]{"inspect", "forward", "generate", "classify", "attention", "explain", "convert"}) {
             Result r = run(c, "--help");
             assertThat(r.code()).isZero();
             assertThat(r.out()).contains("Usage: mambalens " + c);

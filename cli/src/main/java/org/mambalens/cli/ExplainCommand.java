@@ -1,0 +1,86 @@
+package org.mambalens.cli;
+
+import org.mambalens.engine.io.CheckpointException;
+import org.mambalens.engine.model.ImageClassifier;
+import org.mambalens.engine.model.Models;
+import org.mambalens.xai.render.ImageReport;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import javax.imageio.ImageIO;
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+
+@Command(name = "explain", mixinStandardHelpOptions = true,
+        description = {"Explain an image classification with attention maps: for each model, raw attention and attention "
+                + "rollout over the image, and its layers' attention matrices, in DIR/report.html (PNGs, NPY and JSON beside it).",
+                "Without --model or --image: the bundled Vision Mamba and ViT on a bundled Fashion-MNIST test image."})
+final class ExplainCommand implements Callable<Integer> {
+    static final String[] BUNDLED_MODELS = {"models/vim-fashion", "models/vit-fashion"};
+    static final String BUNDLED_IMAGE = "data/fashion-mnist/test-0000-ankle-boot.png";
+
+    @Option(names = "--model", paramLabel = "DIR", description = "A classifier to explain (repeatable). Default: the bundled ViM and ViT.")
+    List<Path> models;
+
+    @Option(names = "--image", paramLabel = "FILE", description = "A grayscale (or colour, taken as luma) image at the models' size. Default: " + BUNDLED_IMAGE + ".")
+    Path image;
+
+    @Option(names = "--method", paramLabel = "M", defaultValue = "all", description = "raw, rollout or all (default).")
+    String method;
+
+    @Option(names = "--start-layer", paramLabel = "L", defaultValue = "-1", description = "First layer the methods use (default: 15/24 of the depth, as the seed paper's code).")
+    int startLayer;
+
+    @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output directory.")
+    Path out;
+
+    @Override
+    public Integer call() {
+        List<ImageReport.Method> methods = switch (method) {
+            case "raw" -> List.of(ImageReport.Method.raw);
+            case "rollout" -> List.of(ImageReport.Method.rollout);
+            case "all" -> List.of(ImageReport.Method.raw, ImageReport.Method.rollout);
+            default -> throw new IllegalArgumentException("--method must be raw, rollout or all, not " + method);
+        };
+        Path home = Path.of(System.getProperty("mambalens.home", "."));
+        List<Path> dirs = new ArrayList<>();
+        if (models == null || models.isEmpty()) for (String m : BUNDLED_MODELS) dirs.add(home.resolve(m));
+        else dirs.addAll(models);
+        Path file = image != null ? image : home.resolve(BUNDLED_IMAGE);
+        BufferedImage img = readImage(file);
+        int size = img.getWidth();
+        if (img.getHeight() != size) throw new IllegalArgumentException("--image " + file + " is " + img.getWidth() + " × " + img.getHeight() + ", not square");
+        int[] gray = new int[size * size];
+        for (int y = 0; y < size; y++) for (int x = 0; x < size; x++) {
+            if (img.getColorModel().getNumComponents() == 1) gray[y * size + x] = img.getRaster().getSample(x, y, 0) >> Math.max(0, img.getColorModel().getComponentSize(0) - 8);
+            else {
+                int p = img.getRGB(x, y);
+                gray[y * size + x] = (((p >> 16) & 0xFF) * 299 + ((p >> 8) & 0xFF) * 587 + (p & 0xFF) * 114 + 500) / 1000;
+            }
+        }
+        List<ImageReport.Subject> subjects = new ArrayList<>();
+        try {
+            for (Path d : dirs) subjects.add(new ImageReport.Subject(d.getFileName().toString(), d, Models.loadImageClassifier(d)));
+            Path report = ImageReport.write(out, gray, size, file.getFileName().toString(), subjects, methods, startLayer);
+            System.out.println("wrote " + report);
+        } finally {
+            subjects.forEach(s -> s.model().close());
+        }
+        return 0;
+    }
+
+    private static BufferedImage readImage(Path file) {
+        try {
+            BufferedImage img = Files.isRegularFile(file) ? ImageIO.read(file.toFile()) : null;
+            if (img == null) throw new CheckpointException(file, Files.exists(file) ? "not an image (PNG, JPEG, BMP or GIF)" : "no such file");
+            return img;
+        } catch (IOException e) {
+            throw new CheckpointException(file, "cannot read the image: " + e.getMessage());
+        }
+    }
+}
