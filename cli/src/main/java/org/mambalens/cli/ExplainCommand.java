@@ -1,7 +1,6 @@
 package org.mambalens.cli;
 
 import org.mambalens.engine.io.CheckpointException;
-import org.mambalens.engine.model.ImageClassifier;
 import org.mambalens.engine.model.Models;
 import org.mambalens.xai.render.ImageReport;
 import picocli.CommandLine.Command;
