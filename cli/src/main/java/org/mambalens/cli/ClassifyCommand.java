@@ -1,13 +1,14 @@
 package org.mambalens.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import org.mambalens.xai.data.FashionMnist;
-import org.mambalens.xai.data.ImagePreprocessor;
-import picocli.CommandLine.ArgGroup;
 import org.mambalens.engine.io.ConfigFile;
 import org.mambalens.engine.io.Npy;
 import org.mambalens.engine.model.ImageClassifier;
 import org.mambalens.engine.model.Models;
+import org.mambalens.engine.text.Sampler;
+import org.mambalens.xai.data.FashionMnist;
+import org.mambalens.xai.data.ImagePreprocessor;
+import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -104,7 +105,7 @@ final class ClassifyCommand implements Callable<Integer> {
         long start = System.nanoTime();
         for (int i = 0; i < n; i++) {
             float[] logits = classifier.classify(pre.fromGray(test.pixels(i), FashionMnist.SIZE, FashionMnist.SIZE), null);
-            if (org.mambalens.engine.text.Sampler.argmax(logits) == test.label(i)) correct++;
+            if (Sampler.argmax(logits) == test.label(i)) correct++;
             if ((i + 1) % 500 == 0 || i + 1 == n) {
                 double secs = (System.nanoTime() - start) / 1e9;
                 System.err.printf("\r%d/%d images, accuracy %.4f, %.1f images/s, ETA %.0f s ", i + 1, n, correct / (double) (i + 1),

@@ -4,9 +4,11 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.mambalens.engine.io.AtomicWrite;
+import org.mambalens.engine.io.ConfigFile;
 import org.mambalens.engine.io.Npy;
 import org.mambalens.engine.model.ImageClassifier;
 import org.mambalens.engine.model.vim.VimModel;
+import org.mambalens.engine.text.Sampler;
 import org.mambalens.engine.trace.TraceRecorder;
 import org.mambalens.xai.data.ImagePreprocessor;
 import org.mambalens.xai.methods.Explanations;
@@ -70,10 +72,8 @@ public final class ImageReport {
             int start = startLayer >= 0 ? Math.min(startLayer, model.layers() - 1) : model.layers() * 15 / 24;
             int cls = mamba ? ((VimModel) model).config().clsPosition() : 0;
             int grid = (int) Math.round(Math.sqrt(layers.get(0).tokens() - 1));
-            int predicted = org.mambalens.engine.text.Sampler.argmax(logits);
-            String label = s.dir().resolve("config.json").toFile().exists()
-                    ? org.mambalens.engine.io.ConfigFile.in(s.dir()).json().path("id2label").path(String.valueOf(predicted)).asText(String.valueOf(predicted))
-                    : String.valueOf(predicted);
+            int predicted = Sampler.argmax(logits);
+            String label = ConfigFile.in(s.dir()).json().path("id2label").path(String.valueOf(predicted)).asText(String.valueOf(predicted));
             ObjectNode m = models.addObject();
             m.put("name", s.name());
             m.put("predicted", predicted);
