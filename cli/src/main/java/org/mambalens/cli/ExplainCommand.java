@@ -2,7 +2,10 @@ package org.mambalens.cli;
 
 import org.mambalens.engine.io.CheckpointException;
 import org.mambalens.engine.model.Models;
+import org.mambalens.engine.model.mamba.MambaModel;
+import org.mambalens.engine.text.BpeTokenizer;
 import org.mambalens.xai.render.ImageReport;
+import org.mambalens.xai.render.TextReport;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -29,6 +32,10 @@ final class ExplainCommand implements Callable<Integer> {
     @Option(names = "--image", paramLabel = "FILE", description = "A grayscale (or colour, taken as luma) image at the models' size. Default: " + BUNDLED_IMAGE + ".")
     Path image;
 
+    @Option(names = "--text", paramLabel = "TEXT", description = "Explain a language model's next-token prediction for this text instead "
+            + "(default model: the bundled models/mamba-fortunes).")
+    String text;
+
     @Option(names = "--method", paramLabel = "M", defaultValue = "all", description = "raw, rollout or all (default).")
     String method;
 
@@ -47,6 +54,16 @@ final class ExplainCommand implements Callable<Integer> {
             default -> throw new IllegalArgumentException("--method must be raw, rollout or all, not " + method);
         };
         Path home = Path.of(System.getProperty("mambalens.home", "."));
+        if (text != null) {
+            if (image != null) throw new IllegalArgumentException("--text and --image exclude each other");
+            if (models != null && models.size() > 1) throw new IllegalArgumentException("--text explains one language model; give one --model");
+            Path dir = models == null || models.isEmpty() ? home.resolve("models/mamba-fortunes") : models.get(0);
+            try (MambaModel lm = MambaModel.load(dir)) {
+                BpeTokenizer tokenizer = BpeTokenizer.load(dir.resolve("tokenizer.json"));
+                System.out.println("wrote " + TextReport.write(out, lm, tokenizer, text, methods, startLayer));
+            }
+            return 0;
+        }
         List<Path> dirs = new ArrayList<>();
         if (models == null || models.isEmpty()) for (String m : BUNDLED_MODELS) dirs.add(home.resolve(m));
         else dirs.addAll(models);

@@ -188,6 +188,12 @@ class CliTest {
         Files.writeString(bad, "nope");
         expectOneLineError(run("explain", "--image", bad.toString(), "--out", tmp.resolve("e2").toString()), "bad.png: not an image");
         expectOneLineError(run("explain", "--method", "magic", "--out", tmp.resolve("e3").toString()), "--method");
+        Path text = tmp.resolve("text");
+        Result t = run("explain", "--text", "The best way to predict the future is", "--out", text.toString());
+        assertThat(t.code()).as(t.err()).isZero();
+        var tj = new com.fasterxml.jackson.databind.ObjectMapper().readTree(text.resolve("explanation.json").toFile());
+        assertThat(tj.get("tokens").size()).isEqualTo(tj.get("raw").size()).isEqualTo(tj.get("rollout").size()).isEqualTo(10);
+        assertThat(Files.readString(text.resolve("report.html"))).contains("class=tok", "layer3_matrix.png");
     }
 
     @Test

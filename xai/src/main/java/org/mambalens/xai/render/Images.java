@@ -59,7 +59,7 @@ public final class Images {
     }
 
     /** A blue → cyan → yellow → red ramp over [0, 1]. */
-    static int[] ramp(float v) {
+    public static int[] ramp(float v) {
         v = Math.max(0, Math.min(1, Float.isNaN(v) ? 0 : v));
         float r = Math.min(1, Math.max(0, 1.5f - Math.abs(4 * v - 3)));
         float g = Math.min(1, Math.max(0, 1.5f - Math.abs(4 * v - 2)));

@@ -1,0 +1,90 @@
+package org.mambalens.xai.render;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.mambalens.engine.io.AtomicWrite;
+import org.mambalens.engine.model.mamba.MambaModel;
+import org.mambalens.engine.text.BpeTokenizer;
+import org.mambalens.engine.text.Sampler;
+import org.mambalens.engine.trace.TraceRecorder;
+import org.mambalens.xai.methods.Explanations;
+import org.mambalens.xai.methods.LayerAttention;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Explains a language model's next-token prediction: the prompt's tokens coloured by their relevance
+ * to the last position (raw attention and rollout over the hidden attention, SPEC §7 with the last
+ * row instead of a cls row), each layer's attention matrix, {@code report.html} and {@code explanation.json}.
+ */
+public final class TextReport {
+    private TextReport() {
+    }
+
+    public static Path write(Path out, MambaModel lm, BpeTokenizer tokenizer, String text, List<ImageReport.Method> methods, int startLayer) {
+        Images.ensureDirectory(out);
+        int[] ids = tokenizer.encode(text);
+        if (ids.length == 0) throw new IllegalArgumentException("--text encodes to no tokens");
+        TraceRecorder trace = TraceRecorder.allLayers();
+        float[] logits = lm.forward(ids, trace);
+        int L = ids.length, V = lm.vocabSize(), layersCount = lm.config().layers();
+        float[] last = java.util.Arrays.copyOfRange(logits, (L - 1) * V, L * V);
+        int next = Sampler.argmax(last);
+        List<LayerAttention> layers = new ArrayList<>();
+        for (int l = 0; l < layersCount; l++) layers.add(LayerAttention.mamba(trace, l));
+        int start = startLayer >= 0 ? Math.min(startLayer, layersCount - 1) : layersCount * 15 / 24;
+        ObjectMapper json = new ObjectMapper();
+        ObjectNode doc = json.createObjectNode();
+        doc.put("text", text);
+        doc.put("predicted_next_token", next);
+        doc.put("predicted_next_text", tokenizer.decode(new int[]{next}));
+        doc.put("start_layer", start);
+        var tokens = doc.putArray("tokens");
+        for (int id : ids) tokens.add(tokenizer.decode(new int[]{id}));
+        StringBuilder html = new StringBuilder("""
+                <!doctype html><html><head><meta charset="utf-8"><title>MambaLens text explanation</title><style>
+                body{font-family:sans-serif;margin:2em;background:#fafafa} .tok{font-family:monospace;white-space:pre;padding:2px 1px;border-radius:3px}
+                img{image-rendering:pixelated;border:1px solid #ccc} .small{font-size:80%;color:#555}</style></head><body>
+                <h1>MambaLens text explanation</h1>
+                """);
+        html.append("<p>Predicted next token: <b class=tok>").append(escape(tokenizer.decode(new int[]{next}))).append("</b>")
+                .append(" <span class=small>(relevance of each prompt token to the last position, layers ").append(start).append("–")
+                .append(layersCount - 1).append(")</span></p>\n");
+        for (ImageReport.Method method : methods) {
+            float[] relevance = Explanations.normalised(method == ImageReport.Method.raw ? Explanations.raw(layers, start, L - 1)
+                    : Explanations.rollout(layers, start, L - 1));
+            var arr = doc.putArray(method.name());
+            for (float r : relevance) arr.add(r);
+            html.append("<h2>").append(method == ImageReport.Method.raw ? "Raw attention" : "Attention rollout").append("</h2><p>");
+            for (int t = 0; t < L; t++) {
+                int[] c = Images.ramp(relevance[t]);
+                html.append("<span class=tok title=\"").append(String.format("%.3f", relevance[t])).append("\" style=\"background:rgba(")
+                        .append(c[0]).append(',').append(c[1]).append(',').append(c[2]).append(",0.55)\">")
+                        .append(escape(tokenizer.decode(new int[]{ids[t]}))).append("</span>");
+            }
+            html.append("</p>\n");
+        }
+        html.append("<h2>Hidden attention per layer</h2><p class=small>mean |α| over channels, min-max normalised, first 64 tokens</p><p>");
+        for (int l = 0; l < layersCount; l++) {
+            LayerAttention la = layers.get(l);
+            float[] abs = new float[L * L];
+            for (int c = 0; c < la.count(); c++) for (int k = 0; k < L * L; k++) abs[k] += Math.abs(la.values()[c * L * L + k]);
+            String file = "layer" + l + "_matrix.png";
+            Images.write(Images.matrix(abs, L, 64, Math.max(2, 256 / Math.min(L, 64))), out.resolve(file));
+            html.append("<img src=\"").append(file).append("\" width=\"200\" title=\"layer ").append(l).append("\"> ");
+        }
+        html.append("</p></body></html>\n");
+        byte[] page = html.toString().getBytes(StandardCharsets.UTF_8);
+        AtomicWrite.write(out.resolve("explanation.json"), o -> o.write(json.writerWithDefaultPrettyPrinter().writeValueAsBytes(doc)));
+        Path report = out.resolve("report.html");
+        AtomicWrite.write(report, o -> o.write(page));
+        return report;
+    }
+
+    private static String escape(String s) {
+        return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\"", "&quot;");
+    }
+}
