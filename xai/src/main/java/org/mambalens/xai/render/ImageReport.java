@@ -56,7 +56,7 @@ public final class ImageReport {
                 .small{font-size:80%;color:#555}</style></head><body>
                 <h1>MambaLens explanation</h1>
                 """);
-        html.append("<p>Input: ").append(escape(imageLabel)).append("<br><img src=\"input.png\" width=\"224\"></p>\n<table><tr><th>model</th><th>prediction</th>");
+        html.append("<p>Input: ").append(Images.escapeHtml(imageLabel)).append("<br><img src=\"input.png\" width=\"224\"></p>\n<table><tr><th>model</th><th>prediction</th>");
         for (Method m : methods) html.append("<th>").append(m == Method.raw ? "raw attention" : "attention rollout").append("</th>");
         html.append("</tr>\n");
         List<String> matrixRows = new ArrayList<>();
@@ -80,8 +80,8 @@ public final class ImageReport {
             m.put("label", label);
             m.put("start_layer", start);
             m.put("cls_position", cls);
-            html.append("<tr><td>").append(escape(s.name())).append("<div class=small>layers ").append(start).append("–")
-                    .append(model.layers() - 1).append("</div></td><td>").append(escape(label)).append("</td>");
+            html.append("<tr><td>").append(Images.escapeHtml(s.name())).append("<div class=small>layers ").append(start).append("–")
+                    .append(model.layers() - 1).append("</div></td><td>").append(Images.escapeHtml(label)).append("</td>");
             for (Method method : methods) {
                 float[] row = method == Method.raw ? Explanations.raw(layers, start, cls) : Explanations.rollout(layers, start, cls);
                 float[] map = Explanations.normalised(Explanations.upsample(Explanations.patchMap(row, cls), grid, size));
@@ -92,7 +92,7 @@ public final class ImageReport {
                 html.append("<td><img src=\"").append(base).append(".png\" width=\"224\"></td>");
             }
             html.append("</tr>\n");
-            StringBuilder matrices = new StringBuilder("<tr><td>").append(escape(s.name())).append("</td>");
+            StringBuilder matrices = new StringBuilder("<tr><td>").append(Images.escapeHtml(s.name())).append("</td>");
             for (int l = 0; l < layers.size(); l++) {
                 LayerAttention la = layers.get(l);
                 float[] abs = la.mean();
@@ -119,9 +119,5 @@ public final class ImageReport {
         float[] out = new float[T * T];
         for (int c = 0; c < la.count(); c++) for (int k = 0; k < T * T; k++) out[k] += Math.abs(la.values()[c * T * T + k]);
         return out;
-    }
-
-    private static String escape(String s) {
-        return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\"", "&quot;");
     }
 }

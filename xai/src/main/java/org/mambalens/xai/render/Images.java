@@ -86,6 +86,11 @@ public final class Images {
         org.mambalens.engine.io.AtomicWrite.write(file, out -> out.write(bytes));
     }
 
+    /** Text made safe inside HTML. */
+    public static String escapeHtml(String s) {
+        return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\"", "&quot;");
+    }
+
     /** Raises a clear error when a directory cannot hold the outputs. */
     static void ensureDirectory(Path dir) {
         try {

@@ -50,7 +50,7 @@ public final class TextReport {
                 img{image-rendering:pixelated;border:1px solid #ccc} .small{font-size:80%;color:#555}</style></head><body>
                 <h1>MambaLens text explanation</h1>
                 """);
-        html.append("<p>Predicted next token: <b class=tok>").append(escape(tokenizer.decode(new int[]{next}))).append("</b>")
+        html.append("<p>Predicted next token: <b class=tok>").append(Images.escapeHtml(tokenizer.decode(new int[]{next}))).append("</b>")
                 .append(" <span class=small>(relevance of each prompt token to the last position, layers ").append(start).append("–")
                 .append(layersCount - 1).append(")</span></p>\n");
         for (ImageReport.Method method : methods) {
@@ -63,7 +63,7 @@ public final class TextReport {
                 int[] c = Images.ramp(relevance[t]);
                 html.append("<span class=tok title=\"").append(String.format("%.3f", relevance[t])).append("\" style=\"background:rgba(")
                         .append(c[0]).append(',').append(c[1]).append(',').append(c[2]).append(",0.55)\">")
-                        .append(escape(tokenizer.decode(new int[]{ids[t]}))).append("</span>");
+                        .append(Images.escapeHtml(tokenizer.decode(new int[]{ids[t]}))).append("</span>");
             }
             html.append("</p>\n");
         }
@@ -82,9 +82,5 @@ public final class TextReport {
         Path report = out.resolve("report.html");
         AtomicWrite.write(report, o -> o.write(page));
         return report;
-    }
-
-    private static String escape(String s) {
-        return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\"", "&quot;");
     }
 }
