@@ -1,18 +1,14 @@
 package org.mambalens.cli;
 
-import org.mambalens.engine.io.CheckpointException;
 import org.mambalens.engine.model.Models;
 import org.mambalens.engine.model.mamba.MambaModel;
 import org.mambalens.engine.text.BpeTokenizer;
+import org.mambalens.xai.data.ImagePreprocessor;
 import org.mambalens.xai.render.ImageReport;
 import org.mambalens.xai.render.TextReport;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-import javax.imageio.ImageIO;
-import java.awt.image.BufferedImage;
-import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -68,17 +64,10 @@ final class ExplainCommand implements Callable<Integer> {
         if (models == null || models.isEmpty()) for (String m : BUNDLED_MODELS) dirs.add(home.resolve(m));
         else dirs.addAll(models);
         Path file = image != null ? image : home.resolve(BUNDLED_IMAGE);
-        BufferedImage img = readImage(file);
-        int size = img.getWidth();
-        if (img.getHeight() != size) throw new IllegalArgumentException("--image " + file + " is " + img.getWidth() + " × " + img.getHeight() + ", not square");
-        int[] gray = new int[size * size];
-        for (int y = 0; y < size; y++) for (int x = 0; x < size; x++) {
-            if (img.getColorModel().getNumComponents() == 1) gray[y * size + x] = img.getRaster().getSample(x, y, 0) >> Math.max(0, img.getColorModel().getComponentSize(0) - 8);
-            else {
-                int p = img.getRGB(x, y);
-                gray[y * size + x] = (((p >> 16) & 0xFF) * 299 + ((p >> 8) & 0xFF) * 587 + (p & 0xFF) * 114 + 500) / 1000;
-            }
-        }
+        ImagePreprocessor.Decoded img = ImagePreprocessor.decode(file);
+        int size = img.width();
+        if (img.height() != size) throw new IllegalArgumentException("--image " + file + " is " + img.width() + " × " + img.height() + ", not square");
+        int[] gray = img.luma();
         List<ImageReport.Subject> subjects = new ArrayList<>();
         try {
             for (Path d : dirs) subjects.add(new ImageReport.Subject(d.getFileName().toString(), d, Models.loadImageClassifier(d)));
@@ -88,15 +77,5 @@ final class ExplainCommand implements Callable<Integer> {
             subjects.forEach(s -> s.model().close());
         }
         return 0;
-    }
-
-    private static BufferedImage readImage(Path file) {
-        try {
-            BufferedImage img = Files.isRegularFile(file) ? ImageIO.read(file.toFile()) : null;
-            if (img == null) throw new CheckpointException(file, Files.exists(file) ? "not an image (PNG, JPEG, BMP or GIF)" : "no such file");
-            return img;
-        } catch (IOException e) {
-            throw new CheckpointException(file, "cannot read the image: " + e.getMessage());
-        }
     }
 }

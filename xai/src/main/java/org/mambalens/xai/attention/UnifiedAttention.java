@@ -36,8 +36,11 @@ public final class UnifiedAttention {
 
     /** M_c [L, L], row-major. */
     public float[] channel(int c) {
+        return channel(c, innerRows(c));
+    }
+
+    private float[] channel(int c, double[] inner) {                       // inner = (α_c + D)·diag(σ(s)) [L, L]
         int L = t.length(), E = t.channels(), K = t.convKernel();
-        double[] inner = innerRows(c);                                      // (α_c + D)·diag(σ(s)) [L, L]
         float[] m = new float[L * L];
         for (int i = 0; i < L; i++) {
             double gate = silu(t.z()[i * E + c]);
@@ -52,10 +55,13 @@ public final class UnifiedAttention {
 
     /** The conv-bias term m_c [L] (zeros without a conv bias). */
     public float[] biasTerm(int c) {
+        return t.convBias() == null ? new float[t.length()] : biasTerm(c, innerRows(c));
+    }
+
+    private float[] biasTerm(int c, double[] inner) {
         int L = t.length(), E = t.channels();
         float[] out = new float[L];
         if (t.convBias() == null) return out;
-        double[] inner = innerRows(c);
         for (int i = 0; i < L; i++) {
             double sum = 0;
             for (int k = 0; k <= i; k++) sum += inner[i * L + k];
@@ -69,7 +75,8 @@ public final class UnifiedAttention {
         int L = t.length(), E = t.channels();
         float[] y = new float[L * E];
         for (int c = 0; c < E; c++) {
-            float[] m = channel(c), bias = biasTerm(c);
+            double[] inner = innerRows(c);                                  // α_c is the costly part: build it once per channel
+            float[] m = channel(c, inner), bias = biasTerm(c, inner);
             for (int i = 0; i < L; i++) {
                 double acc = bias[i];
                 for (int j = 0; j <= i; j++) acc += m[i * L + j] * t.x()[j * E + c];

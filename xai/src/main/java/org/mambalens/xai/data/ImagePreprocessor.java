@@ -71,8 +71,19 @@ public record ImagePreprocessor(int channels, int size, float rescale, float[] m
         return out;
     }
 
-    /** An image file (PNG, JPEG, BMP, GIF) → pixels [C, size, size]. */
-    public float[] fromFile(Path file) {
+    /** A decoded image: 0–255 red, green and blue planes [h·w] (one shared plane for a gray image). */
+    public record Decoded(int[][] rgb, int height, int width) {
+        /** ITU-R 601 luma, as PIL's convert("L"); the plane itself for a gray image. */
+        public int[] luma() {
+            if (rgb[0] == rgb[1] && rgb[1] == rgb[2]) return rgb[0];
+            int[] out = new int[height * width];
+            for (int p = 0; p < out.length; p++) out[p] = (rgb[0][p] * 299 + rgb[1][p] * 587 + rgb[2][p] * 114 + 500) / 1000;
+            return out;
+        }
+    }
+
+    /** Decodes a PNG, JPEG, BMP or GIF file; a clear error naming the file otherwise. */
+    public static Decoded decode(Path file) {
         BufferedImage img;
         try {
             img = Files.isRegularFile(file) ? ImageIO.read(file.toFile()) : null;
@@ -81,48 +92,47 @@ public record ImagePreprocessor(int channels, int size, float rescale, float[] m
         }
         if (img == null) throw new CheckpointException(file, Files.exists(file) ? "not an image (PNG, JPEG, BMP or GIF)" : "no such file");
         int h = img.getHeight(), w = img.getWidth();
-        int[][] rgb = new int[3][h * w];
         if (img.getColorModel().getNumComponents() == 1) {
             // Gray images: the stored samples (getRGB would pass them through Java's linear-gray colour space).
-            int shift = img.getColorModel().getComponentSize(0) - 8;
-            for (int y = 0; y < h; y++) {
-                for (int x = 0; x < w; x++) {
-                    int v = img.getRaster().getSample(x, y, 0);
-                    rgb[0][y * w + x] = rgb[1][y * w + x] = rgb[2][y * w + x] = shift > 0 ? v >> shift : v;
-                }
-            }
-        } else {
-            for (int y = 0; y < h; y++) {
-                for (int x = 0; x < w; x++) {
-                    int p = img.getRGB(x, y);
-                    rgb[0][y * w + x] = (p >> 16) & 0xFF;
-                    rgb[1][y * w + x] = (p >> 8) & 0xFF;
-                    rgb[2][y * w + x] = p & 0xFF;
-                }
+            int shift = Math.max(0, img.getColorModel().getComponentSize(0) - 8);
+            int[] gray = new int[h * w];
+            for (int y = 0; y < h; y++) for (int x = 0; x < w; x++) gray[y * w + x] = img.getRaster().getSample(x, y, 0) >> shift;
+            return new Decoded(new int[][]{gray, gray, gray}, h, w);
+        }
+        int[][] rgb = new int[3][h * w];
+        for (int y = 0; y < h; y++) {
+            for (int x = 0; x < w; x++) {
+                int p = img.getRGB(x, y);
+                rgb[0][y * w + x] = (p >> 16) & 0xFF;
+                rgb[1][y * w + x] = (p >> 8) & 0xFF;
+                rgb[2][y * w + x] = p & 0xFF;
             }
         }
+        return new Decoded(rgb, h, w);
+    }
+
+    /** An image file → pixels [C, size, size]: luma for a grayscale model, the colour planes otherwise. */
+    public float[] fromFile(Path file) {
+        Decoded img = decode(file);
+        int[] luma = channels == 1 ? img.luma() : null;
         float[] out = new float[channels * size * size];
         for (int c = 0; c < channels; c++) {
-            int[] source;
-            if (channels == 1) {                                            // ITU-R 601 luma, as PIL's convert("L")
-                source = new int[h * w];
-                for (int p = 0; p < source.length; p++) source[p] = (rgb[0][p] * 299 + rgb[1][p] * 587 + rgb[2][p] * 114 + 500) / 1000;
-            } else {
-                source = rgb[Math.min(c, 2)];
-            }
-            float[] plane = resize(source, h, w);
+            float[] plane = resize(channels == 1 ? luma : img.rgb()[Math.min(c, 2)], img.height(), img.width());
             for (int p = 0; p < plane.length; p++) out[c * plane.length + p] = (plane[p] * rescale - mean[c]) / std[c];
         }
         return out;
     }
 
-    /** Bilinear resize to size × size with half-pixel centres; the identity when the size already fits. */
     private float[] resize(int[] src, int h, int w) {
+        float[] f = new float[src.length];
+        for (int p = 0; p < f.length; p++) f[p] = src[p];
+        return bilinear(f, h, w, size);
+    }
+
+    /** Bilinear resize of [h, w] to [size, size] with half-pixel centres and clamped edges (the identity at the same size). */
+    public static float[] bilinear(float[] src, int h, int w, int size) {
+        if (h == size && w == size) return src.clone();
         float[] out = new float[size * size];
-        if (h == size && w == size) {
-            for (int p = 0; p < out.length; p++) out[p] = src[p];
-            return out;
-        }
         for (int y = 0; y < size; y++) {
             float sy = Math.max(0, Math.min(h - 1, (y + 0.5f) * h / size - 0.5f));
             int y0 = (int) sy, y1 = Math.min(h - 1, y0 + 1);

@@ -1,5 +1,7 @@
 package org.mambalens.xai.methods;
 
+import org.mambalens.xai.data.ImagePreprocessor;
+
 import java.util.List;
 
 /**
@@ -63,22 +65,9 @@ public final class Explanations {
         return out;
     }
 
-    /** Bilinear upsampling of a [G, G] map to [S, S] (half-pixel centres, edges clamped). */
+    /** Bilinear upsampling of a [G, G] map to [S, S], as images are resized. */
     public static float[] upsample(float[] map, int grid, int size) {
-        float[] out = new float[size * size];
-        for (int y = 0; y < size; y++) {
-            float sy = Math.max(0, Math.min(grid - 1, (y + 0.5f) * grid / size - 0.5f));
-            int y0 = (int) sy, y1 = Math.min(grid - 1, y0 + 1);
-            float fy = sy - y0;
-            for (int x = 0; x < size; x++) {
-                float sx = Math.max(0, Math.min(grid - 1, (x + 0.5f) * grid / size - 0.5f));
-                int x0 = (int) sx, x1 = Math.min(grid - 1, x0 + 1);
-                float fx = sx - x0;
-                out[y * size + x] = (map[y0 * grid + x0] * (1 - fx) + map[y0 * grid + x1] * fx) * (1 - fy)
-                        + (map[y1 * grid + x0] * (1 - fx) + map[y1 * grid + x1] * fx) * fy;
-            }
-        }
-        return out;
+        return ImagePreprocessor.bilinear(map, grid, grid, size);
     }
 
     /** Min-max normalised copy (all zeros when constant). */

@@ -95,8 +95,7 @@ public final class ImageReport {
             StringBuilder matrices = new StringBuilder("<tr><td>").append(Images.escapeHtml(s.name())).append("</td>");
             for (int l = 0; l < layers.size(); l++) {
                 LayerAttention la = layers.get(l);
-                float[] abs = la.mean();
-                if (mamba) abs = meanAbs(la);
+                float[] abs = mamba ? meanAbs(la) : la.mean();               // softmax weights are never negative
                 String file = s.name() + "_layer" + l + "_matrix.png";
                 Images.write(Images.matrix(abs, la.tokens(), 64, 4), out.resolve(file));
                 matrices.append("<td><img src=\"").append(file).append("\" width=\"160\"><div class=small>layer ").append(l).append("</div></td>");
