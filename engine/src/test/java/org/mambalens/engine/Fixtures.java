@@ -2,6 +2,7 @@ package org.mambalens.engine;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.mambalens.engine.io.Npy;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -41,6 +42,18 @@ public final class Fixtures {
         int[] out = new int[array.size()];
         for (int i = 0; i < out.length; i++) out[i] = array.get(i).asInt();
         return out;
+    }
+
+    /** Logits [N, classes] of every image of a float32 [N, C, H, W] array; the first image is traced. */
+    public static float[] classifyAll(org.mambalens.engine.model.ImageClassifier model, Npy.Array pixels,
+                                      org.mambalens.engine.trace.TraceRecorder firstImageTrace) {
+        int n = pixels.dim(0), size = pixels.data().length / n, k = model.numClasses();
+        float[] logits = new float[n * k];
+        for (int i = 0; i < n; i++) {
+            float[] out = model.classify(java.util.Arrays.copyOfRange(pixels.data(), i * size, (i + 1) * size), i == 0 ? firstImageTrace : null);
+            System.arraycopy(out, 0, logits, i * k, k);
+        }
+        return logits;
     }
 
     /** max |a − b| / max |b|: the tolerance measure of the golden tests. */

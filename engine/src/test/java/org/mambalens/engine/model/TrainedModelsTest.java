@@ -6,7 +6,6 @@ import org.mambalens.engine.Fixtures;
 import org.mambalens.engine.io.Npy;
 
 import java.nio.file.Path;
-import java.util.Arrays;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -22,12 +21,7 @@ class TrainedModelsTest {
         Npy.Array pixels = Npy.readFloat32(ref.resolve("pixels.npy"));
         Npy.Array expected = Npy.readFloat32(ref.resolve("logits.npy"));
         try (ImageClassifier model = Models.loadImageClassifier(Fixtures.repository().resolve("models/" + name))) {
-            int n = pixels.dim(0), size = pixels.data().length / n, k = model.numClasses();
-            float[] logits = new float[n * k];
-            for (int i = 0; i < n; i++) {
-                System.arraycopy(model.classify(Arrays.copyOfRange(pixels.data(), i * size, (i + 1) * size), null), 0, logits, i * k, k);
-            }
-            assertThat(Fixtures.relativeError(logits, expected.data())).isLessThan(1e-4);
+            assertThat(Fixtures.relativeError(Fixtures.classifyAll(model, pixels, null), expected.data())).isLessThan(1e-4);
         }
     }
 }

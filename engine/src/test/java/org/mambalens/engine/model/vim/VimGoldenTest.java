@@ -10,7 +10,6 @@ import org.mambalens.engine.trace.MixerTrace;
 import org.mambalens.engine.trace.TraceRecorder;
 
 import java.nio.file.Path;
-import java.util.Arrays;
 import java.util.Set;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -24,13 +23,8 @@ class VimGoldenTest {
         Npy.Array pixels = Npy.readFloat32(dir.resolve("pixels.npy"));
         Npy.Array expected = Npy.readFloat32(dir.resolve("logits.npy"));
         try (ImageClassifier model = Models.loadImageClassifier(dir)) {
-            int n = pixels.dim(0), size = pixels.data().length / n, k = model.numClasses();
-            float[] logits = new float[n * k];
             TraceRecorder trace = TraceRecorder.layers(Set.of(0));
-            for (int i = 0; i < n; i++) {
-                float[] out = model.classify(Arrays.copyOfRange(pixels.data(), i * size, (i + 1) * size), i == 0 ? trace : null);
-                System.arraycopy(out, 0, logits, i * k, k);
-            }
+            float[] logits = Fixtures.classifyAll(model, pixels, trace);
             assertThat(Fixtures.relativeError(logits, expected.data())).isLessThan(1e-4);
             for (TraceRecorder.Direction d : TraceRecorder.Direction.values()) {
                 String tag = d == TraceRecorder.Direction.FORWARD ? "fwd" : "bwd";

@@ -9,7 +9,6 @@ import org.mambalens.engine.model.Models;
 import org.mambalens.engine.trace.TraceRecorder;
 
 import java.nio.file.Path;
-import java.util.Arrays;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -22,14 +21,9 @@ class ViTGoldenTest {
         Npy.Array pixels = Npy.readFloat32(dir.resolve("pixels.npy"));
         Npy.Array expected = Npy.readFloat32(dir.resolve("logits.npy"));
         try (ImageClassifier model = Models.loadImageClassifier(dir)) {
-            int n = pixels.dim(0), size = pixels.data().length / n, k = model.numClasses();
-            assertThat(expected.shape()).containsExactly(n, k);
-            float[] logits = new float[n * k];
+            assertThat(expected.shape()).containsExactly(pixels.dim(0), model.numClasses());
             TraceRecorder trace = TraceRecorder.allLayers();
-            for (int i = 0; i < n; i++) {
-                float[] out = model.classify(Arrays.copyOfRange(pixels.data(), i * size, (i + 1) * size), i == 0 ? trace : null);
-                System.arraycopy(out, 0, logits, i * k, k);
-            }
+            float[] logits = Fixtures.classifyAll(model, pixels, trace);
             assertThat(Fixtures.relativeError(logits, expected.data())).isLessThan(1e-4);
             int last = ((ViTModel) model).config().layers() - 1;
             for (int layer : new int[]{0, last}) {
