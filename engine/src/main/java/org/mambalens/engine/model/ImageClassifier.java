@@ -16,6 +16,26 @@ public interface ImageClassifier extends AutoCloseable {
     /** Logits [classes] for one image, pixels [C, H, W] already preprocessed; optionally traced. */
     float[] classify(float[] pixels, TraceRecorder trace);
 
+    /**
+     * Classifies, then back-propagates logits[target] (the predicted class when target is negative) and
+     * records in {@code trace} the gradients the attribution methods need, for the layers it wants:
+     * Mamba models the gradient with respect to the residual stream entering each layer [T, D],
+     * Transformers the gradient with respect to each layer's attention probabilities [H, T, T].
+     * The forward pass is traced as {@link #classify} traces it. Returns the logits.
+     */
+    float[] classifyWithGradients(float[] pixels, int target, TraceRecorder trace);
+
+    /** The class to explain: {@code target} when it is one, the arg max of the logits when negative. */
+    static int checkTarget(int target, float[] logits) {
+        if (target >= logits.length) {
+            throw new IllegalArgumentException("class " + target + " is outside [0, " + logits.length + ")");
+        }
+        if (target >= 0) return target;
+        int best = 0;
+        for (int k = 1; k < logits.length; k++) if (logits[k] > logits[best]) best = k;
+        return best;
+    }
+
     @Override
     void close();
 }

@@ -19,6 +19,14 @@ public interface LanguageModel extends AutoCloseable {
     /** Logits [L, vocab] for every position of {@code ids}, from a fresh state, optionally traced. */
     float[] forward(int[] ids, TraceRecorder trace);
 
+    /**
+     * Runs {@code ids} from a fresh state (traced as {@link #forward} traces), then back-propagates the
+     * logit of {@code token} at {@code position} and records in {@code trace}, for the layers it wants,
+     * the gradient with respect to the residual stream entering each layer [L, D]. Returns the logits
+     * [vocab] at {@code position}.
+     */
+    float[] forwardWithGradients(int[] ids, int position, int token, TraceRecorder trace);
+
     /** Consumes {@code ids} into {@code state}; returns the logits [vocab] after the last one. */
     float[] prefill(int[] ids, State state);
 

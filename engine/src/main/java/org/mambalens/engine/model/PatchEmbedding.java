@@ -1,6 +1,7 @@
 package org.mambalens.engine.model;
 
 import org.mambalens.engine.io.Checkpoint;
+import org.mambalens.engine.kernels.Backward;
 import org.mambalens.engine.kernels.MatMul;
 import org.mambalens.engine.tensor.Tensor;
 
@@ -40,5 +41,24 @@ public record PatchEmbedding(Tensor proj,     // [D, C·P·P]
         float[] out = new float[G * G * D];
         MatMul.matmul(out, 0, D, flat, 0, patchLen, G * G, proj, bias);
         return out;
+    }
+
+    /** The reverse of {@link #apply}: ∂/∂pixels [C, S, S] from ∂/∂embeddings [G·G, D] (overlapping patches add up). */
+    public float[] backward(float[] dEmbedded) {
+        int C = channels, S = imageSize, P = patch, G = grid(), patchLen = C * P * P;
+        float[] dFlat = new float[G * G * patchLen];
+        Backward.linear(dFlat, dEmbedded, G * G, proj);
+        float[] dPixels = new float[C * S * S];
+        for (int py = 0; py < G; py++) {
+            for (int px = 0; px < G; px++) {
+                int row = (py * G + px) * patchLen;
+                for (int c = 0; c < C; c++) {
+                    for (int i = 0; i < P; i++) {
+                        for (int j = 0; j < P; j++) dPixels[(c * S + py * stride + i) * S + px * stride + j] += dFlat[row + (c * P + i) * P + j];
+                    }
+                }
+            }
+        }
+        return dPixels;
     }
 }

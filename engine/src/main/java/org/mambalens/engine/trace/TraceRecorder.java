@@ -8,7 +8,8 @@ import java.util.function.Supplier;
 
 /**
  * Opt-in recording of a forward pass, layer by layer: Mamba mixers' Δ, B, C, s, u, z (per scan
- * direction) and Transformers' softmax probabilities. A model given no recorder (null) does no extra
+ * direction) and Transformers' softmax probabilities; after a reverse pass, the gradients the
+ * attribution methods read. A model given no recorder (null) does no extra
  * work at all; given one, it copies out only the layers the recorder {@linkplain #wants wants}.
  */
 public final class TraceRecorder {
@@ -18,6 +19,9 @@ public final class TraceRecorder {
     private final Set<Integer> layers;
     private final Map<Integer, Map<Direction, MixerTrace>> mixers = new TreeMap<>();
     private final Map<Integer, AttentionTrace> attention = new TreeMap<>();
+    private final Map<Integer, float[]> residualGradients = new TreeMap<>();
+    private final Map<Integer, float[]> attentionGradients = new TreeMap<>();
+    private float[] inputGradient;
 
     private TraceRecorder(Set<Integer> layers) {
         this.layers = layers;
@@ -45,6 +49,40 @@ public final class TraceRecorder {
     /** Stores a Transformer layer's softmax probabilities, if this layer is wanted. */
     public synchronized void recordAttention(int layer, Supplier<AttentionTrace> make) {
         if (wants(layer)) attention.put(layer, make.get());
+    }
+
+    /** Stores ∂(explained output)/∂(residual stream entering the layer) [T, D], if this layer is wanted. */
+    public synchronized void recordResidualGradient(int layer, Supplier<float[]> make) {
+        if (wants(layer)) residualGradients.put(layer, make.get());
+    }
+
+    /** Stores ∂(explained output)/∂(attention probabilities) [H, T, T], if this layer is wanted. */
+    public synchronized void recordAttentionGradient(int layer, Supplier<float[]> make) {
+        if (wants(layer)) attentionGradients.put(layer, make.get());
+    }
+
+    /** Stores ∂(explained output)/∂(model input): pixels [C, S, S], or token embeddings [L, D]. */
+    public synchronized void recordInputGradient(float[] gradient) {
+        inputGradient = gradient;
+    }
+
+    public synchronized float[] inputGradient() {
+        if (inputGradient == null) throw new IllegalArgumentException("no input gradient was recorded");
+        return inputGradient;
+    }
+
+    public synchronized float[] residualGradient(int layer) {
+        return recorded(residualGradients, layer, "residual-stream gradient");
+    }
+
+    public synchronized float[] attentionGradient(int layer) {
+        return recorded(attentionGradients, layer, "attention gradient");
+    }
+
+    private static float[] recorded(Map<Integer, float[]> map, int layer, String what) {
+        float[] g = map.get(layer);
+        if (g == null) throw new IllegalArgumentException("layer " + layer + " " + what + " was not recorded");
+        return g;
     }
 
     public synchronized AttentionTrace attention(int layer) {

@@ -2,6 +2,7 @@ package org.mambalens.engine.model.mamba;
 
 import org.mambalens.engine.io.Checkpoint;
 import org.mambalens.engine.io.ConfigFile;
+import org.mambalens.engine.kernels.Backward;
 import org.mambalens.engine.kernels.Elementwise;
 import org.mambalens.engine.kernels.MatMul;
 import org.mambalens.engine.model.LanguageModel;
@@ -163,6 +164,11 @@ public final class MambaModel implements LanguageModel {
 
     /** RMSNorm_f of the residual stream after every block, [L, D], advancing {@code state} by L tokens. */
     private float[] hidden(int[] ids, State state, TraceRecorder trace) {
+        return hidden(ids, state, trace, null);
+    }
+
+    /** As above; when {@code streams} is given, streams[i] receives the residual stream entering layer i and streams[layers] the last. */
+    private float[] hidden(int[] ids, State state, TraceRecorder trace, float[][] streams) {
         int L = ids.length, D = config.hiddenSize();
         float[] x = new float[L * D];                                      // residual stream [L, D], F32
         for (int t = 0; t < L; t++) {
@@ -170,13 +176,57 @@ public final class MambaModel implements LanguageModel {
         }
         float[] xn = new float[L * D];
         for (int i = 0; i < layers.length; i++) {
+            if (streams != null) streams[i] = x.clone();
             Elementwise.rmsnorm(xn, x, layers[i].norm(), config.eps(), L, D);
             float[] out = mixer(i, xn, L, state, trace);
             Elementwise.addInPlace(x, out, L * D);                         // h = x + Mixer(RMSNorm(x))
         }
+        if (streams != null) streams[layers.length] = x.clone();
         Elementwise.rmsnorm(xn, x, normF, config.eps(), L, D);
         state.position += L;
         return xn;
+    }
+
+    /**
+     * Mamba-Attribution's gradients for a prompt: back-propagates the logit of {@code token} at
+     * {@code position} and records, for each wanted layer, the gradient with respect to the residual
+     * stream entering it [L, D]. Layers are recomputed one at a time on the way back. Returns that
+     * position's logits [V].
+     */
+    @Override
+    public float[] forwardWithGradients(int[] ids, int position, int token, TraceRecorder trace) {
+        checkIds(ids);
+        checkFits(ids.length);
+        if (position < 0 || position >= ids.length) throw new IllegalArgumentException("position " + position + " is outside the prompt [0, " + ids.length + ")");
+        if (token < 0 || token >= config.vocabSize()) throw new IllegalArgumentException("token id " + token + " is outside the vocabulary [0, " + config.vocabSize() + ")");
+        int L = ids.length, D = config.hiddenSize(), E = config.intermediateSize();
+        float[][] streams = new float[layers.length + 1][];
+        float[] h = hidden(ids, newState(), trace, streams);
+        float[] logits = new float[config.vocabSize()];
+        MatMul.matvec(logits, 0, h, position * D, lmHead, null);
+
+        float[] dOut = new float[D];                                       // ∂logit/∂RMSNorm_f(x)[position] = lm_head row
+        for (int j = 0; j < D; j++) dOut[j] = lmHead.getFloat((long) token * D + j);
+        float[] grad = new float[L * D], dRow = new float[D];
+        Backward.rmsnorm(dRow, dOut, Arrays.copyOfRange(streams[layers.length], position * D, (position + 1) * D), normF, config.eps(), 1, D);
+        System.arraycopy(dRow, 0, grad, position * D, D);
+
+        float[] xn = new float[L * D], dXn = new float[L * D], dStream = new float[L * D];
+        for (int i = layers.length - 1; i >= 0; i--) {                     // x_{i+1} = x_i + mixer(norm(x_i))
+            Layer w = layers[i];
+            Elementwise.rmsnorm(xn, streams[i], w.norm(), config.eps(), L, D);
+            float[] xz = new float[L * 2 * E];
+            MatMul.matmul(xz, 0, 2 * E, xn, 0, D, L, w.inProj(), w.inProjBias());
+            float[] dy = new float[L * E];
+            Backward.linear(dy, grad, L, w.outProj());
+            Backward.linear(dXn, w.ssm().backward(xz, L, dy), L, w.inProj());
+            Backward.rmsnorm(dStream, dXn, streams[i], w.norm(), config.eps(), L, D);
+            Elementwise.addInPlace(grad, dStream, L * D);
+            trace.recordResidualGradient(i, grad::clone);
+            streams[i + 1] = null;
+        }
+        trace.recordInputGradient(grad);                                   // the embeddings are layer 0's input
+        return logits;
     }
 
     /** Mixer(v) of SPEC §2 for L tokens: in_proj, the SSM branch (conv … gate), out_proj. */

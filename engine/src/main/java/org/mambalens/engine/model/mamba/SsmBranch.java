@@ -1,6 +1,7 @@
 package org.mambalens.engine.model.mamba;
 
 import org.mambalens.engine.io.Checkpoint;
+import org.mambalens.engine.kernels.Backward;
 import org.mambalens.engine.kernels.CausalConv;
 import org.mambalens.engine.kernels.Elementwise;
 import org.mambalens.engine.kernels.MatMul;
@@ -62,26 +63,70 @@ public record SsmBranch(float[] convTaps,   // [K, E]  conv1d.weight [E, 1, K] t
     public float[] run(float[] xz, int len, float[] convWindow, float[] ssm, TraceRecorder trace, int layer,
                        TraceRecorder.Direction direction) {
         int E = channels, N = stateSize, R = rank, P = R + 2 * N;
-        float[] s = new float[len * E];                                    // conv output [L, E]
-        CausalConv.apply(s, xz, 0, 2 * E, convTaps, convBias, convWindow, len, E, taps);
-        float[] u = new float[len * E];                                    // u = silu(s) [L, E]
-        Elementwise.silu(u, 0, E, s, 0, E, len, E);
-
-        float[] dbc = new float[len * P];                                  // [δr, B, C] = x_proj(u) [L, R+2N]
-        MatMul.matmul(dbc, 0, P, u, 0, E, len, xProj, null);
-        float[] delta = new float[len * E];                                // Δ = softplus(dt_proj(δr)) [L, E]
-        MatMul.matmul(delta, 0, E, dbc, 0, P, len, dtProj, dtBias);
-        Elementwise.softplus(delta, 0, len * E);
-
+        Activations a = activations(xz, len, convWindow);
         float[] y = new float[len * E];                                    // (C·H + D·u) ⊙ silu(z) [L, E]
-        SelectiveScan.scan(y, new SelectiveScan.Inputs(u, delta, dbc, P, R, R + N, xz, E, 2 * E), aT, d, ssm, len, E, N);
+        SelectiveScan.scan(y, a.scanInputs(xz), aT, d, ssm, len, E, N);
 
         if (trace != null) {
-            trace.recordMixer(layer, direction, () -> new MixerTrace(len, E, N, delta.clone(),
-                    columns(dbc, len, P, R, N), columns(dbc, len, P, R + N, N), s.clone(), u.clone(),
-                    columns(xz, len, 2 * E, E, E), columns(xz, len, 2 * E, 0, E), y.clone(), a, d, convTaps, convBias));
+            trace.recordMixer(layer, direction, () -> new MixerTrace(len, E, N, a.delta().clone(),
+                    columns(a.dbc(), len, P, R, N), columns(a.dbc(), len, P, R + N, N), a.s().clone(), a.u().clone(),
+                    columns(xz, len, 2 * E, E, E), columns(xz, len, 2 * E, 0, E), y.clone(), this.a, d, convTaps, convBias));
         }
         return y;
+    }
+
+    /** The branch's tensors before the scan, for L tokens. */
+    private record Activations(float[] s,       // conv output [L, E]
+                               float[] u,       // silu(s) [L, E]
+                               float[] dbc,     // [δr, B, C] = x_proj(u) [L, R+2N]
+                               float[] dt,      // dt_proj(δr) + bias [L, E], before softplus
+                               float[] delta,   // Δ = softplus(dt) [L, E]
+                               int rank, int stateSize, int channels) {
+        SelectiveScan.Inputs scanInputs(float[] xz) {
+            return new SelectiveScan.Inputs(u, delta, dbc, rank + 2 * stateSize, rank, rank + stateSize, xz, channels, 2 * channels);
+        }
+    }
+
+    private Activations activations(float[] xz, int len, float[] convWindow) {
+        int E = channels, N = stateSize, R = rank, P = R + 2 * N;
+        float[] s = new float[len * E];
+        CausalConv.apply(s, xz, 0, 2 * E, convTaps, convBias, convWindow, len, E, taps);
+        float[] u = new float[len * E];
+        Elementwise.silu(u, 0, E, s, 0, E, len, E);
+        float[] dbc = new float[len * P];
+        MatMul.matmul(dbc, 0, P, u, 0, E, len, xProj, null);
+        float[] dt = new float[len * E];
+        MatMul.matmul(dt, 0, E, dbc, 0, P, len, dtProj, dtBias);
+        float[] delta = dt.clone();
+        Elementwise.softplus(delta, 0, len * E);
+        return new Activations(s, u, dbc, dt, delta, R, N, E);
+    }
+
+    /**
+     * The reverse of {@link #run} from a fresh state: given dy [L, E], the gradient of the branch output,
+     * returns d(xz) [L, 2E] (x' columns first, then z), recomputing the forward tensors it needs.
+     */
+    public float[] backward(float[] xz, int len, float[] dy) {
+        int E = channels, N = stateSize, R = rank, P = R + 2 * N;
+        Activations a = activations(xz, len, new float[(taps - 1) * E]);
+        var g = new Backward.ScanGradients(new float[len * E], new float[len * E], new float[len * P], new float[len * E]);
+        Backward.scan(g, dy, a.scanInputs(xz), aT, d, len, E, N);
+
+        float[] dDt = new float[len * E];                                  // through Δ = softplus(dt)
+        Backward.softplus(dDt, g.ddelta(), a.dt(), len * E);
+        float[] dDeltaRank = new float[len * R];                           // through dt_proj: d(δr) [L, R]
+        Backward.linear(dDeltaRank, dDt, len, dtProj);
+        for (int t = 0; t < len; t++) System.arraycopy(dDeltaRank, t * R, g.dbc(), t * P, R);
+        float[] du = new float[len * E];                                   // through x_proj, plus the scan's own du
+        Backward.linear(du, g.dbc(), len, xProj);
+        Elementwise.addInPlace(du, g.du(), len * E);
+        float[] ds = new float[len * E];                                   // through u = silu(s)
+        Backward.silu(ds, du, a.s(), len * E);
+
+        float[] dxz = new float[len * 2 * E];
+        Backward.causalConv(dxz, 0, 2 * E, ds, convTaps, len, E, taps);
+        for (int t = 0; t < len; t++) System.arraycopy(g.dz(), t * E, dxz, t * 2 * E + E, E);
+        return dxz;
     }
 
     /** Columns [from, from + n) of a row-major [rows, ld] matrix, packed. */

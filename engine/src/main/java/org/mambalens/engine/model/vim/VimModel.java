@@ -2,6 +2,7 @@ package org.mambalens.engine.model.vim;
 
 import org.mambalens.engine.io.Checkpoint;
 import org.mambalens.engine.io.ConfigFile;
+import org.mambalens.engine.kernels.Backward;
 import org.mambalens.engine.kernels.Elementwise;
 import org.mambalens.engine.kernels.MatMul;
 import org.mambalens.engine.model.ImageClassifier;
@@ -99,6 +100,14 @@ public final class VimModel implements ImageClassifier {
 
     @Override
     public float[] classify(float[] pixels, TraceRecorder trace) {
+        return forward(pixels, trace, null);
+    }
+
+    /**
+     * The forward pass; when {@code streams} is given, streams[i] receives the residual stream entering
+     * layer i and streams[depth] the final sum that RMSNorm_f reads, each [T, D].
+     */
+    private float[] forward(float[] pixels, TraceRecorder trace, float[][] streams) {
         int C = config.channels(), S = config.imageSize(), D = config.embedDim(), T = config.tokens();
         if (pixels.length != C * S * S) {
             throw new IllegalArgumentException("image of " + pixels.length + " values, the model takes [" + C + ", " + S + ", " + S + "]");
@@ -107,15 +116,66 @@ public final class VimModel implements ImageClassifier {
         float[] hidden = null, normed = new float[T * D];
         for (int i = 0; i < layers.length; i++) {
             if (hidden != null) Elementwise.addInPlace(residual, hidden, T * D);   // residual = residual + hidden
+            if (streams != null) streams[i] = residual.clone();
             Elementwise.rmsnorm(normed, residual, layers[i].norm(), config.eps(), T, D);
             hidden = mixer(i, normed, trace);                              // hidden = BiMamba(RMSNorm(residual))
         }
         Elementwise.addInPlace(residual, hidden, T * D);
+        if (streams != null) streams[layers.length] = residual;
         float[] clsOut = new float[D];
-        Elementwise.rmsnorm(clsOut, java.util.Arrays.copyOfRange(residual, config.clsPosition() * D, (config.clsPosition() + 1) * D),
-                normF, config.eps(), 1, D);
+        Elementwise.rmsnorm(clsOut, clsRow(residual), normF, config.eps(), 1, D);
         float[] logits = new float[numClasses()];
         MatMul.matvec(logits, 0, clsOut, 0, head, headBias);
+        return logits;
+    }
+
+    private float[] clsRow(float[] stream) {
+        int D = config.embedDim(), at = config.clsPosition();
+        return java.util.Arrays.copyOfRange(stream, at * D, (at + 1) * D);
+    }
+
+    /**
+     * Mamba-Attribution's gradients (SPEC §7): after the forward pass, back-propagates logits[target] and
+     * records, for each wanted layer, the gradient with respect to the residual stream entering it [T, D].
+     * Layers are recomputed one at a time on the way back, so the reverse pass holds one layer's tensors.
+     */
+    @Override
+    public float[] classifyWithGradients(float[] pixels, int target, TraceRecorder trace) {
+        int T = config.tokens(), D = config.embedDim(), E = config.innerSize();
+        float[][] streams = new float[layers.length + 1][];
+        float[] logits = forward(pixels, trace, streams);
+        int k = ImageClassifier.checkTarget(target, logits);
+
+        float[] dClsOut = new float[D];                                    // ∂logit/∂RMSNorm_f(cls) = head row k
+        for (int j = 0; j < D; j++) dClsOut[j] = head.getFloat((long) k * D + j);
+        float[] grad = new float[T * D];                                   // ∂logit/∂stream, [T, D]
+        float[] dCls = new float[D];
+        Backward.rmsnorm(dCls, dClsOut, clsRow(streams[layers.length]), normF, config.eps(), 1, D);
+        System.arraycopy(dCls, 0, grad, config.clsPosition() * D, D);
+
+        float[] normed = new float[T * D], dNormed = new float[T * D], dStream = new float[T * D];
+        for (int i = layers.length - 1; i >= 0; i--) {                     // stream_{i+1} = stream_i + mixer(norm(stream_i))
+            Layer w = layers[i];
+            Elementwise.rmsnorm(normed, streams[i], w.norm(), config.eps(), T, D);
+            float[] xz = new float[T * 2 * E];
+            MatMul.matmul(xz, 0, 2 * E, normed, 0, D, T, w.inProj(), null);
+            float[] dy = new float[T * E];                                 // through out_proj (and the div2 halving)
+            Backward.linear(dy, grad, T, w.outProj());
+            if (config.divideOut()) for (int j = 0; j < dy.length; j++) dy[j] *= 0.5f;
+            float[] dxz = w.forward().backward(xz, T, dy);
+            float[] dxzBack = flipRows(w.backward().backward(flipRows(xz, T, 2 * E), T, flipRows(dy, T, E)), T, 2 * E);
+            Elementwise.addInPlace(dxz, dxzBack, dxz.length);
+            Backward.linear(dNormed, dxz, T, w.inProj());
+            Backward.rmsnorm(dStream, dNormed, streams[i], w.norm(), config.eps(), T, D);
+            Elementwise.addInPlace(grad, dStream, T * D);
+            trace.recordResidualGradient(i, grad::clone);
+            streams[i + 1] = null;
+        }
+        float[] dPatches = new float[(T - 1) * D];                         // the embedding: drop the cls row
+        int at = config.clsPosition();
+        System.arraycopy(grad, 0, dPatches, 0, at * D);
+        System.arraycopy(grad, (at + 1) * D, dPatches, at * D, (T - 1 - at) * D);
+        trace.recordInputGradient(patches.backward(dPatches));
         return logits;
     }
 

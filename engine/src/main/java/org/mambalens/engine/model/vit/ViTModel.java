@@ -2,6 +2,7 @@ package org.mambalens.engine.model.vit;
 
 import org.mambalens.engine.io.Checkpoint;
 import org.mambalens.engine.io.ConfigFile;
+import org.mambalens.engine.kernels.Backward;
 import org.mambalens.engine.kernels.Elementwise;
 import org.mambalens.engine.kernels.MatMul;
 import org.mambalens.engine.model.ImageClassifier;
@@ -107,6 +108,11 @@ public final class ViTModel implements ImageClassifier {
 
     @Override
     public float[] classify(float[] pixels, TraceRecorder trace) {
+        return forward(pixels, trace, null);
+    }
+
+    /** The forward pass; when {@code streams} is given, streams[i] receives the input of layer i, [T, D]. */
+    private float[] forward(float[] pixels, TraceRecorder trace, float[][] streams) {
         int C = config.channels(), S = config.imageSize(), D = config.hiddenSize(), T = config.tokens();
         if (pixels.length != C * S * S) {
             throw new IllegalArgumentException("image of " + pixels.length + " values, the model takes [" + C + ", " + S + ", " + S + "]");
@@ -115,11 +121,15 @@ public final class ViTModel implements ImageClassifier {
         float[] xn = new float[T * D];
         for (int i = 0; i < layers.length; i++) {
             Layer w = layers[i];
+            if (streams != null) streams[i] = x.clone();
             Elementwise.layernorm(xn, x, w.ln1W(), w.ln1B(), config.eps(), T, D);
-            Elementwise.addInPlace(x, attention(i, w, xn, trace), T * D);   // x = x + Attn(LN(x))
+            Attention a = attention(w, xn);
+            if (trace != null) trace.recordAttention(i, () -> new AttentionTrace(config.heads(), T, a.probs().clone()));
+            Elementwise.addInPlace(x, a.out(), T * D);                      // x = x + Attn(LN(x))
             Elementwise.layernorm(xn, x, w.ln2W(), w.ln2B(), config.eps(), T, D);
-            Elementwise.addInPlace(x, mlp(w, xn), T * D);                  // x = x + MLP(LN(x))
+            Elementwise.addInPlace(x, mlp(w, xn, null), T * D);            // x = x + MLP(LN(x))
         }
+        if (streams != null) streams[layers.length] = x;
         float[] clsOut = new float[D];                                      // final layernorm of the cls token only
         Elementwise.layernorm(clsOut, x, lnW, lnB, config.eps(), 1, D);
         float[] logits = new float[numClasses()];
@@ -138,8 +148,12 @@ public final class ViTModel implements ImageClassifier {
         return x;
     }
 
-    /** Multi-head softmax attention A_h = softmax(Q_h K_hᵀ / √dh), out = dense(concat_h(A_h V_h)), [T, D]. */
-    private float[] attention(int index, Layer w, float[] xn, TraceRecorder trace) {
+    /** One attention sub-layer's tensors: q (already scaled by 1/√dh), k, v, context [T, D]; probs [H, T, T]; out [T, D]. */
+    private record Attention(float[] q, float[] k, float[] v, float[] probs, float[] context, float[] out) {
+    }
+
+    /** Multi-head softmax attention A_h = softmax(Q_h K_hᵀ / √dh), out = dense(concat_h(A_h V_h)). */
+    private Attention attention(Layer w, float[] xn) {
         int T = config.tokens(), D = config.hiddenSize(), H = config.heads(), dh = D / H;
         float[] q = new float[T * D], k = new float[T * D], v = new float[T * D];
         MatMul.matmul(q, 0, D, xn, 0, D, T, w.query(), w.queryB());
@@ -149,27 +163,117 @@ public final class ViTModel implements ImageClassifier {
         for (int i = 0; i < q.length; i++) q[i] *= scale;
         float[] probs = new float[H * T * T];                               // [H, T, T]
         float[] context = new float[T * D];                                 // heads side by side [T, D]
-        float[] kh = new float[T * dh], vhT = new float[dh * T];
         for (int h = 0; h < H; h++) {
-            for (int t = 0; t < T; t++) {
-                System.arraycopy(k, t * D + h * dh, kh, t * dh, dh);                              // K_h [T, dh]
-                for (int j = 0; j < dh; j++) vhT[j * T + t] = v[t * D + h * dh + j];                // V_hᵀ [dh, T]
-            }
-            MatMul.matmul(probs, h * T * T, T, q, h * dh, D, T, Tensor.of("k", kh, T, dh), null);   // Q_h K_hᵀ
+            MatMul.matmul(probs, h * T * T, T, q, h * dh, D, T, headColumns(k, h, false), null);        // Q_h K_hᵀ
             Elementwise.softmaxRows(probs, h * T * T, T, T);
-            MatMul.matmul(context, h * dh, D, probs, h * T * T, T, T, Tensor.of("vT", vhT, dh, T), null);  // A_h V_h
+            MatMul.matmul(context, h * dh, D, probs, h * T * T, T, T, headColumns(v, h, true), null);    // A_h V_h
         }
-        if (trace != null) trace.recordAttention(index, () -> new AttentionTrace(H, T, probs.clone()));
         float[] out = new float[T * D];
         MatMul.matmul(out, 0, D, context, 0, D, T, w.attnOut(), w.attnOutB());
-        return out;
+        return new Attention(q, k, v, probs, context, out);
     }
 
-    /** dense(gelu(dense(x))), [T, D]. */
-    private float[] mlp(Layer w, float[] xn) {
+    /** Head h's columns of a [T, D] matrix as a GEMM weight: [T, dh], or transposed [dh, T]. */
+    private Tensor headColumns(float[] m, int h, boolean transposed) {
+        int T = config.tokens(), D = config.hiddenSize(), dh = D / config.heads();
+        float[] out = new float[T * dh];
+        for (int t = 0; t < T; t++) {
+            for (int j = 0; j < dh; j++) out[transposed ? j * T + t : t * dh + j] = m[t * D + h * dh + j];
+        }
+        return transposed ? Tensor.of("head", out, dh, T) : Tensor.of("head", out, T, dh);
+    }
+
+    /**
+     * Chefer et al.'s gradients (SPEC §7): after the forward pass, back-propagates logits[target] and
+     * records, for each wanted layer, ∂logit/∂A_h [H, T, T]. Layers are recomputed one at a time on the
+     * way back, so the reverse pass holds one layer's tensors.
+     */
+    @Override
+    public float[] classifyWithGradients(float[] pixels, int target, TraceRecorder trace) {
+        int T = config.tokens(), D = config.hiddenSize(), H = config.heads(), dh = D / H, F = config.intermediateSize();
+        float[][] streams = new float[layers.length + 1][];
+        float[] logits = forward(pixels, trace, streams);
+        int explained = ImageClassifier.checkTarget(target, logits);
+
+        float[] dClsOut = new float[D];                                     // ∂logit/∂LayerNorm(cls) = classifier row
+        for (int j = 0; j < D; j++) dClsOut[j] = classifier.getFloat((long) explained * D + j);
+        float[] grad = new float[T * D];                                    // ∂logit/∂stream [T, D]; cls is row 0
+        Backward.layernorm(grad, dClsOut, streams[layers.length], lnW, config.eps(), 1, D);
+
+        float[] xn = new float[T * D], tmp = new float[T * D];
+        for (int i = layers.length - 1; i >= 0; i--) {
+            Layer w = layers[i];
+            float[] x = streams[i];                                         // recompute the layer from its input
+            Elementwise.layernorm(xn, x, w.ln1W(), w.ln1B(), config.eps(), T, D);
+            Attention a = attention(w, xn);
+            float[] mid = x.clone();                                        // x + Attn(LN(x)), the MLP's input
+            Elementwise.addInPlace(mid, a.out(), T * D);
+            float[] xn2 = new float[T * D];
+            Elementwise.layernorm(xn2, mid, w.ln2W(), w.ln2B(), config.eps(), T, D);
+            float[] pre = new float[T * F];
+            mlp(w, xn2, pre);
+
+            float[] dAct = new float[T * F];                                // MLP: through output.dense, GELU, intermediate.dense
+            Backward.linear(dAct, grad, T, w.fc2());
+            Backward.gelu(dAct, dAct, pre, T * F);
+            Backward.linear(tmp, dAct, T, w.fc1());
+            float[] dMid = new float[T * D];
+            Backward.layernorm(dMid, tmp, mid, w.ln2W(), config.eps(), T, D);
+            Elementwise.addInPlace(dMid, grad, T * D);                     // plus the residual path
+
+            float[] dContext = new float[T * D];                            // attention: through output.dense
+            Backward.linear(dContext, dMid, T, w.attnOut());
+            float[] dProbs = new float[H * T * T], dq = new float[T * D], dk = new float[T * D], dv = new float[T * D];
+            for (int h = 0; h < H; h++) {
+                int p = h * T * T;
+                for (int r = 0; r < T; r++) {
+                    for (int c = 0; c < T; c++) {                           // dA_h = dContext_h · V_hᵀ
+                        float acc = 0;
+                        for (int j = 0; j < dh; j++) acc += dContext[r * D + h * dh + j] * a.v()[c * D + h * dh + j];
+                        dProbs[p + r * T + c] = acc;
+                    }
+                    for (int c = 0; c < T; c++) {                           // dV_h += A_hᵀ · dContext_h
+                        float pr = a.probs()[p + r * T + c];
+                        for (int j = 0; j < dh; j++) dv[c * D + h * dh + j] += pr * dContext[r * D + h * dh + j];
+                    }
+                }
+            }
+            trace.recordAttentionGradient(i, dProbs::clone);
+            float scale = (float) (1 / Math.sqrt(dh));
+            for (int h = 0; h < H; h++) {
+                int p = h * T * T;
+                Backward.softmaxRows(dProbs, a.probs(), p, T, T);           // now ∂/∂(Q_h K_hᵀ/√dh)
+                for (int r = 0; r < T; r++) {
+                    for (int c = 0; c < T; c++) {
+                        float ds = dProbs[p + r * T + c];
+                        if (ds == 0) continue;
+                        for (int j = 0; j < dh; j++) {
+                            dq[r * D + h * dh + j] += ds * a.k()[c * D + h * dh + j] * scale;
+                            dk[c * D + h * dh + j] += ds * a.q()[r * D + h * dh + j];   // q is already scaled
+                        }
+                    }
+                }
+            }
+            float[] dxn = new float[T * D];
+            Backward.linear(dxn, dq, T, w.query());
+            Backward.linear(tmp, dk, T, w.key());
+            Elementwise.addInPlace(dxn, tmp, T * D);
+            Backward.linear(tmp, dv, T, w.value());
+            Elementwise.addInPlace(dxn, tmp, T * D);
+            Backward.layernorm(grad, dxn, x, w.ln1W(), config.eps(), T, D);
+            Elementwise.addInPlace(grad, dMid, T * D);                     // grad now ∂logit/∂(layer i's input)
+            streams[i + 1] = null;
+        }
+        trace.recordInputGradient(patches.backward(java.util.Arrays.copyOfRange(grad, D, T * D)));   // cls is row 0
+        return logits;
+    }
+
+    /** dense(gelu(dense(x))), [T, D]; {@code preActivation} [T, F], when given, receives dense(x) before the GELU. */
+    private float[] mlp(Layer w, float[] xn, float[] preActivation) {
         int T = config.tokens(), D = config.hiddenSize(), F = config.intermediateSize();
         float[] hidden = new float[T * F];
         MatMul.matmul(hidden, 0, F, xn, 0, D, T, w.fc1(), w.fc1B());
+        if (preActivation != null) System.arraycopy(hidden, 0, preActivation, 0, T * F);
         Elementwise.gelu(hidden, hidden.length);
         float[] out = new float[T * D];
         MatMul.matmul(out, 0, D, hidden, 0, F, T, w.fc2(), w.fc2B());

@@ -1,0 +1,56 @@
+package org.mambalens.engine.model;
+
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.mambalens.engine.Fixtures;
+import org.mambalens.engine.io.Npy;
+import org.mambalens.engine.trace.TraceRecorder;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Random;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * The whole reverse pass of each image classifier against finite differences of its forward pass:
+ * the directional derivative of the explained logit along random pixel directions.
+ */
+class GradientsTest {
+    @ParameterizedTest
+    @ValueSource(strings = {"vim/vim_small", "vim/vim_gray_cls0", "vit/vit_small", "vit/vit_gray_odd", "trained/vim-fashion"})
+    void inputGradientMatchesFiniteDifferences(String fixture) {
+        Path dir = Fixtures.golden().resolve(fixture);
+        Path modelDir = Files.isRegularFile(dir.resolve("config.json")) ? dir : Fixtures.repository().resolve("models").resolve(dir.getFileName());
+        Npy.Array images = Npy.readFloat32(dir.resolve("pixels.npy"));
+        int size = images.data().length / images.dim(0);
+        float[] pixels = Arrays.copyOf(images.data(), size);
+        try (ImageClassifier model = Models.loadImageClassifier(modelDir)) {
+            TraceRecorder trace = TraceRecorder.allLayers();
+            float[] logits = model.classifyWithGradients(pixels, -1, trace);
+            int k = ImageClassifier.checkTarget(-1, logits);
+            assertThat(Fixtures.relativeError(logits, model.classify(pixels, null))).isLessThan(1e-6);
+            float[] grad = trace.inputGradient();
+            Random random = new Random(3);
+            for (int trial = 0; trial < 3; trial++) {
+                float[] v = new float[size];
+                for (int i = 0; i < size; i++) v[i] = (float) random.nextGaussian();
+                double h = 1e-2, analytic = 0;
+                for (int i = 0; i < size; i++) analytic += (double) grad[i] * v[i];
+                double numeric = (model.classify(shift(pixels, v, h), null)[k] - model.classify(shift(pixels, v, -h), null)[k]) / (2 * h);
+                assertThat(analytic).as(fixture + " trial " + trial).isCloseTo(numeric, org.assertj.core.data.Offset.offset(5e-3 * Math.max(1, Math.abs(numeric))));
+            }
+            for (int layer = 0; layer < model.layers(); layer++) {
+                float[] g = model instanceof org.mambalens.engine.model.vit.ViTModel ? trace.attentionGradient(layer) : trace.residualGradient(layer);
+                assertThat(g).as("layer " + layer).isNotEmpty();
+            }
+        }
+    }
+
+    static float[] shift(float[] x, float[] v, double h) {
+        float[] out = x.clone();
+        for (int i = 0; i < x.length; i++) out[i] += (float) (h * v[i]);
+        return out;
+    }
+}
