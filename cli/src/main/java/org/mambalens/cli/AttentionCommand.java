@@ -85,15 +85,9 @@ final class AttentionCommand implements Callable<Integer> {
             System.err.printf("wrote %s: float32 [%d, %d, %d] (heads, queries, keys)%n", out, a.heads(), a.tokens(), a.tokens());
             return 0;
         }
-        var forward = trace.mixer(layer);
-        long bytes = AttentionMaps.bytes(forward) * (dir == AttentionMaps.Direction.BOTH ? 2 : 1);
-        if (bytes > Runtime.getRuntime().maxMemory() / 2) {
-            throw new IllegalArgumentException(String.format("[E, L, L] = [%d, %d, %d] needs %.1f GiB, more than half the heap; "
-                    + "use fewer tokens or a larger -Xmx", forward.channels(), forward.length(), forward.length(), bytes / 1073741824.0));
-        }
-        float[] maps = AttentionMaps.mambaLayer(trace, layer, unified, dir);
-        Npy.writeFloat32(out, maps, forward.channels(), forward.length(), forward.length());
-        System.err.printf("wrote %s: float32 [%d, %d, %d] (channels, queries, keys)%n", out, forward.channels(), forward.length(), forward.length());
+        AttentionMaps maps = AttentionMaps.of(trace, layer, unified, dir);
+        maps.write(out);
+        System.err.printf("wrote %s: float32 [%d, %d, %d] (channels, queries, keys)%n", out, maps.channels(), maps.length(), maps.length());
         return 0;
     }
 

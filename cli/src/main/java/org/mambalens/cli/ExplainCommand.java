@@ -4,6 +4,7 @@ import org.mambalens.engine.model.Models;
 import org.mambalens.engine.model.mamba.MambaModel;
 import org.mambalens.engine.text.BpeTokenizer;
 import org.mambalens.xai.data.ImagePreprocessor;
+import org.mambalens.xai.methods.ImageExplainer.Method;
 import org.mambalens.xai.render.ImageReport;
 import org.mambalens.xai.render.TextReport;
 import picocli.CommandLine.Command;
@@ -15,8 +16,9 @@ import java.util.List;
 import java.util.concurrent.Callable;
 
 @Command(name = "explain", mixinStandardHelpOptions = true,
-        description = {"Explain an image classification with attention maps: for each model, raw attention and attention "
-                + "rollout over the image, and its layers' attention matrices, in DIR/report.html (PNGs, NPY and JSON beside it).",
+        description = {"Explain an image classification with attention maps: for each model, raw attention, attention "
+                + "rollout and attribution (Mamba-Attribution, or Chefer et al.'s for ViT) over the image, and its layers' "
+                + "attention matrices, in DIR/report.html (PNGs, NPY and JSON beside it).",
                 "Without --model or --image: the bundled Vision Mamba and ViT on a bundled Fashion-MNIST test image."})
 final class ExplainCommand implements Callable<Integer> {
     static final String[] BUNDLED_MODELS = {"models/vim-fashion", "models/vit-fashion"};
@@ -32,7 +34,7 @@ final class ExplainCommand implements Callable<Integer> {
             + "(default model: the bundled models/mamba-fortunes).")
     String text;
 
-    @Option(names = "--method", paramLabel = "M", defaultValue = "all", description = "raw, rollout or all (default).")
+    @Option(names = "--method", paramLabel = "M", defaultValue = "all", description = "raw, rollout, attribution or all (default).")
     String method;
 
     @Option(names = "--start-layer", paramLabel = "L", defaultValue = "-1", description = "First layer the methods use (default: 15/24 of the depth, as the seed paper's code).")
@@ -43,11 +45,12 @@ final class ExplainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        List<ImageReport.Method> methods = switch (method) {
-            case "raw" -> List.of(ImageReport.Method.raw);
-            case "rollout" -> List.of(ImageReport.Method.rollout);
-            case "all" -> List.of(ImageReport.Method.raw, ImageReport.Method.rollout);
-            default -> throw new IllegalArgumentException("--method must be raw, rollout or all, not " + method);
+        List<Method> methods = switch (method) {
+            case "raw" -> List.of(Method.raw);
+            case "rollout" -> List.of(Method.rollout);
+            case "attribution" -> List.of(Method.attribution);
+            case "all" -> List.of(Method.values());
+            default -> throw new IllegalArgumentException("--method must be raw, rollout, attribution or all, not " + method);
         };
         Path home = Path.of(System.getProperty("mambalens.home", "."));
         if (text != null) {

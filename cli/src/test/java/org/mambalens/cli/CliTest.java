@@ -172,8 +172,10 @@ class CliTest {
         Path out = tmp.resolve("explain");
         Result r = run("explain", "--out", out.toString());
         assertThat(r.code()).as(r.err()).isZero();
-        assertThat(Files.readString(out.resolve("report.html"))).contains("vim-fashion_raw.png", "vit-fashion_rollout.png", "Ankle boot");
-        for (String f : new String[]{"vim-fashion_raw", "vim-fashion_rollout", "vit-fashion_raw", "vit-fashion_rollout"}) {
+        assertThat(Files.readString(out.resolve("report.html"))).contains("vim-fashion_raw.png", "vit-fashion_rollout.png",
+                "vim-fashion_attribution.png", "vit-fashion_attribution.png", "Ankle boot");
+        for (String f : new String[]{"vim-fashion_raw", "vim-fashion_rollout", "vim-fashion_attribution", "vit-fashion_raw",
+                "vit-fashion_rollout", "vit-fashion_attribution"}) {
             assertThat(out.resolve(f + ".png")).exists();
             Npy.Array map = Npy.readFloat32(out.resolve(f + ".npy"));
             assertThat(map.shape()).containsExactly(28, 28);
@@ -192,7 +194,12 @@ class CliTest {
         Result t = run("explain", "--text", "The best way to predict the future is", "--out", text.toString());
         assertThat(t.code()).as(t.err()).isZero();
         var tj = new com.fasterxml.jackson.databind.ObjectMapper().readTree(text.resolve("explanation.json").toFile());
-        assertThat(tj.get("tokens").size()).isEqualTo(tj.get("raw").size()).isEqualTo(tj.get("rollout").size()).isEqualTo(10);
+        assertThat(tj.get("tokens").size()).isEqualTo(tj.get("raw").size()).isEqualTo(tj.get("rollout").size())
+                .isEqualTo(tj.get("attribution").size()).isEqualTo(10);
+        Path one = tmp.resolve("one");
+        assertThat(run("explain", "--method", "attribution", "--out", one.toString()).code()).isZero();
+        assertThat(one.resolve("vim-fashion_attribution.png")).exists();
+        assertThat(one.resolve("vim-fashion_raw.png")).doesNotExist();
         assertThat(Files.readString(text.resolve("report.html"))).contains("class=tok", "layer3_matrix.png");
     }
 

@@ -34,6 +34,29 @@ public final class Npy {
         long n = 1;
         for (int d : shape) n *= d;
         if (n != data.length) throw new IllegalArgumentException("shape " + Arrays.toString(shape) + " does not hold " + data.length + " floats");
+        writeFloat32(file, shape, sink -> sink.accept(data));
+    }
+
+    /** Receives the array's values in row-major order, a chunk at a time. */
+    @FunctionalInterface
+    public interface FloatSink {
+        void accept(float[] chunk) throws IOException;
+    }
+
+    /** The values of an array too large to hold at once. */
+    @FunctionalInterface
+    public interface FloatSource {
+        void writeTo(FloatSink sink) throws IOException;
+    }
+
+    /**
+     * Streams a float32 array of the given shape from {@code source}, chunk by chunk, atomically: the
+     * file appears only when exactly the shape's number of values was written.
+     */
+    public static void writeFloat32(Path file, int[] shape, FloatSource source) {
+        long n = 1;
+        for (int d : shape) n *= d;
+        long expected = n;
         StringBuilder dims = new StringBuilder();
         for (int d : shape) dims.append(d).append(", ");
         if (shape.length > 1) dims.setLength(dims.length() - 2);
@@ -41,13 +64,22 @@ public final class Npy {
         String dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + dims + "), }";
         int unpadded = MAGIC.length + 2 + 2 + dict.length() + 1;
         String header = dict + " ".repeat((64 - unpadded % 64) % 64) + "\n";
-        ByteBuffer body = ByteBuffer.allocate(data.length * 4).order(ByteOrder.LITTLE_ENDIAN);
-        body.asFloatBuffer().put(data);
         AtomicWrite.write(file, out -> {
             out.write(MAGIC);
             out.write(new byte[]{1, 0, (byte) header.length(), (byte) (header.length() >> 8)});
             out.write(header.getBytes(StandardCharsets.US_ASCII));
-            out.write(body.array());
+            long[] written = {0};
+            var buffered = new java.io.BufferedOutputStream(out, 1 << 16);
+            source.writeTo(chunk -> {
+                ByteBuffer body = ByteBuffer.allocate(chunk.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+                body.asFloatBuffer().put(chunk);
+                buffered.write(body.array());
+                written[0] += chunk.length;
+            });
+            buffered.flush();
+            if (written[0] != expected) {
+                throw new IllegalArgumentException("shape " + Arrays.toString(shape) + " holds " + expected + " floats, " + written[0] + " were given");
+            }
         });
     }
 

@@ -10,6 +10,9 @@ public interface ImageClassifier extends AutoCloseable {
 
     int imageSize();
 
+    /** The token whose output the head reads: the cls token's position in the sequence. */
+    int clsPosition();
+
     /** Blocks (Mamba layers or Transformer layers). */
     int layers();
 

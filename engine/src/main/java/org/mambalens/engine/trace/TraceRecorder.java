@@ -98,6 +98,10 @@ public final class TraceRecorder {
         return t;
     }
 
+    public synchronized boolean hasAttention(int layer) {
+        return attention.containsKey(layer);
+    }
+
     public synchronized boolean hasMixer(int layer, Direction direction) {
         Map<Direction, MixerTrace> m = mixers.get(layer);
         return m != null && m.containsKey(direction);

@@ -48,6 +48,50 @@ class GradientsTest {
         }
     }
 
+    /** Per-layer gradients and the pixel gradient against PyTorch autograd in float64 (gradient_fixtures.py). */
+    @ParameterizedTest
+    @ValueSource(strings = {"vim/vim_small", "vim/vim_gray_cls0", "vit/vit_small", "vit/vit_gray_odd", "trained/vim-fashion", "trained/vit-fashion"})
+    void gradientsMatchAutograd(String fixture) {
+        Path dir = Fixtures.golden().resolve(fixture);
+        Path modelDir = Files.isRegularFile(dir.resolve("config.json")) ? dir : Fixtures.repository().resolve("models").resolve(dir.getFileName());
+        Npy.Array images = Npy.readFloat32(dir.resolve("pixels.npy"));
+        float[] pixels = Arrays.copyOf(images.data(), images.data().length / images.dim(0));
+        int target = Fixtures.json(dir.resolve("grad_target.json")).get("target").asInt();
+        try (ImageClassifier model = Models.loadImageClassifier(modelDir)) {
+            TraceRecorder trace = TraceRecorder.allLayers();
+            float[] logits = model.classifyWithGradients(pixels, -1, trace);
+            assertThat(ImageClassifier.checkTarget(-1, logits)).isEqualTo(target);
+            boolean transformer = model instanceof org.mambalens.engine.model.vit.ViTModel;
+            Npy.Array expected = Npy.readFloat32(dir.resolve(transformer ? "grad_attention.npy" : "grad_residual.npy"));
+            int per = expected.data().length / model.layers();
+            float[] actual = new float[expected.data().length];
+            for (int l = 0; l < model.layers(); l++) {
+                System.arraycopy(transformer ? trace.attentionGradient(l) : trace.residualGradient(l), 0, actual, l * per, per);
+            }
+            assertThat(Fixtures.relativeError(actual, expected.data())).as(fixture + " per-layer gradients").isLessThan(1e-4);
+            assertThat(Fixtures.relativeError(trace.inputGradient(), Npy.readFloat32(dir.resolve("grad_pixels.npy")).data()))
+                    .as(fixture + " pixel gradient").isLessThan(1e-4);
+        }
+    }
+
+    /** The language model's residual-stream gradients for one output token against transformers + autograd. */
+    @ParameterizedTest
+    @ValueSource(strings = {"tied_f32", "conv3_rank_given"})
+    void languageModelGradientsMatchAutograd(String fixture) {
+        Path dir = Fixtures.golden().resolve("mamba/" + fixture);
+        var target = Fixtures.json(dir.resolve("grad_target.json"));
+        int[] ids = Fixtures.ints(target.get("tokens"));
+        try (LanguageModel model = Models.loadLanguageModel(dir)) {
+            TraceRecorder trace = TraceRecorder.allLayers();
+            model.forwardWithGradients(ids, target.get("position").asInt(), target.get("token").asInt(), trace);
+            Npy.Array expected = Npy.readFloat32(dir.resolve("grad_residual.npy"));
+            int layers = expected.dim(0), per = expected.data().length / layers;
+            float[] actual = new float[expected.data().length];
+            for (int l = 0; l < layers; l++) System.arraycopy(trace.residualGradient(l), 0, actual, l * per, per);
+            assertThat(Fixtures.relativeError(actual, expected.data())).isLessThan(1e-4);
+        }
+    }
+
     static float[] shift(float[] x, float[] v, double h) {
         float[] out = x.clone();
         for (int i = 0; i < x.length; i++) out[i] += (float) (h * v[i]);

@@ -1,53 +1,140 @@
 package org.mambalens.xai.attention;
 
+import org.mambalens.engine.io.Npy;
+import org.mambalens.engine.kernels.Parallel;
 import org.mambalens.engine.trace.MixerTrace;
 import org.mambalens.engine.trace.TraceRecorder;
 
-/** Whole attention tensors of one layer, as the {@code attention} command writes them. */
+import java.io.IOException;
+import java.io.UncheckedIOException;
+
+/**
+ * One Mamba layer's attention tensor [E, L, L] in the input's token order, channel by channel: hidden
+ * (SPEC §3) or unified (SPEC §4) attention. For a bidirectional layer, BACKWARD is flip(α_bwd) (rows and
+ * columns reversed back to the input order) and BOTH is α_fwd + flip(α_bwd) (SPEC §5); a forward-only
+ * layer takes FORWARD or BOTH. Channels are computed in parallel and never all held at once.
+ */
 public final class AttentionMaps {
     /** Which scan direction(s) of a Vision Mamba layer. */
     public enum Direction { FORWARD, BACKWARD, BOTH }
 
-    private AttentionMaps() {
+    private final MixerTrace forward, backward;   // either may be null
+    private final boolean unified;
+    private final int channels, length;
+
+    private AttentionMaps(TraceRecorder trace, int layer, boolean unified, Direction direction) {
+        boolean bidirectional = trace.hasMixer(layer, TraceRecorder.Direction.BACKWARD);
+        if (!bidirectional && direction == Direction.BACKWARD) throw new IllegalArgumentException("--direction backward: this model scans forward only");
+        this.forward = direction != Direction.BACKWARD ? trace.mixer(layer, TraceRecorder.Direction.FORWARD) : null;
+        this.backward = bidirectional && direction != Direction.FORWARD ? trace.mixer(layer, TraceRecorder.Direction.BACKWARD) : null;
+        this.unified = unified;
+        MixerTrace any = forward != null ? forward : backward;
+        this.channels = any.channels();
+        this.length = any.length();
+    }
+
+    public static AttentionMaps of(TraceRecorder trace, int layer, boolean unified, Direction direction) {
+        return new AttentionMaps(trace, layer, unified, direction);
+    }
+
+    public int channels() {
+        return channels;
+    }
+
+    public int length() {
+        return length;
+    }
+
+    /** One thread's buffers: per direction an attention object, its workspace and a [L, L] matrix. */
+    private final class Worker {
+        final Branch fwd = forward == null ? null : new Branch(forward);
+        final Branch bwd = backward == null ? null : new Branch(backward);
+
+        /** Channel c's [L, L] matrix in input order. */
+        float[] channel(int c, float[] out) {
+            int L = length;
+            if (fwd != null) fwd.compute(c);
+            if (bwd != null) bwd.compute(c);
+            for (int i = 0; i < L; i++) {
+                for (int j = 0; j < L; j++) {
+                    float v = fwd != null ? fwd.matrix[i * L + j] : 0f;
+                    if (bwd != null) v += bwd.matrix[(L - 1 - i) * L + (L - 1 - j)];
+                    out[i * L + j] = v;
+                }
+            }
+            return out;
+        }
+    }
+
+    private final class Branch {
+        final HiddenAttention hidden;
+        final UnifiedAttention uni;
+        final HiddenAttention.Workspace ws;
+        final float[] matrix = new float[length * length], alpha;
+
+        Branch(MixerTrace t) {
+            hidden = HiddenAttention.of(t);
+            uni = unified ? UnifiedAttention.of(t) : null;
+            ws = new HiddenAttention.Workspace(t);
+            alpha = unified ? new float[length * length] : null;
+        }
+
+        void compute(int c) {
+            if (unified) uni.channel(c, matrix, ws, alpha);
+            else hidden.channel(c, matrix, ws);
+        }
+    }
+
+    /** The layer summary the explanation methods read (channel mean, positive mean, min, max). */
+    public AttentionSummary summary() {
+        AttentionSummary.Accumulator total = new AttentionSummary.Accumulator(length);
+        Parallel.forRange(channels, 1, (c0, c1) -> {
+            Worker w = new Worker();
+            AttentionSummary.Accumulator acc = new AttentionSummary.Accumulator(length);
+            float[] m = new float[length * length];
+            for (int c = c0; c < c1; c++) acc.add(w.channel(c, m));
+            synchronized (total) {
+                total.merge(acc);
+            }
+        });
+        return total.summary(channels);
+    }
+
+    /** The whole tensor [E, L, L] in one array (E·L² must fit in an int). */
+    public float[] tensor() {
+        long size = (long) channels * length * length;
+        if (size > Integer.MAX_VALUE - 8) throw new IllegalArgumentException("[E, L, L] = " + size + " floats do not fit in one array; stream them with write()");
+        float[] out = new float[(int) size];
+        int L2 = length * length;
+        Parallel.forRange(channels, 1, (c0, c1) -> {
+            Worker w = new Worker();
+            float[] m = new float[L2];
+            for (int c = c0; c < c1; c++) System.arraycopy(w.channel(c, m), 0, out, c * L2, L2);
+        });
+        return out;
     }
 
     /**
-     * Per channel, [E, L, L] in the input's token order: hidden (SPEC §3) or unified (SPEC §4) attention.
-     * For a bidirectional layer, BACKWARD is flip(α_bwd) (rows and columns reversed back to the input
-     * order) and BOTH is α_fwd + flip(α_bwd) (SPEC §5). A forward-only layer takes FORWARD or BOTH.
+     * Streams the tensor [E, L, L] to a float32 NPY file, a group of channels at a time (one [L, L]
+     * matrix per thread in memory), so its size is bounded by the disk only.
      */
-    public static float[] mambaLayer(TraceRecorder trace, int layer, boolean unified, Direction direction) {
-        boolean bidirectional = trace.hasMixer(layer, TraceRecorder.Direction.BACKWARD);
-        if (!bidirectional && direction == Direction.BACKWARD) throw new IllegalArgumentException("--direction backward: this model scans forward only");
-        float[] out = null;
-        if (direction != Direction.BACKWARD) out = channels(trace.mixer(layer, TraceRecorder.Direction.FORWARD), unified, false);
-        if (bidirectional && direction != Direction.FORWARD) {
-            float[] back = channels(trace.mixer(layer, TraceRecorder.Direction.BACKWARD), unified, true);
-            if (out == null) out = back;
-            else for (int k = 0; k < out.length; k++) out[k] += back[k];
-        }
-        return out;
-    }
-
-    /** Bytes that {@link #mambaLayer} allocates for this trace: E·L² floats. */
-    public static long bytes(MixerTrace t) {
-        return 4L * t.channels() * t.length() * t.length();
-    }
-
-    private static float[] channels(MixerTrace t, boolean unified, boolean flip) {
-        int E = t.channels(), L = t.length();
-        float[] out = new float[E * L * L];
-        HiddenAttention hidden = unified ? null : HiddenAttention.of(t);
-        UnifiedAttention uni = unified ? UnifiedAttention.of(t) : null;
-        for (int c = 0; c < E; c++) {
-            float[] m = unified ? uni.channel(c) : hidden.channel(c);
-            for (int i = 0; i < L; i++) {
-                for (int j = 0; j < L; j++) {
-                    int to = flip ? (L - 1 - i) * L + (L - 1 - j) : i * L + j;
-                    out[c * L * L + to] = m[i * L + j];
-                }
+    public void write(java.nio.file.Path file) {
+        int L2 = length * length, group = Math.max(1, Parallel.THREADS);
+        Npy.writeFloat32(file, new int[]{channels, length, length}, sink -> {
+            float[][] batch = new float[group][L2];
+            for (int g0 = 0; g0 < channels; g0 += group) {
+                int from = g0, n = Math.min(group, channels - g0);
+                Parallel.forRange(n, 1, (k0, k1) -> {
+                    Worker w = new Worker();
+                    for (int k = k0; k < k1; k++) w.channel(from + k, batch[k]);
+                });
+                for (int k = 0; k < n; k++) sink.accept(batch[k]);
             }
-        }
-        return out;
+        });
+    }
+
+    /** Bytes that {@link #tensor} allocates: E·L² floats. */
+    public long bytes() {
+        return 4L * channels * length * length;
     }
 }

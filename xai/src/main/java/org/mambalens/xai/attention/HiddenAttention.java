@@ -1,6 +1,10 @@
 package org.mambalens.xai.attention;
 
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
 import org.mambalens.engine.trace.MixerTrace;
+
+import java.util.Arrays;
 
 /**
  * The hidden attention of a Mamba mixer (SPEC §3, "The Hidden Attention of Mamba Models"), from a
@@ -11,20 +15,32 @@ import org.mambalens.engine.trace.MixerTrace;
  * with S the prefix sums of Δ, so the product of the discretised Ā over (j, i] is one exponential of a
  * non-positive number and never underflows step by step. Then y_i[c] = Σ_j α_c[i, j]·u_j[c] + D[c]·u_i[c].
  *
- * <p>Matrices are computed on demand: one channel, one row, or the channel mean, never all E·L² floats
- * unless asked for.
+ * <p>A whole channel is computed in blocks of Q tokens, the way chunked SSM scans are: for a row block I
+ * after a column block J, the decay splits at I's first token i₀ and J's last token j₁,
+ * exp(A(S_i − S_j)) = exp(A(S_i − S_{i₀})) · exp(A(S_{i₀} − S_{j₁})) · exp(A(S_{j₁} − S_j)), three factors
+ * in (0, 1], so α's block is a rank-N product of a row factor, a per-pair diagonal and a column factor:
+ * 2·L·N + (L/Q)²·N exponentials per channel instead of L²·N/2, and vector FMAs for the rest. Inside a
+ * diagonal block the split is at i₀ alone, whose column factor grows as exp(|A|·span); blocks whose span
+ * could overflow a float fall back to one exponential per weight.
  */
 public final class HiddenAttention {
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    private static final int LANES = F.length();
+    /** Tokens per block: four vectors, so a row of a block is four accumulators. */
+    static final int BLOCK = 4 * LANES;
+    /** Largest |A|·(S_last − S_first) inside a diagonal block for which the split stays inside float range. */
+    private static final double SAFE_SPAN = 60;
+
     private final MixerTrace t;
-    private final double[] prefix;   // S [L, E]: S_i[c] = Σ_{k ≤ i} Δ_k[c], in double
+    private final double[] prefix;   // S [E, L]: S_i[c] = Σ_{k ≤ i} Δ_k[c], in double, one channel per row
 
     private HiddenAttention(MixerTrace trace) {
         this.t = trace;
         int L = trace.length(), E = trace.channels();
-        prefix = new double[L * E];
+        prefix = new double[E * L];
         for (int c = 0; c < E; c++) {
             double s = 0;
-            for (int i = 0; i < L; i++) prefix[i * E + c] = s += trace.delta(i, c);
+            for (int i = 0; i < L; i++) prefix[c * L + i] = s += trace.delta(i, c);
         }
     }
 
@@ -40,11 +56,11 @@ public final class HiddenAttention {
         return t.channels();
     }
 
-    /** α_c[i, j] for j ≤ i (0 above the diagonal). */
+    /** α_c[i, j] straight from the definition (0 above the diagonal). */
     public double weight(int c, int i, int j) {
         if (j > i) return 0;
-        int E = t.channels(), N = t.stateSize();
-        double decay = prefix[i * E + c] - prefix[j * E + c], sum = 0;
+        int L = t.length(), N = t.stateSize();
+        double decay = prefix[c * L + i] - prefix[c * L + j], sum = 0;
         for (int n = 0; n < N; n++) sum += t.c(i, n) * Math.exp(t.a()[c * N + n] * decay) * t.b(j, n);
         return sum * t.delta(j, c);
     }
@@ -58,27 +74,96 @@ public final class HiddenAttention {
 
     /** α_c [L, L], row-major. */
     public float[] channel(int c) {
-        int L = t.length();
-        float[] out = new float[L * L];
-        for (int i = 0; i < L; i++) for (int j = 0; j <= i; j++) out[i * L + j] = (float) weight(c, i, j);
+        float[] out = new float[t.length() * t.length()];
+        channel(c, out, new Workspace(t));
         return out;
     }
 
-    /** The layer map: the mean over channels of α_c (or of |α_c| when {@code absolute}), [L, L]. */
-    public float[] meanOverChannels(boolean absolute) {
-        int L = t.length(), E = t.channels();
-        double[] sum = new double[L * L];
-        for (int c = 0; c < E; c++) {
-            for (int i = 0; i < L; i++) {
-                for (int j = 0; j <= i; j++) {
-                    double w = weight(c, i, j);
-                    sum[i * L + j] += absolute ? Math.abs(w) : w;
-                }
+    /** Scratch for {@link #channel(int, float[], Workspace)}: one per thread. */
+    static final class Workspace {
+        final float[] rows;       // [L, N]  C_i[n]·exp(A_n(S_i − S_{i₀}))
+        final float[] columns;    // [N, L]  Δ_j·B_j[n]·exp(A_n(S_{j₁} − S_j)), transposed so j is contiguous
+        final float[] scaled;     // [N, Q]  a column block times the pair's middle factor
+        final float[] tile;       // [Q, Q]
+
+        Workspace(MixerTrace t) {
+            rows = new float[t.length() * t.stateSize()];
+            columns = new float[t.stateSize() * t.length()];
+            scaled = new float[t.stateSize() * BLOCK];
+            tile = new float[BLOCK * BLOCK];
+        }
+    }
+
+    /** α_c into out [L, L] (the whole array is written, zeros above the diagonal). */
+    void channel(int c, float[] out, Workspace ws) {
+        int L = t.length(), N = t.stateSize(), Q = BLOCK, blocks = (L + Q - 1) / Q;
+        float[] a = t.a();
+        int s0 = c * L;
+        for (int i = 0; i < L; i++) {
+            int first = i / Q * Q, last = Math.min(L, first + Q) - 1;
+            double delta = t.delta(i, c);
+            for (int n = 0; n < N; n++) {
+                double an = a[c * N + n];
+                ws.rows[i * N + n] = (float) (t.c(i, n) * Math.exp(an * (prefix[s0 + i] - prefix[s0 + first])));
+                ws.columns[n * L + i] = (float) (delta * t.b(i, n) * Math.exp(an * (prefix[s0 + last] - prefix[s0 + i])));
             }
         }
-        float[] out = new float[L * L];
-        for (int k = 0; k < out.length; k++) out[k] = (float) (sum[k] / E);
-        return out;
+        Arrays.fill(out, 0f);
+        for (int bi = 0; bi < blocks; bi++) {
+            int i0 = bi * Q, i1 = Math.min(L, i0 + Q);
+            for (int bj = 0; bj < bi; bj++) {                              // column blocks before the diagonal are full
+                int j0 = bj * Q;
+                for (int n = 0; n < N; n++) {
+                    float middle = (float) Math.exp(a[c * N + n] * (prefix[s0 + i0] - prefix[s0 + j0 + Q - 1]));
+                    for (int k = 0; k < Q; k++) ws.scaled[n * Q + k] = middle * ws.columns[n * L + j0 + k];
+                }
+                for (int i = i0; i < i1; i++) rowTimesBlock(ws.rows, i * N, ws.scaled, N, out, i * L + j0);
+            }
+            diagonalBlock(c, i0, i1, out, ws);
+        }
+    }
+
+    /** out[at .. at+Q) = Σ_n rows[r + n]·scaled[n, 0..Q), four vectors wide. */
+    private static void rowTimesBlock(float[] rows, int r, float[] scaled, int n, float[] out, int at) {
+        int V = LANES;
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        for (int k = 0; k < n; k++) {
+            FloatVector x = FloatVector.broadcast(F, rows[r + k]);
+            int o = k * BLOCK;
+            a0 = FloatVector.fromArray(F, scaled, o).fma(x, a0);
+            a1 = FloatVector.fromArray(F, scaled, o + V).fma(x, a1);
+            a2 = FloatVector.fromArray(F, scaled, o + 2 * V).fma(x, a2);
+            a3 = FloatVector.fromArray(F, scaled, o + 3 * V).fma(x, a3);
+        }
+        a0.intoArray(out, at);
+        a1.intoArray(out, at + V);
+        a2.intoArray(out, at + 2 * V);
+        a3.intoArray(out, at + 3 * V);
+    }
+
+    /**
+     * The block's lower triangle. Split at i₀: the row factor is ws.rows, the column factor
+     * Δ_j·B_j·exp(−A(S_j − S_{i₀})) ≥ 1 — safe while |A|·span stays under SAFE_SPAN, else the definition.
+     */
+    private void diagonalBlock(int c, int i0, int i1, float[] out, Workspace ws) {
+        int L = t.length(), N = t.stateSize(), Q = BLOCK, s0 = c * L;
+        double span = prefix[s0 + i1 - 1] - prefix[s0 + i0], maxA = 0;
+        for (int n = 0; n < N; n++) maxA = Math.max(maxA, Math.abs(t.a()[c * N + n]));
+        if (maxA * span > SAFE_SPAN) {
+            for (int i = i0; i < i1; i++) for (int j = i0; j <= i; j++) out[i * L + j] = (float) weight(c, i, j);
+            return;
+        }
+        Arrays.fill(ws.scaled, 0f);
+        for (int n = 0; n < N; n++) {
+            double an = t.a()[c * N + n];
+            for (int j = i0; j < i1; j++) {
+                ws.scaled[n * Q + j - i0] = (float) (t.delta(j, c) * t.b(j, n) * Math.exp(-an * (prefix[s0 + j] - prefix[s0 + i0])));
+            }
+        }
+        for (int i = i0; i < i1; i++) {
+            rowTimesBlock(ws.rows, i * N, ws.scaled, N, ws.tile, 0);
+            System.arraycopy(ws.tile, 0, out, i * L + i0, i - i0 + 1);
+        }
     }
 
     /**
@@ -87,11 +172,13 @@ public final class HiddenAttention {
      */
     public float[] apply() {
         int L = t.length(), E = t.channels();
-        float[] y = new float[L * E];
+        float[] y = new float[L * E], alpha = new float[L * L];
+        Workspace ws = new Workspace(t);
         for (int c = 0; c < E; c++) {
+            channel(c, alpha, ws);
             for (int i = 0; i < L; i++) {
                 double acc = t.dSkip()[c] * t.u()[i * E + c];
-                for (int j = 0; j <= i; j++) acc += weight(c, i, j) * t.u()[j * E + c];
+                for (int j = 0; j <= i; j++) acc += alpha[i * L + j] * t.u()[j * E + c];
                 double z = t.z()[i * E + c];
                 y[i * E + c] = (float) (acc * z / (1 + Math.exp(-z)));
             }

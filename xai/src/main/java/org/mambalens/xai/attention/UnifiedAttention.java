@@ -36,26 +36,32 @@ public final class UnifiedAttention {
 
     /** M_c [L, L], row-major. */
     public float[] channel(int c) {
-        return channel(c, innerRows(c));
+        int L = t.length();
+        float[] out = new float[L * L];
+        channel(c, out, new HiddenAttention.Workspace(t), new float[L * L]);
+        return out;
     }
 
-    private float[] channel(int c, double[] inner) {                       // inner = (α_c + D)·diag(σ(s)) [L, L]
+    /** M_c into out [L, L]; {@code alphaBuffer} [L, L] receives α_c on the way. */
+    void channel(int c, float[] out, HiddenAttention.Workspace ws, float[] alphaBuffer) {
+        alpha.channel(c, alphaBuffer, ws);
+        double[] inner = innerRows(c, alphaBuffer);
         int L = t.length(), E = t.channels(), K = t.convKernel();
-        float[] m = new float[L * L];
+        java.util.Arrays.fill(out, 0f);
         for (int i = 0; i < L; i++) {
             double gate = silu(t.z()[i * E + c]);
             for (int j = 0; j <= i; j++) {
                 double sum = 0;                                             // Σ_k inner[i, k]·T[k, j], T[k, j] = w[K−1−(k−j)]
                 for (int k = j; k <= Math.min(i, j + K - 1); k++) sum += inner[i * L + k] * t.convTaps()[(K - 1 - (k - j)) * E + c];
-                m[i * L + j] = (float) (gate * sum);
+                out[i * L + j] = (float) (gate * sum);
             }
         }
-        return m;
     }
 
     /** The conv-bias term m_c [L] (zeros without a conv bias). */
     public float[] biasTerm(int c) {
-        return t.convBias() == null ? new float[t.length()] : biasTerm(c, innerRows(c));
+        int L = t.length();
+        return t.convBias() == null ? new float[L] : biasTerm(c, innerRows(c, alpha.channel(c)));
     }
 
     private float[] biasTerm(int c, double[] inner) {
@@ -73,10 +79,11 @@ public final class UnifiedAttention {
     /** y rebuilt as M·x' + m, [L, E]: equal to the recorded y (the SPEC §4 invariant). */
     public float[] apply() {
         int L = t.length(), E = t.channels();
-        float[] y = new float[L * E];
+        float[] y = new float[L * E], m = new float[L * L], alphaC = new float[L * L];
+        HiddenAttention.Workspace ws = new HiddenAttention.Workspace(t);
         for (int c = 0; c < E; c++) {
-            double[] inner = innerRows(c);                                  // α_c is the costly part: build it once per channel
-            float[] m = channel(c, inner), bias = biasTerm(c, inner);
+            channel(c, m, ws, alphaC);
+            float[] bias = biasTerm(c, innerRows(c, alphaC));
             for (int i = 0; i < L; i++) {
                 double acc = bias[i];
                 for (int j = 0; j <= i; j++) acc += m[i * L + j] * t.x()[j * E + c];
@@ -87,12 +94,12 @@ public final class UnifiedAttention {
     }
 
     /** (α_c + diag(D_c))·diag(σ(s_c)) [L, L]. */
-    private double[] innerRows(int c) {
+    private double[] innerRows(int c, float[] alphaC) {
         int L = t.length(), E = t.channels();
         double[] out = new double[L * L];
         for (int i = 0; i < L; i++) {
             for (int k = 0; k <= i; k++) {
-                double a = alpha.weight(c, i, k) + (i == k ? t.dSkip()[c] : 0);
+                double a = alphaC[i * L + k] + (i == k ? t.dSkip()[c] : 0);
                 out[i * L + k] = a * sigmoid(t.s()[k * E + c]);
             }
         }

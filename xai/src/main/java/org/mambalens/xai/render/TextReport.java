@@ -7,8 +7,11 @@ import org.mambalens.engine.model.mamba.MambaModel;
 import org.mambalens.engine.text.BpeTokenizer;
 import org.mambalens.engine.text.Sampler;
 import org.mambalens.engine.trace.TraceRecorder;
+import org.mambalens.xai.attention.AttentionMaps;
+import org.mambalens.xai.attention.AttentionSummary;
 import org.mambalens.xai.methods.Explanations;
-import org.mambalens.xai.methods.LayerAttention;
+import org.mambalens.xai.methods.ImageExplainer;
+import org.mambalens.xai.methods.ImageExplainer.Method;
 
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -17,25 +20,33 @@ import java.util.List;
 
 /**
  * Explains a language model's next-token prediction: the prompt's tokens coloured by their relevance
- * to the last position (raw attention and rollout over the hidden attention, SPEC §7 with the last
- * row instead of a cls row), each layer's attention matrix, {@code report.html} and {@code explanation.json}.
+ * to the last position (raw attention, rollout and Mamba-Attribution over the hidden attention, SPEC §7
+ * with the last row instead of a cls row), each layer's attention matrix, {@code report.html} and {@code explanation.json}.
  */
 public final class TextReport {
     private TextReport() {
     }
 
-    public static Path write(Path out, MambaModel lm, BpeTokenizer tokenizer, String text, List<ImageReport.Method> methods, int startLayer) {
+    public static Path write(Path out, MambaModel lm, BpeTokenizer tokenizer, String text, List<Method> methods, int startLayer) {
         Images.ensureDirectory(out);
         int[] ids = tokenizer.encode(text);
         if (ids.length == 0) throw new IllegalArgumentException("--text encodes to no tokens");
-        TraceRecorder trace = TraceRecorder.allLayers();
-        float[] logits = lm.forward(ids, trace);
         int L = ids.length, V = lm.vocabSize(), layersCount = lm.config().layers();
-        float[] last = java.util.Arrays.copyOfRange(logits, (L - 1) * V, L * V);
-        int next = Sampler.argmax(last);
-        List<LayerAttention> layers = new ArrayList<>();
-        for (int l = 0; l < layersCount; l++) layers.add(LayerAttention.mamba(trace, l));
-        int start = startLayer >= 0 ? Math.min(startLayer, layersCount - 1) : layersCount * 15 / 24;
+        TraceRecorder trace = TraceRecorder.allLayers();
+        float[] last;
+        int next;
+        if (methods.contains(Method.attribution)) {                        // the reverse pass needs the token first
+            float[] logits = lm.forward(ids, null);
+            next = Sampler.argmax(java.util.Arrays.copyOfRange(logits, (L - 1) * V, L * V));
+            last = lm.forwardWithGradients(ids, L - 1, next, trace);
+        } else {
+            float[] logits = lm.forward(ids, trace);
+            last = java.util.Arrays.copyOfRange(logits, (L - 1) * V, L * V);
+            next = Sampler.argmax(last);
+        }
+        List<AttentionSummary> layers = new ArrayList<>();
+        for (int l = 0; l < layersCount; l++) layers.add(AttentionMaps.of(trace, l, false, AttentionMaps.Direction.FORWARD).summary());
+        int start = startLayer >= 0 ? Math.min(startLayer, layersCount - 1) : ImageExplainer.defaultStartLayer(layersCount);
         ObjectMapper json = new ObjectMapper();
         ObjectNode doc = json.createObjectNode();
         doc.put("text", text);
@@ -53,15 +64,27 @@ public final class TextReport {
         html.append("<p>Predicted next token: <b class=tok>").append(Images.escapeHtml(tokenizer.decode(new int[]{next}))).append("</b>")
                 .append(" <span class=small>(relevance of each prompt token to the last position, layers ").append(start).append("–")
                 .append(layersCount - 1).append(")</span></p>\n");
-        for (ImageReport.Method method : methods) {
-            float[] relevance = Explanations.normalised(method == ImageReport.Method.raw ? Explanations.raw(layers, start, L - 1)
-                    : Explanations.rollout(layers, start, L - 1));
+        for (Method method : methods) {
+            float[] row = switch (method) {
+                case raw -> Explanations.raw(layers, start, L - 1);
+                case rollout -> Explanations.rollout(layers, start, L - 1);
+                case attribution -> {
+                    List<float[]> gradients = new ArrayList<>();
+                    for (int l = 0; l < layersCount; l++) gradients.add(trace.residualGradient(l));
+                    yield Explanations.mambaAttribution(layers, gradients, start, L - 1);
+                }
+            };
+            // The explained position always holds most of its own row (rollouts add the identity); colour the
+            // other tokens on their own scale and outline that one. The JSON keeps the row as computed.
+            float[] relevance = java.util.Arrays.copyOf(Explanations.normalised(java.util.Arrays.copyOf(row, L - 1)), L);
+            relevance[L - 1] = 1;
             var arr = doc.putArray(method.name());
-            for (float r : relevance) arr.add(r);
-            html.append("<h2>").append(method == ImageReport.Method.raw ? "Raw attention" : "Attention rollout").append("</h2><p>");
+            for (float r : row) arr.add(r);
+            html.append("<h2>").append(ImageReport.title(method)).append("</h2><p>");
             for (int t = 0; t < L; t++) {
                 int[] c = Images.ramp(relevance[t]);
-                html.append("<span class=tok title=\"").append(String.format("%.3f", relevance[t])).append("\" style=\"background:rgba(")
+                html.append("<span class=tok title=\"").append(String.format("%.4g", row[t])).append("\" style=\"")
+                        .append(t == L - 1 ? "outline:2px solid #000;" : "").append("background:rgba(")
                         .append(c[0]).append(',').append(c[1]).append(',').append(c[2]).append(",0.55)\">")
                         .append(Images.escapeHtml(tokenizer.decode(new int[]{ids[t]}))).append("</span>");
             }
@@ -69,9 +92,7 @@ public final class TextReport {
         }
         html.append("<h2>Hidden attention per layer</h2><p class=small>mean |α| over channels, min-max normalised, first 64 tokens</p><p>");
         for (int l = 0; l < layersCount; l++) {
-            LayerAttention la = layers.get(l);
-            float[] abs = new float[L * L];
-            for (int c = 0; c < la.count(); c++) for (int k = 0; k < L * L; k++) abs[k] += Math.abs(la.values()[c * L * L + k]);
+            float[] abs = layers.get(l).absoluteMean();
             String file = "layer" + l + "_matrix.png";
             Images.write(Images.matrix(abs, L, 64, Math.max(2, 256 / Math.min(L, 64))), out.resolve(file));
             html.append("<img src=\"").append(file).append("\" width=\"200\" title=\"layer ").append(l).append("\"> ");

@@ -89,6 +89,11 @@ public final class VimModel implements ImageClassifier {
     }
 
     @Override
+    public int clsPosition() {
+        return config.clsPosition();
+    }
+
+    @Override
     public int layers() {
         return config.depth();
     }

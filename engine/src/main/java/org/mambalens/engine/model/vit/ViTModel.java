@@ -97,6 +97,11 @@ public final class ViTModel implements ImageClassifier {
     }
 
     @Override
+    public int clsPosition() {
+        return 0;
+    }
+
+    @Override
     public int layers() {
         return config.layers();
     }

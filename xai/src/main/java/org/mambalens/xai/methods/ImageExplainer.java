@@ -1,0 +1,82 @@
+package org.mambalens.xai.methods;
+
+import org.mambalens.engine.model.ImageClassifier;
+import org.mambalens.engine.trace.AttentionTrace;
+import org.mambalens.engine.trace.TraceRecorder;
+import org.mambalens.xai.attention.AttentionMaps;
+import org.mambalens.xai.attention.AttentionSummary;
+
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Explains one image with one classifier: a forward pass (and a reverse pass when attribution is
+ * asked for), the layers' attention summaries, and each method's relevance per patch.
+ * Vision Mamba: hidden attention with both directions combined; ViT: softmax probabilities.
+ */
+public final class ImageExplainer {
+    /** The explanation methods, as the CLI names them. */
+    public enum Method { raw, rollout, attribution }
+
+    /**
+     * @param logits  the model's logits
+     * @param target  the explained class
+     * @param patches per method, relevance per patch [G·G] (the cls token's row without its column)
+     * @param layers  per layer, the attention summary (for the matrix images)
+     */
+    public record Result(float[] logits, int target, Map<Method, float[]> patches, List<AttentionSummary> layers, int grid) {
+    }
+
+    private ImageExplainer() {
+    }
+
+    /**
+     * @param startLayer first layer raw attention, rollout and Mamba-Attribution use (Transformer-Attribution uses all)
+     * @param target     the class to explain; negative: the predicted one
+     */
+    public static Result explain(ImageClassifier model, float[] pixels, Set<Method> methods, int startLayer, int target) {
+        TraceRecorder trace = TraceRecorder.allLayers();
+        boolean attribution = methods.contains(Method.attribution);
+        float[] logits = attribution ? model.classifyWithGradients(pixels, target, trace) : model.classify(pixels, trace);
+        int explained = ImageClassifier.checkTarget(target, logits);
+        boolean mamba = !trace.hasAttention(0);
+        List<AttentionSummary> layers = new ArrayList<>();
+        List<AttentionTrace> attention = new ArrayList<>();
+        List<float[]> gradients = new ArrayList<>();
+        for (int l = 0; l < model.layers(); l++) {
+            if (mamba) {
+                layers.add(AttentionMaps.of(trace, l, false, AttentionMaps.Direction.BOTH).summary());
+            } else {
+                AttentionTrace a = trace.attention(l);
+                attention.add(a);
+                layers.add(AttentionSummary.of(a.probs(), a.heads(), a.tokens()));
+            }
+            if (attribution) gradients.add(mamba ? trace.residualGradient(l) : trace.attentionGradient(l));
+        }
+        int cls = model.clsPosition(), T = layers.get(0).tokens();
+        Map<Method, float[]> patches = new EnumMap<>(Method.class);
+        for (Method m : methods) {
+            float[] row = switch (m) {
+                case raw -> Explanations.raw(layers, startLayer, cls);
+                case rollout -> Explanations.rollout(layers, startLayer, cls);
+                case attribution -> mamba ? Explanations.mambaAttribution(layers, gradients, startLayer, cls)
+                        : Explanations.transformerAttribution(attention, gradients, cls);
+            };
+            patches.put(m, Explanations.patchMap(row, cls));
+        }
+        return new Result(logits, explained, patches, layers, (int) Math.round(Math.sqrt(T - 1)));
+    }
+
+    /** The seed paper's default start layer: 15 of ViM-tiny's 24, scaled to the model's depth. */
+    public static int defaultStartLayer(int layers) {
+        return layers * 15 / 24;
+    }
+
+    /** A patch relevance map upsampled to the image and min-max normalised, [S, S]. */
+    public static float[] pixelMap(float[] patches, int grid, int size) {
+        return Explanations.normalised(Explanations.upsample(patches, grid, size));
+    }
+}
