@@ -5,8 +5,6 @@ import org.mambalens.engine.kernels.Parallel;
 import org.mambalens.engine.trace.MixerTrace;
 import org.mambalens.engine.trace.TraceRecorder;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
 
 /**
  * One Mamba layer's attention tensor [E, L, L] in the input's token order, channel by channel: hidden
@@ -35,6 +33,25 @@ public final class AttentionMaps {
 
     public static AttentionMaps of(TraceRecorder trace, int layer, boolean unified, Direction direction) {
         return new AttentionMaps(trace, layer, unified, direction);
+    }
+
+    /**
+     * Bytes that computing this layer holds at once: per thread, one [L, L] matrix per direction (two with
+     * --unified), a [L, L] output and the summary's four [L, L] sums. Bounded by the thread count
+     * ({@code -Dmambalens.threads}) and L, never by E; refused up front when the heap cannot hold it.
+     */
+    public long workingBytes() {
+        int directions = (forward != null ? 1 : 0) + (backward != null ? 1 : 0);
+        return 4L * length * length * Parallel.THREADS * (directions * (unified ? 2 : 1) + 5);
+    }
+
+    private void checkMemory() {
+        long need = workingBytes(), heap = Runtime.getRuntime().maxMemory();
+        if (need > heap * 3 / 4) {
+            throw new IllegalArgumentException(String.format("%d tokens need about %.1f GiB of working memory for %d threads' "
+                    + "[L, L] matrices, more than the %.1f GiB heap allows; use fewer tokens, fewer threads (-Dmambalens.threads) "
+                    + "or a larger -Xmx", length, need / 1073741824.0, Parallel.THREADS, heap / 1073741824.0));
+        }
     }
 
     public int channels() {
@@ -87,12 +104,18 @@ public final class AttentionMaps {
 
     /** The layer summary the explanation methods read (channel mean, positive mean, min, max). */
     public AttentionSummary summary() {
-        AttentionSummary.Accumulator total = new AttentionSummary.Accumulator(length);
-        Parallel.forRange(channels, 1, (c0, c1) -> {
+        if (forward == null) throw new IllegalArgumentException("a layer summary combines the directions: ask for FORWARD (one-way models) or BOTH");
+        checkMemory();
+        AttentionSummary.CausalAccumulator total = new AttentionSummary.CausalAccumulator(length, backward != null);
+        // One range per thread: each range sums into [T, T] arrays of its own, merged once at the end.
+        Parallel.forRange(channels, (channels + Parallel.THREADS - 1) / Parallel.THREADS, (c0, c1) -> {
             Worker w = new Worker();
-            AttentionSummary.Accumulator acc = new AttentionSummary.Accumulator(length);
-            float[] m = new float[length * length];
-            for (int c = c0; c < c1; c++) acc.add(w.channel(c, m));
+            AttentionSummary.CausalAccumulator acc = new AttentionSummary.CausalAccumulator(length, backward != null);
+            for (int c = c0; c < c1; c++) {
+                w.fwd.compute(c);
+                if (w.bwd != null) w.bwd.compute(c);
+                acc.add(w.fwd.matrix, w.bwd == null ? null : w.bwd.matrix);
+            }
             synchronized (total) {
                 total.merge(acc);
             }
@@ -119,6 +142,7 @@ public final class AttentionMaps {
      * matrix per thread in memory), so its size is bounded by the disk only.
      */
     public void write(java.nio.file.Path file) {
+        checkMemory();
         int L2 = length * length, group = Math.max(1, Parallel.THREADS);
         Npy.writeFloat32(file, new int[]{channels, length, length}, sink -> {
             float[][] batch = new float[group][L2];

@@ -46,7 +46,7 @@ public record AttentionSummary(int count, int tokens,
         return out;
     }
 
-    /** Running sums over channels, one per thread; {@link #merge} joins them. */
+    /** Running sums over the channels (heads) of a tensor held whole. */
     static final class Accumulator {
         final double[] sum, positive;
         float min = Float.POSITIVE_INFINITY, max = Float.NEGATIVE_INFINITY;
@@ -68,15 +68,6 @@ public record AttentionSummary(int count, int tokens,
             }
         }
 
-        void merge(Accumulator other) {
-            for (int k = 0; k < sum.length; k++) {
-                sum[k] += other.sum[k];
-                positive[k] += other.positive[k];
-            }
-            min = Math.min(min, other.min);
-            max = Math.max(max, other.max);
-        }
-
         AttentionSummary summary(int count) {
             float[] mean = new float[sum.length], pos = new float[sum.length];
             for (int k = 0; k < sum.length; k++) {
@@ -84,6 +75,108 @@ public record AttentionSummary(int count, int tokens,
                 pos[k] = (float) (positive[k] / count);
             }
             return new AttentionSummary(count, tokens, mean, pos, min, max);
+        }
+    }
+
+    /**
+     * Running sums over the channels of a Mamba layer, fed each direction's causal matrix as computed
+     * (lower triangle, the backward one in its own reversed order). Off the diagonal the combined tensor
+     * α_fwd + flip(α_bwd) is one of the two, so the strict lower triangles are summed apart, vector by
+     * vector, and flipped once at the end; only the diagonal adds both. A forward-only layer's upper
+     * triangle is zeros, which count in the minimum and maximum.
+     */
+    static final class CausalAccumulator {
+        private static final jdk.incubator.vector.VectorSpecies<Float> F = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED;
+        final int tokens;
+        final boolean bidirectional;
+        final float[] sumF, posF, sumB, posB;     // [T, T], strict lower triangles in each direction's own order
+        final double[] diagSum, diagPos;          // [T], the combined diagonal
+        float min = Float.POSITIVE_INFINITY, max = Float.NEGATIVE_INFINITY;
+
+        CausalAccumulator(int tokens, boolean bidirectional) {
+            this.tokens = tokens;
+            this.bidirectional = bidirectional;
+            sumF = new float[tokens * tokens];
+            posF = new float[tokens * tokens];
+            sumB = bidirectional ? new float[tokens * tokens] : null;
+            posB = bidirectional ? new float[tokens * tokens] : null;
+            diagSum = new double[tokens];
+            diagPos = new double[tokens];
+            if (!bidirectional && tokens > 1) min = max = 0f;
+        }
+
+        /** One channel: the forward matrix, and the backward one (null for a forward-only layer), each [T, T]. */
+        void add(float[] fwd, float[] bwd) {
+            int T = tokens;
+            lower(fwd, sumF, posF);
+            if (bwd != null) lower(bwd, sumB, posB);
+            for (int i = 0; i < T; i++) {
+                float v = fwd[i * T + i] + (bwd == null ? 0f : bwd[(T - 1 - i) * T + (T - 1 - i)]);
+                diagSum[i] += v;
+                if (v > 0) diagPos[i] += v;
+                min = Math.min(min, v);
+                max = Math.max(max, v);
+            }
+        }
+
+        private void lower(float[] m, float[] sum, float[] pos) {
+            int T = tokens, V = F.length();
+            var zero = jdk.incubator.vector.FloatVector.zero(F);
+            var lo = jdk.incubator.vector.FloatVector.broadcast(F, min);
+            var hi = jdk.incubator.vector.FloatVector.broadcast(F, max);
+            float smin = min, smax = max;
+            for (int i = 1; i < T; i++) {
+                int row = i * T, j = 0;
+                for (; j + V <= i; j += V) {
+                    var v = jdk.incubator.vector.FloatVector.fromArray(F, m, row + j);
+                    jdk.incubator.vector.FloatVector.fromArray(F, sum, row + j).add(v).intoArray(sum, row + j);
+                    jdk.incubator.vector.FloatVector.fromArray(F, pos, row + j).add(v.max(zero)).intoArray(pos, row + j);
+                    lo = lo.min(v);
+                    hi = hi.max(v);
+                }
+                for (; j < i; j++) {
+                    float v = m[row + j];
+                    sum[row + j] += v;
+                    if (v > 0) pos[row + j] += v;
+                    smin = Math.min(smin, v);
+                    smax = Math.max(smax, v);
+                }
+            }
+            min = Math.min(smin, lo.reduceLanes(jdk.incubator.vector.VectorOperators.MIN));
+            max = Math.max(smax, hi.reduceLanes(jdk.incubator.vector.VectorOperators.MAX));
+        }
+
+        /** Adds another thread's sums into this one. */
+        void merge(CausalAccumulator o) {
+            for (int k = 0; k < sumF.length; k++) {
+                sumF[k] += o.sumF[k];
+                posF[k] += o.posF[k];
+                if (bidirectional) {
+                    sumB[k] += o.sumB[k];
+                    posB[k] += o.posB[k];
+                }
+            }
+            for (int i = 0; i < tokens; i++) {
+                diagSum[i] += o.diagSum[i];
+                diagPos[i] += o.diagPos[i];
+            }
+            min = Math.min(min, o.min);
+            max = Math.max(max, o.max);
+        }
+
+        AttentionSummary summary(int count) {
+            int T = tokens;
+            float[] mean = new float[T * T], pos = new float[T * T];
+            for (int i = 0; i < T; i++) {
+                for (int j = 0; j < T; j++) {
+                    int k = i * T + j, flipped = (T - 1 - i) * T + (T - 1 - j);
+                    double s = i > j ? sumF[k] : i == j ? diagSum[i] : bidirectional ? sumB[flipped] : 0;
+                    double p = i > j ? posF[k] : i == j ? diagPos[i] : bidirectional ? posB[flipped] : 0;
+                    mean[k] = (float) (s / count);
+                    pos[k] = (float) (p / count);
+                }
+            }
+            return new AttentionSummary(count, T, mean, pos, min, max);
         }
     }
 }

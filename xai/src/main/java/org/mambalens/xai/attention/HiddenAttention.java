@@ -1,6 +1,7 @@
 package org.mambalens.xai.attention;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 import org.mambalens.engine.trace.MixerTrace;
 
@@ -83,30 +84,29 @@ public final class HiddenAttention {
     static final class Workspace {
         final float[] rows;       // [L, N]  C_i[n]·exp(A_n(S_i − S_{i₀}))
         final float[] columns;    // [N, L]  Δ_j·B_j[n]·exp(A_n(S_{j₁} − S_j)), transposed so j is contiguous
-        final float[] scaled;     // [N, Q]  a column block times the pair's middle factor
+        final float[] scaled;     // [N, Q]  a column block times the pair's middle factor, transposed so j is contiguous
         final float[] tile;       // [Q, Q]
+        final float[] factor;     // [N]
 
         Workspace(MixerTrace t) {
             rows = new float[t.length() * t.stateSize()];
             columns = new float[t.stateSize() * t.length()];
             scaled = new float[t.stateSize() * BLOCK];
             tile = new float[BLOCK * BLOCK];
+            factor = new float[t.stateSize()];
         }
     }
 
     /** α_c into out [L, L] (the whole array is written, zeros above the diagonal). */
     void channel(int c, float[] out, Workspace ws) {
-        int L = t.length(), N = t.stateSize(), Q = BLOCK, blocks = (L + Q - 1) / Q;
-        float[] a = t.a();
+        int L = t.length(), N = t.stateSize(), E = t.channels(), Q = BLOCK, blocks = (L + Q - 1) / Q;
+        float[] a = t.a(), delta = t.delta();
         int s0 = c * L;
         for (int i = 0; i < L; i++) {
             int first = i / Q * Q, last = Math.min(L, first + Q) - 1;
-            double delta = t.delta(i, c);
-            for (int n = 0; n < N; n++) {
-                double an = a[c * N + n];
-                ws.rows[i * N + n] = (float) (t.c(i, n) * Math.exp(an * (prefix[s0 + i] - prefix[s0 + first])));
-                ws.columns[n * L + i] = (float) (delta * t.b(i, n) * Math.exp(an * (prefix[s0 + last] - prefix[s0 + i])));
-            }
+            scaledExp(a, c * N, t.c(), i * N, 1f, (float) (prefix[s0 + i] - prefix[s0 + first]), ws.rows, i * N, N);
+            scaledExp(a, c * N, t.b(), i * N, delta[i * E + c], (float) (prefix[s0 + last] - prefix[s0 + i]), ws.factor, 0, N);
+            for (int n = 0; n < N; n++) ws.columns[n * L + i] = ws.factor[n];
         }
         Arrays.fill(out, 0f);
         for (int bi = 0; bi < blocks; bi++) {
@@ -115,12 +115,56 @@ public final class HiddenAttention {
                 int j0 = bj * Q;
                 for (int n = 0; n < N; n++) {
                     float middle = (float) Math.exp(a[c * N + n] * (prefix[s0 + i0] - prefix[s0 + j0 + Q - 1]));
-                    for (int k = 0; k < Q; k++) ws.scaled[n * Q + k] = middle * ws.columns[n * L + j0 + k];
+                    for (int k = 0; k < Q; k += LANES) {
+                        FloatVector.fromArray(F, ws.columns, n * L + j0 + k).mul(middle).intoArray(ws.scaled, n * Q + k);
+                    }
                 }
-                for (int i = i0; i < i1; i++) rowTimesBlock(ws.rows, i * N, ws.scaled, N, out, i * L + j0);
+                int i = i0;
+                for (; i + 1 < i1; i += 2) twoRowsTimesBlock(ws.rows, i * N, ws.scaled, N, out, i * L + j0, L);
+                if (i < i1) rowTimesBlock(ws.rows, i * N, ws.scaled, N, out, i * L + j0);
             }
             diagonalBlock(c, i0, i1, out, ws);
         }
+    }
+
+    /** out[o + n] = scale·v[vo + n]·exp(A[ao + n]·span) for n < N, vectorised over n. */
+    private static void scaledExp(float[] a, int ao, float[] v, int vo, float scale, float span, float[] out, int o, int n) {
+        int k = 0;
+        for (; k + LANES <= n; k += LANES) {
+            FloatVector e = FloatVector.fromArray(F, a, ao + k).mul(span).lanewise(VectorOperators.EXP);
+            FloatVector.fromArray(F, v, vo + k).mul(scale).mul(e).intoArray(out, o + k);
+        }
+        for (; k < n; k++) out[o + k] = scale * v[vo + k] * (float) Math.exp(a[ao + k] * span);
+    }
+
+    /** {@link #rowTimesBlock} for rows r and r + N at once (out rows `at` and `at + ld`): each load of the block feeds two FMAs. */
+    private static void twoRowsTimesBlock(float[] rows, int r, float[] scaled, int n, float[] out, int at, int ld) {
+        int V = LANES;
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+        for (int k = 0; k < n; k++) {
+            FloatVector x = FloatVector.broadcast(F, rows[r + k]), y = FloatVector.broadcast(F, rows[r + n + k]);
+            int o = k * BLOCK;
+            FloatVector s = FloatVector.fromArray(F, scaled, o);
+            a0 = s.fma(x, a0);
+            b0 = s.fma(y, b0);
+            s = FloatVector.fromArray(F, scaled, o + V);
+            a1 = s.fma(x, a1);
+            b1 = s.fma(y, b1);
+            s = FloatVector.fromArray(F, scaled, o + 2 * V);
+            a2 = s.fma(x, a2);
+            b2 = s.fma(y, b2);
+            s = FloatVector.fromArray(F, scaled, o + 3 * V);
+            a3 = s.fma(x, a3);
+            b3 = s.fma(y, b3);
+        }
+        a0.intoArray(out, at);
+        a1.intoArray(out, at + V);
+        a2.intoArray(out, at + 2 * V);
+        a3.intoArray(out, at + 3 * V);
+        b0.intoArray(out, at + ld);
+        b1.intoArray(out, at + ld + V);
+        b2.intoArray(out, at + ld + 2 * V);
+        b3.intoArray(out, at + ld + 3 * V);
     }
 
     /** out[at .. at+Q) = Σ_n rows[r + n]·scaled[n, 0..Q), four vectors wide. */
@@ -154,11 +198,11 @@ public final class HiddenAttention {
             return;
         }
         Arrays.fill(ws.scaled, 0f);
-        for (int n = 0; n < N; n++) {
-            double an = t.a()[c * N + n];
-            for (int j = i0; j < i1; j++) {
-                ws.scaled[n * Q + j - i0] = (float) (t.delta(j, c) * t.b(j, n) * Math.exp(-an * (prefix[s0 + j] - prefix[s0 + i0])));
-            }
+        float[] delta = t.delta();
+        int E = t.channels();
+        for (int j = i0; j < i1; j++) {
+            scaledExp(t.a(), c * N, t.b(), j * N, delta[j * E + c], (float) -(prefix[s0 + j] - prefix[s0 + i0]), ws.factor, 0, N);
+            for (int n = 0; n < N; n++) ws.scaled[n * Q + j - i0] = ws.factor[n];
         }
         for (int i = i0; i < i1; i++) {
             rowTimesBlock(ws.rows, i * N, ws.scaled, N, ws.tile, 0);

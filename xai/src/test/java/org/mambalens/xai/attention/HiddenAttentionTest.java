@@ -102,10 +102,16 @@ class HiddenAttentionTest {
     @ParameterizedTest
     @ValueSource(strings = {"vim/vim_small", "vim/vim_gray_cls0"})
     void summaryEqualsTheWholeTensors(String name) {
-        AttentionMaps maps = AttentionMaps.of(traceFirstImage(name), 1, false, AttentionMaps.Direction.BOTH);
+        TraceRecorder trace = traceFirstImage(name);
+        AttentionMaps oneWay = AttentionMaps.of(trace, 1, true, AttentionMaps.Direction.FORWARD);
+        AttentionSummary dense = AttentionSummary.of(oneWay.tensor(), oneWay.channels(), oneWay.length()), causal = oneWay.summary();
+        assertThat(Fixtures.relativeError(causal.mean(), dense.mean())).isLessThan(1e-5);
+        assertThat(causal.min()).isEqualTo(dense.min());
+        assertThat(causal.max()).isEqualTo(dense.max());
+        AttentionMaps maps = AttentionMaps.of(trace, 1, false, AttentionMaps.Direction.BOTH);
         AttentionSummary whole = AttentionSummary.of(maps.tensor(), maps.channels(), maps.length()), streamed = maps.summary();
-        assertThat(Fixtures.relativeError(streamed.mean(), whole.mean())).isLessThan(1e-6);
-        assertThat(Fixtures.relativeError(streamed.positiveMean(), whole.positiveMean())).isLessThan(1e-6);
+        assertThat(Fixtures.relativeError(streamed.mean(), whole.mean())).isLessThan(1e-5);    // float sums per thread
+        assertThat(Fixtures.relativeError(streamed.positiveMean(), whole.positiveMean())).isLessThan(1e-5);
         assertThat(streamed.min()).isEqualTo(whole.min());
         assertThat(streamed.max()).isEqualTo(whole.max());
         assertThat(whole.min()).isNegative();                              // both directions: no structural zeros left
