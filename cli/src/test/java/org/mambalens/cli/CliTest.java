@@ -204,8 +204,39 @@ class CliTest {
     }
 
     @Test
+    void evaluateWritesTheTablesAndResumes() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(org.mambalens.xai.data.FashionMnist.available(org.mambalens.xai.data.FashionMnist.DEBIAN),
+                "Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist; .ci/run installs it)");
+        Path out = tmp.resolve("evaluate");
+        Result r = run("evaluate", "--limit", "3", "--threads", "2", "--out", out.toString());
+        assertThat(r.code()).as(r.err()).isZero();
+        var json = new com.fasterxml.jackson.databind.ObjectMapper().readTree(out.resolve("results.json").toFile());
+        assertThat(json.get("images").asInt()).isEqualTo(3);
+        for (String model : new String[]{"vim", "vit"}) {
+            for (String method : new String[]{"raw", "rollout", "attribution", "random"}) {
+                var m = json.get("models").get(model).get(method);
+                for (String key : new String[]{"positive_auc", "negative_auc", "pixel_accuracy", "miou", "map"}) {
+                    assertThat(m.get(key).asDouble()).as(model + "/" + method + "/" + key).isBetween(0.0, 100.0);
+                }
+            }
+        }
+        assertThat(Files.readString(out.resolve("results.md"))).contains("Positive perturbation AUC", "| attribution |", "| random |");
+        assertThat(Files.readAllLines(out.resolve("per_image.csv"))).hasSize(1 + 3 * 2 * 4);
+        assertThat(out.resolve("curves_vim.png")).exists();
+        assertThat(Files.readString(out.resolve("report.html"))).contains("curves_vit.png");
+        // two more images: the three done are not recomputed
+        Result more = run("evaluate", "--limit", "5", "--threads", "2", "--out", out.toString());
+        assertThat(more.code()).as(more.err()).isZero();
+        assertThat(more.err()).contains("resuming: 3 of 5 images already in");
+        assertThat(Files.readAllLines(out.resolve("journal.jsonl"))).hasSize(1 + 5);
+        expectOneLineError(run("evaluate", "--limit", "5", "--methods", "raw", "--out", out.toString()), "other models, methods or settings");
+        expectOneLineError(run("evaluate", "--models", "vim,nowhere", "--out", tmp.resolve("e4").toString()), "--models: nowhere");
+        expectOneLineError(run("evaluate", "--methods", "magic", "--out", tmp.resolve("e5").toString()), "--methods: magic");
+    }
+
+    @Test
     void everyCommandHasHelp() {
-        for (String c : new String[]{"inspect", "forward", "generate", "classify", "attention", "explain", "convert"}) {
+        for (String c : new String[]{"inspect", "forward", "generate", "classify", "attention", "explain", "evaluate", "convert"}) {
             Result r = run(c, "--help");
             assertThat(r.code()).isZero();
             assertThat(r.out()).contains("Usage: mambalens " + c);

@@ -61,7 +61,7 @@ public final class Parallel {
      */
     public static void forRange(int n, int grain, Range body) {
         int chunks = Math.min(4 * THREADS, Math.max(1, n / Math.max(1, grain)));
-        if (chunks <= 1 || WORKERS.length == 0 || isWorker() || !REGION.tryLock()) {
+        if (chunks <= 1 || WORKERS.length == 0 || isWorker() || INLINE.get() || !REGION.tryLock()) {
             body.run(0, n);
             return;
         }
@@ -81,6 +81,22 @@ public final class Parallel {
             if (failure != null) throw new IllegalStateException(failure);
         } finally {
             REGION.unlock();
+        }
+    }
+
+    private static final ThreadLocal<Boolean> INLINE = ThreadLocal.withInitial(() -> false);
+
+    /**
+     * Runs {@code body} with every kernel it calls on this thread alone: for callers that already spread
+     * independent work (images, say) over their own threads, so the kernels do not compete with them.
+     */
+    public static void inline(Runnable body) {
+        boolean before = INLINE.get();
+        INLINE.set(true);
+        try {
+            body.run();
+        } finally {
+            INLINE.set(before);
         }
     }
 

@@ -1,0 +1,270 @@
+package org.mambalens.xai.eval;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.mambalens.engine.kernels.Parallel;
+import org.mambalens.engine.model.ImageClassifier;
+import org.mambalens.xai.data.FashionMnist;
+import org.mambalens.xai.data.ImagePreprocessor;
+import org.mambalens.xai.methods.ImageExplainer;
+import org.mambalens.xai.methods.ImageExplainer.Method;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.TreeMap;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+
+/**
+ * The seed paper's evaluation protocol (SPEC §8) on Fashion-MNIST test images: for every image, model
+ * and method (plus a random map as chance level), the perturbation curves (remove 0–90 % of the pixels,
+ * most relevant first and least relevant first, by setting them to the dataset mean, which is 0 after
+ * normalisation, or to black; top-1 agreement with the unperturbed prediction) and the segmentation of the
+ * foreground (non-zero pixels) by the map thresholded at its mean, and its average precision.
+ *
+ * <p>Each finished image is appended to {@code journal.jsonl} as one line, so a run that is interrupted
+ * resumes where it stopped; the tables are then aggregated from the journal.
+ */
+public final class Evaluation {
+    /** One model under test: a short name (the results' key), its directory and the loaded classifier. */
+    public record Subject(String name, Path dir, ImageClassifier model) {
+    }
+
+    /** What a removed pixel becomes: the dataset mean (SPEC §8; 0 after normalisation) or black (Fashion-MNIST's background). */
+    public enum Fill { mean, black }
+
+    static final String RANDOM = "random";
+    static final String JOURNAL = "journal.jsonl";
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final List<Subject> subjects;
+    private final List<Method> methods;
+    private final Map<String, ImagePreprocessor> preprocessors = new LinkedHashMap<>();
+    private final Map<String, Integer> startLayers = new LinkedHashMap<>();
+    private final Map<String, Float> fillValues = new LinkedHashMap<>();
+    private final FashionMnist data;
+    private final Fill fill;
+    private final long seed;
+
+    public Evaluation(FashionMnist data, List<Subject> subjects, List<Method> methods, int startLayer, Fill fill, long seed) {
+        this.data = data;
+        this.subjects = subjects;
+        this.methods = methods;
+        this.fill = fill;
+        this.seed = seed;
+        for (Subject s : subjects) {
+            ImageClassifier m = s.model();
+            if (m.imageSize() != FashionMnist.SIZE || m.channels() != 1) {
+                throw new IllegalArgumentException(s.name() + " (" + s.dir() + ") takes " + m.channels() + "×" + m.imageSize() + "² images, not Fashion-MNIST's 1×28²");
+            }
+            ImagePreprocessor pre = ImagePreprocessor.of(s.dir(), m);
+            preprocessors.put(s.name(), pre);
+            fillValues.put(s.name(), fill == Fill.mean ? 0f : pre.fromGray(new int[]{0}, 1, 1)[0]);
+            startLayers.put(s.name(), startLayer >= 0 ? Math.min(startLayer, m.layers() - 1) : ImageExplainer.defaultStartLayer(m.layers()));
+        }
+    }
+
+    /** What identifies a run: resuming with other options would mix incomparable figures. */
+    ObjectNode config() {
+        ObjectNode c = JSON.createObjectNode();
+        ArrayNode ms = c.putArray("models");
+        for (Subject s : subjects) ms.addObject().put("name", s.name()).put("weights", fingerprint(s.dir()))
+                .put("start_layer", startLayers.get(s.name()));
+        ArrayNode me = c.putArray("methods");
+        methods.forEach(m -> me.add(m.name()));
+        c.put("fill", fill.name());
+        c.put("seed", seed);
+        c.put("steps", Metrics.STEPS.length);
+        return c;
+    }
+
+    /** CRC-32 of config.json and of the weights: the same model wherever its directory lies. */
+    private static String fingerprint(Path dir) {
+        java.util.zip.CRC32 crc = new java.util.zip.CRC32();
+        try (var files = Files.list(dir)) {
+            for (Path f : files.filter(p -> p.getFileName().toString().matches("config\\.json|.*\\.safetensors")).sorted().toList()) {
+                try (var in = Files.newInputStream(f)) {
+                    byte[] buf = new byte[1 << 16];
+                    for (int r; (r = in.read(buf)) > 0; ) crc.update(buf, 0, r);
+                }
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(dir + ": " + e.getMessage(), e);
+        }
+        return Long.toHexString(crc.getValue());
+    }
+
+    /**
+     * Evaluates the first {@code limit} test images on {@code threads} threads (each image on one), skipping
+     * those the journal in {@code out} already holds; then writes the results. Returns results.json.
+     */
+    public Path run(Path out, int limit, int threads, PrintStream progress) {
+        int n = Math.min(limit, data.size());
+        Journal journal = Journal.open(out.resolve(JOURNAL), config());
+        List<Integer> todo = new ArrayList<>();
+        for (int i = 0; i < n; i++) if (!journal.done().containsKey(i)) todo.add(i);
+        if (todo.size() < n) progress.printf("resuming: %d of %d images already in %s%n", n - todo.size(), n, journal.file());
+        Progress bar = new Progress(progress, todo.size());
+        AtomicInteger next = new AtomicInteger();
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        List<Thread> workers = new ArrayList<>();
+        for (int t = 0; t < Math.max(1, threads); t++) {
+            workers.add(Thread.ofPlatform().name("evaluate-" + t).start(() -> Parallel.inline(() -> {
+                for (int k; failure.get() == null && (k = next.getAndIncrement()) < todo.size(); ) {
+                    try {
+                        journal.append(image(todo.get(k)));
+                        bar.step();
+                    } catch (Throwable e) {
+                        failure.compareAndSet(null, e);
+                    }
+                }
+            })));
+        }
+        for (Thread w : workers) {
+            try {
+                w.join();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted; the journal keeps the finished images", e);
+            }
+        }
+        bar.finish();
+        if (failure.get() instanceof RuntimeException e) throw e;
+        if (failure.get() != null) throw new IllegalStateException(failure.get());
+        var done = new TreeMap<>(Journal.open(out.resolve(JOURNAL), config()).done());
+        return Results.write(out, done.subMap(0, n), subjects, methods, startLayers, fill);
+    }
+
+    /** Every model and method on image i: one journal line. */
+    ObjectNode image(int i) {
+        int[] gray = data.pixels(i);
+        boolean[] mask = data.mask(i);
+        ObjectNode line = JSON.createObjectNode();
+        line.put("image", i);
+        line.put("label", data.label(i));
+        ObjectNode models = line.putObject("models");
+        for (int s = 0; s < subjects.size(); s++) {
+            Subject subject = subjects.get(s);
+            ImageClassifier model = subject.model();
+            float[] pixels = preprocessors.get(subject.name()).fromGray(gray, FashionMnist.SIZE, FashionMnist.SIZE);
+            ObjectNode m = models.putObject(subject.name());
+            Map<String, float[]> maps = new LinkedHashMap<>();
+            Map<String, Double> millis = new TreeMap<>();
+            int predicted = -1;
+            for (Method method : methods) {
+                long t0 = System.nanoTime();
+                ImageExplainer.Result r = ImageExplainer.explain(model, pixels, EnumSet.of(method), startLayers.get(subject.name()), -1);
+                maps.put(method.name(), ImageExplainer.pixelMap(r.patches().get(method), r.grid(), FashionMnist.SIZE));
+                millis.put(method.name(), (System.nanoTime() - t0) / 1e6);
+                predicted = r.target();
+            }
+            if (predicted < 0) predicted = ImageClassifier.checkTarget(-1, model.classify(pixels, null));
+            Random random = new Random(seed * 1_000_003L + i * 31L + s);
+            float[] chance = new float[pixels.length];
+            for (int p = 0; p < chance.length; p++) chance[p] = random.nextFloat();
+            maps.put(RANDOM, chance);
+            m.put("predicted", predicted);
+            ObjectNode ms = m.putObject("methods");
+            for (var e : maps.entrySet()) {
+                ObjectNode r = ms.putObject(e.getKey());
+                float removed = fillValues.get(subject.name());
+                for (boolean positive : new boolean[]{true, false}) {
+                    ArrayNode curve = r.putArray(positive ? "positive" : "negative");
+                    for (int kept : Metrics.perturbation(x -> ImageClassifier.checkTarget(-1, model.classify(x, null)), pixels, e.getValue(),
+                            positive, predicted, removed)) {
+                        curve.add(kept);
+                    }
+                }
+                Metrics.Confusion c = Metrics.confusion(e.getValue(), mask);
+                r.put("tp", c.tp()).put("fp", c.fp()).put("fn", c.fn()).put("tn", c.tn());
+                r.put("ap", Metrics.meanAveragePrecision(e.getValue(), mask));
+                if (millis.containsKey(e.getKey())) r.put("ms", millis.get(e.getKey()));
+            }
+        }
+        return line;
+    }
+
+    /** The append-only record of finished images, one JSON object per line after a config line. */
+    record Journal(Path file, Map<Integer, JsonNode> done) {
+        static Journal open(Path file, ObjectNode config) {
+            Map<Integer, JsonNode> done = new TreeMap<>();
+            try {
+                Files.createDirectories(file.toAbsolutePath().getParent());
+                if (!Files.exists(file) || Files.size(file) == 0) {
+                    Files.writeString(file, JSON.writeValueAsString(JSON.createObjectNode().set("config", config)) + "\n", StandardCharsets.UTF_8);
+                    return new Journal(file, done);
+                }
+                List<String> lines = Files.readAllLines(file, StandardCharsets.UTF_8);
+                JsonNode head = JSON.readTree(lines.get(0)).path("config");
+                if (!head.equals(JSON.readTree(JSON.writeValueAsString(config)))) {
+                    throw new IllegalArgumentException(file + " holds a run with other models, methods or settings (" + head
+                            + "); give another --out or remove it");
+                }
+                for (String line : lines.subList(1, lines.size())) {
+                    try {
+                        JsonNode n = JSON.readTree(line);
+                        done.put(n.get("image").asInt(), n);
+                    } catch (IOException | NullPointerException e) {
+                        // a line cut short by an interruption: that image is simply done again
+                    }
+                }
+            } catch (IOException e) {
+                throw new UncheckedIOException(file + ": " + e.getMessage(), e);
+            }
+            return new Journal(file, done);
+        }
+
+        synchronized void append(ObjectNode line) {
+            try {
+                Files.writeString(file, JSON.writeValueAsString(line) + "\n", StandardCharsets.UTF_8, StandardOpenOption.APPEND);
+            } catch (IOException e) {
+                throw new UncheckedIOException(file + ": " + e.getMessage(), e);
+            }
+        }
+    }
+
+    /** A one-line progress bar with rate and time left, redrawn at most twice a second. */
+    static final class Progress {
+        private final PrintStream out;
+        private final int total;
+        private final long start = System.nanoTime();
+        private int done;
+        private long drawn;
+
+        Progress(PrintStream out, int total) {
+            this.out = out;
+            this.total = total;
+        }
+
+        synchronized void step() {
+            done++;
+            long now = System.nanoTime();
+            if (now - drawn > 500_000_000L || done == total) {
+                drawn = now;
+                double seconds = (now - start) / 1e9, rate = done / Math.max(1e-9, seconds);
+                long eta = Math.round((total - done) / Math.max(1e-9, rate));
+                int width = 30, filled = (int) ((long) width * done / Math.max(1, total));
+                out.printf("\r[%s%s] %d/%d images, %.2f img/s, ETA %d:%02d:%02d ", "#".repeat(filled), ".".repeat(width - filled),
+                        done, total, rate, eta / 3600, eta / 60 % 60, eta % 60);
+                out.flush();
+            }
+        }
+
+        void finish() {
+            if (total > 0) out.println();
+        }
+    }
+}
