@@ -1,7 +1,10 @@
 package org.mambalens.engine.kernels;
 
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
 import org.mambalens.engine.tensor.Tensor;
 
+import static org.mambalens.engine.kernels.Vectors.F;
 import static org.mambalens.engine.kernels.Vectors.LANES;
 
 /**
@@ -132,12 +135,82 @@ public final class Backward {
             float[] dbc = new float[out.dbc().length];
             for (int b = b0; b < b1; b++) {
                 int c0 = b * perBlock * LANES, c1 = b < blocks ? Math.min(vectors, (b + 1) * perBlock) * LANES : e;
-                scanBlock(out, dbc, dy, in, aT, d, len, e, n, c0, c1);
+                if (b < blocks) scanVectors(out, dbc, dy, in, aT, d, len, e, n, c0, c1);
+                else scanBlock(out, dbc, dy, in, aT, d, len, e, n, c0, c1);
             }
             synchronized (lock) {
                 for (int k = 0; k < dbc.length; k++) out.dbc()[k] += dbc[k];
             }
         });
+    }
+
+    /**
+     * Channels [c0, c1), a whole number of vectors: the same recurrences as {@link #scanBlock}, vectorised
+     * over channels, keeping Ā_t from the recomputation so that the reverse sweep needs no exponential.
+     */
+    private static void scanVectors(ScanGradients out, float[] dbc, float[] dy, SelectiveScan.Inputs in, float[] aT, float[] d,
+                                    int len, int e, int n, int c0, int c1) {
+        int w = c1 - c0;
+        float[] u = in.u(), delta = in.delta(), bc = in.bc(), z = in.z();
+        float[] h = new float[(len + 1) * n * w];                           // H_{t−1} at row t: row 0 is the zero state
+        float[] decay = new float[len * n * w];                             // Ā_t = exp(Δ_t·A)
+        float[] p = new float[len * w];                                     // p_t = C_t·H_t + D·u_t
+        for (int t = 0; t < len; t++) {
+            int bt = t * in.ldbc() + in.bOff(), ct = t * in.ldbc() + in.cOff();
+            for (int c = c0; c < c1; c += LANES) {
+                FloatVector.fromArray(F, d, c).mul(FloatVector.fromArray(F, u, t * e + c)).intoArray(p, t * w + c - c0);
+            }
+            for (int i = 0; i < n; i++) {
+                FloatVector bti = FloatVector.broadcast(F, bc[bt + i]), cti = FloatVector.broadcast(F, bc[ct + i]);
+                for (int c = c0; c < c1; c += LANES) {
+                    int k = c - c0;
+                    FloatVector dt = FloatVector.fromArray(F, delta, t * e + c), ut = FloatVector.fromArray(F, u, t * e + c);
+                    FloatVector dA = dt.mul(FloatVector.fromArray(F, aT, i * e + c)).lanewise(VectorOperators.EXP);
+                    dA.intoArray(decay, (t * n + i) * w + k);
+                    FloatVector hv = dA.fma(FloatVector.fromArray(F, h, (t * n + i) * w + k), dt.mul(ut).mul(bti));
+                    hv.intoArray(h, ((t + 1) * n + i) * w + k);
+                    hv.fma(cti, FloatVector.fromArray(F, p, t * w + k)).intoArray(p, t * w + k);
+                }
+            }
+        }
+        float[] g = new float[n * w], dp = new float[w], du = new float[w], dd = new float[w];
+        for (int t = len - 1; t >= 0; t--) {
+            int bt = t * in.ldbc() + in.bOff(), ct = t * in.ldbc() + in.cOff(), zt = in.zOff() + t * in.ldz();
+            for (int c = c0; c < c1; c += LANES) {
+                int k = c - c0;
+                FloatVector zv = FloatVector.fromArray(F, z, zt + c), dyt = FloatVector.fromArray(F, dy, t * e + c);
+                FloatVector sig = zv.neg().lanewise(VectorOperators.EXP).add(1f).pow(-1f);
+                FloatVector dpv = dyt.mul(zv.mul(sig));                     // dy·silu(z)
+                dpv.intoArray(dp, k);
+                FloatVector siluPrime = sig.mul(zv.mul(sig.neg().add(1f)).add(1f));
+                dyt.mul(FloatVector.fromArray(F, p, t * w + k)).mul(siluPrime).intoArray(out.dz(), t * e + c);
+                FloatVector.fromArray(F, d, c).mul(dpv).intoArray(du, k);
+                FloatVector.zero(F).intoArray(dd, k);
+            }
+            for (int i = 0; i < n; i++) {
+                FloatVector bti = FloatVector.broadcast(F, bc[bt + i]), cti = FloatVector.broadcast(F, bc[ct + i]);
+                FloatVector sumC = FloatVector.zero(F), sumB = sumC;
+                for (int c = c0; c < c1; c += LANES) {
+                    int k = c - c0, gi0 = i * w + k;
+                    FloatVector dpv = FloatVector.fromArray(F, dp, k);
+                    FloatVector dt = FloatVector.fromArray(F, delta, t * e + c), ut = FloatVector.fromArray(F, u, t * e + c);
+                    FloatVector dA = FloatVector.fromArray(F, decay, (t * n + i) * w + k);
+                    FloatVector hPrev = FloatVector.fromArray(F, h, (t * n + i) * w + k), hNow = FloatVector.fromArray(F, h, ((t + 1) * n + i) * w + k);
+                    FloatVector gi = cti.fma(dpv, FloatVector.fromArray(F, g, gi0));
+                    sumC = dpv.fma(hNow, sumC);
+                    FloatVector giDt = gi.mul(dt);
+                    giDt.fma(bti, FloatVector.fromArray(F, du, k)).intoArray(du, k);
+                    sumB = giDt.fma(ut, sumB);
+                    FloatVector a = FloatVector.fromArray(F, aT, i * e + c);
+                    gi.fma(a.mul(dA).mul(hPrev).add(bti.mul(ut)), FloatVector.fromArray(F, dd, k)).intoArray(dd, k);
+                    dA.mul(gi).intoArray(g, gi0);
+                }
+                dbc[ct + i] += sumC.reduceLanes(VectorOperators.ADD);
+                dbc[bt + i] += sumB.reduceLanes(VectorOperators.ADD);
+            }
+            System.arraycopy(du, 0, out.du(), t * e + c0, w);
+            System.arraycopy(dd, 0, out.ddelta(), t * e + c0, w);
+        }
     }
 
     private static void scanBlock(ScanGradients out, float[] dbc, float[] dy, SelectiveScan.Inputs in, float[] aT, float[] d,

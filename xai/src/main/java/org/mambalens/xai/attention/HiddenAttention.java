@@ -21,8 +21,9 @@ import java.util.Arrays;
  * exp(A(S_i − S_j)) = exp(A(S_i − S_{i₀})) · exp(A(S_{i₀} − S_{j₁})) · exp(A(S_{j₁} − S_j)), three factors
  * in (0, 1], so α's block is a rank-N product of a row factor, a per-pair diagonal and a column factor:
  * 2·L·N + (L/Q)²·N exponentials per channel instead of L²·N/2, and vector FMAs for the rest. Inside a
- * diagonal block the split is at i₀ alone, whose column factor grows as exp(|A|·span); blocks whose span
- * could overflow a float fall back to one exponential per weight.
+ * diagonal block the split is at i₀ alone, whose column factor grows as exp(|A|·span); a block whose span
+ * could overflow a float (common in trained models, whose Δ add up fast) walks each row leftwards
+ * instead, multiplying in one Ā_j = exp(A·Δ_j) ≤ 1 per step in double: at most Q factors, never growing.
  */
 public final class HiddenAttention {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
@@ -87,8 +88,12 @@ public final class HiddenAttention {
         final float[] scaled;     // [N, Q]  a column block times the pair's middle factor, transposed so j is contiguous
         final float[] tile;       // [Q, Q]
         final float[] factor;     // [N]
+        final double[] decay;     // [Q, N]  Ā_j = exp(A·Δ_j) inside a block, for the walk
+        final double[] chain;     // [N]
 
         Workspace(MixerTrace t) {
+            decay = new double[BLOCK * t.stateSize()];
+            chain = new double[t.stateSize()];
             rows = new float[t.length() * t.stateSize()];
             columns = new float[t.stateSize() * t.length()];
             scaled = new float[t.stateSize() * BLOCK];
@@ -187,14 +192,14 @@ public final class HiddenAttention {
 
     /**
      * The block's lower triangle. Split at i₀: the row factor is ws.rows, the column factor
-     * Δ_j·B_j·exp(−A(S_j − S_{i₀})) ≥ 1 — safe while |A|·span stays under SAFE_SPAN, else the definition.
+     * Δ_j·B_j·exp(−A(S_j − S_{i₀})) ≥ 1 — safe while |A|·span stays under SAFE_SPAN, else the walk.
      */
     private void diagonalBlock(int c, int i0, int i1, float[] out, Workspace ws) {
         int L = t.length(), N = t.stateSize(), Q = BLOCK, s0 = c * L;
         double span = prefix[s0 + i1 - 1] - prefix[s0 + i0], maxA = 0;
         for (int n = 0; n < N; n++) maxA = Math.max(maxA, Math.abs(t.a()[c * N + n]));
         if (maxA * span > SAFE_SPAN) {
-            for (int i = i0; i < i1; i++) for (int j = i0; j <= i; j++) out[i * L + j] = (float) weight(c, i, j);
+            walkBlock(c, i0, i1, out, ws);
             return;
         }
         Arrays.fill(ws.scaled, 0f);
@@ -207,6 +212,26 @@ public final class HiddenAttention {
         for (int i = i0; i < i1; i++) {
             rowTimesBlock(ws.rows, i * N, ws.scaled, N, ws.tile, 0);
             System.arraycopy(ws.tile, 0, out, i * L + i0, i - i0 + 1);
+        }
+    }
+
+    /** The diagonal block row by row: α[i, j] = Δ_j·Σ_n C_i[n]·B_j[n]·Π_{k=j+1..i} Ā_k[n], the product grown as j moves left. */
+    private void walkBlock(int c, int i0, int i1, float[] out, Workspace ws) {
+        int L = t.length(), N = t.stateSize(), E = t.channels();
+        double[] decay = ws.decay, chain = ws.chain;
+        for (int j = i0; j < i1; j++) {
+            for (int n = 0; n < N; n++) decay[(j - i0) * N + n] = Math.exp(t.a()[c * N + n] * (double) t.delta()[j * E + c]);
+        }
+        for (int i = i0; i < i1; i++) {
+            Arrays.fill(chain, 1.0);
+            for (int j = i; j >= i0; j--) {
+                double sum = 0;
+                for (int n = 0; n < N; n++) {
+                    sum += t.c(i, n) * chain[n] * t.b(j, n);
+                    chain[n] *= decay[(j - i0) * N + n];
+                }
+                out[i * L + j] = (float) (sum * t.delta(j, c));
+            }
         }
     }
 
