@@ -4,7 +4,7 @@ import org.mambalens.engine.io.ConfigFile;
 import org.mambalens.engine.io.Npy;
 import org.mambalens.engine.model.ImageClassifier;
 import org.mambalens.engine.model.Models;
-import org.mambalens.engine.model.mamba.MambaModel;
+import org.mambalens.engine.model.LanguageModel;
 import org.mambalens.engine.trace.AttentionTrace;
 import org.mambalens.engine.trace.TraceRecorder;
 import org.mambalens.xai.attention.AttentionMaps;
@@ -20,10 +20,10 @@ import java.util.concurrent.Callable;
 
 @Command(name = "attention", mixinStandardHelpOptions = true,
         description = {"Write one layer's attention as float32 NPY: [E, L, L] per channel for Mamba models (hidden attention, "
-                + "or the unified form with --unified), [H, T, T] softmax probabilities for ViT.",
+                + "or the unified form with --unified), [H, T, T] softmax probabilities for ViT and GPT-NeoX.",
                 "Vision Mamba: both directions combined (α_fwd + flip(α_bwd)) unless --direction says otherwise. Images: the first one."})
 final class AttentionCommand implements Callable<Integer> {
-    @Option(names = "--model", required = true, paramLabel = "DIR", description = "Checkpoint directory (model_type mamba, vim or vit).")
+    @Option(names = "--model", required = true, paramLabel = "DIR", description = "Checkpoint directory (model_type mamba, gpt_neox, vim or vit).")
     Path model;
 
     static final class Input {
@@ -62,10 +62,10 @@ final class AttentionCommand implements Callable<Integer> {
         };
         String type = ConfigFile.in(model).text("model_type", "");
         TraceRecorder trace = TraceRecorder.layers(Set.of(layer));
-        if (type.equals("mamba")) {
+        if (Models.isLanguageModel(type)) {
             if (input.tokenIds == null) throw new IllegalArgumentException("--token-ids is needed for a language model");
-            try (MambaModel lm = MambaModel.load(model)) {
-                checkLayer(lm.config().layers());
+            try (LanguageModel lm = Models.loadLanguageModel(model)) {
+                checkLayer(lm.layers());
                 lm.forward(TokenIds.parse(input.tokenIds), trace);
             }
         } else {
@@ -78,8 +78,8 @@ final class AttentionCommand implements Callable<Integer> {
                 classifier.classify(pixels, trace);
             }
         }
-        if (type.equals("vit")) {
-            if (unified) throw new IllegalArgumentException("--unified applies to Mamba layers; a ViT layer has softmax attention only");
+        if (trace.hasAttention(layer)) {
+            if (unified) throw new IllegalArgumentException("--unified applies to Mamba layers; a " + type + " layer has softmax attention only");
             AttentionTrace a = trace.attention(layer);
             Npy.writeFloat32(out, a.probs(), a.heads(), a.tokens(), a.tokens());
             System.err.printf("wrote %s: float32 [%d, %d, %d] (heads, queries, keys)%n", out, a.heads(), a.tokens(), a.tokens());

@@ -57,6 +57,8 @@ final class ExplainCommand implements Callable<Integer> {
             if (image != null) throw new IllegalArgumentException("--text and --image exclude each other");
             if (models != null && models.size() > 1) throw new IllegalArgumentException("--text explains one language model; give one --model");
             Path dir = models == null || models.isEmpty() ? home.resolve("models/mamba-fortunes") : models.get(0);
+            String type = org.mambalens.engine.io.ConfigFile.in(dir).text("model_type", "");
+            if (!type.equals("mamba")) throw new IllegalArgumentException("--text explains Mamba language models; " + dir + " is model_type \"" + type + "\"");
             try (MambaModel lm = MambaModel.load(dir)) {
                 BpeTokenizer tokenizer = BpeTokenizer.load(dir.resolve("tokenizer.json"));
                 System.out.println("wrote " + TextReport.write(out, lm, tokenizer, text, methods, startLayer));

@@ -44,9 +44,10 @@ class CliTest {
         return IntStream.of(Fixtures.ints(array)).mapToObj(Integer::toString).collect(Collectors.joining(","));
     }
 
-    @Test
-    void forwardWritesTheReferenceLogitsAsNpy() {
-        Path dir = Fixtures.golden().resolve("mamba/untied_bf16");
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"mamba/untied_bf16", "gptneox/neox_sequential_bf16"})
+    void forwardWritesTheReferenceLogitsAsNpy(String fixture) {
+        Path dir = Fixtures.golden().resolve(fixture);
         JsonNode ref = Fixtures.json(dir.resolve("reference.json"));
         Path out = tmp.resolve("logits.npy");
         Result r = run("forward", "--model", dir.toString(), "--token-ids", ids(ref.get("token_ids")), "--out", out.toString());
@@ -56,9 +57,10 @@ class CliTest {
         assertThat(Fixtures.relativeError(got.data(), expected.data())).isLessThan(1e-4);
     }
 
-    @Test
-    void generatePrintIdsGivesTheReferenceGreedyContinuation() {
-        Path dir = Fixtures.golden().resolve("mamba/bias_untied_f16");
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"mamba/bias_untied_f16", "gptneox/neox_parallel_f32"})
+    void generatePrintIdsGivesTheReferenceGreedyContinuation(String fixture) {
+        Path dir = Fixtures.golden().resolve(fixture);
         JsonNode ref = Fixtures.json(dir.resolve("reference.json"));
         int total = ref.get("greedy_ids").size(), prompt = ref.get("greedy_prompt").size();
         Result r = run("generate", "--model", dir.toString(), "--token-ids", ids(ref.get("greedy_prompt")),
@@ -98,7 +100,7 @@ class CliTest {
         expectOneLineError(run("forward", "--model", model.toString(), "--token-ids", "1,99999", "--out", tmp.resolve("x.npy").toString()), "99999");
         assertThat(tmp.resolve("x.npy")).doesNotExist();
         Files.writeString(tmp.resolve("config.json"), "{\"model_type\": \"llama\"}");
-        expectOneLineError(run("forward", "--model", tmp.toString(), "--token-ids", "1", "--out", tmp.resolve("x.npy").toString()), "supported: mamba");
+        expectOneLineError(run("forward", "--model", tmp.toString(), "--token-ids", "1", "--out", tmp.resolve("x.npy").toString()), "supported: gpt_neox, mamba");
         assertThat(run("generate", "--prompt", "a", "--token-ids", "1").code()).isEqualTo(2);
     }
 
@@ -165,6 +167,21 @@ class CliTest {
         expectOneLineError(run("attention", "--model", vit.toString(), "--pixels", vit.resolve("pixels.npy").toString(), "--layer", "0",
                 "--unified", "--out", tmp.resolve("x.npy").toString()), "--unified");
         assertThat(tmp.resolve("x.npy")).doesNotExist();
+    }
+
+    @Test
+    void attentionOfAGptNeoXLayerIsTheSoftmaxProbabilities() {
+        Path dir = Fixtures.golden().resolve("gptneox/neox_parallel_f32");
+        Path out = tmp.resolve("neox_attn.npy");
+        Result r = run("attention", "--model", dir.toString(), "--token-ids", ids(Fixtures.json(dir.resolve("reference.json")).get("token_ids")),
+                "--layer", "1", "--out", out.toString());
+        assertThat(r.code()).as(r.err()).isZero();
+        Npy.Array got = Npy.readFloat32(out), expected = Npy.readFloat32(dir.resolve("attn_1.npy"));
+        assertThat(got.shape()).containsExactly(4, 40, 40);
+        assertThat(Fixtures.relativeError(got.data(), expected.data())).isLessThan(1e-4);
+        expectOneLineError(run("attention", "--model", dir.toString(), "--token-ids", "1,2,3", "--layer", "0", "--unified",
+                "--out", tmp.resolve("u.npy").toString()), "--unified");
+        expectOneLineError(run("explain", "--model", dir.toString(), "--text", "hello", "--out", tmp.resolve("t").toString()), "gpt_neox");
     }
 
     @Test

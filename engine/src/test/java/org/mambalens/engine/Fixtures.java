@@ -56,6 +56,22 @@ public final class Fixtures {
         return logits;
     }
 
+    /**
+     * Greedy decoding through prefill and step, as the reference's generate(min_new_tokens = all of them)
+     * ran it (which masks end-of-sequence): the prompt followed by the new ids, {@code total} ids in all.
+     */
+    public static int[] greedy(org.mambalens.engine.model.LanguageModel model, int[] prompt, int total) {
+        int[] ids = java.util.Arrays.copyOf(prompt, total);
+        var state = model.newState();
+        float[] logits = model.prefill(prompt, state);
+        for (int n = prompt.length; n < total; n++) {
+            logits[model.eosTokenId()] = Float.NEGATIVE_INFINITY;
+            ids[n] = org.mambalens.engine.text.Sampler.argmax(logits);
+            logits = model.step(ids[n], state);
+        }
+        return ids;
+    }
+
     /** max |a − b| / max |b|: the tolerance measure of the golden tests. */
     public static double relativeError(float[] a, float[] b) {
         if (a.length != b.length) throw new IllegalArgumentException("lengths " + a.length + " and " + b.length);

@@ -12,6 +12,9 @@ public interface LanguageModel extends AutoCloseable {
 
     int vocabSize();
 
+    /** Blocks (Mamba layers or Transformer layers). */
+    int layers();
+
     int eosTokenId();
 
     State newState();
@@ -32,6 +35,14 @@ public interface LanguageModel extends AutoCloseable {
 
     /** Consumes one token into {@code state}; returns the logits [vocab] that follow it. */
     float[] step(int id, State state);
+
+    /** Refuses an empty prompt or an id outside [0, vocabSize), naming the id. */
+    static void checkIds(int[] ids, int vocabSize) {
+        if (ids.length == 0) throw new IllegalArgumentException("no tokens given");
+        for (int id : ids) {
+            if (id < 0 || id >= vocabSize) throw new IllegalArgumentException("token id " + id + " is outside the vocabulary [0, " + vocabSize + ")");
+        }
+    }
 
     @Override
     void close();

@@ -1,6 +1,7 @@
 package org.mambalens.engine.model;
 
 import org.mambalens.engine.io.ConfigFile;
+import org.mambalens.engine.model.gptneox.GptNeoXModel;
 import org.mambalens.engine.model.mamba.MambaModel;
 import org.mambalens.engine.model.vim.VimModel;
 import org.mambalens.engine.model.vit.ViTModel;
@@ -13,7 +14,7 @@ import java.util.function.Function;
 /** The registries that map config.json's {@code model_type} to the family that loads it. */
 public final class Models {
     private static final Map<String, Function<Path, LanguageModel>> LANGUAGE = new TreeMap<>(Map.of(
-            "mamba", MambaModel::load));
+            "mamba", MambaModel::load, "gpt_neox", GptNeoXModel::load));
 
     private Models() {
     }
@@ -27,6 +28,11 @@ public final class Models {
         Function<Path, ImageClassifier> loader = type == null ? null : IMAGE.get(type);
         if (loader == null) throw config.error("model_type " + (type == null ? "missing" : "\"" + type + "\"") + " is not a supported image classifier (supported: " + String.join(", ", IMAGE.keySet()) + ")");
         return loader.apply(dir);
+    }
+
+    /** Whether this model_type names a language model family. */
+    public static boolean isLanguageModel(String modelType) {
+        return LANGUAGE.containsKey(modelType);
     }
 
     public static LanguageModel loadLanguageModel(Path dir) {

@@ -100,6 +100,11 @@ public final class MambaModel implements LanguageModel {
     }
 
     @Override
+    public int layers() {
+        return config.layers();
+    }
+
+    @Override
     public int eosTokenId() {
         return config.eosTokenId();
     }
@@ -138,12 +143,7 @@ public final class MambaModel implements LanguageModel {
     }
 
     private void checkIds(int[] ids) {
-        if (ids.length == 0) throw new IllegalArgumentException("no tokens given");
-        for (int id : ids) {
-            if (id < 0 || id >= config.vocabSize()) {
-                throw new IllegalArgumentException("token id " + id + " is outside the vocabulary [0, " + config.vocabSize() + ")");
-            }
-        }
+        LanguageModel.checkIds(ids, config.vocabSize());
     }
 
     /** A whole-sequence forward holds [L, V] logits and a dozen [L, E] activations at once. */

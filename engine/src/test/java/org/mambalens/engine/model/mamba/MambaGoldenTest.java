@@ -49,15 +49,7 @@ class MambaGoldenTest {
         int[] expected = Fixtures.ints(ref.get("greedy_ids"));
         int[] prompt = Fixtures.ints(ref.has("greedy_prompt") ? ref.get("greedy_prompt") : ref.get("token_ids"));
         try (MambaModel model = MambaModel.load(modelDir(name))) {
-            int[] ids = Arrays.copyOf(prompt, expected.length);
-            LanguageModel.State state = model.newState();
-            float[] logits = model.prefill(prompt, state);
-            for (int n = prompt.length; n < ids.length; n++) {
-                // The reference ran generate(min_new_tokens = all of them), which masks end-of-sequence.
-                logits[model.eosTokenId()] = Float.NEGATIVE_INFINITY;
-                ids[n] = Sampler.argmax(logits);
-                logits = model.step(ids[n], state);
-            }
+            int[] ids = Fixtures.greedy(model, prompt, expected.length);
             assertThat(ids).containsExactly(expected);
         }
     }
