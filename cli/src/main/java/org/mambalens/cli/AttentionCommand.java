@@ -20,10 +20,10 @@ import java.util.concurrent.Callable;
 
 @Command(name = "attention", mixinStandardHelpOptions = true,
         description = {"Write one layer's attention as float32 NPY: [E, L, L] per channel for Mamba models (hidden attention, "
-                + "or the unified form with --unified), [H, T, T] softmax probabilities for ViT and GPT-NeoX.",
+                + "or the unified form with --unified), [H, L, L] per head for Mamba-2, [H, T, T] softmax probabilities for ViT and GPT-NeoX.",
                 "Vision Mamba: both directions combined (α_fwd + flip(α_bwd)) unless --direction says otherwise. Images: the first one."})
 final class AttentionCommand implements Callable<Integer> {
-    @Option(names = "--model", required = true, paramLabel = "DIR", description = "Checkpoint directory (model_type mamba, gpt_neox, vim or vit).")
+    @Option(names = "--model", required = true, paramLabel = "DIR", description = "Checkpoint directory (model_type mamba, mamba2, gpt_neox, vim or vit).")
     Path model;
 
     static final class Input {
@@ -77,6 +77,13 @@ final class AttentionCommand implements Callable<Integer> {
                         : firstImage(Npy.readFloat32(input.pixels), size);
                 classifier.classify(pixels, trace);
             }
+        }
+        if (trace.hasSsd(layer)) {
+            if (unified) throw new IllegalArgumentException("--unified is not implemented for Mamba-2 layers yet; without it: [H, L, L] per head");
+            var t = trace.ssd(layer);
+            Npy.writeFloat32(out, org.mambalens.xai.attention.SsdAttention.of(t).heads(), t.heads(), t.length(), t.length());
+            System.err.printf("wrote %s: float32 [%d, %d, %d] (heads, queries, keys)%n", out, t.heads(), t.length(), t.length());
+            return 0;
         }
         if (trace.hasAttention(layer)) {
             if (unified) throw new IllegalArgumentException("--unified applies to Mamba layers; a " + type + " layer has softmax attention only");

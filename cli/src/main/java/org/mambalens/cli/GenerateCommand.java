@@ -58,8 +58,13 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--ignore-eos", description = "Keep generating after the end-of-sequence token.")
     boolean ignoreEos;
 
+    @Option(names = "--min-new-tokens", paramLabel = "N", defaultValue = "0",
+            description = "Never pick the end-of-sequence token before N new tokens (transformers' min_new_tokens).")
+    int minNewTokens;
+
     @Override
     public Integer call() {
+        if (minNewTokens < 0) throw new IllegalArgumentException("--min-new-tokens must be >= 0, got " + minNewTokens);
         if (maxNewTokens < 0) throw new IllegalArgumentException("--max-new-tokens must be >= 0, got " + maxNewTokens);
         if (greedy && temperature != null) throw new IllegalArgumentException("--greedy and --temperature exclude each other");
         Sampler sampler = temperature == null ? Sampler.greedy() : Sampler.sampling(temperature, topK, topP, seed);
@@ -78,6 +83,7 @@ final class GenerateCommand implements Callable<Integer> {
             float[] logits = lm.prefill(prompt, state);
             long start = System.nanoTime();
             while (n < ids.length) {
+                if (n - prompt.length < minNewTokens) logits[lm.eosTokenId()] = Float.NEGATIVE_INFINITY;
                 int next = sampler.next(logits);
                 ids[n++] = next;
                 if (!printIds) out.print(text.accept(next));

@@ -45,7 +45,7 @@ class CliTest {
     }
 
     @org.junit.jupiter.params.ParameterizedTest
-    @org.junit.jupiter.params.provider.ValueSource(strings = {"mamba/untied_bf16", "gptneox/neox_sequential_bf16"})
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"mamba/untied_bf16", "gptneox/neox_sequential_bf16", "mamba2/mamba2_groups_bf16"})
     void forwardWritesTheReferenceLogitsAsNpy(String fixture) {
         Path dir = Fixtures.golden().resolve(fixture);
         JsonNode ref = Fixtures.json(dir.resolve("reference.json"));
@@ -58,13 +58,13 @@ class CliTest {
     }
 
     @org.junit.jupiter.params.ParameterizedTest
-    @org.junit.jupiter.params.provider.ValueSource(strings = {"mamba/bias_untied_f16", "gptneox/neox_parallel_f32"})
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"mamba/bias_untied_f16", "gptneox/neox_parallel_f32", "mamba2/mamba2_f32"})
     void generatePrintIdsGivesTheReferenceGreedyContinuation(String fixture) {
         Path dir = Fixtures.golden().resolve(fixture);
         JsonNode ref = Fixtures.json(dir.resolve("reference.json"));
         int total = ref.get("greedy_ids").size(), prompt = ref.get("greedy_prompt").size();
         Result r = run("generate", "--model", dir.toString(), "--token-ids", ids(ref.get("greedy_prompt")),
-                "--max-new-tokens", String.valueOf(total - prompt), "--greedy", "--print-ids", "--ignore-eos");
+                "--max-new-tokens", String.valueOf(total - prompt), "--min-new-tokens", String.valueOf(total - prompt), "--greedy", "--print-ids");
         assertThat(r.code()).as(r.err()).isZero();
         assertThat(r.out().strip()).isEqualTo(ids(ref.get("greedy_ids")));
     }
@@ -100,7 +100,7 @@ class CliTest {
         expectOneLineError(run("forward", "--model", model.toString(), "--token-ids", "1,99999", "--out", tmp.resolve("x.npy").toString()), "99999");
         assertThat(tmp.resolve("x.npy")).doesNotExist();
         Files.writeString(tmp.resolve("config.json"), "{\"model_type\": \"llama\"}");
-        expectOneLineError(run("forward", "--model", tmp.toString(), "--token-ids", "1", "--out", tmp.resolve("x.npy").toString()), "supported: gpt_neox, mamba");
+        expectOneLineError(run("forward", "--model", tmp.toString(), "--token-ids", "1", "--out", tmp.resolve("x.npy").toString()), "supported: gpt_neox, mamba, mamba2");
         assertThat(run("generate", "--prompt", "a", "--token-ids", "1").code()).isEqualTo(2);
     }
 
@@ -182,6 +182,11 @@ class CliTest {
         expectOneLineError(run("attention", "--model", dir.toString(), "--token-ids", "1,2,3", "--layer", "0", "--unified",
                 "--out", tmp.resolve("u.npy").toString()), "--unified");
         expectOneLineError(run("explain", "--model", dir.toString(), "--text", "hello", "--out", tmp.resolve("t").toString()), "gpt_neox");
+        Path mamba2 = Fixtures.golden().resolve("mamba2/mamba2_f32");
+        Path heads = tmp.resolve("mamba2_attn.npy");
+        Result m = run("attention", "--model", mamba2.toString(), "--token-ids", "5,6,7,8,9", "--layer", "1", "--out", heads.toString());
+        assertThat(m.code()).as(m.err()).isZero();
+        assertThat(Npy.readFloat32(heads).shape()).containsExactly(8, 5, 5);
     }
 
     @Test

@@ -72,6 +72,25 @@ public final class Fixtures {
         return ids;
     }
 
+    /**
+     * Asserts that the recurrent path gives the whole-sequence logits: ids [0, a) and [a, b) prefilled, then
+     * one token at a time, every row within 1e-5 of forward(ids).
+     */
+    public static void assertDecodeEqualsForward(org.mambalens.engine.model.LanguageModel model, int[] ids, int a, int b) {
+        int v = model.vocabSize();
+        float[] all = model.forward(ids, null);
+        var state = model.newState();
+        model.prefill(java.util.Arrays.copyOf(ids, a), state);
+        float[] part = model.prefill(java.util.Arrays.copyOfRange(ids, a, b), state);
+        org.assertj.core.api.Assertions.assertThat(relativeError(part, java.util.Arrays.copyOfRange(all, (b - 1) * v, b * v))).isLessThan(1e-5);
+        for (int t = b; t < ids.length; t++) {
+            float[] row = model.step(ids[t], state);
+            org.assertj.core.api.Assertions.assertThat(relativeError(row, java.util.Arrays.copyOfRange(all, t * v, (t + 1) * v)))
+                    .as("position %d", t).isLessThan(1e-5);
+        }
+        org.assertj.core.api.Assertions.assertThat(state.position()).isEqualTo(ids.length);
+    }
+
     /** max |a − b| / max |b|: the tolerance measure of the golden tests. */
     public static double relativeError(float[] a, float[] b) {
         if (a.length != b.length) throw new IllegalArgumentException("lengths " + a.length + " and " + b.length);

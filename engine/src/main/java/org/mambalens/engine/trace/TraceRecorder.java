@@ -8,7 +8,7 @@ import java.util.function.Supplier;
 
 /**
  * Opt-in recording of a forward pass, layer by layer: Mamba mixers' Δ, B, C, s, u, z (per scan
- * direction) and Transformers' softmax probabilities; after a reverse pass, the gradients the
+ * direction), Mamba-2 mixers' Δ, B, C, x, z, y and Transformers' softmax probabilities; after a reverse pass, the gradients the
  * attribution methods read. A model given no recorder (null) does no extra
  * work at all; given one, it copies out only the layers the recorder {@linkplain #wants wants}.
  */
@@ -19,6 +19,7 @@ public final class TraceRecorder {
     private final Set<Integer> layers;
     private final Map<Integer, Map<Direction, MixerTrace>> mixers = new TreeMap<>();
     private final Map<Integer, AttentionTrace> attention = new TreeMap<>();
+    private final Map<Integer, SsdTrace> ssd = new TreeMap<>();
     private final Map<Integer, float[]> residualGradients = new TreeMap<>();
     private final Map<Integer, float[]> attentionGradients = new TreeMap<>();
     private float[] inputGradient;
@@ -44,6 +45,21 @@ public final class TraceRecorder {
     /** Stores what {@code make} builds, if this layer is wanted; the copy is never made otherwise. */
     public synchronized void recordMixer(int layer, Direction direction, Supplier<MixerTrace> make) {
         if (wants(layer)) mixers.computeIfAbsent(layer, k -> new TreeMap<>()).put(direction, make.get());
+    }
+
+    /** Stores a Mamba-2 mixer's tensors, if this layer is wanted. */
+    public synchronized void recordSsd(int layer, Supplier<SsdTrace> make) {
+        if (wants(layer)) ssd.put(layer, make.get());
+    }
+
+    public synchronized SsdTrace ssd(int layer) {
+        SsdTrace t = ssd.get(layer);
+        if (t == null) throw new IllegalArgumentException("layer " + layer + " Mamba-2 mixer was not recorded");
+        return t;
+    }
+
+    public synchronized boolean hasSsd(int layer) {
+        return ssd.containsKey(layer);
     }
 
     /** Stores a Transformer layer's softmax probabilities, if this layer is wanted. */
@@ -115,6 +131,7 @@ public final class TraceRecorder {
     public synchronized Set<Integer> recordedLayers() {
         Set<Integer> all = new java.util.TreeSet<>(mixers.keySet());
         all.addAll(attention.keySet());
+        all.addAll(ssd.keySet());
         return Collections.unmodifiableSet(all);
     }
 }

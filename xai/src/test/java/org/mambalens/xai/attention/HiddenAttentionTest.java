@@ -49,6 +49,24 @@ class HiddenAttentionTest {
         }
     }
 
+    /** Mamba-2: each head's α applied to x, plus D·x, reproduces the scan output of every layer. */
+    @ParameterizedTest
+    @ValueSource(strings = {"mamba2/mamba2_f32", "mamba2/mamba2_groups_bf16"})
+    void reproducesEveryMamba2Layer(String name) {
+        int[] ids = Fixtures.ints(Fixtures.json(Fixtures.golden().resolve(name + "/reference.json")).get("token_ids"));
+        try (var model = Models.loadLanguageModel(Fixtures.golden().resolve(name))) {
+            TraceRecorder trace = TraceRecorder.allLayers();
+            model.forward(ids, trace);
+            for (int layer = 0; layer < model.layers(); layer++) {
+                var t = trace.ssd(layer);
+                SsdAttention alpha = SsdAttention.of(t);
+                assertThat(Fixtures.relativeError(alpha.apply(), t.y())).as(name + " layer " + layer).isLessThan(1e-5);
+                float[] h0 = alpha.head(0);
+                for (int i = 0; i < t.length(); i++) for (int j = i + 1; j < t.length(); j++) assertThat(h0[i * t.length() + j]).isZero();
+            }
+        }
+    }
+
     /** α and the unified operator against the matrices built from transformers' internals in float64 (gradient_fixtures.py). */
     @ParameterizedTest
     @ValueSource(strings = {"mamba/tied_f32", "mamba/conv3_rank_given"})

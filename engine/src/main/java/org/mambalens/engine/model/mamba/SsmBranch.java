@@ -6,6 +6,7 @@ import org.mambalens.engine.kernels.CausalConv;
 import org.mambalens.engine.kernels.Elementwise;
 import org.mambalens.engine.kernels.MatMul;
 import org.mambalens.engine.kernels.SelectiveScan;
+import org.mambalens.engine.tensor.Matrices;
 import org.mambalens.engine.tensor.Tensor;
 import org.mambalens.engine.trace.MixerTrace;
 import org.mambalens.engine.trace.TraceRecorder;
@@ -69,8 +70,8 @@ public record SsmBranch(float[] convTaps,   // [K, E]  conv1d.weight [E, 1, K] t
 
         if (trace != null) {
             trace.recordMixer(layer, direction, () -> new MixerTrace(len, E, N, a.delta().clone(),
-                    columns(a.dbc(), len, P, R, N), columns(a.dbc(), len, P, R + N, N), a.s().clone(), a.u().clone(),
-                    columns(xz, len, 2 * E, E, E), columns(xz, len, 2 * E, 0, E), y.clone(), this.a, d, convTaps, convBias));
+                    Matrices.columns(a.dbc(), len, P, R, N), Matrices.columns(a.dbc(), len, P, R + N, N), a.s().clone(), a.u().clone(),
+                    Matrices.columns(xz, len, 2 * E, E, E), Matrices.columns(xz, len, 2 * E, 0, E), y.clone(), this.a, d, convTaps, convBias));
         }
         return y;
     }
@@ -129,10 +130,4 @@ public record SsmBranch(float[] convTaps,   // [K, E]  conv1d.weight [E, 1, K] t
         return dxz;
     }
 
-    /** Columns [from, from + n) of a row-major [rows, ld] matrix, packed. */
-    private static float[] columns(float[] m, int rows, int ld, int from, int n) {
-        float[] out = new float[rows * n];
-        for (int r = 0; r < rows; r++) System.arraycopy(m, r * ld + from, out, r * n, n);
-        return out;
-    }
 }

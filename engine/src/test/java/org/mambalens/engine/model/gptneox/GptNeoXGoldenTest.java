@@ -11,7 +11,6 @@ import org.mambalens.engine.trace.TraceRecorder;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Arrays;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -62,17 +61,7 @@ class GptNeoXGoldenTest {
     void cachedDecodeEqualsTheForwardPass(String name) {
         int[] ids = Fixtures.ints(Fixtures.json(dir(name).resolve("reference.json")).get("token_ids"));
         try (LanguageModel model = Models.loadLanguageModel(dir(name))) {
-            int v = model.vocabSize();
-            float[] all = model.forward(ids, null);
-            LanguageModel.State state = model.newState();
-            model.prefill(Arrays.copyOf(ids, 5), state);
-            float[] part = model.prefill(Arrays.copyOfRange(ids, 5, 9), state);
-            assertThat(Fixtures.relativeError(part, Arrays.copyOfRange(all, 8 * v, 9 * v))).isLessThan(1e-5);
-            for (int t = 9; t < ids.length; t++) {
-                float[] row = model.step(ids[t], state);
-                assertThat(Fixtures.relativeError(row, Arrays.copyOfRange(all, t * v, (t + 1) * v))).as("position %d", t).isLessThan(1e-5);
-            }
-            assertThat(state.position()).isEqualTo(ids.length);
+            Fixtures.assertDecodeEqualsForward(model, ids, 5, 9);
         }
     }
 }

@@ -1,0 +1,14 @@
+package org.mambalens.engine.tensor;
+
+/** Small helpers on row-major float matrices. */
+public final class Matrices {
+    private Matrices() {
+    }
+
+    /** Columns [from, from + n) of a row-major [rows, ld] matrix, packed into [rows, n]. */
+    public static float[] columns(float[] m, int rows, int ld, int from, int n) {
+        float[] out = new float[rows * n];
+        for (int r = 0; r < rows; r++) System.arraycopy(m, r * ld + from, out, r * n, n);
+        return out;
+    }
+}
