@@ -20,7 +20,7 @@ import java.util.concurrent.Callable;
 
 @Command(name = "attention", mixinStandardHelpOptions = true,
         description = {"Write one layer's attention as float32 NPY: [E, L, L] per channel for Mamba models (hidden attention, "
-                + "or the unified form with --unified), [H, L, L] per head for Mamba-2, [H, T, T] softmax probabilities for ViT and GPT-NeoX.",
+                + "or the unified form with --unified), [H, L, L] per head for Mamba-2 (with --unified [E, L, L] per channel), [H, T, T] softmax probabilities for ViT and GPT-NeoX.",
                 "Vision Mamba: both directions combined (α_fwd + flip(α_bwd)) unless --direction says otherwise. Images: the first one."})
 final class AttentionCommand implements Callable<Integer> {
     @Option(names = "--model", required = true, paramLabel = "DIR", description = "Checkpoint directory (model_type mamba, mamba2, gpt_neox, vim or vit).")
@@ -79,8 +79,16 @@ final class AttentionCommand implements Callable<Integer> {
             }
         }
         if (trace.hasSsd(layer)) {
-            if (unified) throw new IllegalArgumentException("--unified is not implemented for Mamba-2 layers yet; without it: [H, L, L] per head");
             var t = trace.ssd(layer);
+            if (unified) {                                                  // one operator per inner channel: [E, L, L]
+                int E = t.heads() * t.headDim(), L = t.length();
+                var uni = org.mambalens.xai.attention.SsdUnifiedAttention.of(t);
+                Npy.writeFloat32(out, new int[]{E, L, L}, sink -> {
+                    for (int c = 0; c < E; c++) sink.accept(uni.channel(c));
+                });
+                System.err.printf("wrote %s: float32 [%d, %d, %d] (channels, queries, keys)%n", out, E, L, L);
+                return 0;
+            }
             Npy.writeFloat32(out, org.mambalens.xai.attention.SsdAttention.of(t).heads(), t.heads(), t.length(), t.length());
             System.err.printf("wrote %s: float32 [%d, %d, %d] (heads, queries, keys)%n", out, t.heads(), t.length(), t.length());
             return 0;

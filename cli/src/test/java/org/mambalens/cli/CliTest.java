@@ -187,6 +187,9 @@ class CliTest {
         Result m = run("attention", "--model", mamba2.toString(), "--token-ids", "5,6,7,8,9", "--layer", "1", "--out", heads.toString());
         assertThat(m.code()).as(m.err()).isZero();
         assertThat(Npy.readFloat32(heads).shape()).containsExactly(8, 5, 5);
+        Result u = run("attention", "--model", mamba2.toString(), "--token-ids", "5,6,7,8,9", "--layer", "0", "--unified", "--out", heads.toString());
+        assertThat(u.code()).as(u.err()).isZero();
+        assertThat(Npy.readFloat32(heads).shape()).containsExactly(128, 5, 5);
     }
 
     @Test

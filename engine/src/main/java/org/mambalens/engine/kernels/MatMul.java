@@ -84,6 +84,24 @@ public final class MatMul {
         });
     }
 
+    /**
+     * y[yOff + c] = Σ_r x[xOff + r]·m[r·cols + c] for c < cols, r < rows: a row vector times a row-major
+     * matrix (attention weights times the value rows), vectorised over c.
+     */
+    public static void vectorTimesMatrix(float[] y, int yOff, float[] x, int xOff, int rows, float[] m, int cols) {
+        int L = Vectors.LANES, c = 0;
+        for (; c + L <= cols; c += L) {
+            FloatVector acc = FloatVector.zero(Vectors.F);
+            for (int r = 0; r < rows; r++) acc = FloatVector.fromArray(Vectors.F, m, r * cols + c).fma(FloatVector.broadcast(Vectors.F, x[xOff + r]), acc);
+            acc.intoArray(y, yOff + c);
+        }
+        for (; c < cols; c++) {
+            float acc = 0;
+            for (int r = 0; r < rows; r++) acc += x[xOff + r] * m[r * cols + c];
+            y[yOff + c] = acc;
+        }
+    }
+
     /** Σ_k W[row + k]·x[xOff + k], k < n, with four independent accumulators to hide FMA latency. */
     static float dot(DType type, MemorySegment w, long row, float[] x, int xOff, int n) {
         int L = Vectors.LANES;

@@ -22,6 +22,13 @@ public record Tensor(String name, DType dtype, long[] shape, MemorySegment data)
         return t;
     }
 
+    /** The first rows of a larger heap array (a growing cache, say) viewed as a row-major F32 tensor of this shape. */
+    public static Tensor view(String name, float[] data, long... shape) {
+        Tensor t = new Tensor(name, DType.F32, shape, MemorySegment.ofArray(data));
+        if (t.size() > data.length) throw new IllegalArgumentException(name + ": shape " + Arrays.toString(shape) + " exceeds " + data.length + " floats");
+        return t;
+    }
+
     public long size() {
         long n = 1;
         for (long d : shape) n *= d;

@@ -187,4 +187,19 @@ class KernelsTest {
         assertThat(Fixtures.relativeError(y2, y)).isLessThan(1e-6);
         assertThat(h2).containsExactly(h);
     }
+
+    @Test
+    void vectorTimesMatrixEqualsTheLoop() {
+        for (int cols : new int[]{1, Vectors.LANES, 2 * Vectors.LANES + 3}) {
+            int rows = 13;
+            float[] x = randoms(rows + 2), m = randoms(rows * cols + 5), y = new float[cols + 1];
+            MatMul.vectorTimesMatrix(y, 1, x, 2, rows, m, cols);
+            for (int c = 0; c < cols; c++) {
+                double expected = 0;
+                for (int r = 0; r < rows; r++) expected += (double) x[2 + r] * m[r * cols + c];
+                assertThat((double) y[1 + c]).isCloseTo(expected, org.assertj.core.data.Offset.offset(1e-4));
+            }
+            assertThat(y[0]).isZero();
+        }
+    }
 }

@@ -49,7 +49,10 @@ class HiddenAttentionTest {
         }
     }
 
-    /** Mamba-2: each head's α applied to x, plus D·x, reproduces the scan output of every layer. */
+    /**
+     * Mamba-2: each head's α applied to x, plus D·x, reproduces the scan output of every layer; the unified
+     * operator applied to the conv input reproduces the gated RMSNorm's output.
+     */
     @ParameterizedTest
     @ValueSource(strings = {"mamba2/mamba2_f32", "mamba2/mamba2_groups_bf16"})
     void reproducesEveryMamba2Layer(String name) {
@@ -61,6 +64,7 @@ class HiddenAttentionTest {
                 var t = trace.ssd(layer);
                 SsdAttention alpha = SsdAttention.of(t);
                 assertThat(Fixtures.relativeError(alpha.apply(), t.y())).as(name + " layer " + layer).isLessThan(1e-5);
+                assertThat(Fixtures.relativeError(SsdUnifiedAttention.of(t).apply(), t.norm().output())).as("unified " + name + " layer " + layer).isLessThan(1e-5);
                 float[] h0 = alpha.head(0);
                 for (int i = 0; i < t.length(); i++) for (int j = i + 1; j < t.length(); j++) assertThat(h0[i * t.length() + j]).isZero();
             }

@@ -31,14 +31,14 @@ public final class GptNeoXModel implements LanguageModel {
                  Tensor fc2, float[] fc2B) {          // [D, F] dense_4h_to_h
     }
 
-    /** Per layer, the keys (rotated) and values of every position so far, [capacity, D] each. */
+    /** Per layer and head, the keys (rotated) and values of every position so far, [capacity, dh] each. */
     public static final class State implements LanguageModel.State {
-        float[][] keys, values;
+        final float[][][] keys, values;
         int position;
 
-        State(int layers) {
-            keys = new float[layers][0];
-            values = new float[layers][0];
+        State(int layers, int heads) {
+            keys = new float[layers][heads][0];
+            values = new float[layers][heads][0];
         }
 
         @Override
@@ -117,7 +117,7 @@ public final class GptNeoXModel implements LanguageModel {
 
     @Override
     public State newState() {
-        return new State(config.layers());
+        return new State(config.layers(), config.heads());
     }
 
     @Override
@@ -197,35 +197,30 @@ public final class GptNeoXModel implements LanguageModel {
         MatMul.matmul(qkv, 0, 3 * D, xn, 0, D, L, w.qkv(), w.qkvB());
         float[] q = new float[L * D];                                      // [L, D], heads side by side, scaled
         ensureCapacity(state, index, T);
-        float[] keys = state.keys[index], values = state.values[index];
+        float[][] keys = state.keys[index], values = state.values[index];
         float scale = (float) (1 / Math.sqrt(dh));
         for (int t = 0; t < L; t++) {
             for (int h = 0; h < H; h++) {
-                int src = t * 3 * D + h * 3 * dh, dst = t * D + h * dh, cache = (P + t) * D + h * dh;
+                int src = t * 3 * D + h * 3 * dh, dst = t * D + h * dh, cache = (P + t) * dh;
                 System.arraycopy(qkv, src, q, dst, dh);
-                System.arraycopy(qkv, src + dh, keys, cache, dh);
-                System.arraycopy(qkv, src + 2 * dh, values, cache, dh);
+                System.arraycopy(qkv, src + dh, keys[h], cache, dh);
+                System.arraycopy(qkv, src + 2 * dh, values[h], cache, dh);
                 rotate(q, dst, P + t);
-                rotate(keys, cache, P + t);
+                rotate(keys[h], cache, P + t);
                 for (int j = 0; j < dh; j++) q[dst + j] *= scale;
             }
         }
         float[] probs = new float[H * L * T];                              // [H, L, T], zero past the causal edge
         float[] context = new float[L * D];
         for (int h = 0; h < H; h++) {
-            float[] kh = new float[T * dh], vhT = new float[dh * T];       // K_h [T, dh], V_hᵀ [dh, T]
-            for (int s = 0; s < T; s++) {
-                System.arraycopy(keys, s * D + h * dh, kh, s * dh, dh);
-                for (int j = 0; j < dh; j++) vhT[j * T + s] = values[s * D + h * dh + j];
-            }
             int off = h * L * T;
-            MatMul.matmul(probs, off, T, q, h * dh, D, L, Tensor.of("k", kh, T, dh), null);   // Q_h K_hᵀ
+            MatMul.matmul(probs, off, T, q, h * dh, D, L, Tensor.view("k", keys[h], T, dh), null);   // Q_h K_hᵀ
             for (int t = 0; t < L; t++) {
                 int visible = P + t + 1;
                 Elementwise.softmaxRows(probs, off + t * T, 1, visible);
                 Arrays.fill(probs, off + t * T + visible, off + (t + 1) * T, 0f);
+                MatMul.vectorTimesMatrix(context, t * D + h * dh, probs, off + t * T, visible, values[h], dh);   // A_h V_h
             }
-            MatMul.matmul(context, h * dh, D, probs, off, T, L, Tensor.of("vT", vhT, dh, T), null);  // A_h V_h
         }
         if (trace != null && P == 0) trace.recordAttention(index, () -> new AttentionTrace(H, L, probs.clone()));
         float[] out = new float[L * D];
@@ -247,11 +242,13 @@ public final class GptNeoXModel implements LanguageModel {
 
     /** Grows layer i's cache to hold at least n positions (doubling, so decoding copies rarely). */
     private void ensureCapacity(State s, int i, int n) {
-        int D = config.hiddenSize();
-        if (s.keys[i].length >= n * D) return;
-        int capacity = Math.max(n, Math.min(config.maxPositions(), Math.max(16, 2 * s.keys[i].length / D)));
-        s.keys[i] = Arrays.copyOf(s.keys[i], capacity * D);
-        s.values[i] = Arrays.copyOf(s.values[i], capacity * D);
+        int dh = config.headSize();
+        if (s.keys[i][0].length >= n * dh) return;
+        int capacity = Math.max(n, Math.min(config.maxPositions(), Math.max(16, 2 * s.keys[i][0].length / dh)));
+        for (int h = 0; h < config.heads(); h++) {
+            s.keys[i][h] = Arrays.copyOf(s.keys[i][h], capacity * dh);
+            s.values[i][h] = Arrays.copyOf(s.values[i][h], capacity * dh);
+        }
     }
 
     @Override

@@ -187,6 +187,7 @@ public final class Mamba2Model implements LanguageModel {
         MatMul.matmul(proj, 0, R, v, 0, D, L, w.inProj(), w.inProjBias());
         float[] xbc = new float[L * W];                                    // silu(conv(x·B·C)) [L, W]
         CausalConv.apply(xbc, proj, E, R, w.convTaps(), w.convBias(), state.convWindow[i], L, W, config.convKernel());
+        float[] convOut = trace != null && trace.wants(i) ? xbc.clone() : null;
         Elementwise.silu(xbc, 0, W, xbc, 0, W, L, W);
         float[] delta = new float[L * H];                                  // Δ = clamp(softplus(dt + dt_bias)) [L, H]
         for (int t = 0; t < L; t++) {
@@ -197,14 +198,20 @@ public final class Mamba2Model implements LanguageModel {
         }
         float[] y = new float[L * E];                                      // SSD(x) + D·x [L, E]
         SsdScan.scan(y, new SsdScan.Inputs(xbc, W, 0, E, E + G * N, delta), w.a(), w.d(), state.ssm[i], L, H, P, G, N);
-        if (trace != null) {
-            trace.recordSsd(i, () -> new SsdTrace(L, H, P, G, N, delta.clone(), Matrices.columns(xbc, L, W, E, G * N),
-                    Matrices.columns(xbc, L, W, E + G * N, G * N), Matrices.columns(xbc, L, W, 0, E), Matrices.columns(proj, L, R, 0, E), y.clone(), w.a(), w.d()));
-        }
         float[] gated = new float[L * E];                                  // RMSNorm(y ⊙ silu(z)) over all E channels
         Elementwise.silu(gated, 0, E, proj, 0, R, L, E);
         for (int k = 0; k < gated.length; k++) gated[k] *= y[k];
         Elementwise.rmsnorm(gated, gated, w.gateNorm(), config.eps(), L, E);
+        if (convOut != null) {
+            int K = config.convKernel();
+            float[] taps = new float[K * E];
+            for (int k = 0; k < K; k++) System.arraycopy(w.convTaps(), k * W, taps, k * E, E);
+            var conv = new SsdTrace.Conv(Matrices.columns(proj, L, R, E, E), Matrices.columns(convOut, L, W, 0, E), taps,
+                    w.convBias() == null ? null : Arrays.copyOf(w.convBias(), E), K);
+            trace.recordSsd(i, () -> new SsdTrace(L, H, P, G, N, delta.clone(), Matrices.columns(xbc, L, W, E, G * N),
+                    Matrices.columns(xbc, L, W, E + G * N, G * N), Matrices.columns(xbc, L, W, 0, E), Matrices.columns(proj, L, R, 0, E),
+                    y.clone(), w.a(), w.d(), conv, new SsdTrace.Norm(w.gateNorm(), config.eps(), gated.clone())));
+        }
         float[] out = new float[L * D];
         MatMul.matmul(out, 0, D, gated, 0, E, L, w.outProj(), w.outProjBias());
         return out;

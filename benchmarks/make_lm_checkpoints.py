@@ -1,0 +1,47 @@
+#!/usr/bin/env python3
+"""Random-weight language-model checkpoints at real ~100M configs, for speed measurements only (numpy, F32):
+  python3 benchmarks/make_lm_checkpoints.py DIR
+writes DIR/pythia-160m (GPT-NeoX: D 768, 12 layers, 12 heads, F 3072, rotary 25 %, parallel residual) and
+DIR/mamba2-130m (Mamba-2: D 768, 24 layers, 24 heads of 64, N 128, one group, tied head). The Mamba-1
+counterpart is ../shared/bench/mamba_floor.py --write DIR/mamba-130m."""
+import json, os, sys
+import numpy as np
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_vision_checkpoints import write
+
+
+def main(out):
+    r = np.random.default_rng(0)
+    n = lambda *s: r.standard_normal(s).astype(np.float32) * 0.02
+    V, D, L, H, F = 50304, 768, 12, 12, 3072
+    neox = {"gpt_neox.embed_in.weight": n(V, D), "embed_out.weight": n(V, D),
+            "gpt_neox.final_layer_norm.weight": np.ones(D), "gpt_neox.final_layer_norm.bias": n(D)}
+    for i in range(L):
+        p = f"gpt_neox.layers.{i}."
+        neox.update({p + "input_layernorm.weight": np.ones(D), p + "input_layernorm.bias": n(D),
+                     p + "post_attention_layernorm.weight": np.ones(D), p + "post_attention_layernorm.bias": n(D),
+                     p + "attention.query_key_value.weight": n(3 * D, D), p + "attention.query_key_value.bias": n(3 * D),
+                     p + "attention.dense.weight": n(D, D), p + "attention.dense.bias": n(D),
+                     p + "mlp.dense_h_to_4h.weight": n(F, D), p + "mlp.dense_h_to_4h.bias": n(F),
+                     p + "mlp.dense_4h_to_h.weight": n(D, F), p + "mlp.dense_4h_to_h.bias": n(D)})
+    write(os.path.join(out, "pythia-160m"), neox, dict(model_type="gpt_neox", vocab_size=V, hidden_size=D, num_hidden_layers=L,
+                                                       num_attention_heads=H, intermediate_size=F, rotary_pct=0.25,
+                                                       rotary_emb_base=10000, use_parallel_residual=True,
+                                                       max_position_embeddings=8192, layer_norm_eps=1e-5, hidden_act="gelu"))
+    V, D, L, E, P, N, G, K = 50288, 768, 24, 1536, 64, 128, 1, 4
+    Hm, W = E // P, E + 2 * G * N
+    m2 = {"backbone.embeddings.weight": n(V, D), "backbone.norm_f.weight": np.ones(D)}
+    for i in range(L):
+        p = f"backbone.layers.{i}."
+        m2.update({p + "norm.weight": np.ones(D), p + "mixer.in_proj.weight": n(E + W + Hm, D),
+                   p + "mixer.conv1d.weight": n(W, 1, K), p + "mixer.conv1d.bias": n(W),
+                   p + "mixer.dt_bias": np.full(Hm, -3.0), p + "mixer.A_log": np.log(np.arange(1, Hm + 1, dtype=np.float32)),
+                   p + "mixer.D": np.ones(Hm), p + "mixer.norm.weight": np.ones(E), p + "mixer.out_proj.weight": n(D, E)})
+    write(os.path.join(out, "mamba2-130m"), m2, dict(model_type="mamba2", vocab_size=V, hidden_size=D, num_hidden_layers=L,
+                                                     expand=2, head_dim=P, num_heads=Hm, state_size=N, n_groups=G, conv_kernel=K,
+                                                     use_bias=False, use_conv_bias=True, tie_word_embeddings=True,
+                                                     layer_norm_epsilon=1e-5))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
