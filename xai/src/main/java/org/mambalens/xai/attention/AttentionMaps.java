@@ -156,9 +156,4 @@ public final class AttentionMaps {
             }
         });
     }
-
-    /** Bytes that {@link #tensor} allocates: E·L² floats. */
-    public long bytes() {
-        return 4L * channels * length * length;
-    }
 }

@@ -33,17 +33,10 @@ public final class TextReport {
         if (ids.length == 0) throw new IllegalArgumentException("--text encodes to no tokens");
         int L = ids.length, V = lm.vocabSize(), layersCount = lm.config().layers();
         TraceRecorder trace = TraceRecorder.allLayers();
-        float[] last;
-        int next;
-        if (methods.contains(Method.attribution)) {                        // the reverse pass needs the token first
-            float[] logits = lm.forward(ids, null);
-            next = Sampler.argmax(java.util.Arrays.copyOfRange(logits, (L - 1) * V, L * V));
-            last = lm.forwardWithGradients(ids, L - 1, next, trace);
-        } else {
-            float[] logits = lm.forward(ids, trace);
-            last = java.util.Arrays.copyOfRange(logits, (L - 1) * V, L * V);
-            next = Sampler.argmax(last);
-        }
+        boolean attribution = methods.contains(Method.attribution);        // its reverse pass traces the forward pass itself
+        float[] logits = lm.forward(ids, attribution ? null : trace);
+        int next = Sampler.argmax(java.util.Arrays.copyOfRange(logits, (L - 1) * V, L * V));
+        if (attribution) lm.forwardWithGradients(ids, L - 1, next, trace);
         List<AttentionSummary> layers = new ArrayList<>();
         for (int l = 0; l < layersCount; l++) layers.add(AttentionMaps.of(trace, l, false, AttentionMaps.Direction.FORWARD).summary());
         int start = startLayer >= 0 ? Math.min(startLayer, layersCount - 1) : ImageExplainer.defaultStartLayer(layersCount);
