@@ -20,10 +20,10 @@ import java.util.concurrent.Callable;
 
 @Command(name = "attention", mixinStandardHelpOptions = true,
         description = {"Write one layer's attention as float32 NPY: [E, L, L] per channel for Mamba models (hidden attention, "
-                + "or the unified form with --unified), [H, L, L] per head for Mamba-2 (with --unified [E, L, L] per channel), [H, T, T] softmax probabilities for ViT and GPT-NeoX.",
+                + "or the unified form with --unified), [H, L, L] per head for Mamba-2 (with --unified [E, L, L] per channel), [A, L, L] per channel for RWKV, [H, T, T] softmax probabilities for ViT and GPT-NeoX.",
                 "Vision Mamba: both directions combined (α_fwd + flip(α_bwd)) unless --direction says otherwise. Images: the first one."})
 final class AttentionCommand implements Callable<Integer> {
-    @Option(names = "--model", required = true, paramLabel = "DIR", description = "Checkpoint directory (model_type mamba, mamba2, gpt_neox, vim or vit).")
+    @Option(names = "--model", required = true, paramLabel = "DIR", description = "Checkpoint directory (model_type mamba, mamba2, rwkv, gpt_neox, vim or vit).")
     Path model;
 
     static final class Input {
@@ -77,6 +77,16 @@ final class AttentionCommand implements Callable<Integer> {
                         : firstImage(Npy.readFloat32(input.pixels), size);
                 classifier.classify(pixels, trace);
             }
+        }
+        if (trace.hasRwkv(layer)) {
+            if (unified) throw new IllegalArgumentException("--unified is not implemented for RWKV layers yet; without it: [A, L, L] per channel");
+            var t = trace.rwkv(layer);
+            var alpha = org.mambalens.xai.attention.RwkvAttention.of(t);
+            Npy.writeFloat32(out, new int[]{t.channels(), t.length(), t.length()}, sink -> {
+                for (int a = 0; a < t.channels(); a++) sink.accept(alpha.channel(a));
+            });
+            System.err.printf("wrote %s: float32 [%d, %d, %d] (channels, queries, keys)%n", out, t.channels(), t.length(), t.length());
+            return 0;
         }
         if (trace.hasSsd(layer)) {
             var t = trace.ssd(layer);

@@ -45,7 +45,7 @@ class CliTest {
     }
 
     @org.junit.jupiter.params.ParameterizedTest
-    @org.junit.jupiter.params.provider.ValueSource(strings = {"mamba/untied_bf16", "gptneox/neox_sequential_bf16", "mamba2/mamba2_groups_bf16"})
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"mamba/untied_bf16", "gptneox/neox_sequential_bf16", "mamba2/mamba2_groups_bf16", "rwkv/rwkv_bf16"})
     void forwardWritesTheReferenceLogitsAsNpy(String fixture) {
         Path dir = Fixtures.golden().resolve(fixture);
         JsonNode ref = Fixtures.json(dir.resolve("reference.json"));
@@ -58,7 +58,7 @@ class CliTest {
     }
 
     @org.junit.jupiter.params.ParameterizedTest
-    @org.junit.jupiter.params.provider.ValueSource(strings = {"mamba/bias_untied_f16", "gptneox/neox_parallel_f32", "mamba2/mamba2_f32"})
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"mamba/bias_untied_f16", "gptneox/neox_parallel_f32", "mamba2/mamba2_f32", "rwkv/rwkv_f32"})
     void generatePrintIdsGivesTheReferenceGreedyContinuation(String fixture) {
         Path dir = Fixtures.golden().resolve(fixture);
         JsonNode ref = Fixtures.json(dir.resolve("reference.json"));
@@ -100,7 +100,7 @@ class CliTest {
         expectOneLineError(run("forward", "--model", model.toString(), "--token-ids", "1,99999", "--out", tmp.resolve("x.npy").toString()), "99999");
         assertThat(tmp.resolve("x.npy")).doesNotExist();
         Files.writeString(tmp.resolve("config.json"), "{\"model_type\": \"llama\"}");
-        expectOneLineError(run("forward", "--model", tmp.toString(), "--token-ids", "1", "--out", tmp.resolve("x.npy").toString()), "supported: gpt_neox, mamba, mamba2");
+        expectOneLineError(run("forward", "--model", tmp.toString(), "--token-ids", "1", "--out", tmp.resolve("x.npy").toString()), "supported: gpt_neox, mamba, mamba2, rwkv");
         assertThat(run("generate", "--prompt", "a", "--token-ids", "1").code()).isEqualTo(2);
     }
 
@@ -190,6 +190,10 @@ class CliTest {
         Result u = run("attention", "--model", mamba2.toString(), "--token-ids", "5,6,7,8,9", "--layer", "0", "--unified", "--out", heads.toString());
         assertThat(u.code()).as(u.err()).isZero();
         assertThat(Npy.readFloat32(heads).shape()).containsExactly(128, 5, 5);
+        Result rw = run("attention", "--model", Fixtures.golden().resolve("rwkv/rwkv_f32").toString(), "--token-ids", "5,6,7", "--layer", "1",
+                "--out", heads.toString());
+        assertThat(rw.code()).as(rw.err()).isZero();
+        assertThat(Npy.readFloat32(heads).shape()).containsExactly(64, 3, 3);
     }
 
     @Test

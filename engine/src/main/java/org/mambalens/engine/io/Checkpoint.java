@@ -34,6 +34,17 @@ public final class Checkpoint implements AutoCloseable {
         this.owner = owner;
     }
 
+    /** Opens the checkpoint in {@code dir} and builds on it; closes it again if the build fails, so nothing stays mapped. */
+    public static <T> T openFor(java.nio.file.Path dir, java.util.function.Function<Checkpoint, T> build) {
+        Checkpoint checkpoint = open(dir);
+        try {
+            return build.apply(checkpoint);
+        } catch (RuntimeException e) {
+            checkpoint.close();
+            throw e;
+        }
+    }
+
     public static Checkpoint open(Path fileOrDir) {
         if (!Files.exists(fileOrDir)) throw new CheckpointException(fileOrDir, "no such file or directory");
         if (!Files.isDirectory(fileOrDir)) return ofFiles(fileOrDir, List.of(fileOrDir));

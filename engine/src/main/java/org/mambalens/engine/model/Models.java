@@ -4,6 +4,7 @@ import org.mambalens.engine.io.ConfigFile;
 import org.mambalens.engine.model.gptneox.GptNeoXModel;
 import org.mambalens.engine.model.mamba.MambaModel;
 import org.mambalens.engine.model.mamba2.Mamba2Model;
+import org.mambalens.engine.model.rwkv.RwkvModel;
 import org.mambalens.engine.model.vim.VimModel;
 import org.mambalens.engine.model.vit.ViTModel;
 
@@ -15,7 +16,7 @@ import java.util.function.Function;
 /** The registries that map config.json's {@code model_type} to the family that loads it. */
 public final class Models {
     private static final Map<String, Function<Path, LanguageModel>> LANGUAGE = new TreeMap<>(Map.of(
-            "mamba", MambaModel::load, "mamba2", Mamba2Model::load, "gpt_neox", GptNeoXModel::load));
+            "mamba", MambaModel::load, "mamba2", Mamba2Model::load, "rwkv", RwkvModel::load, "gpt_neox", GptNeoXModel::load));
 
     private Models() {
     }

@@ -8,7 +8,8 @@ import java.util.function.Supplier;
 
 /**
  * Opt-in recording of a forward pass, layer by layer: Mamba mixers' Δ, B, C, s, u, z (per scan
- * direction), Mamba-2 mixers' Δ, B, C, x, z, y and Transformers' softmax probabilities; after a reverse pass, the gradients the
+ * direction), Mamba-2 mixers' Δ, B, C, x, z, y, RWKV time mixes' r, k, v and
+ * Transformers' softmax probabilities; after a reverse pass, the gradients the
  * attribution methods read. A model given no recorder (null) does no extra
  * work at all; given one, it copies out only the layers the recorder {@linkplain #wants wants}.
  */
@@ -20,6 +21,7 @@ public final class TraceRecorder {
     private final Map<Integer, Map<Direction, MixerTrace>> mixers = new TreeMap<>();
     private final Map<Integer, AttentionTrace> attention = new TreeMap<>();
     private final Map<Integer, SsdTrace> ssd = new TreeMap<>();
+    private final Map<Integer, RwkvTrace> rwkv = new TreeMap<>();
     private final Map<Integer, float[]> residualGradients = new TreeMap<>();
     private final Map<Integer, float[]> attentionGradients = new TreeMap<>();
     private float[] inputGradient;
@@ -60,6 +62,21 @@ public final class TraceRecorder {
 
     public synchronized boolean hasSsd(int layer) {
         return ssd.containsKey(layer);
+    }
+
+    /** Stores an RWKV time-mix layer's tensors, if this layer is wanted. */
+    public synchronized void recordRwkv(int layer, Supplier<RwkvTrace> make) {
+        if (wants(layer)) rwkv.put(layer, make.get());
+    }
+
+    public synchronized RwkvTrace rwkv(int layer) {
+        RwkvTrace t = rwkv.get(layer);
+        if (t == null) throw new IllegalArgumentException("layer " + layer + " RWKV time mix was not recorded");
+        return t;
+    }
+
+    public synchronized boolean hasRwkv(int layer) {
+        return rwkv.containsKey(layer);
     }
 
     /** Stores a Transformer layer's softmax probabilities, if this layer is wanted. */
@@ -132,6 +149,7 @@ public final class TraceRecorder {
         Set<Integer> all = new java.util.TreeSet<>(mixers.keySet());
         all.addAll(attention.keySet());
         all.addAll(ssd.keySet());
+        all.addAll(rwkv.keySet());
         return Collections.unmodifiableSet(all);
     }
 }

@@ -71,6 +71,31 @@ class HiddenAttentionTest {
         }
     }
 
+    /** RWKV-4: each channel's normalised WKV weights, gated, applied to v reproduce what the output projection reads. */
+    @ParameterizedTest
+    @ValueSource(strings = {"rwkv/rwkv_f32", "rwkv/rwkv_bf16"})
+    void reproducesEveryRwkvLayer(String name) {
+        int[] ids = Fixtures.ints(Fixtures.json(Fixtures.golden().resolve(name + "/reference.json")).get("token_ids"));
+        try (var model = Models.loadLanguageModel(Fixtures.golden().resolve(name))) {
+            TraceRecorder trace = TraceRecorder.allLayers();
+            model.forward(ids, trace);
+            for (int layer = 0; layer < model.layers(); layer++) {
+                var t = trace.rwkv(layer);
+                RwkvAttention alpha = RwkvAttention.of(t);
+                assertThat(Fixtures.relativeError(alpha.apply(), t.gated())).as(name + " layer " + layer).isLessThan(1e-5);
+                float[] c0 = alpha.channel(0);
+                for (int i = 0; i < t.length(); i++) {
+                    double rowSum = 0;
+                    for (int j = 0; j < t.length(); j++) {
+                        if (j > i) assertThat(c0[i * t.length() + j]).isZero();
+                        rowSum += c0[i * t.length() + j];
+                    }
+                    assertThat(rowSum).as("a row sums to its gate σ(r)").isCloseTo(t.r()[i * t.channels()], org.assertj.core.data.Offset.offset(1e-5));
+                }
+            }
+        }
+    }
+
     /** α and the unified operator against the matrices built from transformers' internals in float64 (gradient_fixtures.py). */
     @ParameterizedTest
     @ValueSource(strings = {"mamba/tied_f32", "mamba/conv3_rank_given"})

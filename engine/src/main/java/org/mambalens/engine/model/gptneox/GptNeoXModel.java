@@ -5,6 +5,7 @@ import org.mambalens.engine.io.ConfigFile;
 import org.mambalens.engine.kernels.Elementwise;
 import org.mambalens.engine.kernels.MatMul;
 import org.mambalens.engine.model.LanguageModel;
+import org.mambalens.engine.model.StackedLanguageModel;
 import org.mambalens.engine.tensor.Tensor;
 import org.mambalens.engine.trace.AttentionTrace;
 import org.mambalens.engine.trace.TraceRecorder;
@@ -20,7 +21,7 @@ import java.util.Arrays;
  *
  * <p>Shapes: L new tokens, P cached positions before them, D = hidden, H heads of dh, F = intermediate, V = vocab.
  */
-public final class GptNeoXModel implements LanguageModel {
+public final class GptNeoXModel extends StackedLanguageModel {
 
     /** One block. Tensors are mapped views; float[] are small and widened at load. */
     record Layer(float[] ln1W, float[] ln1B,          // [D] input_layernorm
@@ -49,19 +50,18 @@ public final class GptNeoXModel implements LanguageModel {
 
     private final Path dir;
     private final GptNeoXConfig config;
-    private final Checkpoint checkpoint;
     private final Tensor embeddings;       // [V, D] embed_in
     private final Layer[] layers;
     private final float[] lnW, lnB;        // [D] final_layer_norm
-    private final Tensor head;             // [V, D] embed_out
     private final float[] inverseFrequencies;   // [rotaryDims / 2]
 
     private GptNeoXModel(Path dir, GptNeoXConfig c, Checkpoint ck) {
+        int V = c.vocabSize(), D = c.hiddenSize(), F = c.intermediateSize();
+        Tensor embeddings = ck.tensor("gpt_neox.embed_in.weight", V, D);
+        super(ck, ck.has("embed_out.weight") ? ck.tensor("embed_out.weight", V, D) : embeddings, D, c.layers(), c.eosTokenId());
         this.dir = dir;
         this.config = c;
-        this.checkpoint = ck;
-        int V = c.vocabSize(), D = c.hiddenSize(), F = c.intermediateSize();
-        embeddings = ck.tensor("gpt_neox.embed_in.weight", V, D);
+        this.embeddings = embeddings;
         layers = new Layer[c.layers()];
         for (int i = 0; i < layers.length; i++) {
             String p = "gpt_neox.layers." + i + ".";
@@ -75,7 +75,6 @@ public final class GptNeoXModel implements LanguageModel {
         }
         lnW = vector("gpt_neox.final_layer_norm.weight", D);
         lnB = vector("gpt_neox.final_layer_norm.bias", D);
-        head = ck.has("embed_out.weight") ? ck.tensor("embed_out.weight", V, D) : embeddings;
         int half = c.rotaryDims() / 2;
         inverseFrequencies = new float[half];
         for (int j = 0; j < half; j++) inverseFrequencies[j] = (float) (1 / Math.pow(c.rotaryBase(), 2.0 * j / c.rotaryDims()));
@@ -87,32 +86,11 @@ public final class GptNeoXModel implements LanguageModel {
 
     public static GptNeoXModel load(Path dir) {
         GptNeoXConfig config = GptNeoXConfig.from(ConfigFile.in(dir));
-        Checkpoint checkpoint = Checkpoint.open(dir);
-        try {
-            return new GptNeoXModel(dir, config, checkpoint);
-        } catch (RuntimeException e) {
-            checkpoint.close();
-            throw e;
-        }
+        return Checkpoint.openFor(dir, ck -> new GptNeoXModel(dir, config, ck));
     }
 
     public GptNeoXConfig config() {
         return config;
-    }
-
-    @Override
-    public int vocabSize() {
-        return config.vocabSize();
-    }
-
-    @Override
-    public int layers() {
-        return config.layers();
-    }
-
-    @Override
-    public int eosTokenId() {
-        return config.eosTokenId();
     }
 
     @Override
@@ -121,48 +99,24 @@ public final class GptNeoXModel implements LanguageModel {
     }
 
     @Override
-    public float[] forward(int[] ids, TraceRecorder trace) {
-        checkIds(ids, 0);
-        float[] h = hidden(ids, newState(), trace);
-        float[] logits = new float[ids.length * config.vocabSize()];     // [L, V]
-        MatMul.matmul(logits, 0, config.vocabSize(), h, 0, config.hiddenSize(), ids.length, head, null);
-        return logits;
-    }
-
-    @Override
-    public float[] prefill(int[] ids, LanguageModel.State state) {
-        State s = (State) state;
-        checkIds(ids, s.position);
-        float[] h = hidden(ids, s, null);
-        float[] logits = new float[config.vocabSize()];
-        MatMul.matvec(logits, 0, h, (ids.length - 1) * config.hiddenSize(), head, null);
-        return logits;
-    }
-
-    @Override
-    public float[] step(int id, LanguageModel.State state) {
-        return prefill(new int[]{id}, state);
-    }
-
-    @Override
     public float[] forwardWithGradients(int[] ids, int position, int token, TraceRecorder trace) {
         throw new UnsupportedOperationException("the reverse pass (attribution) is not implemented for GPT-NeoX yet");
     }
 
-    private void checkIds(int[] ids, int cached) {
-        LanguageModel.checkIds(ids, config.vocabSize());
+    @Override
+    protected void checkPositions(int[] ids, LanguageModel.State state) {
+        int cached = state.position();
         if (cached + ids.length > config.maxPositions()) {
             throw new IllegalArgumentException((cached + ids.length) + " positions exceed max_position_embeddings " + config.maxPositions());
         }
     }
 
     /** final_layer_norm of the residual stream after every block, [L, D], appending L positions to the cache. */
-    private float[] hidden(int[] ids, State state, TraceRecorder trace) {
+    @Override
+    protected float[] hidden(int[] ids, LanguageModel.State s, TraceRecorder trace) {
+        State state = (State) s;
         int L = ids.length, D = config.hiddenSize(), F = config.intermediateSize();
-        float[] x = new float[L * D];                                      // residual stream [L, D]
-        for (int t = 0; t < L; t++) {
-            for (int i = 0; i < D; i++) x[t * D + i] = embeddings.getFloat((long) ids[t] * D + i);
-        }
+        float[] x = embed(embeddings, ids);                                // residual stream [L, D], F32
         float[] xn = new float[L * D], mlpIn = new float[L * D];
         for (int i = 0; i < layers.length; i++) {
             Layer w = layers[i];
@@ -249,11 +203,6 @@ public final class GptNeoXModel implements LanguageModel {
             s.keys[i][h] = Arrays.copyOf(s.keys[i][h], capacity * dh);
             s.values[i][h] = Arrays.copyOf(s.values[i][h], capacity * dh);
         }
-    }
-
-    @Override
-    public void close() {
-        checkpoint.close();
     }
 
     @Override

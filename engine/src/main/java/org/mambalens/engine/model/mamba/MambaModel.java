@@ -69,13 +69,7 @@ public final class MambaModel implements LanguageModel {
 
     public static MambaModel load(Path dir) {
         MambaConfig config = MambaConfig.from(ConfigFile.in(dir));
-        Checkpoint checkpoint = Checkpoint.open(dir);
-        try {
-            return new MambaModel(dir, config, checkpoint);
-        } catch (RuntimeException e) {
-            checkpoint.close();
-            throw e;
-        }
+        return Checkpoint.openFor(dir, ck -> new MambaModel(dir, config, ck));
     }
 
     private Layer loadLayer(String p) {

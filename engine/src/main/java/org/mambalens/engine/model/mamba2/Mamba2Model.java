@@ -7,6 +7,7 @@ import org.mambalens.engine.kernels.Elementwise;
 import org.mambalens.engine.kernels.MatMul;
 import org.mambalens.engine.kernels.SsdScan;
 import org.mambalens.engine.model.LanguageModel;
+import org.mambalens.engine.model.StackedLanguageModel;
 import org.mambalens.engine.tensor.Matrices;
 import org.mambalens.engine.tensor.Tensor;
 import org.mambalens.engine.trace.SsdTrace;
@@ -25,7 +26,7 @@ import java.util.Arrays;
  *
  * <p>Shapes: L tokens, D = hidden, E = H·P inner, G groups, N state, K conv taps, V vocab, W = E + 2·G·N.
  */
-public final class Mamba2Model implements LanguageModel {
+public final class Mamba2Model extends StackedLanguageModel {
 
     /** One block's weights. Tensors are mapped views; float[] are small and widened at load. */
     record Layer(float[] norm,          // [D]
@@ -59,20 +60,18 @@ public final class Mamba2Model implements LanguageModel {
 
     private final Path dir;
     private final Mamba2Config config;
-    private final Checkpoint checkpoint;
     private final Tensor embeddings;   // [V, D]
     private final Layer[] layers;
     private final float[] normF;       // [D]
-    private final Tensor lmHead;       // [V, D]
 
     private Mamba2Model(Path dir, Mamba2Config c, Checkpoint ck) {
+        int V = c.vocabSize(), D = c.hiddenSize();
+        Tensor embeddings = ck.tensor("backbone.embeddings.weight", V, D);
+        super(ck, c.tieWordEmbeddings() || !ck.has("lm_head.weight") ? embeddings : ck.tensor("lm_head.weight", V, D), D, c.layers(), c.eosTokenId());
         this.dir = dir;
         this.config = c;
-        this.checkpoint = ck;
-        int V = c.vocabSize(), D = c.hiddenSize();
-        embeddings = ck.tensor("backbone.embeddings.weight", V, D);
+        this.embeddings = embeddings;
         normF = ck.tensor("backbone.norm_f.weight", D).toFloatArray();
-        lmHead = c.tieWordEmbeddings() || !ck.has("lm_head.weight") ? embeddings : ck.tensor("lm_head.weight", V, D);
         layers = new Layer[c.layers()];
         for (int i = 0; i < layers.length; i++) layers[i] = loadLayer("backbone.layers." + i + ".");
     }
@@ -100,32 +99,11 @@ public final class Mamba2Model implements LanguageModel {
 
     public static Mamba2Model load(Path dir) {
         Mamba2Config config = Mamba2Config.from(ConfigFile.in(dir));
-        Checkpoint checkpoint = Checkpoint.open(dir);
-        try {
-            return new Mamba2Model(dir, config, checkpoint);
-        } catch (RuntimeException e) {
-            checkpoint.close();
-            throw e;
-        }
+        return Checkpoint.openFor(dir, ck -> new Mamba2Model(dir, config, ck));
     }
 
     public Mamba2Config config() {
         return config;
-    }
-
-    @Override
-    public int vocabSize() {
-        return config.vocabSize();
-    }
-
-    @Override
-    public int layers() {
-        return config.layers();
-    }
-
-    @Override
-    public int eosTokenId() {
-        return config.eosTokenId();
     }
 
     @Override
@@ -134,40 +112,16 @@ public final class Mamba2Model implements LanguageModel {
     }
 
     @Override
-    public float[] forward(int[] ids, TraceRecorder trace) {
-        LanguageModel.checkIds(ids, config.vocabSize());
-        float[] h = hidden(ids, newState(), trace);
-        float[] logits = new float[ids.length * config.vocabSize()];     // [L, V]
-        MatMul.matmul(logits, 0, config.vocabSize(), h, 0, config.hiddenSize(), ids.length, lmHead, null);
-        return logits;
-    }
-
-    @Override
-    public float[] prefill(int[] ids, LanguageModel.State state) {
-        LanguageModel.checkIds(ids, config.vocabSize());
-        float[] h = hidden(ids, (State) state, null);
-        float[] logits = new float[config.vocabSize()];
-        MatMul.matvec(logits, 0, h, (ids.length - 1) * config.hiddenSize(), lmHead, null);
-        return logits;
-    }
-
-    @Override
-    public float[] step(int id, LanguageModel.State state) {
-        return prefill(new int[]{id}, state);
-    }
-
-    @Override
     public float[] forwardWithGradients(int[] ids, int position, int token, TraceRecorder trace) {
         throw new UnsupportedOperationException("the reverse pass (attribution) is not implemented for Mamba-2 yet");
     }
 
     /** RMSNorm_f of the residual stream after every block, [L, D], advancing {@code state} by L tokens. */
-    private float[] hidden(int[] ids, State state, TraceRecorder trace) {
+    @Override
+    protected float[] hidden(int[] ids, LanguageModel.State s, TraceRecorder trace) {
+        State state = (State) s;
         int L = ids.length, D = config.hiddenSize();
-        float[] x = new float[L * D];                                      // residual stream [L, D], F32
-        for (int t = 0; t < L; t++) {
-            for (int i = 0; i < D; i++) x[t * D + i] = embeddings.getFloat((long) ids[t] * D + i);
-        }
+        float[] x = embed(embeddings, ids);                                // residual stream [L, D], F32
         float[] xn = new float[L * D];
         for (int i = 0; i < layers.length; i++) {
             Elementwise.rmsnorm(xn, x, layers[i].norm(), config.eps(), L, D);
@@ -215,11 +169,6 @@ public final class Mamba2Model implements LanguageModel {
         float[] out = new float[L * D];
         MatMul.matmul(out, 0, D, gated, 0, E, L, w.outProj(), w.outProjBias());
         return out;
-    }
-
-    @Override
-    public void close() {
-        checkpoint.close();
     }
 
     @Override

@@ -65,13 +65,7 @@ public final class VimModel implements ImageClassifier {
 
     public static VimModel load(Path dir) {
         VimConfig config = VimConfig.from(ConfigFile.in(dir));
-        Checkpoint checkpoint = Checkpoint.open(dir);
-        try {
-            return new VimModel(config, checkpoint);
-        } catch (RuntimeException e) {
-            checkpoint.close();
-            throw e;
-        }
+        return Checkpoint.openFor(dir, ck -> new VimModel(config, ck));
     }
 
     public VimConfig config() {

@@ -73,13 +73,7 @@ public final class ViTModel implements ImageClassifier {
 
     public static ViTModel load(java.nio.file.Path dir) {
         ViTConfig config = ViTConfig.from(ConfigFile.in(dir));
-        Checkpoint checkpoint = Checkpoint.open(dir);
-        try {
-            return new ViTModel(config, checkpoint);
-        } catch (RuntimeException e) {
-            checkpoint.close();
-            throw e;
-        }
+        return Checkpoint.openFor(dir, ck -> new ViTModel(config, ck));
     }
 
     public ViTConfig config() {

@@ -44,24 +44,4 @@ class GptNeoXGoldenTest {
             assertThat(checked).isEqualTo(2);
         }
     }
-
-    @ParameterizedTest
-    @ValueSource(strings = {"neox_parallel_f32", "neox_sequential_bf16"})
-    void greedyIdsMatchTransformers(String name) {
-        JsonNode ref = Fixtures.json(dir(name).resolve("reference.json"));
-        int[] expected = Fixtures.ints(ref.get("greedy_ids"));
-        try (LanguageModel model = Models.loadLanguageModel(dir(name))) {
-            assertThat(Fixtures.greedy(model, Fixtures.ints(ref.get("greedy_prompt")), expected.length)).containsExactly(expected);
-        }
-    }
-
-    /** The key/value cache: a prompt prefilled in two parts, then one token at a time, equals the whole-sequence forward. */
-    @ParameterizedTest
-    @ValueSource(strings = {"neox_parallel_f32", "neox_sequential_bf16"})
-    void cachedDecodeEqualsTheForwardPass(String name) {
-        int[] ids = Fixtures.ints(Fixtures.json(dir(name).resolve("reference.json")).get("token_ids"));
-        try (LanguageModel model = Models.loadLanguageModel(dir(name))) {
-            Fixtures.assertDecodeEqualsForward(model, ids, 5, 9);
-        }
-    }
 }

@@ -47,24 +47,4 @@ class Mamba2GoldenTest {
             assertThat(checked).isEqualTo(2);
         }
     }
-
-    @ParameterizedTest
-    @ValueSource(strings = {"mamba2_f32", "mamba2_groups_bf16"})
-    void greedyIdsMatchTransformers(String name) {
-        JsonNode ref = Fixtures.json(dir(name).resolve("reference.json"));
-        int[] expected = Fixtures.ints(ref.get("greedy_ids"));
-        try (LanguageModel model = Models.loadLanguageModel(dir(name))) {
-            assertThat(Fixtures.greedy(model, Fixtures.ints(ref.get("greedy_prompt")), expected.length)).containsExactly(expected);
-        }
-    }
-
-    /** The recurrent state: a prompt prefilled in two parts, then one token at a time, equals the whole-sequence forward. */
-    @ParameterizedTest
-    @ValueSource(strings = {"mamba2_f32", "mamba2_groups_bf16"})
-    void stepByStepDecodeEqualsTheForwardPass(String name) {
-        int[] ids = Fixtures.ints(Fixtures.json(dir(name).resolve("reference.json")).get("token_ids"));
-        try (LanguageModel model = Models.loadLanguageModel(dir(name))) {
-            Fixtures.assertDecodeEqualsForward(model, ids, 2, 9);
-        }
-    }
 }

@@ -1,0 +1,89 @@
+package org.mambalens.engine.model;
+
+import org.mambalens.engine.io.Checkpoint;
+import org.mambalens.engine.kernels.MatMul;
+import org.mambalens.engine.tensor.Tensor;
+import org.mambalens.engine.trace.TraceRecorder;
+
+/**
+ * What every stacked language model shares: the head over the final hidden states, the id checks, and
+ * prefill/step through the model's own state. A model supplies {@link #hidden}: its embedding, blocks
+ * and final norm for L tokens, continuing from a state.
+ */
+public abstract class StackedLanguageModel implements LanguageModel {
+    protected final Checkpoint checkpoint;
+    private final Tensor head;              // [V, D]
+    private final int vocabSize, hiddenSize, layers, eosTokenId;
+
+    protected StackedLanguageModel(Checkpoint checkpoint, Tensor head, int hiddenSize, int layers, int eosTokenId) {
+        this.checkpoint = checkpoint;
+        this.head = head;
+        this.vocabSize = head.dim(0);
+        this.hiddenSize = hiddenSize;
+        this.layers = layers;
+        this.eosTokenId = eosTokenId;
+    }
+
+    /** The final-normed hidden states [L, D] of {@code ids}, continuing from and advancing {@code state}; traced when asked. */
+    protected abstract float[] hidden(int[] ids, State state, TraceRecorder trace);
+
+    /** The rows of {@code embeddings} [V, D] for the ids, [L, D] in F32. */
+    protected static float[] embed(Tensor embeddings, int[] ids) {
+        int D = embeddings.dim(1);
+        float[] x = new float[ids.length * D];
+        for (int t = 0; t < ids.length; t++) {
+            for (int i = 0; i < D; i++) x[t * D + i] = embeddings.getFloat((long) ids[t] * D + i);
+        }
+        return x;
+    }
+
+    /** Checks that {@code ids} may follow what {@code state} has seen (beyond the vocabulary check); nothing by default. */
+    protected void checkPositions(int[] ids, State state) {
+    }
+
+    @Override
+    public int vocabSize() {
+        return vocabSize;
+    }
+
+    @Override
+    public int layers() {
+        return layers;
+    }
+
+    @Override
+    public int eosTokenId() {
+        return eosTokenId;
+    }
+
+    @Override
+    public float[] forward(int[] ids, TraceRecorder trace) {
+        LanguageModel.checkIds(ids, vocabSize);
+        State state = newState();
+        checkPositions(ids, state);
+        float[] h = hidden(ids, state, trace);
+        float[] logits = new float[ids.length * vocabSize];                // [L, V]
+        MatMul.matmul(logits, 0, vocabSize, h, 0, hiddenSize, ids.length, head, null);
+        return logits;
+    }
+
+    @Override
+    public float[] prefill(int[] ids, State state) {
+        LanguageModel.checkIds(ids, vocabSize);
+        checkPositions(ids, state);
+        float[] h = hidden(ids, state, null);
+        float[] logits = new float[vocabSize];
+        MatMul.matvec(logits, 0, h, (ids.length - 1) * hiddenSize, head, null);
+        return logits;
+    }
+
+    @Override
+    public float[] step(int id, State state) {
+        return prefill(new int[]{id}, state);
+    }
+
+    @Override
+    public void close() {
+        checkpoint.close();
+    }
+}
