@@ -1,7 +1,6 @@
 package org.mambalens.cli;
 
 import org.mambalens.engine.model.Models;
-import org.mambalens.engine.model.mamba.MambaModel;
 import org.mambalens.engine.text.BpeTokenizer;
 import org.mambalens.xai.data.ImagePreprocessor;
 import org.mambalens.xai.methods.ImageExplainer.Method;
@@ -30,8 +29,8 @@ final class ExplainCommand implements Callable<Integer> {
     @Option(names = "--image", paramLabel = "FILE", description = "A grayscale (or colour, taken as luma) image at the models' size. Default: " + BUNDLED_IMAGE + ".")
     Path image;
 
-    @Option(names = "--text", paramLabel = "TEXT", description = "Explain a language model's next-token prediction for this text instead "
-            + "(default model: the bundled models/mamba-fortunes).")
+    @Option(names = "--text", paramLabel = "TEXT", description = "Explain a language model's (Mamba or GPT-NeoX) next-token prediction for this "
+            + "text instead (default model: the bundled models/mamba-fortunes).")
     String text;
 
     @Option(names = "--method", paramLabel = "M", defaultValue = "all", description = "raw, rollout, attribution or all (default).")
@@ -58,8 +57,10 @@ final class ExplainCommand implements Callable<Integer> {
             if (models != null && models.size() > 1) throw new IllegalArgumentException("--text explains one language model; give one --model");
             Path dir = models == null || models.isEmpty() ? home.resolve("models/mamba-fortunes") : models.get(0);
             String type = org.mambalens.engine.io.ConfigFile.in(dir).text("model_type", "");
-            if (!type.equals("mamba")) throw new IllegalArgumentException("--text explains Mamba language models; " + dir + " is model_type \"" + type + "\"");
-            try (MambaModel lm = MambaModel.load(dir)) {
+            if (!type.equals("mamba") && !type.equals("gpt_neox")) {
+                throw new IllegalArgumentException("--text explains Mamba and GPT-NeoX language models; " + dir + " is model_type \"" + type + "\"");
+            }
+            try (var lm = Models.loadLanguageModel(dir)) {
                 BpeTokenizer tokenizer = BpeTokenizer.load(dir.resolve("tokenizer.json"));
                 System.out.println("wrote " + TextReport.write(out, lm, tokenizer, text, methods, startLayer));
             }

@@ -41,6 +41,11 @@ public abstract class StackedLanguageModel implements LanguageModel {
     protected void checkPositions(int[] ids, State state) {
     }
 
+    /** The output head [V, D]. */
+    protected Tensor head() {
+        return head;
+    }
+
     @Override
     public int vocabSize() {
         return vocabSize;

@@ -3,9 +3,10 @@ package org.mambalens.xai.render;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.mambalens.engine.io.AtomicWrite;
-import org.mambalens.engine.model.mamba.MambaModel;
+import org.mambalens.engine.model.LanguageModel;
 import org.mambalens.engine.text.BpeTokenizer;
 import org.mambalens.engine.text.Sampler;
+import org.mambalens.engine.trace.AttentionTrace;
 import org.mambalens.engine.trace.TraceRecorder;
 import org.mambalens.xai.attention.AttentionMaps;
 import org.mambalens.xai.attention.AttentionSummary;
@@ -17,44 +18,62 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.IntFunction;
 
 /**
  * Explains a language model's next-token prediction: the prompt's tokens coloured by their relevance
- * to the last position (raw attention, rollout and Mamba-Attribution over the hidden attention, SPEC §7
- * with the last row instead of a cls row), each layer's attention matrix, {@code report.html} and {@code explanation.json}.
+ * to the last position (SPEC §7 with the last row instead of a cls row: raw attention, rollout and
+ * attribution — over the hidden attention and Mamba-Attribution for Mamba, over the softmax
+ * probabilities and Chefer et al.'s Transformer-Attribution for GPT-NeoX), each layer's attention
+ * matrix, {@code report.html} and {@code explanation.json}.
  */
 public final class TextReport {
     private TextReport() {
     }
 
-    public static Path write(Path out, MambaModel lm, BpeTokenizer tokenizer, String text, List<Method> methods, int startLayer) {
-        Images.ensureDirectory(out);
+    public static Path write(Path out, LanguageModel lm, BpeTokenizer tokenizer, String text, List<Method> methods, int startLayer) {
         int[] ids = tokenizer.encode(text);
         if (ids.length == 0) throw new IllegalArgumentException("--text encodes to no tokens");
-        int L = ids.length, V = lm.vocabSize(), layersCount = lm.config().layers();
+        return write(out, lm, ids, id -> tokenizer.decode(new int[]{id}), text, methods, startLayer);
+    }
+
+    /** The same for token ids, each shown as {@code decode} spells it. */
+    public static Path write(Path out, LanguageModel lm, int[] ids, IntFunction<String> decode, String text, List<Method> methods, int startLayer) {
+        Images.ensureDirectory(out);
+        int L = ids.length, V = lm.vocabSize(), layersCount = lm.layers();
         TraceRecorder trace = TraceRecorder.allLayers();
         boolean attribution = methods.contains(Method.attribution);        // its reverse pass traces the forward pass itself
         float[] logits = lm.forward(ids, attribution ? null : trace);
         int next = Sampler.argmax(java.util.Arrays.copyOfRange(logits, (L - 1) * V, L * V));
         if (attribution) lm.forwardWithGradients(ids, L - 1, next, trace);
+        boolean transformer = trace.hasAttention(0);
         List<AttentionSummary> layers = new ArrayList<>();
-        for (int l = 0; l < layersCount; l++) layers.add(AttentionMaps.of(trace, l, false, AttentionMaps.Direction.FORWARD).summary());
+        List<AttentionTrace> attention = new ArrayList<>();
+        for (int l = 0; l < layersCount; l++) {
+            if (transformer) {
+                attention.add(trace.attention(l));
+                layers.add(AttentionSummary.of(trace.attention(l).probs(), trace.attention(l).heads(), L));
+            } else {
+                layers.add(AttentionMaps.of(trace, l, false, AttentionMaps.Direction.FORWARD).summary());
+            }
+        }
         int start = startLayer >= 0 ? Math.min(startLayer, layersCount - 1) : ImageExplainer.defaultStartLayer(layersCount);
         ObjectMapper json = new ObjectMapper();
         ObjectNode doc = json.createObjectNode();
         doc.put("text", text);
         doc.put("predicted_next_token", next);
-        doc.put("predicted_next_text", tokenizer.decode(new int[]{next}));
+        doc.put("predicted_next_text", decode.apply(next));
+        doc.put("model", transformer ? "transformer" : "mamba");
         doc.put("start_layer", start);
         var tokens = doc.putArray("tokens");
-        for (int id : ids) tokens.add(tokenizer.decode(new int[]{id}));
+        for (int id : ids) tokens.add(decode.apply(id));
         StringBuilder html = new StringBuilder("""
                 <!doctype html><html><head><meta charset="utf-8"><title>MambaLens text explanation</title><style>
                 body{font-family:sans-serif;margin:2em;background:#fafafa} .tok{font-family:monospace;white-space:pre;padding:2px 1px;border-radius:3px}
                 img{image-rendering:pixelated;border:1px solid #ccc} .small{font-size:80%;color:#555}</style></head><body>
                 <h1>MambaLens text explanation</h1>
                 """);
-        html.append("<p>Predicted next token: <b class=tok>").append(Images.escapeHtml(tokenizer.decode(new int[]{next}))).append("</b>")
+        html.append("<p>Predicted next token: <b class=tok>").append(Images.escapeHtml(decode.apply(next))).append("</b>")
                 .append(" <span class=small>(relevance of each prompt token to the last position, layers ").append(start).append("–")
                 .append(layersCount - 1).append(")</span></p>\n");
         for (Method method : methods) {
@@ -63,8 +82,9 @@ public final class TextReport {
                 case rollout -> Explanations.rollout(layers, start, L - 1);
                 case attribution -> {
                     List<float[]> gradients = new ArrayList<>();
-                    for (int l = 0; l < layersCount; l++) gradients.add(trace.residualGradient(l));
-                    yield Explanations.mambaAttribution(layers, gradients, start, L - 1);
+                    for (int l = 0; l < layersCount; l++) gradients.add(transformer ? trace.attentionGradient(l) : trace.residualGradient(l));
+                    yield transformer ? Explanations.transformerAttribution(attention, gradients, L - 1)
+                            : Explanations.mambaAttribution(layers, gradients, start, L - 1);
                 }
             };
             // The explained position always holds most of its own row (rollouts add the identity); colour the
@@ -79,11 +99,12 @@ public final class TextReport {
                 html.append("<span class=tok title=\"").append(String.format("%.4g", row[t])).append("\" style=\"")
                         .append(t == L - 1 ? "outline:2px solid #000;" : "").append("background:rgba(")
                         .append(c[0]).append(',').append(c[1]).append(',').append(c[2]).append(",0.55)\">")
-                        .append(Images.escapeHtml(tokenizer.decode(new int[]{ids[t]}))).append("</span>");
+                        .append(Images.escapeHtml(decode.apply(ids[t]))).append("</span>");
             }
             html.append("</p>\n");
         }
-        html.append("<h2>Hidden attention per layer</h2><p class=small>mean |α| over channels, min-max normalised, first 64 tokens</p><p>");
+        html.append(transformer ? "<h2>Attention per layer</h2><p class=small>mean softmax probability over heads"
+                : "<h2>Hidden attention per layer</h2><p class=small>mean |α| over channels").append(", min-max normalised, first 64 tokens</p><p>");
         for (int l = 0; l < layersCount; l++) {
             float[] abs = layers.get(l).absoluteMean();
             String file = "layer" + l + "_matrix.png";

@@ -2,6 +2,7 @@ package org.mambalens.engine.model.gptneox;
 
 import org.mambalens.engine.io.Checkpoint;
 import org.mambalens.engine.io.ConfigFile;
+import org.mambalens.engine.kernels.Backward;
 import org.mambalens.engine.kernels.Elementwise;
 import org.mambalens.engine.kernels.MatMul;
 import org.mambalens.engine.model.LanguageModel;
@@ -98,9 +99,123 @@ public final class GptNeoXModel extends StackedLanguageModel {
         return new State(config.layers(), config.heads());
     }
 
+    /**
+     * Chefer et al.'s gradients for a prompt: back-propagates the logit of {@code token} at {@code position}
+     * and records, for each wanted layer, ∂logit/∂A_h [H, L, L] and the gradient with respect to the residual
+     * stream entering it [L, D]; the input gradient is ∂logit/∂(token embeddings) [L, D]. Layers are
+     * recomputed one at a time on the way back. Returns that position's logits [V].
+     */
     @Override
     public float[] forwardWithGradients(int[] ids, int position, int token, TraceRecorder trace) {
-        throw new UnsupportedOperationException("the reverse pass (attribution) is not implemented for GPT-NeoX yet");
+        LanguageModel.checkIds(ids, config.vocabSize());
+        if (position < 0 || position >= ids.length) throw new IllegalArgumentException("position " + position + " is outside the prompt [0, " + ids.length + ")");
+        if (token < 0 || token >= config.vocabSize()) throw new IllegalArgumentException("token id " + token + " is outside the vocabulary [0, " + config.vocabSize() + ")");
+        State fresh = newState();
+        checkPositions(ids, fresh);
+        int L = ids.length, D = config.hiddenSize(), F = config.intermediateSize();
+        float[][] streams = new float[layers.length + 1][];
+        float[] h = hidden(ids, fresh, trace, streams);
+        float[] logits = new float[config.vocabSize()];
+        MatMul.matvec(logits, 0, h, position * D, head(), null);
+
+        float[] dOut = new float[D];                                       // ∂logit/∂final_layer_norm(x)[position] = embed_out row
+        for (int j = 0; j < D; j++) dOut[j] = head().getFloat((long) token * D + j);
+        float[] grad = new float[L * D], dRow = new float[D];
+        Backward.layernorm(dRow, dOut, Arrays.copyOfRange(streams[layers.length], position * D, (position + 1) * D), lnW, config.eps(), 1, D);
+        System.arraycopy(dRow, 0, grad, position * D, D);
+
+        float[] xn = new float[L * D], mlpIn = new float[L * D], tmp = new float[L * D];
+        for (int i = layers.length - 1; i >= 0; i--) {
+            Layer w = layers[i];
+            float[] x = streams[i];
+            Elementwise.layernorm(xn, x, w.ln1W(), w.ln1B(), config.eps(), L, D);
+            State recomputed = newState();                                  // the layer again from its input: q, probs, k, v
+            Attention a = attention(i, w, xn, L, recomputed);
+            float[] mid = x;                                                // the MLP's layer-norm input
+            if (!config.parallelResidual()) {
+                mid = x.clone();
+                Elementwise.addInPlace(mid, a.out(), L * D);
+            }
+            Elementwise.layernorm(mlpIn, mid, w.ln2W(), w.ln2B(), config.eps(), L, D);
+            float[] pre = new float[L * F];
+            MatMul.matmul(pre, 0, F, mlpIn, 0, D, L, w.fc1(), w.fc1B());
+
+            float[] dAct = new float[L * F];                                // MLP: dense_4h_to_h, GELU, dense_h_to_4h, LN2
+            Backward.linear(dAct, grad, L, w.fc2());
+            Backward.gelu(dAct, dAct, pre, L * F);
+            Backward.linear(tmp, dAct, L, w.fc1());
+            float[] dMid = new float[L * D];
+            Backward.layernorm(dMid, tmp, mid, w.ln2W(), config.eps(), L, D);
+            float[] dAttnOut;                                               // the gradient reaching Attn(LN1(x))
+            if (config.parallelResidual()) {
+                dAttnOut = grad;                                            // x + Attn + MLP: both branches see grad
+            } else {
+                Elementwise.addInPlace(dMid, grad, L * D);                  // mid = x + Attn feeds the MLP and the stream
+                dAttnOut = dMid;
+            }
+            float[] dxn = attentionBackward(i, w, a, recomputed.keys[i], recomputed.values[i], dAttnOut, L, trace);
+            float[] dx = new float[L * D];
+            Backward.layernorm(dx, dxn, x, w.ln1W(), config.eps(), L, D);
+            if (config.parallelResidual()) {
+                Elementwise.addInPlace(dx, dMid, L * D);                    // LN2 branch
+                Elementwise.addInPlace(dx, grad, L * D);                    // the residual path
+            } else {
+                Elementwise.addInPlace(dx, dMid, L * D);                    // through mid = x + Attn
+            }
+            grad = dx;
+            trace.recordResidualGradient(i, grad::clone);
+            streams[i + 1] = null;
+        }
+        trace.recordInputGradient(grad);
+        return logits;
+    }
+
+    /**
+     * ∂/∂LN1(x) [L, D] from ∂/∂(attention output) [L, D], given the forward's tensors and its rotated keys and
+     * values per head ([L, dh] each, at the front of the cache arrays); records ∂logit/∂A_h [H, L, L] for layer i.
+     */
+    private float[] attentionBackward(int i, Layer w, Attention a, float[][] keys, float[][] values, float[] dOut, int L, TraceRecorder trace) {
+        int D = config.hiddenSize(), H = config.heads(), dh = config.headSize();
+        float[] dContext = new float[L * D];
+        Backward.linear(dContext, dOut, L, w.dense());
+        float[] dProbs = new float[H * L * L], dqkv = new float[L * 3 * D];
+        float scale = (float) (1 / Math.sqrt(dh));
+        for (int h = 0; h < H; h++) {
+            float[] v = values[h];
+            int p = h * L * L;
+            for (int r = 0; r < L; r++) {
+                for (int c = 0; c <= r; c++) {                              // dA_h = dContext_h · V_hᵀ (causal)
+                    float acc = 0;
+                    for (int j = 0; j < dh; j++) acc += dContext[r * D + h * dh + j] * v[c * dh + j];
+                    dProbs[p + r * L + c] = acc;
+                }
+            }
+        }
+        trace.recordAttentionGradient(i, dProbs::clone);
+        for (int h = 0; h < H; h++) {
+            float[] k = keys[h];
+            int p = h * L * L;
+            Backward.softmaxRows(dProbs, a.probs(), p, L, L);               // ∂/∂(scaled scores)
+            for (int r = 0; r < L; r++) {
+                int qRow = r * 3 * D + h * 3 * dh;
+                for (int c = 0; c <= r; c++) {
+                    float pr = a.probs()[p + r * L + c], ds = dProbs[p + r * L + c];
+                    int kRow = c * 3 * D + h * 3 * dh;
+                    for (int j = 0; j < dh; j++) {
+                        dqkv[kRow + 2 * dh + j] += pr * dContext[r * D + h * dh + j];   // dV += Aᵀ·dContext
+                        dqkv[qRow + j] += ds * k[c * dh + j] * scale;                    // d(rotated q)
+                        dqkv[kRow + dh + j] += ds * a.q()[r * D + h * dh + j];           // d(rotated k); q is scaled
+                    }
+                }
+            }
+            for (int t = 0; t < L; t++) {                                   // through the rotations: their transposes
+                rotate(dqkv, t * 3 * D + h * 3 * dh, t, -1);
+                rotate(dqkv, t * 3 * D + h * 3 * dh + dh, t, -1);
+            }
+        }
+        float[] dxn = new float[L * D];
+        Backward.linear(dxn, dqkv, L, w.qkv());
+        return dxn;
     }
 
     @Override
@@ -114,14 +229,21 @@ public final class GptNeoXModel extends StackedLanguageModel {
     /** final_layer_norm of the residual stream after every block, [L, D], appending L positions to the cache. */
     @Override
     protected float[] hidden(int[] ids, LanguageModel.State s, TraceRecorder trace) {
-        State state = (State) s;
+        return hidden(ids, (State) s, trace, null);
+    }
+
+    /** As above; when {@code streams} is given, streams[i] receives the input of layer i and streams[layers] the last stream. */
+    private float[] hidden(int[] ids, State state, TraceRecorder trace, float[][] streams) {
         int L = ids.length, D = config.hiddenSize(), F = config.intermediateSize();
         float[] x = embed(embeddings, ids);                                // residual stream [L, D], F32
         float[] xn = new float[L * D], mlpIn = new float[L * D];
         for (int i = 0; i < layers.length; i++) {
             Layer w = layers[i];
+            if (streams != null) streams[i] = x.clone();
             Elementwise.layernorm(xn, x, w.ln1W(), w.ln1B(), config.eps(), L, D);
-            float[] attn = attention(i, w, xn, L, state, trace);
+            Attention a = attention(i, w, xn, L, state);
+            if (trace != null && state.position == 0) trace.recordAttention(i, () -> new AttentionTrace(config.heads(), L, a.probs().clone()));
+            float[] attn = a.out();
             if (config.parallelResidual()) {                               // x + Attn(LN1(x)) + MLP(LN2(x))
                 Elementwise.layernorm(mlpIn, x, w.ln2W(), w.ln2B(), config.eps(), L, D);
                 Elementwise.addInPlace(x, attn, L * D);
@@ -136,6 +258,7 @@ public final class GptNeoXModel extends StackedLanguageModel {
             MatMul.matmul(mlp, 0, D, hiddenF, 0, F, L, w.fc2(), w.fc2B());
             Elementwise.addInPlace(x, mlp, L * D);
         }
+        if (streams != null) streams[layers.length] = x.clone();
         state.position += L;
         Elementwise.layernorm(xn, x, lnW, lnB, config.eps(), L, D);
         return xn;
@@ -145,7 +268,11 @@ public final class GptNeoXModel extends StackedLanguageModel {
      * Causal multi-head attention of L new tokens over the P cached positions and themselves:
      * A_h = softmax(Q_h K_hᵀ / √dh) with rotary q and k, out = dense(concat_h(A_h V_h)), [L, D].
      */
-    private float[] attention(int index, Layer w, float[] xn, int L, State state, TraceRecorder trace) {
+    /** One attention sub-layer's tensors: q rotated and scaled [L, D]; probs [H, L, T]; out [L, D] (k and v stay in the cache). */
+    private record Attention(float[] q, float[] probs, float[] context, float[] out) {
+    }
+
+    private Attention attention(int index, Layer w, float[] xn, int L, State state) {
         int D = config.hiddenSize(), H = config.heads(), dh = config.headSize(), P = state.position, T = P + L;
         float[] qkv = new float[L * 3 * D];                                // [L, 3D]
         MatMul.matmul(qkv, 0, 3 * D, xn, 0, D, L, w.qkv(), w.qkvB());
@@ -176,18 +303,22 @@ public final class GptNeoXModel extends StackedLanguageModel {
                 MatMul.vectorTimesMatrix(context, t * D + h * dh, probs, off + t * T, visible, values[h], dh);   // A_h V_h
             }
         }
-        if (trace != null && P == 0) trace.recordAttention(index, () -> new AttentionTrace(H, L, probs.clone()));
         float[] out = new float[L * D];
         MatMul.matmul(out, 0, D, context, 0, D, L, w.dense(), w.denseB());
-        return out;
+        return new Attention(q, probs, context, out);
     }
 
     /** Rotary embedding of one head's first rotaryDims values at {@code off}, position p (rotate_half convention). */
     private void rotate(float[] x, int off, int p) {
+        rotate(x, off, p, 1);
+    }
+
+    /** The rotation by the angle of position p, or by its negative (sign −1: the transpose, for the reverse pass). */
+    private void rotate(float[] x, int off, int p, int sign) {
         int half = config.rotaryDims() / 2;
         for (int j = 0; j < half; j++) {
             double angle = (double) (p * inverseFrequencies[j]);
-            float cos = (float) Math.cos(angle), sin = (float) Math.sin(angle);
+            float cos = (float) Math.cos(angle), sin = sign * (float) Math.sin(angle);
             float a = x[off + j], b = x[off + j + half];
             x[off + j] = a * cos - b * sin;
             x[off + j + half] = b * cos + a * sin;

@@ -1,0 +1,39 @@
+package org.mambalens.xai.render;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.mambalens.engine.Fixtures;
+import org.mambalens.engine.model.LanguageModel;
+import org.mambalens.engine.model.Models;
+import org.mambalens.xai.methods.ImageExplainer.Method;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** The text report for a Transformer language model: softmax summaries, rollout and Chefer's attribution through its reverse pass. */
+class TextReportTest {
+    @TempDir
+    Path tmp;
+
+    @Test
+    void explainsAGptNeoXPrediction() throws Exception {
+        Path dir = Fixtures.golden().resolve("gptneox/neox_sequential_bf16");
+        int[] ids = Arrays.copyOf(Fixtures.ints(Fixtures.json(dir.resolve("reference.json")).get("token_ids")), 10);
+        try (LanguageModel lm = Models.loadLanguageModel(dir)) {
+            Path report = TextReport.write(tmp, lm, ids, id -> "<" + id + ">", "ten ids", List.of(Method.values()), -1);
+            assertThat(Files.readString(report)).contains("Attention per layer", "attribution", "&lt;" + ids[0] + "&gt;");
+            var json = new com.fasterxml.jackson.databind.ObjectMapper().readTree(tmp.resolve("explanation.json").toFile());
+            assertThat(json.get("model").asText()).isEqualTo("transformer");
+            for (String m : new String[]{"raw", "rollout", "attribution"}) assertThat(json.get(m).size()).as(m).isEqualTo(10);
+            double rolloutSum = 0;
+            for (var v : json.get("rollout")) rolloutSum += v.asDouble();
+            assertThat(rolloutSum).as("a rollout row of row-stochastic matrices sums to 1").isCloseTo(1.0, org.assertj.core.data.Offset.offset(1e-4));
+            for (var v : json.get("attribution")) assertThat(v.asDouble()).isGreaterThanOrEqualTo(0);
+            assertThat(tmp.resolve("layer2_matrix.png")).exists();
+        }
+    }
+}
