@@ -57,8 +57,13 @@ final class ExplainCommand implements Callable<Integer> {
             if (models != null && models.size() > 1) throw new IllegalArgumentException("--text explains one language model; give one --model");
             Path dir = models == null || models.isEmpty() ? home.resolve("models/mamba-fortunes") : models.get(0);
             String type = org.mambalens.engine.io.ConfigFile.in(dir).text("model_type", "");
-            if (!type.equals("mamba") && !type.equals("gpt_neox")) {
-                throw new IllegalArgumentException("--text explains Mamba and GPT-NeoX language models; " + dir + " is model_type \"" + type + "\"");
+            if (!Models.isLanguageModel(type)) throw new IllegalArgumentException("--text explains language models; " + dir + " is model_type \"" + type + "\"");
+            if (!type.equals("mamba") && !type.equals("gpt_neox")) {                  // no reverse pass yet: no attribution
+                if (method.equals("attribution")) {
+                    throw new IllegalArgumentException("--method attribution needs a reverse pass, not implemented for model_type \"" + type + "\" yet");
+                }
+                methods = methods.stream().filter(m -> m != Method.attribution).toList();
+                if (method.equals("all")) System.err.println("note: attribution is not available for model_type \"" + type + "\" yet; raw attention and rollout only");
             }
             try (var lm = Models.loadLanguageModel(dir)) {
                 BpeTokenizer tokenizer = BpeTokenizer.load(dir.resolve("tokenizer.json"));

@@ -182,7 +182,9 @@ class CliTest {
         expectOneLineError(run("attention", "--model", dir.toString(), "--token-ids", "1,2,3", "--layer", "0", "--unified",
                 "--out", tmp.resolve("u.npy").toString()), "--unified");
         expectOneLineError(run("explain", "--model", Fixtures.golden().resolve("rwkv/rwkv_f32").toString(), "--text", "hello",
-                "--out", tmp.resolve("t").toString()), "rwkv");
+                "--method", "attribution", "--out", tmp.resolve("t").toString()), "rwkv");
+        expectOneLineError(run("explain", "--model", Fixtures.golden().resolve("vit/vit_small").toString(), "--text", "hello",
+                "--out", tmp.resolve("t").toString()), "language models");
         Path mamba2 = Fixtures.golden().resolve("mamba2/mamba2_f32");
         Path heads = tmp.resolve("mamba2_attn.npy");
         Result m = run("attention", "--model", mamba2.toString(), "--token-ids", "5,6,7,8,9", "--layer", "1", "--out", heads.toString());

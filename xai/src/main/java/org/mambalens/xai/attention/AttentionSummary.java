@@ -12,13 +12,14 @@ public record AttentionSummary(int count, int tokens,
 
     /** The summary of a tensor held whole, [C, T, T] row-major. */
     public static AttentionSummary of(float[] tensor, int count, int tokens) {
-        Accumulator acc = new Accumulator(tokens);
         int size = tokens * tokens;
-        float[] channel = new float[size];
-        for (int c = 0; c < count; c++) {
-            System.arraycopy(tensor, c * size, channel, 0, size);
-            acc.add(channel);
-        }
+        return of(count, tokens, c -> java.util.Arrays.copyOfRange(tensor, c * size, (c + 1) * size));
+    }
+
+    /** The summary of a tensor made one [T, T] matrix at a time by {@code channel}, never held whole. */
+    public static AttentionSummary of(int count, int tokens, java.util.function.IntFunction<float[]> channel) {
+        Accumulator acc = new Accumulator(tokens);
+        for (int c = 0; c < count; c++) acc.add(channel.apply(c));
         return acc.summary(count);
     }
 

@@ -10,6 +10,8 @@ import org.mambalens.engine.trace.AttentionTrace;
 import org.mambalens.engine.trace.TraceRecorder;
 import org.mambalens.xai.attention.AttentionMaps;
 import org.mambalens.xai.attention.AttentionSummary;
+import org.mambalens.xai.attention.RwkvAttention;
+import org.mambalens.xai.attention.SsdAttention;
 import org.mambalens.xai.methods.Explanations;
 import org.mambalens.xai.methods.ImageExplainer;
 import org.mambalens.xai.methods.ImageExplainer.Method;
@@ -24,8 +26,9 @@ import java.util.function.IntFunction;
  * Explains a language model's next-token prediction: the prompt's tokens coloured by their relevance
  * to the last position (SPEC §7 with the last row instead of a cls row: raw attention, rollout and
  * attribution — over the hidden attention and Mamba-Attribution for Mamba, over the softmax
- * probabilities and Chefer et al.'s Transformer-Attribution for GPT-NeoX), each layer's attention
- * matrix, {@code report.html} and {@code explanation.json}.
+ * probabilities and Chefer et al.'s Transformer-Attribution for GPT-NeoX; raw attention and rollout over
+ * the implicit attention of Mamba-2 (per head) and RWKV (per channel)), each layer's attention matrix,
+ * {@code report.html} and {@code explanation.json}.
  */
 public final class TextReport {
     private TextReport() {
@@ -53,6 +56,12 @@ public final class TextReport {
             if (transformer) {
                 attention.add(trace.attention(l));
                 layers.add(AttentionSummary.of(trace.attention(l).probs(), trace.attention(l).heads(), L));
+            } else if (trace.hasSsd(l)) {                                   // Mamba-2: one matrix per head
+                SsdAttention a = SsdAttention.of(trace.ssd(l));
+                layers.add(AttentionSummary.of(trace.ssd(l).heads(), L, a::head));
+            } else if (trace.hasRwkv(l)) {                                  // RWKV: one matrix per channel
+                RwkvAttention a = RwkvAttention.of(trace.rwkv(l));
+                layers.add(AttentionSummary.of(trace.rwkv(l).channels(), L, a::channel));
             } else {
                 layers.add(AttentionMaps.of(trace, l, false, AttentionMaps.Direction.FORWARD).summary());
             }
@@ -63,7 +72,7 @@ public final class TextReport {
         doc.put("text", text);
         doc.put("predicted_next_token", next);
         doc.put("predicted_next_text", decode.apply(next));
-        doc.put("model", transformer ? "transformer" : "mamba");
+        doc.put("model", transformer ? "transformer" : trace.hasSsd(0) ? "mamba2" : trace.hasRwkv(0) ? "rwkv" : "mamba");
         doc.put("start_layer", start);
         var tokens = doc.putArray("tokens");
         for (int id : ids) tokens.add(decode.apply(id));
@@ -104,7 +113,8 @@ public final class TextReport {
             html.append("</p>\n");
         }
         html.append(transformer ? "<h2>Attention per layer</h2><p class=small>mean softmax probability over heads"
-                : "<h2>Hidden attention per layer</h2><p class=small>mean |α| over channels").append(", min-max normalised, first 64 tokens</p><p>");
+                : "<h2>Implicit attention per layer</h2><p class=small>mean |α| over channels (heads for Mamba-2)")
+                .append(", min-max normalised, first 64 tokens</p><p>");
         for (int l = 0; l < layersCount; l++) {
             float[] abs = layers.get(l).absoluteMean();
             String file = "layer" + l + "_matrix.png";
