@@ -1,5 +1,8 @@
 package org.mambalens.xai.attention;
 
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
 import org.mambalens.engine.io.Npy;
 import org.mambalens.engine.kernels.Parallel;
 import org.mambalens.engine.trace.MixerTrace;
@@ -13,6 +16,7 @@ import org.mambalens.engine.trace.TraceRecorder;
  * layer takes FORWARD or BOTH. Channels are computed in parallel and never all held at once.
  */
 public final class AttentionMaps {
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
     /** Which scan direction(s) of a Vision Mamba layer. */
     public enum Direction { FORWARD, BACKWARD, BOTH }
 
@@ -109,18 +113,102 @@ public final class AttentionMaps {
         AttentionSummary.CausalAccumulator total = new AttentionSummary.CausalAccumulator(length, backward != null);
         // One range per thread: each range sums into [T, T] arrays of its own, merged once at the end.
         Parallel.forRange(channels, (channels + Parallel.THREADS - 1) / Parallel.THREADS, (c0, c1) -> {
-            Worker w = new Worker();
             AttentionSummary.CausalAccumulator acc = new AttentionSummary.CausalAccumulator(length, backward != null);
-            for (int c = c0; c < c1; c++) {
-                w.fwd.compute(c);
-                if (w.bwd != null) w.bwd.compute(c);
-                acc.add(w.fwd.matrix, w.bwd == null ? null : w.bwd.matrix);
+            if (unified) {
+                Worker w = new Worker();
+                for (int c = c0; c < c1; c++) {
+                    w.fwd.compute(c);
+                    if (w.bwd != null) w.bwd.compute(c);
+                    acc.add(w.fwd.matrix, w.bwd == null ? null : w.bwd.matrix);
+                }
+            } else {
+                new TiledReduction(acc).run(c0, c1);
             }
             synchronized (total) {
                 total.merge(acc);
             }
         });
         return total.summary(channels);
+    }
+
+    /**
+     * The hidden-attention summary block by block: for a group of channels, each block (bi, bj) of every
+     * channel is computed into a Q × Q tile and summed into block accumulators that stay in L1; the [T, T]
+     * sums are touched once per group and block instead of once per channel (at long sequences they, not the
+     * arithmetic, were the bound).
+     */
+    private final class TiledReduction {
+        static final int GROUP = 8;
+        final AttentionSummary.CausalAccumulator acc;
+        final int q = HiddenAttention.BLOCK;
+        final float[] tile = new float[q * q], blockSum = new float[q * q], blockPos = new float[q * q];
+
+        TiledReduction(AttentionSummary.CausalAccumulator acc) {
+            this.acc = acc;
+        }
+
+        void run(int c0, int c1) {
+            HiddenAttention fwd = HiddenAttention.of(forward), bwd = backward == null ? null : HiddenAttention.of(backward);
+            HiddenAttention.Workspace[] wf = new HiddenAttention.Workspace[GROUP], wb = new HiddenAttention.Workspace[GROUP];
+            for (int k = 0; k < GROUP; k++) {
+                wf[k] = new HiddenAttention.Workspace(forward);
+                if (bwd != null) wb[k] = new HiddenAttention.Workspace(backward);
+            }
+            float[][] diagF = new float[GROUP][length], diagB = new float[GROUP][length];
+            int blocks = fwd.blocks();
+            for (int g0 = c0; g0 < c1; g0 += GROUP) {
+                int n = Math.min(GROUP, c1 - g0);
+                for (int k = 0; k < n; k++) {
+                    fwd.prepare(g0 + k, wf[k]);
+                    if (bwd != null) bwd.prepare(g0 + k, wb[k]);
+                }
+                for (int bi = 0; bi < blocks; bi++) {
+                    for (int bj = 0; bj <= bi; bj++) {
+                        reduce(fwd, wf, diagF, g0, n, bi, bj, false);
+                        if (bwd != null) reduce(bwd, wb, diagB, g0, n, bi, bj, true);
+                    }
+                }
+                for (int k = 0; k < n; k++) acc.addDiagonal(diagF[k], bwd == null ? null : diagB[k]);
+            }
+        }
+
+        /** Block (bi, bj) of channels [g0, g0 + n) of one direction into the accumulator; diagonals kept per channel. */
+        private void reduce(HiddenAttention alpha, HiddenAttention.Workspace[] ws, float[][] diag, int g0, int n, int bi, int bj, boolean backward) {
+            int i0 = bi * q, i1 = Math.min(length, i0 + q), rows = i1 - i0, j0 = bj * q;
+            java.util.Arrays.fill(blockSum, 0f);
+            java.util.Arrays.fill(blockPos, 0f);
+            float lo = Float.POSITIVE_INFINITY, hi = Float.NEGATIVE_INFINITY;
+            for (int k = 0; k < n; k++) {
+                alpha.block(g0 + k, bi, bj, ws[k], tile, 0, q);
+                if (bj < bi) {                                              // the whole tile is strictly lower
+                    var zero = FloatVector.zero(F);
+                    var vlo = FloatVector.broadcast(F, lo);
+                    var vhi = FloatVector.broadcast(F, hi);
+                    for (int e = 0; e < rows * q; e += F.length()) {
+                        var v = FloatVector.fromArray(F, tile, e);
+                        FloatVector.fromArray(F, blockSum, e).add(v).intoArray(blockSum, e);
+                        FloatVector.fromArray(F, blockPos, e).add(v.max(zero)).intoArray(blockPos, e);
+                        vlo = vlo.min(v);
+                        vhi = vhi.max(v);
+                    }
+                    lo = vlo.reduceLanes(VectorOperators.MIN);
+                    hi = vhi.reduceLanes(VectorOperators.MAX);
+                } else {                                                    // below the diagonal, and the diagonal itself
+                    for (int r = 0; r < rows; r++) {
+                        for (int j = 0; j < r; j++) {
+                            float v = tile[r * q + j];
+                            blockSum[r * q + j] += v;
+                            if (v > 0) blockPos[r * q + j] += v;
+                            lo = Math.min(lo, v);
+                            hi = Math.max(hi, v);
+                        }
+                        diag[k][i0 + r] = tile[r * q + r];
+                    }
+                }
+            }
+            acc.observe(lo, hi);
+            acc.addBlock(backward, i0, i1, j0, q, blockSum, blockPos);
+        }
     }
 
     /** The whole tensor [E, L, L] in one array (E·L² must fit in an int). */

@@ -111,13 +111,46 @@ public record AttentionSummary(int count, int tokens,
             int T = tokens;
             lower(fwd, sumF, posF);
             if (bwd != null) lower(bwd, sumB, posB);
+            float[] df = new float[T], db = bwd == null ? null : new float[T];
             for (int i = 0; i < T; i++) {
-                float v = fwd[i * T + i] + (bwd == null ? 0f : bwd[(T - 1 - i) * T + (T - 1 - i)]);
+                df[i] = fwd[i * T + i];
+                if (db != null) db[i] = bwd[i * T + i];
+            }
+            addDiagonal(df, db);
+        }
+
+        /** One channel's diagonals, each direction in its own order; the backward one may be null. */
+        void addDiagonal(float[] fwd, float[] bwd) {
+            int T = tokens;
+            for (int i = 0; i < T; i++) {
+                float v = fwd[i] + (bwd == null ? 0f : bwd[T - 1 - i]);
                 diagSum[i] += v;
                 if (v > 0) diagPos[i] += v;
                 min = Math.min(min, v);
                 max = Math.max(max, v);
             }
+        }
+
+        /**
+         * Sums of a group of channels over one block of one direction's strict lower triangle: rows [i0, i1),
+         * columns from j0, the block's (i, j) at (i − i0)·q + (j − j0) of blockSum and blockPos.
+         */
+        void addBlock(boolean backward, int i0, int i1, int j0, int q, float[] blockSum, float[] blockPos) {
+            float[] sum = backward ? sumB : sumF, pos = backward ? posB : posF;
+            int T = tokens;
+            for (int i = i0; i < i1; i++) {
+                int jEnd = Math.min(j0 + q, i);                                 // strictly below the diagonal
+                for (int j = j0; j < jEnd; j++) {
+                    sum[i * T + j] += blockSum[(i - i0) * q + (j - j0)];
+                    pos[i * T + j] += blockPos[(i - i0) * q + (j - j0)];
+                }
+            }
+        }
+
+        /** Extends the running minimum and maximum. */
+        void observe(float lo, float hi) {
+            min = Math.min(min, lo);
+            max = Math.max(max, hi);
         }
 
         private void lower(float[] m, float[] sum, float[] pos) {

@@ -104,7 +104,22 @@ public final class HiddenAttention {
 
     /** α_c into out [L, L] (the whole array is written, zeros above the diagonal). */
     void channel(int c, float[] out, Workspace ws) {
-        int L = t.length(), N = t.stateSize(), E = t.channels(), Q = BLOCK, blocks = (L + Q - 1) / Q;
+        int L = t.length(), Q = BLOCK, blocks = blocks();
+        prepare(c, ws);
+        Arrays.fill(out, 0f);
+        for (int bi = 0; bi < blocks; bi++) {
+            for (int bj = 0; bj <= bi; bj++) block(c, bi, bj, ws, out, bi * Q * L + bj * Q, L);
+        }
+    }
+
+    /** Row (and column) blocks of Q tokens. */
+    int blocks() {
+        return (t.length() + BLOCK - 1) / BLOCK;
+    }
+
+    /** Channel c's row and column factors into ws, for {@link #block}. */
+    void prepare(int c, Workspace ws) {
+        int L = t.length(), N = t.stateSize(), E = t.channels(), Q = BLOCK;
         float[] a = t.a(), delta = t.delta();
         int s0 = c * L;
         for (int i = 0; i < L; i++) {
@@ -113,23 +128,28 @@ public final class HiddenAttention {
             scaledExp(a, c * N, t.b(), i * N, delta[i * E + c], (float) (prefix[s0 + last] - prefix[s0 + i]), ws.factor, 0, N);
             for (int n = 0; n < N; n++) ws.columns[n * L + i] = ws.factor[n];
         }
-        Arrays.fill(out, 0f);
-        for (int bi = 0; bi < blocks; bi++) {
-            int i0 = bi * Q, i1 = Math.min(L, i0 + Q);
-            for (int bj = 0; bj < bi; bj++) {                              // column blocks before the diagonal are full
-                int j0 = bj * Q;
-                for (int n = 0; n < N; n++) {
-                    float middle = (float) Math.exp(a[c * N + n] * (prefix[s0 + i0] - prefix[s0 + j0 + Q - 1]));
-                    for (int k = 0; k < Q; k += LANES) {
-                        FloatVector.fromArray(F, ws.columns, n * L + j0 + k).mul(middle).intoArray(ws.scaled, n * Q + k);
-                    }
-                }
-                int i = i0;
-                for (; i + 1 < i1; i += 2) twoRowsTimesBlock(ws.rows, i * N, ws.scaled, N, out, i * L + j0, L);
-                if (i < i1) rowTimesBlock(ws.rows, i * N, ws.scaled, N, out, i * L + j0);
-            }
-            diagonalBlock(c, i0, i1, out, ws);
+    }
+
+    /**
+     * Block (bi, bj), bj ≤ bi, of α_c into out: element (i, j) at out[off + (i − i₀)·ld + (j − j₀)], for the
+     * block's rows inside the sequence. A diagonal block's entries above the diagonal are left as they are.
+     */
+    void block(int c, int bi, int bj, Workspace ws, float[] out, int off, int ld) {
+        int L = t.length(), N = t.stateSize(), Q = BLOCK, s0 = c * L;
+        int i0 = bi * Q, i1 = Math.min(L, i0 + Q), j0 = bj * Q;
+        if (bj == bi) {
+            diagonalBlock(c, i0, i1, ws, out, off, ld);
+            return;
         }
+        for (int n = 0; n < N; n++) {                                      // column blocks before the diagonal are full
+            float middle = (float) Math.exp(t.a()[c * N + n] * (prefix[s0 + i0] - prefix[s0 + j0 + Q - 1]));
+            for (int k = 0; k < Q; k += LANES) {
+                FloatVector.fromArray(F, ws.columns, n * L + j0 + k).mul(middle).intoArray(ws.scaled, n * Q + k);
+            }
+        }
+        int i = i0;
+        for (; i + 1 < i1; i += 2) twoRowsTimesBlock(ws.rows, i * N, ws.scaled, N, out, off + (i - i0) * ld, ld);
+        if (i < i1) rowTimesBlock(ws.rows, i * N, ws.scaled, N, out, off + (i - i0) * ld);
     }
 
     /** out[o + n] = scale·v[vo + n]·exp(A[ao + n]·span) for n < N, vectorised over n. */
@@ -194,12 +214,12 @@ public final class HiddenAttention {
      * The block's lower triangle. Split at i₀: the row factor is ws.rows, the column factor
      * Δ_j·B_j·exp(−A(S_j − S_{i₀})) ≥ 1 — safe while |A|·span stays under SAFE_SPAN, else the walk.
      */
-    private void diagonalBlock(int c, int i0, int i1, float[] out, Workspace ws) {
+    private void diagonalBlock(int c, int i0, int i1, Workspace ws, float[] out, int off, int ld) {
         int L = t.length(), N = t.stateSize(), Q = BLOCK, s0 = c * L;
         double span = prefix[s0 + i1 - 1] - prefix[s0 + i0], maxA = 0;
         for (int n = 0; n < N; n++) maxA = Math.max(maxA, Math.abs(t.a()[c * N + n]));
         if (maxA * span > SAFE_SPAN) {
-            walkBlock(c, i0, i1, out, ws);
+            walkBlock(c, i0, i1, ws, out, off, ld);
             return;
         }
         Arrays.fill(ws.scaled, 0f);
@@ -211,13 +231,13 @@ public final class HiddenAttention {
         }
         for (int i = i0; i < i1; i++) {
             rowTimesBlock(ws.rows, i * N, ws.scaled, N, ws.tile, 0);
-            System.arraycopy(ws.tile, 0, out, i * L + i0, i - i0 + 1);
+            System.arraycopy(ws.tile, 0, out, off + (i - i0) * ld, i - i0 + 1);
         }
     }
 
     /** The diagonal block row by row: α[i, j] = Δ_j·Σ_n C_i[n]·B_j[n]·Π_{k=j+1..i} Ā_k[n], the product grown as j moves left. */
-    private void walkBlock(int c, int i0, int i1, float[] out, Workspace ws) {
-        int L = t.length(), N = t.stateSize(), E = t.channels();
+    private void walkBlock(int c, int i0, int i1, Workspace ws, float[] out, int off, int ld) {
+        int N = t.stateSize(), E = t.channels();
         double[] decay = ws.decay, chain = ws.chain;
         for (int j = i0; j < i1; j++) {
             for (int n = 0; n < N; n++) decay[(j - i0) * N + n] = Math.exp(t.a()[c * N + n] * (double) t.delta()[j * E + c]);
@@ -230,7 +250,7 @@ public final class HiddenAttention {
                     sum += t.c(i, n) * chain[n] * t.b(j, n);
                     chain[n] *= decay[(j - i0) * N + n];
                 }
-                out[i * L + j] = (float) (sum * t.delta(j, c));
+                out[off + (i - i0) * ld + (j - i0)] = (float) (sum * t.delta(j, c));
             }
         }
     }

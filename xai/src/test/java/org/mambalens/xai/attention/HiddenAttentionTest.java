@@ -145,6 +145,25 @@ class HiddenAttentionTest {
         }
     }
 
+    /** Block by block over several blocks (150 tokens: at least three blocks on any vector width) equals the whole tensor. */
+    @ParameterizedTest
+    @ValueSource(strings = {"mamba/tied_f32", "mamba/conv3_rank_given"})
+    void blockwiseSummaryEqualsTheWholeTensor(String name) {
+        int[] ids = new int[150];
+        java.util.Random r = new java.util.Random(2);
+        for (int i = 0; i < ids.length; i++) ids[i] = r.nextInt(256);                 // within both fixtures' vocabularies
+        try (MambaModel model = MambaModel.load(Fixtures.golden().resolve(name))) {
+            TraceRecorder trace = TraceRecorder.layers(java.util.Set.of(1));
+            model.forward(ids, trace);
+            AttentionMaps maps = AttentionMaps.of(trace, 1, false, AttentionMaps.Direction.FORWARD);
+            AttentionSummary whole = AttentionSummary.of(maps.tensor(), maps.channels(), maps.length()), blocked = maps.summary();
+            assertThat(Fixtures.relativeError(blocked.mean(), whole.mean())).isLessThan(1e-5);
+            assertThat(Fixtures.relativeError(blocked.positiveMean(), whole.positiveMean())).isLessThan(1e-5);
+            assertThat(blocked.min()).isEqualTo(whole.min());
+            assertThat(blocked.max()).isEqualTo(whole.max());
+        }
+    }
+
     /** The layer summary gathered channel by channel equals the one of the whole tensor. */
     @ParameterizedTest
     @ValueSource(strings = {"vim/vim_small", "vim/vim_gray_cls0"})
