@@ -1,8 +1,5 @@
 package org.mambalens.xai.attention;
 
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorSpecies;
 import org.mambalens.engine.io.Npy;
 import org.mambalens.engine.kernels.Parallel;
 import org.mambalens.engine.trace.MixerTrace;
@@ -16,7 +13,6 @@ import org.mambalens.engine.trace.TraceRecorder;
  * layer takes FORWARD or BOTH. Channels are computed in parallel and never all held at once.
  */
 public final class AttentionMaps {
-    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
     /** Which scan direction(s) of a Vision Mamba layer. */
     public enum Direction { FORWARD, BACKWARD, BOTH }
 
@@ -177,36 +173,19 @@ public final class AttentionMaps {
             int i0 = bi * q, i1 = Math.min(length, i0 + q), rows = i1 - i0, j0 = bj * q;
             java.util.Arrays.fill(blockSum, 0f);
             java.util.Arrays.fill(blockPos, 0f);
-            float lo = Float.POSITIVE_INFINITY, hi = Float.NEGATIVE_INFINITY;
+            float[] extremes = {Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY};
             for (int k = 0; k < n; k++) {
-                alpha.block(g0 + k, bi, bj, ws[k], tile, 0, q);
-                if (bj < bi) {                                              // the whole tile is strictly lower
-                    var zero = FloatVector.zero(F);
-                    var vlo = FloatVector.broadcast(F, lo);
-                    var vhi = FloatVector.broadcast(F, hi);
-                    for (int e = 0; e < rows * q; e += F.length()) {
-                        var v = FloatVector.fromArray(F, tile, e);
-                        FloatVector.fromArray(F, blockSum, e).add(v).intoArray(blockSum, e);
-                        FloatVector.fromArray(F, blockPos, e).add(v.max(zero)).intoArray(blockPos, e);
-                        vlo = vlo.min(v);
-                        vhi = vhi.max(v);
-                    }
-                    lo = vlo.reduceLanes(VectorOperators.MIN);
-                    hi = vhi.reduceLanes(VectorOperators.MAX);
-                } else {                                                    // below the diagonal, and the diagonal itself
-                    for (int r = 0; r < rows; r++) {
-                        for (int j = 0; j < r; j++) {
-                            float v = tile[r * q + j];
-                            blockSum[r * q + j] += v;
-                            if (v > 0) blockPos[r * q + j] += v;
-                            lo = Math.min(lo, v);
-                            hi = Math.max(hi, v);
-                        }
-                        diag[k][i0 + r] = tile[r * q + r];
-                    }
+                if (bj < bi) {                                              // the whole block is strictly lower: fused
+                    alpha.accumulateBlock(g0 + k, bi, bj, ws[k], blockSum, blockPos, extremes);
+                    continue;
+                }
+                alpha.block(g0 + k, bi, bj, ws[k], tile, 0, q);             // below the diagonal, and the diagonal itself
+                for (int r = 0; r < rows; r++) {
+                    AttentionSummary.accumulate(tile, r * q, r, blockSum, blockPos, extremes);
+                    diag[k][i0 + r] = tile[r * q + r];
                 }
             }
-            acc.observe(lo, hi);
+            acc.observe(extremes[0], extremes[1]);
             acc.addBlock(backward, i0, i1, j0, q, blockSum, blockPos);
         }
     }

@@ -47,6 +47,34 @@ public record AttentionSummary(int count, int tokens,
         return out;
     }
 
+    /**
+     * sum[from..from+n) += v, pos[...] += max(v, 0) for v = values[from..from+n), widening extremes {min, max};
+     * vectorised.
+     */
+    static void accumulate(float[] values, int from, int n, float[] sum, float[] pos, float[] extremes) {
+        var zero = jdk.incubator.vector.FloatVector.zero(CausalAccumulator.F);
+        var lo = jdk.incubator.vector.FloatVector.broadcast(CausalAccumulator.F, extremes[0]);
+        var hi = jdk.incubator.vector.FloatVector.broadcast(CausalAccumulator.F, extremes[1]);
+        int V = CausalAccumulator.F.length(), k = from, end = from + n;
+        for (; k + V <= end; k += V) {
+            var v = jdk.incubator.vector.FloatVector.fromArray(CausalAccumulator.F, values, k);
+            jdk.incubator.vector.FloatVector.fromArray(CausalAccumulator.F, sum, k).add(v).intoArray(sum, k);
+            jdk.incubator.vector.FloatVector.fromArray(CausalAccumulator.F, pos, k).add(v.max(zero)).intoArray(pos, k);
+            lo = lo.min(v);
+            hi = hi.max(v);
+        }
+        float min = lo.reduceLanes(jdk.incubator.vector.VectorOperators.MIN), max = hi.reduceLanes(jdk.incubator.vector.VectorOperators.MAX);
+        for (; k < end; k++) {
+            float v = values[k];
+            sum[k] += v;
+            if (v > 0) pos[k] += v;
+            min = Math.min(min, v);
+            max = Math.max(max, v);
+        }
+        extremes[0] = min;
+        extremes[1] = max;
+    }
+
     /** Running sums over the channels (heads) of a tensor held whole. */
     static final class Accumulator {
         final double[] sum, positive;
@@ -137,10 +165,15 @@ public record AttentionSummary(int count, int tokens,
          */
         void addBlock(boolean backward, int i0, int i1, int j0, int q, float[] blockSum, float[] blockPos) {
             float[] sum = backward ? sumB : sumF, pos = backward ? posB : posF;
-            int T = tokens;
+            int T = tokens, V = F.length();
             for (int i = i0; i < i1; i++) {
-                int jEnd = Math.min(j0 + q, i);                                 // strictly below the diagonal
-                for (int j = j0; j < jEnd; j++) {
+                int jEnd = Math.min(j0 + q, i), j = j0;                         // strictly below the diagonal
+                for (; j + V <= jEnd; j += V) {
+                    int at = i * T + j, from = (i - i0) * q + (j - j0);
+                    jdk.incubator.vector.FloatVector.fromArray(F, sum, at).add(jdk.incubator.vector.FloatVector.fromArray(F, blockSum, from)).intoArray(sum, at);
+                    jdk.incubator.vector.FloatVector.fromArray(F, pos, at).add(jdk.incubator.vector.FloatVector.fromArray(F, blockPos, from)).intoArray(pos, at);
+                }
+                for (; j < jEnd; j++) {
                     sum[i * T + j] += blockSum[(i - i0) * q + (j - j0)];
                     pos[i * T + j] += blockPos[(i - i0) * q + (j - j0)];
                 }
@@ -154,30 +187,10 @@ public record AttentionSummary(int count, int tokens,
         }
 
         private void lower(float[] m, float[] sum, float[] pos) {
-            int T = tokens, V = F.length();
-            var zero = jdk.incubator.vector.FloatVector.zero(F);
-            var lo = jdk.incubator.vector.FloatVector.broadcast(F, min);
-            var hi = jdk.incubator.vector.FloatVector.broadcast(F, max);
-            float smin = min, smax = max;
-            for (int i = 1; i < T; i++) {
-                int row = i * T, j = 0;
-                for (; j + V <= i; j += V) {
-                    var v = jdk.incubator.vector.FloatVector.fromArray(F, m, row + j);
-                    jdk.incubator.vector.FloatVector.fromArray(F, sum, row + j).add(v).intoArray(sum, row + j);
-                    jdk.incubator.vector.FloatVector.fromArray(F, pos, row + j).add(v.max(zero)).intoArray(pos, row + j);
-                    lo = lo.min(v);
-                    hi = hi.max(v);
-                }
-                for (; j < i; j++) {
-                    float v = m[row + j];
-                    sum[row + j] += v;
-                    if (v > 0) pos[row + j] += v;
-                    smin = Math.min(smin, v);
-                    smax = Math.max(smax, v);
-                }
-            }
-            min = Math.min(smin, lo.reduceLanes(jdk.incubator.vector.VectorOperators.MIN));
-            max = Math.max(smax, hi.reduceLanes(jdk.incubator.vector.VectorOperators.MAX));
+            float[] extremes = {min, max};
+            for (int i = 1; i < tokens; i++) accumulate(m, i * tokens, i, sum, pos, extremes);   // row i, columns [0, i)
+            min = extremes[0];
+            max = extremes[1];
         }
 
         /** Adds another thread's sums into this one. */

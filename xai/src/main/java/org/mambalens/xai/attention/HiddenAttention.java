@@ -33,6 +33,7 @@ public final class HiddenAttention {
     /** Largest |A|·(S_last − S_first) inside a diagonal block for which the split stays inside float range. */
     private static final double SAFE_SPAN = 60;
 
+
     private final MixerTrace t;
     private final double[] prefix;   // S [E, L]: S_i[c] = Σ_{k ≤ i} Δ_k[c], in double, one channel per row
 
@@ -87,18 +88,22 @@ public final class HiddenAttention {
         final float[] columns;    // [N, L]  Δ_j·B_j[n]·exp(A_n(S_{j₁} − S_j)), transposed so j is contiguous
         final float[] scaled;     // [N, Q]  a column block times the pair's middle factor, transposed so j is contiguous
         final float[] tile;       // [Q, Q]
-        final float[] factor;     // [N]
-        final double[] decay;     // [Q, N]  Ā_j = exp(A·Δ_j) inside a block, for the walk
+        final float[] step;       // [L, N]  Ā_i = exp(A·Δ_i)
+        final float[] decay0;     // [L, N]  exp(A(S_i − S_{i₀})), i₀ the first token of i's block
+        final double[] decay;     // [Q, N]  Ā_j inside a block, in double, for the walk
         final double[] chain;     // [N]
+        final float[] columnChain;    // [N]
 
         Workspace(MixerTrace t) {
+            columnChain = new float[t.stateSize()];
+            step = new float[t.length() * t.stateSize()];
+            decay0 = new float[t.length() * t.stateSize()];
             decay = new double[BLOCK * t.stateSize()];
             chain = new double[t.stateSize()];
             rows = new float[t.length() * t.stateSize()];
             columns = new float[t.stateSize() * t.length()];
             scaled = new float[t.stateSize() * BLOCK];
             tile = new float[BLOCK * BLOCK];
-            factor = new float[t.stateSize()];
         }
     }
 
@@ -117,16 +122,32 @@ public final class HiddenAttention {
         return (t.length() + BLOCK - 1) / BLOCK;
     }
 
-    /** Channel c's row and column factors into ws, for {@link #block}. */
+    /**
+     * Channel c's row and column factors into ws, for {@link #block}: with Ā_i = exp(A·Δ_i) (one exponential
+     * per token and state), the row factor exp(A(S_i − S_{i₀})) is the product of the Ā after the block's first
+     * token up to i, and the column factor exp(A(S_{j₁} − S_j)) the product of those after j up to the block's
+     * last: chains of at most Q factors in (0, 1], which only ever shrink.
+     */
     void prepare(int c, Workspace ws) {
         int L = t.length(), N = t.stateSize(), E = t.channels(), Q = BLOCK;
-        float[] a = t.a(), delta = t.delta();
-        int s0 = c * L;
-        for (int i = 0; i < L; i++) {
-            int first = i / Q * Q, last = Math.min(L, first + Q) - 1;
-            scaledExp(a, c * N, t.c(), i * N, 1f, (float) (prefix[s0 + i] - prefix[s0 + first]), ws.rows, i * N, N);
-            scaledExp(a, c * N, t.b(), i * N, delta[i * E + c], (float) (prefix[s0 + last] - prefix[s0 + i]), ws.factor, 0, N);
-            for (int n = 0; n < N; n++) ws.columns[n * L + i] = ws.factor[n];
+        float[] a = t.a(), delta = t.delta(), step = ws.step, decay = ws.decay0;
+        for (int i = 0; i < L; i++) exps(a, c * N, delta[i * E + c], step, i * N, N);                // Ā_i
+        for (int first = 0; first < L; first += Q) {
+            int last = Math.min(L, first + Q) - 1;
+            Arrays.fill(decay, first * N, (first + 1) * N, 1f);             // forward: exp(A(S_i − S_first))
+            for (int i = first + 1; i <= last; i++) {
+                for (int n = 0; n < N; n++) decay[i * N + n] = decay[(i - 1) * N + n] * step[i * N + n];
+            }
+            for (int k = first * N; k < (last + 1) * N; k++) ws.rows[k] = t.c()[k] * decay[k];
+            float[] chain = ws.columnChain;                                 // backward: exp(A(S_last − S_j))
+            Arrays.fill(chain, 1f);
+            for (int j = last; j >= first; j--) {
+                float dj = delta[j * E + c];
+                for (int n = 0; n < N; n++) {
+                    ws.columns[n * L + j] = dj * t.b()[j * N + n] * chain[n];
+                    chain[n] *= step[j * N + n];
+                }
+            }
         }
     }
 
@@ -141,25 +162,63 @@ public final class HiddenAttention {
             diagonalBlock(c, i0, i1, ws, out, off, ld);
             return;
         }
+        scaleColumns(c, i0, j0, ws);
+        int i = i0;
+        for (; i + 1 < i1; i += 2) twoRowsTimesBlock(ws.rows, i * N, ws.scaled, N, out, off + (i - i0) * ld, ld);
+        if (i < i1) rowTimesBlock(ws.rows, i * N, ws.scaled, N, out, off + (i - i0) * ld);
+    }
+
+    /** ws.scaled = the column factors of the block starting at j0 times the middle factor towards row i0. */
+    private void scaleColumns(int c, int i0, int j0, Workspace ws) {
+        int L = t.length(), N = t.stateSize(), Q = BLOCK, s0 = c * L;
         for (int n = 0; n < N; n++) {                                      // column blocks before the diagonal are full
             float middle = (float) Math.exp(t.a()[c * N + n] * (prefix[s0 + i0] - prefix[s0 + j0 + Q - 1]));
             for (int k = 0; k < Q; k += LANES) {
                 FloatVector.fromArray(F, ws.columns, n * L + j0 + k).mul(middle).intoArray(ws.scaled, n * Q + k);
             }
         }
-        int i = i0;
-        for (; i + 1 < i1; i += 2) twoRowsTimesBlock(ws.rows, i * N, ws.scaled, N, out, off + (i - i0) * ld, ld);
-        if (i < i1) rowTimesBlock(ws.rows, i * N, ws.scaled, N, out, off + (i - i0) * ld);
     }
 
-    /** out[o + n] = scale·v[vo + n]·exp(A[ao + n]·span) for n < N, vectorised over n. */
-    private static void scaledExp(float[] a, int ao, float[] v, int vo, float scale, float span, float[] out, int o, int n) {
-        int k = 0;
-        for (; k + LANES <= n; k += LANES) {
-            FloatVector e = FloatVector.fromArray(F, a, ao + k).mul(span).lanewise(VectorOperators.EXP);
-            FloatVector.fromArray(F, v, vo + k).mul(scale).mul(e).intoArray(out, o + k);
+    /**
+     * For an off-diagonal block (bj &lt; bi): adds the block of α_c into sum and its positive part into pos
+     * (both [Q, Q], row r of the block at r·Q), and widens extremes {min, max} — without writing the block out.
+     */
+    void accumulateBlock(int c, int bi, int bj, Workspace ws, float[] sum, float[] pos, float[] extremes) {
+        int L = t.length(), N = t.stateSize(), Q = BLOCK, V = LANES;
+        int i0 = bi * Q, i1 = Math.min(L, i0 + Q);
+        scaleColumns(c, i0, bj * Q, ws);
+        FloatVector zero = FloatVector.zero(F), lo = FloatVector.broadcast(F, extremes[0]), hi = FloatVector.broadcast(F, extremes[1]);
+        for (int i = i0; i < i1; i++) {
+            FloatVector a0 = zero, a1 = zero, a2 = zero, a3 = zero;
+            for (int k = 0; k < N; k++) {
+                FloatVector x = FloatVector.broadcast(F, ws.rows[i * N + k]);
+                int o = k * Q;
+                a0 = FloatVector.fromArray(F, ws.scaled, o).fma(x, a0);
+                a1 = FloatVector.fromArray(F, ws.scaled, o + V).fma(x, a1);
+                a2 = FloatVector.fromArray(F, ws.scaled, o + 2 * V).fma(x, a2);
+                a3 = FloatVector.fromArray(F, ws.scaled, o + 3 * V).fma(x, a3);
+            }
+            int r = (i - i0) * Q;
+            FloatVector.fromArray(F, sum, r).add(a0).intoArray(sum, r);
+            FloatVector.fromArray(F, sum, r + V).add(a1).intoArray(sum, r + V);
+            FloatVector.fromArray(F, sum, r + 2 * V).add(a2).intoArray(sum, r + 2 * V);
+            FloatVector.fromArray(F, sum, r + 3 * V).add(a3).intoArray(sum, r + 3 * V);
+            FloatVector.fromArray(F, pos, r).add(a0.max(zero)).intoArray(pos, r);
+            FloatVector.fromArray(F, pos, r + V).add(a1.max(zero)).intoArray(pos, r + V);
+            FloatVector.fromArray(F, pos, r + 2 * V).add(a2.max(zero)).intoArray(pos, r + 2 * V);
+            FloatVector.fromArray(F, pos, r + 3 * V).add(a3.max(zero)).intoArray(pos, r + 3 * V);
+            lo = lo.min(a0.min(a1).min(a2.min(a3)));
+            hi = hi.max(a0.max(a1).max(a2.max(a3)));
         }
-        for (; k < n; k++) out[o + k] = scale * v[vo + k] * (float) Math.exp(a[ao + k] * span);
+        extremes[0] = lo.reduceLanes(jdk.incubator.vector.VectorOperators.MIN);
+        extremes[1] = hi.reduceLanes(jdk.incubator.vector.VectorOperators.MAX);
+    }
+
+    /** out[o + n] = exp(A[ao + n]·span) for n < N, vectorised over n. */
+    private static void exps(float[] a, int ao, float span, float[] out, int o, int n) {
+        int k = 0;
+        for (; k + LANES <= n; k += LANES) FloatVector.fromArray(F, a, ao + k).mul(span).lanewise(VectorOperators.EXP).intoArray(out, o + k);
+        for (; k < n; k++) out[o + k] = (float) Math.exp(a[ao + k] * span);
     }
 
     /** {@link #rowTimesBlock} for rows r and r + N at once (out rows `at` and `at + ld`): each load of the block feeds two FMAs. */
@@ -225,9 +284,8 @@ public final class HiddenAttention {
         Arrays.fill(ws.scaled, 0f);
         float[] delta = t.delta();
         int E = t.channels();
-        for (int j = i0; j < i1; j++) {
-            scaledExp(t.a(), c * N, t.b(), j * N, delta[j * E + c], (float) -(prefix[s0 + j] - prefix[s0 + i0]), ws.factor, 0, N);
-            for (int n = 0; n < N; n++) ws.scaled[n * Q + j - i0] = ws.factor[n];
+        for (int j = i0; j < i1; j++) {                                     // Δ_j·B_j·exp(−A(S_j − S_{i₀})): no overflow below SAFE_SPAN
+            for (int n = 0; n < N; n++) ws.scaled[n * Q + j - i0] = delta[j * E + c] * t.b(j, n) / ws.decay0[j * N + n];
         }
         for (int i = i0; i < i1; i++) {
             rowTimesBlock(ws.rows, i * N, ws.scaled, N, ws.tile, 0);
