@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Random-weight language-model checkpoints at real ~100M configs, for speed measurements only (numpy, F32):
   python3 benchmarks/make_lm_checkpoints.py DIR
-writes DIR/pythia-160m (GPT-NeoX: D 768, 12 layers, 12 heads, F 3072, rotary 25 %, parallel residual) and
-DIR/mamba2-130m (Mamba-2: D 768, 24 layers, 24 heads of 64, N 128, one group, tied head). The Mamba-1
+writes DIR/pythia-160m (GPT-NeoX: D 768, 12 layers, 12 heads, F 3072, rotary 25 %, parallel residual),
+DIR/mamba2-130m (Mamba-2: D 768, 24 layers, 24 heads of 64, N 128, one group, tied head) and
+DIR/rwkv-169m (RWKV-4: D 768, 12 layers, F 3072, untied head, as RWKV-4-Pile-169M). The Mamba-1
 counterpart is ../shared/bench/mamba_floor.py --write DIR/mamba-130m."""
 import json, os, sys
 import numpy as np
@@ -41,6 +42,24 @@ def main(out):
                                                      expand=2, head_dim=P, num_heads=Hm, state_size=N, n_groups=G, conv_kernel=K,
                                                      use_bias=False, use_conv_bias=True, tie_word_embeddings=True,
                                                      layer_norm_epsilon=1e-5))
+
+    V, D, L, F = 50277, 768, 12, 3072
+    rw = {"rwkv.embeddings.weight": n(V, D), "head.weight": n(V, D), "rwkv.blocks.0.pre_ln.weight": np.ones(D),
+          "rwkv.blocks.0.pre_ln.bias": n(D), "rwkv.ln_out.weight": np.ones(D), "rwkv.ln_out.bias": n(D)}
+    mix = lambda: r.uniform(0, 1, (1, 1, D)).astype(np.float32)
+    for i in range(L):
+        p = f"rwkv.blocks.{i}."
+        rw.update({p + "ln1.weight": np.ones(D), p + "ln1.bias": n(D), p + "ln2.weight": np.ones(D), p + "ln2.bias": n(D),
+                   p + "attention.time_decay": r.uniform(-1, 1, D).astype(np.float32), p + "attention.time_first": n(D),
+                   p + "attention.time_mix_key": mix(), p + "attention.time_mix_value": mix(), p + "attention.time_mix_receptance": mix(),
+                   p + "attention.key.weight": n(D, D), p + "attention.value.weight": n(D, D),
+                   p + "attention.receptance.weight": n(D, D), p + "attention.output.weight": n(D, D),
+                   p + "feed_forward.time_mix_key": mix(), p + "feed_forward.time_mix_receptance": mix(),
+                   p + "feed_forward.key.weight": n(F, D), p + "feed_forward.receptance.weight": n(D, D),
+                   p + "feed_forward.value.weight": n(D, F)})
+    write(os.path.join(out, "rwkv-169m"), rw, dict(model_type="rwkv", vocab_size=V, hidden_size=D, num_hidden_layers=L,
+                                                   attention_hidden_size=D, intermediate_size=F, layer_norm_epsilon=1e-5,
+                                                   tie_word_embeddings=False))
 
 
 if __name__ == "__main__":
