@@ -28,6 +28,13 @@ public interface ImageClassifier extends AutoCloseable {
      */
     float[] classifyWithGradients(float[] pixels, int target, TraceRecorder trace);
 
+    /** Refuses pixels that are not [C, S, S] for this model. */
+    static void checkPixels(float[] pixels, int channels, int size) {
+        if (pixels.length != channels * size * size) {
+            throw new IllegalArgumentException("image of " + pixels.length + " values, the model takes [" + channels + ", " + size + ", " + size + "]");
+        }
+    }
+
     /** The class to explain: {@code target} when it is one, the arg max of the logits when negative. */
     static int checkTarget(int target, float[] logits) {
         if (target >= logits.length) {

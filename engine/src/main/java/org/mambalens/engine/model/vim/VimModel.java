@@ -108,9 +108,7 @@ public final class VimModel implements ImageClassifier {
      */
     private float[] forward(float[] pixels, TraceRecorder trace, float[][] streams) {
         int C = config.channels(), S = config.imageSize(), D = config.embedDim(), T = config.tokens();
-        if (pixels.length != C * S * S) {
-            throw new IllegalArgumentException("image of " + pixels.length + " values, the model takes [" + C + ", " + S + ", " + S + "]");
-        }
+        ImageClassifier.checkPixels(pixels, C, S);
         float[] residual = embed(pixels);                                  // [T, D], F32
         float[] hidden = null, normed = new float[T * D];
         for (int i = 0; i < layers.length; i++) {

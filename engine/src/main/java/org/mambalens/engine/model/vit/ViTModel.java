@@ -113,9 +113,7 @@ public final class ViTModel implements ImageClassifier {
     /** The forward pass; when {@code streams} is given, streams[i] receives the input of layer i, [T, D]. */
     private float[] forward(float[] pixels, TraceRecorder trace, float[][] streams) {
         int C = config.channels(), S = config.imageSize(), D = config.hiddenSize(), T = config.tokens();
-        if (pixels.length != C * S * S) {
-            throw new IllegalArgumentException("image of " + pixels.length + " values, the model takes [" + C + ", " + S + ", " + S + "]");
-        }
+        ImageClassifier.checkPixels(pixels, C, S);
         float[] x = embed(pixels);                                          // residual stream [T, D]
         float[] xn = new float[T * D];
         for (int i = 0; i < layers.length; i++) {
