@@ -87,6 +87,12 @@ public abstract class StackedLanguageModel implements LanguageModel {
         return prefill(new int[]{id}, state);
     }
 
+    /** A family without a reverse pass says so; those with one override this. */
+    @Override
+    public float[] forwardWithGradients(int[] ids, int position, int token, TraceRecorder trace) {
+        throw new UnsupportedOperationException("the reverse pass (attribution) is not implemented for " + this + " yet");
+    }
+
     @Override
     public void close() {
         checkpoint.close();

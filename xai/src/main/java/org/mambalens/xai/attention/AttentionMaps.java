@@ -36,6 +36,27 @@ public final class AttentionMaps {
     }
 
     /**
+     * The summary of whatever attention layer {@code layer} recorded: softmax probabilities (ViT, GPT-NeoX),
+     * a Mamba-2 mixer (one matrix per head), an RWKV time mix (one per channel), or a Mamba mixer (hidden
+     * attention, both directions combined where there are two).
+     */
+    public static AttentionSummary summary(TraceRecorder trace, int layer) {
+        if (trace.hasAttention(layer)) {
+            var a = trace.attention(layer);
+            return AttentionSummary.of(a.probs(), a.heads(), a.tokens());
+        }
+        if (trace.hasSsd(layer)) {
+            var t = trace.ssd(layer);
+            return AttentionSummary.of(t.heads(), t.length(), SsdAttention.of(t)::head);
+        }
+        if (trace.hasRwkv(layer)) {
+            var t = trace.rwkv(layer);
+            return AttentionSummary.of(t.channels(), t.length(), RwkvAttention.of(t)::channel);
+        }
+        return of(trace, layer, false, Direction.BOTH).summary();
+    }
+
+    /**
      * Bytes that computing this layer holds at once: per thread, one [L, L] matrix per direction (two with
      * --unified), a [L, L] output and the summary's four [L, L] sums. Bounded by the thread count
      * ({@code -Dmambalens.threads}) and L, never by E; refused up front when the heap cannot hold it.

@@ -1,6 +1,7 @@
 package org.mambalens.xai.methods;
 
 import org.mambalens.engine.trace.AttentionTrace;
+import org.mambalens.engine.trace.TraceRecorder;
 import org.mambalens.xai.attention.AttentionSummary;
 import org.mambalens.xai.data.ImagePreprocessor;
 
@@ -89,6 +90,21 @@ public final class Explanations {
         float[] out = new float[T];
         for (int j = 0; j < T; j++) out[j] = (float) v[j];
         return out;
+    }
+
+    /**
+     * The attribution method that fits the recorded model, from the gradients its reverse pass left in
+     * {@code trace}: Chefer et al.'s for softmax attention (every layer), Mamba-Attribution otherwise.
+     */
+    public static float[] attribution(TraceRecorder trace, List<AttentionSummary> layers, int startLayer, int row) {
+        List<float[]> gradients = new ArrayList<>();
+        boolean transformer = trace.hasAttention(0);
+        List<AttentionTrace> attention = new ArrayList<>();
+        for (int l = 0; l < layers.size(); l++) {
+            gradients.add(transformer ? trace.attentionGradient(l) : trace.residualGradient(l));
+            if (transformer) attention.add(trace.attention(l));
+        }
+        return transformer ? transformerAttribution(attention, gradients, row) : mambaAttribution(layers, gradients, startLayer, row);
     }
 
     /** e_row · Â_n ⋯ Â_s with Â_l = normalize_rows(M_l + I). */

@@ -1,7 +1,6 @@
 package org.mambalens.xai.methods;
 
 import org.mambalens.engine.model.ImageClassifier;
-import org.mambalens.engine.trace.AttentionTrace;
 import org.mambalens.engine.trace.TraceRecorder;
 import org.mambalens.xai.attention.AttentionMaps;
 import org.mambalens.xai.attention.AttentionSummary;
@@ -42,28 +41,15 @@ public final class ImageExplainer {
         boolean attribution = methods.contains(Method.attribution);
         float[] logits = attribution ? model.classifyWithGradients(pixels, target, trace) : model.classify(pixels, trace);
         int explained = ImageClassifier.checkTarget(target, logits);
-        boolean mamba = !trace.hasAttention(0);
         List<AttentionSummary> layers = new ArrayList<>();
-        List<AttentionTrace> attention = new ArrayList<>();
-        List<float[]> gradients = new ArrayList<>();
-        for (int l = 0; l < model.layers(); l++) {
-            if (mamba) {
-                layers.add(AttentionMaps.of(trace, l, false, AttentionMaps.Direction.BOTH).summary());
-            } else {
-                AttentionTrace a = trace.attention(l);
-                attention.add(a);
-                layers.add(AttentionSummary.of(a.probs(), a.heads(), a.tokens()));
-            }
-            if (attribution) gradients.add(mamba ? trace.residualGradient(l) : trace.attentionGradient(l));
-        }
+        for (int l = 0; l < model.layers(); l++) layers.add(AttentionMaps.summary(trace, l));
         int cls = model.clsPosition(), T = layers.get(0).tokens();
         Map<Method, float[]> patches = new EnumMap<>(Method.class);
         for (Method m : methods) {
             float[] row = switch (m) {
                 case raw -> Explanations.raw(layers, startLayer, cls);
                 case rollout -> Explanations.rollout(layers, startLayer, cls);
-                case attribution -> mamba ? Explanations.mambaAttribution(layers, gradients, startLayer, cls)
-                        : Explanations.transformerAttribution(attention, gradients, cls);
+                case attribution -> Explanations.attribution(trace, layers, startLayer, cls);
             };
             patches.put(m, Explanations.patchMap(row, cls));
         }

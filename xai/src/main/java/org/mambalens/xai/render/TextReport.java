@@ -6,12 +6,9 @@ import org.mambalens.engine.io.AtomicWrite;
 import org.mambalens.engine.model.LanguageModel;
 import org.mambalens.engine.text.BpeTokenizer;
 import org.mambalens.engine.text.Sampler;
-import org.mambalens.engine.trace.AttentionTrace;
 import org.mambalens.engine.trace.TraceRecorder;
 import org.mambalens.xai.attention.AttentionMaps;
 import org.mambalens.xai.attention.AttentionSummary;
-import org.mambalens.xai.attention.RwkvAttention;
-import org.mambalens.xai.attention.SsdAttention;
 import org.mambalens.xai.methods.Explanations;
 import org.mambalens.xai.methods.ImageExplainer;
 import org.mambalens.xai.methods.ImageExplainer.Method;
@@ -51,21 +48,7 @@ public final class TextReport {
         if (attribution) lm.forwardWithGradients(ids, L - 1, next, trace);
         boolean transformer = trace.hasAttention(0);
         List<AttentionSummary> layers = new ArrayList<>();
-        List<AttentionTrace> attention = new ArrayList<>();
-        for (int l = 0; l < layersCount; l++) {
-            if (transformer) {
-                attention.add(trace.attention(l));
-                layers.add(AttentionSummary.of(trace.attention(l).probs(), trace.attention(l).heads(), L));
-            } else if (trace.hasSsd(l)) {                                   // Mamba-2: one matrix per head
-                SsdAttention a = SsdAttention.of(trace.ssd(l));
-                layers.add(AttentionSummary.of(trace.ssd(l).heads(), L, a::head));
-            } else if (trace.hasRwkv(l)) {                                  // RWKV: one matrix per channel
-                RwkvAttention a = RwkvAttention.of(trace.rwkv(l));
-                layers.add(AttentionSummary.of(trace.rwkv(l).channels(), L, a::channel));
-            } else {
-                layers.add(AttentionMaps.of(trace, l, false, AttentionMaps.Direction.FORWARD).summary());
-            }
-        }
+        for (int l = 0; l < layersCount; l++) layers.add(AttentionMaps.summary(trace, l));
         int start = startLayer >= 0 ? Math.min(startLayer, layersCount - 1) : ImageExplainer.defaultStartLayer(layersCount);
         ObjectMapper json = new ObjectMapper();
         ObjectNode doc = json.createObjectNode();
@@ -89,12 +72,7 @@ public final class TextReport {
             float[] row = switch (method) {
                 case raw -> Explanations.raw(layers, start, L - 1);
                 case rollout -> Explanations.rollout(layers, start, L - 1);
-                case attribution -> {
-                    List<float[]> gradients = new ArrayList<>();
-                    for (int l = 0; l < layersCount; l++) gradients.add(transformer ? trace.attentionGradient(l) : trace.residualGradient(l));
-                    yield transformer ? Explanations.transformerAttribution(attention, gradients, L - 1)
-                            : Explanations.mambaAttribution(layers, gradients, start, L - 1);
-                }
+                case attribution -> Explanations.attribution(trace, layers, start, L - 1);
             };
             // The explained position always holds most of its own row (rollouts add the identity); colour the
             // other tokens on their own scale and outline that one. The JSON keeps the row as computed.

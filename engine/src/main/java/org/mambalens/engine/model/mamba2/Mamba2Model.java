@@ -111,11 +111,6 @@ public final class Mamba2Model extends StackedLanguageModel {
         return new State(config);
     }
 
-    @Override
-    public float[] forwardWithGradients(int[] ids, int position, int token, TraceRecorder trace) {
-        throw new UnsupportedOperationException("the reverse pass (attribution) is not implemented for Mamba-2 yet");
-    }
-
     /** RMSNorm_f of the residual stream after every block, [L, D], advancing {@code state} by L tokens. */
     @Override
     protected float[] hidden(int[] ids, LanguageModel.State s, TraceRecorder trace) {

@@ -119,11 +119,6 @@ public final class RwkvModel extends StackedLanguageModel {
         return new State(config);
     }
 
-    @Override
-    public float[] forwardWithGradients(int[] ids, int position, int token, TraceRecorder trace) {
-        throw new UnsupportedOperationException("the reverse pass (attribution) is not implemented for RWKV yet");
-    }
-
     /** ln_out of the residual stream after every block, [L, D], advancing {@code state} by L tokens. */
     @Override
     protected float[] hidden(int[] ids, LanguageModel.State s, TraceRecorder trace) {
