@@ -11,6 +11,7 @@ import org.mambalens.xai.attention.AttentionMaps;
 import org.mambalens.xai.data.ImagePreprocessor;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
@@ -23,6 +24,9 @@ import java.util.concurrent.Callable;
                 + "or the unified form with --unified), [H, L, L] per head for Mamba-2 (with --unified [E, L, L] per channel), [A, L, L] per channel for RWKV, [H, T, T] softmax probabilities for ViT and GPT-NeoX.",
                 "Vision Mamba: both directions combined (α_fwd + flip(α_bwd)) unless --direction says otherwise. Images: the first one."})
 final class AttentionCommand implements Callable<Integer> {
+    @Mixin
+    DeviceOption device;
+
     @Option(names = "--model", required = true, paramLabel = "DIR", description = "Checkpoint directory (model_type mamba, mamba2, rwkv, gpt_neox, vim or vit).")
     Path model;
 
@@ -64,13 +68,13 @@ final class AttentionCommand implements Callable<Integer> {
         TraceRecorder trace = TraceRecorder.layers(Set.of(layer));
         if (Models.isLanguageModel(type)) {
             if (input.tokenIds == null) throw new IllegalArgumentException("--token-ids is needed for a language model");
-            try (LanguageModel lm = Models.loadLanguageModel(model)) {
+            try (LanguageModel lm = Models.loadLanguageModel(model, device.device)) {
                 checkLayer(lm.layers());
                 lm.forward(TokenIds.parse(input.tokenIds), trace);
             }
         } else {
             if (input.tokenIds != null) throw new IllegalArgumentException("--token-ids is for language models; give --pixels or --image");
-            try (ImageClassifier classifier = Models.loadImageClassifier(model)) {
+            try (ImageClassifier classifier = Models.loadImageClassifier(model, device.device)) {
                 checkLayer(classifier.layers());
                 int size = classifier.channels() * classifier.imageSize() * classifier.imageSize();
                 float[] pixels = input.image != null ? ImagePreprocessor.of(model, classifier).fromFile(input.image)

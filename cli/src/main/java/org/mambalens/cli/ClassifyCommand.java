@@ -10,6 +10,7 @@ import org.mambalens.xai.data.FashionMnist;
 import org.mambalens.xai.data.ImagePreprocessor;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
@@ -22,6 +23,9 @@ import java.util.stream.IntStream;
         description = {"Classify images with an image classifier (model_type \"vim\" or \"vit\"): prints the top classes.",
                 "With --fashion-mnist, classifies the test split and prints the accuracy."})
 final class ClassifyCommand implements Callable<Integer> {
+    @Mixin
+    DeviceOption device;
+
     static final String BUNDLED = "models/vim-fashion";
 
     @Option(names = "--model", paramLabel = "DIR", description = "Checkpoint directory. Default: the bundled " + BUNDLED + " (models/vit-fashion is the ViT).")
@@ -54,7 +58,7 @@ final class ClassifyCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         Path dir = model != null ? model : Path.of(System.getProperty("mambalens.home", ".")).resolve(BUNDLED);
-        try (ImageClassifier classifier = Models.loadImageClassifier(dir)) {
+        try (ImageClassifier classifier = Models.loadImageClassifier(dir, device.device)) {
             int c = classifier.channels(), s = classifier.imageSize(), k = classifier.numClasses(), size = c * s * s;
             if (input.fashionMnist != null) return accuracy(dir, classifier);
             float[] data;

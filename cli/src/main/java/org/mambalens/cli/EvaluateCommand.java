@@ -5,6 +5,7 @@ import org.mambalens.xai.data.FashionMnist;
 import org.mambalens.xai.eval.Evaluation;
 import org.mambalens.xai.methods.ImageExplainer.Method;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Files;
@@ -19,6 +20,9 @@ import java.util.concurrent.Callable;
                 "Writes DIR/results.json, results.md, per_image.csv, curves_<model>.png and report.html. Finished images are kept in "
                         + "DIR/journal.jsonl: run the same command again to resume an interrupted run."})
 final class EvaluateCommand implements Callable<Integer> {
+    @Mixin
+    DeviceOption device;
+
     @Option(names = "--models", paramLabel = "M,M", split = ",", defaultValue = "vim,vit",
             description = "vim (models/vim-fashion), vit (models/vit-fashion) or model directories; default vim,vit.")
     List<String> models;
@@ -76,7 +80,7 @@ final class EvaluateCommand implements Callable<Integer> {
                 if (!Files.isDirectory(dir)) throw new IllegalArgumentException("--models: " + name + " is neither vim, vit nor a model directory");
                 String key = name.equals("vim") || name.equals("vit") ? name : dir.getFileName().toString();
                 if (subjects.stream().anyMatch(s -> s.name().equals(key))) throw new IllegalArgumentException("--models names " + key + " twice");
-                subjects.add(new Evaluation.Subject(key, dir, Models.loadImageClassifier(dir)));
+                subjects.add(new Evaluation.Subject(key, dir, Models.loadImageClassifier(dir, device.device)));
             }
             int t = threads != null ? threads : Runtime.getRuntime().availableProcessors();
             Path results = new Evaluation(test, subjects, chosen, startLayer, fill, seed).run(out, limit, t, System.err);

@@ -7,6 +7,7 @@ import org.mambalens.xai.methods.ImageExplainer.Method;
 import org.mambalens.xai.render.ImageReport;
 import org.mambalens.xai.render.TextReport;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
@@ -20,6 +21,9 @@ import java.util.concurrent.Callable;
                 + "attention matrices, in DIR/report.html (PNGs, NPY and JSON beside it).",
                 "Without --model or --image: the bundled Vision Mamba and ViT on a bundled Fashion-MNIST test image."})
 final class ExplainCommand implements Callable<Integer> {
+    @Mixin
+    DeviceOption device;
+
     static final String[] BUNDLED_MODELS = {"models/vim-fashion", "models/vit-fashion"};
     static final String BUNDLED_IMAGE = "data/fashion-mnist/test-0000-ankle-boot.png";
 
@@ -65,7 +69,7 @@ final class ExplainCommand implements Callable<Integer> {
                 methods = methods.stream().filter(m -> m != Method.attribution).toList();
                 if (method.equals("all")) System.err.println("note: attribution is not available for model_type \"" + type + "\" yet; raw attention and rollout only");
             }
-            try (var lm = Models.loadLanguageModel(dir)) {
+            try (var lm = Models.loadLanguageModel(dir, device.device)) {
                 BpeTokenizer tokenizer = BpeTokenizer.load(dir.resolve("tokenizer.json"));
                 System.out.println("wrote " + TextReport.write(out, lm, tokenizer, text, methods, startLayer));
             }
@@ -81,7 +85,7 @@ final class ExplainCommand implements Callable<Integer> {
         int[] gray = img.luma();
         List<ImageReport.Subject> subjects = new ArrayList<>();
         try {
-            for (Path d : dirs) subjects.add(new ImageReport.Subject(d.getFileName().toString(), d, Models.loadImageClassifier(d)));
+            for (Path d : dirs) subjects.add(new ImageReport.Subject(d.getFileName().toString(), d, Models.loadImageClassifier(d, device.device)));
             Path report = ImageReport.write(out, gray, size, file.getFileName().toString(), subjects, methods, startLayer);
             System.out.println("wrote " + report);
         } finally {

@@ -14,6 +14,9 @@ import java.util.concurrent.Callable;
         description = "Run a language model over token ids and write the logits of every position as float32 NPY [L, vocab].")
 final class ForwardCommand implements Callable<Integer> {
     @Mixin
+    DeviceOption device;
+
+    @Mixin
     ModelOption model;
 
     @Option(names = "--token-ids", required = true, paramLabel = "IDS", description = "Comma-separated token ids, e.g. 5,17,3.")
@@ -25,7 +28,7 @@ final class ForwardCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         int[] ids = TokenIds.parse(tokenIds);
-        try (LanguageModel lm = Models.loadLanguageModel(model.resolve())) {
+        try (LanguageModel lm = Models.loadLanguageModel(model.resolve(), device.device)) {
             float[] logits = lm.forward(ids, null);
             Npy.writeFloat32(out, logits, ids.length, lm.vocabSize());
             System.err.printf("wrote %s: float32 [%d, %d]%n", out, ids.length, lm.vocabSize());

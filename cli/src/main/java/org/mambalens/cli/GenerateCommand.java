@@ -21,6 +21,9 @@ import java.util.concurrent.Callable;
         description = "Continue a prompt with a language model, streaming the text as it is generated.")
 final class GenerateCommand implements Callable<Integer> {
     @Mixin
+    DeviceOption device;
+
+    @Mixin
     ModelOption model;
 
     static final class Input {
@@ -69,7 +72,7 @@ final class GenerateCommand implements Callable<Integer> {
         if (greedy && temperature != null) throw new IllegalArgumentException("--greedy and --temperature exclude each other");
         Sampler sampler = temperature == null ? Sampler.greedy() : Sampler.sampling(temperature, topK, topP, seed);
         Path dir = model.resolve();
-        try (LanguageModel lm = Models.loadLanguageModel(dir)) {
+        try (LanguageModel lm = Models.loadLanguageModel(dir, device.device)) {
             BpeTokenizer tokenizer = input.prompt != null || !printIds ? tokenizer(dir) : null;
             int[] prompt = input.prompt != null ? tokenizer.encode(input.prompt) : TokenIds.parse(input.tokenIds);
             if (prompt.length == 0) throw new IllegalArgumentException("--prompt encodes to no tokens");

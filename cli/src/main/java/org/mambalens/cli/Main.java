@@ -17,7 +17,7 @@ public final class Main {
 
     /** Runs a command line and returns its exit code: 0 ok, 1 failed, 2 bad usage. */
     public static int run(String... args) {
-        CommandLine cli = new CommandLine(new Main());
+        CommandLine cli = new CommandLine(new Main()).setCaseInsensitiveEnumValuesAllowed(true);
         cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
             // One clear line, no stack trace: every error the engine raises names the file or argument.
             cmd.getErr().println("mambalens " + cmd.getCommandName() + ": " + oneLine(e));

@@ -19,6 +19,13 @@ public interface ImageClassifier extends AutoCloseable {
     /** Logits [classes] for one image, pixels [C, H, W] already preprocessed; optionally traced. */
     float[] classify(float[] pixels, TraceRecorder trace);
 
+    /** Logits [images][classes] for several images (each [C, H, W]); the GPU models run them as one batch. */
+    default float[][] classifyBatch(float[][] images) {
+        float[][] logits = new float[images.length][];
+        for (int i = 0; i < images.length; i++) logits[i] = classify(images[i], null);
+        return logits;
+    }
+
     /**
      * Classifies, then back-propagates logits[target] (the predicted class when target is negative) and
      * records in {@code trace} the gradients the attribution methods need, for the layers it wants:

@@ -1,0 +1,82 @@
+"""PyTorch on the same GPU, for the CUDA backend's comparison rows (scripts/device-cuda.sh runs it beside
+org.mambalens.benchmarks.CudaBenchmark, same checkpoints, same shapes):
+  python3 benchmarks/cuda_torch_bench.py --lm DIR --vim DIR --vit DIR --out FILE.json
+transformers' MambaForCausalLM (eager, F32; without the mamba-ssm kernels it runs its PyTorch scan), the
+plain-PyTorch Vision Mamba of weights-tools/reference/vim_torch.py, transformers' ViTForImageClassification
+(eager attention), and torch's device-to-device copy bandwidth. Medians after a warm-up, CUDA-synchronised."""
+import argparse, json, os, statistics, sys, time
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "weights-tools", "reference"))
+
+
+def median_seconds(fn, runs):
+    fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def put(results, key, value, unit):
+    results[key] = value
+    print(f"{key:<44} {value:12.1f} {unit}", file=sys.stderr, flush=True)
+
+
+@torch.no_grad()
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lm"), ap.add_argument("--vim"), ap.add_argument("--vit"), ap.add_argument("--out", required=True)
+    a = ap.parse_args()
+    dev = torch.device("cuda")
+    results = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__}
+    n = 1 << 28
+    src, dst = torch.ones(n, device=dev), torch.empty(n, device=dev)
+    put(results, "copy_GBps", 2 * 4 * n / median_seconds(lambda: dst.copy_(src), 10) / 1e9, "GB/s")
+    del src, dst
+    g = torch.Generator().manual_seed(3)
+    if a.lm:
+        from transformers import MambaForCausalLM
+        import transformers
+        results["transformers"] = transformers.__version__
+        lm = MambaForCausalLM.from_pretrained(a.lm, dtype=torch.float32).to(dev).eval()
+        from transformers.models.mamba import modeling_mamba
+        results["transformers_mamba_cuda_kernels"] = bool(getattr(modeling_mamba, "is_fast_path_available", False))
+        V = lm.config.vocab_size
+        for tokens in (512, 2048):
+            ids = torch.randint(0, V, (1, tokens), generator=g).to(dev)
+            put(results, f"lm_prefill_{tokens}_tokens_per_s", tokens / median_seconds(lambda: lm(ids, use_cache=False), 3), "tokens/s")
+        prompt = torch.randint(0, V, (1, 16), generator=g).to(dev)
+        steps = 64
+        s = median_seconds(lambda: lm.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=steps, min_new_tokens=steps, do_sample=False), 3)
+        t_prefill = median_seconds(lambda: lm.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=1, min_new_tokens=1, do_sample=False), 3)
+        put(results, "lm_decode_tokens_per_s", (steps - 1) / (s - t_prefill), "tokens/s (generate, cache)")
+        del lm
+    if a.vim:
+        from vim_torch import VisionMamba
+        from safetensors.torch import load_file
+        c = json.load(open(os.path.join(a.vim, "config.json")))
+        vim = VisionMamba(c)
+        vim.load_state_dict(load_file(os.path.join(a.vim, "model.safetensors")))
+        vim = vim.to(dev).eval()
+        for batch in (1, 64):
+            x = torch.randn(batch, 3, c["img_size"], c["img_size"], generator=g).to(dev)
+            best = min(median_seconds(lambda: vim(x, parallel=p), 5) for p in (False, True))
+            put(results, f"vim_batch{batch}_images_per_s", batch / best, "images/s (faster of sequential / parallel scan)")
+        del vim
+    if a.vit:
+        from transformers import ViTForImageClassification
+        vit = ViTForImageClassification.from_pretrained(a.vit, num_labels=1000, attn_implementation="eager").to(dev).eval()
+        size = vit.config.image_size
+        for batch in (1, 64):
+            x = torch.randn(batch, 3, size, size, generator=g).to(dev)
+            put(results, f"vit_batch{batch}_images_per_s", batch / median_seconds(lambda: vit(pixel_values=x).logits, 10), "images/s")
+    json.dump(results, open(a.out, "w"), indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,163 @@
+package org.mambalens.benchmarks;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.mambalens.engine.cuda.CudaKernels;
+import org.mambalens.engine.cuda.CudaKernels.ScanArgs;
+import org.mambalens.engine.cuda.DeviceArena;
+import org.mambalens.engine.cuda.DeviceBuffer;
+import org.mambalens.engine.cuda.Gpu;
+import org.mambalens.engine.model.Device;
+import org.mambalens.engine.model.ImageClassifier;
+import org.mambalens.engine.model.LanguageModel;
+import org.mambalens.engine.model.Models;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Random;
+import java.util.function.DoubleSupplier;
+
+/**
+ * The CUDA backend's benchmark command (a GPU run is timed with device events or a synchronising
+ * wall clock, not JMH): device-to-device copy bandwidth, the selective-scan kernel's achieved bandwidth,
+ * Mamba LM prefill and decode tokens/s (decode with and without CUDA graphs), and ViM / ViT images/s at
+ * batch 1 and 64. Every figure is the median of several runs after a warm-up.
+ * <pre>java -cp benchmarks.jar org.mambalens.benchmarks.CudaBenchmark --lm DIR --vim DIR --vit DIR --out FILE.json</pre>
+ * (scripts/device-cuda.sh runs it beside benchmarks/cuda_torch_bench.py on the same GPU).
+ */
+public final class CudaBenchmark {
+    private final ObjectNode results = new ObjectMapper().createObjectNode();
+
+    public static void main(String[] args) throws IOException {
+        String lm = null, vim = null, vit = null, out = null;
+        for (int i = 0; i + 1 < args.length; i += 2) {
+            switch (args[i]) {
+                case "--lm" -> lm = args[i + 1];
+                case "--vim" -> vim = args[i + 1];
+                case "--vit" -> vit = args[i + 1];
+                case "--out" -> out = args[i + 1];
+                default -> throw new IllegalArgumentException("unknown option " + args[i]);
+            }
+        }
+        CudaBenchmark b = new CudaBenchmark();
+        try (Gpu gpu = Gpu.open()) {
+            b.results.put("device", gpu.name());
+            b.bandwidth(gpu);
+        }
+        if (lm != null) b.languageModel(Path.of(lm));
+        if (vim != null) b.images("vim", Path.of(vim));
+        if (vit != null) b.images("vit", Path.of(vit));
+        String json = new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(b.results);
+        System.out.println(json);
+        if (out != null) java.nio.file.Files.writeString(Path.of(out), json);
+    }
+
+    private static double median(int runs, DoubleSupplier measure) {
+        measure.getAsDouble();                                              // warm-up
+        double[] t = new double[runs];
+        for (int i = 0; i < runs; i++) t[i] = measure.getAsDouble();
+        Arrays.sort(t);
+        return t[runs / 2];
+    }
+
+    private void put(String key, double value, String unit) {
+        results.put(key, value);
+        System.err.printf("%-44s %12.1f %s%n", key, value, unit);
+    }
+
+    /** Copy bandwidth (bytes read + written) and the scan kernel at the mamba-130m and ViM-tiny batch-64 shapes. */
+    private void bandwidth(Gpu gpu) {
+        try (DeviceArena arena = gpu.newArena()) {
+            long n = 1L << 28;                                              // 1 GiB each way
+            DeviceBuffer a = arena.floats(n), b = arena.floats(n);
+            a.fill(1f);
+            double ms = median(10, () -> gpu.time(() -> b.copyFrom(a, 0, 0, n)));
+            put("copy_GBps", 2.0 * 4 * n / (ms * 1e6), "GB/s (device-to-device, read + write)");
+        }
+        scan(gpu, "scan_mamba130m_L4096", 1, 4096, 1536, 16);
+        scan(gpu, "scan_vim_tiny_B64", 64, 197, 384, 16);
+    }
+
+    private void scan(Gpu gpu, String name, int batch, int tokens, int channels, int states) {
+        CudaKernels k = new CudaKernels(gpu);
+        try (DeviceArena arena = gpu.newArena()) {
+            long rows = (long) batch * tokens;
+            Random r = new Random(1);
+            DeviceBuffer u = random(arena, rows * channels, r, 1f), dt = random(arena, rows * channels, r, 1f),
+                    bc = random(arena, rows * 2 * states, r, 1f), z = random(arena, rows * channels, r, 1f),
+                    a = random(arena, (long) channels * states, r, -1f), d = random(arena, channels, r, 1f),
+                    bias = random(arena, channels, r, 1f), y = arena.floats(rows * channels);
+            ScanArgs args = new ScanArgs(y.address(), channels, u.address(), channels, dt.address(), channels, bias.address(), bc.address(),
+                    2 * states, z.address(), channels, a.address(), d.address(), 0, 0, 0, 0, 0, 4);
+            double ms = median(20, () -> gpu.time(() -> k.selectiveScan(args, batch, tokens, channels, states, false, false)));
+            double bytes = 4.0 * rows * (4L * channels + 2L * states);      // u, dt, z read, y written; B, C read once
+            put(name + "_us", ms * 1e3, "µs");
+            put(name + "_GBps", bytes / (ms * 1e6), "GB/s");
+        }
+    }
+
+    private static DeviceBuffer random(DeviceArena arena, long count, Random r, float sign) {
+        float[] v = new float[Math.toIntExact(count)];
+        for (int i = 0; i < v.length; i++) v[i] = sign < 0 ? -(0.5f + r.nextFloat()) : (float) r.nextGaussian() * 0.5f;
+        return arena.upload(v);
+    }
+
+    private void languageModel(Path dir) {
+        Random r = new Random(3);
+        try (LanguageModel lm = Models.loadLanguageModel(dir, Device.CUDA)) {
+            for (int tokens : new int[]{512, 2048}) {
+                int[] prompt = r.ints(tokens, 0, lm.vocabSize()).toArray();
+                double s = median(5, () -> {
+                    long t0 = System.nanoTime();
+                    lm.prefill(prompt, lm.newState());
+                    return (System.nanoTime() - t0) / 1e9;
+                });
+                put("lm_prefill_" + tokens + "_tokens_per_s", tokens / s, "tokens/s");
+            }
+            put("lm_decode_graphs_tokens_per_s", decode(lm, r), "tokens/s (batch 1, CUDA graphs)");
+        }
+        System.setProperty("mambalens.cuda.noGraphs", "true");
+        try (LanguageModel lm = Models.loadLanguageModel(dir, Device.CUDA)) {
+            put("lm_decode_launches_tokens_per_s", decode(lm, r), "tokens/s (batch 1, one launch at a time)");
+        } finally {
+            System.clearProperty("mambalens.cuda.noGraphs");
+        }
+    }
+
+    /** Tokens/s of 256 greedy steps after a 16-token prompt. */
+    private static double decode(LanguageModel lm, Random r) {
+        int steps = 256;
+        double s = median(3, () -> {
+            var state = lm.newState();
+            float[] logits = lm.prefill(r.ints(16, 0, lm.vocabSize()).toArray(), state);
+            long t0 = System.nanoTime();
+            for (int i = 0; i < steps; i++) logits = lm.step(argmax(logits), state);
+            return (System.nanoTime() - t0) / 1e9;
+        });
+        return steps / s;
+    }
+
+    private static int argmax(float[] v) {
+        int best = 0;
+        for (int i = 1; i < v.length; i++) if (v[i] > v[best]) best = i;
+        return best;
+    }
+
+    private void images(String name, Path dir) {
+        try (ImageClassifier model = Models.loadImageClassifier(dir, Device.CUDA)) {
+            Random r = new Random(4);
+            int size = model.channels() * model.imageSize() * model.imageSize();
+            for (int batch : new int[]{1, 64}) {
+                float[][] images = new float[batch][size];
+                for (float[] image : images) for (int i = 0; i < size; i++) image[i] = (float) r.nextGaussian();
+                double s = median(10, () -> {
+                    long t0 = System.nanoTime();
+                    model.classifyBatch(images);
+                    return (System.nanoTime() - t0) / 1e9;
+                });
+                put(name + "_batch" + batch + "_images_per_s", batch / s, "images/s");
+            }
+        }
+    }
+}

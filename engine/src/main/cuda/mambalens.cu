@@ -1,0 +1,278 @@
+// MambaLens CUDA kernels. Compiled to PTX by scripts/build-ptx.sh (the PTX is shipped as a resource,
+// so the Maven build needs no nvcc) and launched from Java through the driver API (engine/cuda).
+//
+// Layout conventions, shared with the Java side: every matrix is row-major F32; "rows" are tokens;
+// a batch of B sequences of T tokens is B·T rows with sequence b at rows [b·T, (b+1)·T); a leading
+// dimension ld is the distance in floats between consecutive rows (so a kernel can read a column
+// block of a wider matrix, as the scan reads z out of in_proj's [T, 2E] output). Pointers that may be
+// absent are null (0).
+
+#define KERNEL extern "C" __global__
+
+typedef long long i64;
+
+__device__ __forceinline__ float warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+// Sum (or max) over the whole block; blockDim.x is a multiple of 32. Every thread gets the result.
+__device__ float block_reduce(float v, bool max) {
+    __shared__ float partial[32];
+    v = max ? warp_max(v) : warp_sum(v);
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    __syncthreads();                       // partial[] may still be read by a previous call
+    if (lane == 0) partial[warp] = v;
+    __syncthreads();
+    if (warp == 0) {
+        float w = lane < warps ? partial[lane] : (max ? -INFINITY : 0.f);
+        w = max ? warp_max(w) : warp_sum(w);
+        if (lane == 0) partial[0] = w;
+    }
+    __syncthreads();
+    return partial[0];
+}
+
+__device__ __forceinline__ float silu(float x) { return x / (1.f + __expf(-x)); }
+
+// PyTorch's softplus (beta 1, threshold 20), as the CPU kernels compute it.
+__device__ __forceinline__ float softplus(float x) { return x > 20.f ? x : log1pf(expf(x)); }
+
+// out[r, :] = table[ids[r], :]. Grid (rows), block any.
+KERNEL void gather_rows(float* out, const float* table, const int* ids, int D) {
+    const float* src = table + (i64) ids[blockIdx.x] * D;
+    for (int i = threadIdx.x; i < D; i += blockDim.x) out[(i64) blockIdx.x * D + i] = src[i];
+}
+
+// For each of gridDim.x rows r: residual_r += hidden_r (when hidden is given), then
+// out_r = residual_r / sqrt(mean(residual_r²) + eps) ⊙ weight. Rows are `stride` floats apart in
+// each buffer, so the cls rows of a batch can be normalised alone. Block: a multiple of 32 threads.
+KERNEL void add_rmsnorm(float* out, i64 outStride, float* residual, i64 residualStride, const float* hidden,
+                        i64 hiddenStride, const float* weight, int D, float eps) {
+    float* x = residual + blockIdx.x * residualStride;
+    const float* h = hidden ? hidden + blockIdx.x * hiddenStride : nullptr;
+    float* o = out + blockIdx.x * outStride;
+    float squares = 0.f;
+    for (int i = threadIdx.x; i < D; i += blockDim.x) {
+        float v = x[i];
+        if (h) { v += h[i]; x[i] = v; }
+        squares += v * v;
+    }
+    float inv = rsqrtf(block_reduce(squares, false) / D + eps);
+    for (int i = threadIdx.x; i < D; i += blockDim.x) o[i] = x[i] * inv * weight[i];
+}
+
+// out_r = (x_r − mean) / sqrt(var + eps) ⊙ w + b, rows `stride` floats apart. Grid (rows).
+KERNEL void layernorm(float* out, i64 outStride, const float* x, i64 xStride, const float* w, const float* b,
+                      int D, float eps) {
+    const float* xr = x + blockIdx.x * xStride;
+    float* o = out + blockIdx.x * outStride;
+    float sum = 0.f;
+    for (int i = threadIdx.x; i < D; i += blockDim.x) sum += xr[i];
+    float mean = block_reduce(sum, false) / D;
+    float squares = 0.f;
+    for (int i = threadIdx.x; i < D; i += blockDim.x) { float c = xr[i] - mean; squares += c * c; }
+    float inv = rsqrtf(block_reduce(squares, false) / D + eps);
+    for (int i = threadIdx.x; i < D; i += blockDim.x) o[i] = (xr[i] - mean) * inv * w[i] + b[i];
+}
+
+// x[r, c] += y[r, c] + bias[c] (bias may be null) over rows·cols elements.
+KERNEL void add_bias_residual(float* x, const float* y, const float* bias, i64 rows, int cols) {
+    i64 i = (i64) blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= rows * cols) return;
+    x[i] += y[i] + (bias ? bias[i % cols] : 0.f);
+}
+
+// x[r, c] = act(x[r, c] + bias[c]) with act 0 = identity, 1 = exact (erf) GELU.
+KERNEL void bias_activation(float* x, const float* bias, i64 rows, int cols, int act) {
+    i64 i = (i64) blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= rows * cols) return;
+    float v = x[i] + (bias ? bias[i % cols] : 0.f);
+    if (act == 1) v = 0.5f * v * (1.f + erff(v * 0.70710678118654752f));
+    x[i] = v;
+}
+
+// Depthwise causal conv and SiLU over B sequences of T tokens: for token t, channel e,
+//   s = bias[e] + Σ_j taps[j, e] · x[t − (K−1) + j, e]          (reverse = 0)
+//   s = bias[e] + Σ_j taps[j, e] · x[t + (K−1) − j, e]          (reverse = 1: the conv of the
+//                                           token-reversed sequence, written at the original index)
+// Inputs before the sequence start read `window` [(K−1), E] (oldest first) when given, else 0.
+// u = silu(s); sOut (may be null) receives s for the trace. Grid (⌈E/block⌉, T, B).
+KERNEL void causal_conv_silu(float* u, float* sOut, const float* x, int ldx, const float* taps, const float* bias,
+                             const float* window, int T, int E, int K, int reverse) {
+    int e = blockIdx.x * blockDim.x + threadIdx.x;
+    if (e >= E) return;
+    int t = blockIdx.y;
+    i64 sequence = (i64) blockIdx.z * T;
+    float acc = bias ? bias[e] : 0.f;
+    for (int j = 0; j < K; j++) {
+        int src = reverse ? t + (K - 1 - j) : t - (K - 1 - j);
+        float v = 0.f;
+        if (src >= 0 && src < T) v = x[(sequence + src) * ldx + e];
+        else if (src < 0 && window) v = window[(i64) (K - 1 + src) * E + e];
+        acc += taps[(i64) j * E + e] * v;
+    }
+    i64 o = (sequence + t) * E + e;
+    if (sOut) sOut[o] = acc;
+    u[o] = silu(acc);
+}
+
+// Tokens of B and C staged in shared memory per pass of the scan loop.
+#define SCAN_CHUNK 64
+
+// The selective scan of SPEC §2 for B sequences, one thread per (channel, sequence), the N states
+// in registers; B_t and C_t (shared by all channels) staged in shared memory:
+//   Δ = softplus(dt + dtBias);  h = exp(Δ·A)·h + Δ·B_t·u;  y = C_t·h + D·u;  y ·= silu(z)
+// dt is dt_proj's output without its bias; bc points at B (C follows N columns later) with row
+// stride ldbc; z (may be null) is the gate. With reverse = 1 the scan walks the sequence from its
+// end (the backward branch of Vision Mamba), writing y at the original index. accumulate = 1 adds
+// into y. state [B, E, N] (may be null: start from 0 and keep nothing) is read and written back.
+// deltaOut [B·T, E] (may be null) receives Δ for the trace. When window is given (decode state of
+// the conv that ran before this kernel), the window [(K−1), E] is rolled forward over this chunk's
+// conv inputs x (row stride ldx): the conv has finished reading it, and this saves a launch per layer.
+// Grid (⌈E/block⌉, B), dynamic shared memory SCAN_CHUNK·2N floats.
+template <int MAXN>
+__device__ void scan(float* y, int ldy, const float* u, int ldu, const float* dt, int lddt, const float* dtBias,
+                     const float* bc, int ldbc, const float* z, int ldz, const float* A, const float* Dskip,
+                     float* state, float* deltaOut, float* window, const float* x, int ldx, int K,
+                     int T, int E, int N, int reverse, int accumulate) {
+    extern __shared__ float staged[];                  // [SCAN_CHUNK][2N]: B_t then C_t
+    int e = blockIdx.x * blockDim.x + threadIdx.x;
+    bool active = e < E;
+    i64 sequence = (i64) blockIdx.y * T;
+    float a[MAXN], h[MAXN];
+#pragma unroll
+    for (int n = 0; n < MAXN; n++) {
+        a[n] = active && n < N ? A[(i64) e * N + n] : 0.f;
+        h[n] = active && n < N && state ? state[((i64) blockIdx.y * E + e) * N + n] : 0.f;
+    }
+    float bias = active ? dtBias[e] : 0.f, skip = active ? Dskip[e] : 0.f;
+    for (int c0 = 0; c0 < T; c0 += SCAN_CHUNK) {
+        int len = min(SCAN_CHUNK, T - c0);
+        __syncthreads();
+        for (int i = threadIdx.x; i < len * 2 * N; i += blockDim.x) {
+            int s = i / (2 * N), k = i - s * 2 * N;
+            int t = reverse ? T - 1 - (c0 + s) : c0 + s;
+            staged[i] = bc[(sequence + t) * ldbc + k];
+        }
+        __syncthreads();
+        if (!active) continue;
+        for (int s = 0; s < len; s++) {
+            int t = reverse ? T - 1 - (c0 + s) : c0 + s;
+            i64 row = sequence + t;
+            float delta = softplus(dt[row * lddt + e] + bias);
+            if (deltaOut) deltaOut[row * E + e] = delta;
+            float uv = u[row * ldu + e];
+            float du = delta * uv;
+            const float* Bt = staged + s * 2 * N;
+            const float* Ct = Bt + N;
+            float yv = 0.f;
+#pragma unroll
+            for (int n = 0; n < MAXN; n++) {
+                if (n < N) {
+                    h[n] = __expf(delta * a[n]) * h[n] + du * Bt[n];
+                    yv += Ct[n] * h[n];
+                }
+            }
+            yv += skip * uv;
+            if (z) yv *= silu(z[row * ldz + e]);
+            float* out = y + row * ldy + e;
+            *out = accumulate ? *out + yv : yv;
+        }
+    }
+    if (!active) return;
+    if (state) {
+#pragma unroll
+        for (int n = 0; n < MAXN; n++) if (n < N) state[((i64) blockIdx.y * E + e) * N + n] = h[n];
+    }
+    if (window) {
+        float rolled[8];                                // K ≤ 9, checked on the Java side
+        for (int r = 0; r < K - 1; r++) {
+            int src = T - (K - 1) + r;                  // input index of new window row r
+            rolled[r] = src >= 0 ? x[(sequence + src) * ldx + e] : window[(i64) (K - 1 + src) * E + e];
+        }
+        for (int r = 0; r < K - 1; r++) window[(i64) r * E + e] = rolled[r];
+    }
+}
+
+#define SCAN_KERNEL(NAME, MAXN)                                                                              \
+    KERNEL void NAME(float* y, int ldy, const float* u, int ldu, const float* dt, int lddt, const float* dtBias, \
+                     const float* bc, int ldbc, const float* z, int ldz, const float* A, const float* Dskip,   \
+                     float* state, float* deltaOut, float* window, const float* x, int ldx, int K,            \
+                     int T, int E, int N, int reverse, int accumulate) {                                      \
+        scan<MAXN>(y, ldy, u, ldu, dt, lddt, dtBias, bc, ldbc, z, ldz, A, Dskip, state, deltaOut, window, x, ldx, \
+                   K, T, E, N, reverse, accumulate);                                                         \
+    }
+SCAN_KERNEL(selective_scan_n16, 16)
+SCAN_KERNEL(selective_scan_n64, 64)
+
+// Splits fused qkv [B·T, 3D] (+ bias [3D], may be null) into q, k, v [B, H, T, dh], q scaled.
+KERNEL void qkv_to_heads(float* q, float* k, float* v, const float* qkv, const float* bias, int B, int T, int H,
+                         int dh, float scale) {
+    int D = H * dh;
+    i64 i = (i64) blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (i64) B * T * 3 * D) return;
+    int col = (int) (i % (3 * D));
+    i64 row = i / (3 * D);                             // b·T + t
+    int part = col / D, c = col - part * D, head = c / dh, j = c - head * dh;
+    i64 b = row / T, t = row - b * T;
+    float val = qkv[i] + (bias ? bias[col] : 0.f);
+    i64 o = ((b * H + head) * T + t) * dh + j;
+    if (part == 0) q[o] = val * scale;
+    else if (part == 1) k[o] = val;
+    else v[o] = val;
+}
+
+// context [B, H, T, dh] → rows [B·T, D] with the heads side by side.
+KERNEL void heads_to_rows(float* out, const float* context, int B, int T, int H, int dh) {
+    int D = H * dh;
+    i64 i = (i64) blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (i64) B * T * D) return;
+    int c = (int) (i % D);
+    i64 row = i / D, b = row / T, t = row - b * T;
+    int head = c / dh, j = c - head * dh;
+    out[i] = context[((b * H + head) * T + t) * dh + j];
+}
+
+// In place, each of gridDim.x rows of `cols` floats: x = softmax(x).
+KERNEL void softmax_rows(float* x, int cols) {
+    float* r = x + (i64) blockIdx.x * cols;
+    float m = -INFINITY;
+    for (int i = threadIdx.x; i < cols; i += blockDim.x) m = fmaxf(m, r[i]);
+    m = block_reduce(m, true);
+    float sum = 0.f;
+    for (int i = threadIdx.x; i < cols; i += blockDim.x) { float e = expf(r[i] - m); r[i] = e; sum += e; }
+    float inv = 1.f / block_reduce(sum, false);
+    for (int i = threadIdx.x; i < cols; i += blockDim.x) r[i] *= inv;
+}
+
+// Pixels [B, C, S, S] → patches [B·G·G, C·P·P] flattened in the conv weight's (c, i, j) order.
+KERNEL void im2col(float* out, const float* pixels, int B, int C, int S, int P, int stride, int G) {
+    int patchLen = C * P * P;
+    i64 i = (i64) blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (i64) B * G * G * patchLen) return;
+    int k = (int) (i % patchLen);
+    i64 patch = i / patchLen, b = patch / (G * G);
+    int p = (int) (patch - b * G * G), py = p / G, px = p - py * G;
+    int c = k / (P * P), rem = k - c * P * P, di = rem / P, dj = rem - di * P;
+    out[i] = pixels[((b * C + c) * S + py * stride + di) * S + px * stride + dj];
+}
+
+// Token rows [B·T, D] from patch embeddings [B·M, D] (+ patchBias): the cls token inserted at
+// clsPosition, then position embeddings [T, D] added. T = M + 1.
+KERNEL void assemble_tokens(float* x, const float* patches, const float* patchBias, const float* cls,
+                            const float* position, int B, int M, int D, int clsPosition) {
+    int T = M + 1;
+    i64 i = (i64) blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (i64) B * T * D) return;
+    int c = (int) (i % D);
+    i64 row = i / D, b = row / T;
+    int t = (int) (row - b * T);
+    float v = t == clsPosition ? cls[c] : patches[(b * M + (t < clsPosition ? t : t - 1)) * D + c] + patchBias[c];
+    x[i] = v + position[(i64) t * D + c];
+}

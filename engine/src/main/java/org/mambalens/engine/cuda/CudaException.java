@@ -1,0 +1,12 @@
+package org.mambalens.engine.cuda;
+
+/** A CUDA driver or cuBLAS call that failed, or a machine without CUDA; the message names the call and the error. */
+public final class CudaException extends RuntimeException {
+    public CudaException(String message) {
+        super(message);
+    }
+
+    public CudaException(String message, Throwable cause) {
+        super(message, cause);
+    }
+}

@@ -1,0 +1,164 @@
+package org.mambalens.engine.cuda;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+
+/**
+ * The Java face of {@code engine/src/main/cuda/mambalens.cu} and of the cuBLAS GEMMs: one typed method
+ * per kernel, with the kernel's shapes named. Pointers are device addresses ({@link DeviceBuffer#at});
+ * 0 stands for an absent optional input. Everything is queued on the device's stream.
+ */
+public final class CudaKernels {
+    private static final int THREADS = 256;
+    private final Gpu gpu;
+
+    public CudaKernels(Gpu gpu) {
+        this.gpu = gpu;
+    }
+
+    public Gpu gpu() {
+        return gpu;
+    }
+
+    private static int blocks(long elements) {
+        return Math.toIntExact((elements + THREADS - 1) / THREADS);
+    }
+
+    /**
+     * out[rows, W.rows] (row stride ldOut) = alpha · in[rows, W.cols] (row stride ldIn) · Wᵀ + beta · out:
+     * a row-major linear layer, which is cuBLAS's column-major W(ᵀ)·in. One row goes through GEMV.
+     */
+    public void linear(long out, int ldOut, long in, int ldIn, int rows, DeviceMatrix w, float alpha, float beta) {
+        linear(out, ldOut, in, ldIn, rows, w.address(), w.rows(), w.cols(), w.cols(), alpha, beta);
+    }
+
+    public void linear(long out, int ldOut, long in, int ldIn, int rows, DeviceMatrix w) {
+        linear(out, ldOut, in, ldIn, rows, w, 1f, 0f);
+    }
+
+    /** As above for the first {@code inFeatures} columns of a weight with row stride ldW (dt_proj reads δr this way). */
+    public void linear(long out, int ldOut, long in, int ldIn, int rows, long w, int outFeatures, int inFeatures, int ldW,
+                       float alpha, float beta) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment a = arena.allocateFrom(JAVA_FLOAT, alpha), b = arena.allocateFrom(JAVA_FLOAT, beta);
+            Cublas blas = gpu.blas;
+            if (rows == 1) {
+                blas.check("cublasSgemv", blas.cublasSgemv(gpu.blasHandle(), Cublas.OP_T, inFeatures, outFeatures, a, w, ldW, in, 1, b, out, 1));
+            } else {
+                blas.check("cublasSgemm", blas.cublasSgemm(gpu.blasHandle(), Cublas.OP_T, Cublas.OP_N, outFeatures, rows, inFeatures,
+                        a, w, ldW, in, ldIn, b, out, ldOut));
+            }
+        }
+    }
+
+    /** scores[b, i, j] = Σ_k q[b, i, k]·k[b, j, k] for `batch` [T, dh] pairs laid out back to back: [batch, T, T]. */
+    public void attentionScores(long scores, long q, long k, int batch, int tokens, int headSize) {
+        stridedBatched(Cublas.OP_T, Cublas.OP_N, tokens, tokens, headSize, k, headSize, (long) tokens * headSize,
+                q, headSize, (long) tokens * headSize, scores, tokens, (long) tokens * tokens, batch);
+    }
+
+    /** context[b] = probs[b] [T, T] · v[b] [T, dh], for `batch` heads back to back: [batch, T, dh]. */
+    public void attentionContext(long context, long probs, long v, int batch, int tokens, int headSize) {
+        stridedBatched(Cublas.OP_N, Cublas.OP_N, headSize, tokens, tokens, v, headSize, (long) tokens * headSize,
+                probs, tokens, (long) tokens * tokens, context, headSize, (long) tokens * headSize, batch);
+    }
+
+    private void stridedBatched(int ta, int tb, int m, int n, int k, long a, int lda, long strideA, long b, int ldb, long strideB,
+                                long c, int ldc, long strideC, int batch) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment one = arena.allocateFrom(JAVA_FLOAT, 1f), zero = arena.allocateFrom(JAVA_FLOAT, 0f);
+            gpu.blas.check("cublasSgemmStridedBatched", gpu.blas.cublasSgemmStridedBatched(gpu.blasHandle(), ta, tb, m, n, k, one,
+                    a, lda, strideA, b, ldb, strideB, zero, c, ldc, strideC, batch));
+        }
+    }
+
+    /** out[r] = table[ids[r]] for `rows` ids; table [V, D]. */
+    public void gatherRows(long out, long table, long ids, int rows, int dim) {
+        gpu.launch("gather_rows", rows, 1, 1, THREADS, 0, out, table, ids, dim);
+    }
+
+    /**
+     * For `rows` rows (each buffer's rows `stride` floats apart): residual += hidden (when hidden ≠ 0),
+     * out = RMSNorm(residual) ⊙ weight.
+     */
+    public void addRmsnorm(long out, long outStride, long residual, long residualStride, long hidden, long hiddenStride,
+                           long weight, int rows, int dim, float eps) {
+        gpu.launch("add_rmsnorm", rows, 1, 1, THREADS, 0, out, outStride, residual, residualStride, hidden, hiddenStride, weight, dim, eps);
+    }
+
+    /** out = LayerNorm(x) ⊙ w + b for `rows` rows, `stride` floats apart in each buffer. */
+    public void layernorm(long out, long outStride, long x, long xStride, long w, long b, int rows, int dim, float eps) {
+        gpu.launch("layernorm", rows, 1, 1, THREADS, 0, out, outStride, x, xStride, w, b, dim, eps);
+    }
+
+    /** x += y + bias (bias may be 0) over [rows, cols]. */
+    public void addBiasResidual(long x, long y, long bias, long rows, int cols) {
+        gpu.launch("add_bias_residual", blocks(rows * cols), 1, 1, THREADS, 0, x, y, bias, rows, cols);
+    }
+
+    /** x = x + bias, then exact GELU when {@code gelu}, over packed [rows, cols]. */
+    public void biasActivation(long x, long bias, long rows, int cols, boolean gelu) {
+        gpu.launch("bias_activation", blocks(rows * cols), 1, 1, THREADS, 0, x, bias, rows, cols, gelu ? 1 : 0);
+    }
+
+    /**
+     * u = silu(causal conv of x) [batch·T, E] for `batch` sequences of T tokens (x's rows ldx apart);
+     * reverse runs the conv of the token-reversed sequence; window [(K−1), E] supplies inputs before the
+     * start (0: zeros); sOut (may be 0) receives the conv output before SiLU.
+     */
+    public void causalConvSilu(long u, long sOut, long x, int ldx, long taps, long bias, long window, int batch, int tokens,
+                               int channels, int kernel, boolean reverse) {
+        if (tokens > 65535) throw new IllegalArgumentException(tokens + " tokens in one conv launch; the grid takes at most 65,535");
+        gpu.launch("causal_conv_silu", (channels + 127) / 128, tokens, batch, 128, 0, u, sOut, x, ldx, taps, bias, window, tokens,
+                channels, kernel, reverse ? 1 : 0);
+    }
+
+    /** Where the selective scan reads and writes; row strides in floats, optional pointers 0. */
+    public record ScanArgs(long y, int ldy, long u, int ldu, long dt, int lddt, long dtBias, long bc, int ldbc, long z, int ldz,
+                           long a, long dSkip, long state, long deltaOut, long window, long x, int ldx, int kernel) {
+    }
+
+    /**
+     * The selective scan with softplus, D skip and gate fused (see mambalens.cu), for `batch` sequences of
+     * T tokens, E channels, N states (N ≤ 64).
+     */
+    public void selectiveScan(ScanArgs s, int batch, int tokens, int channels, int states, boolean reverse, boolean accumulate) {
+        if (states > 64) throw new IllegalArgumentException("state size " + states + ": the CUDA scan keeps at most 64 states per channel");
+        if (s.window() != 0 && s.kernel() > 9) throw new IllegalArgumentException("conv kernel " + s.kernel() + ": the CUDA decode state keeps at most 8 past inputs");
+        String kernel = states <= 16 ? "selective_scan_n16" : "selective_scan_n64";
+        int shared = 64 * 2 * states * 4;
+        gpu.launch(kernel, (channels + 127) / 128, batch, 1, 128, shared, s.y(), s.ldy(), s.u(), s.ldu(), s.dt(), s.lddt(), s.dtBias(),
+                s.bc(), s.ldbc(), s.z(), s.ldz(), s.a(), s.dSkip(), s.state(), s.deltaOut(), s.window(), s.x(), s.ldx(), s.kernel(),
+                tokens, channels, states, reverse ? 1 : 0, accumulate ? 1 : 0);
+    }
+
+    /** Fused qkv [B·T, 3D] (+ bias [3D], may be 0) → q (scaled), k, v [B, H, T, dh]. */
+    public void qkvToHeads(long q, long k, long v, long qkv, long bias, int batch, int tokens, int heads, int headSize, float scale) {
+        gpu.launch("qkv_to_heads", blocks((long) batch * tokens * 3 * heads * headSize), 1, 1, THREADS, 0, q, k, v, qkv, bias,
+                batch, tokens, heads, headSize, scale);
+    }
+
+    /** context [B, H, T, dh] → [B·T, H·dh]. */
+    public void headsToRows(long out, long context, int batch, int tokens, int heads, int headSize) {
+        gpu.launch("heads_to_rows", blocks((long) batch * tokens * heads * headSize), 1, 1, THREADS, 0, out, context, batch, tokens, heads, headSize);
+    }
+
+    /** Each of `rows` packed rows of `cols` floats replaced by its softmax. */
+    public void softmaxRows(long x, long rows, int cols) {
+        gpu.launch("softmax_rows", Math.toIntExact(rows), 1, 1, THREADS, 0, x, cols);
+    }
+
+    /** Pixels [B, C, S, S] → patches [B·G·G, C·P·P]. */
+    public void im2col(long out, long pixels, int batch, int channels, int size, int patch, int stride, int grid) {
+        gpu.launch("im2col", blocks((long) batch * grid * grid * channels * patch * patch), 1, 1, THREADS, 0, out, pixels, batch, channels,
+                size, patch, stride, grid);
+    }
+
+    /** Token rows [B·(M+1), D]: patch embeddings + bias with the cls token at clsPosition, plus position embeddings. */
+    public void assembleTokens(long x, long patches, long patchBias, long cls, long position, int batch, int patchCount, int dim, int clsPosition) {
+        gpu.launch("assemble_tokens", blocks((long) batch * (patchCount + 1) * dim), 1, 1, THREADS, 0, x, patches, patchBias, cls, position,
+                batch, patchCount, dim, clsPosition);
+    }
+}

@@ -1,0 +1,141 @@
+package org.mambalens.engine.cuda;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.mambalens.engine.Fixtures;
+import org.mambalens.engine.io.Npy;
+import org.mambalens.engine.model.Device;
+import org.mambalens.engine.model.ImageClassifier;
+import org.mambalens.engine.model.LanguageModel;
+import org.mambalens.engine.model.Models;
+import org.mambalens.engine.model.mamba.MambaCudaModel;
+import org.mambalens.engine.trace.MixerTrace;
+import org.mambalens.engine.trace.TraceRecorder;
+
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Random;
+import java.util.Set;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * The CUDA models against the references (transformers / PyTorch, the golden fixtures) and against the
+ * CPU engine on the same checkpoints: logits within 1e-4 relative, greedy ids identical, decode equal
+ * to the whole-sequence forward, traces equal. Run with -Dmambalens.cuda.poison=true (scripts/device-cuda.sh),
+ * so that every activation buffer is NaN before each run.
+ */
+class CudaModelsTest {
+    @BeforeAll
+    static void gpu() {
+        GpuRequired.check();
+    }
+
+    static Path fixture(String name) {
+        return Fixtures.golden().resolve(name);
+    }
+
+    static Path modelDir(String name) {
+        return name.equals("demo") ? Fixtures.repository().resolve("models/mamba-fortunes") : fixture(name);
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"mamba/tied_f32", "mamba/untied_bf16", "mamba/conv3_rank_given", "mamba/bias_untied_f16", "demo"})
+    void mambaLogitsAndGreedyIdsMatchTransformersAndTheCpu(String name) {
+        JsonNode ref = Fixtures.json(fixture(name).resolve("reference.json"));
+        int[] ids = Fixtures.ints(ref.get("token_ids"));
+        float[] expected = Npy.readFloat32(fixture(name).resolve("logits.npy")).data();
+        int[] greedy = Fixtures.ints(ref.get("greedy_ids"));
+        int[] prompt = Fixtures.ints(ref.has("greedy_prompt") ? ref.get("greedy_prompt") : ref.get("token_ids"));
+        try (LanguageModel gpu = Models.loadLanguageModel(modelDir(name), Device.CUDA);
+             LanguageModel cpu = Models.loadLanguageModel(modelDir(name), Device.CPU)) {
+            assertThat(gpu).isInstanceOf(MambaCudaModel.class);
+            float[] logits = gpu.forward(ids, null);
+            assertThat(Fixtures.relativeError(logits, expected)).as("vs transformers").isLessThan(1e-4);
+            assertThat(Fixtures.relativeError(logits, cpu.forward(ids, null))).as("vs the CPU engine").isLessThan(1e-4);
+            assertThat(Fixtures.greedy(gpu, prompt, greedy.length)).containsExactly(greedy);
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"mamba/tied_f32", "mamba/conv3_rank_given", "mamba/bias_untied_f16"})
+    void mambaDecodeThroughCapturedGraphsEqualsTheForwardPass(String name) {
+        int[] ids = Fixtures.ints(Fixtures.json(fixture(name).resolve("reference.json")).get("token_ids"));
+        try (LanguageModel gpu = Models.loadLanguageModel(modelDir(name), Device.CUDA)) {
+            Fixtures.assertDecodeEqualsForward(gpu, ids, 3, 7);
+        }
+    }
+
+    @Test
+    void aLongPromptPrefillsInChunksAsTheCpuDoes() {
+        Path dir = fixture("mamba/tied_f32");
+        int[] ids = new Random(5).ints(1300, 0, 100).toArray();
+        try (LanguageModel gpu = Models.loadLanguageModel(dir, Device.CUDA); LanguageModel cpu = Models.loadLanguageModel(dir, Device.CPU)) {
+            var gs = gpu.newState();
+            var cs = cpu.newState();
+            assertThat(Fixtures.relativeError(gpu.prefill(ids, gs), cpu.prefill(ids, cs))).isLessThan(1e-4);
+            assertThat(Fixtures.relativeError(gpu.step(7, gs), cpu.step(7, cs))).isLessThan(1e-4);
+            assertThat(gs.position()).isEqualTo(ids.length + 1);
+        }
+    }
+
+    @Test
+    void mambaTraceEqualsTheCpuTrace() {
+        Path dir = fixture("mamba/conv3_rank_given");
+        int[] ids = Fixtures.ints(Fixtures.json(dir.resolve("reference.json")).get("token_ids"));
+        TraceRecorder onGpu = TraceRecorder.allLayers(), onCpu = TraceRecorder.allLayers();
+        try (LanguageModel gpu = Models.loadLanguageModel(dir, Device.CUDA); LanguageModel cpu = Models.loadLanguageModel(dir, Device.CPU)) {
+            gpu.forward(ids, onGpu);
+            cpu.forward(ids, onCpu);
+            for (int layer = 0; layer < cpu.layers(); layer++) assertSameMixer(onGpu.mixer(layer, TraceRecorder.Direction.FORWARD), onCpu.mixer(layer, TraceRecorder.Direction.FORWARD));
+        }
+    }
+
+    static void assertSameMixer(MixerTrace g, MixerTrace c) {
+        assertThat(Fixtures.relativeError(g.delta(), c.delta())).as("delta").isLessThan(1e-5);
+        assertThat(Fixtures.relativeError(g.b(), c.b())).as("B").isLessThan(1e-5);
+        assertThat(Fixtures.relativeError(g.c(), c.c())).as("C").isLessThan(1e-5);
+        assertThat(Fixtures.relativeError(g.s(), c.s())).as("s").isLessThan(1e-5);
+        assertThat(Fixtures.relativeError(g.u(), c.u())).as("u").isLessThan(1e-5);
+        assertThat(Fixtures.relativeError(g.x(), c.x())).as("x").isLessThan(1e-5);
+        assertThat(Fixtures.relativeError(g.z(), c.z())).as("z").isLessThan(1e-5);
+        assertThat(Fixtures.relativeError(g.y(), c.y())).as("y").isLessThan(1e-5);
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"vim/vim_small", "vim/vim_gray_cls0", "vit/vit_small", "vit/vit_gray_odd", "trained/vim-fashion", "trained/vit-fashion"})
+    void imageClassifiersMatchTheReferenceAndTheCpuInOneBatch(String name) {
+        Path dir = name.startsWith("trained/") ? Fixtures.repository().resolve("models/" + name.substring(8)) : fixture(name);
+        Npy.Array pixels = Npy.readFloat32(fixture(name).resolve("pixels.npy"));
+        float[] expected = Npy.readFloat32(fixture(name).resolve("logits.npy")).data();
+        int n = pixels.dim(0), size = pixels.data().length / n;
+        float[][] images = new float[n][];
+        for (int i = 0; i < n; i++) images[i] = Arrays.copyOfRange(pixels.data(), i * size, (i + 1) * size);
+        try (ImageClassifier gpu = Models.loadImageClassifier(dir, Device.CUDA); ImageClassifier cpu = Models.loadImageClassifier(dir, Device.CPU)) {
+            float[] batch = flatten(gpu.classifyBatch(images));
+            assertThat(Fixtures.relativeError(batch, expected)).as("batch vs reference").isLessThan(1e-4);
+            assertThat(Fixtures.relativeError(batch, flatten(cpu.classifyBatch(images)))).as("batch vs CPU").isLessThan(1e-4);
+            float[] one = gpu.classify(images[n - 1], null);                // a smaller batch reuses the larger buffers
+            assertThat(Fixtures.relativeError(one, cpu.classify(images[n - 1], null))).as("one image vs CPU").isLessThan(1e-4);
+
+            TraceRecorder onGpu = TraceRecorder.layers(Set.of(0)), onCpu = TraceRecorder.layers(Set.of(0));
+            gpu.classify(images[0], onGpu);
+            cpu.classify(images[0], onCpu);
+            if (name.contains("vim")) {
+                for (TraceRecorder.Direction d : TraceRecorder.Direction.values()) assertSameMixer(onGpu.mixer(0, d), onCpu.mixer(0, d));
+            } else {
+                assertThat(Fixtures.relativeError(onGpu.attention(0).probs(), onCpu.attention(0).probs())).isLessThan(1e-5);
+            }
+        }
+    }
+
+    static float[] flatten(float[][] rows) {
+        int k = rows[0].length;
+        float[] out = new float[rows.length * k];
+        for (int i = 0; i < rows.length; i++) System.arraycopy(rows[i], 0, out, i * k, k);
+        return out;
+    }
+}

@@ -1,0 +1,52 @@
+package org.mambalens.engine.model;
+
+import org.junit.jupiter.api.Test;
+import org.mambalens.engine.Fixtures;
+import org.mambalens.engine.cuda.CudaException;
+import org.mambalens.engine.cuda.Gpu;
+import org.mambalens.engine.model.mamba.MambaCudaModel;
+import org.mambalens.engine.model.mamba.MambaModel;
+
+import java.nio.file.Path;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/** --device: cuda refuses what it cannot run in one line; auto falls back to the CPU; both ways on any machine. */
+class DeviceTest {
+    static final Path MAMBA = Fixtures.golden().resolve("mamba/tied_f32");
+
+    @Test
+    void cudaRunsOnAGpuAndFailsInOneLineWithout() {
+        String noGpu = Gpu.unavailableReason();
+        if (noGpu == null) {
+            try (LanguageModel lm = Models.loadLanguageModel(MAMBA, Device.CUDA)) {
+                assertThat(lm).isInstanceOf(MambaCudaModel.class);
+            }
+        } else {
+            assertThat(noGpu).containsIgnoringCase("no CUDA").doesNotContain("\n");
+            assertThatThrownBy(() -> Models.loadLanguageModel(MAMBA, Device.CUDA)).isInstanceOf(CudaException.class)
+                    .hasMessageContaining("no CUDA");
+            try (LanguageModel lm = Models.loadLanguageModel(MAMBA, Device.AUTO)) {
+                assertThat(lm).isInstanceOf(MambaModel.class);
+            }
+        }
+    }
+
+    @Test
+    void cudaRefusesAFamilyWithoutAGpuImplementation() {
+        assertThatThrownBy(() -> Models.loadLanguageModel(Fixtures.golden().resolve("rwkv").resolve(firstConfig("rwkv")), Device.CUDA))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("no CUDA implementation").hasMessageContaining("--device cpu");
+        try (LanguageModel lm = Models.loadLanguageModel(Fixtures.golden().resolve("rwkv").resolve(firstConfig("rwkv")), Device.AUTO)) {
+            assertThat(lm.getClass().getSimpleName()).isEqualTo("RwkvModel");
+        }
+    }
+
+    private static String firstConfig(String family) {
+        try (var dirs = java.nio.file.Files.list(Fixtures.golden().resolve(family))) {
+            return dirs.filter(d -> java.nio.file.Files.exists(d.resolve("config.json"))).map(d -> d.getFileName().toString()).sorted().findFirst().orElseThrow();
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+}
