@@ -13,7 +13,10 @@ if [ "${1:-}" = --prepare ]; then
   rm -rf .device/cuda && mkdir -p .device/cuda/lib
   cp -r engine/target/classes .device/cuda/engine
   cp -r benchmarks/target/classes .device/cuda/benchmarks
-  (cd engine/target/test-classes && find . -name "*.class" -exec install -D -m 644 {} "$root/.device/cuda/engine-tests/{}" \;)
+  cp -r xai/target/classes .device/cuda/xai
+  for m in engine xai; do
+    (cd $m/target/test-classes && find . -name "*.class" -exec install -D -m 644 {} "$root/.device/cuda/$m-tests/{}" \;)
+  done
   # byte-buddy (9 MB, AssertJ needs it for soft assertions only) stays behind: the carried tree must stay under 64 MiB.
   mvn -q -B dependency:copy-dependencies -pl engine -DincludeScope=test -DexcludeGroupIds=org.junit.jupiter,org.junit.platform,org.opentest4j,org.apiguardian -DexcludeArtifactIds=byte-buddy \
     -DoutputDirectory="$root/.device/cuda/lib"
@@ -26,10 +29,11 @@ export PYTHONUNBUFFERED=1
 tar xJf .device/jre.tar.xz -C /tmp && export PATH=/tmp/jre/bin:$PATH
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv | tee "$OUT/gpu.txt"
 java=(java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED)
-cp=".device/cuda/engine:.device/cuda/engine-tests:.device/cuda/benchmarks:$(ls .device/cuda/lib/*.jar | tr '\n' ':')"
+cp=".device/cuda/engine:.device/cuda/engine-tests:.device/cuda/xai:.device/cuda/xai-tests:.device/cuda/benchmarks:$(ls .device/cuda/lib/*.jar | tr '\n' ':')"
 tests=0
 "${java[@]}" -Dmambalens.cuda.required=true -Dmambalens.cuda.poison=true -jar .device/cuda/junit-platform-console-standalone-*.jar execute \
   --class-path "$cp" --select-package org.mambalens.engine.cuda --select-class org.mambalens.engine.model.DeviceTest \
+  --select-class org.mambalens.xai.attention.HiddenAttentionCudaTest \
   --details=tree --disable-banner > "$OUT/tests.txt" 2>&1 || tests=$?
 grep -E 'tests (successful|failed|skipped|aborted)|containers (failed|skipped|aborted)|✘|MethodSource|=>' "$OUT/tests.txt" | head -60 || true
 if ! grep -qE '^\[ +0 tests skipped' "$OUT/tests.txt" || ! grep -qE '^\[ +0 tests aborted' "$OUT/tests.txt" \

@@ -136,10 +136,13 @@ KERNEL void causal_conv_silu(float* u, float* sOut, const float* x, int ldx, con
 // the conv that ran before this kernel), the window [(K−1), E] is rolled forward over this chunk's
 // conv inputs x (row stride ldx): the conv has finished reading it, and this saves a launch per layer.
 // Grid (⌈E/block⌉, B), dynamic shared memory SCAN_CHUNK·2N floats.
+// The loads of step t + 1 are issued before step t computes (the restrict qualifiers let the compiler
+// move them past the stores), so a step costs its arithmetic, not a round trip to memory.
 template <int MAXN>
-__device__ void scan(float* y, int ldy, const float* u, int ldu, const float* dt, int lddt, const float* dtBias,
-                     const float* bc, int ldbc, const float* z, int ldz, const float* A, const float* Dskip,
-                     float* state, float* deltaOut, float* window, const float* x, int ldx, int K,
+__device__ void scan(float* __restrict__ y, int ldy, const float* __restrict__ u, int ldu, const float* __restrict__ dt, int lddt,
+                     const float* __restrict__ dtBias, const float* __restrict__ bc, int ldbc, const float* __restrict__ z, int ldz,
+                     const float* __restrict__ A, const float* __restrict__ Dskip, float* __restrict__ state,
+                     float* __restrict__ deltaOut, float* __restrict__ window, const float* __restrict__ x, int ldx, int K,
                      int T, int E, int N, int reverse, int accumulate) {
     extern __shared__ float staged[];                  // [SCAN_CHUNK][2N]: B_t then C_t
     int e = blockIdx.x * blockDim.x + threadIdx.x;
@@ -152,35 +155,47 @@ __device__ void scan(float* y, int ldy, const float* u, int ldu, const float* dt
         h[n] = active && n < N && state ? state[((i64) blockIdx.y * E + e) * N + n] : 0.f;
     }
     float bias = active ? dtBias[e] : 0.f, skip = active ? Dskip[e] : 0.f;
+    int first = reverse ? T - 1 : 0, step = reverse ? -1 : 1;
+    float dtNext = 0.f, uNext = 0.f, zNext = 0.f;
+    if (active) {
+        i64 row = sequence + first;
+        dtNext = dt[row * lddt + e];
+        uNext = u[row * ldu + e];
+        zNext = z ? z[row * ldz + e] : 0.f;
+    }
     for (int c0 = 0; c0 < T; c0 += SCAN_CHUNK) {
         int len = min(SCAN_CHUNK, T - c0);
         __syncthreads();
         for (int i = threadIdx.x; i < len * 2 * N; i += blockDim.x) {
             int s = i / (2 * N), k = i - s * 2 * N;
-            int t = reverse ? T - 1 - (c0 + s) : c0 + s;
-            staged[i] = bc[(sequence + t) * ldbc + k];
+            staged[i] = bc[(sequence + first + step * (c0 + s)) * ldbc + k];
         }
         __syncthreads();
         if (!active) continue;
         for (int s = 0; s < len; s++) {
-            int t = reverse ? T - 1 - (c0 + s) : c0 + s;
-            i64 row = sequence + t;
-            float delta = softplus(dt[row * lddt + e] + bias);
+            i64 row = sequence + first + step * (c0 + s);
+            float dtv = dtNext, uv = uNext, zv = zNext;
+            if (c0 + s + 1 < T) {
+                i64 next = row + step;
+                dtNext = dt[next * lddt + e];
+                uNext = u[next * ldu + e];
+                if (z) zNext = z[next * ldz + e];
+            }
+            float delta = softplus(dtv + bias);
             if (deltaOut) deltaOut[row * E + e] = delta;
-            float uv = u[row * ldu + e];
             float du = delta * uv;
             const float* Bt = staged + s * 2 * N;
             const float* Ct = Bt + N;
-            float yv = 0.f;
+            float y0 = 0.f, y1 = 0.f;                  // two chains, so the sum does not serialise the step
 #pragma unroll
             for (int n = 0; n < MAXN; n++) {
                 if (n < N) {
                     h[n] = __expf(delta * a[n]) * h[n] + du * Bt[n];
-                    yv += Ct[n] * h[n];
+                    if (n & 1) y1 += Ct[n] * h[n]; else y0 += Ct[n] * h[n];
                 }
             }
-            yv += skip * uv;
-            if (z) yv *= silu(z[row * ldz + e]);
+            float yv = y0 + y1 + skip * uv;
+            if (z) yv *= silu(zv);
             float* out = y + row * ldy + e;
             *out = accumulate ? *out + yv : yv;
         }
@@ -276,3 +291,71 @@ KERNEL void assemble_tokens(float* x, const float* patches, const float* patchBi
     float v = t == clsPosition ? cls[c] : patches[(b * M + (t < clsPosition ? t : t - 1)) * D + c] + patchBias[c];
     x[i] = v + position[(i64) t * D + c];
 }
+
+// One layer's hidden-attention summary (SPEC §3, §7) without holding the [E, T, T] tensor: for every
+// (i, j), over the E channels, the sum and the positive-part sum of
+//   α_e[i, j] = Δ_j[e] · Σ_n C_i[n]·B_j[n]·exp(A[e, n]·(S_i[e] − S_j[e]))   for j ≤ i, else 0,
+// S the inclusive running sum of Δ (double: the difference of two long sums must keep its digits).
+// With a backward direction (Vision Mamba, its tensors in its own reversed token order) the value is
+// α_fwd[i, j] + α_bwd[T−1−i, T−1−j]. Layouts: deltaT and sumT [E, T] (channel-major, so that a warp's
+// consecutive j read consecutive addresses), B and C [T, N], A [E, N]. Outputs: sum and positive [T, T];
+// blockMin/blockMax, one per block, reduced on the host. Grid (⌈T/256⌉, T), block 256.
+template <int MAXN>
+__device__ __forceinline__ float alpha_channel(const float* CB, const float* __restrict__ Ae, int N, double si, double sj, float dj) {
+    float d = (float) (si - sj), acc = 0.f;
+#pragma unroll
+    for (int n = 0; n < MAXN; n++) if (n < N) acc += CB[n] * __expf(Ae[n] * d);
+    return dj * acc;
+}
+
+template <int MAXN>
+__device__ void attention_summary(float* __restrict__ sum, float* __restrict__ positive, float* __restrict__ blockMin,
+                                     float* __restrict__ blockMax,
+                                     const float* __restrict__ deltaT, const double* __restrict__ sumT, const float* __restrict__ B,
+                                     const float* __restrict__ C, const float* __restrict__ A,
+                                     const float* __restrict__ deltaTb, const double* __restrict__ sumTb, const float* __restrict__ Bb,
+                                     const float* __restrict__ Cb, const float* __restrict__ Ab, int T, int E, int N) {
+    int i = blockIdx.y, j = blockIdx.x * blockDim.x + threadIdx.x;
+    bool inside = j < T;
+    bool forward = inside && j <= i, backward = inside && deltaTb && j >= i;
+    int ib = T - 1 - i, jb = T - 1 - j;
+    float cb[MAXN], cbb[MAXN];                      // C_i[n]·B_j[n] per direction
+#pragma unroll
+    for (int n = 0; n < MAXN; n++) {
+        if (n >= N) { cb[n] = cbb[n] = 0.f; continue; }
+        cb[n] = forward ? C[(i64) i * N + n] * B[(i64) j * N + n] : 0.f;
+        cbb[n] = backward ? Cb[(i64) ib * N + n] * Bb[(i64) jb * N + n] : 0.f;
+    }
+    float s = 0.f, p = 0.f, lo = INFINITY, hi = -INFINITY;
+    if (inside && !forward && !backward) lo = hi = 0.f;       // above the diagonal of a one-way layer: 0 in every channel
+    if (forward || backward) {
+        for (int e = 0; e < E; e++) {
+            float v = 0.f;
+            if (forward) v = alpha_channel<MAXN>(cb, A + (i64) e * N, N, sumT[(i64) e * T + i], sumT[(i64) e * T + j], deltaT[(i64) e * T + j]);
+            if (backward) v += alpha_channel<MAXN>(cbb, Ab + (i64) e * N, N, sumTb[(i64) e * T + ib], sumTb[(i64) e * T + jb], deltaTb[(i64) e * T + jb]);
+            s += v;
+            p += fmaxf(v, 0.f);
+            lo = fminf(lo, v);
+            hi = fmaxf(hi, v);
+        }
+    }
+    if (inside) {
+        sum[(i64) i * T + j] = s;
+        positive[(i64) i * T + j] = p;
+    }
+    lo = -block_reduce(-lo, true);
+    hi = block_reduce(hi, true);
+    if (threadIdx.x == 0) {
+        blockMin[(i64) blockIdx.y * gridDim.x + blockIdx.x] = lo;
+        blockMax[(i64) blockIdx.y * gridDim.x + blockIdx.x] = hi;
+    }
+}
+
+#define SUMMARY_KERNEL(NAME, MAXN)                                                                                    \
+    KERNEL void NAME(float* sum, float* positive, float* blockMin, float* blockMax, const float* deltaT, const double* sumT, \
+                     const float* B, const float* C, const float* A, const float* deltaTb, const double* sumTb,             \
+                     const float* Bb, const float* Cb, const float* Ab, int T, int E, int N) {                             \
+        attention_summary<MAXN>(sum, positive, blockMin, blockMax, deltaT, sumT, B, C, A, deltaTb, sumTb, Bb, Cb, Ab, T, E, N); \
+    }
+SUMMARY_KERNEL(hidden_attention_summary_n16, 16)
+SUMMARY_KERNEL(hidden_attention_summary_n64, 64)

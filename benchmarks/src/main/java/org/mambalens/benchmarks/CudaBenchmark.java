@@ -11,6 +11,9 @@ import org.mambalens.engine.model.Device;
 import org.mambalens.engine.model.ImageClassifier;
 import org.mambalens.engine.model.LanguageModel;
 import org.mambalens.engine.model.Models;
+import org.mambalens.engine.kernels.Parallel;
+import org.mambalens.engine.trace.TraceRecorder;
+import org.mambalens.xai.attention.AttentionMaps;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -116,6 +119,15 @@ public final class CudaBenchmark {
                 put("lm_prefill_" + tokens + "_tokens_per_s", tokens / s, "tokens/s");
             }
             put("lm_decode_graphs_tokens_per_s", decode(lm, r), "tokens/s (batch 1, CUDA graphs)");
+            for (int tokens : new int[]{1024, 4096}) {                        // one layer's hidden-attention summary, GPU and CPU
+                TraceRecorder trace = TraceRecorder.layers(java.util.Set.of(0));
+                lm.forward(r.ints(tokens, 0, lm.vocabSize()).toArray(), trace);
+                put("summary_layer_" + tokens + "_gpu_ms", 1e3 * median(3, () -> seconds(() -> AttentionMaps.summary(trace, 0, true))), "ms");
+                if (tokens <= 1024) {
+                    put("summary_layer_" + tokens + "_cpu_ms", 1e3 * median(3, () -> seconds(() -> AttentionMaps.summary(trace, 0, false))),
+                            "ms (CPU, " + Parallel.THREADS + " threads)");
+                }
+            }
         }
         System.setProperty("mambalens.cuda.noGraphs", "true");
         try (LanguageModel lm = Models.loadLanguageModel(dir, Device.CUDA)) {
@@ -123,6 +135,12 @@ public final class CudaBenchmark {
         } finally {
             System.clearProperty("mambalens.cuda.noGraphs");
         }
+    }
+
+    private static double seconds(Runnable work) {
+        long t0 = System.nanoTime();
+        work.run();
+        return (System.nanoTime() - t0) / 1e9;
     }
 
     /** Tokens/s of 256 greedy steps after a 16-token prompt. */
@@ -156,8 +174,19 @@ public final class CudaBenchmark {
                     model.classifyBatch(images);
                     return (System.nanoTime() - t0) / 1e9;
                 });
-                put(name + "_batch" + batch + "_images_per_s", batch / s, "images/s");
+                put(name + "_batch" + batch + "_images_per_s", batch / s, "images/s (pixels from the Java heap, logits back)");
             }
+        }
+        try (Gpu gpu = Gpu.open(); DeviceArena arena = gpu.newArena()) {           // the pixel upload alone, as classifyBatch does it
+            int batch = 64, size = 3 * 224 * 224;
+            float[][] images = new float[batch][size];
+            DeviceBuffer pixels = arena.floats((long) batch * size);
+            double s = median(10, () -> {
+                long t0 = System.nanoTime();
+                for (int b = 0; b < batch; b++) pixels.upload(java.lang.foreign.MemorySegment.ofArray(images[b]), (long) b * size);
+                return (System.nanoTime() - t0) / 1e9;
+            });
+            if (!results.has("upload_batch64_224_ms")) put("upload_batch64_224_ms", s * 1e3, "ms (64 images of 3x224x224 F32, host to device)");
         }
     }
 }

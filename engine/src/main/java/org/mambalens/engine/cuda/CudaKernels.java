@@ -134,6 +134,23 @@ public final class CudaKernels {
                 tokens, channels, states, reverse ? 1 : 0, accumulate ? 1 : 0);
     }
 
+    /**
+     * One layer's hidden-attention sums over E channels (see mambalens.cu): sum and positive [T, T], and per
+     * block of 256 (i, j) pairs the minimum and maximum, [T · ⌈T/256⌉] each. Per direction: deltaT [E, T],
+     * sumT [E, T] doubles (running sums of Δ), B and C [T, N], A [E, N]; the backward pointers 0 for a one-way layer.
+     */
+    public void hiddenAttentionSummary(long sum, long positive, long blockMin, long blockMax, long deltaT, long sumT, long b, long c, long a,
+                                       long deltaTb, long sumTb, long bb, long cb, long ab, int tokens, int channels, int states) {
+        if (states > 64) throw new IllegalArgumentException("state size " + states + ": the CUDA attention summary takes at most 64");
+        gpu.launch(states <= 16 ? "hidden_attention_summary_n16" : "hidden_attention_summary_n64", summaryBlocks(tokens), tokens, 1, THREADS, 0,
+                sum, positive, blockMin, blockMax, deltaT, sumT, b, c, a, deltaTb, sumTb, bb, cb, ab, tokens, channels, states);
+    }
+
+    /** Blocks per row of {@link #hiddenAttentionSummary}. */
+    public static int summaryBlocks(int tokens) {
+        return (tokens + THREADS - 1) / THREADS;
+    }
+
     /** Fused qkv [B·T, 3D] (+ bias [3D], may be 0) → q (scaled), k, v [B, H, T, dh]. */
     public void qkvToHeads(long q, long k, long v, long qkv, long bias, int batch, int tokens, int heads, int headSize, float scale) {
         gpu.launch("qkv_to_heads", blocks((long) batch * tokens * 3 * heads * headSize), 1, 1, THREADS, 0, q, k, v, qkv, bias,

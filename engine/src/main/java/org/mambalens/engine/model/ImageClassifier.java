@@ -16,6 +16,11 @@ public interface ImageClassifier extends AutoCloseable {
     /** Blocks (Mamba layers or Transformer layers). */
     int layers();
 
+    /** Whether this model runs on a CUDA GPU (its explanations then sum their attention maps there too). */
+    default boolean onGpu() {
+        return false;
+    }
+
     /** Logits [classes] for one image, pixels [C, H, W] already preprocessed; optionally traced. */
     float[] classify(float[] pixels, TraceRecorder trace);
 

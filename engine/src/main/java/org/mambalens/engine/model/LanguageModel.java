@@ -17,6 +17,11 @@ public interface LanguageModel extends AutoCloseable {
 
     int eosTokenId();
 
+    /** Whether this model runs on a CUDA GPU (its explanations then sum their attention maps there too). */
+    default boolean onGpu() {
+        return false;
+    }
+
     State newState();
 
     /** Logits [L, vocab] for every position of {@code ids}, from a fresh state, optionally traced. */

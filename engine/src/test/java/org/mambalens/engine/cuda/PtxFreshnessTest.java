@@ -27,7 +27,7 @@ class PtxFreshnessTest {
     @Test
     void everyKernelOfTheSourceIsInThePtx() throws IOException {
         String ptx = Gpu.ptx();
-        var kernels = Pattern.compile("(?m)^KERNEL void (\\w+)\\(|^SCAN_KERNEL\\((\\w+),").matcher(Files.readString(SOURCE));
+        var kernels = Pattern.compile("(?m)^KERNEL void (\\w+)\\(|^(?:SCAN|SUMMARY)_KERNEL\\((\\w+),").matcher(Files.readString(SOURCE));
         int found = 0;
         while (kernels.find()) {
             String name = kernels.group(1) != null ? kernels.group(1) : kernels.group(2);

@@ -41,6 +41,15 @@ public final class AttentionMaps {
      * attention, both directions combined where there are two).
      */
     public static AttentionSummary summary(TraceRecorder trace, int layer) {
+        return summary(trace, layer, false);
+    }
+
+    /** As above; with {@code onGpu}, a Mamba mixer's hidden attention is summed on the CUDA GPU ({@link HiddenAttentionCuda}). */
+    public static AttentionSummary summary(TraceRecorder trace, int layer, boolean onGpu) {
+        if (onGpu && trace.hasMixer(layer, TraceRecorder.Direction.FORWARD)) {
+            return HiddenAttentionCuda.summary(trace.mixer(layer, TraceRecorder.Direction.FORWARD),
+                    trace.hasMixer(layer, TraceRecorder.Direction.BACKWARD) ? trace.mixer(layer, TraceRecorder.Direction.BACKWARD) : null);
+        }
         if (trace.hasAttention(layer)) {
             var a = trace.attention(layer);
             return AttentionSummary.of(a.probs(), a.heads(), a.tokens());

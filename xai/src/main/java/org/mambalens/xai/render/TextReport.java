@@ -48,7 +48,7 @@ public final class TextReport {
         if (attribution) lm.forwardWithGradients(ids, L - 1, next, trace);
         boolean transformer = trace.hasAttention(0);
         List<AttentionSummary> layers = new ArrayList<>();
-        for (int l = 0; l < layersCount; l++) layers.add(AttentionMaps.summary(trace, l));
+        for (int l = 0; l < layersCount; l++) layers.add(AttentionMaps.summary(trace, l, lm.onGpu()));
         int start = startLayer >= 0 ? Math.min(startLayer, layersCount - 1) : ImageExplainer.defaultStartLayer(layersCount);
         ObjectMapper json = new ObjectMapper();
         ObjectNode doc = json.createObjectNode();

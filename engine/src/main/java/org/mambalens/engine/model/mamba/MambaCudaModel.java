@@ -164,6 +164,11 @@ public final class MambaCudaModel implements LanguageModel {
     }
 
     @Override
+    public boolean onGpu() {
+        return true;
+    }
+
+    @Override
     public int layers() {
         return config.layers();
     }

@@ -147,6 +147,11 @@ public final class VimCudaModel implements ImageClassifier {
     }
 
     @Override
+    public boolean onGpu() {
+        return true;
+    }
+
+    @Override
     public int layers() {
         return config.depth();
     }

@@ -155,6 +155,11 @@ public final class ViTCudaModel implements ImageClassifier {
     }
 
     @Override
+    public boolean onGpu() {
+        return true;
+    }
+
+    @Override
     public int layers() {
         return config.layers();
     }
