@@ -28,7 +28,7 @@ public final class CudaDriver {
 
     private final MethodHandle cuInit, cuDeviceGetCount, cuDeviceGet, cuDeviceGetName, cuDeviceGetAttribute, cuDeviceTotalMem,
             cuDevicePrimaryCtxRetain, cuDevicePrimaryCtxRelease, cuCtxSetCurrent, cuCtxSynchronize,
-            cuMemAlloc, cuMemFree, cuMemcpyHtoD, cuMemcpyDtoH, cuMemcpyDtoD, cuMemsetD32, cuMemGetInfo,
+            cuMemAlloc, cuMemFree, cuMemHostAlloc, cuMemFreeHost, cuMemcpyHtoD, cuMemcpyDtoH, cuMemcpyDtoD, cuMemsetD32, cuMemGetInfo,
             cuModuleLoadData, cuModuleUnload, cuModuleGetFunction, cuLaunchKernel,
             cuGetErrorName, cuGetErrorString,
             cuStreamCreate, cuStreamDestroy, cuStreamSynchronize, cuStreamBeginCapture, cuStreamEndCapture,
@@ -49,6 +49,8 @@ public final class CudaDriver {
         cuCtxSynchronize = lib.function(FunctionDescriptor.of(JAVA_INT), "cuCtxSynchronize");
         cuMemAlloc = lib.function(FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG), "cuMemAlloc_v2");
         cuMemFree = lib.function(FunctionDescriptor.of(JAVA_INT, JAVA_LONG), "cuMemFree_v2");
+        cuMemHostAlloc = lib.function(FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT), "cuMemHostAlloc");
+        cuMemFreeHost = lib.function(FunctionDescriptor.of(JAVA_INT, ADDRESS), "cuMemFreeHost");
         cuMemcpyHtoD = lib.function(FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, JAVA_LONG), critical, "cuMemcpyHtoD_v2");
         cuMemcpyDtoH = lib.function(FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG), critical, "cuMemcpyDtoH_v2");
         cuMemcpyDtoD = lib.function(FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG), "cuMemcpyDtoD_v2");
@@ -118,6 +120,8 @@ public final class CudaDriver {
     int cuCtxSynchronize() { try { return (int) cuCtxSynchronize.invokeExact(); } catch (Throwable t) { throw rethrow(t); } }
     int cuMemAlloc(MemorySegment pointer, long bytes) { try { return (int) cuMemAlloc.invokeExact(pointer, bytes); } catch (Throwable t) { throw rethrow(t); } }
     int cuMemFree(long pointer) { try { return (int) cuMemFree.invokeExact(pointer); } catch (Throwable t) { throw rethrow(t); } }
+    int cuMemHostAlloc(MemorySegment pointer, long bytes, int flags) { try { return (int) cuMemHostAlloc.invokeExact(pointer, bytes, flags); } catch (Throwable t) { throw rethrow(t); } }
+    int cuMemFreeHost(MemorySegment pointer) { try { return (int) cuMemFreeHost.invokeExact(pointer); } catch (Throwable t) { throw rethrow(t); } }
     int cuMemcpyHtoD(long dst, MemorySegment src, long bytes) { try { return (int) cuMemcpyHtoD.invokeExact(dst, src, bytes); } catch (Throwable t) { throw rethrow(t); } }
     int cuMemcpyDtoH(MemorySegment dst, long src, long bytes) { try { return (int) cuMemcpyDtoH.invokeExact(dst, src, bytes); } catch (Throwable t) { throw rethrow(t); } }
     int cuMemcpyDtoD(long dst, long src, long bytes) { try { return (int) cuMemcpyDtoD.invokeExact(dst, src, bytes); } catch (Throwable t) { throw rethrow(t); } }

@@ -47,10 +47,33 @@ public final class DeviceBuffer {
         gpu.cu.check("cuMemcpyHtoD", gpu.cu.cuMemcpyHtoD(address + 4 * offset, host, host.byteSize()));
     }
 
+    /**
+     * Copies equal-length arrays (a batch of images) to the start of this buffer back to back: gathered in
+     * parallel into {@code staging} (page-locked, see {@link DeviceArena#pinnedFloats}), then one copy.
+     */
+    public void uploadAll(float[][] parts, MemorySegment staging) {
+        if (parts.length == 0) return;
+        int n = parts[0].length;
+        long bytes = 4L * n * parts.length;
+        if (bytes > staging.byteSize()) throw new IndexOutOfBoundsException(bytes + " bytes do not fit a staging area of " + staging.byteSize());
+        org.mambalens.engine.kernels.Parallel.forRange(parts.length, 1, (a, b) -> {
+            for (int i = a; i < b; i++) MemorySegment.copy(MemorySegment.ofArray(parts[i]), 0, staging, 4L * n * i, 4L * n);
+        });
+        upload(staging.asSlice(0, bytes), 0);
+    }
+
     /** Elements [from, from + out.length) into {@code out}, after the queued work has finished. */
     public float[] download(long from, float[] out) {
         if (from < 0 || from + out.length > floats) throw new IndexOutOfBoundsException(out.length + " elements at " + from + " of a device buffer of " + floats);
         gpu.cu.check("cuMemcpyDtoH", gpu.cu.cuMemcpyDtoH(MemorySegment.ofArray(out), address + 4 * from, 4L * out.length));
+        return out;
+    }
+
+    /** As above through page-locked {@code staging} (a decode step's logits: no pass through the driver's own staging). */
+    public float[] download(long from, float[] out, MemorySegment staging) {
+        if (from < 0 || from + out.length > floats) throw new IndexOutOfBoundsException(out.length + " elements at " + from + " of a device buffer of " + floats);
+        gpu.cu.check("cuMemcpyDtoH", gpu.cu.cuMemcpyDtoH(staging, address + 4 * from, 4L * out.length));
+        MemorySegment.copy(staging, 0, MemorySegment.ofArray(out), 0, 4L * out.length);
         return out;
     }
 

@@ -14,6 +14,7 @@ import org.mambalens.engine.tensor.Matrices;
 import org.mambalens.engine.trace.MixerTrace;
 import org.mambalens.engine.trace.TraceRecorder;
 
+import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.TreeMap;
@@ -70,11 +71,13 @@ public final class MambaCudaModel implements LanguageModel {
     /** Activations for up to {@code capacity} tokens. */
     private static final class Scratch {
         final int capacity;
+        final MemorySegment logitsHost;   // page-locked [V], for one row of logits
         final DeviceBuffer ids, x, hidden, normed, xz, u, dbc, dt, y, logits, convOut, delta;
 
         Scratch(DeviceArena arena, MambaConfig c, int capacity) {
             int D = c.hiddenSize(), E = c.intermediateSize(), P = c.timeStepRank() + 2 * c.stateSize();
             this.capacity = capacity;
+            logitsHost = arena.pinnedFloats(c.vocabSize());
             ids = arena.floats(capacity);                         // [L] int32
             x = arena.floats((long) capacity * D);                // residual stream [L, D]
             hidden = arena.floats((long) capacity * D);           // mixer output [L, D]
@@ -211,7 +214,7 @@ public final class MambaCudaModel implements LanguageModel {
             last = chunk.length - 1;
             run(s, chunk.length, st, null, last, 1);
         }
-        return s.logits.download(0, config.vocabSize());
+        return s.logits.download(0, new float[config.vocabSize()], s.logitsHost);
     }
 
     @Override
@@ -230,7 +233,7 @@ public final class MambaCudaModel implements LanguageModel {
             st.decodeStep.launch();
             st.position++;
         }
-        return s.logits.download(0, config.vocabSize());
+        return s.logits.download(0, new float[config.vocabSize()], s.logitsHost);
     }
 
     private Scratch scratch(int tokens) {

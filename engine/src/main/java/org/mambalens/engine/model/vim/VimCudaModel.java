@@ -14,7 +14,9 @@ import org.mambalens.engine.tensor.Matrices;
 import org.mambalens.engine.trace.MixerTrace;
 import org.mambalens.engine.trace.TraceRecorder;
 
+import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.TreeMap;
 
 /**
@@ -45,11 +47,13 @@ public final class VimCudaModel implements ImageClassifier {
 
     /** Activations for up to {@code capacity} images. */
     private static final class Scratch {
+        final MemorySegment pixelsStaging;   // page-locked [B, C, S, S]
         final DeviceBuffer pixels, columns, patches, x, hidden, normed, xz, u, dbc, dt, y, yBackward, convOut, delta, clsNormed, logits;
 
         Scratch(DeviceArena arena, VimConfig c, int capacity, int patchLength) {
             int T = c.tokens(), M = T - 1, D = c.embedDim(), E = c.innerSize(), P = c.dtRank() + 2 * c.stateSize();
             long rows = (long) capacity * T;
+            pixelsStaging = arena.pinnedFloats((long) capacity * c.channels() * c.imageSize() * c.imageSize());
             pixels = arena.floats((long) capacity * c.channels() * c.imageSize() * c.imageSize());  // [B, C, S, S]
             columns = arena.floats((long) capacity * M * patchLength);   // im2col [B·M, C·Q·Q]
             patches = arena.floats((long) capacity * M * D);             // [B·M, D]
@@ -172,11 +176,11 @@ public final class VimCudaModel implements ImageClassifier {
         gpu.bind();
         Scratch s = scratch(B);
         if (DeviceArena.POISON) work.poison();
-        for (int b = 0; b < B; b++) s.pixels.upload(java.lang.foreign.MemorySegment.ofArray(images[b]), (long) b * C * S * S);
+        s.pixels.uploadAll(images, s.pixelsStaging);
         launches(s, B, trace);
         float[] all = s.logits.download(0, B * K);
         float[][] logits = new float[B][];
-        for (int b = 0; b < B; b++) logits[b] = java.util.Arrays.copyOfRange(all, b * K, (b + 1) * K);
+        for (int b = 0; b < B; b++) logits[b] = Arrays.copyOfRange(all, b * K, (b + 1) * K);
         return logits;
     }
 

@@ -37,11 +37,13 @@ public final class ViTCudaModel implements ImageClassifier {
 
     /** Activations for up to {@code capacity} images. */
     private static final class Scratch {
+        final MemorySegment pixelsStaging;   // page-locked [B, C, S, S]
         final DeviceBuffer pixels, columns, patches, x, normed, qkv, q, k, v, scores, context, attended, hidden, mlp, clsNormed, logits;
 
         Scratch(DeviceArena arena, ViTConfig c, int capacity, int patchLength, int classes) {
             int T = c.tokens(), M = T - 1, D = c.hiddenSize(), H = c.heads();
             long rows = (long) capacity * T;
+            pixelsStaging = arena.pinnedFloats((long) capacity * c.channels() * c.imageSize() * c.imageSize());
             pixels = arena.floats((long) capacity * c.channels() * c.imageSize() * c.imageSize());  // [B, C, S, S]
             columns = arena.floats((long) capacity * M * patchLength);   // [B·M, C·Q·Q]
             patches = arena.floats((long) capacity * M * D);             // [B·M, D]
@@ -180,7 +182,7 @@ public final class ViTCudaModel implements ImageClassifier {
         gpu.bind();
         Scratch s = scratch(B);
         if (DeviceArena.POISON) work.poison();
-        for (int b = 0; b < B; b++) s.pixels.upload(MemorySegment.ofArray(images[b]), (long) b * C * S * S);
+        s.pixels.uploadAll(images, s.pixelsStaging);
         launches(s, B, trace);
         float[] all = s.logits.download(0, B * classes);
         float[][] logits = new float[B][];
