@@ -1,7 +1,7 @@
 package org.mambalens.engine.cuda;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -29,8 +29,8 @@ import static org.assertj.core.api.Assertions.assertThat;
  * so that every activation buffer is NaN before each run.
  */
 class CudaModelsTest {
-    @BeforeAll
-    static void gpu() {
+    @BeforeEach
+    void gpu() {
         GpuRequired.check();
     }
 

@@ -5,18 +5,25 @@ import org.junit.jupiter.api.Assumptions;
 import static org.assertj.core.api.Assertions.fail;
 
 /**
- * The GPU tests' gate: where no CUDA device can be opened they are skipped, with the reason printed and
+ * The GPU tests' gate, called before each test (so that every one is reported as skipped, not only its class):
+ * where no CUDA device can be opened they are skipped, with the reason printed and
  * reported; under -Dmambalens.cuda.required=true (scripts/device-cuda.sh on the GPU machine) they fail instead.
  */
 public final class GpuRequired {
+    private static String reason;      // why no GPU can be used here, null when one can; probed once
+    private static boolean probed;
+
     private GpuRequired() {
     }
 
-    public static void check() {
-        String reason = Gpu.unavailableReason();
+    public static synchronized void check() {
+        if (!probed) {
+            reason = Gpu.unavailableReason();
+            probed = true;
+        }
         if (reason == null) return;
         if (Boolean.getBoolean("mambalens.cuda.required")) fail("a GPU is required here (-Dmambalens.cuda.required) but: " + reason);
-        System.err.println("GPU tests skipped: " + reason);
+        System.err.println("GPU test skipped: " + reason);
         Assumptions.abort("no GPU: " + reason);
     }
 }

@@ -1,6 +1,6 @@
 package org.mambalens.xai.attention;
 
-import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.mambalens.engine.Fixtures;
@@ -20,8 +20,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 /** The GPU layer summaries equal the CPU's (AttentionMaps.summary), one-way (the LM) and both ways (ViM), every layer. */
 class HiddenAttentionCudaTest {
-    @BeforeAll
-    static void gpu() {
+    @BeforeEach
+    void gpu() {
         GpuRequired.check();
     }
 
