@@ -59,22 +59,16 @@ public final class Cublas {
         throw new CudaException(call + " failed: " + text + " (" + status + ")");
     }
 
-    private static RuntimeException rethrow(Throwable t) {
-        if (t instanceof RuntimeException r) return r;
-        if (t instanceof Error e) throw e;
-        return new CudaException("native call failed", t);
-    }
-
-    int cublasCreate(MemorySegment handle) { try { return (int) cublasCreate.invokeExact(handle); } catch (Throwable t) { throw rethrow(t); } }
-    int cublasDestroy(MemorySegment handle) { try { return (int) cublasDestroy.invokeExact(handle); } catch (Throwable t) { throw rethrow(t); } }
-    int cublasSetStream(MemorySegment handle, MemorySegment stream) { try { return (int) cublasSetStream.invokeExact(handle, stream); } catch (Throwable t) { throw rethrow(t); } }
+    int cublasCreate(MemorySegment handle) { try { return (int) cublasCreate.invokeExact(handle); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
+    int cublasDestroy(MemorySegment handle) { try { return (int) cublasDestroy.invokeExact(handle); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
+    int cublasSetStream(MemorySegment handle, MemorySegment stream) { try { return (int) cublasSetStream.invokeExact(handle, stream); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
 
     int cublasSgemm(MemorySegment handle, int transa, int transb, int m, int n, int k, MemorySegment alpha, long a, int lda,
                     long b, int ldb, MemorySegment beta, long c, int ldc) {
         try {
             return (int) cublasSgemm.invokeExact(handle, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw NativeLibrary.rethrow(t);
         }
     }
 
@@ -83,7 +77,7 @@ public final class Cublas {
         try {
             return (int) cublasSgemv.invokeExact(handle, trans, m, n, alpha, a, lda, x, incx, beta, y, incy);
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw NativeLibrary.rethrow(t);
         }
     }
 
@@ -94,7 +88,7 @@ public final class Cublas {
             return (int) cublasSgemmStridedBatched.invokeExact(handle, transa, transb, m, n, k, alpha, a, lda, strideA, b, ldb, strideB,
                     beta, c, ldc, strideC, batch);
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw NativeLibrary.rethrow(t);
         }
     }
 }

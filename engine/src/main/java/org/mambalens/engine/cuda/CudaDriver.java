@@ -102,59 +102,53 @@ public final class CudaDriver {
         return pointer.equals(MemorySegment.NULL) ? "" : pointer.reinterpret(4096).getString(0);
     }
 
-    private static RuntimeException rethrow(Throwable t) {
-        if (t instanceof RuntimeException r) return r;
-        if (t instanceof Error e) throw e;
-        return new CudaException("native call failed", t);
-    }
-
-    int cuInit(int flags) { try { return (int) cuInit.invokeExact(flags); } catch (Throwable t) { throw rethrow(t); } }
-    int cuDeviceGetCount(MemorySegment count) { try { return (int) cuDeviceGetCount.invokeExact(count); } catch (Throwable t) { throw rethrow(t); } }
-    int cuDeviceGet(MemorySegment device, int ordinal) { try { return (int) cuDeviceGet.invokeExact(device, ordinal); } catch (Throwable t) { throw rethrow(t); } }
-    int cuDeviceGetName(MemorySegment name, int length, int device) { try { return (int) cuDeviceGetName.invokeExact(name, length, device); } catch (Throwable t) { throw rethrow(t); } }
-    int cuDeviceGetAttribute(MemorySegment value, int attribute, int device) { try { return (int) cuDeviceGetAttribute.invokeExact(value, attribute, device); } catch (Throwable t) { throw rethrow(t); } }
-    int cuDeviceTotalMem(MemorySegment bytes, int device) { try { return (int) cuDeviceTotalMem.invokeExact(bytes, device); } catch (Throwable t) { throw rethrow(t); } }
-    int cuDevicePrimaryCtxRetain(MemorySegment context, int device) { try { return (int) cuDevicePrimaryCtxRetain.invokeExact(context, device); } catch (Throwable t) { throw rethrow(t); } }
-    int cuDevicePrimaryCtxRelease(int device) { try { return (int) cuDevicePrimaryCtxRelease.invokeExact(device); } catch (Throwable t) { throw rethrow(t); } }
-    int cuCtxSetCurrent(MemorySegment context) { try { return (int) cuCtxSetCurrent.invokeExact(context); } catch (Throwable t) { throw rethrow(t); } }
-    int cuCtxSynchronize() { try { return (int) cuCtxSynchronize.invokeExact(); } catch (Throwable t) { throw rethrow(t); } }
-    int cuMemAlloc(MemorySegment pointer, long bytes) { try { return (int) cuMemAlloc.invokeExact(pointer, bytes); } catch (Throwable t) { throw rethrow(t); } }
-    int cuMemFree(long pointer) { try { return (int) cuMemFree.invokeExact(pointer); } catch (Throwable t) { throw rethrow(t); } }
-    int cuMemHostAlloc(MemorySegment pointer, long bytes, int flags) { try { return (int) cuMemHostAlloc.invokeExact(pointer, bytes, flags); } catch (Throwable t) { throw rethrow(t); } }
-    int cuMemFreeHost(MemorySegment pointer) { try { return (int) cuMemFreeHost.invokeExact(pointer); } catch (Throwable t) { throw rethrow(t); } }
-    int cuMemcpyHtoD(long dst, MemorySegment src, long bytes) { try { return (int) cuMemcpyHtoD.invokeExact(dst, src, bytes); } catch (Throwable t) { throw rethrow(t); } }
-    int cuMemcpyDtoH(MemorySegment dst, long src, long bytes) { try { return (int) cuMemcpyDtoH.invokeExact(dst, src, bytes); } catch (Throwable t) { throw rethrow(t); } }
-    int cuMemcpyDtoD(long dst, long src, long bytes) { try { return (int) cuMemcpyDtoD.invokeExact(dst, src, bytes); } catch (Throwable t) { throw rethrow(t); } }
-    int cuMemsetD32(long dst, int value, long count) { try { return (int) cuMemsetD32.invokeExact(dst, value, count); } catch (Throwable t) { throw rethrow(t); } }
-    int cuMemGetInfo(MemorySegment free, MemorySegment total) { try { return (int) cuMemGetInfo.invokeExact(free, total); } catch (Throwable t) { throw rethrow(t); } }
-    int cuModuleLoadData(MemorySegment module, MemorySegment image) { try { return (int) cuModuleLoadData.invokeExact(module, image); } catch (Throwable t) { throw rethrow(t); } }
-    int cuModuleUnload(MemorySegment module) { try { return (int) cuModuleUnload.invokeExact(module); } catch (Throwable t) { throw rethrow(t); } }
-    int cuModuleGetFunction(MemorySegment function, MemorySegment module, MemorySegment name) { try { return (int) cuModuleGetFunction.invokeExact(function, module, name); } catch (Throwable t) { throw rethrow(t); } }
+    int cuInit(int flags) { try { return (int) cuInit.invokeExact(flags); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
+    int cuDeviceGetCount(MemorySegment count) { try { return (int) cuDeviceGetCount.invokeExact(count); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
+    int cuDeviceGet(MemorySegment device, int ordinal) { try { return (int) cuDeviceGet.invokeExact(device, ordinal); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
+    int cuDeviceGetName(MemorySegment name, int length, int device) { try { return (int) cuDeviceGetName.invokeExact(name, length, device); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
+    int cuDeviceGetAttribute(MemorySegment value, int attribute, int device) { try { return (int) cuDeviceGetAttribute.invokeExact(value, attribute, device); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
+    int cuDeviceTotalMem(MemorySegment bytes, int device) { try { return (int) cuDeviceTotalMem.invokeExact(bytes, device); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
+    int cuDevicePrimaryCtxRetain(MemorySegment context, int device) { try { return (int) cuDevicePrimaryCtxRetain.invokeExact(context, device); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
+    int cuDevicePrimaryCtxRelease(int device) { try { return (int) cuDevicePrimaryCtxRelease.invokeExact(device); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
+    int cuCtxSetCurrent(MemorySegment context) { try { return (int) cuCtxSetCurrent.invokeExact(context); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
+    int cuCtxSynchronize() { try { return (int) cuCtxSynchronize.invokeExact(); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
+    int cuMemAlloc(MemorySegment pointer, long bytes) { try { return (int) cuMemAlloc.invokeExact(pointer, bytes); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
+    int cuMemFree(long pointer) { try { return (int) cuMemFree.invokeExact(pointer); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
+    int cuMemHostAlloc(MemorySegment pointer, long bytes, int flags) { try { return (int) cuMemHostAlloc.invokeExact(pointer, bytes, flags); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
+    int cuMemFreeHost(MemorySegment pointer) { try { return (int) cuMemFreeHost.invokeExact(pointer); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
+    int cuMemcpyHtoD(long dst, MemorySegment src, long bytes) { try { return (int) cuMemcpyHtoD.invokeExact(dst, src, bytes); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
+    int cuMemcpyDtoH(MemorySegment dst, long src, long bytes) { try { return (int) cuMemcpyDtoH.invokeExact(dst, src, bytes); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
+    int cuMemcpyDtoD(long dst, long src, long bytes) { try { return (int) cuMemcpyDtoD.invokeExact(dst, src, bytes); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
+    int cuMemsetD32(long dst, int value, long count) { try { return (int) cuMemsetD32.invokeExact(dst, value, count); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
+    int cuMemGetInfo(MemorySegment free, MemorySegment total) { try { return (int) cuMemGetInfo.invokeExact(free, total); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
+    int cuModuleLoadData(MemorySegment module, MemorySegment image) { try { return (int) cuModuleLoadData.invokeExact(module, image); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
+    int cuModuleUnload(MemorySegment module) { try { return (int) cuModuleUnload.invokeExact(module); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
+    int cuModuleGetFunction(MemorySegment function, MemorySegment module, MemorySegment name) { try { return (int) cuModuleGetFunction.invokeExact(function, module, name); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
 
     int cuLaunchKernel(MemorySegment function, int gridX, int gridY, int gridZ, int blockX, int blockY, int blockZ, int sharedBytes,
                        MemorySegment stream, MemorySegment params, MemorySegment extra) {
         try {
             return (int) cuLaunchKernel.invokeExact(function, gridX, gridY, gridZ, blockX, blockY, blockZ, sharedBytes, stream, params, extra);
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw NativeLibrary.rethrow(t);
         }
     }
 
-    int cuGetErrorName(int error, MemorySegment name) { try { return (int) cuGetErrorName.invokeExact(error, name); } catch (Throwable t) { throw rethrow(t); } }
-    int cuGetErrorString(int error, MemorySegment text) { try { return (int) cuGetErrorString.invokeExact(error, text); } catch (Throwable t) { throw rethrow(t); } }
-    int cuStreamCreate(MemorySegment stream, int flags) { try { return (int) cuStreamCreate.invokeExact(stream, flags); } catch (Throwable t) { throw rethrow(t); } }
-    int cuStreamDestroy(MemorySegment stream) { try { return (int) cuStreamDestroy.invokeExact(stream); } catch (Throwable t) { throw rethrow(t); } }
-    int cuStreamSynchronize(MemorySegment stream) { try { return (int) cuStreamSynchronize.invokeExact(stream); } catch (Throwable t) { throw rethrow(t); } }
-    int cuStreamBeginCapture(MemorySegment stream, int mode) { try { return (int) cuStreamBeginCapture.invokeExact(stream, mode); } catch (Throwable t) { throw rethrow(t); } }
-    int cuStreamEndCapture(MemorySegment stream, MemorySegment graph) { try { return (int) cuStreamEndCapture.invokeExact(stream, graph); } catch (Throwable t) { throw rethrow(t); } }
-    int cuGraphInstantiate(MemorySegment exec, MemorySegment graph, long flags) { try { return (int) cuGraphInstantiate.invokeExact(exec, graph, flags); } catch (Throwable t) { throw rethrow(t); } }
-    int cuGraphLaunch(MemorySegment exec, MemorySegment stream) { try { return (int) cuGraphLaunch.invokeExact(exec, stream); } catch (Throwable t) { throw rethrow(t); } }
-    int cuGraphDestroy(MemorySegment graph) { try { return (int) cuGraphDestroy.invokeExact(graph); } catch (Throwable t) { throw rethrow(t); } }
-    int cuGraphExecDestroy(MemorySegment exec) { try { return (int) cuGraphExecDestroy.invokeExact(exec); } catch (Throwable t) { throw rethrow(t); } }
-    int cuEventCreate(MemorySegment event, int flags) { try { return (int) cuEventCreate.invokeExact(event, flags); } catch (Throwable t) { throw rethrow(t); } }
-    int cuEventRecord(MemorySegment event, MemorySegment stream) { try { return (int) cuEventRecord.invokeExact(event, stream); } catch (Throwable t) { throw rethrow(t); } }
-    int cuEventSynchronize(MemorySegment event) { try { return (int) cuEventSynchronize.invokeExact(event); } catch (Throwable t) { throw rethrow(t); } }
-    int cuEventElapsedTime(MemorySegment millis, MemorySegment start, MemorySegment end) { try { return (int) cuEventElapsedTime.invokeExact(millis, start, end); } catch (Throwable t) { throw rethrow(t); } }
-    int cuEventDestroy(MemorySegment event) { try { return (int) cuEventDestroy.invokeExact(event); } catch (Throwable t) { throw rethrow(t); } }
+    int cuGetErrorName(int error, MemorySegment name) { try { return (int) cuGetErrorName.invokeExact(error, name); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
+    int cuGetErrorString(int error, MemorySegment text) { try { return (int) cuGetErrorString.invokeExact(error, text); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
+    int cuStreamCreate(MemorySegment stream, int flags) { try { return (int) cuStreamCreate.invokeExact(stream, flags); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
+    int cuStreamDestroy(MemorySegment stream) { try { return (int) cuStreamDestroy.invokeExact(stream); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
+    int cuStreamSynchronize(MemorySegment stream) { try { return (int) cuStreamSynchronize.invokeExact(stream); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
+    int cuStreamBeginCapture(MemorySegment stream, int mode) { try { return (int) cuStreamBeginCapture.invokeExact(stream, mode); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
+    int cuStreamEndCapture(MemorySegment stream, MemorySegment graph) { try { return (int) cuStreamEndCapture.invokeExact(stream, graph); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
+    int cuGraphInstantiate(MemorySegment exec, MemorySegment graph, long flags) { try { return (int) cuGraphInstantiate.invokeExact(exec, graph, flags); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
+    int cuGraphLaunch(MemorySegment exec, MemorySegment stream) { try { return (int) cuGraphLaunch.invokeExact(exec, stream); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
+    int cuGraphDestroy(MemorySegment graph) { try { return (int) cuGraphDestroy.invokeExact(graph); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
+    int cuGraphExecDestroy(MemorySegment exec) { try { return (int) cuGraphExecDestroy.invokeExact(exec); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
+    int cuEventCreate(MemorySegment event, int flags) { try { return (int) cuEventCreate.invokeExact(event, flags); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
+    int cuEventRecord(MemorySegment event, MemorySegment stream) { try { return (int) cuEventRecord.invokeExact(event, stream); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
+    int cuEventSynchronize(MemorySegment event) { try { return (int) cuEventSynchronize.invokeExact(event); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
+    int cuEventElapsedTime(MemorySegment millis, MemorySegment start, MemorySegment end) { try { return (int) cuEventElapsedTime.invokeExact(millis, start, end); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
+    int cuEventDestroy(MemorySegment event) { try { return (int) cuEventDestroy.invokeExact(event); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
 
 }

@@ -1,11 +1,15 @@
 package org.mambalens.engine.cuda;
 
+import org.mambalens.engine.io.Checkpoint;
+
 import java.io.IOException;
 import java.io.InputStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.function.Function;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
@@ -81,6 +85,23 @@ public final class Gpu implements AutoCloseable {
             return new String(in.readAllBytes(), java.nio.charset.StandardCharsets.US_ASCII);
         } catch (IOException e) {
             throw new CudaException("cannot read " + PTX_RESOURCE + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Builds a model on this device from the checkpoint in {@code dir}: {@code build} uploads what it needs,
+     * then the checkpoint is unmapped. The model owns this device; if building fails, the device is closed.
+     */
+    public <T> T load(Path dir, Function<Checkpoint, T> build) {
+        try {
+            return Checkpoint.openFor(dir, ck -> {
+                try (ck) {
+                    return build.apply(ck);
+                }
+            });
+        } catch (RuntimeException e) {
+            close();
+            throw e;
         }
     }
 

@@ -40,6 +40,13 @@ final class NativeLibrary {
         throw new CudaException("no " + what + " found (tried " + String.join(", ", tried) + "; set -D" + pathProperty + "=FILE to name it)");
     }
 
+    /** What a downcall threw, as an unchecked exception (errors pass through). */
+    static RuntimeException rethrow(Throwable t) {
+        if (t instanceof RuntimeException r) return r;
+        if (t instanceof Error e) throw e;
+        return new CudaException("native call failed", t);
+    }
+
     /** The first of {@code names} this library exports, as a downcall handle of that signature. */
     MethodHandle function(FunctionDescriptor signature, String... names) {
         return function(signature, new Linker.Option[0], names);

@@ -16,13 +16,14 @@ public enum Device {
      * without a CUDA implementation and a machine without a usable device, in one line; {@code auto} falls
      * back to the CPU and says so once per process, on standard error.
      */
-    Gpu open(String family, boolean familyOnGpu, String familiesOnGpu) {
+    Gpu open(String family, java.util.Set<String> familiesOnGpu) {
+        boolean familyOnGpu = familiesOnGpu.contains(family);
         return switch (this) {
             case CPU -> null;
             case CUDA -> {
                 if (!familyOnGpu) {
                     throw new IllegalArgumentException("--device cuda: \"" + family + "\" models have no CUDA implementation yet (CUDA: "
-                            + familiesOnGpu + "); use --device cpu");
+                            + String.join(", ", familiesOnGpu) + "); use --device cpu");
                 }
                 yield Gpu.open();
             }

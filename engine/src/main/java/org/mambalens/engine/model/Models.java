@@ -42,7 +42,7 @@ public final class Models {
         String type = config.text("model_type", null);
         Function<Path, ImageClassifier> loader = type == null ? null : IMAGE.get(type);
         if (loader == null) throw config.error("model_type " + (type == null ? "missing" : "\"" + type + "\"") + " is not a supported image classifier (supported: " + String.join(", ", IMAGE.keySet()) + ")");
-        Gpu gpu = device.open(type, IMAGE_CUDA.containsKey(type), String.join(", ", IMAGE_CUDA.keySet()));
+        Gpu gpu = device.open(type, IMAGE_CUDA.keySet());
         return gpu == null ? loader.apply(dir) : IMAGE_CUDA.get(type).apply(dir, gpu);
     }
 
@@ -61,7 +61,7 @@ public final class Models {
         if (type == null) throw config.error("no \"model_type\"; supported language models: " + String.join(", ", LANGUAGE.keySet()));
         Function<Path, LanguageModel> loader = LANGUAGE.get(type);
         if (loader == null) throw config.error("model_type \"" + type + "\" is not a supported language model (supported: " + String.join(", ", LANGUAGE.keySet()) + ")");
-        Gpu gpu = device.open(type, LANGUAGE_CUDA.containsKey(type), String.join(", ", LANGUAGE_CUDA.keySet()));
+        Gpu gpu = device.open(type, LANGUAGE_CUDA.keySet());
         return gpu == null ? loader.apply(dir) : LANGUAGE_CUDA.get(type).apply(dir, gpu);
     }
 }

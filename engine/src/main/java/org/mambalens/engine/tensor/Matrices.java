@@ -5,6 +5,13 @@ public final class Matrices {
     private Matrices() {
     }
 
+    /** The rows of a row-major [rows, cols] matrix as separate arrays. */
+    public static float[][] rows(float[] m, int rows, int cols) {
+        float[][] out = new float[rows][];
+        for (int r = 0; r < rows; r++) out[r] = java.util.Arrays.copyOfRange(m, r * cols, (r + 1) * cols);
+        return out;
+    }
+
     /** Columns [from, from + n) of a row-major [rows, ld] matrix, packed into [rows, n]. */
     public static float[] columns(float[] m, int rows, int ld, int from, int n) {
         float[] out = new float[rows * n];

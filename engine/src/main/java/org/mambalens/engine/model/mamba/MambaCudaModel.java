@@ -145,16 +145,7 @@ public final class MambaCudaModel implements LanguageModel {
     /** Loads the checkpoint onto {@code gpu}, which the model then owns (and closes). */
     public static MambaCudaModel load(Path dir, Gpu gpu) {
         MambaConfig config = MambaConfig.from(ConfigFile.in(dir));
-        try {
-            return Checkpoint.openFor(dir, ck -> {
-                try (ck) {
-                    return new MambaCudaModel(dir, config, ck, gpu);
-                }
-            });
-        } catch (RuntimeException e) {
-            gpu.close();
-            throw e;
-        }
+        return gpu.load(dir, ck -> new MambaCudaModel(dir, config, ck, gpu));
     }
 
     public MambaConfig config() {

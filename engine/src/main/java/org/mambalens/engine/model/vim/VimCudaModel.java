@@ -16,7 +16,6 @@ import org.mambalens.engine.trace.TraceRecorder;
 
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
-import java.util.Arrays;
 import java.util.TreeMap;
 
 /**
@@ -118,16 +117,7 @@ public final class VimCudaModel implements ImageClassifier {
     /** Loads the checkpoint onto {@code gpu}, which the model then owns (and closes). */
     public static VimCudaModel load(Path dir, Gpu gpu) {
         VimConfig config = VimConfig.from(ConfigFile.in(dir));
-        try {
-            return Checkpoint.openFor(dir, ck -> {
-                try (ck) {
-                    return new VimCudaModel(dir, config, ck, gpu);
-                }
-            });
-        } catch (RuntimeException e) {
-            gpu.close();
-            throw e;
-        }
+        return gpu.load(dir, ck -> new VimCudaModel(dir, config, ck, gpu));
     }
 
     @Override
@@ -178,10 +168,7 @@ public final class VimCudaModel implements ImageClassifier {
         if (DeviceArena.POISON) work.poison();
         s.pixels.uploadAll(images, s.pixelsStaging);
         launches(s, B, trace);
-        float[] all = s.logits.download(0, B * K);
-        float[][] logits = new float[B][];
-        for (int b = 0; b < B; b++) logits[b] = Arrays.copyOfRange(all, b * K, (b + 1) * K);
-        return logits;
+        return Matrices.rows(s.logits.download(0, B * K), B, K);
     }
 
     private Scratch scratch(int images) {
@@ -242,11 +229,7 @@ public final class VimCudaModel implements ImageClassifier {
     }
 
     private static float[] order(float[] m, int cols, boolean reverse) {
-        if (!reverse) return m;
-        int rows = m.length / cols;
-        float[] out = new float[m.length];
-        for (int r = 0; r < rows; r++) System.arraycopy(m, r * cols, out, (rows - 1 - r) * cols, cols);
-        return out;
+        return reverse ? VimModel.flipRows(m, m.length / cols, cols) : m;
     }
 
     /** Attribution's reverse pass runs on the CPU twin of this checkpoint, loaded on first use. */

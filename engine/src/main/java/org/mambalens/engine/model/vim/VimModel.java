@@ -205,7 +205,8 @@ public final class VimModel implements ImageClassifier {
         return out;
     }
 
-    private static float[] flipRows(float[] m, int rows, int cols) {
+    /** The rows of a row-major matrix in reverse order (the backward branch's token order). */
+    static float[] flipRows(float[] m, int rows, int cols) {
         float[] out = new float[m.length];
         for (int r = 0; r < rows; r++) System.arraycopy(m, r * cols, out, (rows - 1 - r) * cols, cols);
         return out;

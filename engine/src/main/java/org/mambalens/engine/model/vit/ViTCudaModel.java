@@ -8,12 +8,12 @@ import org.mambalens.engine.cuda.Gpu;
 import org.mambalens.engine.io.Checkpoint;
 import org.mambalens.engine.io.ConfigFile;
 import org.mambalens.engine.model.ImageClassifier;
+import org.mambalens.engine.tensor.Matrices;
 import org.mambalens.engine.trace.AttentionTrace;
 import org.mambalens.engine.trace.TraceRecorder;
 
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
-import java.util.Arrays;
 import java.util.TreeMap;
 
 /**
@@ -124,16 +124,7 @@ public final class ViTCudaModel implements ImageClassifier {
     /** Loads the checkpoint onto {@code gpu}, which the model then owns (and closes). */
     public static ViTCudaModel load(Path dir, Gpu gpu) {
         ViTConfig config = ViTConfig.from(ConfigFile.in(dir));
-        try {
-            return Checkpoint.openFor(dir, ck -> {
-                try (ck) {
-                    return new ViTCudaModel(dir, config, ck, gpu);
-                }
-            });
-        } catch (RuntimeException e) {
-            gpu.close();
-            throw e;
-        }
+        return gpu.load(dir, ck -> new ViTCudaModel(dir, config, ck, gpu));
     }
 
     @Override
@@ -184,10 +175,7 @@ public final class ViTCudaModel implements ImageClassifier {
         if (DeviceArena.POISON) work.poison();
         s.pixels.uploadAll(images, s.pixelsStaging);
         launches(s, B, trace);
-        float[] all = s.logits.download(0, B * classes);
-        float[][] logits = new float[B][];
-        for (int b = 0; b < B; b++) logits[b] = Arrays.copyOfRange(all, b * classes, (b + 1) * classes);
-        return logits;
+        return Matrices.rows(s.logits.download(0, B * classes), B, classes);
     }
 
     private Scratch scratch(int images) {
