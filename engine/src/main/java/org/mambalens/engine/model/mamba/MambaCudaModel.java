@@ -46,7 +46,10 @@ public final class MambaCudaModel implements LanguageModel {
                          DeviceBuffer outProjBias) { // [D]
     }
 
-    /** Per layer on the device: the last K−1 conv inputs and the SSM state, plus this state's captured decode step. */
+    /**
+     * Per layer on the device: the last K−1 conv inputs and the SSM state, plus this state's captured decode
+     * step. Its device memory is the model's and is freed when the model closes.
+     */
     public static final class State implements LanguageModel.State {
         final DeviceBuffer convWindow;   // [layers, (K−1)·E]
         final DeviceBuffer ssm;          // [layers, E·N]
@@ -58,8 +61,14 @@ public final class MambaCudaModel implements LanguageModel {
             int E = c.intermediateSize();
             convWindow = arena.floats((long) c.layers() * Math.max(1, c.convKernel() - 1) * E);
             ssm = arena.floats((long) c.layers() * E * c.stateSize());
+            reset();
+        }
+
+        /** Back to the start of a sequence. */
+        void reset() {
             convWindow.fill(0);
             ssm.fill(0);
+            position = 0;
         }
 
         @Override
@@ -104,6 +113,7 @@ public final class MambaCudaModel implements LanguageModel {
     private final Layer[] layers;
     private final SsmBranch[] hostBranches;  // the small per-channel parameters, for traces
     private final TreeMap<Integer, Scratch> scratch = new TreeMap<>();
+    private State forwardState;              // reused by every forward(), so that it allocates nothing per call
     private final boolean graphs = !Boolean.getBoolean("mambalens.cuda.noGraphs");
     private MambaModel cpuTwin;
 
@@ -185,9 +195,10 @@ public final class MambaCudaModel implements LanguageModel {
         int L = ids.length, V = config.vocabSize();
         Scratch s = scratch(L);
         if (DeviceArena.POISON) work.poison();
-        State state = new State(states, config);
+        if (forwardState == null) forwardState = new State(states, config);
+        else forwardState.reset();
         s.ids.upload(ids);
-        run(s, L, state, trace, 0, L);
+        run(s, L, forwardState, trace, 0, L);
         return s.logits.download(0, new float[Math.multiplyExact(L, V)]);
     }
 
