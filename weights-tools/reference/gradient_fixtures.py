@@ -15,6 +15,12 @@ For every fixture it writes DIR/<fixture path>/..., to be copied over the fixtur
     grad_target.json {"tokens": [...], "position": p, "token": t}, grad_residual.npy [layers, L, D]
     (∂logit/∂ the input of block l), alpha_<l>.npy [E, L, L] (hidden attention from the
     mixer's recorded Δ, B, C: cumulative products of exp(Δ·A) in float64), unified_<l>.npy [E, L, L].
+  GPT-NeoX LM (transformers GPTNeoXForCausalLM in float64, eager attention), the first 24 prompt tokens, the
+  greedy token at the last position:
+    grad_target.json, grad_attention.npy [layers, H, L, L] (∂logit/∂ softmax probabilities),
+    grad_residual.npy [layers, L, D]
+
+  --only vim,vit,mamba,gptneox   makes only those families' files.
 """
 import argparse, json, os
 import numpy as np
@@ -147,21 +153,55 @@ def mamba(repo, fixture, model_dir, out):
     print(fixture, "mamba token", token, "max |grad|", max(float(h.grad.abs().max()) for h in streams))
 
 
+def gptneox(repo, fixture, model_dir, out):
+    from transformers import GPTNeoXForCausalLM
+    ref = json.load(open(os.path.join(repo, fixture, "reference.json")))
+    ids = ref["token_ids"][:24]
+    model = GPTNeoXForCausalLM.from_pretrained(model_dir, dtype=torch.float64, attn_implementation="eager").eval()
+    streams = {}
+
+    def keep(l):
+        def hook(module, args, kwargs):
+            h = args[0] if args else kwargs["hidden_states"]
+            h.retain_grad()
+            streams[l] = h
+        return hook
+    for l, block in enumerate(model.gpt_neox.layers):
+        block.register_forward_pre_hook(keep(l), with_kwargs=True)
+    result = model(torch.tensor([ids]), use_cache=False, output_attentions=True)
+    for a in result.attentions:
+        a.retain_grad()
+    position, token = len(ids) - 1, int(result.logits[0, -1].argmax())
+    result.logits[0, position, token].backward()
+    save(out, "grad_attention.npy", torch.stack([a.grad[0] for a in result.attentions]).numpy())
+    save(out, "grad_residual.npy", torch.stack([streams[l].grad[0] for l in range(len(streams))]).detach().numpy())
+    json.dump({"tokens": ids, "position": position, "token": token}, open(os.path.join(out, "grad_target.json"), "w"))
+    print(fixture, "gpt-neox token", token, "max |grad_attention|", max(float(a.grad.abs().max()) for a in result.attentions))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repo", default=".")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--only", default="vim,vit,mamba,gptneox")
     a = ap.parse_args()
+    only = set(a.only.split(","))
     golden = "engine/src/test/resources/golden"
-    for name in ("vim_small", "vim_gray_cls0"):
+    if "gptneox" in only:
+        for name in ("neox_parallel_f32", "neox_sequential_bf16"):
+            d = f"{golden}/gptneox/{name}"
+            gptneox(a.repo, d, os.path.join(a.repo, d), os.path.join(a.out, d))
+    for name in ("vim_small", "vim_gray_cls0") if "vim" in only else ():
         d = f"{golden}/vim/{name}"
         vim(a.repo, d, os.path.join(a.repo, d), os.path.join(a.out, d))
-    vim(a.repo, f"{golden}/trained/vim-fashion", os.path.join(a.repo, "models/vim-fashion"), os.path.join(a.out, golden, "trained/vim-fashion"))
-    for name in ("vit_small", "vit_gray_odd"):
+    if "vim" in only:
+        vim(a.repo, f"{golden}/trained/vim-fashion", os.path.join(a.repo, "models/vim-fashion"), os.path.join(a.out, golden, "trained/vim-fashion"))
+    for name in ("vit_small", "vit_gray_odd") if "vit" in only else ():
         d = f"{golden}/vit/{name}"
         vit(a.repo, d, os.path.join(a.repo, d), os.path.join(a.out, d))
-    vit(a.repo, f"{golden}/trained/vit-fashion", os.path.join(a.repo, "models/vit-fashion"), os.path.join(a.out, golden, "trained/vit-fashion"))
-    for name in ("tied_f32", "conv3_rank_given"):
+    if "vit" in only:
+        vit(a.repo, f"{golden}/trained/vit-fashion", os.path.join(a.repo, "models/vit-fashion"), os.path.join(a.out, golden, "trained/vit-fashion"))
+    for name in ("tied_f32", "conv3_rank_given") if "mamba" in only else ():
         d = f"{golden}/mamba/{name}"
         if json.load(open(os.path.join(a.repo, d, "reference.json")))["dtype"] == "float32":
             mamba(a.repo, d, os.path.join(a.repo, d), os.path.join(a.out, d))
