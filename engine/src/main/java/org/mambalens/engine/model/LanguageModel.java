@@ -12,6 +12,11 @@ public interface LanguageModel extends AutoCloseable {
 
     int vocabSize();
 
+    /** Rows of the output head: the vocabulary for a causal LM, the labels for a sequence classifier's model. */
+    default int outputs() {
+        return vocabSize();
+    }
+
     /** Blocks (Mamba layers or Transformer layers). */
     int layers();
 
@@ -24,14 +29,14 @@ public interface LanguageModel extends AutoCloseable {
 
     State newState();
 
-    /** Logits [L, vocab] for every position of {@code ids}, from a fresh state, optionally traced. */
+    /** Logits [L, outputs] for every position of {@code ids}, from a fresh state, optionally traced. */
     float[] forward(int[] ids, TraceRecorder trace);
 
     /**
      * Runs {@code ids} from a fresh state (traced as {@link #forward} traces), then back-propagates the
-     * logit of {@code token} at {@code position} and records in {@code trace}, for the layers it wants,
+     * logit of output {@code token} (a label for a classifier) at {@code position} and records in {@code trace}, for the layers it wants,
      * the gradient with respect to the residual stream entering each layer [L, D]. Returns the logits
-     * [vocab] at {@code position}.
+     * [outputs] at {@code position}.
      */
     float[] forwardWithGradients(int[] ids, int position, int token, TraceRecorder trace);
 
@@ -40,6 +45,13 @@ public interface LanguageModel extends AutoCloseable {
 
     /** Consumes one token into {@code state}; returns the logits [vocab] that follow it. */
     float[] step(int id, State state);
+
+    /** Refuses an output index outside the head's rows [0, outputs). */
+    static void checkOutput(int output, int outputs) {
+        if (output < 0 || output >= outputs) {
+            throw new IllegalArgumentException("output " + output + " is outside the model's outputs [0, " + outputs + ") (its vocabulary, or a classifier's labels)");
+        }
+    }
 
     /** Refuses an empty prompt or an id outside [0, vocabSize), naming the id. */
     static void checkIds(int[] ids, int vocabSize) {

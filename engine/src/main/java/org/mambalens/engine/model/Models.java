@@ -14,7 +14,9 @@ import org.mambalens.engine.model.vit.ViTModel;
 
 import java.nio.file.Path;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
+import java.util.TreeSet;
 import java.util.function.BiFunction;
 import java.util.function.Function;
 
@@ -24,6 +26,8 @@ public final class Models {
             "mamba", MambaModel::load, "mamba2", Mamba2Model::load, "rwkv", RwkvModel::load, "gpt_neox", GptNeoXModel::load));
     private static final Map<String, BiFunction<Path, Gpu, LanguageModel>> LANGUAGE_CUDA = new TreeMap<>(Map.of(
             "mamba", MambaCudaModel::load));
+
+    private static final Set<String> TEXT_CLASSIFIERS = new TreeSet<>(Set.of("mamba", "gpt_neox"));
 
     private static final Map<String, Function<Path, ImageClassifier>> IMAGE = new TreeMap<>(Map.of(
             "vit", ViTModel::load, "vim", VimModel::load));
@@ -55,13 +59,34 @@ public final class Models {
         return loadLanguageModel(dir, Device.CPU);
     }
 
+    /** A causal LM, or the model under a text classifier (its outputs are then the labels). */
     public static LanguageModel loadLanguageModel(Path dir, Device device) {
         ConfigFile config = ConfigFile.in(dir);
         String type = config.text("model_type", null);
         if (type == null) throw config.error("no \"model_type\"; supported language models: " + String.join(", ", LANGUAGE.keySet()));
         Function<Path, LanguageModel> loader = LANGUAGE.get(type);
         if (loader == null) throw config.error("model_type \"" + type + "\" is not a supported language model (supported: " + String.join(", ", LANGUAGE.keySet()) + ")");
+        if (SequenceClassification.from(config) != null) {
+            if (!TEXT_CLASSIFIERS.contains(type)) throw config.error("\"" + type + "\" sequence classifiers are not supported (supported: " + String.join(", ", TEXT_CLASSIFIERS) + ")");
+            device.open(type + " classifier", LANGUAGE_CUDA.keySet());
+            return loader.apply(dir);
+        }
         Gpu gpu = device.open(type, LANGUAGE_CUDA.keySet());
         return gpu == null ? loader.apply(dir) : LANGUAGE_CUDA.get(type).apply(dir, gpu);
+    }
+
+    /** Whether config.json in {@code dir} describes a text classifier ({@code …ForSequenceClassification}). */
+    public static boolean isTextClassifier(Path dir) {
+        return SequenceClassification.from(ConfigFile.in(dir)) != null;
+    }
+
+    public static TextClassifier loadTextClassifier(Path dir, Device device) {
+        ConfigFile config = ConfigFile.in(dir);
+        SequenceClassification head = SequenceClassification.from(config);
+        if (head == null) {
+            throw config.error("not a text classifier: \"architectures\" names no …ForSequenceClassification (text classifiers: "
+                    + String.join(", ", TEXT_CLASSIFIERS) + ")");
+        }
+        return new TextClassifier(loadLanguageModel(dir, device), head);
     }
 }

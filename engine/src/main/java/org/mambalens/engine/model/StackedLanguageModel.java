@@ -12,13 +12,14 @@ import org.mambalens.engine.trace.TraceRecorder;
  */
 public abstract class StackedLanguageModel implements LanguageModel {
     protected final Checkpoint checkpoint;
-    private final Tensor head;              // [V, D]
-    private final int vocabSize, hiddenSize, layers, eosTokenId;
+    private final Tensor head;              // [O, D]: the LM head, or a classifier's score
+    private final int vocabSize, outputs, hiddenSize, layers, eosTokenId;
 
-    protected StackedLanguageModel(Checkpoint checkpoint, Tensor head, int hiddenSize, int layers, int eosTokenId) {
+    protected StackedLanguageModel(Checkpoint checkpoint, int vocabSize, Tensor head, int hiddenSize, int layers, int eosTokenId) {
         this.checkpoint = checkpoint;
         this.head = head;
-        this.vocabSize = head.dim(0);
+        this.vocabSize = vocabSize;
+        this.outputs = head.dim(0);
         this.hiddenSize = hiddenSize;
         this.layers = layers;
         this.eosTokenId = eosTokenId;
@@ -41,7 +42,7 @@ public abstract class StackedLanguageModel implements LanguageModel {
     protected void checkPositions(int[] ids, State state) {
     }
 
-    /** The output head [V, D]. */
+    /** The output head [O, D]. */
     protected Tensor head() {
         return head;
     }
@@ -49,6 +50,11 @@ public abstract class StackedLanguageModel implements LanguageModel {
     @Override
     public int vocabSize() {
         return vocabSize;
+    }
+
+    @Override
+    public int outputs() {
+        return outputs;
     }
 
     @Override
@@ -67,8 +73,8 @@ public abstract class StackedLanguageModel implements LanguageModel {
         State state = newState();
         checkPositions(ids, state);
         float[] h = hidden(ids, state, trace);
-        float[] logits = new float[ids.length * vocabSize];                // [L, V]
-        MatMul.matmul(logits, 0, vocabSize, h, 0, hiddenSize, ids.length, head, null);
+        float[] logits = new float[ids.length * outputs];                  // [L, O]
+        MatMul.matmul(logits, 0, outputs, h, 0, hiddenSize, ids.length, head, null);
         return logits;
     }
 
@@ -77,7 +83,7 @@ public abstract class StackedLanguageModel implements LanguageModel {
         LanguageModel.checkIds(ids, vocabSize);
         checkPositions(ids, state);
         float[] h = hidden(ids, state, null);
-        float[] logits = new float[vocabSize];
+        float[] logits = new float[outputs];
         MatMul.matvec(logits, 0, h, (ids.length - 1) * hiddenSize, head, null);
         return logits;
     }

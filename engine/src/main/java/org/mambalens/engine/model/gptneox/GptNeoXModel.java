@@ -6,6 +6,7 @@ import org.mambalens.engine.kernels.Backward;
 import org.mambalens.engine.kernels.Elementwise;
 import org.mambalens.engine.kernels.MatMul;
 import org.mambalens.engine.model.LanguageModel;
+import org.mambalens.engine.model.SequenceClassification;
 import org.mambalens.engine.model.StackedLanguageModel;
 import org.mambalens.engine.tensor.Tensor;
 import org.mambalens.engine.trace.AttentionTrace;
@@ -56,10 +57,12 @@ public final class GptNeoXModel extends StackedLanguageModel {
     private final float[] lnW, lnB;        // [D] final_layer_norm
     private final float[] inverseFrequencies;   // [rotaryDims / 2]
 
-    private GptNeoXModel(Path dir, GptNeoXConfig c, Checkpoint ck) {
+    private GptNeoXModel(Path dir, GptNeoXConfig c, SequenceClassification classifier, Checkpoint ck) {
         int V = c.vocabSize(), D = c.hiddenSize(), F = c.intermediateSize();
         Tensor embeddings = ck.tensor("gpt_neox.embed_in.weight", V, D);
-        super(ck, ck.has("embed_out.weight") ? ck.tensor("embed_out.weight", V, D) : embeddings, D, c.layers(), c.eosTokenId());
+        Tensor head = classifier != null ? ck.tensor("score.weight", classifier.labels().size(), D)
+                : ck.has("embed_out.weight") ? ck.tensor("embed_out.weight", V, D) : embeddings;   // tied when absent
+        super(ck, V, head, D, c.layers(), c.eosTokenId());
         this.dir = dir;
         this.config = c;
         this.embeddings = embeddings;
@@ -85,9 +88,12 @@ public final class GptNeoXModel extends StackedLanguageModel {
         return checkpoint.tensor(name, n).toFloatArray();
     }
 
+    /** A GPTNeoXForCausalLM, or the model and score of a GPTNeoXForSequenceClassification. */
     public static GptNeoXModel load(Path dir) {
-        GptNeoXConfig config = GptNeoXConfig.from(ConfigFile.in(dir));
-        return Checkpoint.openFor(dir, ck -> new GptNeoXModel(dir, config, ck));
+        ConfigFile file = ConfigFile.in(dir);
+        GptNeoXConfig config = GptNeoXConfig.from(file);
+        SequenceClassification classifier = SequenceClassification.from(file);
+        return Checkpoint.openFor(dir, ck -> new GptNeoXModel(dir, config, classifier, ck));
     }
 
     public GptNeoXConfig config() {
@@ -109,16 +115,16 @@ public final class GptNeoXModel extends StackedLanguageModel {
     public float[] forwardWithGradients(int[] ids, int position, int token, TraceRecorder trace) {
         LanguageModel.checkIds(ids, config.vocabSize());
         if (position < 0 || position >= ids.length) throw new IllegalArgumentException("position " + position + " is outside the prompt [0, " + ids.length + ")");
-        if (token < 0 || token >= config.vocabSize()) throw new IllegalArgumentException("token id " + token + " is outside the vocabulary [0, " + config.vocabSize() + ")");
+        LanguageModel.checkOutput(token, outputs());
         State fresh = newState();
         checkPositions(ids, fresh);
         int L = ids.length, D = config.hiddenSize(), F = config.intermediateSize();
         float[][] streams = new float[layers.length + 1][];
         float[] h = hidden(ids, fresh, trace, streams);
-        float[] logits = new float[config.vocabSize()];
+        float[] logits = new float[outputs()];
         MatMul.matvec(logits, 0, h, position * D, head(), null);
 
-        float[] dOut = new float[D];                                       // ∂logit/∂final_layer_norm(x)[position] = embed_out row
+        float[] dOut = new float[D];                                       // ∂logit/∂final_layer_norm(x)[position] = the head's row
         for (int j = 0; j < D; j++) dOut[j] = head().getFloat((long) token * D + j);
         float[] grad = new float[L * D], dRow = new float[D];
         Backward.layernorm(dRow, dOut, Arrays.copyOfRange(streams[layers.length], position * D, (position + 1) * D), lnW, config.eps(), 1, D);
@@ -340,6 +346,6 @@ public final class GptNeoXModel extends StackedLanguageModel {
     public String toString() {
         return "GPT-NeoX " + Arrays.asList(config.layers() + " layers", "D=" + config.hiddenSize(), "H=" + config.heads(),
                 "F=" + config.intermediateSize(), "rotary=" + config.rotaryDims(), config.parallelResidual() ? "parallel" : "sequential",
-                "V=" + config.vocabSize()) + " from " + dir;
+                "V=" + config.vocabSize(), outputs() == config.vocabSize() ? "LM head" : outputs() + " labels") + " from " + dir;
     }
 }

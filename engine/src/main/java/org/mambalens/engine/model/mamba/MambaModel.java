@@ -6,6 +6,7 @@ import org.mambalens.engine.kernels.Backward;
 import org.mambalens.engine.kernels.Elementwise;
 import org.mambalens.engine.kernels.MatMul;
 import org.mambalens.engine.model.LanguageModel;
+import org.mambalens.engine.model.SequenceClassification;
 import org.mambalens.engine.tensor.Tensor;
 import org.mambalens.engine.trace.TraceRecorder;
 
@@ -53,23 +54,29 @@ public final class MambaModel implements LanguageModel {
     private final Tensor embeddings;   // [V, D]
     private final Layer[] layers;
     private final float[] normF;       // [D]
-    private final Tensor lmHead;       // [V, D] (the embeddings when tied)
+    private final Tensor head;         // [O, D]: lm_head (the embeddings when tied), or a classifier's score
+    private final int outputs;         // O = V for the LM, the number of labels for a classifier
 
-    private MambaModel(Path dir, MambaConfig config, Checkpoint checkpoint) {
+    private MambaModel(Path dir, MambaConfig config, SequenceClassification classifier, Checkpoint checkpoint) {
         this.dir = dir;
         this.config = config;
         this.checkpoint = checkpoint;
         int V = config.vocabSize(), D = config.hiddenSize();
         embeddings = checkpoint.tensor("backbone.embeddings.weight", V, D);
         normF = checkpoint.tensor("backbone.norm_f.weight", D).toFloatArray();
-        lmHead = config.tieWordEmbeddings() ? embeddings : checkpoint.tensor("lm_head.weight", V, D);
+        head = classifier != null ? checkpoint.tensor("score.weight", classifier.labels().size(), D)
+                : config.tieWordEmbeddings() ? embeddings : checkpoint.tensor("lm_head.weight", V, D);
+        outputs = head.dim(0);
         layers = new Layer[config.layers()];
         for (int i = 0; i < layers.length; i++) layers[i] = loadLayer("backbone.layers." + i + ".");
     }
 
+    /** A MambaForCausalLM, or the backbone and score of a MambaForSequenceClassification (see {@link SequenceClassification}). */
     public static MambaModel load(Path dir) {
-        MambaConfig config = MambaConfig.from(ConfigFile.in(dir));
-        return Checkpoint.openFor(dir, ck -> new MambaModel(dir, config, ck));
+        ConfigFile file = ConfigFile.in(dir);
+        MambaConfig config = MambaConfig.from(file);
+        SequenceClassification classifier = SequenceClassification.from(file);
+        return Checkpoint.openFor(dir, ck -> new MambaModel(dir, config, classifier, ck));
     }
 
     private Layer loadLayer(String p) {
@@ -91,6 +98,11 @@ public final class MambaModel implements LanguageModel {
     @Override
     public int vocabSize() {
         return config.vocabSize();
+    }
+
+    @Override
+    public int outputs() {
+        return outputs;
     }
 
     @Override
@@ -116,8 +128,8 @@ public final class MambaModel implements LanguageModel {
         checkIds(ids);
         checkFits(ids.length);
         float[] h = hidden(ids, newState(), trace);
-        float[] logits = new float[ids.length * config.vocabSize()];     // [L, V]
-        MatMul.matmul(logits, 0, config.vocabSize(), h, 0, config.hiddenSize(), ids.length, lmHead, null);
+        float[] logits = new float[ids.length * outputs];                 // [L, O]
+        MatMul.matmul(logits, 0, outputs, h, 0, config.hiddenSize(), ids.length, head, null);
         return logits;
     }
 
@@ -131,8 +143,8 @@ public final class MambaModel implements LanguageModel {
             h = hidden(chunk, (State) state, null);
             last = chunk.length - 1;
         }
-        float[] logits = new float[config.vocabSize()];
-        MatMul.matvec(logits, 0, h, last * config.hiddenSize(), lmHead, null);
+        float[] logits = new float[outputs];
+        MatMul.matvec(logits, 0, h, last * config.hiddenSize(), head, null);
         return logits;
     }
 
@@ -142,7 +154,7 @@ public final class MambaModel implements LanguageModel {
 
     /** A whole-sequence forward holds [L, V] logits and a dozen [L, E] activations at once. */
     private void checkFits(int tokens) {
-        long bytes = 4L * tokens * (config.vocabSize() + 14L * config.intermediateSize() + 4L * config.hiddenSize());
+        long bytes = 4L * tokens * (outputs + 14L * config.intermediateSize() + 4L * config.hiddenSize());
         long heap = Runtime.getRuntime().maxMemory();
         if (bytes > heap * 3 / 4) {
             throw new IllegalArgumentException(String.format("%d tokens need about %.1f GiB for the logits and activations of a "
@@ -192,15 +204,15 @@ public final class MambaModel implements LanguageModel {
         checkIds(ids);
         checkFits(ids.length);
         if (position < 0 || position >= ids.length) throw new IllegalArgumentException("position " + position + " is outside the prompt [0, " + ids.length + ")");
-        if (token < 0 || token >= config.vocabSize()) throw new IllegalArgumentException("token id " + token + " is outside the vocabulary [0, " + config.vocabSize() + ")");
+        LanguageModel.checkOutput(token, outputs);
         int L = ids.length, D = config.hiddenSize(), E = config.intermediateSize();
         float[][] streams = new float[layers.length + 1][];
         float[] h = hidden(ids, newState(), trace, streams);
-        float[] logits = new float[config.vocabSize()];
-        MatMul.matvec(logits, 0, h, position * D, lmHead, null);
+        float[] logits = new float[outputs];
+        MatMul.matvec(logits, 0, h, position * D, head, null);
 
-        float[] dOut = new float[D];                                       // ∂logit/∂RMSNorm_f(x)[position] = lm_head row
-        for (int j = 0; j < D; j++) dOut[j] = lmHead.getFloat((long) token * D + j);
+        float[] dOut = new float[D];                                       // ∂logit/∂RMSNorm_f(x)[position] = the head's row
+        for (int j = 0; j < D; j++) dOut[j] = head.getFloat((long) token * D + j);
         float[] grad = new float[L * D], dRow = new float[D];
         Backward.rmsnorm(dRow, dOut, Arrays.copyOfRange(streams[layers.length], position * D, (position + 1) * D), normF, config.eps(), 1, D);
         System.arraycopy(dRow, 0, grad, position * D, D);
@@ -243,7 +255,8 @@ public final class MambaModel implements LanguageModel {
     @Override
     public String toString() {
         return "Mamba " + Arrays.asList(config.layers() + " layers", "D=" + config.hiddenSize(), "E=" + config.intermediateSize(),
-                "N=" + config.stateSize(), "R=" + config.timeStepRank(), "K=" + config.convKernel(), "V=" + config.vocabSize())
+                "N=" + config.stateSize(), "R=" + config.timeStepRank(), "K=" + config.convKernel(), "V=" + config.vocabSize(),
+                outputs == config.vocabSize() ? "LM head" : outputs + " labels")
                 + " from " + dir;
     }
 }

@@ -67,7 +67,7 @@ public final class Mamba2Model extends StackedLanguageModel {
     private Mamba2Model(Path dir, Mamba2Config c, Checkpoint ck) {
         int V = c.vocabSize(), D = c.hiddenSize();
         Tensor embeddings = ck.tensor("backbone.embeddings.weight", V, D);
-        super(ck, c.tieWordEmbeddings() || !ck.has("lm_head.weight") ? embeddings : ck.tensor("lm_head.weight", V, D), D, c.layers(), c.eosTokenId());
+        super(ck, V, c.tieWordEmbeddings() || !ck.has("lm_head.weight") ? embeddings : ck.tensor("lm_head.weight", V, D), D, c.layers(), c.eosTokenId());
         this.dir = dir;
         this.config = c;
         this.embeddings = embeddings;

@@ -71,7 +71,7 @@ public final class RwkvModel extends StackedLanguageModel {
     private RwkvModel(Path dir, RwkvConfig c, Checkpoint ck) {
         int V = c.vocabSize(), D = c.hiddenSize();
         Tensor embeddings = ck.tensor("rwkv.embeddings.weight", V, D);
-        super(ck, c.tieWordEmbeddings() || !ck.has("head.weight") ? embeddings : ck.tensor("head.weight", V, D), D, c.layers(), c.eosTokenId());
+        super(ck, V, c.tieWordEmbeddings() || !ck.has("head.weight") ? embeddings : ck.tensor("head.weight", V, D), D, c.layers(), c.eosTokenId());
         this.dir = dir;
         this.config = c;
         this.embeddings = embeddings;

@@ -1,0 +1,107 @@
+package org.mambalens.engine.model;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.mambalens.engine.Fixtures;
+import org.mambalens.engine.io.Npy;
+import org.mambalens.engine.text.BpeTokenizer;
+import org.mambalens.engine.text.Sampler;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/**
+ * The text classifiers against their references: GPTNeoXForSequenceClassification (transformers) and
+ * MambaForSequenceClassification (weights-tools/reference/mamba_classifier.py) at random weights, and the
+ * trained fortunes topic classifiers on the whole test split; the GPT-NeoX LM they were tuned from.
+ */
+class TextClassifiersTest {
+    @ParameterizedTest
+    @ValueSource(strings = {"mamba_cls_f32", "mamba_cls_bf16", "neox_cls_parallel_f32", "neox_cls_sequential_bf16"})
+    void logitsMatchTheReference(String name) {
+        Path dir = Fixtures.golden().resolve("classifiers/" + name);
+        JsonNode ref = Fixtures.json(dir.resolve("reference.json"));
+        Npy.Array expected = Npy.readFloat32(dir.resolve("logits.npy"));
+        try (TextClassifier classifier = Models.loadTextClassifier(dir, Device.CPU)) {
+            int C = classifier.labels().size();
+            assertThat(expected.dim(1)).isEqualTo(C);
+            assertThat(classifier.labels()).isEqualTo(labels(Fixtures.json(dir.resolve("config.json"))));
+            float[] actual = new float[expected.data().length];
+            for (int row = 0; row < expected.dim(0); row++) {
+                int[] ids = Fixtures.ints(ref.get("token_ids").get(row));   // padded rows run as they are, pads and all
+                assertThat(classifier.readPosition(ids)).isEqualTo(ref.get("read_positions").get(row).asInt());
+                System.arraycopy(classifier.logits(ids), 0, actual, row * C, C);
+            }
+            assertThat(Fixtures.relativeError(actual, expected.data())).isLessThan(1e-4);
+        }
+    }
+
+    /** Every text of the test split: logits within 1e-4 of PyTorch's, hence the same predictions and accuracy. */
+    @ParameterizedTest
+    @ValueSource(strings = {"mamba-fortunes-topics", "gptneox-fortunes-topics"})
+    void trainedClassifiersMatchPyTorchOnTheTestSplit(String name) throws Exception {
+        Path dir = Fixtures.repository().resolve("models/" + name);
+        Path golden = Fixtures.golden().resolve("trained/" + name);
+        Npy.Array expected = Npy.readFloat32(golden.resolve("test_logits.npy"));
+        List<String> lines = Files.readAllLines(Fixtures.repository().resolve("data/fortunes-topics/test.jsonl"));
+        BpeTokenizer tokenizer = BpeTokenizer.load(dir.resolve("tokenizer.json"));
+        ObjectMapper json = new ObjectMapper();
+        try (TextClassifier classifier = Models.loadTextClassifier(dir, Device.CPU)) {
+            int C = classifier.labels().size(), right = 0;
+            assertThat(expected.dim(0)).isEqualTo(lines.size());
+            float[] actual = new float[expected.data().length];
+            for (int n = 0; n < lines.size(); n++) {
+                JsonNode row = json.readTree(lines.get(n));
+                float[] logits = classifier.logits(tokenizer.encode(row.get("text").asText()));
+                System.arraycopy(logits, 0, actual, n * C, C);
+                if (Sampler.argmax(logits) == row.get("label").asInt()) right++;
+                assertThat(Sampler.argmax(logits)).as("text %d", n).isEqualTo(Sampler.argmax(Arrays.copyOfRange(expected.data(), n * C, (n + 1) * C)));
+            }
+            assertThat(Fixtures.relativeError(actual, expected.data())).isLessThan(1e-4);
+            assertThat((double) right / lines.size()).isCloseTo(Fixtures.json(golden.resolve("reference.json")).get("test_accuracy").asDouble(),
+                    org.assertj.core.data.Offset.offset(1e-9));
+        }
+    }
+
+    @Test
+    void trainedGptNeoXLanguageModelMatchesTransformers() {
+        Path golden = Fixtures.golden().resolve("trained/gptneox-fortunes");
+        JsonNode ref = Fixtures.json(golden.resolve("reference.json"));
+        int[] ids = Fixtures.ints(ref.get("token_ids")), greedy = Fixtures.ints(ref.get("greedy_ids"));
+        try (LanguageModel lm = Models.loadLanguageModel(Fixtures.repository().resolve("models/gptneox-fortunes"))) {
+            assertThat(Fixtures.relativeError(lm.forward(ids, null), Npy.readFloat32(golden.resolve("logits.npy")).data())).isLessThan(1e-4);
+            assertThat(Fixtures.greedy(lm, ids, greedy.length)).containsExactly(greedy);
+        }
+    }
+
+    @Test
+    void labelsResolveByNameOrIndexAndRefuseOthers() {
+        try (TextClassifier classifier = Models.loadTextClassifier(Fixtures.golden().resolve("classifiers/mamba_cls_f32"), Device.CPU)) {
+            assertThat(classifier.label("positive")).isEqualTo(2);
+            assertThat(classifier.label("1")).isEqualTo(1);
+            assertThatThrownBy(() -> classifier.label("3")).hasMessageContaining("[negative, neutral, positive]");
+            assertThatThrownBy(() -> classifier.model().forwardWithGradients(new int[]{5, 6}, 1, 3, org.mambalens.engine.trace.TraceRecorder.allLayers()))
+                    .hasMessageContaining("output 3 is outside the model's outputs [0, 3)");
+        }
+    }
+
+    @Test
+    void aLanguageModelIsNotAClassifierAndAClassifierRefusesCuda() {
+        assertThatThrownBy(() -> Models.loadTextClassifier(Fixtures.golden().resolve("gptneox/neox_parallel_f32"), Device.CPU))
+                .hasMessageContaining("not a text classifier");
+        assertThatThrownBy(() -> Models.loadTextClassifier(Fixtures.golden().resolve("classifiers/mamba_cls_f32"), Device.CUDA))
+                .hasMessageContaining("\"mamba classifier\" models have no CUDA implementation");
+    }
+
+    private static List<String> labels(JsonNode config) {
+        return java.util.stream.IntStream.range(0, config.get("id2label").size()).mapToObj(k -> config.get("id2label").get(Integer.toString(k)).asText()).toList();
+    }
+}
