@@ -5,14 +5,18 @@ import org.mambalens.engine.io.ConfigFile;
 import org.mambalens.engine.io.Npy;
 import org.mambalens.engine.model.ImageClassifier;
 import org.mambalens.engine.model.Models;
+import org.mambalens.engine.model.TextClassifier;
+import org.mambalens.engine.text.BpeTokenizer;
 import org.mambalens.engine.text.Sampler;
 import org.mambalens.xai.data.FashionMnist;
 import org.mambalens.xai.data.ImagePreprocessor;
+import org.mambalens.xai.data.LabelledTexts;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Comparator;
@@ -20,15 +24,17 @@ import java.util.concurrent.Callable;
 import java.util.stream.IntStream;
 
 @Command(name = "classify", mixinStandardHelpOptions = true,
-        description = {"Classify images with an image classifier (model_type \"vim\" or \"vit\"): prints the top classes.",
-                "With --fashion-mnist, classifies the test split and prints the accuracy."})
+        description = {"Classify images with an image classifier (model_type \"vim\" or \"vit\"), or text with a text classifier",
+                "(MambaForSequenceClassification, GPTNeoXForSequenceClassification): prints the top classes.",
+                "With --fashion-mnist or --texts, classifies a labelled test set and prints the accuracy."})
 final class ClassifyCommand implements Callable<Integer> {
     @Mixin
     DeviceOption device;
 
-    static final String BUNDLED = "models/vim-fashion";
+    static final String BUNDLED = "models/vim-fashion", BUNDLED_TEXT = "models/mamba-fortunes-topics";
 
-    @Option(names = "--model", paramLabel = "DIR", description = "Checkpoint directory. Default: the bundled " + BUNDLED + " (models/vit-fashion is the ViT).")
+    @Option(names = "--model", paramLabel = "DIR", description = "Checkpoint directory. Default: the bundled " + BUNDLED + " (models/vit-fashion is the ViT); "
+            + "for text, " + BUNDLED_TEXT + " (models/gptneox-fortunes-topics is the GPT-NeoX).")
     Path model;
 
     static final class Input {
@@ -41,6 +47,20 @@ final class ClassifyCommand implements Callable<Integer> {
         @Option(names = "--fashion-mnist", paramLabel = "DIR", arity = "0..1", fallbackValue = "/usr/share/datasets/fashion-mnist",
                 description = "Classify the Fashion-MNIST test split (default directory: Debian's dataset-fashion-mnist) and report accuracy.")
         Path fashionMnist;
+
+        @Option(names = "--text", paramLabel = "TEXT", description = "A text, tokenized with the model's tokenizer.json.")
+        String text;
+
+        @Option(names = "--token-ids", paramLabel = "IDS", description = "Comma-separated token ids.")
+        String tokenIds;
+
+        @Option(names = "--texts", paramLabel = "FILE.jsonl", arity = "0..1", fallbackValue = LabelledTexts.BUNDLED_TEST,
+                description = "Labelled texts, one {\"text\", \"label\"} per line (default: the bundled fortunes topic test split); reports accuracy.")
+        Path texts;
+
+        boolean isText() {
+            return text != null || tokenIds != null || texts != null;
+        }
     }
 
     @ArgGroup(exclusive = true, multiplicity = "1")
@@ -49,7 +69,7 @@ final class ClassifyCommand implements Callable<Integer> {
     @Option(names = "--top", paramLabel = "K", defaultValue = "5", description = "Classes to print per image (default ${DEFAULT-VALUE}).")
     int top;
 
-    @Option(names = "--limit", paramLabel = "N", description = "With --fashion-mnist: the first N test images only.")
+    @Option(names = "--limit", paramLabel = "N", description = "With --fashion-mnist or --texts: the first N only.")
     Integer limit;
 
     @Option(names = "--out", paramLabel = "FILE", description = "Also write the logits as float32 NPY [N, classes].")
@@ -57,7 +77,12 @@ final class ClassifyCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        Path dir = model != null ? model : Path.of(System.getProperty("mambalens.home", ".")).resolve(BUNDLED);
+        Path home = Path.of(System.getProperty("mambalens.home", "."));
+        if (input.isText()) return classifyText(model != null ? model : home.resolve(BUNDLED_TEXT), home);
+        Path dir = model != null ? model : home.resolve(BUNDLED);
+        if (Models.isLanguageModel(ConfigFile.in(dir).text("model_type", ""))) {
+            throw new IllegalArgumentException("--model " + dir + " is a language model: give it --text, --token-ids or --texts");
+        }
         try (ImageClassifier classifier = Models.loadImageClassifier(dir, device.device)) {
             int c = classifier.channels(), s = classifier.imageSize(), k = classifier.numClasses(), size = c * s * s;
             if (input.fashionMnist != null) return accuracy(dir, classifier);
@@ -87,6 +112,51 @@ final class ClassifyCommand implements Callable<Integer> {
             System.err.printf("[%d images in %.3f s, %.1f images/s]%n", n, seconds, n / seconds);
             if (out != null) Npy.writeFloat32(out, logits, n, k);
         }
+        return 0;
+    }
+
+    private int classifyText(Path dir, Path home) {
+        if (!Models.isTextClassifier(dir)) {
+            throw new IllegalArgumentException("--model " + dir + " is not a text classifier (architectures …ForSequenceClassification): --text, --token-ids and --texts need one");
+        }
+        try (TextClassifier classifier = Models.loadTextClassifier(dir, device.device)) {
+            JsonNode labels = ConfigFile.in(dir).json().path("id2label");
+            int k = classifier.labels().size();
+            if (input.texts != null) return textAccuracy(dir, classifier, input.texts.isAbsolute() || Files.exists(input.texts) ? input.texts : home.resolve(input.texts));
+            int[] ids = input.text != null ? tokenizer(dir).encode(input.text) : TokenIds.parse(input.tokenIds);
+            if (ids.length == 0) throw new IllegalArgumentException("--text encodes to no tokens");
+            float[] logits = classifier.logits(ids);
+            System.out.println(classifier.labels().get(Sampler.argmax(logits)) + " (" + ids.length + " tokens, read at position "
+                    + classifier.readPosition(ids) + "):" + topClasses(logits, labels));
+            if (out != null) Npy.writeFloat32(out, logits, 1, k);
+        }
+        return 0;
+    }
+
+    private static BpeTokenizer tokenizer(Path dir) {
+        Path file = dir.resolve("tokenizer.json");
+        if (!Files.isRegularFile(file)) throw new IllegalArgumentException("--text needs " + file + "; give --token-ids instead");
+        return BpeTokenizer.load(file);
+    }
+
+    /** Accuracy on labelled texts, with progress on stderr; --out gets the logits [N, labels]. */
+    private int textAccuracy(Path dir, TextClassifier classifier, Path file) {
+        LabelledTexts data = LabelledTexts.read(file, classifier.labels().size());
+        BpeTokenizer tokenizer = tokenizer(dir);
+        int n = limit == null ? data.size() : Math.min(limit, data.size()), k = classifier.labels().size();
+        float[] logits = new float[n * k];
+        java.util.concurrent.atomic.AtomicInteger done = new java.util.concurrent.atomic.AtomicInteger();
+        long start = System.nanoTime();
+        IntStream.range(0, n).parallel().forEach(i -> {
+            System.arraycopy(classifier.logits(tokenizer.encode(data.get(i).text())), 0, logits, i * k, k);
+            int d = done.incrementAndGet();
+            if (d % 50 == 0 || d == n) System.err.printf("\r%d/%d texts, %.1f texts/s ", d, n, d / ((System.nanoTime() - start) / 1e9));
+        });
+        System.err.println();
+        int correct = 0;
+        for (int i = 0; i < n; i++) if (Sampler.argmax(Arrays.copyOfRange(logits, i * k, (i + 1) * k)) == data.get(i).label()) correct++;
+        System.out.printf("%s: accuracy %.4f on %d texts of %s%n", dir, correct / (double) n, n, file);
+        if (out != null) Npy.writeFloat32(out, logits, n, k);
         return 0;
     }
 

@@ -1,6 +1,7 @@
 package org.mambalens.cli;
 
 import org.mambalens.engine.model.Models;
+import org.mambalens.engine.model.TextClassifier;
 import org.mambalens.engine.text.BpeTokenizer;
 import org.mambalens.xai.data.ImagePreprocessor;
 import org.mambalens.xai.methods.ImageExplainer.Method;
@@ -14,6 +15,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
+import java.util.function.IntFunction;
 
 @Command(name = "explain", mixinStandardHelpOptions = true,
         description = {"Explain an image classification with attention maps: for each model, raw attention, attention "
@@ -33,9 +35,13 @@ final class ExplainCommand implements Callable<Integer> {
     @Option(names = "--image", paramLabel = "FILE", description = "A grayscale (or colour, taken as luma) image at the models' size. Default: " + BUNDLED_IMAGE + ".")
     Path image;
 
-    @Option(names = "--text", paramLabel = "TEXT", description = "Explain a language model's (Mamba or GPT-NeoX) next-token prediction for this "
-            + "text instead (default model: the bundled models/mamba-fortunes).")
+    @Option(names = "--text", paramLabel = "TEXT", description = "Explain a language model's next-token prediction for this text instead "
+            + "(default model: the bundled models/mamba-fortunes), or a text classifier's label (e.g. models/mamba-fortunes-topics).")
     String text;
+
+    @Option(names = "--target", paramLabel = "LABEL_OR_TOKEN", description = "With --text: the label (name or index) or the next token "
+            + "(its text, one token, or #ID) to explain. Default: the predicted one.")
+    String target;
 
     @Option(names = "--method", paramLabel = "M", defaultValue = "all", description = "raw, rollout, attribution or all (default).")
     String method;
@@ -69,9 +75,20 @@ final class ExplainCommand implements Callable<Integer> {
                 methods = methods.stream().filter(m -> m != Method.attribution).toList();
                 if (method.equals("all")) System.err.println("note: attribution is not available for model_type \"" + type + "\" yet; raw attention and rollout only");
             }
-            try (var lm = Models.loadLanguageModel(dir, device.device)) {
-                BpeTokenizer tokenizer = BpeTokenizer.load(dir.resolve("tokenizer.json"));
-                System.out.println("wrote " + TextReport.write(out, lm, tokenizer, text, methods, startLayer));
+            BpeTokenizer tokenizer = BpeTokenizer.load(dir.resolve("tokenizer.json"));
+            int[] ids = tokenizer.encode(text);
+            if (ids.length == 0) throw new IllegalArgumentException("--text encodes to no tokens");
+            IntFunction<String> decode = id -> tokenizer.decode(new int[]{id});
+            if (Models.isTextClassifier(dir)) {
+                try (TextClassifier classifier = Models.loadTextClassifier(dir, device.device)) {
+                    TextReport.Target chosen = TextReport.Target.label(classifier, ids, target == null ? null : classifier.label(target));
+                    System.out.println("wrote " + TextReport.write(out, classifier.model(), ids, decode, text, methods, startLayer, chosen));
+                }
+            } else {
+                try (var lm = Models.loadLanguageModel(dir, device.device)) {
+                    TextReport.Target chosen = TextReport.Target.nextToken(ids, target == null ? null : token(tokenizer, target), decode);
+                    System.out.println("wrote " + TextReport.write(out, lm, ids, decode, text, methods, startLayer, chosen));
+                }
             }
             return 0;
         }
@@ -92,5 +109,13 @@ final class ExplainCommand implements Callable<Integer> {
             subjects.forEach(s -> s.model().close());
         }
         return 0;
+    }
+
+    /** --target for a language model: #ID, or a text that is exactly one token. */
+    private static int token(BpeTokenizer tokenizer, String target) {
+        if (target.startsWith("#")) return TokenIds.parse(target.substring(1))[0];
+        int[] ids = tokenizer.encode(target);
+        if (ids.length != 1) throw new IllegalArgumentException("--target \"" + target + "\" is " + ids.length + " tokens, not one; give #ID for a token id");
+        return ids[0];
     }
 }

@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.mambalens.engine.io.AtomicWrite;
 import org.mambalens.engine.model.LanguageModel;
-import org.mambalens.engine.text.BpeTokenizer;
 import org.mambalens.engine.text.Sampler;
 import org.mambalens.engine.trace.TraceRecorder;
 import org.mambalens.xai.attention.AttentionMaps;
@@ -20,8 +19,8 @@ import java.util.List;
 import java.util.function.IntFunction;
 
 /**
- * Explains a language model's next-token prediction: the prompt's tokens coloured by their relevance
- * to the last position (SPEC §7 with the last row instead of a cls row: raw attention, rollout and
+ * Explains a language model's next-token prediction, or a text classifier's label: the text's tokens
+ * coloured by their relevance to the explained position (the last token, or the classifier's read position) (SPEC §7 with the last row instead of a cls row: raw attention, rollout and
  * attribution — over the hidden attention and Mamba-Attribution for Mamba, over the softmax
  * probabilities and Chefer et al.'s Transformer-Attribution for GPT-NeoX; raw attention and rollout over
  * the implicit attention of Mamba-2 (per head) and RWKV (per channel)), each layer's attention matrix,
@@ -31,21 +30,34 @@ public final class TextReport {
     private TextReport() {
     }
 
-    public static Path write(Path out, LanguageModel lm, BpeTokenizer tokenizer, String text, List<Method> methods, int startLayer) {
-        int[] ids = tokenizer.encode(text);
-        if (ids.length == 0) throw new IllegalArgumentException("--text encodes to no tokens");
-        return write(out, lm, ids, id -> tokenizer.decode(new int[]{id}), text, methods, startLayer);
+    /**
+     * What is explained: output {@code output} of the model's head at {@code position} (null: the highest-scoring
+     * one), named by {@code names}; {@code label} says whether the outputs are a classifier's labels or tokens.
+     */
+    public record Target(int position, Integer output, IntFunction<String> names, boolean label) {
+        /** A language model's next token after the whole text (null: the predicted one). */
+        public static Target nextToken(int[] ids, Integer token, IntFunction<String> decode) {
+            return new Target(ids.length - 1, token, decode, false);
+        }
+
+        /** A text classifier's label at its read position (null: the predicted one). */
+        public static Target label(org.mambalens.engine.model.TextClassifier classifier, int[] ids, Integer label) {
+            return new Target(classifier.readPosition(ids), label, k -> classifier.labels().get(k), true);
+        }
     }
 
-    /** The same for token ids, each shown as {@code decode} spells it. */
-    public static Path write(Path out, LanguageModel lm, int[] ids, IntFunction<String> decode, String text, List<Method> methods, int startLayer) {
+    /** Explains {@code target} for {@code ids}, each token shown as {@code decode} spells it. */
+    public static Path write(Path out, LanguageModel lm, int[] ids, IntFunction<String> decode, String text, List<Method> methods, int startLayer,
+                             Target target) {
         Images.ensureDirectory(out);
-        int L = ids.length, V = lm.vocabSize(), layersCount = lm.layers();
+        int L = ids.length, V = lm.outputs(), layersCount = lm.layers(), at = target.position();
         TraceRecorder trace = TraceRecorder.allLayers();
         boolean attribution = methods.contains(Method.attribution);        // its reverse pass traces the forward pass itself
         float[] logits = lm.forward(ids, attribution ? null : trace);
-        int next = Sampler.argmax(java.util.Arrays.copyOfRange(logits, (L - 1) * V, L * V));
-        if (attribution) lm.forwardWithGradients(ids, L - 1, next, trace);
+        int predicted = Sampler.argmax(java.util.Arrays.copyOfRange(logits, at * V, (at + 1) * V));
+        int next = target.output() != null ? target.output() : predicted;
+        LanguageModel.checkOutput(next, V);
+        if (attribution) lm.forwardWithGradients(ids, at, next, trace);
         boolean transformer = trace.hasAttention(0);
         List<AttentionSummary> layers = new ArrayList<>();
         for (int l = 0; l < layersCount; l++) layers.add(AttentionMaps.summary(trace, l, lm.onGpu()));
@@ -53,8 +65,15 @@ public final class TextReport {
         ObjectMapper json = new ObjectMapper();
         ObjectNode doc = json.createObjectNode();
         doc.put("text", text);
-        doc.put("predicted_next_token", next);
-        doc.put("predicted_next_text", decode.apply(next));
+        doc.put("position", at);
+        if (target.label()) {
+            doc.put("predicted_label", target.names().apply(predicted));
+            doc.put("explained_label", target.names().apply(next));
+        } else {
+            doc.put("predicted_next_token", predicted);
+            doc.put("predicted_next_text", decode.apply(predicted));
+            doc.put("explained_token", next);
+        }
         doc.put("model", transformer ? "transformer" : trace.hasSsd(0) ? "mamba2" : trace.hasRwkv(0) ? "rwkv" : "mamba");
         doc.put("start_layer", start);
         var tokens = doc.putArray("tokens");
@@ -65,26 +84,34 @@ public final class TextReport {
                 img{image-rendering:pixelated;border:1px solid #ccc} .small{font-size:80%;color:#555}</style></head><body>
                 <h1>MambaLens text explanation</h1>
                 """);
-        html.append("<p>Predicted next token: <b class=tok>").append(Images.escapeHtml(decode.apply(next))).append("</b>")
-                .append(" <span class=small>(relevance of each prompt token to the last position, layers ").append(start).append("–")
+        html.append("<p>").append(target.label() ? "Predicted label" : "Predicted next token").append(": <b class=tok>")
+                .append(Images.escapeHtml(target.names().apply(predicted))).append("</b>");
+        if (next != predicted) html.append("; explained: <b class=tok>").append(Images.escapeHtml(target.names().apply(next))).append("</b>");
+        html.append(" <span class=small>(relevance of each token to position ").append(at).append(", layers ").append(start).append("–")
                 .append(layersCount - 1).append(")</span></p>\n");
         for (Method method : methods) {
             float[] row = switch (method) {
-                case raw -> Explanations.raw(layers, start, L - 1);
-                case rollout -> Explanations.rollout(layers, start, L - 1);
-                case attribution -> Explanations.attribution(trace, layers, start, L - 1);
+                case raw -> Explanations.raw(layers, start, at);
+                case rollout -> Explanations.rollout(layers, start, at);
+                case attribution -> Explanations.attribution(trace, layers, start, at);
             };
+            // Causal models: tokens after the explained position cannot reach it (min-max normalised maps would
+            // otherwise give the zeros above the diagonal the value of −min).
+            java.util.Arrays.fill(row, at + 1, L, 0f);
             // The explained position always holds most of its own row (rollouts add the identity); colour the
             // other tokens on their own scale and outline that one. The JSON keeps the row as computed.
-            float[] relevance = java.util.Arrays.copyOf(Explanations.normalised(java.util.Arrays.copyOf(row, L - 1)), L);
-            relevance[L - 1] = 1;
+            float[] relevance = Explanations.normalised(row.clone());
+            if (at > 0) {
+                relevance = java.util.Arrays.copyOf(Explanations.normalised(java.util.Arrays.copyOf(row, at)), L);
+                relevance[at] = 1;
+            }
             var arr = doc.putArray(method.name());
             for (float r : row) arr.add(r);
             html.append("<h2>").append(ImageReport.title(method)).append("</h2><p>");
             for (int t = 0; t < L; t++) {
                 int[] c = Images.ramp(relevance[t]);
                 html.append("<span class=tok title=\"").append(String.format("%.4g", row[t])).append("\" style=\"")
-                        .append(t == L - 1 ? "outline:2px solid #000;" : "").append("background:rgba(")
+                        .append(t == at ? "outline:2px solid #000;" : "").append("background:rgba(")
                         .append(c[0]).append(',').append(c[1]).append(',').append(c[2]).append(",0.55)\">")
                         .append(Images.escapeHtml(decode.apply(ids[t]))).append("</span>");
             }

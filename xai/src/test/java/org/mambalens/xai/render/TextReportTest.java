@@ -24,7 +24,8 @@ class TextReportTest {
         Path dir = Fixtures.golden().resolve("gptneox/neox_sequential_bf16");
         int[] ids = Arrays.copyOf(Fixtures.ints(Fixtures.json(dir.resolve("reference.json")).get("token_ids")), 10);
         try (LanguageModel lm = Models.loadLanguageModel(dir)) {
-            Path report = TextReport.write(tmp, lm, ids, id -> "<" + id + ">", "ten ids", List.of(Method.values()), -1);
+            Path report = TextReport.write(tmp, lm, ids, id -> "<" + id + ">", "ten ids", List.of(Method.values()), -1,
+                    TextReport.Target.nextToken(ids, null, id -> "<" + id + ">"));
             assertThat(Files.readString(report)).contains("Attention per layer", "attribution", "&lt;" + ids[0] + "&gt;");
             var json = new com.fasterxml.jackson.databind.ObjectMapper().readTree(tmp.resolve("explanation.json").toFile());
             assertThat(json.get("model").asText()).isEqualTo("transformer");
@@ -37,6 +38,26 @@ class TextReportTest {
         }
     }
 
+    /** A classifier's chosen label, read before trailing pads: the relevance row is the read position's, nothing after it counts. */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"mamba_cls_f32", "neox_cls_parallel_f32"})
+    void explainsAClassifierLabelAtItsReadPosition(String name) throws Exception {
+        Path dir = Fixtures.golden().resolve("classifiers/" + name);
+        int[] ids = Fixtures.ints(Fixtures.json(dir.resolve("reference.json")).get("token_ids").get(1));     // pads from 17 on
+        try (org.mambalens.engine.model.TextClassifier classifier = Models.loadTextClassifier(dir, org.mambalens.engine.model.Device.CPU)) {
+            TextReport.write(tmp, classifier.model(), ids, id -> "<" + id + ">", "padded", List.of(Method.values()), 0,
+                    TextReport.Target.label(classifier, ids, 2));
+            var json = new com.fasterxml.jackson.databind.ObjectMapper().readTree(tmp.resolve("explanation.json").toFile());
+            assertThat(json.get("position").asInt()).isEqualTo(16);
+            assertThat(json.get("explained_label").asText()).isEqualTo(classifier.labels().get(2));
+            for (String m : new String[]{"raw", "rollout", "attribution"}) {
+                assertThat(json.get(m).size()).isEqualTo(ids.length);
+                for (int t = 17; t < ids.length; t++) assertThat(json.get(m).get(t).asDouble()).as(m + " after the read position").isZero();
+                assertThat(json.get(m).get(3).asDouble()).as(m).isNotZero();
+            }
+        }
+    }
+
     /** Mamba-2 and RWKV: raw attention and rollout over their implicit attention, per head and per channel. */
     @org.junit.jupiter.params.ParameterizedTest
     @org.junit.jupiter.params.provider.ValueSource(strings = {"mamba2/mamba2_groups_bf16", "rwkv/rwkv_f32"})
@@ -44,7 +65,8 @@ class TextReportTest {
         Path dir = Fixtures.golden().resolve(name);
         int[] ids = Arrays.copyOf(Fixtures.ints(Fixtures.json(dir.resolve("reference.json")).get("token_ids")), 8);
         try (LanguageModel lm = Models.loadLanguageModel(dir)) {
-            TextReport.write(tmp, lm, ids, id -> "<" + id + ">", "eight ids", List.of(Method.raw, Method.rollout), -1);
+            TextReport.write(tmp, lm, ids, id -> "<" + id + ">", "eight ids", List.of(Method.raw, Method.rollout), -1,
+                    TextReport.Target.nextToken(ids, null, id -> "<" + id + ">"));
             var json = new com.fasterxml.jackson.databind.ObjectMapper().readTree(tmp.resolve("explanation.json").toFile());
             assertThat(json.get("model").asText()).isEqualTo(name.startsWith("rwkv") ? "rwkv" : "mamba2");
             assertThat(json.get("raw").size()).isEqualTo(8);

@@ -1,0 +1,63 @@
+package org.mambalens.xai.data;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Labelled texts, one JSON object per line: {@code {"text": "...", "label": k, ...}} (other fields are kept
+ * out). The bundled split is {@code data/fortunes-topics/{train,test}.jsonl}, made by
+ * weights-tools/reference/text_classifiers.py from Debian's fortunes.
+ */
+public record LabelledTexts(Path file, List<LabelledTexts.Text> texts) {
+    public static final String BUNDLED_TEST = "data/fortunes-topics/test.jsonl";
+
+    public record Text(String text, int label) {
+    }
+
+    /** Reads {@code file}; a line that is not such an object, or a label outside [0, labels), is refused naming the line. */
+    public static LabelledTexts read(Path file, int labels) {
+        List<String> lines;
+        try {
+            lines = Files.readAllLines(file, StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new UncheckedIOException(file + ": cannot read labelled texts: " + e.getMessage(), e);
+        }
+        ObjectMapper json = new ObjectMapper();
+        List<Text> texts = new ArrayList<>();
+        for (int n = 0; n < lines.size(); n++) {
+            if (lines.get(n).isBlank()) continue;
+            String where = file + " line " + (n + 1) + ": ";
+            JsonNode row;
+            try {
+                row = json.readTree(lines.get(n));
+            } catch (JsonProcessingException e) {
+                throw new IllegalArgumentException(where + "not JSON (" + e.getOriginalMessage() + ")");
+            }
+            if (row == null || !row.path("text").isTextual() || !row.path("label").isIntegralNumber()) {
+                throw new IllegalArgumentException(where + "expected {\"text\": string, \"label\": integer}");
+            }
+            int label = row.get("label").asInt();
+            if (label < 0 || label >= labels) throw new IllegalArgumentException(where + "label " + label + " is outside the model's labels [0, " + labels + ")");
+            texts.add(new Text(row.get("text").asText(), label));
+        }
+        if (texts.isEmpty()) throw new IllegalArgumentException(file + ": no labelled texts");
+        return new LabelledTexts(file, List.copyOf(texts));
+    }
+
+    public int size() {
+        return texts.size();
+    }
+
+    public Text get(int i) {
+        return texts.get(i);
+    }
+}
