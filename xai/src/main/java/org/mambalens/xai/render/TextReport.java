@@ -4,17 +4,14 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.mambalens.engine.io.AtomicWrite;
 import org.mambalens.engine.model.LanguageModel;
-import org.mambalens.engine.text.Sampler;
 import org.mambalens.engine.trace.TraceRecorder;
-import org.mambalens.xai.attention.AttentionMaps;
 import org.mambalens.xai.attention.AttentionSummary;
 import org.mambalens.xai.methods.Explanations;
-import org.mambalens.xai.methods.ImageExplainer;
+import org.mambalens.xai.methods.TextExplainer;
 import org.mambalens.xai.methods.ImageExplainer.Method;
 
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.function.IntFunction;
 
@@ -50,18 +47,12 @@ public final class TextReport {
     public static Path write(Path out, LanguageModel lm, int[] ids, IntFunction<String> decode, String text, List<Method> methods, int startLayer,
                              Target target) {
         Images.ensureDirectory(out);
-        int L = ids.length, V = lm.outputs(), layersCount = lm.layers(), at = target.position();
-        TraceRecorder trace = TraceRecorder.allLayers();
-        boolean attribution = methods.contains(Method.attribution);        // its reverse pass traces the forward pass itself
-        float[] logits = lm.forward(ids, attribution ? null : trace);
-        int predicted = Sampler.argmax(java.util.Arrays.copyOfRange(logits, at * V, (at + 1) * V));
-        int next = target.output() != null ? target.output() : predicted;
-        LanguageModel.checkOutput(next, V);
-        if (attribution) lm.forwardWithGradients(ids, at, next, trace);
+        int L = ids.length, layersCount = lm.layers(), at = target.position();
+        TextExplainer.Explanation e = TextExplainer.explain(lm, ids, at, target.output(), methods, startLayer);
+        int predicted = e.predicted(), next = e.explained(), start = e.startLayer();
+        TraceRecorder trace = e.trace();
         boolean transformer = trace.hasAttention(0);
-        List<AttentionSummary> layers = new ArrayList<>();
-        for (int l = 0; l < layersCount; l++) layers.add(AttentionMaps.summary(trace, l, lm.onGpu()));
-        int start = startLayer >= 0 ? Math.min(startLayer, layersCount - 1) : ImageExplainer.defaultStartLayer(layersCount);
+        List<AttentionSummary> layers = e.layers();
         ObjectMapper json = new ObjectMapper();
         ObjectNode doc = json.createObjectNode();
         doc.put("text", text);
@@ -90,14 +81,7 @@ public final class TextReport {
         html.append(" <span class=small>(relevance of each token to position ").append(at).append(", layers ").append(start).append("–")
                 .append(layersCount - 1).append(")</span></p>\n");
         for (Method method : methods) {
-            float[] row = switch (method) {
-                case raw -> Explanations.raw(layers, start, at);
-                case rollout -> Explanations.rollout(layers, start, at);
-                case attribution -> Explanations.attribution(trace, layers, start, at);
-            };
-            // Causal models: tokens after the explained position cannot reach it (min-max normalised maps would
-            // otherwise give the zeros above the diagonal the value of −min).
-            java.util.Arrays.fill(row, at + 1, L, 0f);
+            float[] row = e.rows().get(method);
             // The explained position always holds most of its own row (rollouts add the identity); colour the
             // other tokens on their own scale and outline that one. The JSON keeps the row as computed.
             float[] relevance = Explanations.normalised(row.clone());
