@@ -117,7 +117,7 @@ public final class Evaluation {
         List<Integer> todo = new ArrayList<>();
         for (int i = 0; i < n; i++) if (!journal.done().containsKey(i)) todo.add(i);
         if (todo.size() < n) progress.printf("resuming: %d of %d images already in %s%n", n - todo.size(), n, journal.file());
-        Progress bar = new Progress(progress, todo.size());
+        Progress bar = new Progress(progress, todo.size(), "images");
         AtomicInteger next = new AtomicInteger();
         AtomicReference<Throwable> failure = new AtomicReference<>();
         List<Thread> workers = new ArrayList<>();
@@ -240,13 +240,15 @@ public final class Evaluation {
     static final class Progress {
         private final PrintStream out;
         private final int total;
+        private final String unit;
         private final long start = System.nanoTime();
         private int done;
         private long drawn;
 
-        Progress(PrintStream out, int total) {
+        Progress(PrintStream out, int total, String unit) {
             this.out = out;
             this.total = total;
+            this.unit = unit;
         }
 
         synchronized void step() {
@@ -257,8 +259,8 @@ public final class Evaluation {
                 double seconds = (now - start) / 1e9, rate = done / Math.max(1e-9, seconds);
                 long eta = Math.round((total - done) / Math.max(1e-9, rate));
                 int width = 30, filled = (int) ((long) width * done / Math.max(1, total));
-                out.printf("\r[%s%s] %d/%d images, %.2f img/s, ETA %d:%02d:%02d ", "#".repeat(filled), ".".repeat(width - filled),
-                        done, total, rate, eta / 3600, eta / 60 % 60, eta % 60);
+                out.printf("\r[%s%s] %d/%d %s, %.2f/s, ETA %d:%02d:%02d ", "#".repeat(filled), ".".repeat(width - filled),
+                        done, total, unit, rate, eta / 3600, eta / 60 % 60, eta % 60);
                 out.flush();
             }
         }

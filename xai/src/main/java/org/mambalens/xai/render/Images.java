@@ -92,7 +92,7 @@ public final class Images {
     }
 
     /** Raises a clear error when a directory cannot hold the outputs. */
-    static void ensureDirectory(Path dir) {
+    public static void ensureDirectory(Path dir) {
         try {
             java.nio.file.Files.createDirectories(dir);
         } catch (IOException e) {

@@ -1,0 +1,212 @@
+package org.mambalens.xai.eval;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.mambalens.engine.io.AtomicWrite;
+import org.mambalens.engine.model.TextClassifier;
+import org.mambalens.engine.text.BpeTokenizer;
+import org.mambalens.xai.data.LabelledTexts;
+import org.mambalens.xai.methods.ImageExplainer.Method;
+import org.mambalens.xai.methods.TextExplainer;
+import org.mambalens.xai.render.Charts;
+import org.mambalens.xai.render.Images;
+
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ForkJoinPool;
+import java.util.stream.IntStream;
+
+/**
+ * The seed paper's text tests (its Appendix B) on labelled texts, for every text classifier and method,
+ * with a random-order baseline. Each text's true label is explained at the classifier's read position; the
+ * text's tokens are then perturbed in 10% steps, the perturbed tokens replaced by the pad token and the
+ * logits still read at the text's own last position:
+ * <ul>
+ *   <li>activation: from all tokens replaced, restore the most relevant first; record the probability of
+ *   the true label (higher is better: AUC above random);</li>
+ *   <li>pruning: replace the least relevant first; record ‖z_k − z_0‖₂, how far the logits move from the
+ *   unperturbed ones (lower is better: AUC below random).</li>
+ * </ul>
+ * AUCs by the trapezoid rule over the perturbed fraction in [0, 1].
+ */
+public final class TextEvaluation {
+    /** A classifier under test, with its tokenizer. */
+    public record Subject(String name, TextClassifier classifier, BpeTokenizer tokenizer) {
+    }
+
+    static final int STEPS = 10;
+    private static final String[] TESTS = {"activation", "pruning"};
+
+    private final LabelledTexts data;
+    private final List<Subject> subjects;
+    private final List<Method> methods;
+    private final int startLayer;
+    private final long seed;
+
+    public TextEvaluation(LabelledTexts data, List<Subject> subjects, List<Method> methods, int startLayer, long seed) {
+        this.data = data;
+        this.subjects = subjects;
+        this.methods = methods;
+        this.startLayer = startLayer;
+        this.seed = seed;
+    }
+
+    /** One text through one classifier: [orders = methods + random][test][step], and whether it was classified right. */
+    private record Curves(double[][][] values, boolean correct) {
+    }
+
+    /** Evaluates the first {@code limit} texts, {@code threads} at once; writes results.json, results.md, curve PNGs and report.html. */
+    public Path run(Path out, int limit, int threads, PrintStream progress) {
+        Images.ensureDirectory(out);
+        int n = Math.min(limit, data.size());
+        Curves[][] curves = new Curves[subjects.size()][n];
+        Evaluation.Progress bar = new Evaluation.Progress(progress, n, "texts");
+        try (ForkJoinPool pool = new ForkJoinPool(threads)) {
+            pool.submit(() -> IntStream.range(0, n).parallel().forEach(i -> {
+                for (int s = 0; s < subjects.size(); s++) curves[s][i] = evaluate(subjects.get(s), data.get(i), i);
+                bar.step();
+            })).get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted", e);
+        } catch (ExecutionException e) {
+            throw e.getCause() instanceof RuntimeException r ? r : new IllegalStateException(e.getCause());
+        }
+        bar.finish();
+        return write(out, curves, n);
+    }
+
+    private Curves evaluate(Subject subject, LabelledTexts.Text text, int index) {
+        TextClassifier classifier = subject.classifier();
+        int[] ids = subject.tokenizer().encode(text.text());
+        if (ids.length == 0) throw new IllegalArgumentException(data.file() + ": text " + index + " encodes to no tokens");
+        int at = classifier.readPosition(ids), tokens = at + 1;
+        TextExplainer.Explanation e = TextExplainer.explain(classifier.model(), ids, at, text.label(), methods, startLayer);
+        List<int[]> orders = new ArrayList<>();                        // most relevant first
+        for (Method m : methods) orders.add(mostRelevantFirst(e.rows().get(m), tokens));
+        int[] shuffled = IntStream.range(0, tokens).toArray();
+        Random random = new Random(seed * 1_000_003L + index);
+        for (int k = tokens - 1; k > 0; k--) {
+            int j = random.nextInt(k + 1), t = shuffled[k];
+            shuffled[k] = shuffled[j];
+            shuffled[j] = t;
+        }
+        orders.add(shuffled);
+        double[][][] values = new double[orders.size()][2][STEPS + 1];
+        for (int o = 0; o < orders.size(); o++) {
+            int[] order = orders.get(o);
+            for (int k = 0; k <= STEPS; k++) {
+                int count = (int) Math.round((double) k * tokens / STEPS);
+                int[] restored = ids.clone();                          // activation: only the `count` most relevant stay
+                for (int r = count; r < tokens; r++) restored[order[r]] = classifier.padTokenId();
+                values[o][0][k] = softmax(classifier.logitsAt(restored, at))[text.label()];
+                int[] pruned = ids.clone();                            // pruning: the `count` least relevant go
+                for (int r = 0; r < count; r++) pruned[order[tokens - 1 - r]] = classifier.padTokenId();
+                values[o][1][k] = distance(classifier.logitsAt(pruned, at), e.logits());
+            }
+        }
+        return new Curves(values, e.predicted() == text.label());
+    }
+
+    static int[] mostRelevantFirst(float[] relevance, int tokens) {
+        return IntStream.range(0, tokens).boxed().sorted(Comparator.comparingDouble((Integer t) -> -relevance[t]).thenComparingInt(t -> t))
+                .mapToInt(Integer::intValue).toArray();
+    }
+
+    static double[] softmax(float[] logits) {
+        double max = Double.NEGATIVE_INFINITY, sum = 0;
+        for (float v : logits) max = Math.max(max, v);
+        double[] p = new double[logits.length];
+        for (int k = 0; k < p.length; k++) sum += p[k] = Math.exp(logits[k] - max);
+        for (int k = 0; k < p.length; k++) p[k] /= sum;
+        return p;
+    }
+
+    static double distance(float[] a, float[] b) {
+        double sum = 0;
+        for (int k = 0; k < a.length; k++) sum += (double) (a[k] - b[k]) * (a[k] - b[k]);
+        return Math.sqrt(sum);
+    }
+
+    /** Trapezoid rule over the fractions k / STEPS. */
+    static double auc(double[] curve) {
+        double area = 0;
+        for (int k = 1; k < curve.length; k++) area += (curve[k] + curve[k - 1]) / (2.0 * STEPS);
+        return area;
+    }
+
+    private Path write(Path out, Curves[][] curves, int n) {
+        ObjectMapper json = new ObjectMapper();
+        ObjectNode doc = json.createObjectNode(), models = doc.putObject("models"), random = doc.putObject("random");
+        doc.put("texts", n);
+        doc.put("data", data.file().toString());
+        doc.put("explained", "the true label, at the classifier's read position");
+        doc.put("filler", "the pad token");
+        var fractions = doc.putArray("fractions");
+        for (int k = 0; k <= STEPS; k++) fractions.add((double) k / STEPS);
+        var accuracy = doc.putObject("accuracy");
+        StringBuilder md = new StringBuilder("# Text perturbation tests\n\n").append(n).append(" texts of `").append(data.file())
+                .append("`; the true label explained; tokens replaced by the pad token in 10% steps.\n\n")
+                .append("| model | method | activation AUC ↑ | pruning AUC ↓ |\n|---|---|---|---|\n");
+        StringBuilder html = new StringBuilder("<!doctype html><html><head><meta charset=\"utf-8\"><title>MambaLens text evaluation</title>"
+                + "<style>body{font-family:sans-serif;margin:2em} td,th{padding:2px 10px}</style></head><body><h1>Text perturbation tests</h1>\n");
+        for (int s = 0; s < subjects.size(); s++) {
+            String name = subjects.get(s).name();
+            int orders = methods.size() + 1;
+            double[][][] mean = new double[orders][2][STEPS + 1];
+            int correct = 0;
+            for (int i = 0; i < n; i++) {
+                if (curves[s][i].correct()) correct++;
+                for (int o = 0; o < orders; o++) for (int t = 0; t < 2; t++) for (int k = 0; k <= STEPS; k++) mean[o][t][k] += curves[s][i].values()[o][t][k] / n;
+            }
+            accuracy.put(name, (double) correct / n);
+            ObjectNode model = models.putObject(name);
+            for (int o = 0; o < orders; o++) {
+                String label = o < methods.size() ? methods.get(o).name() : "random";
+                ObjectNode node = o < methods.size() ? model.putObject(label) : random.putObject(name);
+                for (int t = 0; t < 2; t++) {
+                    node.put(TESTS[t] + "_auc", auc(mean[o][t]));
+                    var curve = node.putArray(TESTS[t] + "_curve");
+                    for (double v : mean[o][t]) curve.add(v);
+                }
+                md.append(String.format("| %s | %s | %.4f | %.4f |%n", name, label, auc(mean[o][0]), auc(mean[o][1])));
+            }
+            html.append("<h2>").append(Images.escapeHtml(name)).append(String.format(" (accuracy %.3f)</h2><p>", (double) correct / n));
+            for (int t = 0; t < 2; t++) {
+                double[] x = new double[STEPS + 1];
+                for (int k = 0; k <= STEPS; k++) x[k] = (double) k / STEPS;
+                List<double[]> series = new ArrayList<>();
+                List<Boolean> dashed = new ArrayList<>();
+                double yMax = t == 0 ? 1 : 0;
+                for (int o = 0; o < orders; o++) {
+                    series.add(mean[o][t]);
+                    dashed.add(o == methods.size());
+                    for (double v : mean[o][t]) yMax = Math.max(yMax, v);
+                }
+                String file = "curves_" + name + "_" + TESTS[t] + ".png";
+                Images.write(Charts.lines(x, series, dashed, 1, yMax * 1.05, 420, 300), out.resolve(file));
+                html.append("<figure style=\"display:inline-block\"><img src=\"").append(file).append("\"><figcaption>").append(TESTS[t])
+                        .append(t == 0 ? ": P(true label) vs fraction restored" : String.format(": ‖Δlogits‖ vs fraction removed (y up to %.2f)", yMax * 1.05))
+                        .append("</figcaption></figure> ");
+            }
+            html.append("</p><p>");
+            for (int o = 0; o < orders; o++) {
+                html.append("<span style=\"color:").append(Charts.COLOURS[o % Charts.COLOURS.length]).append("\">■ ")
+                        .append(o < methods.size() ? methods.get(o).name() : "random (dashed)").append("</span> ");
+            }
+            html.append("</p>\n");
+        }
+        html.append("<pre>").append(Images.escapeHtml(md.toString())).append("</pre></body></html>\n");
+        Path results = out.resolve("results.json");
+        AtomicWrite.write(results, o -> o.write(json.writerWithDefaultPrettyPrinter().writeValueAsBytes(doc)));
+        AtomicWrite.write(out.resolve("results.md"), o -> o.write(md.toString().getBytes(StandardCharsets.UTF_8)));
+        AtomicWrite.write(out.resolve("report.html"), o -> o.write(html.toString().getBytes(StandardCharsets.UTF_8)));
+        return results;
+    }
+}
