@@ -268,10 +268,65 @@ class CliTest {
 
     @Test
     void everyCommandHasHelp() {
-        for (String c : new String[]{"inspect", "forward", "generate", "classify", "attention", "explain", "evaluate", "convert"}) {
+        for (String c : new String[]{"inspect", "forward", "generate", "classify", "attention", "explain", "evaluate", "evaluate-text", "convert"}) {
             Result r = run(c, "--help");
             assertThat(r.code()).isZero();
             assertThat(r.out()).contains("Usage: mambalens " + c);
+        }
+    }
+
+    @Test
+    void classifyTextWritesTheReferenceLogitsAndPrintsTheLabel() {
+        Path dir = Fixtures.golden().resolve("classifiers/neox_cls_sequential_bf16");
+        JsonNode ref = Fixtures.json(dir.resolve("reference.json"));
+        Path out = tmp.resolve("logits.npy");
+        Result r = run("classify", "--model", dir.toString(), "--token-ids", ids(ref.get("token_ids").get(2)), "--out", out.toString());
+        assertThat(r.code()).as(r.err()).isZero();
+        Npy.Array logits = Npy.readFloat32(out), expected = Npy.readFloat32(dir.resolve("logits.npy"));
+        assertThat(logits.shape()).containsExactly(1, expected.dim(1));
+        float[] row = java.util.Arrays.copyOfRange(expected.data(), 2 * expected.dim(1), 3 * expected.dim(1));
+        assertThat(Fixtures.relativeError(logits.data(), row)).isLessThan(1e-4);
+        String label = Fixtures.json(dir.resolve("config.json")).get("id2label").get(Integer.toString(org.mambalens.engine.text.Sampler.argmax(row))).asText();
+        assertThat(r.out()).startsWith(label + " (30 tokens, read at position 4)");
+
+        Result text = run("classify", "--text", "The compiler crashed and the kernel panicked", "--top", "2");
+        assertThat(text.code()).as(text.err()).isZero();
+        assertThat(text.out()).contains("read at position").contains("computers");
+        Result accuracy = run("classify", "--model", Fixtures.repository().resolve("models/gptneox-fortunes-topics").toString(), "--texts", "--limit", "40");
+        assertThat(accuracy.out()).contains("accuracy").contains("on 40 texts");
+        expectOneLineError(run("classify", "--model", Fixtures.golden().resolve("gptneox/neox_parallel_f32").toString(), "--text", "x"), "not a text classifier");
+        Path bad = tmp.resolve("bad.jsonl");
+        writeString(bad, "{\"text\": \"ok\", \"label\": 0}\n{\"text\": \"no label\"}\n");
+        expectOneLineError(run("classify", "--texts", bad.toString()), "bad.jsonl line 2");
+    }
+
+    /** evaluate-text's results.json has the contract's shape: models → method → AUCs, random, texts. */
+    @Test
+    void evaluateTextWritesTheContractsResults() throws IOException {
+        Path out = tmp.resolve("eval");
+        Result r = run("evaluate-text", "--models", "mamba,gptneox", "--methods", "raw,attribution", "--limit", "2", "--threads", "2", "--out", out.toString());
+        assertThat(r.code()).as(r.err()).isZero();
+        JsonNode results = Fixtures.json(out.resolve("results.json"));
+        assertThat(results.get("texts").asInt()).isEqualTo(2);
+        for (String model : new String[]{"mamba", "gptneox"}) {
+            for (String method : new String[]{"raw", "attribution"}) {
+                JsonNode m = results.get("models").get(model).get(method);
+                assertThat(m.get("activation_auc").asDouble()).isBetween(0.0, 1.0);
+                assertThat(m.get("pruning_auc").asDouble()).isGreaterThanOrEqualTo(0.0);
+                assertThat(m.get("pruning_curve").get(0).asDouble()).as("nothing removed, nothing moved").isCloseTo(0.0, org.assertj.core.data.Offset.offset(1e-4));
+            }
+            assertThat(results.get("random").get(model).get("activation_auc").asDouble()).isBetween(0.0, 1.0);
+            assertThat(out.resolve("curves_" + model + "_activation.png")).exists();
+        }
+        assertThat(Files.readString(out.resolve("results.md"))).contains("| mamba | attribution |");
+        expectOneLineError(run("evaluate-text", "--methods", "nonsense", "--out", out.toString()), "--methods");
+    }
+
+    private static void writeString(Path file, String text) {
+        try {
+            Files.writeString(file, text);
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
         }
     }
 }

@@ -141,17 +141,23 @@ public final class TextEvaluation {
         return area;
     }
 
+    /** The data file as the user would name it: relative to the working directory when inside it. */
+    private String dataName() {
+        Path here = Path.of("").toAbsolutePath(), file = data.file().toAbsolutePath().normalize();
+        return file.startsWith(here) ? here.relativize(file).toString() : file.toString();
+    }
+
     private Path write(Path out, Curves[][] curves, int n) {
         ObjectMapper json = new ObjectMapper();
         ObjectNode doc = json.createObjectNode(), models = doc.putObject("models"), random = doc.putObject("random");
         doc.put("texts", n);
-        doc.put("data", data.file().toString());
+        doc.put("data", dataName());
         doc.put("explained", "the true label, at the classifier's read position");
         doc.put("filler", "the pad token");
         var fractions = doc.putArray("fractions");
         for (int k = 0; k <= STEPS; k++) fractions.add((double) k / STEPS);
         var accuracy = doc.putObject("accuracy");
-        StringBuilder md = new StringBuilder("# Text perturbation tests\n\n").append(n).append(" texts of `").append(data.file())
+        StringBuilder md = new StringBuilder("# Text perturbation tests\n\n").append(n).append(" texts of `").append(dataName())
                 .append("`; the true label explained; tokens replaced by the pad token in 10% steps.\n\n")
                 .append("| model | method | activation AUC ↑ | pruning AUC ↓ |\n|---|---|---|---|\n");
         StringBuilder html = new StringBuilder("<!doctype html><html><head><meta charset=\"utf-8\"><title>MambaLens text evaluation</title>"
