@@ -106,7 +106,7 @@ final class ClassifyCommand implements Callable<Integer> {
             for (int i = 0; i < n; i++) {
                 float[] row = classifier.classify(Arrays.copyOfRange(data, i * size, (i + 1) * size), null);
                 System.arraycopy(row, 0, logits, i * k, k);
-                System.out.println("image " + i + ":" + topClasses(row, labels));
+                System.out.println("image " + i + ":" + topClasses(row, j -> labels.path(String.valueOf(j)).asText(String.valueOf(j))));
             }
             double seconds = (System.nanoTime() - start) / 1e9;
             System.err.printf("[%d images in %.3f s, %.1f images/s]%n", n, seconds, n / seconds);
@@ -120,14 +120,13 @@ final class ClassifyCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--model " + dir + " is not a text classifier (architectures …ForSequenceClassification): --text, --token-ids and --texts need one");
         }
         try (TextClassifier classifier = Models.loadTextClassifier(dir, device.device)) {
-            JsonNode labels = ConfigFile.in(dir).json().path("id2label");
             int k = classifier.labels().size();
             if (input.texts != null) return textAccuracy(dir, classifier, input.texts.isAbsolute() || Files.exists(input.texts) ? input.texts : home.resolve(input.texts));
             int[] ids = input.text != null ? tokenizer(dir).encode(input.text) : TokenIds.parse(input.tokenIds);
             if (ids.length == 0) throw new IllegalArgumentException("--text encodes to no tokens");
             float[] logits = classifier.logits(ids);
             System.out.println(classifier.labels().get(Sampler.argmax(logits)) + " (" + ids.length + " tokens, read at position "
-                    + classifier.readPosition(ids) + "):" + topClasses(logits, labels));
+                    + classifier.readPosition(ids) + "):" + topClasses(logits, classifier.labels()::get));
             if (out != null) Npy.writeFloat32(out, logits, 1, k);
         }
         return 0;
@@ -160,14 +159,14 @@ final class ClassifyCommand implements Callable<Integer> {
         return 0;
     }
 
-    private String topClasses(float[] row, JsonNode labels) {
+    private String topClasses(float[] row, java.util.function.IntFunction<String> label) {
         int k = row.length;
         double max = IntStream.range(0, k).mapToDouble(j -> row[j]).max().orElse(0), sum = 0;
         for (float v : row) sum += Math.exp(v - max);
         double total = sum;
         StringBuilder line = new StringBuilder();
         IntStream.range(0, k).boxed().sorted(Comparator.comparingDouble(j -> -row[j])).limit(Math.max(1, top)).forEach(j ->
-                line.append(String.format("  %s %.4f", labels.path(String.valueOf(j)).asText(String.valueOf(j)), Math.exp(row[j] - max) / total)));
+                line.append(String.format("  %s %.4f", label.apply(j), Math.exp(row[j] - max) / total)));
         return line.toString();
     }
 

@@ -8,10 +8,10 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.SequencedMap;
 import java.util.concurrent.Callable;
 
 @Command(name = "evaluate", mixinStandardHelpOptions = true,
@@ -20,6 +20,7 @@ import java.util.concurrent.Callable;
                 "Writes DIR/results.json, results.md, per_image.csv, curves_<model>.png and report.html. Finished images are kept in "
                         + "DIR/journal.jsonl: run the same command again to resume an interrupted run."})
 final class EvaluateCommand implements Callable<Integer> {
+    private static final SequencedMap<String, String> BUNDLED = EvaluationArguments.bundled("vim", "models/vim-fashion", "vit", "models/vit-fashion");
     @Mixin
     DeviceOption device;
 
@@ -55,32 +56,14 @@ final class EvaluateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        if (limit < 1) throw new IllegalArgumentException("--limit must be at least 1, not " + limit);
-        if (threads != null && threads < 1) throw new IllegalArgumentException("--threads must be at least 1, not " + threads);
-        List<Method> chosen = new ArrayList<>();
-        for (String m : methods) {
-            try {
-                Method method = Method.valueOf(m.trim());
-                if (!chosen.contains(method)) chosen.add(method);
-            } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException("--methods: " + m + " is not one of raw, rollout, attribution");
-            }
-        }
+        EvaluationArguments.checkLimitAndThreads(limit, threads);
+        List<Method> chosen = EvaluationArguments.methods(methods);
         Path home = Path.of(System.getProperty("mambalens.home", "."));
         FashionMnist test = FashionMnist.test(data != null ? data : FashionMnist.DEBIAN);
         List<Evaluation.Subject> subjects = new ArrayList<>();
         try {
-            for (String m : models) {
-                String name = m.trim();
-                Path dir = switch (name) {
-                    case "vim" -> home.resolve("models/vim-fashion");
-                    case "vit" -> home.resolve("models/vit-fashion");
-                    default -> Path.of(name);
-                };
-                if (!Files.isDirectory(dir)) throw new IllegalArgumentException("--models: " + name + " is neither vim, vit nor a model directory");
-                String key = name.equals("vim") || name.equals("vit") ? name : dir.getFileName().toString();
-                if (subjects.stream().anyMatch(s -> s.name().equals(key))) throw new IllegalArgumentException("--models names " + key + " twice");
-                subjects.add(new Evaluation.Subject(key, dir, Models.loadImageClassifier(dir, device.device)));
+            for (EvaluationArguments.NamedModel m : EvaluationArguments.models(models, BUNDLED, home)) {
+                subjects.add(new Evaluation.Subject(m.key(), m.dir(), Models.loadImageClassifier(m.dir(), device.device)));
             }
             int t = threads != null ? threads : Runtime.getRuntime().availableProcessors();
             Path results = new Evaluation(test, subjects, chosen, startLayer, fill, seed).run(out, limit, t, System.err);

@@ -13,6 +13,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.SequencedMap;
 import java.util.concurrent.Callable;
 
 @Command(name = "evaluate-text", mixinStandardHelpOptions = true,
@@ -20,6 +21,8 @@ import java.util.concurrent.Callable;
                 + "P(true label)) and pruning (remove the least relevant first, ‖Δlogits‖), AUCs per model and method beside a random order.",
                 "Writes DIR/results.json, results.md, curve PNGs and report.html."})
 final class EvaluateTextCommand implements Callable<Integer> {
+    private static final SequencedMap<String, String> BUNDLED = EvaluationArguments.bundled(
+            "mamba", "models/mamba-fortunes-topics", "gptneox", "models/gptneox-fortunes-topics");
     @Mixin
     DeviceOption device;
 
@@ -51,32 +54,15 @@ final class EvaluateTextCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        if (limit < 1) throw new IllegalArgumentException("--limit must be at least 1, not " + limit);
-        if (threads != null && threads < 1) throw new IllegalArgumentException("--threads must be at least 1, not " + threads);
-        List<Method> chosen = new ArrayList<>();
-        for (String m : methods) {
-            try {
-                Method method = Method.valueOf(m.trim());
-                if (!chosen.contains(method)) chosen.add(method);
-            } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException("--methods: " + m + " is not one of raw, rollout, attribution");
-            }
-        }
+        EvaluationArguments.checkLimitAndThreads(limit, threads);
+        List<Method> chosen = EvaluationArguments.methods(methods);
         Path home = Path.of(System.getProperty("mambalens.home", "."));
         List<TextEvaluation.Subject> subjects = new ArrayList<>();
         try {
-            for (String m : models) {
-                String name = m.trim();
-                Path dir = switch (name) {
-                    case "mamba" -> home.resolve("models/mamba-fortunes-topics");
-                    case "gptneox" -> home.resolve("models/gptneox-fortunes-topics");
-                    default -> Path.of(name);
-                };
-                if (!Files.isDirectory(dir)) throw new IllegalArgumentException("--models: " + name + " is neither mamba, gptneox nor a model directory");
-                String key = name.equals("mamba") || name.equals("gptneox") ? name : dir.getFileName().toString();
-                if (subjects.stream().anyMatch(s -> s.name().equals(key))) throw new IllegalArgumentException("--models names " + key + " twice");
-                if (!Files.isRegularFile(dir.resolve("tokenizer.json"))) throw new IllegalArgumentException("--models: " + dir + " has no tokenizer.json");
-                subjects.add(new TextEvaluation.Subject(key, Models.loadTextClassifier(dir, device.device), BpeTokenizer.load(dir.resolve("tokenizer.json"))));
+            for (EvaluationArguments.NamedModel m : EvaluationArguments.models(models, BUNDLED, home)) {
+                Path tokenizer = m.dir().resolve("tokenizer.json");
+                if (!Files.isRegularFile(tokenizer)) throw new IllegalArgumentException("--models: " + m.dir() + " has no tokenizer.json");
+                subjects.add(new TextEvaluation.Subject(m.key(), Models.loadTextClassifier(m.dir(), device.device), BpeTokenizer.load(tokenizer)));
             }
             int labels = subjects.getFirst().classifier().labels().size();
             for (TextEvaluation.Subject s : subjects) {

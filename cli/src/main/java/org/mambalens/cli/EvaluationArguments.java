@@ -1,0 +1,65 @@
+package org.mambalens.cli;
+
+import org.mambalens.xai.methods.ImageExplainer.Method;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.SequencedMap;
+
+/** The arguments {@code evaluate} and {@code evaluate-text} share: --limit, --threads, --methods and --models. */
+final class EvaluationArguments {
+    private EvaluationArguments() {
+    }
+
+    /** A model named on --models: its key in the results and its directory. */
+    record NamedModel(String key, Path dir) {
+    }
+
+    /** The bundled models' names and directories, in the order given: name, directory, name, directory, … */
+    static SequencedMap<String, String> bundled(String... namesAndDirectories) {
+        SequencedMap<String, String> bundled = new LinkedHashMap<>();
+        for (int i = 0; i < namesAndDirectories.length; i += 2) bundled.put(namesAndDirectories[i], namesAndDirectories[i + 1]);
+        return bundled;
+    }
+
+    static void checkLimitAndThreads(int limit, Integer threads) {
+        if (limit < 1) throw new IllegalArgumentException("--limit must be at least 1, not " + limit);
+        if (threads != null && threads < 1) throw new IllegalArgumentException("--threads must be at least 1, not " + threads);
+    }
+
+    /** --methods as methods, each once, in the order given. */
+    static List<Method> methods(List<String> names) {
+        List<Method> chosen = new ArrayList<>();
+        for (String m : names) {
+            try {
+                Method method = Method.valueOf(m.trim());
+                if (!chosen.contains(method)) chosen.add(method);
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("--methods: " + m + " is not one of raw, rollout, attribution");
+            }
+        }
+        return chosen;
+    }
+
+    /**
+     * --models as directories: a bundled name (key → directory under {@code home}) keeps its name as key,
+     * any other directory is keyed by its file name; a name that is neither, or a key given twice, is refused.
+     */
+    static List<NamedModel> models(List<String> names, SequencedMap<String, String> bundled, Path home) {
+        List<NamedModel> models = new ArrayList<>();
+        for (String m : names) {
+            String name = m.trim();
+            Path dir = bundled.containsKey(name) ? home.resolve(bundled.get(name)) : Path.of(name);
+            if (!Files.isDirectory(dir)) {
+                throw new IllegalArgumentException("--models: " + name + " is neither " + String.join(", ", bundled.sequencedKeySet()) + " nor a model directory");
+            }
+            String key = bundled.containsKey(name) ? name : dir.getFileName().toString();
+            if (models.stream().anyMatch(s -> s.key().equals(key))) throw new IllegalArgumentException("--models names " + key + " twice");
+            models.add(new NamedModel(key, dir));
+        }
+        return models;
+    }
+}
