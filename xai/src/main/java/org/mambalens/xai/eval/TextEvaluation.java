@@ -15,6 +15,7 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Random;
@@ -98,17 +99,29 @@ public final class TextEvaluation {
             shuffled[j] = t;
         }
         orders.add(shuffled);
+        // Perturbing none or all of the tokens gives the same input whatever the order: run those two once.
+        int[] allPad = ids.clone();
+        Arrays.fill(allPad, 0, tokens, classifier.padTokenId());
+        float[] whole = classifier.logitsAt(ids, at), none = classifier.logitsAt(allPad, at);
         double[][][] values = new double[orders.size()][2][STEPS + 1];
         for (int o = 0; o < orders.size(); o++) {
             int[] order = orders.get(o);
             for (int k = 0; k <= STEPS; k++) {
                 int count = (int) Math.round((double) k * tokens / STEPS);
-                int[] restored = ids.clone();                          // activation: only the `count` most relevant stay
-                for (int r = count; r < tokens; r++) restored[order[r]] = classifier.padTokenId();
-                values[o][0][k] = softmax(classifier.logitsAt(restored, at))[text.label()];
-                int[] pruned = ids.clone();                            // pruning: the `count` least relevant go
-                for (int r = 0; r < count; r++) pruned[order[tokens - 1 - r]] = classifier.padTokenId();
-                values[o][1][k] = distance(classifier.logitsAt(pruned, at), e.logits());
+                float[] activated = count == 0 ? none : count == tokens ? whole : null;
+                if (activated == null) {
+                    int[] restored = ids.clone();                      // activation: only the `count` most relevant stay
+                    for (int r = count; r < tokens; r++) restored[order[r]] = classifier.padTokenId();
+                    activated = classifier.logitsAt(restored, at);
+                }
+                values[o][0][k] = softmax(activated)[text.label()];
+                float[] prunedLogits = count == 0 ? whole : count == tokens ? none : null;
+                if (prunedLogits == null) {
+                    int[] pruned = ids.clone();                        // pruning: the `count` least relevant go
+                    for (int r = 0; r < count; r++) pruned[order[tokens - 1 - r]] = classifier.padTokenId();
+                    prunedLogits = classifier.logitsAt(pruned, at);
+                }
+                values[o][1][k] = distance(prunedLogits, e.logits());
             }
         }
         return new Curves(values, e.predicted() == text.label());
