@@ -7,7 +7,7 @@ import picocli.CommandLine.Command;
 @Command(name = "mambalens", mixinStandardHelpOptions = true, version = "MambaLens 0.1.0",
         description = "Pure-Java inference and explainability for Mamba and other attention-free sequence models.",
         subcommands = {InspectCommand.class, ForwardCommand.class, GenerateCommand.class, ClassifyCommand.class, AttentionCommand.class,
-                ExplainCommand.class, EvaluateCommand.class, EvaluateTextCommand.class,
+                ExplainCommand.class, CompareAttentionCommand.class, EvaluateCommand.class, EvaluateTextCommand.class,
                 ConvertCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main {

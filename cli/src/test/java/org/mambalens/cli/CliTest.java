@@ -268,7 +268,7 @@ class CliTest {
 
     @Test
     void everyCommandHasHelp() {
-        for (String c : new String[]{"inspect", "forward", "generate", "classify", "attention", "explain", "evaluate", "evaluate-text", "convert"}) {
+        for (String c : new String[]{"inspect", "forward", "generate", "classify", "attention", "explain", "compare-attention", "evaluate", "evaluate-text", "convert"}) {
             Result r = run(c, "--help");
             assertThat(r.code()).isZero();
             assertThat(r.out()).contains("Usage: mambalens " + c);
@@ -298,6 +298,55 @@ class CliTest {
         Path bad = tmp.resolve("bad.jsonl");
         writeString(bad, "{\"text\": \"ok\", \"label\": 0}\n{\"text\": \"no label\"}\n");
         expectOneLineError(run("classify", "--texts", bad.toString()), "bad.jsonl line 2");
+    }
+
+    /** compare-attention's numbers are those `attention --layer` writes: the unit mean of |A|, and |A| of the chosen units. */
+    @Test
+    void compareAttentionWritesTheLayerMeansAndTheChosenUnits() {
+        Path out = tmp.resolve("figure");
+        Result r = run("compare-attention", "--text", "The compiler crashed and the kernel panicked at dawn", "--tokens", "6", "--chosen", "2",
+                "--out", out.toString());
+        assertThat(r.code()).as(r.err()).isZero();
+        JsonNode figure = Fixtures.json(out.resolve("figure.json"));
+        assertThat(figure.get("models")).hasSize(2);
+        for (JsonNode model : figure.get("models")) {
+            String name = model.get("name").asText();
+            int T = model.get("token_ids").size(), L = model.get("layers").asInt();
+            assertThat(T).isEqualTo(6);
+            Npy.Array means = Npy.readFloat32(out.resolve(name).resolve("layers.npy")), chosen = Npy.readFloat32(out.resolve(name).resolve("chosen.npy"));
+            assertThat(means.shape()).containsExactly(L, T, T);
+            assertThat(chosen.shape()).containsExactly(L, 2, T, T);
+            int layer = L - 1;
+            Path full = tmp.resolve(name + ".npy");
+            assertThat(run("attention", "--model", Fixtures.repository().resolve("models").resolve(name).toString(), "--token-ids", ids(model.get("token_ids")),
+                    "--layer", Integer.toString(layer), "--out", full.toString()).code()).isZero();
+            Npy.Array a = Npy.readFloat32(full);
+            int C = a.dim(0), size = T * T;
+            float[] mean = new float[size];
+            double[] share = new double[C];
+            for (int c = 0; c < C; c++) {
+                double total = 0, off = 0;
+                for (int k = 0; k < size; k++) {
+                    float v = Math.abs(a.data()[c * size + k]);
+                    mean[k] += v / C;
+                    total += v;
+                    if (k / T != k % T) off += v;
+                }
+                share[c] = off / total;
+            }
+            assertThat(Fixtures.relativeError(java.util.Arrays.copyOfRange(means.data(), layer * size, (layer + 1) * size), mean)).isLessThan(1e-5);
+            int first = model.get("chosen").get(layer).get(0).asInt();
+            for (int c = 0; c < C; c++) assertThat(share[first]).as(name + " unit " + c).isGreaterThanOrEqualTo(share[c] - 1e-6);
+            float[] expected = new float[size];
+            for (int k = 0; k < size; k++) expected[k] = Math.abs(a.data()[first * size + k]);
+            assertThat(Fixtures.relativeError(java.util.Arrays.copyOfRange(chosen.data(), layer * 2 * size, (layer * 2 + 1) * size), expected)).isLessThan(1e-5);
+            assertThat(out.resolve(name).resolve("layer" + layer + "_" + model.get("unit").asText() + first + ".png")).exists();
+        }
+        assertThat(figure.get("models").get(0).get("unit").asText()).isEqualTo("channel");
+        assertThat(figure.get("models").get(1).get("unit").asText()).isEqualTo("head");
+        expectOneLineError(run("compare-attention", "--tokens", "1", "--out", tmp.resolve("f2").toString()), "--tokens");
+        expectOneLineError(run("compare-attention", "--model", Fixtures.golden().resolve("vit/vit_small").toString(), "--out", tmp.resolve("f3").toString()),
+                "not a language model");
     }
 
     /** evaluate-text's results.json has the contract's shape: models → method → AUCs, random, texts. */

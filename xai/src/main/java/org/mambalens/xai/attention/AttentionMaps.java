@@ -50,19 +50,37 @@ public final class AttentionMaps {
             return HiddenAttentionCuda.summary(trace.mixer(layer, TraceRecorder.Direction.FORWARD),
                     trace.hasMixer(layer, TraceRecorder.Direction.BACKWARD) ? trace.mixer(layer, TraceRecorder.Direction.BACKWARD) : null);
         }
+        if (!trace.hasMixer(layer, TraceRecorder.Direction.FORWARD)) {
+            Units units = units(trace, layer);
+            return AttentionSummary.of(units.count(), units.tokens(), units.matrix());
+        }
+        return of(trace, layer, false, Direction.BOTH).summary();
+    }
+
+    /**
+     * One layer's attention matrices, each [T, T] in input order, made one at a time by {@code matrix}: the
+     * {@code count} heads of softmax attention (ViT, GPT-NeoX) or of a Mamba-2 mixer, or the channels of an RWKV
+     * time mix or of a Mamba mixer (hidden attention, both directions combined where there are two).
+     */
+    public record Units(int count, int tokens, String unit, java.util.function.IntFunction<float[]> matrix) {
+    }
+
+    public static Units units(TraceRecorder trace, int layer) {
         if (trace.hasAttention(layer)) {
             var a = trace.attention(layer);
-            return AttentionSummary.of(a.probs(), a.heads(), a.tokens());
+            int size = a.tokens() * a.tokens();
+            return new Units(a.heads(), a.tokens(), "head", h -> java.util.Arrays.copyOfRange(a.probs(), h * size, (h + 1) * size));
         }
         if (trace.hasSsd(layer)) {
             var t = trace.ssd(layer);
-            return AttentionSummary.of(t.heads(), t.length(), SsdAttention.of(t)::head);
+            return new Units(t.heads(), t.length(), "head", SsdAttention.of(t)::head);
         }
         if (trace.hasRwkv(layer)) {
             var t = trace.rwkv(layer);
-            return AttentionSummary.of(t.channels(), t.length(), RwkvAttention.of(t)::channel);
+            return new Units(t.channels(), t.length(), "channel", RwkvAttention.of(t)::channel);
         }
-        return of(trace, layer, false, Direction.BOTH).summary();
+        AttentionMaps maps = of(trace, layer, false, Direction.BOTH);
+        return new Units(maps.channels(), maps.length(), "channel", c -> maps.new Worker().channel(c, new float[maps.length * maps.length]));
     }
 
     /**
