@@ -108,6 +108,15 @@ public final class Elementwise {
         for (; i < n; i++) x[i] = Scalar.gelu(x[i]);
     }
 
+    /** x = x/2·(1 + tanh(√(2/π)·(x + 0.044715·x³))) in place over n elements: PyTorch's tanh-approximated GELU. */
+    public static void geluTanh(float[] x, int n) {
+        final double c = Math.sqrt(2 / Math.PI);
+        for (int i = 0; i < n; i++) {
+            double v = x[i];
+            x[i] = (float) (0.5 * v * (1 + Math.tanh(c * (v + 0.044715 * v * v * v))));
+        }
+    }
+
     /** Each of `rows` rows of length n starting at x[off] becomes softmax(row), max-subtracted. */
     public static void softmaxRows(float[] x, int off, int rows, int n) {
         for (int r = 0; r < rows; r++) {

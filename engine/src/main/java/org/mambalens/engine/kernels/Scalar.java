@@ -43,6 +43,16 @@ public final class Scalar {
         return x / (1f + (float) Math.exp(-x));
     }
 
+    public static float sigmoid(float x) {
+        return 1f / (1f + (float) Math.exp(-x));
+    }
+
+    /** x rounded to the nearest bfloat16 (ties to even), as PyTorch's float → bfloat16 conversion. */
+    public static float roundToBfloat16(float x) {
+        int bits = Float.floatToIntBits(x);
+        return Float.intBitsToFloat((bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000);
+    }
+
     /** softplus(x) = log(1 + e^x), and x itself above 20 as PyTorch does. */
     public static float softplus(float x) {
         return x > 20f ? x : (float) Math.log1p(Math.exp(x));

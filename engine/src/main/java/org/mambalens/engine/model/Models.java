@@ -3,6 +3,7 @@ package org.mambalens.engine.model;
 import org.mambalens.engine.cuda.Gpu;
 import org.mambalens.engine.io.ConfigFile;
 import org.mambalens.engine.model.gptneox.GptNeoXModel;
+import org.mambalens.engine.model.griffin.GriffinModel;
 import org.mambalens.engine.model.mamba.MambaCudaModel;
 import org.mambalens.engine.model.mamba.MambaModel;
 import org.mambalens.engine.model.mamba2.Mamba2Model;
@@ -23,7 +24,8 @@ import java.util.function.Function;
 /** The registries that map config.json's {@code model_type} to the family that loads it, on the CPU or a CUDA GPU. */
 public final class Models {
     private static final Map<String, Function<Path, LanguageModel>> LANGUAGE = new TreeMap<>(Map.of(
-            "mamba", MambaModel::load, "mamba2", Mamba2Model::load, "rwkv", RwkvModel::load, "gpt_neox", GptNeoXModel::load));
+            "mamba", MambaModel::load, "mamba2", Mamba2Model::load, "rwkv", RwkvModel::load, "gpt_neox", GptNeoXModel::load,
+            "recurrent_gemma", GriffinModel::load));
     private static final Map<String, BiFunction<Path, Gpu, LanguageModel>> LANGUAGE_CUDA = new TreeMap<>(Map.of(
             "mamba", MambaCudaModel::load));
 

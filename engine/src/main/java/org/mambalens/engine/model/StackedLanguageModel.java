@@ -42,6 +42,10 @@ public abstract class StackedLanguageModel implements LanguageModel {
     protected void checkPositions(int[] ids, State state) {
     }
 
+    /** What a family's head does after the matrix product (Griffin's soft cap); nothing by default. */
+    protected void finishLogits(float[] logits) {
+    }
+
     /** The output head [O, D]. */
     protected Tensor head() {
         return head;
@@ -75,6 +79,7 @@ public abstract class StackedLanguageModel implements LanguageModel {
         float[] h = hidden(ids, state, trace);
         float[] logits = new float[ids.length * outputs];                  // [L, O]
         MatMul.matmul(logits, 0, outputs, h, 0, hiddenSize, ids.length, head, null);
+        finishLogits(logits);
         return logits;
     }
 
@@ -85,6 +90,7 @@ public abstract class StackedLanguageModel implements LanguageModel {
         float[] h = hidden(ids, state, null);
         float[] logits = new float[outputs];
         MatMul.matvec(logits, 0, h, (ids.length - 1) * hiddenSize, head, null);
+        finishLogits(logits);
         return logits;
     }
 

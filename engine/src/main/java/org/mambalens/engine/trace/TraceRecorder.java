@@ -8,7 +8,7 @@ import java.util.function.Supplier;
 
 /**
  * Opt-in recording of a forward pass, layer by layer: Mamba mixers' Δ, B, C, s, u, z (per scan
- * direction), Mamba-2 mixers' Δ, B, C, x, z, y, RWKV time mixes' r, k, v and
+ * direction), Mamba-2 mixers' Δ, B, C, x, z, y, RWKV time mixes' r, k, v, Griffin's RG-LRU gates and
  * Transformers' softmax probabilities; after a reverse pass, the gradients the
  * attribution methods read. A model given no recorder (null) does no extra
  * work at all; given one, it copies out only the layers the recorder {@linkplain #wants wants}.
@@ -22,6 +22,7 @@ public final class TraceRecorder {
     private final Map<Integer, AttentionTrace> attention = new TreeMap<>();
     private final Map<Integer, SsdTrace> ssd = new TreeMap<>();
     private final Map<Integer, RwkvTrace> rwkv = new TreeMap<>();
+    private final Map<Integer, LruTrace> lru = new TreeMap<>();
     private final Map<Integer, float[]> residualGradients = new TreeMap<>();
     private final Map<Integer, float[]> attentionGradients = new TreeMap<>();
     private float[] inputGradient;
@@ -77,6 +78,21 @@ public final class TraceRecorder {
 
     public synchronized boolean hasRwkv(int layer) {
         return rwkv.containsKey(layer);
+    }
+
+    /** Stores a Griffin recurrent block's tensors, if this layer is wanted. */
+    public synchronized void recordLru(int layer, Supplier<LruTrace> make) {
+        if (wants(layer)) lru.put(layer, make.get());
+    }
+
+    public synchronized LruTrace lru(int layer) {
+        LruTrace t = lru.get(layer);
+        if (t == null) throw new IllegalArgumentException("layer " + layer + " RG-LRU was not recorded");
+        return t;
+    }
+
+    public synchronized boolean hasLru(int layer) {
+        return lru.containsKey(layer);
     }
 
     /** Stores a Transformer layer's softmax probabilities, if this layer is wanted. */
@@ -150,6 +166,7 @@ public final class TraceRecorder {
         all.addAll(attention.keySet());
         all.addAll(ssd.keySet());
         all.addAll(rwkv.keySet());
+        all.addAll(lru.keySet());
         return Collections.unmodifiableSet(all);
     }
 }

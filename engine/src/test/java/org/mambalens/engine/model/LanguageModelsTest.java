@@ -17,7 +17,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 class LanguageModelsTest {
     @ParameterizedTest
     @ValueSource(strings = {"mamba2/mamba2_f32", "mamba2/mamba2_groups_bf16", "rwkv/rwkv_f32", "rwkv/rwkv_bf16",
-            "gptneox/neox_parallel_f32", "gptneox/neox_sequential_bf16"})
+            "gptneox/neox_parallel_f32", "gptneox/neox_sequential_bf16", "griffin/griffin_f32", "griffin/griffin_bf16"})
     void greedyIdsMatchTransformers(String name) {
         Path dir = Fixtures.golden().resolve(name);
         JsonNode ref = Fixtures.json(dir.resolve("reference.json"));
@@ -30,7 +30,7 @@ class LanguageModelsTest {
     /** A prompt prefilled in two parts (one of them a single token), then one token at a time. */
     @ParameterizedTest
     @ValueSource(strings = {"mamba2/mamba2_f32", "mamba2/mamba2_groups_bf16", "rwkv/rwkv_f32", "rwkv/rwkv_bf16",
-            "gptneox/neox_parallel_f32", "gptneox/neox_sequential_bf16"})
+            "gptneox/neox_parallel_f32", "gptneox/neox_sequential_bf16", "griffin/griffin_f32", "griffin/griffin_bf16"})
     void decodingEqualsTheForwardPass(String name) {
         Path dir = Fixtures.golden().resolve(name);
         int[] ids = Fixtures.ints(Fixtures.json(dir.resolve("reference.json")).get("token_ids"));
