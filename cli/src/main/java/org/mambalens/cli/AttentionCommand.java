@@ -21,13 +21,13 @@ import java.util.concurrent.Callable;
 
 @Command(name = "attention", mixinStandardHelpOptions = true,
         description = {"Write one layer's attention as float32 NPY: [E, L, L] per channel for Mamba models (hidden attention, "
-                + "or the unified form with --unified), [H, L, L] per head for Mamba-2 (with --unified [E, L, L] per channel), [A, L, L] per channel for RWKV, [H, T, T] softmax probabilities for ViT and GPT-NeoX.",
+                + "or the unified form with --unified), [H, L, L] per head for Mamba-2 (with --unified [E, L, L] per channel), [A, L, L] per channel for RWKV, [W, L, L] per channel for Griffin's recurrent layers (RG-LRU α, or with --unified the operator with conv and gate), [H, T, T] softmax probabilities for ViT, GPT-NeoX and Griffin's local-attention layers.",
                 "Vision Mamba: both directions combined (α_fwd + flip(α_bwd)) unless --direction says otherwise. Images: the first one."})
 final class AttentionCommand implements Callable<Integer> {
     @Mixin
     DeviceOption device;
 
-    @Option(names = "--model", required = true, paramLabel = "DIR", description = "Checkpoint directory (model_type mamba, mamba2, rwkv, gpt_neox, vim or vit).")
+    @Option(names = "--model", required = true, paramLabel = "DIR", description = "Checkpoint directory (model_type mamba, mamba2, rwkv, gpt_neox, recurrent_gemma, vim or vit).")
     Path model;
 
     static final class Input {
@@ -88,6 +88,15 @@ final class AttentionCommand implements Callable<Integer> {
             var alpha = org.mambalens.xai.attention.RwkvAttention.of(t);
             Npy.writeFloat32(out, new int[]{t.channels(), t.length(), t.length()}, sink -> {
                 for (int a = 0; a < t.channels(); a++) sink.accept(alpha.channel(a));
+            });
+            System.err.printf("wrote %s: float32 [%d, %d, %d] (channels, queries, keys)%n", out, t.channels(), t.length(), t.length());
+            return 0;
+        }
+        if (trace.hasLru(layer)) {                                          // Griffin's RG-LRU: α, or M with conv and gate
+            var t = trace.lru(layer);
+            var alpha = org.mambalens.xai.attention.LruAttention.of(t);
+            Npy.writeFloat32(out, new int[]{t.channels(), t.length(), t.length()}, sink -> {
+                for (int c = 0; c < t.channels(); c++) sink.accept(unified ? alpha.unifiedChannel(c) : alpha.channel(c));
             });
             System.err.printf("wrote %s: float32 [%d, %d, %d] (channels, queries, keys)%n", out, t.channels(), t.length(), t.length());
             return 0;

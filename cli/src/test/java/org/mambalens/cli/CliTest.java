@@ -45,7 +45,8 @@ class CliTest {
     }
 
     @org.junit.jupiter.params.ParameterizedTest
-    @org.junit.jupiter.params.provider.ValueSource(strings = {"mamba/untied_bf16", "gptneox/neox_sequential_bf16", "mamba2/mamba2_groups_bf16", "rwkv/rwkv_bf16"})
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"mamba/untied_bf16", "gptneox/neox_sequential_bf16", "mamba2/mamba2_groups_bf16", "rwkv/rwkv_bf16",
+            "griffin/griffin_bf16"})
     void forwardWritesTheReferenceLogitsAsNpy(String fixture) {
         Path dir = Fixtures.golden().resolve(fixture);
         JsonNode ref = Fixtures.json(dir.resolve("reference.json"));
@@ -58,7 +59,8 @@ class CliTest {
     }
 
     @org.junit.jupiter.params.ParameterizedTest
-    @org.junit.jupiter.params.provider.ValueSource(strings = {"mamba/bias_untied_f16", "gptneox/neox_parallel_f32", "mamba2/mamba2_f32", "rwkv/rwkv_f32"})
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"mamba/bias_untied_f16", "gptneox/neox_parallel_f32", "mamba2/mamba2_f32", "rwkv/rwkv_f32",
+            "griffin/griffin_f32"})
     void generatePrintIdsGivesTheReferenceGreedyContinuation(String fixture) {
         Path dir = Fixtures.golden().resolve(fixture);
         JsonNode ref = Fixtures.json(dir.resolve("reference.json"));
@@ -100,7 +102,7 @@ class CliTest {
         expectOneLineError(run("forward", "--model", model.toString(), "--token-ids", "1,99999", "--out", tmp.resolve("x.npy").toString()), "99999");
         assertThat(tmp.resolve("x.npy")).doesNotExist();
         Files.writeString(tmp.resolve("config.json"), "{\"model_type\": \"llama\"}");
-        expectOneLineError(run("forward", "--model", tmp.toString(), "--token-ids", "1", "--out", tmp.resolve("x.npy").toString()), "supported: gpt_neox, mamba, mamba2, rwkv");
+        expectOneLineError(run("forward", "--model", tmp.toString(), "--token-ids", "1", "--out", tmp.resolve("x.npy").toString()), "supported: gpt_neox, mamba, mamba2, recurrent_gemma, rwkv");
         assertThat(run("generate", "--prompt", "a", "--token-ids", "1").code()).isEqualTo(2);
     }
 
@@ -197,6 +199,21 @@ class CliTest {
                 "--out", heads.toString());
         assertThat(rw.code()).as(rw.err()).isZero();
         assertThat(Npy.readFloat32(heads).shape()).containsExactly(64, 3, 3);
+        // Griffin: RG-LRU channels (α, or the unified operator), and the local-attention layer's softmax as transformers gave it
+        Path griffin = Fixtures.golden().resolve("griffin/griffin_bf16");
+        for (String unified : new String[]{"--layer", "--unified"}) {
+            String[] args = unified.equals("--unified") ? new String[]{"attention", "--model", griffin.toString(), "--token-ids", "5,6,7,8,9", "--layer", "0", "--unified", "--out", heads.toString()}
+                    : new String[]{"attention", "--model", griffin.toString(), "--token-ids", "5,6,7,8,9", "--layer", "0", "--out", heads.toString()};
+            Result g = run(args);
+            assertThat(g.code()).as(g.err()).isZero();
+            assertThat(Npy.readFloat32(heads).shape()).containsExactly(96, 5, 5);
+        }
+        Result ga = run("attention", "--model", griffin.toString(), "--token-ids", ids(Fixtures.json(griffin.resolve("reference.json")).get("token_ids")),
+                "--layer", "1", "--out", heads.toString());
+        assertThat(ga.code()).as(ga.err()).isZero();
+        Npy.Array probs = Npy.readFloat32(heads);
+        assertThat(probs.shape()).containsExactly(4, 40, 40);
+        assertThat(Fixtures.relativeError(probs.data(), Npy.readFloat32(griffin.resolve("attn_1.npy")).data())).isLessThan(1e-4);
     }
 
     @Test

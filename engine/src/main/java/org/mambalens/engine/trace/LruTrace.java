@@ -9,6 +9,9 @@ package org.mambalens.engine.trace;
  * @param x    the conv output, the RG-LRU's input [L, W]
  * @param h    the RG-LRU output [L, W]
  * @param gate gelu(linear_y(input)) [L, W]; the block's output is linear_out(h ⊙ gate)
+ * @param convInput linear_x(input), the conv's input [L, W]
+ * @param convTaps  the depthwise conv kernel [K, W], tap-major; {@code convBias} [W]
  */
-public record LruTrace(int length, int channels, float[] a, float[] b, float[] x, float[] h, float[] gate) {
+public record LruTrace(int length, int channels, float[] a, float[] b, float[] x, float[] h, float[] gate,
+                       float[] convInput, float[] convTaps, float[] convBias) {
 }

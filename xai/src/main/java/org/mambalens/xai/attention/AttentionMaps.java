@@ -59,8 +59,8 @@ public final class AttentionMaps {
 
     /**
      * One layer's attention matrices, each [T, T] in input order, made one at a time by {@code matrix}: the
-     * {@code count} heads of softmax attention (ViT, GPT-NeoX) or of a Mamba-2 mixer, or the channels of an RWKV
-     * time mix or of a Mamba mixer (hidden attention, both directions combined where there are two).
+     * {@code count} heads of softmax attention (ViT, GPT-NeoX, Griffin's local attention) or of a Mamba-2 mixer, or
+     * the channels of an RWKV time mix, of a Griffin RG-LRU or of a Mamba mixer (hidden attention, both directions combined where there are two).
      */
     public record Units(int count, int tokens, String unit, java.util.function.IntFunction<float[]> matrix) {
     }
@@ -78,6 +78,10 @@ public final class AttentionMaps {
         if (trace.hasRwkv(layer)) {
             var t = trace.rwkv(layer);
             return new Units(t.channels(), t.length(), "channel", RwkvAttention.of(t)::channel);
+        }
+        if (trace.hasLru(layer)) {
+            var t = trace.lru(layer);
+            return new Units(t.channels(), t.length(), "channel", LruAttention.of(t)::channel);
         }
         AttentionMaps maps = of(trace, layer, false, Direction.BOTH);
         return new Units(maps.channels(), maps.length(), "channel", c -> maps.new Worker().channel(c, new float[maps.length * maps.length]));

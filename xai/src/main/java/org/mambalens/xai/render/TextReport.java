@@ -20,7 +20,8 @@ import java.util.function.IntFunction;
  * coloured by their relevance to the explained position (the last token, or the classifier's read position) (SPEC §7 with the last row instead of a cls row: raw attention, rollout and
  * attribution — over the hidden attention and Mamba-Attribution for Mamba, over the softmax
  * probabilities and Chefer et al.'s Transformer-Attribution for GPT-NeoX; raw attention and rollout over
- * the implicit attention of Mamba-2 (per head) and RWKV (per channel)), each layer's attention matrix,
+ * the implicit attention of Mamba-2 (per head), RWKV and Griffin's RG-LRU (per channel), with Griffin's local
+ * attention layers' softmax), each layer's attention matrix,
  * {@code report.html} and {@code explanation.json}.
  */
 public final class TextReport {
@@ -65,7 +66,7 @@ public final class TextReport {
             doc.put("predicted_next_text", decode.apply(predicted));
             doc.put("explained_token", next);
         }
-        doc.put("model", transformer ? "transformer" : trace.hasSsd(0) ? "mamba2" : trace.hasRwkv(0) ? "rwkv" : "mamba");
+        doc.put("model", transformer ? "transformer" : trace.hasSsd(0) ? "mamba2" : trace.hasRwkv(0) ? "rwkv" : trace.hasLru(0) ? "griffin" : "mamba");
         doc.put("start_layer", start);
         var tokens = doc.putArray("tokens");
         for (int id : ids) tokens.add(decode.apply(id));
@@ -102,7 +103,8 @@ public final class TextReport {
             html.append("</p>\n");
         }
         html.append(transformer ? "<h2>Attention per layer</h2><p class=small>mean softmax probability over heads"
-                : "<h2>Implicit attention per layer</h2><p class=small>mean |α| over channels (heads for Mamba-2)")
+                : "<h2>Implicit attention per layer</h2><p class=small>mean |α| over channels (heads for Mamba-2; "
+                + "Griffin's local-attention layers: mean softmax over heads)")
                 .append(", min-max normalised, first 64 tokens</p><p>");
         for (int l = 0; l < layersCount; l++) {
             float[] abs = layers.get(l).absoluteMean();

@@ -71,6 +71,34 @@ class HiddenAttentionTest {
         }
     }
 
+    /** Griffin: α·x reproduces every RG-LRU output, and the unified operator (conv and gate folded in) the gated output. */
+    @ParameterizedTest
+    @ValueSource(strings = {"griffin/griffin_f32", "griffin/griffin_bf16"})
+    void reproducesEveryGriffinRecurrentLayer(String name) {
+        int[] ids = Fixtures.ints(Fixtures.json(Fixtures.golden().resolve(name + "/reference.json")).get("token_ids"));
+        try (var model = Models.loadLanguageModel(Fixtures.golden().resolve(name))) {
+            TraceRecorder trace = TraceRecorder.allLayers();
+            model.forward(ids, trace);
+            int checked = 0;
+            for (int layer = 0; layer < model.layers(); layer++) {
+                if (!trace.hasLru(layer)) continue;
+                var t = trace.lru(layer);
+                LruAttention alpha = LruAttention.of(t);
+                assertThat(Fixtures.relativeError(alpha.apply(), t.h())).as(name + " layer " + layer).isLessThan(1e-5);
+                float[] gated = t.h().clone();
+                for (int k = 0; k < gated.length; k++) gated[k] *= t.gate()[k];
+                assertThat(Fixtures.relativeError(alpha.applyUnified(), gated)).as("unified " + name + " layer " + layer).isLessThan(1e-5);
+                float[] c0 = alpha.channel(0), u0 = alpha.unifiedChannel(0);
+                for (int i = 0; i < t.length(); i++) {
+                    for (int j = i + 1; j < t.length(); j++) assertThat(c0[i * t.length() + j]).isZero();
+                    for (int j = i + 1; j < t.length(); j++) assertThat(u0[i * t.length() + j]).isZero();
+                }
+                checked++;
+            }
+            assertThat(checked).isPositive();
+        }
+    }
+
     /** RWKV-4: each channel's normalised WKV weights, gated, applied to v reproduce what the output projection reads. */
     @ParameterizedTest
     @ValueSource(strings = {"rwkv/rwkv_f32", "rwkv/rwkv_bf16"})

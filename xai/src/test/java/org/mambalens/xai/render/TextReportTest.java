@@ -58,9 +58,9 @@ class TextReportTest {
         }
     }
 
-    /** Mamba-2 and RWKV: raw attention and rollout over their implicit attention, per head and per channel. */
+    /** Mamba-2, RWKV and Griffin: raw attention and rollout over their implicit attention, per head and per channel. */
     @org.junit.jupiter.params.ParameterizedTest
-    @org.junit.jupiter.params.provider.ValueSource(strings = {"mamba2/mamba2_groups_bf16", "rwkv/rwkv_f32"})
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"mamba2/mamba2_groups_bf16", "rwkv/rwkv_f32", "griffin/griffin_bf16"})
     void explainsRecurrentModelsWithTheirImplicitAttention(String name) throws Exception {
         Path dir = Fixtures.golden().resolve(name);
         int[] ids = Arrays.copyOf(Fixtures.ints(Fixtures.json(dir.resolve("reference.json")).get("token_ids")), 8);
@@ -68,7 +68,7 @@ class TextReportTest {
             TextReport.write(tmp, lm, ids, id -> "<" + id + ">", "eight ids", List.of(Method.raw, Method.rollout), -1,
                     TextReport.Target.nextToken(ids, null, id -> "<" + id + ">"));
             var json = new com.fasterxml.jackson.databind.ObjectMapper().readTree(tmp.resolve("explanation.json").toFile());
-            assertThat(json.get("model").asText()).isEqualTo(name.startsWith("rwkv") ? "rwkv" : "mamba2");
+            assertThat(json.get("model").asText()).isEqualTo(name.substring(0, name.indexOf('/')));
             assertThat(json.get("raw").size()).isEqualTo(8);
             assertThat(json.get("rollout").size()).isEqualTo(8);
             assertThat(Files.readString(tmp.resolve("report.html"))).contains("Implicit attention per layer");

@@ -232,7 +232,7 @@ public final class GriffinModel extends StackedLanguageModel {
                 }
             }
         }
-        if (trace != null && P == 0) trace.recordLru(index, () -> new LruTrace(L, W, a, b, x, hOut.clone(), gate.clone()));
+        if (trace != null && P == 0) trace.recordLru(index, () -> new LruTrace(L, W, a, b, x, hOut.clone(), gate.clone(), xb, r.convTaps(), r.convB()));
         for (int k = 0; k < hOut.length; k++) hOut[k] *= gate[k];
         float[] out = new float[L * D];
         MatMul.matmul(out, 0, D, hOut, 0, W, L, r.linearOut(), r.linearOutB());
