@@ -3,7 +3,9 @@
   python3 benchmarks/make_lm_checkpoints.py DIR
 writes DIR/pythia-160m (GPT-NeoX: D 768, 12 layers, 12 heads, F 3072, rotary 25 %, parallel residual),
 DIR/mamba2-130m (Mamba-2: D 768, 24 layers, 24 heads of 64, N 128, one group, tied head) and
-DIR/rwkv-169m (RWKV-4: D 768, 12 layers, F 3072, untied head, as RWKV-4-Pile-169M). The Mamba-1
+DIR/rwkv-169m (RWKV-4: D 768, 12 layers, F 3072, untied head, as RWKV-4-Pile-169M) and DIR/griffin-120m
+(Griffin / RecurrentGemma: D = lru_width 768, 12 layers (recurrent, recurrent, attention), 12 heads of 64 with one
+key/value head, window 2048, MLP 2304, tied head, vocab 50280). The Mamba-1
 counterpart is ../shared/bench/mamba_floor.py --write DIR/mamba-130m."""
 import json, os, sys
 import numpy as np
@@ -60,6 +62,34 @@ def main(out):
     write(os.path.join(out, "rwkv-169m"), rw, dict(model_type="rwkv", vocab_size=V, hidden_size=D, num_hidden_layers=L,
                                                    attention_hidden_size=D, intermediate_size=F, layer_norm_epsilon=1e-5,
                                                    tie_word_embeddings=False))
+
+    V, D, L, H, M, K, window = 50280, 768, 12, 12, 2304, 4, 2048
+    kinds = [("attention" if i % 3 == 2 else "recurrent") for i in range(L)]
+    bw, dh = D // H, D // H
+    gr = {"model.embed_tokens.weight": n(V, D), "model.final_norm.weight": n(D)}
+    for i, kind in enumerate(kinds):
+        p = f"model.layers.{i}."
+        t = p + "temporal_block."
+        gr.update({p + "temporal_pre_norm.weight": n(D), p + "channel_pre_norm.weight": n(D),
+                   p + "mlp_block.gate_proj.weight": n(M, D), p + "mlp_block.gate_proj.bias": n(M),
+                   p + "mlp_block.up_proj.weight": n(M, D), p + "mlp_block.up_proj.bias": n(M),
+                   p + "mlp_block.down_proj.weight": n(D, M), p + "mlp_block.down_proj.bias": n(D)})
+        if kind == "attention":
+            gr.update({t + "q_proj.weight": n(D, D), t + "k_proj.weight": n(dh, D), t + "v_proj.weight": n(dh, D),
+                       t + "o_proj.weight": n(D, D), t + "o_proj.bias": n(D)})
+        else:
+            gr.update({t + "linear_x.weight": n(D, D), t + "linear_x.bias": n(D), t + "linear_y.weight": n(D, D),
+                       t + "linear_y.bias": n(D), t + "linear_out.weight": n(D, D), t + "linear_out.bias": n(D),
+                       t + "conv_1d.weight": n(D, 1, K), t + "conv_1d.bias": n(D),
+                       t + "rg_lru.input_gate_weight": n(H, bw, bw), t + "rg_lru.input_gate_bias": n(H, bw),
+                       t + "rg_lru.recurrent_gate_weight": n(H, bw, bw), t + "rg_lru.recurrent_gate_bias": n(H, bw),
+                       t + "rg_lru.recurrent_param": r.uniform(-1, 1, D).astype(np.float32)})
+    write(os.path.join(out, "griffin-120m"), gr, dict(model_type="recurrent_gemma", vocab_size=V, hidden_size=D, num_hidden_layers=L,
+                                                      num_attention_heads=H, num_key_value_heads=1, lru_width=D,
+                                                      intermediate_size=2 * M, attention_window_size=window, conv1d_width=K,
+                                                      block_types=["recurrent", "recurrent", "attention"], logits_soft_cap=30.0,
+                                                      partial_rotary_factor=0.5, rope_theta=10000.0, rms_norm_eps=1e-6,
+                                                      hidden_activation="gelu_pytorch_tanh", tie_word_embeddings=True))
 
 
 if __name__ == "__main__":

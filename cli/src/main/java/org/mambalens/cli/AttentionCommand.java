@@ -83,7 +83,7 @@ final class AttentionCommand implements Callable<Integer> {
             }
         }
         if (trace.hasRwkv(layer)) {
-            if (unified) throw new IllegalArgumentException("--unified is not implemented for RWKV layers yet; without it: [A, L, L] per channel");
+            if (unified) throw new IllegalArgumentException("--unified: an RWKV layer has no per-channel unified operator (its token shift mixes channels through W_v); without it: [A, L, L] per channel");
             var t = trace.rwkv(layer);
             var alpha = org.mambalens.xai.attention.RwkvAttention.of(t);
             Npy.writeFloat32(out, new int[]{t.channels(), t.length(), t.length()}, sink -> {

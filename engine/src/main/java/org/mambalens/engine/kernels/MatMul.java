@@ -102,6 +102,28 @@ public final class MatMul {
         }
     }
 
+    /** Σ_k a[aOff + k]·b[bOff + k], k < n, vectorised. */
+    public static float dot(float[] a, int aOff, float[] b, int bOff, int n) {
+        FloatVector acc = FloatVector.zero(Vectors.F);
+        int k = 0;
+        for (; k + Vectors.LANES <= n; k += Vectors.LANES) {
+            acc = FloatVector.fromArray(Vectors.F, a, aOff + k).fma(FloatVector.fromArray(Vectors.F, b, bOff + k), acc);
+        }
+        float sum = acc.reduceLanes(jdk.incubator.vector.VectorOperators.ADD);
+        for (; k < n; k++) sum += a[aOff + k] * b[bOff + k];
+        return sum;
+    }
+
+    /** y[yOff + k] += alpha·x[xOff + k], k < n, vectorised. */
+    public static void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n) {
+        FloatVector a = FloatVector.broadcast(Vectors.F, alpha);
+        int k = 0;
+        for (; k + Vectors.LANES <= n; k += Vectors.LANES) {
+            FloatVector.fromArray(Vectors.F, x, xOff + k).fma(a, FloatVector.fromArray(Vectors.F, y, yOff + k)).intoArray(y, yOff + k);
+        }
+        for (; k < n; k++) y[yOff + k] += alpha * x[xOff + k];
+    }
+
     /** Σ_k W[row + k]·x[xOff + k], k < n, with four independent accumulators to hide FMA latency. */
     static float dot(DType type, MemorySegment w, long row, float[] x, int xOff, int n) {
         int L = Vectors.LANES;

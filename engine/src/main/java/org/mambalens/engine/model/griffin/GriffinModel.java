@@ -266,9 +266,7 @@ public final class GriffinModel extends StackedLanguageModel {
                 float max = Float.NEGATIVE_INFINITY;
                 for (int s = 0; s < n; s++) {
                     int kOff = ((first + s) % window * KV + g) * dh;
-                    float dot = 0;
-                    for (int j = 0; j < dh; j++) dot += q[qOff + j] * keys[kOff + j];
-                    scores[s] = dot * scale;
+                    scores[s] = MatMul.dot(q, qOff, keys, kOff, dh) * scale;
                     max = Math.max(max, scores[s]);
                 }
                 float sum = 0;
@@ -276,7 +274,7 @@ public final class GriffinModel extends StackedLanguageModel {
                 for (int s = 0; s < n; s++) {
                     float pr = scores[s] / sum;
                     int vOff = ((first + s) % window * KV + g) * dh;
-                    for (int j = 0; j < dh; j++) context[qOff + j] += pr * values[vOff + j];
+                    MatMul.axpy(pr, values, vOff, context, qOff, dh);
                     if (probs != null) probs[(h * L + t) * L + first + s] = pr;
                 }
             }
