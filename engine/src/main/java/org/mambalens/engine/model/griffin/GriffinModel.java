@@ -5,6 +5,7 @@ import org.mambalens.engine.io.ConfigFile;
 import org.mambalens.engine.kernels.CausalConv;
 import org.mambalens.engine.kernels.Elementwise;
 import org.mambalens.engine.kernels.MatMul;
+import org.mambalens.engine.kernels.Parallel;
 import org.mambalens.engine.kernels.Scalar;
 import org.mambalens.engine.model.LanguageModel;
 import org.mambalens.engine.model.StackedLanguageModel;
@@ -250,34 +251,47 @@ public final class GriffinModel extends StackedLanguageModel {
         MatMul.matmul(q, 0, H * dh, xn, 0, D, L, w.q(), w.qB());
         MatMul.matmul(k, 0, KV * dh, xn, 0, D, L, w.k(), w.kB());
         MatMul.matmul(v, 0, KV * dh, xn, 0, D, L, w.v(), w.vB());
-        float[] keys = state.keys[index], values = state.values[index];
-        float[] probs = trace != null && P == 0 && trace.wants(index) ? new float[H * L * L] : null;   // [H, L, L]
-        float[] context = new float[L * H * dh], scores = new float[Math.min(window, P + L)];
-        float scale = (float) (1 / Math.sqrt(dh));
+        // The keys and values this chunk can see, in position order: the last window − 1 cached ones, then its own.
+        float[] ringKeys = state.keys[index], ringValues = state.values[index];
+        int past = Math.min(P, window - 1), T = past + L, row = KV * dh;
+        float[] keys = new float[T * row], values = new float[T * row];
+        for (int s = 0; s < past; s++) {
+            int slot = (P - past + s) % window;
+            System.arraycopy(ringKeys, slot * row, keys, s * row, row);
+            System.arraycopy(ringValues, slot * row, values, s * row, row);
+        }
         for (int t = 0; t < L; t++) {
-            int p = P + t, slot = p % window;
-            for (int h = 0; h < H; h++) rotate(q, (t * H + h) * dh, p);
-            for (int g = 0; g < KV; g++) rotate(k, (t * KV + g) * dh, p);
-            System.arraycopy(k, t * KV * dh, keys, slot * KV * dh, KV * dh);
-            System.arraycopy(v, t * KV * dh, values, slot * KV * dh, KV * dh);
-            int first = Math.max(0, p - window + 1), n = p - first + 1;
-            for (int h = 0; h < H; h++) {
-                int qOff = (t * H + h) * dh, g = h / perGroup;
+            for (int h = 0; h < H; h++) rotate(q, (t * H + h) * dh, P + t);
+            for (int g = 0; g < KV; g++) rotate(k, (t * KV + g) * dh, P + t);
+        }
+        System.arraycopy(k, 0, keys, past * row, L * row);
+        System.arraycopy(v, 0, values, past * row, L * row);
+        float[] probs = trace != null && P == 0 && trace.wants(index) ? new float[H * L * L] : null;   // [H, L, L]
+        float[] context = new float[L * H * dh];
+        float scale = (float) (1 / Math.sqrt(dh));
+        Parallel.forRange(L * H, Math.max(1, L * H / (4 * Parallel.THREADS)), (u0, u1) -> {
+            float[] scores = new float[Math.min(window, T)];
+            for (int u = u0; u < u1; u++) {                                // query token t, head h
+                int t = u / H, h = u % H, p = P + t, g = h / perGroup, qOff = (t * H + h) * dh;
+                int first = Math.max(0, p - window + 1), n = p - first + 1, key0 = first - (P - past);
                 float max = Float.NEGATIVE_INFINITY;
                 for (int s = 0; s < n; s++) {
-                    int kOff = ((first + s) % window * KV + g) * dh;
-                    scores[s] = MatMul.dot(q, qOff, keys, kOff, dh) * scale;
+                    scores[s] = MatMul.dot(q, qOff, keys, ((key0 + s) * KV + g) * dh, dh) * scale;
                     max = Math.max(max, scores[s]);
                 }
                 float sum = 0;
                 for (int s = 0; s < n; s++) sum += scores[s] = (float) Math.exp(scores[s] - max);
                 for (int s = 0; s < n; s++) {
                     float pr = scores[s] / sum;
-                    int vOff = ((first + s) % window * KV + g) * dh;
-                    MatMul.axpy(pr, values, vOff, context, qOff, dh);
+                    MatMul.axpy(pr, values, ((key0 + s) * KV + g) * dh, context, qOff, dh);
                     if (probs != null) probs[(h * L + t) * L + first + s] = pr;
                 }
             }
+        });
+        for (int t = Math.max(0, L - window); t < L; t++) {               // the ring keeps the last window positions
+            int slot = (P + t) % window;
+            System.arraycopy(k, t * row, ringKeys, slot * row, row);
+            System.arraycopy(v, t * row, ringValues, slot * row, row);
         }
         if (probs != null) trace.recordAttention(index, () -> new AttentionTrace(H, L, probs));
         float[] out = new float[L * D];
