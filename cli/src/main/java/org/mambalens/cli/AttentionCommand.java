@@ -5,7 +5,6 @@ import org.mambalens.engine.io.Npy;
 import org.mambalens.engine.model.ImageClassifier;
 import org.mambalens.engine.model.Models;
 import org.mambalens.engine.model.LanguageModel;
-import org.mambalens.engine.trace.AttentionTrace;
 import org.mambalens.engine.trace.TraceRecorder;
 import org.mambalens.xai.attention.AttentionMaps;
 import org.mambalens.xai.data.ImagePreprocessor;
@@ -82,50 +81,36 @@ final class AttentionCommand implements Callable<Integer> {
                 classifier.classify(pixels, trace);
             }
         }
-        if (trace.hasRwkv(layer)) {
-            if (unified) throw new IllegalArgumentException("--unified: an RWKV layer has no per-channel unified operator (its token shift mixes channels through W_v); without it: [A, L, L] per channel");
-            var t = trace.rwkv(layer);
-            var alpha = org.mambalens.xai.attention.RwkvAttention.of(t);
-            Npy.writeFloat32(out, new int[]{t.channels(), t.length(), t.length()}, sink -> {
-                for (int a = 0; a < t.channels(); a++) sink.accept(alpha.channel(a));
-            });
-            System.err.printf("wrote %s: float32 [%d, %d, %d] (channels, queries, keys)%n", out, t.channels(), t.length(), t.length());
-            return 0;
+        if (unified && trace.hasRwkv(layer)) {
+            throw new IllegalArgumentException("--unified: an RWKV layer has no per-channel unified operator (its token shift mixes channels through W_v); without it: [A, L, L] per channel");
         }
-        if (trace.hasLru(layer)) {                                          // Griffin's RG-LRU: α, or M with conv and gate
-            var t = trace.lru(layer);
-            var alpha = org.mambalens.xai.attention.LruAttention.of(t);
-            Npy.writeFloat32(out, new int[]{t.channels(), t.length(), t.length()}, sink -> {
-                for (int c = 0; c < t.channels(); c++) sink.accept(unified ? alpha.unifiedChannel(c) : alpha.channel(c));
-            });
-            System.err.printf("wrote %s: float32 [%d, %d, %d] (channels, queries, keys)%n", out, t.channels(), t.length(), t.length());
-            return 0;
+        if (unified && trace.hasAttention(layer)) {
+            throw new IllegalArgumentException("--unified applies to Mamba layers; a " + type + " layer has softmax attention only");
         }
-        if (trace.hasSsd(layer)) {
+        if (unified && trace.hasLru(layer)) {                              // Griffin's RG-LRU with conv and gate: [W, L, L]
+            var uni = org.mambalens.xai.attention.LruAttention.of(trace.lru(layer));
+            return write(trace.lru(layer).channels(), trace.lru(layer).length(), "channels", uni::unifiedChannel);
+        }
+        if (unified && trace.hasSsd(layer)) {                              // one operator per inner channel: [E, L, L]
             var t = trace.ssd(layer);
-            if (unified) {                                                  // one operator per inner channel: [E, L, L]
-                int E = t.heads() * t.headDim(), L = t.length();
-                var uni = org.mambalens.xai.attention.SsdUnifiedAttention.of(t);
-                Npy.writeFloat32(out, new int[]{E, L, L}, sink -> {
-                    for (int c = 0; c < E; c++) sink.accept(uni.channel(c));
-                });
-                System.err.printf("wrote %s: float32 [%d, %d, %d] (channels, queries, keys)%n", out, E, L, L);
-                return 0;
-            }
-            Npy.writeFloat32(out, org.mambalens.xai.attention.SsdAttention.of(t).heads(), t.heads(), t.length(), t.length());
-            System.err.printf("wrote %s: float32 [%d, %d, %d] (heads, queries, keys)%n", out, t.heads(), t.length(), t.length());
-            return 0;
+            return write(t.heads() * t.headDim(), t.length(), "channels", org.mambalens.xai.attention.SsdUnifiedAttention.of(t)::channel);
         }
-        if (trace.hasAttention(layer)) {
-            if (unified) throw new IllegalArgumentException("--unified applies to Mamba layers; a " + type + " layer has softmax attention only");
-            AttentionTrace a = trace.attention(layer);
-            Npy.writeFloat32(out, a.probs(), a.heads(), a.tokens(), a.tokens());
-            System.err.printf("wrote %s: float32 [%d, %d, %d] (heads, queries, keys)%n", out, a.heads(), a.tokens(), a.tokens());
-            return 0;
+        if (!trace.hasMixer(layer, TraceRecorder.Direction.FORWARD)) {   // softmax heads, Mamba-2 heads, RWKV or RG-LRU channels
+            AttentionMaps.Units units = AttentionMaps.units(trace, layer);
+            return write(units.count(), units.tokens(), units.unit() + "s", units.matrix());
         }
         AttentionMaps maps = AttentionMaps.of(trace, layer, unified, dir);
         maps.write(out);
         System.err.printf("wrote %s: float32 [%d, %d, %d] (channels, queries, keys)%n", out, maps.channels(), maps.length(), maps.length());
+        return 0;
+    }
+
+    /** Streams {@code count} matrices [L, L] to --out as float32 [count, L, L]. */
+    private int write(int count, int length, String unit, java.util.function.IntFunction<float[]> matrix) {
+        Npy.writeFloat32(out, new int[]{count, length, length}, sink -> {
+            for (int c = 0; c < count; c++) sink.accept(matrix.apply(c));
+        });
+        System.err.printf("wrote %s: float32 [%d, %d, %d] (%s, queries, keys)%n", out, count, length, length, unit);
         return 0;
     }
 

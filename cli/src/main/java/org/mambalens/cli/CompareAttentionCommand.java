@@ -43,8 +43,6 @@ final class CompareAttentionCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        if (tokens < 2) throw new IllegalArgumentException("--tokens must be at least 2, not " + tokens);
-        if (chosen < 0) throw new IllegalArgumentException("--chosen must be at least 0, not " + chosen);
         Path home = Path.of(System.getProperty("mambalens.home", "."));
         List<Path> dirs = new ArrayList<>();
         if (models == null || models.isEmpty()) for (String m : BUNDLED_MODELS) dirs.add(home.resolve(m));

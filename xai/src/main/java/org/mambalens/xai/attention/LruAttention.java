@@ -43,8 +43,12 @@ public final class LruAttention {
 
     /** M_c [L, L]: α_c with the conv's taps on its right and the gate on its left. */
     public float[] unifiedChannel(int c) {
+        return unified(c, channel(c));
+    }
+
+    private float[] unified(int c, float[] alpha) {
         int L = t.length(), W = t.channels(), K = t.convTaps().length / W;
-        float[] alpha = channel(c), out = new float[L * L];
+        float[] out = new float[L * L];
         for (int row = 0; row < L; row++) {
             double g = t.gate()[row * W + c];
             for (int s = 0; s <= row; s++) {                               // Σ_j α[row, j]·tap[s − j + K − 1], j ∈ [s, s + K − 1]
@@ -70,7 +74,7 @@ public final class LruAttention {
         int L = t.length(), W = t.channels();
         float[] y = new float[L * W], input = unified ? t.convInput() : t.x();
         for (int c = 0; c < W; c++) {
-            float[] m = unified ? unifiedChannel(c) : channel(c), alpha = unified ? channel(c) : null;
+            float[] alpha = channel(c), m = unified ? unified(c, alpha) : alpha;
             for (int row = 0; row < L; row++) {
                 double acc = 0, bias = 0;
                 for (int j = 0; j <= row; j++) {

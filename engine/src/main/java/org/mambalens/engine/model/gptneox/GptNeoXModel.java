@@ -5,6 +5,7 @@ import org.mambalens.engine.io.ConfigFile;
 import org.mambalens.engine.kernels.Backward;
 import org.mambalens.engine.kernels.Elementwise;
 import org.mambalens.engine.kernels.MatMul;
+import org.mambalens.engine.kernels.Rotary;
 import org.mambalens.engine.model.LanguageModel;
 import org.mambalens.engine.model.SequenceClassification;
 import org.mambalens.engine.model.StackedLanguageModel;
@@ -314,21 +315,14 @@ public final class GptNeoXModel extends StackedLanguageModel {
         return new Attention(q, probs, context, out);
     }
 
-    /** Rotary embedding of one head's first rotaryDims values at {@code off}, position p (rotate_half convention). */
+    /** Rotary embedding of one head's first rotaryDims values at {@code off}, position p. */
     private void rotate(float[] x, int off, int p) {
-        rotate(x, off, p, 1);
+        Rotary.rotate(x, off, p, inverseFrequencies, 1);
     }
 
     /** The rotation by the angle of position p, or by its negative (sign −1: the transpose, for the reverse pass). */
     private void rotate(float[] x, int off, int p, int sign) {
-        int half = config.rotaryDims() / 2;
-        for (int j = 0; j < half; j++) {
-            double angle = (double) (p * inverseFrequencies[j]);
-            float cos = (float) Math.cos(angle), sin = sign * (float) Math.sin(angle);
-            float a = x[off + j], b = x[off + j + half];
-            x[off + j] = a * cos - b * sin;
-            x[off + j + half] = b * cos + a * sin;
-        }
+        Rotary.rotate(x, off, p, inverseFrequencies, sign);
     }
 
     /** Grows layer i's cache to hold at least n positions (doubling, so decoding copies rarely). */

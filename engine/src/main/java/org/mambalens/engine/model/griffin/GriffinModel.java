@@ -6,6 +6,7 @@ import org.mambalens.engine.kernels.CausalConv;
 import org.mambalens.engine.kernels.Elementwise;
 import org.mambalens.engine.kernels.MatMul;
 import org.mambalens.engine.kernels.Parallel;
+import org.mambalens.engine.kernels.Rotary;
 import org.mambalens.engine.kernels.Scalar;
 import org.mambalens.engine.model.LanguageModel;
 import org.mambalens.engine.model.StackedLanguageModel;
@@ -261,8 +262,8 @@ public final class GriffinModel extends StackedLanguageModel {
             System.arraycopy(ringValues, slot * row, values, s * row, row);
         }
         for (int t = 0; t < L; t++) {
-            for (int h = 0; h < H; h++) rotate(q, (t * H + h) * dh, P + t);
-            for (int g = 0; g < KV; g++) rotate(k, (t * KV + g) * dh, P + t);
+            for (int h = 0; h < H; h++) Rotary.rotate(q, (t * H + h) * dh, P + t, inverseFrequencies, 1);
+            for (int g = 0; g < KV; g++) Rotary.rotate(k, (t * KV + g) * dh, P + t, inverseFrequencies, 1);
         }
         System.arraycopy(k, 0, keys, past * row, L * row);
         System.arraycopy(v, 0, values, past * row, L * row);
@@ -297,18 +298,6 @@ public final class GriffinModel extends StackedLanguageModel {
         float[] out = new float[L * D];
         MatMul.matmul(out, 0, D, context, 0, H * dh, L, w.o(), w.oB());
         return out;
-    }
-
-    /** Rotary embedding of one head's first rotaryDims values at {@code off}, position p (rotate_half convention). */
-    private void rotate(float[] x, int off, int p) {
-        int half = config.rotaryDims() / 2;
-        for (int j = 0; j < half; j++) {
-            double angle = p * inverseFrequencies[j];
-            float cos = (float) Math.cos(angle), sin = (float) Math.sin(angle);
-            float a = x[off + j], b = x[off + j + half];
-            x[off + j] = a * cos - b * sin;
-            x[off + j + half] = b * cos + a * sin;
-        }
     }
 
     /** down(gelu(gate(xn)) ⊙ up(xn)) for L tokens, [L, D]. */
