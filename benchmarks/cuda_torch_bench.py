@@ -3,7 +3,9 @@ org.mambalens.benchmarks.CudaBenchmark, same checkpoints, same shapes):
   python3 benchmarks/cuda_torch_bench.py --lm DIR --vim DIR --vit DIR --out FILE.json
 transformers' MambaForCausalLM (eager, F32; without the mamba-ssm kernels it runs its PyTorch scan), the
 plain-PyTorch Vision Mamba of weights-tools/reference/vim_torch.py, transformers' ViTForImageClassification
-(eager attention), and torch's device-to-device copy bandwidth. Medians after a warm-up, CUDA-synchronised."""
+(eager attention), and torch's device-to-device copy bandwidth. Medians after a warm-up, CUDA-synchronised.
+Every model row is measured in F32 and again with the model cast to bfloat16 (keys ending in _bf16: weights
+and activations in BF16, PyTorch's usual half-precision inference), beside MambaLens's BF16-GEMM mode."""
 import argparse, json, os, statistics, sys, time
 import torch
 
@@ -20,6 +22,16 @@ def median_seconds(fn, runs):
         torch.cuda.synchronize()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def for_each_dtype(results, name, measure):
+    """measure(dtype, key_suffix) in F32, then in BF16; a BF16 failure is recorded, not fatal."""
+    measure(torch.float32, "")
+    try:
+        measure(torch.bfloat16, "_bf16")
+    except Exception as e:  # a module that does not run in bfloat16 leaves its BF16 rows empty, saying why
+        results[f"{name}_bf16_error"] = f"{type(e).__name__}: {e}"
+        print(f"{name} in bfloat16 failed: {e}", file=sys.stderr)
 
 
 def put(results, key, value, unit):
@@ -43,45 +55,49 @@ def main():
         from transformers import MambaForCausalLM
         import transformers
         results["transformers"] = transformers.__version__
-        lm = MambaForCausalLM.from_pretrained(a.lm, dtype=torch.float32).to(dev).eval()
         from transformers.models.mamba import modeling_mamba
         results["transformers_mamba_cuda_kernels"] = bool(getattr(modeling_mamba, "is_fast_path_available", False))
-        V = lm.config.vocab_size
-        for tokens in (512, 2048):
-            ids = torch.randint(0, V, (1, tokens), generator=g).to(dev)
-            put(results, f"lm_prefill_{tokens}_tokens_per_s", tokens / median_seconds(lambda: lm(ids, use_cache=False), 3), "tokens/s")
-        prompt = torch.randint(0, V, (1, 16), generator=g).to(dev)
-        steps = 64
-        s = median_seconds(lambda: lm.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=steps, min_new_tokens=steps, do_sample=False), 3)
-        t_prefill = median_seconds(lambda: lm.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=1, min_new_tokens=1, do_sample=False), 3)
-        put(results, "lm_decode_tokens_per_s", (steps - 1) / (s - t_prefill), "tokens/s (generate, cache)")
-        del lm
+        def lm_rows(dtype, suffix):
+            lm = MambaForCausalLM.from_pretrained(a.lm, dtype=dtype).to(dev).eval()
+            V = lm.config.vocab_size
+            for tokens in (512, 2048):
+                ids = torch.randint(0, V, (1, tokens), generator=g).to(dev)
+                put(results, f"lm_prefill_{tokens}_tokens_per_s{suffix}", tokens / median_seconds(lambda: lm(ids, use_cache=False), 3), "tokens/s")
+            prompt = torch.randint(0, V, (1, 16), generator=g).to(dev)
+            steps = 64
+            s = median_seconds(lambda: lm.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=steps, min_new_tokens=steps, do_sample=False), 3)
+            t_prefill = median_seconds(lambda: lm.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=1, min_new_tokens=1, do_sample=False), 3)
+            put(results, f"lm_decode_tokens_per_s{suffix}", (steps - 1) / (s - t_prefill), "tokens/s (generate, cache)")
+        for_each_dtype(results, "lm", lm_rows)
     if a.vim:
         from vim_torch import VisionMamba
         from safetensors.torch import load_file
         c = json.load(open(os.path.join(a.vim, "config.json")))
-        vim = VisionMamba(c)
-        vim.load_state_dict(load_file(os.path.join(a.vim, "model.safetensors")))
-        vim = vim.to(dev).eval()
-        for batch in (1, 64):
-            x = torch.randn(batch, 3, c["img_size"], c["img_size"], generator=g).to(dev)
-            best = min(median_seconds(lambda: vim(x, parallel=p), 5) for p in (False, True))
-            put(results, f"vim_batch{batch}_images_per_s", batch / best, "images/s (input on the GPU; faster of sequential / parallel scan)")
-            parallel = median_seconds(lambda: vim(x, parallel=True), 5) <= median_seconds(lambda: vim(x), 5)
-            host = x.cpu()
-            put(results, f"vim_batch{batch}_images_per_s_from_host", batch / median_seconds(lambda: vim(host.to(dev), parallel=parallel).cpu(), 5),
-                "images/s (input copied from host memory, logits back)")
-        del vim
+        def vim_rows(dtype, suffix):
+            vim = VisionMamba(c)
+            vim.load_state_dict(load_file(os.path.join(a.vim, "model.safetensors")))
+            vim = vim.to(device=dev, dtype=dtype).eval()
+            for batch in (1, 64):
+                x = torch.randn(batch, 3, c["img_size"], c["img_size"], generator=g).to(device=dev, dtype=dtype)
+                best = min(median_seconds(lambda: vim(x, parallel=p), 5) for p in (False, True))
+                put(results, f"vim_batch{batch}_images_per_s{suffix}", batch / best, "images/s (input on the GPU; faster of sequential / parallel scan)")
+                parallel = median_seconds(lambda: vim(x, parallel=True), 5) <= median_seconds(lambda: vim(x), 5)
+                host = x.cpu()
+                put(results, f"vim_batch{batch}_images_per_s_from_host{suffix}", batch / median_seconds(lambda: vim(host.to(dev), parallel=parallel).cpu(), 5),
+                    "images/s (input copied from host memory, logits back)")
+        for_each_dtype(results, "vim", vim_rows)
     if a.vit:
         from transformers import ViTForImageClassification
-        vit = ViTForImageClassification.from_pretrained(a.vit, num_labels=1000, attn_implementation="eager").to(dev).eval()
-        size = vit.config.image_size
-        for batch in (1, 64):
-            x = torch.randn(batch, 3, size, size, generator=g).to(dev)
-            put(results, f"vit_batch{batch}_images_per_s", batch / median_seconds(lambda: vit(pixel_values=x).logits, 10), "images/s (input on the GPU)")
-            host = x.cpu()
-            put(results, f"vit_batch{batch}_images_per_s_from_host", batch / median_seconds(lambda: vit(pixel_values=host.to(dev)).logits.cpu(), 10),
-                "images/s (input copied from host memory, logits back)")
+        def vit_rows(dtype, suffix):
+            vit = ViTForImageClassification.from_pretrained(a.vit, num_labels=1000, attn_implementation="eager", dtype=dtype).to(dev).eval()
+            size = vit.config.image_size
+            for batch in (1, 64):
+                x = torch.randn(batch, 3, size, size, generator=g).to(device=dev, dtype=dtype)
+                put(results, f"vit_batch{batch}_images_per_s{suffix}", batch / median_seconds(lambda: vit(pixel_values=x).logits, 10), "images/s (input on the GPU)")
+                host = x.cpu()
+                put(results, f"vit_batch{batch}_images_per_s_from_host{suffix}", batch / median_seconds(lambda: vit(pixel_values=host.to(dev)).logits.cpu(), 10),
+                    "images/s (input copied from host memory, logits back)")
+        for_each_dtype(results, "vit", vit_rows)
     json.dump(results, open(a.out, "w"), indent=1)
 
 

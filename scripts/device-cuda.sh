@@ -2,37 +2,53 @@
 # The CUDA backend on the GPU machine: its JUnit tests run unskipped (a skip or a failure fails the run,
 # and every activation buffer is poisoned with NaN before each model run), then the benchmark command
 # (org.mambalens.benchmarks.CudaBenchmark) beside PyTorch (benchmarks/cuda_torch_bench.py) on the same GPU.
-#   Here:    ../shared/device/pack-jre.sh (once), then  scripts/device-cuda.sh --prepare
-#   Device:  bash scripts/device-cuda.sh        (carry: [".device"]); results in $OUT
+#   Here:    scripts/device-cuda.sh --prepare
+#   Device:  bash scripts/device-cuda.sh   (carry: [".device/jre-cuda.tar.xz", ".device/cuda.tar.xz", ".device/mamba_floor.py"]);
+#            results in $OUT
+# The device takes the working tree and the carried files up to 64 MiB in all, so both are packed small: a
+# Java runtime of only the modules these runs use (no java.desktop: nothing is drawn there), native code
+# stripped, and the class path (our classes, the test classes, and the jars unpacked) as one xz archive.
 set -euo pipefail
 root=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 cd "$root"
 if [ "${1:-}" = --prepare ]; then
   . scripts/find-jdk25.sh
   mvn -q -B -DskipTests install
-  rm -rf .device/cuda && mkdir -p .device/cuda/lib
-  cp -r engine/target/classes .device/cuda/engine
-  cp -r benchmarks/target/classes .device/cuda/benchmarks
-  cp -r xai/target/classes .device/cuda/xai
-  for m in engine xai; do
-    (cd $m/target/test-classes && find . -name "*.class" -exec install -D -m 644 {} "$root/.device/cuda/$m-tests/{}" \;)
+  stage=$(mktemp -d)
+  trap 'rm -rf "$stage"' EXIT
+  "$JAVA_HOME/bin/jlink" --add-modules java.base,jdk.incubator.vector,java.logging,jdk.unsupported --strip-debug --no-header-files \
+    --no-man-pages --output "$stage/jre" 2>/dev/null
+  strip --strip-unneeded "$stage"/jre/lib/server/libjvm.so "$stage"/jre/lib/*.so
+  mkdir -p .device
+  XZ_OPT=-9e tar cJf .device/jre-cuda.tar.xz -C "$stage" jre
+  mkdir -p "$stage/cp/lib"
+  for m in engine xai benchmarks; do cp -r $m/target/classes "$stage/cp/$m"; done
+  for m in engine xai; do   # the test classes only: the fixtures are read from the working tree, which travels anyway
+    (cd $m/target/test-classes && find . -name "*.class" -exec install -D -m 644 {} "$stage/cp/$m-tests/{}" \;)
   done
-  # byte-buddy (9 MB, AssertJ needs it for soft assertions only) stays behind: the carried tree must stay under 64 MiB.
+  # byte-buddy (9 MB, AssertJ needs it for soft assertions only) stays behind.
   mvn -q -B dependency:copy-dependencies -pl engine -DincludeScope=test -DexcludeGroupIds=org.junit.jupiter,org.junit.platform,org.opentest4j,org.apiguardian -DexcludeArtifactIds=byte-buddy \
-    -DoutputDirectory="$root/.device/cuda/lib"
-  mvn -q -B dependency:copy -Dartifact=org.junit.platform:junit-platform-console-standalone:1.14.1 -DoutputDirectory="$root/.device/cuda"
+    -DoutputDirectory="$stage/jars"
+  mvn -q -B dependency:copy -Dartifact=org.junit.platform:junit-platform-console-standalone:1.14.1 -DoutputDirectory="$stage/jars"
+  for jar in "$stage"/jars/*.jar; do
+    name=$(basename "$jar" .jar)
+    mkdir -p "$stage/cp/lib/$name" && (cd "$stage/cp/lib/$name" && unzip -q "$jar")
+  done
+  XZ_OPT=-9e tar cJf .device/cuda.tar.xz -C "$stage/cp" .
   cp ../shared/bench/mamba_floor.py .device/
-  du -sh .device/cuda .device
+  ls -la .device/jre-cuda.tar.xz .device/cuda.tar.xz
+  echo "carried in all (tree + these): $(( ( $(git ls-files -z | xargs -0 cat | wc -c) + $(cat .device/jre-cuda.tar.xz .device/cuda.tar.xz .device/mamba_floor.py | wc -c) ) / 1048576 )) MiB of 64"
   exit 0
 fi
 export PYTHONUNBUFFERED=1
-tar xJf .device/jre.tar.xz -C /tmp && export PATH=/tmp/jre/bin:$PATH
+tar xJf .device/jre-cuda.tar.xz -C /tmp && export PATH=/tmp/jre/bin:$PATH
+mkdir -p /tmp/cp && tar xJf .device/cuda.tar.xz -C /tmp/cp
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv | tee "$OUT/gpu.txt"
 java=(java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED)
-cp=".device/cuda/engine:.device/cuda/engine-tests:.device/cuda/xai:.device/cuda/xai-tests:.device/cuda/benchmarks:$(ls .device/cuda/lib/*.jar | tr '\n' ':')"
+cp="$(ls -d /tmp/cp/engine /tmp/cp/engine-tests /tmp/cp/xai /tmp/cp/xai-tests /tmp/cp/benchmarks /tmp/cp/lib/* | tr '\n' ':')"
 tests=0
-"${java[@]}" -Dmambalens.cuda.required=true -Dmambalens.cuda.poison=true -jar .device/cuda/junit-platform-console-standalone-*.jar execute \
-  --class-path "$cp" --select-package org.mambalens.engine.cuda --select-class org.mambalens.engine.model.DeviceTest \
+"${java[@]}" -Dmambalens.cuda.required=true -Dmambalens.cuda.poison=true -cp "$cp" org.junit.platform.console.ConsoleLauncher execute \
+  --select-package org.mambalens.engine.cuda --select-class org.mambalens.engine.model.DeviceTest \
   --select-class org.mambalens.xai.attention.HiddenAttentionCudaTest \
   --details=tree --disable-banner > "$OUT/tests.txt" 2>&1 || tests=$?
 grep -E 'tests (successful|failed|skipped|aborted)|containers (failed|skipped|aborted)|✘|MethodSource|=>' "$OUT/tests.txt" | head -60 || true

@@ -97,6 +97,54 @@ KERNEL void bias_activation(float* x, const float* bias, i64 rows, int cols, int
     x[i] = v;
 }
 
+// x rounded to the nearest bfloat16 (ties to even), as its upper 16 bits. Written out rather than with
+// cuda_bf16.h's __float2bfloat16_rn so that it is, bit for bit, the host's Scalar.roundToBfloat16.
+__device__ __forceinline__ unsigned short to_bf16(float x) {
+    unsigned int bits = __float_as_uint(x);
+    if ((bits & 0x7fffffffu) > 0x7f800000u) return 0x7fc0;   // NaN stays a (quiet) NaN
+    return (unsigned short) ((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
+}
+
+__device__ __forceinline__ float from_bf16(unsigned int half) {
+    return __uint_as_float(half << 16);
+}
+
+// The BF16 operand of a GEMM (cublasGemmEx with BF16 inputs, F32 accumulation): in [rows, cols] (rows ld_in
+// floats apart) rounded to bfloat16 into packed out [rows, cols].
+KERNEL void to_bf16_rows(unsigned short* out, const float* in, i64 ld_in, i64 rows, int cols) {
+    i64 i = (i64) blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= rows * cols) return;
+    out[i] = to_bf16(in[i / cols * ld_in + i % cols]);
+}
+
+// One row through a BF16 weight, the decode step's GEMV: y[o] = alpha · Σ_k W[o, k] · bf16(x[k]) + beta · y[o]
+// for W [out, in] bfloat16, F32 products and sums, the same values as to_bf16_rows + cublasGemmEx without the
+// extra launch. x (rounded) sits in shared memory [in]; one warp per output row reads W 8 values (16 bytes)
+// at a time when in % 8 == 0. beta = 0 never reads y (it may hold anything).
+KERNEL void gemv_bf16(float* y, const unsigned short* w, const float* x, int out, int in, float alpha, float beta) {
+    extern __shared__ float xs[];
+    for (int k = threadIdx.x; k < in; k += blockDim.x) xs[k] = from_bf16(to_bf16(x[k]));
+    __syncthreads();
+    int lane = threadIdx.x & 31, o = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    if (o >= out) return;
+    const unsigned short* row = w + (i64) o * in;
+    float sum = 0.f;
+    if ((in & 7) == 0) {
+        const uint4* row8 = (const uint4*) row;
+        const float4* x4 = (const float4*) xs;
+        for (int k = lane; k < in / 8; k += 32) {
+            uint4 p = row8[k];
+            float4 a = x4[2 * k], b = x4[2 * k + 1];
+            sum += from_bf16(p.x & 0xffffu) * a.x + from_bf16(p.x >> 16) * a.y + from_bf16(p.y & 0xffffu) * a.z + from_bf16(p.y >> 16) * a.w
+                 + from_bf16(p.z & 0xffffu) * b.x + from_bf16(p.z >> 16) * b.y + from_bf16(p.w & 0xffffu) * b.z + from_bf16(p.w >> 16) * b.w;
+        }
+    } else {
+        for (int k = lane; k < in; k += 32) sum += from_bf16(row[k]) * xs[k];
+    }
+    sum = warp_sum(sum);
+    if (lane == 0) y[o] = alpha * sum + (beta != 0.f ? beta * y[o] : 0.f);
+}
+
 // Depthwise causal conv and SiLU over B sequences of T tokens: for token t, channel e,
 //   s = bias[e] + Σ_j taps[j, e] · x[t − (K−1) + j, e]          (reverse = 0)
 //   s = bias[e] + Σ_j taps[j, e] · x[t + (K−1) − j, e]          (reverse = 1: the conv of the

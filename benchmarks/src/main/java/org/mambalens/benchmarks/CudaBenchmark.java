@@ -1,11 +1,13 @@
 package org.mambalens.benchmarks;
 
+import org.mambalens.engine.cuda.Precision;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.mambalens.engine.cuda.CudaKernels;
 import org.mambalens.engine.cuda.CudaKernels.ScanArgs;
 import org.mambalens.engine.cuda.DeviceArena;
 import org.mambalens.engine.cuda.DeviceBuffer;
+import org.mambalens.engine.cuda.DeviceMatrix;
 import org.mambalens.engine.cuda.Gpu;
 import org.mambalens.engine.model.Device;
 import org.mambalens.engine.model.ImageClassifier;
@@ -25,7 +27,8 @@ import java.util.function.DoubleSupplier;
  * The CUDA backend's benchmark command (a GPU run is timed with device events or a synchronising
  * wall clock, not JMH): device-to-device copy bandwidth, the selective-scan kernel's achieved bandwidth,
  * Mamba LM prefill and decode tokens/s (decode with and without CUDA graphs), and ViM / ViT images/s at
- * batch 1 and 64. Every figure is the median of several runs after a warm-up.
+ * batch 1 and 64, with F32 GEMMs and again with BF16 GEMMs (keys ending in {@code _bf16}), plus one GEMM
+ * of each kind. Every figure is the median of several runs after a warm-up.
  * <pre>java -cp benchmarks.jar org.mambalens.benchmarks.CudaBenchmark --lm DIR --vim DIR --vit DIR --out FILE.json</pre>
  * (scripts/device-cuda.sh runs it beside benchmarks/cuda_torch_bench.py on the same GPU).
  */
@@ -47,10 +50,13 @@ public final class CudaBenchmark {
         try (Gpu gpu = Gpu.open()) {
             b.results.put("device", gpu.name());
             b.bandwidth(gpu);
+            b.gemms(gpu);
         }
-        if (lm != null) b.languageModel(Path.of(lm));
-        if (vim != null) b.images("vim", Path.of(vim));
-        if (vit != null) b.images("vit", Path.of(vit));
+        for (Precision precision : Precision.values()) {
+            if (lm != null) b.languageModel(Path.of(lm), precision);
+            if (vim != null) b.images("vim", Path.of(vim), precision);
+            if (vit != null) b.images("vit", Path.of(vit), precision);
+        }
         String json = new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(b.results);
         System.out.println(json);
         if (out != null) java.nio.file.Files.writeString(Path.of(out), json);
@@ -91,8 +97,8 @@ public final class CudaBenchmark {
     }
 
     private void scan(Gpu gpu, String name, int batch, int tokens, int channels, int states) {
-        CudaKernels k = new CudaKernels(gpu);
         try (DeviceArena arena = gpu.newArena()) {
+            CudaKernels k = new CudaKernels(gpu, arena);
             long rows = (long) batch * tokens;
             Random r = new Random(1);
             DeviceBuffer u = random(arena, rows * channels, r, 1f), dt = random(arena, rows * channels, r, 1f),
@@ -108,15 +114,37 @@ public final class CudaBenchmark {
         }
     }
 
+    /** Mamba-130m's in_proj over a 2,048-token chunk ([2048, 768] · [768, 3072]) with each weight precision. */
+    private void gemms(Gpu gpu) {
+        int rows = 2048, in = 768, out = 3072;
+        Random r = new Random(2);
+        float[] w = new float[out * in];
+        for (int i = 0; i < w.length; i++) w[i] = (float) r.nextGaussian();
+        for (Precision precision : Precision.values()) {
+            try (DeviceArena arena = gpu.newArena()) {
+                CudaKernels k = new CudaKernels(gpu, arena);
+                DeviceMatrix weight = DeviceMatrix.upload(arena, org.mambalens.engine.tensor.Tensor.of("w", w, out, in), out, in, precision);
+                DeviceBuffer x = random(arena, (long) rows * in, r, 1f), y = arena.floats((long) rows * out);
+                double ms = median(20, () -> gpu.time(() -> k.linear(y.address(), out, x.address(), in, rows, weight)));
+                put("gemm_in_proj_2048" + suffix(precision) + "_TFLOPs", 2.0 * rows * in * out / (ms * 1e9), "TFLOP/s (operand rounding included)");
+            }
+        }
+    }
+
+    private static String suffix(Precision precision) {
+        return precision == Precision.F32 ? "" : "_" + precision.name().toLowerCase(java.util.Locale.ROOT);
+    }
+
     private static DeviceBuffer random(DeviceArena arena, long count, Random r, float sign) {
         float[] v = new float[Math.toIntExact(count)];
         for (int i = 0; i < v.length; i++) v[i] = sign < 0 ? -(0.5f + r.nextFloat()) : (float) r.nextGaussian() * 0.5f;
         return arena.upload(v);
     }
 
-    private void languageModel(Path dir) {
+    private void languageModel(Path dir, Precision precision) {
         Random r = new Random(3);
-        try (LanguageModel lm = Models.loadLanguageModel(dir, Device.CUDA)) {
+        String suffix = suffix(precision);
+        try (LanguageModel lm = Models.loadLanguageModel(dir, Device.CUDA, precision)) {
             for (int tokens : new int[]{512, 2048}) {
                 int[] prompt = r.ints(tokens, 0, lm.vocabSize()).toArray();
                 double s = median(5, () -> {
@@ -124,9 +152,10 @@ public final class CudaBenchmark {
                     lm.prefill(prompt, lm.newState());
                     return (System.nanoTime() - t0) / 1e9;
                 });
-                put("lm_prefill_" + tokens + "_tokens_per_s", tokens / s, "tokens/s");
+                put("lm_prefill_" + tokens + "_tokens_per_s" + suffix, tokens / s, "tokens/s");
             }
-            put("lm_decode_graphs_tokens_per_s", decode(lm, r), "tokens/s (batch 1, CUDA graphs)");
+            put("lm_decode_graphs_tokens_per_s" + suffix, decode(lm, r), "tokens/s (batch 1, CUDA graphs)");
+            if (precision != Precision.F32) return;
             for (int tokens : new int[]{1024, 4096}) {                        // one layer's hidden-attention summary, GPU and CPU
                 TraceRecorder trace = TraceRecorder.layers(java.util.Set.of(0));
                 lm.forward(r.ints(tokens, 0, lm.vocabSize()).toArray(), trace);
@@ -138,7 +167,7 @@ public final class CudaBenchmark {
             }
         }
         System.setProperty("mambalens.cuda.noGraphs", "true");
-        try (LanguageModel lm = Models.loadLanguageModel(dir, Device.CUDA)) {
+        try (LanguageModel lm = Models.loadLanguageModel(dir, Device.CUDA, Precision.F32)) {
             put("lm_decode_launches_tokens_per_s", decode(lm, r), "tokens/s (batch 1, one launch at a time)");
         } finally {
             System.clearProperty("mambalens.cuda.noGraphs");
@@ -170,8 +199,8 @@ public final class CudaBenchmark {
         return best;
     }
 
-    private void images(String name, Path dir) {
-        try (ImageClassifier model = Models.loadImageClassifier(dir, Device.CUDA)) {
+    private void images(String name, Path dir, Precision precision) {
+        try (ImageClassifier model = Models.loadImageClassifier(dir, Device.CUDA, precision)) {
             Random r = new Random(4);
             int size = model.channels() * model.imageSize() * model.imageSize();
             for (int batch : new int[]{1, 64}) {
@@ -182,7 +211,7 @@ public final class CudaBenchmark {
                     model.classifyBatch(images);
                     return (System.nanoTime() - t0) / 1e9;
                 });
-                put(name + "_batch" + batch + "_images_per_s", batch / s, "images/s (pixels from the Java heap, logits back)");
+                put(name + "_batch" + batch + "_images_per_s" + suffix(precision), batch / s, "images/s (pixels from the Java heap, logits back)");
             }
         }
     }

@@ -67,13 +67,13 @@ final class AttentionCommand implements Callable<Integer> {
         TraceRecorder trace = TraceRecorder.layers(Set.of(layer));
         if (Models.isLanguageModel(type)) {
             if (input.tokenIds == null) throw new IllegalArgumentException("--token-ids is needed for a language model");
-            try (LanguageModel lm = Models.loadLanguageModel(model, device.device)) {
+            try (LanguageModel lm = Models.loadLanguageModel(model, device.device, device.precision)) {
                 checkLayer(lm.layers());
                 lm.forward(TokenIds.parse(input.tokenIds), trace);
             }
         } else {
             if (input.tokenIds != null) throw new IllegalArgumentException("--token-ids is for language models; give --pixels or --image");
-            try (ImageClassifier classifier = Models.loadImageClassifier(model, device.device)) {
+            try (ImageClassifier classifier = Models.loadImageClassifier(model, device.device, device.precision)) {
                 checkLayer(classifier.layers());
                 int size = classifier.channels() * classifier.imageSize() * classifier.imageSize();
                 float[] pixels = input.image != null ? ImagePreprocessor.of(model, classifier).fromFile(input.image)

@@ -83,7 +83,7 @@ final class ClassifyCommand implements Callable<Integer> {
         if (Models.isLanguageModel(ConfigFile.in(dir).text("model_type", ""))) {
             throw new IllegalArgumentException("--model " + dir + " is a language model: give it --text, --token-ids or --texts");
         }
-        try (ImageClassifier classifier = Models.loadImageClassifier(dir, device.device)) {
+        try (ImageClassifier classifier = Models.loadImageClassifier(dir, device.device, device.precision)) {
             int c = classifier.channels(), s = classifier.imageSize(), k = classifier.numClasses(), size = c * s * s;
             if (input.fashionMnist != null) return accuracy(dir, classifier);
             float[] data;
@@ -119,7 +119,7 @@ final class ClassifyCommand implements Callable<Integer> {
         if (!Models.isTextClassifier(dir)) {
             throw new IllegalArgumentException("--model " + dir + " is not a text classifier (architectures …ForSequenceClassification): --text, --token-ids and --texts need one");
         }
-        try (TextClassifier classifier = Models.loadTextClassifier(dir, device.device)) {
+        try (TextClassifier classifier = Models.loadTextClassifier(dir, device.device, device.precision)) {
             int k = classifier.labels().size();
             if (input.texts != null) return textAccuracy(dir, classifier, input.texts.isAbsolute() || Files.exists(input.texts) ? input.texts : home.resolve(input.texts));
             int[] ids = input.text != null ? tokenizer(dir).encode(input.text) : TokenIds.parse(input.tokenIds);

@@ -63,7 +63,7 @@ final class EvaluateCommand implements Callable<Integer> {
         List<Evaluation.Subject> subjects = new ArrayList<>();
         try {
             for (EvaluationArguments.NamedModel m : EvaluationArguments.models(models, BUNDLED, home)) {
-                subjects.add(new Evaluation.Subject(m.key(), m.dir(), Models.loadImageClassifier(m.dir(), device.device)));
+                subjects.add(new Evaluation.Subject(m.key(), m.dir(), Models.loadImageClassifier(m.dir(), device.device, device.precision)));
             }
             int t = threads != null ? threads : Runtime.getRuntime().availableProcessors();
             Path results = new Evaluation(test, subjects, chosen, startLayer, fill, seed).run(out, limit, t, System.err);

@@ -62,7 +62,7 @@ final class EvaluateTextCommand implements Callable<Integer> {
             for (EvaluationArguments.NamedModel m : EvaluationArguments.models(models, BUNDLED, home)) {
                 Path tokenizer = m.dir().resolve("tokenizer.json");
                 if (!Files.isRegularFile(tokenizer)) throw new IllegalArgumentException("--models: " + m.dir() + " has no tokenizer.json");
-                subjects.add(new TextEvaluation.Subject(m.key(), Models.loadTextClassifier(m.dir(), device.device), BpeTokenizer.load(tokenizer)));
+                subjects.add(new TextEvaluation.Subject(m.key(), Models.loadTextClassifier(m.dir(), device.device, device.precision), BpeTokenizer.load(tokenizer)));
             }
             int labels = subjects.getFirst().classifier().labels().size();
             for (TextEvaluation.Subject s : subjects) {

@@ -80,12 +80,12 @@ final class ExplainCommand implements Callable<Integer> {
             if (ids.length == 0) throw new IllegalArgumentException("--text encodes to no tokens");
             IntFunction<String> decode = id -> tokenizer.decode(new int[]{id});
             if (Models.isTextClassifier(dir)) {
-                try (TextClassifier classifier = Models.loadTextClassifier(dir, device.device)) {
+                try (TextClassifier classifier = Models.loadTextClassifier(dir, device.device, device.precision)) {
                     TextReport.Target chosen = TextReport.Target.label(classifier, ids, target == null ? null : classifier.label(target));
                     System.out.println("wrote " + TextReport.write(out, classifier.model(), ids, decode, text, methods, startLayer, chosen));
                 }
             } else {
-                try (var lm = Models.loadLanguageModel(dir, device.device)) {
+                try (var lm = Models.loadLanguageModel(dir, device.device, device.precision)) {
                     TextReport.Target chosen = TextReport.Target.nextToken(ids, target == null ? null : token(tokenizer, target), decode);
                     System.out.println("wrote " + TextReport.write(out, lm, ids, decode, text, methods, startLayer, chosen));
                 }
@@ -102,7 +102,7 @@ final class ExplainCommand implements Callable<Integer> {
         int[] gray = img.luma();
         List<ImageReport.Subject> subjects = new ArrayList<>();
         try {
-            for (Path d : dirs) subjects.add(new ImageReport.Subject(d.getFileName().toString(), d, Models.loadImageClassifier(d, device.device)));
+            for (Path d : dirs) subjects.add(new ImageReport.Subject(d.getFileName().toString(), d, Models.loadImageClassifier(d, device.device, device.precision)));
             Path report = ImageReport.write(out, gray, size, file.getFileName().toString(), subjects, methods, startLayer);
             System.out.println("wrote " + report);
         } finally {

@@ -28,7 +28,7 @@ final class ForwardCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         int[] ids = TokenIds.parse(tokenIds);
-        try (LanguageModel lm = Models.loadLanguageModel(model.resolve(), device.device)) {
+        try (LanguageModel lm = Models.loadLanguageModel(model.resolve(), device.device, device.precision)) {
             float[] logits = lm.forward(ids, null);
             Npy.writeFloat32(out, logits, ids.length, lm.vocabSize());
             System.err.printf("wrote %s: float32 [%d, %d]%n", out, ids.length, lm.vocabSize());

@@ -73,7 +73,7 @@ final class GenerateCommand implements Callable<Integer> {
         Sampler sampler = temperature == null ? Sampler.greedy() : Sampler.sampling(temperature, topK, topP, seed);
         Path dir = model.resolve();
         if (Models.isTextClassifier(dir)) throw new IllegalArgumentException("--model " + dir + " is a text classifier, not a causal LM: use classify --text");
-        try (LanguageModel lm = Models.loadLanguageModel(dir, device.device)) {
+        try (LanguageModel lm = Models.loadLanguageModel(dir, device.device, device.precision)) {
             BpeTokenizer tokenizer = input.prompt != null || !printIds ? tokenizer(dir) : null;
             int[] prompt = input.prompt != null ? tokenizer.encode(input.prompt) : TokenIds.parse(input.tokenIds);
             if (prompt.length == 0) throw new IllegalArgumentException("--prompt encodes to no tokens");

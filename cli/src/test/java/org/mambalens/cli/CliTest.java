@@ -106,6 +106,28 @@ class CliTest {
         assertThat(run("generate", "--prompt", "a", "--token-ids", "1").code()).isEqualTo(2);
     }
 
+    @Test
+    void deviceAndPrecisionSayInOneLineWhatCannotRunHere() {
+        Path model = Fixtures.golden().resolve("mamba/tied_f32"), out = tmp.resolve("x.npy");
+        JsonNode ref = Fixtures.json(model.resolve("reference.json"));
+        String ids = ids(ref.get("token_ids"));
+        expectOneLineError(run("forward", "--model", model.toString(), "--token-ids", ids, "--precision", "bf16", "--out", out.toString()),
+                "--precision bf16");
+        assertThat(out).doesNotExist();
+        String noGpu = org.mambalens.engine.cuda.Gpu.unavailableReason();
+        if (noGpu != null) {
+            expectOneLineError(run("forward", "--model", model.toString(), "--token-ids", ids, "--device", "cuda", "--out", out.toString()), "no CUDA");
+            Result auto = run("forward", "--model", model.toString(), "--token-ids", ids, "--device", "auto", "--precision", "bf16", "--out", out.toString());
+            assertThat(auto.code()).as(auto.err()).isZero();
+            assertThat(auto.err()).contains("running on the CPU in F32");
+            assertThat(Fixtures.relativeError(Npy.readFloat32(out).data(), Npy.readFloat32(model.resolve("logits.npy")).data())).isLessThan(1e-4);
+        } else {
+            Result cuda = run("forward", "--model", model.toString(), "--token-ids", ids, "--device", "cuda", "--precision", "bf16", "--out", out.toString());
+            assertThat(cuda.code()).as(cuda.err()).isZero();
+            assertThat(Fixtures.relativeError(Npy.readFloat32(out).data(), Npy.readFloat32(model.resolve("logits.npy")).data())).isLessThan(1.5e-2);
+        }
+    }
+
     private static void expectOneLineError(Result r, String mentions) {
         assertThat(r.code()).isEqualTo(1);
         assertThat(r.err().strip()).contains(mentions).doesNotContain("\n").doesNotContain("Exception");

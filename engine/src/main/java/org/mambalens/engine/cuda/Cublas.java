@@ -17,9 +17,11 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  */
 public final class Cublas {
     static final int OP_N = 0, OP_T = 1;
+    /** cudaDataType_t (library_types.h), cublasComputeType_t and cublasGemmAlgo_t values passed to cublasGemmEx. */
+    static final int CUDA_R_32F = 0, CUDA_R_16BF = 14, CUBLAS_COMPUTE_32F = 68, CUBLAS_GEMM_DEFAULT = -1;
 
     private final MethodHandle cublasCreate, cublasDestroy, cublasSetStream, cublasSgemm, cublasSgemv, cublasSgemmStridedBatched,
-            cublasGetStatusString;
+            cublasGemmEx, cublasGetStatusString;
 
     private Cublas(NativeLibrary lib) {
         cublasCreate = lib.function(FunctionDescriptor.of(JAVA_INT, ADDRESS), "cublasCreate_v2");
@@ -35,6 +37,10 @@ public final class Cublas {
         cublasSgemmStridedBatched = lib.function(FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
                 ADDRESS, JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_INT),
                 "cublasSgemmStridedBatched");
+        // (handle, transa, transb, m, n, k, *alpha, A, Atype, lda, B, Btype, ldb, *beta, C, Ctype, ldc, computeType, algo)
+        cublasGemmEx = lib.function(FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
+                ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT),
+                "cublasGemmEx");
         cublasGetStatusString = lib.function(FunctionDescriptor.of(ADDRESS, JAVA_INT), "cublasGetStatusString");
     }
 
@@ -87,6 +93,16 @@ public final class Cublas {
         try {
             return (int) cublasSgemmStridedBatched.invokeExact(handle, transa, transb, m, n, k, alpha, a, lda, strideA, b, ldb, strideB,
                     beta, c, ldc, strideC, batch);
+        } catch (Throwable t) {
+            throw NativeLibrary.rethrow(t);
+        }
+    }
+
+    int cublasGemmEx(MemorySegment handle, int transa, int transb, int m, int n, int k, MemorySegment alpha, long a, int aType, int lda,
+                     long b, int bType, int ldb, MemorySegment beta, long c, int cType, int ldc, int computeType, int algo) {
+        try {
+            return (int) cublasGemmEx.invokeExact(handle, transa, transb, m, n, k, alpha, a, aType, lda, b, bType, ldb, beta, c, cType, ldc,
+                    computeType, algo);
         } catch (Throwable t) {
             throw NativeLibrary.rethrow(t);
         }

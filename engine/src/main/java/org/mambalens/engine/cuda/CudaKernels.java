@@ -12,10 +12,15 @@ import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
  */
 public final class CudaKernels {
     private static final int THREADS = 256;
+    private static final int GEMV_SHARED_BYTES = 48 * 1024;   // gemv_bf16 keeps the input row in shared memory
     private final Gpu gpu;
+    private final DeviceArena workspace;
+    private DeviceBuffer operand;   // a BF16 GEMM's activation operand; grown, never freed before the workspace (graphs may point at it)
 
-    public CudaKernels(Gpu gpu) {
+    /** Kernels on {@code gpu}; {@code workspace} holds the BF16 GEMMs' rounded activations. */
+    public CudaKernels(Gpu gpu, DeviceArena workspace) {
         this.gpu = gpu;
+        this.workspace = workspace;
     }
 
     public Gpu gpu() {
@@ -28,29 +33,40 @@ public final class CudaKernels {
 
     /**
      * out[rows, W.rows] (row stride ldOut) = alpha · in[rows, W.cols] (row stride ldIn) · Wᵀ + beta · out:
-     * a row-major linear layer, which is cuBLAS's column-major W(ᵀ)·in. One row goes through GEMV.
+     * a row-major linear layer, which is cuBLAS's column-major W(ᵀ)·in. An F32 weight goes through SGEMM
+     * (one row: SGEMV); a BF16 weight through GemmEx, after in is rounded to a packed BF16 copy (one row: the
+     * gemv_bf16 kernel, which rounds as it reads: a decode step's GEMV in one launch instead of two).
      */
     public void linear(long out, int ldOut, long in, int ldIn, int rows, DeviceMatrix w, float alpha, float beta) {
-        linear(out, ldOut, in, ldIn, rows, w.address(), w.rows(), w.cols(), w.cols(), alpha, beta);
+        int outFeatures = w.rows(), inFeatures = w.cols();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment a = arena.allocateFrom(JAVA_FLOAT, alpha), b = arena.allocateFrom(JAVA_FLOAT, beta);
+            Cublas blas = gpu.blas;
+            if (w.precision() == Precision.BF16 && rows == 1 && 4 * inFeatures <= GEMV_SHARED_BYTES) {
+                gpu.launch("gemv_bf16", (outFeatures + 7) / 8, 1, 1, THREADS, 4 * inFeatures, out, w.address(), in, outFeatures, inFeatures, alpha, beta);
+            } else if (w.precision() == Precision.BF16) {
+                long x = bfloat16Operand((long) rows * inFeatures);
+                gpu.launch("to_bf16_rows", blocks((long) rows * inFeatures), 1, 1, THREADS, 0, x, in, (long) ldIn, (long) rows, inFeatures);
+                blas.check("cublasGemmEx", blas.cublasGemmEx(gpu.blasHandle(), Cublas.OP_T, Cublas.OP_N, outFeatures, rows, inFeatures,
+                        a, w.address(), Cublas.CUDA_R_16BF, inFeatures, x, Cublas.CUDA_R_16BF, inFeatures, b, out, Cublas.CUDA_R_32F, ldOut,
+                        Cublas.CUBLAS_COMPUTE_32F, Cublas.CUBLAS_GEMM_DEFAULT));
+            } else if (rows == 1) {
+                blas.check("cublasSgemv", blas.cublasSgemv(gpu.blasHandle(), Cublas.OP_T, inFeatures, outFeatures, a, w.address(), inFeatures,
+                        in, 1, b, out, 1));
+            } else {
+                blas.check("cublasSgemm", blas.cublasSgemm(gpu.blasHandle(), Cublas.OP_T, Cublas.OP_N, outFeatures, rows, inFeatures,
+                        a, w.address(), inFeatures, in, ldIn, b, out, ldOut));
+            }
+        }
     }
 
     public void linear(long out, int ldOut, long in, int ldIn, int rows, DeviceMatrix w) {
         linear(out, ldOut, in, ldIn, rows, w, 1f, 0f);
     }
 
-    /** As above for the first {@code inFeatures} columns of a weight with row stride ldW (dt_proj reads δr this way). */
-    public void linear(long out, int ldOut, long in, int ldIn, int rows, long w, int outFeatures, int inFeatures, int ldW,
-                       float alpha, float beta) {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment a = arena.allocateFrom(JAVA_FLOAT, alpha), b = arena.allocateFrom(JAVA_FLOAT, beta);
-            Cublas blas = gpu.blas;
-            if (rows == 1) {
-                blas.check("cublasSgemv", blas.cublasSgemv(gpu.blasHandle(), Cublas.OP_T, inFeatures, outFeatures, a, w, ldW, in, 1, b, out, 1));
-            } else {
-                blas.check("cublasSgemm", blas.cublasSgemm(gpu.blasHandle(), Cublas.OP_T, Cublas.OP_N, outFeatures, rows, inFeatures,
-                        a, w, ldW, in, ldIn, b, out, ldOut));
-            }
-        }
+    private long bfloat16Operand(long count) {
+        if (operand == null || 2 * operand.floats() < count) operand = workspace.bfloat16s(count);
+        return operand.address();
     }
 
     /** scores[b, i, j] = Σ_k q[b, i, k]·k[b, j, k] for `batch` [T, dh] pairs laid out back to back: [batch, T, T]. */

@@ -43,6 +43,11 @@ public final class DeviceArena implements AutoCloseable {
         }
     }
 
+    /** A buffer of {@code count} bfloat16 values (rounded up to whole floats), contents undefined. */
+    public DeviceBuffer bfloat16s(long count) {
+        return floats((count + 1) / 2);
+    }
+
     /**
      * Page-locked host memory of {@code count} floats, freed with this arena: a staging area from which one
      * copy reaches the device at full bus speed (pageable memory goes through the driver's own staging).

@@ -3,7 +3,7 @@ package org.mambalens.engine.cuda;
 import java.lang.foreign.MemorySegment;
 
 /**
- * A range of device memory holding F32 values (or 32-bit ids), owned by a {@link DeviceArena}. Copies
+ * A range of device memory holding F32 values (or 32-bit ids, or bfloat16 pairs), owned by a {@link DeviceArena}. Copies
  * go through the synchronous driver calls, ordered after the work queued on the device's stream.
  */
 public final class DeviceBuffer {
@@ -41,10 +41,16 @@ public final class DeviceBuffer {
 
     /** Copies {@code host} (any memory: a Java array, a mapped checkpoint tensor) to element {@code offset} onwards. */
     public void upload(MemorySegment host, long offset) {
-        if (host.byteSize() % 4 != 0 || offset < 0 || offset + host.byteSize() / 4 > floats) {
-            throw new IndexOutOfBoundsException(host.byteSize() + " bytes at element " + offset + " of a device buffer of " + floats);
+        if (host.byteSize() % 4 != 0) throw new IllegalArgumentException(host.byteSize() + " bytes are not whole floats");
+        uploadBytes(host, 4 * offset);
+    }
+
+    /** Copies {@code host} to byte {@code byteOffset} onwards (bfloat16 weights: two per float of the buffer). */
+    public void uploadBytes(MemorySegment host, long byteOffset) {
+        if (byteOffset < 0 || byteOffset + host.byteSize() > 4 * floats) {
+            throw new IndexOutOfBoundsException(host.byteSize() + " bytes at byte " + byteOffset + " of a device buffer of " + 4 * floats);
         }
-        gpu.cu.check("cuMemcpyHtoD", gpu.cu.cuMemcpyHtoD(address + 4 * offset, host, host.byteSize()));
+        gpu.cu.check("cuMemcpyHtoD", gpu.cu.cuMemcpyHtoD(address + byteOffset, host, host.byteSize()));
     }
 
     /**

@@ -2,6 +2,7 @@ package org.mambalens.engine.model;
 
 import org.mambalens.engine.cuda.CudaException;
 import org.mambalens.engine.cuda.Gpu;
+import org.mambalens.engine.cuda.Precision;
 
 import java.util.concurrent.atomic.AtomicBoolean;
 
@@ -14,12 +15,20 @@ public enum Device {
     /**
      * The GPU to load a model of {@code family} onto, or null for the CPU. {@code cuda} refuses a family
      * without a CUDA implementation and a machine without a usable device, in one line; {@code auto} falls
-     * back to the CPU and says so once per process, on standard error.
+     * back to the CPU and says so once per process, on standard error. BF16 GEMMs exist only on the GPU:
+     * {@code cpu} refuses them, and {@code auto}'s fall-back says that it computes in F32.
      */
-    Gpu open(String family, java.util.Set<String> familiesOnGpu) {
+    Gpu open(String family, java.util.Set<String> familiesOnGpu, Precision precision) {
         boolean familyOnGpu = familiesOnGpu.contains(family);
+        String inF32 = precision == Precision.F32 ? "" : " in F32";
         return switch (this) {
-            case CPU -> null;
+            case CPU -> {
+                if (precision != Precision.F32) {
+                    throw new IllegalArgumentException("--precision " + precision.name().toLowerCase(java.util.Locale.ROOT)
+                            + " applies to the GPU's GEMMs; the CPU engine computes in F32 (use --device cuda, or --precision f32)");
+                }
+                yield null;
+            }
             case CUDA -> {
                 if (!familyOnGpu) {
                     throw new IllegalArgumentException("--device cuda: \"" + family + "\" models have no CUDA implementation yet (CUDA: "
@@ -29,20 +38,20 @@ public enum Device {
             }
             case AUTO -> {
                 if (!familyOnGpu) {
-                    fallBack("\"" + family + "\" models have no CUDA implementation yet");
+                    fallBack("\"" + family + "\" models have no CUDA implementation yet", inF32);
                     yield null;
                 }
                 try {
                     yield Gpu.open();
                 } catch (CudaException e) {
-                    fallBack(e.getMessage());
+                    fallBack(e.getMessage(), inF32);
                     yield null;
                 }
             }
         };
     }
 
-    private static void fallBack(String why) {
-        if (FELL_BACK.compareAndSet(false, true)) System.err.println("mambalens: --device auto: " + why + "; running on the CPU");
+    private static void fallBack(String why, String inF32) {
+        if (FELL_BACK.compareAndSet(false, true)) System.err.println("mambalens: --device auto: " + why + "; running on the CPU" + inF32);
     }
 }

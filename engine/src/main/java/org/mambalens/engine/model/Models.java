@@ -1,6 +1,7 @@
 package org.mambalens.engine.model;
 
 import org.mambalens.engine.cuda.Gpu;
+import org.mambalens.engine.cuda.Precision;
 import org.mambalens.engine.io.ConfigFile;
 import org.mambalens.engine.model.gptneox.GptNeoXModel;
 import org.mambalens.engine.model.griffin.GriffinModel;
@@ -18,7 +19,6 @@ import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
-import java.util.function.BiFunction;
 import java.util.function.Function;
 
 /** The registries that map config.json's {@code model_type} to the family that loads it, on the CPU or a CUDA GPU. */
@@ -26,30 +26,37 @@ public final class Models {
     private static final Map<String, Function<Path, LanguageModel>> LANGUAGE = new TreeMap<>(Map.of(
             "mamba", MambaModel::load, "mamba2", Mamba2Model::load, "rwkv", RwkvModel::load, "gpt_neox", GptNeoXModel::load,
             "recurrent_gemma", GriffinModel::load));
-    private static final Map<String, BiFunction<Path, Gpu, LanguageModel>> LANGUAGE_CUDA = new TreeMap<>(Map.of(
+    /** Loads a model onto a GPU, which it then owns, with its weight GEMMs in the given precision. */
+    @FunctionalInterface
+    private interface CudaLoader<T> {
+        T load(Path dir, Gpu gpu, Precision precision);
+    }
+
+    private static final Map<String, CudaLoader<LanguageModel>> LANGUAGE_CUDA = new TreeMap<>(Map.of(
             "mamba", MambaCudaModel::load));
 
     private static final Set<String> TEXT_CLASSIFIERS = new TreeSet<>(Set.of("mamba", "gpt_neox"));
 
     private static final Map<String, Function<Path, ImageClassifier>> IMAGE = new TreeMap<>(Map.of(
             "vit", ViTModel::load, "vim", VimModel::load));
-    private static final Map<String, BiFunction<Path, Gpu, ImageClassifier>> IMAGE_CUDA = new TreeMap<>(Map.of(
+    private static final Map<String, CudaLoader<ImageClassifier>> IMAGE_CUDA = new TreeMap<>(Map.of(
             "vit", ViTCudaModel::load, "vim", VimCudaModel::load));
 
     private Models() {
     }
 
     public static ImageClassifier loadImageClassifier(Path dir) {
-        return loadImageClassifier(dir, Device.CPU);
+        return loadImageClassifier(dir, Device.CPU, Precision.F32);
     }
 
-    public static ImageClassifier loadImageClassifier(Path dir, Device device) {
+    /** The classifier on {@code device}; {@code precision} is the GPU's GEMM precision (BF16 only with cuda or auto). */
+    public static ImageClassifier loadImageClassifier(Path dir, Device device, Precision precision) {
         ConfigFile config = ConfigFile.in(dir);
         String type = config.text("model_type", null);
         Function<Path, ImageClassifier> loader = type == null ? null : IMAGE.get(type);
         if (loader == null) throw config.error("model_type " + (type == null ? "missing" : "\"" + type + "\"") + " is not a supported image classifier (supported: " + String.join(", ", IMAGE.keySet()) + ")");
-        Gpu gpu = device.open(type, IMAGE_CUDA.keySet());
-        return gpu == null ? loader.apply(dir) : IMAGE_CUDA.get(type).apply(dir, gpu);
+        Gpu gpu = device.open(type, IMAGE_CUDA.keySet(), precision);
+        return gpu == null ? loader.apply(dir) : IMAGE_CUDA.get(type).load(dir, gpu, precision);
     }
 
     /** Whether this model_type names a language model family. */
@@ -58,11 +65,11 @@ public final class Models {
     }
 
     public static LanguageModel loadLanguageModel(Path dir) {
-        return loadLanguageModel(dir, Device.CPU);
+        return loadLanguageModel(dir, Device.CPU, Precision.F32);
     }
 
-    /** A causal LM, or the model under a text classifier (its outputs are then the labels). */
-    public static LanguageModel loadLanguageModel(Path dir, Device device) {
+    /** A causal LM, or the model under a text classifier (its outputs are then the labels), as {@link #loadImageClassifier}. */
+    public static LanguageModel loadLanguageModel(Path dir, Device device, Precision precision) {
         ConfigFile config = ConfigFile.in(dir);
         String type = config.text("model_type", null);
         if (type == null) throw config.error("no \"model_type\"; supported language models: " + String.join(", ", LANGUAGE.keySet()));
@@ -70,11 +77,11 @@ public final class Models {
         if (loader == null) throw config.error("model_type \"" + type + "\" is not a supported language model (supported: " + String.join(", ", LANGUAGE.keySet()) + ")");
         if (SequenceClassification.from(config) != null) {
             if (!TEXT_CLASSIFIERS.contains(type)) throw config.error("\"" + type + "\" sequence classifiers are not supported (supported: " + String.join(", ", TEXT_CLASSIFIERS) + ")");
-            device.open(type + " classifier", LANGUAGE_CUDA.keySet());
+            device.open(type + " classifier", LANGUAGE_CUDA.keySet(), precision);
             return loader.apply(dir);
         }
-        Gpu gpu = device.open(type, LANGUAGE_CUDA.keySet());
-        return gpu == null ? loader.apply(dir) : LANGUAGE_CUDA.get(type).apply(dir, gpu);
+        Gpu gpu = device.open(type, LANGUAGE_CUDA.keySet(), precision);
+        return gpu == null ? loader.apply(dir) : LANGUAGE_CUDA.get(type).load(dir, gpu, precision);
     }
 
     /** Whether config.json in {@code dir} describes a text classifier ({@code …ForSequenceClassification}). */
@@ -82,13 +89,13 @@ public final class Models {
         return SequenceClassification.from(ConfigFile.in(dir)) != null;
     }
 
-    public static TextClassifier loadTextClassifier(Path dir, Device device) {
+    public static TextClassifier loadTextClassifier(Path dir, Device device, Precision precision) {
         ConfigFile config = ConfigFile.in(dir);
         SequenceClassification head = SequenceClassification.from(config);
         if (head == null) {
             throw config.error("not a text classifier: \"architectures\" names no …ForSequenceClassification (text classifiers: "
                     + String.join(", ", TEXT_CLASSIFIERS) + ")");
         }
-        return new TextClassifier(loadLanguageModel(dir, device), head);
+        return new TextClassifier(loadLanguageModel(dir, device, precision), head);
     }
 }

@@ -50,8 +50,8 @@ class CudaModelsTest {
         float[] expected = Npy.readFloat32(fixture(name).resolve("logits.npy")).data();
         int[] greedy = Fixtures.ints(ref.get("greedy_ids"));
         int[] prompt = Fixtures.ints(ref.has("greedy_prompt") ? ref.get("greedy_prompt") : ref.get("token_ids"));
-        try (LanguageModel gpu = Models.loadLanguageModel(modelDir(name), Device.CUDA);
-             LanguageModel cpu = Models.loadLanguageModel(modelDir(name), Device.CPU)) {
+        try (LanguageModel gpu = Models.loadLanguageModel(modelDir(name), Device.CUDA, Precision.F32);
+             LanguageModel cpu = Models.loadLanguageModel(modelDir(name))) {
             assertThat(gpu).isInstanceOf(MambaCudaModel.class);
             float[] logits = gpu.forward(ids, null);
             assertThat(Fixtures.relativeError(logits, expected)).as("vs transformers").isLessThan(1e-4);
@@ -64,7 +64,7 @@ class CudaModelsTest {
     @ValueSource(strings = {"mamba/tied_f32", "mamba/conv3_rank_given", "mamba/bias_untied_f16"})
     void mambaDecodeThroughCapturedGraphsEqualsTheForwardPass(String name) {
         int[] ids = Fixtures.ints(Fixtures.json(fixture(name).resolve("reference.json")).get("token_ids"));
-        try (LanguageModel gpu = Models.loadLanguageModel(modelDir(name), Device.CUDA)) {
+        try (LanguageModel gpu = Models.loadLanguageModel(modelDir(name), Device.CUDA, Precision.F32)) {
             Fixtures.assertDecodeEqualsForward(gpu, ids, 3, 7);
         }
     }
@@ -73,7 +73,7 @@ class CudaModelsTest {
     void aLongPromptPrefillsInChunksAsTheCpuDoes() {
         Path dir = fixture("mamba/tied_f32");
         int[] ids = new Random(5).ints(1300, 0, 100).toArray();
-        try (LanguageModel gpu = Models.loadLanguageModel(dir, Device.CUDA); LanguageModel cpu = Models.loadLanguageModel(dir, Device.CPU)) {
+        try (LanguageModel gpu = Models.loadLanguageModel(dir, Device.CUDA, Precision.F32); LanguageModel cpu = Models.loadLanguageModel(dir)) {
             var gs = gpu.newState();
             var cs = cpu.newState();
             assertThat(Fixtures.relativeError(gpu.prefill(ids, gs), cpu.prefill(ids, cs))).isLessThan(1e-4);
@@ -87,7 +87,7 @@ class CudaModelsTest {
         Path dir = fixture("mamba/conv3_rank_given");
         int[] ids = Fixtures.ints(Fixtures.json(dir.resolve("reference.json")).get("token_ids"));
         TraceRecorder onGpu = TraceRecorder.allLayers(), onCpu = TraceRecorder.allLayers();
-        try (LanguageModel gpu = Models.loadLanguageModel(dir, Device.CUDA); LanguageModel cpu = Models.loadLanguageModel(dir, Device.CPU)) {
+        try (LanguageModel gpu = Models.loadLanguageModel(dir, Device.CUDA, Precision.F32); LanguageModel cpu = Models.loadLanguageModel(dir)) {
             gpu.forward(ids, onGpu);
             cpu.forward(ids, onCpu);
             for (int layer = 0; layer < cpu.layers(); layer++) assertSameMixer(onGpu.mixer(layer, TraceRecorder.Direction.FORWARD), onCpu.mixer(layer, TraceRecorder.Direction.FORWARD));
@@ -114,7 +114,7 @@ class CudaModelsTest {
         int n = pixels.dim(0), size = pixels.data().length / n;
         float[][] images = new float[n][];
         for (int i = 0; i < n; i++) images[i] = Arrays.copyOfRange(pixels.data(), i * size, (i + 1) * size);
-        try (ImageClassifier gpu = Models.loadImageClassifier(dir, Device.CUDA); ImageClassifier cpu = Models.loadImageClassifier(dir, Device.CPU)) {
+        try (ImageClassifier gpu = Models.loadImageClassifier(dir, Device.CUDA, Precision.F32); ImageClassifier cpu = Models.loadImageClassifier(dir)) {
             float[] batch = flatten(gpu.classifyBatch(images));
             assertThat(Fixtures.relativeError(batch, expected)).as("batch vs reference").isLessThan(1e-4);
             assertThat(Fixtures.relativeError(batch, flatten(cpu.classifyBatch(images)))).as("batch vs CPU").isLessThan(1e-4);

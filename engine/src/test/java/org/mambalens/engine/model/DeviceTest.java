@@ -4,6 +4,7 @@ import org.junit.jupiter.api.Test;
 import org.mambalens.engine.Fixtures;
 import org.mambalens.engine.cuda.CudaException;
 import org.mambalens.engine.cuda.Gpu;
+import org.mambalens.engine.cuda.Precision;
 import org.mambalens.engine.model.mamba.MambaCudaModel;
 import org.mambalens.engine.model.mamba.MambaModel;
 
@@ -20,14 +21,14 @@ class DeviceTest {
     void cudaRunsOnAGpuAndFailsInOneLineWithout() {
         String noGpu = Gpu.unavailableReason();
         if (noGpu == null) {
-            try (LanguageModel lm = Models.loadLanguageModel(MAMBA, Device.CUDA)) {
+            try (LanguageModel lm = Models.loadLanguageModel(MAMBA, Device.CUDA, Precision.F32)) {
                 assertThat(lm).isInstanceOf(MambaCudaModel.class);
             }
         } else {
             assertThat(noGpu).containsIgnoringCase("no CUDA").doesNotContain("\n");
-            assertThatThrownBy(() -> Models.loadLanguageModel(MAMBA, Device.CUDA)).isInstanceOf(CudaException.class)
+            assertThatThrownBy(() -> Models.loadLanguageModel(MAMBA, Device.CUDA, Precision.F32)).isInstanceOf(CudaException.class)
                     .hasMessageContaining("no CUDA");
-            try (LanguageModel lm = Models.loadLanguageModel(MAMBA, Device.AUTO)) {
+            try (LanguageModel lm = Models.loadLanguageModel(MAMBA, Device.AUTO, Precision.F32)) {
                 assertThat(lm).isInstanceOf(MambaModel.class);
             }
         }
@@ -35,11 +36,19 @@ class DeviceTest {
 
     @Test
     void cudaRefusesAFamilyWithoutAGpuImplementation() {
-        assertThatThrownBy(() -> Models.loadLanguageModel(Fixtures.golden().resolve("rwkv").resolve(firstConfig("rwkv")), Device.CUDA))
+        assertThatThrownBy(() -> Models.loadLanguageModel(Fixtures.golden().resolve("rwkv").resolve(firstConfig("rwkv")), Device.CUDA, Precision.F32))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("no CUDA implementation").hasMessageContaining("--device cpu");
-        try (LanguageModel lm = Models.loadLanguageModel(Fixtures.golden().resolve("rwkv").resolve(firstConfig("rwkv")), Device.AUTO)) {
+        try (LanguageModel lm = Models.loadLanguageModel(Fixtures.golden().resolve("rwkv").resolve(firstConfig("rwkv")), Device.AUTO, Precision.F32)) {
             assertThat(lm.getClass().getSimpleName()).isEqualTo("RwkvModel");
         }
+    }
+
+    @Test
+    void bf16GemmsAreRefusedOnTheCpuInOneLine() {
+        assertThatThrownBy(() -> Models.loadLanguageModel(MAMBA, Device.CPU, Precision.BF16)).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("--precision bf16").hasMessageContaining("CPU").hasMessageNotContaining("\n");
+        assertThatThrownBy(() -> Models.loadImageClassifier(Fixtures.golden().resolve("vit/vit_small"), Device.CPU, Precision.BF16))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("--precision bf16");
     }
 
     private static String firstConfig(String family) {

@@ -1,5 +1,6 @@
 package org.mambalens.engine.model;
 
+import org.mambalens.engine.cuda.Precision;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Test;
@@ -30,7 +31,7 @@ class TextClassifiersTest {
         Path dir = Fixtures.golden().resolve("classifiers/" + name);
         JsonNode ref = Fixtures.json(dir.resolve("reference.json"));
         Npy.Array expected = Npy.readFloat32(dir.resolve("logits.npy"));
-        try (TextClassifier classifier = Models.loadTextClassifier(dir, Device.CPU)) {
+        try (TextClassifier classifier = Models.loadTextClassifier(dir, Device.CPU, Precision.F32)) {
             int C = classifier.labels().size();
             assertThat(expected.dim(1)).isEqualTo(C);
             assertThat(classifier.labels()).isEqualTo(labels(Fixtures.json(dir.resolve("config.json"))));
@@ -54,7 +55,7 @@ class TextClassifiersTest {
         List<String> lines = Files.readAllLines(Fixtures.repository().resolve("data/fortunes-topics/test.jsonl"));
         BpeTokenizer tokenizer = BpeTokenizer.load(dir.resolve("tokenizer.json"));
         ObjectMapper json = new ObjectMapper();
-        try (TextClassifier classifier = Models.loadTextClassifier(dir, Device.CPU)) {
+        try (TextClassifier classifier = Models.loadTextClassifier(dir, Device.CPU, Precision.F32)) {
             int C = classifier.labels().size(), right = 0;
             assertThat(expected.dim(0)).isEqualTo(lines.size());
             float[] actual = new float[expected.data().length];
@@ -84,7 +85,7 @@ class TextClassifiersTest {
 
     @Test
     void labelsResolveByNameOrIndexAndRefuseOthers() {
-        try (TextClassifier classifier = Models.loadTextClassifier(Fixtures.golden().resolve("classifiers/mamba_cls_f32"), Device.CPU)) {
+        try (TextClassifier classifier = Models.loadTextClassifier(Fixtures.golden().resolve("classifiers/mamba_cls_f32"), Device.CPU, Precision.F32)) {
             assertThat(classifier.label("positive")).isEqualTo(2);
             assertThat(classifier.label("1")).isEqualTo(1);
             assertThatThrownBy(() -> classifier.label("3")).hasMessageContaining("[negative, neutral, positive]");
@@ -95,9 +96,9 @@ class TextClassifiersTest {
 
     @Test
     void aLanguageModelIsNotAClassifierAndAClassifierRefusesCuda() {
-        assertThatThrownBy(() -> Models.loadTextClassifier(Fixtures.golden().resolve("gptneox/neox_parallel_f32"), Device.CPU))
+        assertThatThrownBy(() -> Models.loadTextClassifier(Fixtures.golden().resolve("gptneox/neox_parallel_f32"), Device.CPU, Precision.F32))
                 .hasMessageContaining("not a text classifier");
-        assertThatThrownBy(() -> Models.loadTextClassifier(Fixtures.golden().resolve("classifiers/mamba_cls_f32"), Device.CUDA))
+        assertThatThrownBy(() -> Models.loadTextClassifier(Fixtures.golden().resolve("classifiers/mamba_cls_f32"), Device.CUDA, Precision.F32))
                 .hasMessageContaining("\"mamba classifier\" models have no CUDA implementation");
     }
 

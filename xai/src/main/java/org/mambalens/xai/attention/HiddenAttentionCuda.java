@@ -29,8 +29,8 @@ public final class HiddenAttentionCuda {
     /** The summary of a one-way layer (backward null) or of both directions, α_fwd + flip(α_bwd). */
     public static synchronized AttentionSummary summary(MixerTrace forward, MixerTrace backward) {
         int T = forward.length(), E = forward.channels(), N = forward.stateSize(), blocks = CudaKernels.summaryBlocks(T);
-        CudaKernels kernels = new CudaKernels(gpu());
-        try (DeviceArena arena = gpu.newArena()) {
+        try (DeviceArena arena = gpu().newArena()) {
+            CudaKernels kernels = new CudaKernels(gpu, arena);
             Direction f = Direction.upload(arena, forward), b = backward == null ? null : Direction.upload(arena, backward);
             DeviceBuffer sum = arena.floats((long) T * T), positive = arena.floats((long) T * T);
             DeviceBuffer blockMin = arena.floats((long) T * blocks), blockMax = arena.floats((long) T * blocks);

@@ -33,12 +33,12 @@ class HiddenAttentionCudaTest {
         int layers;
         if (name.startsWith("vim")) {
             Npy.Array pixels = Npy.readFloat32(dir.resolve("pixels.npy"));
-            try (ImageClassifier model = Models.loadImageClassifier(dir, Device.CPU)) {
+            try (ImageClassifier model = Models.loadImageClassifier(dir)) {
                 model.classify(Arrays.copyOf(pixels.data(), pixels.data().length / pixels.dim(0)), trace);
                 layers = model.layers();
             }
         } else {
-            try (LanguageModel lm = Models.loadLanguageModel(dir, Device.CPU)) {
+            try (LanguageModel lm = Models.loadLanguageModel(dir)) {
                 lm.forward(new Random(2).ints(300, 0, lm.vocabSize()).toArray(), trace);   // several blocks of the CPU's tiling
                 layers = lm.layers();
             }

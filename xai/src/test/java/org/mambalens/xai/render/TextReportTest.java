@@ -1,5 +1,6 @@
 package org.mambalens.xai.render;
 
+import org.mambalens.engine.cuda.Precision;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.mambalens.engine.Fixtures;
@@ -44,7 +45,7 @@ class TextReportTest {
     void explainsAClassifierLabelAtItsReadPosition(String name) throws Exception {
         Path dir = Fixtures.golden().resolve("classifiers/" + name);
         int[] ids = Fixtures.ints(Fixtures.json(dir.resolve("reference.json")).get("token_ids").get(1));     // pads from 17 on
-        try (org.mambalens.engine.model.TextClassifier classifier = Models.loadTextClassifier(dir, org.mambalens.engine.model.Device.CPU)) {
+        try (org.mambalens.engine.model.TextClassifier classifier = Models.loadTextClassifier(dir, org.mambalens.engine.model.Device.CPU, Precision.F32)) {
             TextReport.write(tmp, classifier.model(), ids, id -> "<" + id + ">", "padded", List.of(Method.values()), 0,
                     TextReport.Target.label(classifier, ids, 2));
             var json = new com.fasterxml.jackson.databind.ObjectMapper().readTree(tmp.resolve("explanation.json").toFile());

@@ -7,6 +7,7 @@ import org.mambalens.engine.cuda.DeviceBuffer;
 import org.mambalens.engine.cuda.DeviceMatrix;
 import org.mambalens.engine.cuda.Gpu;
 import org.mambalens.engine.cuda.Graph;
+import org.mambalens.engine.cuda.Precision;
 import org.mambalens.engine.io.Checkpoint;
 import org.mambalens.engine.io.ConfigFile;
 import org.mambalens.engine.model.LanguageModel;
@@ -21,8 +22,8 @@ import java.util.TreeMap;
 
 /**
  * The Mamba-1 language model of {@link MambaModel} on a CUDA GPU: the same checkpoint and the same
- * equations (SPEC §2), with the weights uploaded once as F32, GEMMs in cuBLAS and the conv, scan and
- * norms in the kernels of {@code mambalens.cu}. Per token only the id goes up and the logits come
+ * equations (SPEC §2), with the weights uploaded once (the GEMMs' as F32 or BF16, see {@link Precision}),
+ * GEMMs in cuBLAS and the conv, scan and norms in the kernels of {@code mambalens.cu}. Per token only the id goes up and the logits come
  * down; a decode step is captured once per state as a CUDA graph and replayed. The reverse pass
  * (attribution) runs on the CPU twin of the same checkpoint.
  *
@@ -107,9 +108,10 @@ public final class MambaCudaModel implements LanguageModel {
     private final Gpu gpu;
     private final CudaKernels kernels;
     private final DeviceArena weights, states, work;   // weights; decode states and their graphs; activations
-    private final DeviceMatrix embeddings;   // [V, D]
+    private final Precision precision;
+    private final DeviceMatrix embeddings;   // [V, D], F32: rows are gathered, not multiplied
     private final DeviceBuffer normF;        // [D]
-    private final DeviceMatrix lmHead;       // [V, D] (the embeddings when tied)
+    private final DeviceMatrix lmHead;       // [V, D] (the embeddings when tied and F32)
     private final Layer[] layers;
     private final SsmBranch[] hostBranches;  // the small per-channel parameters, for traces
     private final TreeMap<Integer, Scratch> scratch = new TreeMap<>();
@@ -117,18 +119,20 @@ public final class MambaCudaModel implements LanguageModel {
     private final boolean graphs = !Boolean.getBoolean("mambalens.cuda.noGraphs");
     private MambaModel cpuTwin;
 
-    private MambaCudaModel(Path dir, MambaConfig config, Checkpoint ck, Gpu gpu) {
+    private MambaCudaModel(Path dir, MambaConfig config, Checkpoint ck, Gpu gpu, Precision precision) {
         this.dir = dir;
         this.config = config;
         this.gpu = gpu;
-        this.kernels = new CudaKernels(gpu);
+        this.precision = precision;
         this.weights = gpu.newArena();
         this.states = gpu.newArena();
         this.work = gpu.newArena();
+        this.kernels = new CudaKernels(gpu, work);
         int V = config.vocabSize(), D = config.hiddenSize(), E = config.intermediateSize(), N = config.stateSize(), R = config.timeStepRank();
-        embeddings = DeviceMatrix.upload(weights, ck.tensor("backbone.embeddings.weight", V, D), V, D);
+        embeddings = DeviceMatrix.upload(weights, ck.tensor("backbone.embeddings.weight", V, D), V, D, Precision.F32);
         normF = weights.upload(ck.tensor("backbone.norm_f.weight", D).toFloatArray());
-        lmHead = config.tieWordEmbeddings() ? embeddings : DeviceMatrix.upload(weights, ck.tensor("lm_head.weight", V, D), V, D);
+        lmHead = config.tieWordEmbeddings() && precision == Precision.F32 ? embeddings
+                : DeviceMatrix.upload(weights, ck.tensor(config.tieWordEmbeddings() ? "backbone.embeddings.weight" : "lm_head.weight", V, D), V, D, precision);
         layers = new Layer[config.layers()];
         hostBranches = new SsmBranch[config.layers()];
         for (int i = 0; i < layers.length; i++) {
@@ -137,25 +141,25 @@ public final class MambaCudaModel implements LanguageModel {
             hostBranches[i] = b;
             layers[i] = new Layer(
                     weights.upload(ck.tensor(p + "norm.weight", D).toFloatArray()),
-                    DeviceMatrix.upload(weights, ck.tensor(p + "mixer.in_proj.weight", 2L * E, D), 2 * E, D),
+                    DeviceMatrix.upload(weights, ck.tensor(p + "mixer.in_proj.weight", 2L * E, D), 2 * E, D, precision),
                     config.useBias() ? weights.upload(ck.tensor(p + "mixer.in_proj.bias", 2L * E).toFloatArray()) : null,
                     weights.upload(b.convTaps()),
                     b.convBias() == null ? null : weights.upload(b.convBias()),
-                    DeviceMatrix.upload(weights, b.xProj(), R + 2 * N, E),
-                    DeviceMatrix.upload(weights, b.dtProj(), E, R),
+                    DeviceMatrix.upload(weights, b.xProj(), R + 2 * N, E, precision),
+                    DeviceMatrix.upload(weights, b.dtProj(), E, R, precision),
                     weights.upload(b.dtBias()),
                     weights.upload(b.a()),
                     weights.upload(b.d()),
-                    DeviceMatrix.upload(weights, ck.tensor(p + "mixer.out_proj.weight", D, E), D, E),
+                    DeviceMatrix.upload(weights, ck.tensor(p + "mixer.out_proj.weight", D, E), D, E, precision),
                     config.useBias() ? weights.upload(ck.tensor(p + "mixer.out_proj.bias", D).toFloatArray()) : null);
         }
         gpu.synchronize();
     }
 
     /** Loads the checkpoint onto {@code gpu}, which the model then owns (and closes). */
-    public static MambaCudaModel load(Path dir, Gpu gpu) {
+    public static MambaCudaModel load(Path dir, Gpu gpu, Precision precision) {
         MambaConfig config = MambaConfig.from(ConfigFile.in(dir));
-        return gpu.load(dir, ck -> new MambaCudaModel(dir, config, ck, gpu));
+        return gpu.load(dir, ck -> new MambaCudaModel(dir, config, ck, gpu, precision));
     }
 
     public MambaConfig config() {
@@ -319,7 +323,7 @@ public final class MambaCudaModel implements LanguageModel {
 
     @Override
     public String toString() {
-        return "Mamba on " + gpu.name() + " " + Arrays.asList(config.layers() + " layers", "D=" + config.hiddenSize(),
+        return "Mamba on " + gpu.name() + (precision == Precision.BF16 ? " (BF16 GEMMs)" : "") + " " + Arrays.asList(config.layers() + " layers", "D=" + config.hiddenSize(),
                 "E=" + config.intermediateSize(), "N=" + config.stateSize(), "V=" + config.vocabSize()) + " from " + dir;
     }
 }

@@ -6,6 +6,7 @@ import org.mambalens.engine.cuda.DeviceArena;
 import org.mambalens.engine.cuda.DeviceBuffer;
 import org.mambalens.engine.cuda.DeviceMatrix;
 import org.mambalens.engine.cuda.Gpu;
+import org.mambalens.engine.cuda.Precision;
 import org.mambalens.engine.io.Checkpoint;
 import org.mambalens.engine.io.ConfigFile;
 import org.mambalens.engine.model.ImageClassifier;
@@ -32,9 +33,9 @@ public final class VimCudaModel implements ImageClassifier {
     /** One direction's SSM parameters on the device; {@code host} keeps the small ones for traces. */
     private record Branch(DeviceBuffer convTaps, DeviceBuffer convBias, DeviceMatrix xProj, DeviceMatrix dtProj, DeviceBuffer dtBias,
                           DeviceBuffer a, DeviceBuffer d, SsmBranch host) {
-        static Branch upload(DeviceArena arena, SsmBranch b) {
-            return new Branch(arena.upload(b.convTaps()), arena.upload(b.convBias()), DeviceMatrix.upload(arena, b.xProj(), b.xProj().dim(0), b.channels()),
-                    DeviceMatrix.upload(arena, b.dtProj(), b.channels(), b.rank()), arena.upload(b.dtBias()), arena.upload(b.a()), arena.upload(b.d()), b);
+        static Branch upload(DeviceArena arena, SsmBranch b, Precision precision) {
+            return new Branch(arena.upload(b.convTaps()), arena.upload(b.convBias()), DeviceMatrix.upload(arena, b.xProj(), b.xProj().dim(0), b.channels(), precision),
+                    DeviceMatrix.upload(arena, b.dtProj(), b.channels(), b.rank(), precision), arena.upload(b.dtBias()), arena.upload(b.a()), arena.upload(b.d()), b);
         }
     }
 
@@ -85,17 +86,17 @@ public final class VimCudaModel implements ImageClassifier {
     private final TreeMap<Integer, Scratch> scratch = new TreeMap<>();
     private VimModel cpuTwin;
 
-    private VimCudaModel(Path dir, VimConfig c, Checkpoint ck, Gpu gpu) {
+    private VimCudaModel(Path dir, VimConfig c, Checkpoint ck, Gpu gpu, Precision precision) {
         this.dir = dir;
         this.config = c;
         this.gpu = gpu;
-        this.kernels = new CudaKernels(gpu);
         this.weights = gpu.newArena();
         this.work = gpu.newArena();
+        this.kernels = new CudaKernels(gpu, work);
         int D = c.embedDim(), Q = c.patchSize(), C = c.channels(), E = c.innerSize(), N = c.stateSize();
         patchLength = C * Q * Q;
         grid = (c.imageSize() - Q) / c.stride() + 1;
-        patchProj = DeviceMatrix.upload(weights, ck.tensor("patch_embed.proj.weight", D, C, Q, Q), D, patchLength);
+        patchProj = DeviceMatrix.upload(weights, ck.tensor("patch_embed.proj.weight", D, C, Q, Q), D, patchLength, precision);
         patchBias = weights.upload(ck.tensor("patch_embed.proj.bias", D).toFloatArray());
         cls = weights.upload(ck.tensor("cls_token", 1, 1, D).toFloatArray());
         position = weights.upload(ck.tensor("pos_embed", 1, c.tokens(), D).toFloatArray());
@@ -103,21 +104,21 @@ public final class VimCudaModel implements ImageClassifier {
         for (int i = 0; i < layers.length; i++) {
             String p = "layers." + i + ".mixer.";
             layers[i] = new Layer(weights.upload(ck.tensor("layers." + i + ".norm.weight", D).toFloatArray()),
-                    DeviceMatrix.upload(weights, ck.tensor(p + "in_proj.weight", 2L * E, D), 2 * E, D),
-                    Branch.upload(weights, SsmBranch.load(ck, p, "", "A_log", true, E, N, c.dtRank(), c.convKernel())),
-                    Branch.upload(weights, SsmBranch.load(ck, p, "_b", "A_b_log", true, E, N, c.dtRank(), c.convKernel())),
-                    DeviceMatrix.upload(weights, ck.tensor(p + "out_proj.weight", D, E), D, E));
+                    DeviceMatrix.upload(weights, ck.tensor(p + "in_proj.weight", 2L * E, D), 2 * E, D, precision),
+                    Branch.upload(weights, SsmBranch.load(ck, p, "", "A_log", true, E, N, c.dtRank(), c.convKernel()), precision),
+                    Branch.upload(weights, SsmBranch.load(ck, p, "_b", "A_b_log", true, E, N, c.dtRank(), c.convKernel()), precision),
+                    DeviceMatrix.upload(weights, ck.tensor(p + "out_proj.weight", D, E), D, E, precision));
         }
         normF = weights.upload(ck.tensor("norm_f.weight", D).toFloatArray());
-        head = DeviceMatrix.upload(weights, ck.tensor("head.weight", c.numClasses(), D), c.numClasses(), D);
+        head = DeviceMatrix.upload(weights, ck.tensor("head.weight", c.numClasses(), D), c.numClasses(), D, precision);
         headBias = weights.upload(ck.tensor("head.bias", c.numClasses()).toFloatArray());
         gpu.synchronize();
     }
 
     /** Loads the checkpoint onto {@code gpu}, which the model then owns (and closes). */
-    public static VimCudaModel load(Path dir, Gpu gpu) {
+    public static VimCudaModel load(Path dir, Gpu gpu, Precision precision) {
         VimConfig config = VimConfig.from(ConfigFile.in(dir));
-        return gpu.load(dir, ck -> new VimCudaModel(dir, config, ck, gpu));
+        return gpu.load(dir, ck -> new VimCudaModel(dir, config, ck, gpu, precision));
     }
 
     @Override

@@ -5,6 +5,7 @@ import org.mambalens.engine.cuda.DeviceArena;
 import org.mambalens.engine.cuda.DeviceBuffer;
 import org.mambalens.engine.cuda.DeviceMatrix;
 import org.mambalens.engine.cuda.Gpu;
+import org.mambalens.engine.cuda.Precision;
 import org.mambalens.engine.io.Checkpoint;
 import org.mambalens.engine.io.ConfigFile;
 import org.mambalens.engine.model.ImageClassifier;
@@ -76,16 +77,16 @@ public final class ViTCudaModel implements ImageClassifier {
     private final TreeMap<Integer, Scratch> scratch = new TreeMap<>();
     private ViTModel cpuTwin;
 
-    private ViTCudaModel(Path dir, ViTConfig c, Checkpoint ck, Gpu gpu) {
+    private ViTCudaModel(Path dir, ViTConfig c, Checkpoint ck, Gpu gpu, Precision precision) {
         this.dir = dir;
         this.config = c;
         this.gpu = gpu;
-        this.kernels = new CudaKernels(gpu);
         this.weights = gpu.newArena();
         this.work = gpu.newArena();
+        this.kernels = new CudaKernels(gpu, work);
         int D = c.hiddenSize(), Q = c.patchSize(), C = c.channels(), F = c.intermediateSize();
         patchLength = C * Q * Q;
-        patchProj = DeviceMatrix.upload(weights, ck.tensor("vit.embeddings.patch_embeddings.projection.weight", D, C, Q, Q), D, patchLength);
+        patchProj = DeviceMatrix.upload(weights, ck.tensor("vit.embeddings.patch_embeddings.projection.weight", D, C, Q, Q), D, patchLength, precision);
         patchBias = weights.upload(ck.tensor("vit.embeddings.patch_embeddings.projection.bias", D).toFloatArray());
         cls = weights.upload(ck.tensor("vit.embeddings.cls_token", 1, 1, D).toFloatArray());
         position = weights.upload(ck.tensor("vit.embeddings.position_embeddings", 1, c.tokens(), D).toFloatArray());
@@ -102,17 +103,17 @@ public final class ViTCudaModel implements ImageClassifier {
             }
             layers[i] = new Layer(
                     vector(ck, p + "layernorm_before.weight", D), vector(ck, p + "layernorm_before.bias", D),
-                    DeviceMatrix.stack(weights, D, ck.tensor(a + "query.weight", D, D), ck.tensor(a + "key.weight", D, D), ck.tensor(a + "value.weight", D, D)),
+                    DeviceMatrix.stack(weights, precision, D, ck.tensor(a + "query.weight", D, D), ck.tensor(a + "key.weight", D, D), ck.tensor(a + "value.weight", D, D)),
                     qkvB,
-                    DeviceMatrix.upload(weights, ck.tensor(p + "attention.output.dense.weight", D, D), D, D), vector(ck, p + "attention.output.dense.bias", D),
+                    DeviceMatrix.upload(weights, ck.tensor(p + "attention.output.dense.weight", D, D), D, D, precision), vector(ck, p + "attention.output.dense.bias", D),
                     vector(ck, p + "layernorm_after.weight", D), vector(ck, p + "layernorm_after.bias", D),
-                    DeviceMatrix.upload(weights, ck.tensor(p + "intermediate.dense.weight", F, D), F, D), vector(ck, p + "intermediate.dense.bias", F),
-                    DeviceMatrix.upload(weights, ck.tensor(p + "output.dense.weight", D, F), D, F), vector(ck, p + "output.dense.bias", D));
+                    DeviceMatrix.upload(weights, ck.tensor(p + "intermediate.dense.weight", F, D), F, D, precision), vector(ck, p + "intermediate.dense.bias", F),
+                    DeviceMatrix.upload(weights, ck.tensor(p + "output.dense.weight", D, F), D, F, precision), vector(ck, p + "output.dense.bias", D));
         }
         lnW = vector(ck, "vit.layernorm.weight", D);
         lnB = vector(ck, "vit.layernorm.bias", D);
         classes = ck.tensor("classifier.weight").dim(0);
-        classifier = DeviceMatrix.upload(weights, ck.tensor("classifier.weight", classes, D), classes, D);
+        classifier = DeviceMatrix.upload(weights, ck.tensor("classifier.weight", classes, D), classes, D, precision);
         classifierB = vector(ck, "classifier.bias", classes);
         gpu.synchronize();
     }
@@ -122,9 +123,9 @@ public final class ViTCudaModel implements ImageClassifier {
     }
 
     /** Loads the checkpoint onto {@code gpu}, which the model then owns (and closes). */
-    public static ViTCudaModel load(Path dir, Gpu gpu) {
+    public static ViTCudaModel load(Path dir, Gpu gpu, Precision precision) {
         ViTConfig config = ViTConfig.from(ConfigFile.in(dir));
-        return gpu.load(dir, ck -> new ViTCudaModel(dir, config, ck, gpu));
+        return gpu.load(dir, ck -> new ViTCudaModel(dir, config, ck, gpu, precision));
     }
 
     @Override
