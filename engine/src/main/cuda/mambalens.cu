@@ -170,6 +170,17 @@ KERNEL void causal_conv_silu(float* u, float* sOut, const float* x, int ldx, con
     u[o] = silu(acc);
 }
 
+// The decode state of the conv after T more inputs x (row stride ldx), for channel e: the window [(K−1), E]
+// (oldest first) becomes the last K−1 inputs, reaching back into the old window when T < K−1. K ≤ 9.
+__device__ void roll_window(float* window, const float* x, int ldx, int K, int T, int E, int e) {
+    float rolled[8];
+    for (int r = 0; r < K - 1; r++) {
+        int src = T - (K - 1) + r;                      // input index of new window row r
+        rolled[r] = src >= 0 ? x[(i64) src * ldx + e] : window[(i64) (K - 1 + src) * E + e];
+    }
+    for (int r = 0; r < K - 1; r++) window[(i64) r * E + e] = rolled[r];
+}
+
 // Tokens of B and C staged in shared memory per pass of the scan loop.
 #define SCAN_CHUNK 64
 
@@ -183,7 +194,9 @@ KERNEL void causal_conv_silu(float* u, float* sOut, const float* x, int ldx, con
 // deltaOut [B·T, E] (may be null) receives Δ for the trace. When window is given (decode state of
 // the conv that ran before this kernel), the window [(K−1), E] is rolled forward over this chunk's
 // conv inputs x (row stride ldx): the conv has finished reading it, and this saves a launch per layer.
-// Grid (⌈E/block⌉, B), dynamic shared memory SCAN_CHUNK·2N floats.
+// Grid (⌈E/block⌉, B), dynamic shared memory SCAN_CHUNK·2N floats. With chunk > 0 the grid's y runs over
+// the chunks of one sequence instead (pass 3 of the chunked scan below): chunk c covers tokens
+// [c·chunk, min((c+1)·chunk, T)) and starts from state[c] (window is then null).
 // The loads of step t + 1 are issued before step t computes (the restrict qualifiers let the compiler
 // move them past the stores), so a step costs its arithmetic, not a round trip to memory.
 template <int MAXN>
@@ -191,11 +204,12 @@ __device__ void scan(float* __restrict__ y, int ldy, const float* __restrict__ u
                      const float* __restrict__ dtBias, const float* __restrict__ bc, int ldbc, const float* __restrict__ z, int ldz,
                      const float* __restrict__ A, const float* __restrict__ Dskip, float* __restrict__ state,
                      float* __restrict__ deltaOut, float* __restrict__ window, const float* __restrict__ x, int ldx, int K,
-                     int T, int E, int N, int reverse, int accumulate) {
+                     int T, int E, int N, int reverse, int accumulate, int chunk) {
     extern __shared__ float staged[];                  // [SCAN_CHUNK][2N]: B_t then C_t
     int e = blockIdx.x * blockDim.x + threadIdx.x;
     bool active = e < E;
-    i64 sequence = (i64) blockIdx.y * T;
+    i64 sequence = (i64) blockIdx.y * (chunk > 0 ? chunk : T);
+    if (chunk > 0) T = min(chunk, T - (int) sequence);
     float a[MAXN], h[MAXN];
 #pragma unroll
     for (int n = 0; n < MAXN; n++) {
@@ -253,26 +267,93 @@ __device__ void scan(float* __restrict__ y, int ldy, const float* __restrict__ u
 #pragma unroll
         for (int n = 0; n < MAXN; n++) if (n < N) state[((i64) blockIdx.y * E + e) * N + n] = h[n];
     }
-    if (window) {
-        float rolled[8];                                // K ≤ 9, checked on the Java side
-        for (int r = 0; r < K - 1; r++) {
-            int src = T - (K - 1) + r;                  // input index of new window row r
-            rolled[r] = src >= 0 ? x[(sequence + src) * ldx + e] : window[(i64) (K - 1 + src) * E + e];
-        }
-        for (int r = 0; r < K - 1; r++) window[(i64) r * E + e] = rolled[r];
-    }
+    if (window) roll_window(window, x + sequence * ldx, ldx, K, T, E, e);
 }
 
 #define SCAN_KERNEL(NAME, MAXN)                                                                              \
     KERNEL void NAME(float* y, int ldy, const float* u, int ldu, const float* dt, int lddt, const float* dtBias, \
                      const float* bc, int ldbc, const float* z, int ldz, const float* A, const float* Dskip,   \
                      float* state, float* deltaOut, float* window, const float* x, int ldx, int K,            \
-                     int T, int E, int N, int reverse, int accumulate) {                                      \
+                     int T, int E, int N, int reverse, int accumulate, int chunk) {                           \
         scan<MAXN>(y, ldy, u, ldu, dt, lddt, dtBias, bc, ldbc, z, ldz, A, Dskip, state, deltaOut, window, x, ldx, \
-                   K, T, E, N, reverse, accumulate);                                                         \
+                   K, T, E, N, reverse, accumulate, chunk);                                                  \
     }
 SCAN_KERNEL(selective_scan_n16, 16)
 SCAN_KERNEL(selective_scan_n64, 64)
+
+// The chunked scan of one long sequence (one thread per channel leaves most of the GPU idle): the
+// recurrence h_t = exp(Δ_t·A)·h_{t−1} + Δ_t·B_t·u_t is linear in h, so chunk c's end state is
+//   h_end(c) = exp(A · ΣΔ over c) · h_start(c) + (the chunk's scan from zero).
+// Pass 1 (chunk_ends) runs every chunk from zero in parallel, keeping its end state hEnd [C, E, N] and ΣΔ
+// [C, E]; pass 2 (chunk_carry) walks the C chunks per (channel, state) to get each chunk's start state
+// hStart [C, E, N] (and the final state and conv window); pass 3 is selective_scan with chunk > 0, every
+// chunk again in parallel, from its start state, writing y. Grid of pass 1 (⌈E/block⌉, C), shared
+// SCAN_CHUNK·N floats (B only).
+template <int MAXN>
+__device__ void chunk_ends(float* __restrict__ hEnd, float* __restrict__ sumDelta, const float* __restrict__ u, int ldu,
+                           const float* __restrict__ dt, int lddt, const float* __restrict__ dtBias, const float* __restrict__ bc,
+                           int ldbc, const float* __restrict__ A, int T, int E, int N, int chunk) {
+    extern __shared__ float stagedB[];                 // [SCAN_CHUNK][N]
+    int e = blockIdx.x * blockDim.x + threadIdx.x;
+    bool active = e < E;
+    int start = blockIdx.y * chunk, len = min(chunk, T - start);
+    float a[MAXN], h[MAXN];
+#pragma unroll
+    for (int n = 0; n < MAXN; n++) {
+        a[n] = active && n < N ? A[(i64) e * N + n] : 0.f;
+        h[n] = 0.f;
+    }
+    float bias = active ? dtBias[e] : 0.f, total = 0.f;
+    for (int c0 = 0; c0 < len; c0 += SCAN_CHUNK) {
+        int part = min(SCAN_CHUNK, len - c0);
+        __syncthreads();
+        for (int i = threadIdx.x; i < part * N; i += blockDim.x) {
+            int s = i / N, k = i - s * N;
+            stagedB[i] = bc[(i64) (start + c0 + s) * ldbc + k];
+        }
+        __syncthreads();
+        if (!active) continue;
+        for (int s = 0; s < part; s++) {
+            i64 row = start + c0 + s;
+            float delta = softplus(dt[row * lddt + e] + bias);
+            total += delta;
+            float du = delta * u[row * ldu + e];
+            const float* Bt = stagedB + s * N;
+#pragma unroll
+            for (int n = 0; n < MAXN; n++) if (n < N) h[n] = __expf(delta * a[n]) * h[n] + du * Bt[n];
+        }
+    }
+    if (!active) return;
+    i64 at = (i64) blockIdx.y * E + e;
+    sumDelta[at] = total;
+#pragma unroll
+    for (int n = 0; n < MAXN; n++) if (n < N) hEnd[at * N + n] = h[n];
+}
+
+#define CHUNK_ENDS_KERNEL(NAME, MAXN)                                                                        \
+    KERNEL void NAME(float* hEnd, float* sumDelta, const float* u, int ldu, const float* dt, int lddt,          \
+                     const float* dtBias, const float* bc, int ldbc, const float* A, int T, int E, int N, int chunk) { \
+        chunk_ends<MAXN>(hEnd, sumDelta, u, ldu, dt, lddt, dtBias, bc, ldbc, A, T, E, N, chunk);                 \
+    }
+CHUNK_ENDS_KERNEL(scan_chunk_ends_n16, 16)
+CHUNK_ENDS_KERNEL(scan_chunk_ends_n64, 64)
+
+// Pass 2, one thread per (channel e, state n): hStart(c) for c = 0 … C−1 from state [E, N] (null: zeros),
+// then the final state written back to it; the threads with n = 0 also roll the conv window (may be null)
+// over the T inputs x (row stride ldx), as the one-pass scan does.
+KERNEL void scan_chunk_carry(float* hStart, const float* hEnd, const float* sumDelta, const float* A, float* state,
+                             float* window, const float* x, int ldx, int K, int T, int chunks, int E, int N) {
+    i64 i = (i64) blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (i64) E * N) return;
+    int e = (int) (i / N);
+    float a = A[i], h = state ? state[i] : 0.f;
+    for (int c = 0; c < chunks; c++) {
+        hStart[(i64) c * E * N + i] = h;
+        h = __expf(a * sumDelta[(i64) c * E + e]) * h + hEnd[(i64) c * E * N + i];
+    }
+    if (state) state[i] = h;
+    if (window && i % N == 0) roll_window(window, x, ldx, K, T, E, e);
+}
 
 // Splits fused qkv [B·T, 3D] (+ bias [3D], may be null) into q, k, v [B, H, T, dh], q scaled.
 KERNEL void qkv_to_heads(float* q, float* k, float* v, const float* qkv, const float* bias, int B, int T, int H,

@@ -92,7 +92,15 @@ public final class CudaBenchmark {
             put("upload_batch64_224_ms", 1e3 * median(10, () -> seconds(() -> pixels.uploadAll(images, staging))),
                     "ms (64 images of 3x224x224 F32 from the Java heap: gathered into pinned memory, one copy)");
         }
-        scan(gpu, "scan_mamba130m_L4096", 1, 4096, 1536, 16);
+        scan(gpu, "scan_mamba130m_L4096", 1, 4096, 1536, 16);              // chunked (one long sequence)
+        scan(gpu, "scan_mamba130m_L2048", 1, 2048, 1536, 16);
+        System.setProperty("mambalens.cuda.onePassScan", "true");
+        try {
+            scan(gpu, "scan_mamba130m_L4096_one_pass", 1, 4096, 1536, 16);
+            scan(gpu, "scan_mamba130m_L2048_one_pass", 1, 2048, 1536, 16);
+        } finally {
+            System.clearProperty("mambalens.cuda.onePassScan");
+        }
         scan(gpu, "scan_vim_tiny_B64", 64, 197, 384, 16);
     }
 

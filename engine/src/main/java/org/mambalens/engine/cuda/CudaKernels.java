@@ -12,12 +12,20 @@ import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
  */
 public final class CudaKernels {
     private static final int THREADS = 256;
+    /**
+     * The shortest sequence that goes through the chunked scan (in about 64 chunks of at least 16 tokens),
+     * unless -Dmambalens.cuda.onePassScan=true (read when the kernels are made) keeps every scan one pass.
+     */
+    public static final int PARALLEL_SCAN_TOKENS = 64;
     private static final int GEMV_SHARED_BYTES = 48 * 1024;   // gemv_bf16 keeps the input row in shared memory
     private final Gpu gpu;
     private final DeviceArena workspace;
-    private DeviceBuffer operand;   // a BF16 GEMM's activation operand; grown, never freed before the workspace (graphs may point at it)
+    private final boolean chunkedScans = !Boolean.getBoolean("mambalens.cuda.onePassScan");
+    // Grown, never freed before the workspace (captured graphs may point at them):
+    private DeviceBuffer operand;       // a BF16 GEMM's activation operand
+    private DeviceBuffer chunkStates;   // the chunked scan's per-chunk end states, start states and ΣΔ
 
-    /** Kernels on {@code gpu}; {@code workspace} holds the BF16 GEMMs' rounded activations. */
+    /** Kernels on {@code gpu}; {@code workspace} holds their scratch (BF16 operands, the chunked scan's states). */
     public CudaKernels(Gpu gpu, DeviceArena workspace) {
         this.gpu = gpu;
         this.workspace = workspace;
@@ -138,16 +146,44 @@ public final class CudaKernels {
 
     /**
      * The selective scan with softplus, D skip and gate fused (see mambalens.cu), for `batch` sequences of
-     * T tokens, E channels, N states (N ≤ 64).
+     * T tokens, E channels, N states (N ≤ 64). One forward sequence of at least {@link #PARALLEL_SCAN_TOKENS}
+     * tokens (a prompt) goes through the chunked scan, which spreads it over the whole GPU.
      */
     public void selectiveScan(ScanArgs s, int batch, int tokens, int channels, int states, boolean reverse, boolean accumulate) {
         if (states > 64) throw new IllegalArgumentException("state size " + states + ": the CUDA scan keeps at most 64 states per channel");
         if (s.window() != 0 && s.kernel() > 9) throw new IllegalArgumentException("conv kernel " + s.kernel() + ": the CUDA decode state keeps at most 8 past inputs");
+        if (chunkedScans && batch == 1 && !reverse && tokens >= PARALLEL_SCAN_TOKENS) {
+            chunkedScan(s, tokens, channels, states, accumulate);
+            return;
+        }
+        scanLaunch(s, batch, tokens, channels, states, reverse, accumulate, 0);
+    }
+
+    private void chunkedScan(ScanArgs s, int tokens, int channels, int states, boolean accumulate) {
+        int chunk = Math.max(16, (tokens + 63) / 64), chunks = (tokens + chunk - 1) / chunk;
+        long perChunk = (long) channels * states;
+        long hEnd = scanWorkspace((2 * perChunk + channels) * chunks), hStart = hEnd + 4 * perChunk * chunks,
+                sumDelta = hStart + 4 * perChunk * chunks;
+        String suffix = states <= 16 ? "_n16" : "_n64";
+        gpu.launch("scan_chunk_ends" + suffix, (channels + 127) / 128, chunks, 1, 128, 64 * states * 4, hEnd, sumDelta,
+                s.u(), s.ldu(), s.dt(), s.lddt(), s.dtBias(), s.bc(), s.ldbc(), s.a(), tokens, channels, states, chunk);
+        gpu.launch("scan_chunk_carry", blocks(perChunk), 1, 1, THREADS, 0, hStart, hEnd, sumDelta, s.a(), s.state(), s.window(), s.x(),
+                s.ldx(), s.kernel(), tokens, chunks, channels, states);
+        scanLaunch(new ScanArgs(s.y(), s.ldy(), s.u(), s.ldu(), s.dt(), s.lddt(), s.dtBias(), s.bc(), s.ldbc(), s.z(), s.ldz(), s.a(),
+                s.dSkip(), hStart, s.deltaOut(), 0, 0, 0, 0), chunks, tokens, channels, states, false, accumulate, chunk);
+    }
+
+    private void scanLaunch(ScanArgs s, int gridY, int tokens, int channels, int states, boolean reverse, boolean accumulate, int chunk) {
         String kernel = states <= 16 ? "selective_scan_n16" : "selective_scan_n64";
         int shared = 64 * 2 * states * 4;
-        gpu.launch(kernel, (channels + 127) / 128, batch, 1, 128, shared, s.y(), s.ldy(), s.u(), s.ldu(), s.dt(), s.lddt(), s.dtBias(),
+        gpu.launch(kernel, (channels + 127) / 128, gridY, 1, 128, shared, s.y(), s.ldy(), s.u(), s.ldu(), s.dt(), s.lddt(), s.dtBias(),
                 s.bc(), s.ldbc(), s.z(), s.ldz(), s.a(), s.dSkip(), s.state(), s.deltaOut(), s.window(), s.x(), s.ldx(), s.kernel(),
-                tokens, channels, states, reverse ? 1 : 0, accumulate ? 1 : 0);
+                tokens, channels, states, reverse ? 1 : 0, accumulate ? 1 : 0, chunk);
+    }
+
+    private long scanWorkspace(long floats) {
+        if (chunkStates == null || chunkStates.floats() < floats) chunkStates = workspace.floats(floats);
+        return chunkStates.address();
     }
 
     /**
