@@ -1,6 +1,5 @@
 package org.mambalens.benchmarks;
 
-import org.mambalens.engine.cuda.Precision;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.mambalens.engine.cuda.CudaKernels;
@@ -9,6 +8,7 @@ import org.mambalens.engine.cuda.DeviceArena;
 import org.mambalens.engine.cuda.DeviceBuffer;
 import org.mambalens.engine.cuda.DeviceMatrix;
 import org.mambalens.engine.cuda.Gpu;
+import org.mambalens.engine.cuda.Precision;
 import org.mambalens.engine.model.Device;
 import org.mambalens.engine.model.ImageClassifier;
 import org.mambalens.engine.model.LanguageModel;

@@ -1,12 +1,12 @@
 package org.mambalens.engine.model;
 
-import org.mambalens.engine.cuda.Precision;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.mambalens.engine.Fixtures;
+import org.mambalens.engine.cuda.Precision;
 import org.mambalens.engine.io.Npy;
 import org.mambalens.engine.text.BpeTokenizer;
 import org.mambalens.engine.text.Sampler;

@@ -6,7 +6,6 @@ import org.junit.jupiter.params.provider.ValueSource;
 import org.mambalens.engine.Fixtures;
 import org.mambalens.engine.cuda.GpuRequired;
 import org.mambalens.engine.io.Npy;
-import org.mambalens.engine.model.Device;
 import org.mambalens.engine.model.ImageClassifier;
 import org.mambalens.engine.model.LanguageModel;
 import org.mambalens.engine.model.Models;
