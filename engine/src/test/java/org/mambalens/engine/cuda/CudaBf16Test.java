@@ -91,6 +91,8 @@ class CudaBf16Test {
                     argmaxAgreement(logits, f32, gpu.vocabSize()), ids.length, commonPrefix(bf16Greedy, greedy), greedy.length);
             assertThat(error).isLessThan(MODEL_TOLERANCE);
             if (name.equals("demo")) assertThat(bf16Greedy).as("the trained model's greedy ids").containsExactly(greedy);
+            // A step's GEMV and a prompt's GEMM add in different orders; a last-bit difference may then round a later
+            // operand to the neighbouring bfloat16, so decode is held to the mode's scale, not to F32's 1e-5.
             Fixtures.assertDecodeEqualsForward(gpu, ids, 3, 7, 1e-2);
         }
     }
