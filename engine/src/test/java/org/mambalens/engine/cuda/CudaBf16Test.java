@@ -6,7 +6,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.mambalens.engine.Fixtures;
-import org.mambalens.engine.io.Npy;
 import org.mambalens.engine.kernels.Scalar;
 import org.mambalens.engine.model.Device;
 import org.mambalens.engine.model.ImageClassifier;
@@ -118,11 +117,9 @@ class CudaBf16Test {
     @ParameterizedTest
     @ValueSource(strings = {"vim/vim_small", "vit/vit_small", "trained/vim-fashion", "trained/vit-fashion"})
     void imageClassifiersStayWithinBf16RoundingOfF32(String name) {
-        Path dir = name.startsWith("trained/") ? Fixtures.repository().resolve("models/" + name.substring(8)) : CudaModelsTest.fixture(name);
-        Npy.Array pixels = Npy.readFloat32(CudaModelsTest.fixture(name).resolve("pixels.npy"));
-        int n = pixels.dim(0), size = pixels.data().length / n;
-        float[][] images = new float[n][];
-        for (int i = 0; i < n; i++) images[i] = Arrays.copyOfRange(pixels.data(), i * size, (i + 1) * size);
+        Path dir = CudaModelsTest.imageModelDir(name);
+        float[][] images = CudaModelsTest.images(name);
+        int n = images.length;
         try (ImageClassifier gpu = Models.loadImageClassifier(dir, Device.CUDA, Precision.BF16); ImageClassifier cpu = Models.loadImageClassifier(dir)) {
             float[] logits = CudaModelsTest.flatten(gpu.classifyBatch(images)), f32 = CudaModelsTest.flatten(cpu.classifyBatch(images));
             double error = Fixtures.relativeError(logits, f32);

@@ -110,13 +110,11 @@ class CudaModelsTest {
     @ParameterizedTest
     @ValueSource(strings = {"vim/vim_small", "vim/vim_gray_cls0", "vit/vit_small", "vit/vit_gray_odd", "trained/vim-fashion", "trained/vit-fashion"})
     void imageClassifiersMatchTheReferenceAndTheCpuInOneBatch(String name) {
-        Path dir = name.startsWith("trained/") ? Fixtures.repository().resolve("models/" + name.substring(8)) : fixture(name);
-        Npy.Array pixels = Npy.readFloat32(fixture(name).resolve("pixels.npy"));
         float[] expected = Npy.readFloat32(fixture(name).resolve("logits.npy")).data();
-        int n = pixels.dim(0), size = pixels.data().length / n;
-        float[][] images = new float[n][];
-        for (int i = 0; i < n; i++) images[i] = Arrays.copyOfRange(pixels.data(), i * size, (i + 1) * size);
-        try (ImageClassifier gpu = Models.loadImageClassifier(dir, Device.CUDA, Precision.F32); ImageClassifier cpu = Models.loadImageClassifier(dir)) {
+        float[][] images = images(name);
+        int n = images.length;
+        try (ImageClassifier gpu = Models.loadImageClassifier(imageModelDir(name), Device.CUDA, Precision.F32);
+             ImageClassifier cpu = Models.loadImageClassifier(imageModelDir(name))) {
             float[] batch = flatten(gpu.classifyBatch(images));
             assertThat(Fixtures.relativeError(batch, expected)).as("batch vs reference").isLessThan(1e-4);
             assertThat(Fixtures.relativeError(batch, flatten(cpu.classifyBatch(images)))).as("batch vs CPU").isLessThan(1e-4);
@@ -132,6 +130,20 @@ class CudaModelsTest {
                 assertThat(Fixtures.relativeError(onGpu.attention(0).probs(), onCpu.attention(0).probs())).isLessThan(1e-5);
             }
         }
+    }
+
+    /** An image fixture's model: the golden directory, or for "trained/NAME" the bundled models/NAME. */
+    static Path imageModelDir(String name) {
+        return name.startsWith("trained/") ? Fixtures.repository().resolve("models/" + name.substring(8)) : fixture(name);
+    }
+
+    /** The fixture's pixels.npy, one array per image. */
+    static float[][] images(String name) {
+        Npy.Array pixels = Npy.readFloat32(fixture(name).resolve("pixels.npy"));
+        int n = pixels.dim(0), size = pixels.data().length / n;
+        float[][] images = new float[n][];
+        for (int i = 0; i < n; i++) images[i] = Arrays.copyOfRange(pixels.data(), i * size, (i + 1) * size);
+        return images;
     }
 
     static float[] flatten(float[][] rows) {
