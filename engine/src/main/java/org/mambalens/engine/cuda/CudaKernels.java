@@ -73,8 +73,13 @@ public final class CudaKernels {
     }
 
     private long bfloat16Operand(long count) {
-        if (operand == null || 2 * operand.floats() < count) operand = workspace.bfloat16s(count);
+        operand = atLeast(operand, (count + 1) / 2);
         return operand.address();
+    }
+
+    /** {@code buffer} when it holds {@code floats}, else a new one from the workspace (the old one stays until it closes). */
+    private DeviceBuffer atLeast(DeviceBuffer buffer, long floats) {
+        return buffer != null && buffer.floats() >= floats ? buffer : workspace.floats(floats);
     }
 
     /** scores[b, i, j] = Σ_k q[b, i, k]·k[b, j, k] for `batch` [T, dh] pairs laid out back to back: [batch, T, T]. */
@@ -162,7 +167,8 @@ public final class CudaKernels {
     private void chunkedScan(ScanArgs s, int tokens, int channels, int states, boolean accumulate) {
         int chunk = Math.max(16, (tokens + 63) / 64), chunks = (tokens + chunk - 1) / chunk;
         long perChunk = (long) channels * states;
-        long hEnd = scanWorkspace((2 * perChunk + channels) * chunks), hStart = hEnd + 4 * perChunk * chunks,
+        chunkStates = atLeast(chunkStates, (2 * perChunk + channels) * chunks);
+        long hEnd = chunkStates.address(), hStart = hEnd + 4 * perChunk * chunks,
                 sumDelta = hStart + 4 * perChunk * chunks;
         String suffix = states <= 16 ? "_n16" : "_n64";
         gpu.launch("scan_chunk_ends" + suffix, (channels + 127) / 128, chunks, 1, 128, 64 * states * 4, hEnd, sumDelta,
@@ -181,10 +187,6 @@ public final class CudaKernels {
                 tokens, channels, states, reverse ? 1 : 0, accumulate ? 1 : 0, chunk);
     }
 
-    private long scanWorkspace(long floats) {
-        if (chunkStates == null || chunkStates.floats() < floats) chunkStates = workspace.floats(floats);
-        return chunkStates.address();
-    }
 
     /**
      * One layer's hidden-attention sums over E channels (see mambalens.cu): sum and positive [T, T], and per
