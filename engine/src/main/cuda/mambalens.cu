@@ -88,13 +88,34 @@ KERNEL void add_bias_residual(float* x, const float* y, const float* bias, i64 r
     x[i] += y[i] + (bias ? bias[i % cols] : 0.f);
 }
 
-// x[r, c] = act(x[r, c] + bias[c]) with act 0 = identity, 1 = exact (erf) GELU.
+// x[r, c] = act(x[r, c] + bias[c]), act as Backend.Activation's order: 0 identity, 1 exact (erf) GELU,
+// 2 tanh-approximated GELU, 3 SiLU, 4 sigmoid, 5 relu², 6 softplus (linear above 20, as PyTorch).
 KERNEL void bias_activation(float* x, const float* bias, i64 rows, int cols, int act) {
     i64 i = (i64) blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= rows * cols) return;
     float v = x[i] + (bias ? bias[i % cols] : 0.f);
-    if (act == 1) v = 0.5f * v * (1.f + erff(v * 0.70710678118654752f));
+    switch (act) {
+        case 1: v = 0.5f * v * (1.f + erff(v * 0.70710678118654752f)); break;
+        case 2: v = (float) (0.5 * v * (1.0 + tanh(0.7978845608028654 * (v + 0.044715 * (double) v * v * v)))); break;
+        case 3: v = silu(v); break;
+        case 4: v = 1.f / (1.f + expf(-v)); break;
+        case 5: v = v > 0.f ? v * v : 0.f; break;
+        case 6: v = v > 20.f ? v : log1pf(expf(v)); break;
+        default: break;
+    }
     x[i] = v;
+}
+
+// x[i] *= y[i] (y given) or x[i] *= factor, for i < n.
+KERNEL void multiply(float* x, const float* y, float factor, i64 n) {
+    i64 i = (i64) blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) x[i] *= y ? y[i] : factor;
+}
+
+// dst[i] = src[i] (src given) or value, for i < n: copies and fills as launches, so graphs can hold them.
+KERNEL void copy_fill(float* dst, const float* src, float value, i64 n) {
+    i64 i = (i64) blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) dst[i] = src ? src[i] : value;
 }
 
 // x rounded to the nearest bfloat16 (ties to even), as its upper 16 bits. Written out rather than with
@@ -150,9 +171,9 @@ KERNEL void gemv_bf16(float* y, const unsigned short* w, const float* x, int out
 //   s = bias[e] + Σ_j taps[j, e] · x[t + (K−1) − j, e]          (reverse = 1: the conv of the
 //                                           token-reversed sequence, written at the original index)
 // Inputs before the sequence start read `window` [(K−1), E] (oldest first) when given, else 0.
-// u = silu(s); sOut (may be null) receives s for the trace. Grid (⌈E/block⌉, T, B).
-KERNEL void causal_conv_silu(float* u, float* sOut, const float* x, int ldx, const float* taps, const float* bias,
-                             const float* window, int T, int E, int K, int reverse) {
+// u = silu(s), or s when act = 0; sOut (may be null) receives s for the trace. Grid (⌈E/block⌉, T, B).
+KERNEL void causal_conv(float* u, float* sOut, const float* x, int ldx, const float* taps, const float* bias,
+                        const float* window, int T, int E, int K, int reverse, int act) {
     int e = blockIdx.x * blockDim.x + threadIdx.x;
     if (e >= E) return;
     int t = blockIdx.y;
@@ -167,7 +188,7 @@ KERNEL void causal_conv_silu(float* u, float* sOut, const float* x, int ldx, con
     }
     i64 o = (sequence + t) * E + e;
     if (sOut) sOut[o] = acc;
-    u[o] = silu(acc);
+    u[o] = act ? silu(acc) : acc;
 }
 
 // The decode state of the conv after T more inputs x (row stride ldx), for channel e: the window [(K−1), E]
@@ -268,6 +289,12 @@ __device__ void scan(float* __restrict__ y, int ldy, const float* __restrict__ u
         for (int n = 0; n < MAXN; n++) if (n < N) state[((i64) blockIdx.y * E + e) * N + n] = h[n];
     }
     if (window) roll_window(window, x + sequence * ldx, ldx, K, T, E, e);
+}
+
+// The conv's decode state moved on over T inputs without a scan (see roll_window), one thread per channel.
+KERNEL void roll_conv_window(float* window, const float* x, int ldx, int K, int T, int E) {
+    int e = blockIdx.x * blockDim.x + threadIdx.x;
+    if (e < E) roll_window(window, x, ldx, K, T, E, e);
 }
 
 #define SCAN_KERNEL(NAME, MAXN)                                                                              \

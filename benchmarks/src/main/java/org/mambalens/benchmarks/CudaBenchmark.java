@@ -8,7 +8,7 @@ import org.mambalens.engine.cuda.DeviceArena;
 import org.mambalens.engine.cuda.DeviceBuffer;
 import org.mambalens.engine.cuda.DeviceMatrix;
 import org.mambalens.engine.cuda.Gpu;
-import org.mambalens.engine.cuda.Precision;
+import org.mambalens.engine.backend.Precision;
 import org.mambalens.engine.model.Device;
 import org.mambalens.engine.model.ImageClassifier;
 import org.mambalens.engine.model.LanguageModel;

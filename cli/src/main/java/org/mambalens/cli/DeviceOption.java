@@ -1,6 +1,6 @@
 package org.mambalens.cli;
 
-import org.mambalens.engine.cuda.Precision;
+import org.mambalens.engine.backend.Precision;
 import org.mambalens.engine.model.Device;
 import picocli.CommandLine.Option;
 

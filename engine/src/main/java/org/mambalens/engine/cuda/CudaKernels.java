@@ -1,5 +1,6 @@
 package org.mambalens.engine.cuda;
 
+import org.mambalens.engine.backend.Precision;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
@@ -127,21 +128,47 @@ public final class CudaKernels {
         gpu.launch("add_bias_residual", blocks(rows * cols), 1, 1, THREADS, 0, x, y, bias, rows, cols);
     }
 
-    /** x = x + bias, then exact GELU when {@code gelu}, over packed [rows, cols]. */
-    public void biasActivation(long x, long bias, long rows, int cols, boolean gelu) {
-        gpu.launch("bias_activation", blocks(rows * cols), 1, 1, THREADS, 0, x, bias, rows, cols, gelu ? 1 : 0);
+    /** x = act(x + bias) over packed [rows, cols], act as {@code Backend.Activation}'s ordinal. */
+    public void biasActivation(long x, long bias, long rows, int cols, int activation) {
+        gpu.launch("bias_activation", blocks(rows * cols), 1, 1, THREADS, 0, x, bias, rows, cols, activation);
     }
 
     /**
-     * u = silu(causal conv of x) [batch·T, E] for `batch` sequences of T tokens (x's rows ldx apart);
-     * reverse runs the conv of the token-reversed sequence; window [(K−1), E] supplies inputs before the
-     * start (0: zeros); sOut (may be 0) receives the conv output before SiLU.
+     * u = causal conv of x [batch·T, E], then SiLU when {@code silu}, for `batch` sequences of T tokens (x's
+     * rows ldx apart); reverse runs the conv of the token-reversed sequence; window [(K−1), E] supplies
+     * inputs before the start (0: zeros); sOut (may be 0) receives the conv output before SiLU.
      */
-    public void causalConvSilu(long u, long sOut, long x, int ldx, long taps, long bias, long window, int batch, int tokens,
-                               int channels, int kernel, boolean reverse) {
+    public void causalConv(long u, long sOut, long x, int ldx, long taps, long bias, long window, int batch, int tokens,
+                           int channels, int kernel, boolean reverse, boolean silu) {
         if (tokens > 65535) throw new IllegalArgumentException(tokens + " tokens in one conv launch; the grid takes at most 65,535");
-        gpu.launch("causal_conv_silu", (channels + 127) / 128, tokens, batch, 128, 0, u, sOut, x, ldx, taps, bias, window, tokens,
-                channels, kernel, reverse ? 1 : 0);
+        gpu.launch("causal_conv", (channels + 127) / 128, tokens, batch, 128, 0, u, sOut, x, ldx, taps, bias, window, tokens,
+                channels, kernel, reverse ? 1 : 0, silu ? 1 : 0);
+    }
+
+    /** The conv window [(K−1), E] moved on over T new inputs x (rows ldx apart). */
+    public void rollWindow(long window, long x, int ldx, int tokens, int channels, int kernel) {
+        if (kernel > 9) throw new IllegalArgumentException("conv kernel " + kernel + ": the CUDA decode state keeps at most 8 past inputs");
+        if (kernel > 1) gpu.launch("roll_conv_window", (channels + 127) / 128, 1, 1, 128, 0, window, x, ldx, kernel, tokens, channels);
+    }
+
+    /** x[i] *= y[i] for i < n. */
+    public void multiply(long x, long y, long n) {
+        gpu.launch("multiply", blocks(n), 1, 1, THREADS, 0, x, y, 1f, n);
+    }
+
+    /** x[i] *= factor for i < n. */
+    public void scale(long x, float factor, long n) {
+        gpu.launch("multiply", blocks(n), 1, 1, THREADS, 0, x, 0L, factor, n);
+    }
+
+    /** dst[i] = src[i] for i < n. */
+    public void copy(long dst, long src, long n) {
+        gpu.launch("copy_fill", blocks(n), 1, 1, THREADS, 0, dst, src, 0f, n);
+    }
+
+    /** dst[i] = value for i < n. */
+    public void fill(long dst, float value, long n) {
+        gpu.launch("copy_fill", blocks(n), 1, 1, THREADS, 0, dst, 0L, value, n);
     }
 
     /** Where the selective scan reads and writes; row strides in floats, optional pointers 0. */

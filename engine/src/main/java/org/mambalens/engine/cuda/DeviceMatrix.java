@@ -1,5 +1,6 @@
 package org.mambalens.engine.cuda;
 
+import org.mambalens.engine.backend.Precision;
 import org.mambalens.engine.io.DType;
 import org.mambalens.engine.kernels.Scalar;
 import org.mambalens.engine.tensor.Tensor;
@@ -7,7 +8,7 @@ import org.mambalens.engine.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
 
 /** A row-major weight [rows, cols] in device memory, uploaded once, as F32 or as bfloat16 (see {@link Precision}). */
-public record DeviceMatrix(DeviceBuffer buffer, int rows, int cols, Precision precision) {
+public record DeviceMatrix(DeviceBuffer buffer, int rows, int cols, Precision precision) implements org.mambalens.engine.backend.Matrix {
     private static final int BLOCK = 1 << 18;   // elements converted on the host per copy
 
     /** Uploads a checkpoint tensor viewed as [rows, cols]: F32 widens F16/BF16; BF16 keeps BF16 as is and rounds the rest. */

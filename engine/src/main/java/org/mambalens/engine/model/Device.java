@@ -1,8 +1,8 @@
 package org.mambalens.engine.model;
 
+import org.mambalens.engine.backend.Precision;
 import org.mambalens.engine.cuda.CudaException;
 import org.mambalens.engine.cuda.Gpu;
-import org.mambalens.engine.cuda.Precision;
 
 import java.util.concurrent.atomic.AtomicBoolean;
 

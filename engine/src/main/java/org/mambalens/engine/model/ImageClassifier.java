@@ -1,5 +1,7 @@
 package org.mambalens.engine.model;
 
+import org.mambalens.engine.backend.Backend;
+import org.mambalens.engine.backend.CpuBackend;
 import org.mambalens.engine.trace.TraceRecorder;
 
 /** An image classifier over preprocessed pixels. */
@@ -16,9 +18,14 @@ public interface ImageClassifier extends AutoCloseable {
     /** Blocks (Mamba layers or Transformer layers). */
     int layers();
 
-    /** Whether this model runs on a CUDA GPU (its explanations then sum their attention maps there too). */
+    /** Where this model computes. */
+    default Backend backend() {
+        return CpuBackend.INSTANCE;
+    }
+
+    /** Whether this model runs on a GPU (its explanations then sum their attention maps there too). */
     default boolean onGpu() {
-        return false;
+        return backend().isGpu();
     }
 
     /** Logits [classes] for one image, pixels [C, H, W] already preprocessed; optionally traced. */

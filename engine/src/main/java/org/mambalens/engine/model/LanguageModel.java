@@ -1,5 +1,8 @@
 package org.mambalens.engine.model;
 
+import org.mambalens.engine.backend.Backend;
+import org.mambalens.engine.backend.CpuBackend;
+
 import org.mambalens.engine.trace.TraceRecorder;
 
 /** A causal language model: logits for a prompt, then one token at a time from a recurrent state. */
@@ -22,9 +25,14 @@ public interface LanguageModel extends AutoCloseable {
 
     int eosTokenId();
 
-    /** Whether this model runs on a CUDA GPU (its explanations then sum their attention maps there too). */
+    /** Where this model computes. */
+    default Backend backend() {
+        return CpuBackend.INSTANCE;
+    }
+
+    /** Whether this model runs on a GPU (its explanations then sum their attention maps there too). */
     default boolean onGpu() {
-        return false;
+        return backend().isGpu();
     }
 
     State newState();

@@ -1,17 +1,16 @@
 package org.mambalens.engine.model;
 
+import org.mambalens.engine.backend.Backend;
+import org.mambalens.engine.backend.Precision;
+import org.mambalens.engine.cuda.CudaBackend;
 import org.mambalens.engine.cuda.Gpu;
-import org.mambalens.engine.cuda.Precision;
 import org.mambalens.engine.io.ConfigFile;
 import org.mambalens.engine.model.gptneox.GptNeoXModel;
 import org.mambalens.engine.model.griffin.GriffinModel;
-import org.mambalens.engine.model.mamba.MambaCudaModel;
 import org.mambalens.engine.model.mamba.MambaModel;
 import org.mambalens.engine.model.mamba2.Mamba2Model;
 import org.mambalens.engine.model.rwkv.RwkvModel;
-import org.mambalens.engine.model.vim.VimCudaModel;
 import org.mambalens.engine.model.vim.VimModel;
-import org.mambalens.engine.model.vit.ViTCudaModel;
 import org.mambalens.engine.model.vit.ViTModel;
 
 import java.nio.file.Path;
@@ -33,16 +32,28 @@ public final class Models {
     }
 
     private static final Map<String, CudaLoader<LanguageModel>> LANGUAGE_CUDA = new TreeMap<>(Map.of(
-            "mamba", MambaCudaModel::load));
+            "mamba", (dir, gpu, precision) -> onGpu(gpu, precision, backend -> MambaModel.load(dir, backend))));
 
     private static final Set<String> TEXT_CLASSIFIERS = new TreeSet<>(Set.of("mamba", "gpt_neox"));
 
     private static final Map<String, Function<Path, ImageClassifier>> IMAGE = new TreeMap<>(Map.of(
             "vit", ViTModel::load, "vim", VimModel::load));
     private static final Map<String, CudaLoader<ImageClassifier>> IMAGE_CUDA = new TreeMap<>(Map.of(
-            "vit", ViTCudaModel::load, "vim", VimCudaModel::load));
+            "vit", (dir, gpu, precision) -> onGpu(gpu, precision, backend -> ViTModel.load(dir, backend)),
+            "vim", (dir, gpu, precision) -> onGpu(gpu, precision, backend -> VimModel.load(dir, backend))));
 
     private Models() {
+    }
+
+    /** A model loaded onto a new CUDA backend over {@code gpu}, which the model then owns; closed again if loading fails. */
+    private static <T> T onGpu(Gpu gpu, Precision precision, Function<Backend, T> load) {
+        CudaBackend backend = new CudaBackend(gpu, precision);
+        try {
+            return load.apply(backend);
+        } catch (RuntimeException e) {
+            backend.close();
+            throw e;
+        }
     }
 
     public static ImageClassifier loadImageClassifier(Path dir) {
@@ -77,8 +88,6 @@ public final class Models {
         if (loader == null) throw config.error("model_type \"" + type + "\" is not a supported language model (supported: " + String.join(", ", LANGUAGE.keySet()) + ")");
         if (SequenceClassification.from(config) != null) {
             if (!TEXT_CLASSIFIERS.contains(type)) throw config.error("\"" + type + "\" sequence classifiers are not supported (supported: " + String.join(", ", TEXT_CLASSIFIERS) + ")");
-            device.open(type + " classifier", LANGUAGE_CUDA.keySet(), precision);
-            return loader.apply(dir);
         }
         Gpu gpu = device.open(type, LANGUAGE_CUDA.keySet(), precision);
         return gpu == null ? loader.apply(dir) : LANGUAGE_CUDA.get(type).load(dir, gpu, precision);

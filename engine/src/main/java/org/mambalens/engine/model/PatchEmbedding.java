@@ -2,7 +2,6 @@ package org.mambalens.engine.model;
 
 import org.mambalens.engine.io.Checkpoint;
 import org.mambalens.engine.kernels.Backward;
-import org.mambalens.engine.kernels.MatMul;
 import org.mambalens.engine.tensor.Tensor;
 
 /**
@@ -24,26 +23,7 @@ public record PatchEmbedding(Tensor proj,     // [D, C·P·P]
         return (imageSize - patch) / stride + 1;
     }
 
-    /** Pixels [C, S, S] → patch embeddings [G·G, D], patches row by row. */
-    public float[] apply(float[] pixels) {
-        int C = channels, S = imageSize, P = patch, G = grid(), D = proj.dim(0), patchLen = C * P * P;
-        float[] flat = new float[G * G * patchLen];                         // im2col [G·G, C·P·P]
-        for (int py = 0; py < G; py++) {
-            for (int px = 0; px < G; px++) {
-                int row = (py * G + px) * patchLen;
-                for (int c = 0; c < C; c++) {
-                    for (int i = 0; i < P; i++) {
-                        System.arraycopy(pixels, (c * S + py * stride + i) * S + px * stride, flat, row + (c * P + i) * P, P);
-                    }
-                }
-            }
-        }
-        float[] out = new float[G * G * D];
-        MatMul.matmul(out, 0, D, flat, 0, patchLen, G * G, proj, bias);
-        return out;
-    }
-
-    /** The reverse of {@link #apply}: ∂/∂pixels [C, S, S] from ∂/∂embeddings [G·G, D] (overlapping patches add up). */
+    /** The reverse of the patch embedding (im2col, then this GEMM): ∂/∂pixels [C, S, S] from ∂/∂embeddings [G·G, D] (overlapping patches add up). */
     public float[] backward(float[] dEmbedded) {
         int C = channels, S = imageSize, P = patch, G = grid(), patchLen = C * P * P;
         float[] dFlat = new float[G * G * patchLen];

@@ -18,4 +18,11 @@ public final class Matrices {
         for (int r = 0; r < rows; r++) System.arraycopy(m, r * ld + from, out, r * n, n);
         return out;
     }
+
+    /** The rows of a row-major [rows, cols] matrix in reverse order (a token-reversed sequence). */
+    public static float[] flipRows(float[] m, int rows, int cols) {
+        float[] out = new float[m.length];
+        for (int r = 0; r < rows; r++) System.arraycopy(m, r * cols, out, (rows - 1 - r) * cols, cols);
+        return out;
+    }
 }

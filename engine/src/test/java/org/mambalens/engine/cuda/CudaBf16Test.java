@@ -1,5 +1,6 @@
 package org.mambalens.engine.cuda;
 
+import org.mambalens.engine.backend.Precision;
 import com.fasterxml.jackson.databind.JsonNode;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;

@@ -26,4 +26,10 @@ public final class GpuRequired {
         System.err.println("GPU test skipped: " + reason);
         Assumptions.abort("no GPU: " + reason);
     }
+
+    /** A CUDA backend on the test GPU (F32), after {@link #check}. */
+    public static org.mambalens.engine.backend.Backend backend() {
+        check();
+        return new CudaBackend(Gpu.open(), org.mambalens.engine.backend.Precision.F32);
+    }
 }

@@ -4,8 +4,7 @@ import org.junit.jupiter.api.Test;
 import org.mambalens.engine.Fixtures;
 import org.mambalens.engine.cuda.CudaException;
 import org.mambalens.engine.cuda.Gpu;
-import org.mambalens.engine.cuda.Precision;
-import org.mambalens.engine.model.mamba.MambaCudaModel;
+import org.mambalens.engine.backend.Precision;
 import org.mambalens.engine.model.mamba.MambaModel;
 
 import java.nio.file.Path;
@@ -22,7 +21,7 @@ class DeviceTest {
         String noGpu = Gpu.unavailableReason();
         if (noGpu == null) {
             try (LanguageModel lm = Models.loadLanguageModel(MAMBA, Device.CUDA, Precision.F32)) {
-                assertThat(lm).isInstanceOf(MambaCudaModel.class);
+                assertThat(lm.onGpu()).isTrue();
             }
         } else {
             assertThat(noGpu).containsIgnoringCase("no CUDA").doesNotContain("\n");

@@ -6,7 +6,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.mambalens.engine.Fixtures;
-import org.mambalens.engine.cuda.Precision;
+import org.mambalens.engine.backend.Precision;
 import org.mambalens.engine.io.Npy;
 import org.mambalens.engine.text.BpeTokenizer;
 import org.mambalens.engine.text.Sampler;
@@ -95,11 +95,9 @@ class TextClassifiersTest {
     }
 
     @Test
-    void aLanguageModelIsNotAClassifierAndAClassifierRefusesCuda() {
+    void aLanguageModelIsNotAClassifier() {
         assertThatThrownBy(() -> Models.loadTextClassifier(Fixtures.golden().resolve("gptneox/neox_parallel_f32"), Device.CPU, Precision.F32))
                 .hasMessageContaining("not a text classifier");
-        assertThatThrownBy(() -> Models.loadTextClassifier(Fixtures.golden().resolve("classifiers/mamba_cls_f32"), Device.CUDA, Precision.F32))
-                .hasMessageContaining("\"mamba classifier\" models have no CUDA implementation");
     }
 
     private static List<String> labels(JsonNode config) {

@@ -1,5 +1,6 @@
 package org.mambalens.xai.attention;
 
+import org.mambalens.engine.backend.Backend;
 import org.mambalens.engine.io.Npy;
 import org.mambalens.engine.kernels.Parallel;
 import org.mambalens.engine.trace.MixerTrace;
@@ -41,20 +42,32 @@ public final class AttentionMaps {
      * attention, both directions combined where there are two).
      */
     public static AttentionSummary summary(TraceRecorder trace, int layer) {
-        return summary(trace, layer, false);
-    }
-
-    /** As above; with {@code onGpu}, a Mamba mixer's hidden attention is summed on the CUDA GPU ({@link HiddenAttentionCuda}). */
-    public static AttentionSummary summary(TraceRecorder trace, int layer, boolean onGpu) {
-        if (onGpu && trace.hasMixer(layer, TraceRecorder.Direction.FORWARD)) {
-            return HiddenAttentionCuda.summary(trace.mixer(layer, TraceRecorder.Direction.FORWARD),
-                    trace.hasMixer(layer, TraceRecorder.Direction.BACKWARD) ? trace.mixer(layer, TraceRecorder.Direction.BACKWARD) : null);
-        }
         if (!trace.hasMixer(layer, TraceRecorder.Direction.FORWARD)) {
             Units units = units(trace, layer);
             return AttentionSummary.of(units.count(), units.tokens(), units.matrix());
         }
         return of(trace, layer, false, Direction.BOTH).summary();
+    }
+
+    /**
+     * As above, a Mamba mixer's hidden attention summed on {@code backend} where it has a faster way than
+     * these loops (a GPU: every (i, j) pair over the channels in one kernel, the [E, T, T] tensor never built).
+     */
+    public static AttentionSummary summary(TraceRecorder trace, int layer, Backend backend) {
+        if (trace.hasMixer(layer, TraceRecorder.Direction.FORWARD)) {
+            int E = trace.mixer(layer).channels(), T = trace.mixer(layer).length();
+            Backend.HiddenAttentionSums sums = backend.hiddenAttentionSums(trace.mixer(layer, TraceRecorder.Direction.FORWARD),
+                    trace.hasMixer(layer, TraceRecorder.Direction.BACKWARD) ? trace.mixer(layer, TraceRecorder.Direction.BACKWARD) : null);
+            if (sums != null) {
+                float[] mean = sums.sum(), positiveMean = sums.positive();
+                for (int k = 0; k < mean.length; k++) {
+                    mean[k] /= E;
+                    positiveMean[k] /= E;
+                }
+                return new AttentionSummary(E, T, mean, positiveMean, sums.min(), sums.max());
+            }
+        }
+        return summary(trace, layer);
     }
 
     /**

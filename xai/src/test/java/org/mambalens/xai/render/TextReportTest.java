@@ -3,7 +3,7 @@ package org.mambalens.xai.render;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.mambalens.engine.Fixtures;
-import org.mambalens.engine.cuda.Precision;
+import org.mambalens.engine.backend.Precision;
 import org.mambalens.engine.model.LanguageModel;
 import org.mambalens.engine.model.Models;
 import org.mambalens.xai.methods.ImageExplainer.Method;

@@ -1,5 +1,10 @@
 package org.mambalens.engine.model.mamba;
 
+import org.mambalens.engine.backend.Backend;
+import org.mambalens.engine.backend.Buffer;
+import org.mambalens.engine.backend.CpuBackend;
+import org.mambalens.engine.backend.Matrix;
+import org.mambalens.engine.backend.ReplaySlot;
 import org.mambalens.engine.io.Checkpoint;
 import org.mambalens.engine.io.ConfigFile;
 import org.mambalens.engine.kernels.Backward;
@@ -13,33 +18,43 @@ import org.mambalens.engine.trace.TraceRecorder;
 import java.nio.file.Path;
 import java.util.Arrays;
 
+import static org.mambalens.engine.backend.CpuBackend.array;
+
 /**
  * Mamba-1 language model (transformers' {@code MambaForCausalLM}, SPEC §2), read top to bottom:
- * weights, state, then the forward pass. Large matrices stay memory-mapped in their checkpoint dtype;
- * the residual stream and every activation are F32.
+ * weights, state, then the forward pass, written once over a {@link Backend} (the CPU's Vector API
+ * kernels or a CUDA GPU). Large matrices stay in their checkpoint dtype on the CPU (memory-mapped) and
+ * are uploaded once to a GPU; the residual stream and every activation are F32.
  *
- * <p>Shapes: L tokens, D = hidden, E = inner channels, N = state size, R = dt rank, K = conv taps, V = vocab.
+ * <p>Shapes: L tokens, D = hidden, E = inner channels, N = state size, R = dt rank, K = conv taps,
+ * P = R + 2N, V = vocab, O = outputs (V, or a classifier's labels).
  */
 public final class MambaModel implements LanguageModel {
 
-    /** One residual block's weights. Tensors are mapped views; float[] are small and widened at load. */
-    record Layer(float[] norm,        // [D]
-                 Tensor inProj,       // [2E, D]
-                 float[] inProjBias,  // [2E] or null
+    /** One residual block's weights; optional ones are null. */
+    record Layer(Buffer norm,         // [D]
+                 Matrix inProj,       // [2E, D]
+                 Buffer inProjBias,   // [2E]
                  SsmBranch ssm,       // conv, x_proj, dt_proj, A, D
-                 Tensor outProj,      // [D, E]
-                 float[] outProjBias) { // [D] or null
+                 Matrix outProj,      // [D, E]
+                 Buffer outProjBias) { // [D]
     }
 
-    /** Per layer: the last K−1 conv inputs and the SSM state H. */
+    /** Per layer: the last K−1 conv inputs and the SSM state, in the backend's memory; and the decode step's replay. */
     public static final class State implements LanguageModel.State {
-        final float[][] convWindow;   // [layers][(K−1)·E]
-        final float[][] ssm;          // [layers][N·E]
+        final Buffer[] convWindow;    // [layers][(K−1)·E]
+        final Buffer[] ssm;           // [layers][N·E]
+        final ReplaySlot step = new ReplaySlot();
         int position;
 
-        State(MambaConfig c) {
-            convWindow = new float[c.layers()][(c.convKernel() - 1) * c.intermediateSize()];
-            ssm = new float[c.layers()][c.stateSize() * c.intermediateSize()];
+        State(Backend backend, MambaConfig c) {
+            int E = c.intermediateSize();
+            convWindow = new Buffer[c.layers()];
+            ssm = new Buffer[c.layers()];
+            for (int i = 0; i < c.layers(); i++) {
+                convWindow[i] = backend.allocate((long) Math.max(1, c.convKernel() - 1) * E);
+                ssm[i] = backend.allocate((long) c.stateSize() * E);
+            }
         }
 
         @Override
@@ -48,51 +63,72 @@ public final class MambaModel implements LanguageModel {
         }
     }
 
+    /** Prefill runs in chunks of this many tokens, so a prompt of any length needs bounded memory. */
+    static final int PREFILL_CHUNK = 512;
+
     private final Path dir;
     private final MambaConfig config;
+    private final SequenceClassification classifier;
     private final Checkpoint checkpoint;
-    private final Tensor embeddings;   // [V, D]
+    private final Backend backend;
+    private final Matrix embeddings;   // [V, D], F32: rows are gathered
     private final Layer[] layers;
-    private final float[] normF;       // [D]
-    private final Tensor head;         // [O, D]: lm_head (the embeddings when tied), or a classifier's score
-    private final int outputs;         // O = V for the LM, the number of labels for a classifier
+    private final Buffer normF;        // [D]
+    private final Matrix head;         // [O, D]: lm_head (the embeddings when tied), or a classifier's score
+    private final int outputs;
+    private MambaModel reverse;        // on a GPU: this checkpoint on the CPU backend, for the reverse pass
 
-    private MambaModel(Path dir, MambaConfig config, SequenceClassification classifier, Checkpoint checkpoint) {
+    private MambaModel(Path dir, MambaConfig config, SequenceClassification classifier, Checkpoint checkpoint, Backend backend) {
         this.dir = dir;
         this.config = config;
+        this.classifier = classifier;
         this.checkpoint = checkpoint;
+        this.backend = backend;
         int V = config.vocabSize(), D = config.hiddenSize();
-        embeddings = checkpoint.tensor("backbone.embeddings.weight", V, D);
-        normF = checkpoint.tensor("backbone.norm_f.weight", D).toFloatArray();
-        head = classifier != null ? checkpoint.tensor("score.weight", classifier.labels().size(), D)
-                : config.tieWordEmbeddings() ? embeddings : checkpoint.tensor("lm_head.weight", V, D);
-        outputs = head.dim(0);
+        Tensor table = checkpoint.tensor("backbone.embeddings.weight", V, D);
+        embeddings = backend.table(table, V, D);
+        normF = backend.constant(checkpoint.tensor("backbone.norm_f.weight", D).toFloatArray());
+        Tensor headWeight = classifier != null ? checkpoint.tensor("score.weight", classifier.labels().size(), D)
+                : config.tieWordEmbeddings() ? table : checkpoint.tensor("lm_head.weight", V, D);
+        outputs = headWeight.dim(0);
+        head = backend.matrix(headWeight, outputs, D);
         layers = new Layer[config.layers()];
         for (int i = 0; i < layers.length; i++) layers[i] = loadLayer("backbone.layers." + i + ".");
     }
 
-    /** A MambaForCausalLM, or the backbone and score of a MambaForSequenceClassification (see {@link SequenceClassification}). */
-    public static MambaModel load(Path dir) {
+    /** A MambaForCausalLM, or the backbone and score of a MambaForSequenceClassification (see {@link SequenceClassification}), on {@code backend}. */
+    public static MambaModel load(Path dir, Backend backend) {
         ConfigFile file = ConfigFile.in(dir);
         MambaConfig config = MambaConfig.from(file);
         SequenceClassification classifier = SequenceClassification.from(file);
-        return Checkpoint.openFor(dir, ck -> new MambaModel(dir, config, classifier, ck));
+        return Checkpoint.openFor(dir, ck -> new MambaModel(dir, config, classifier, ck, backend));
+    }
+
+    /** On the CPU. */
+    public static MambaModel load(Path dir) {
+        return load(dir, CpuBackend.INSTANCE);
     }
 
     private Layer loadLayer(String p) {
         int D = config.hiddenSize(), E = config.intermediateSize();
+        Checkpoint ck = checkpoint;
         return new Layer(
-                checkpoint.tensor(p + "norm.weight", D).toFloatArray(),
-                checkpoint.tensor(p + "mixer.in_proj.weight", 2L * E, D),
-                config.useBias() ? checkpoint.tensor(p + "mixer.in_proj.bias", 2L * E).toFloatArray() : null,
-                SsmBranch.load(checkpoint, p + "mixer.", "", "A_log", config.useConvBias(), E, config.stateSize(),
+                backend.constant(ck.tensor(p + "norm.weight", D).toFloatArray()),
+                backend.matrix(ck.tensor(p + "mixer.in_proj.weight", 2L * E, D), 2 * E, D),
+                config.useBias() ? backend.constant(ck.tensor(p + "mixer.in_proj.bias", 2L * E).toFloatArray()) : null,
+                SsmBranch.load(backend, ck, p + "mixer.", "", "A_log", config.useConvBias(), E, config.stateSize(),
                         config.timeStepRank(), config.convKernel()),
-                checkpoint.tensor(p + "mixer.out_proj.weight", D, E),
-                config.useBias() ? checkpoint.tensor(p + "mixer.out_proj.bias", D).toFloatArray() : null);
+                backend.matrix(ck.tensor(p + "mixer.out_proj.weight", D, E), D, E),
+                config.useBias() ? backend.constant(ck.tensor(p + "mixer.out_proj.bias", D).toFloatArray()) : null);
     }
 
     public MambaConfig config() {
         return config;
+    }
+
+    @Override
+    public Backend backend() {
+        return backend;
     }
 
     @Override
@@ -117,42 +153,65 @@ public final class MambaModel implements LanguageModel {
 
     @Override
     public State newState() {
-        return new State(config);
+        return backend.call(() -> new State(backend, config));
     }
-
-    /** Prefill runs in chunks of this many tokens, so a prompt of any length needs bounded memory. */
-    static final int PREFILL_CHUNK = 512;
 
     @Override
     public float[] forward(int[] ids, TraceRecorder trace) {
         checkIds(ids);
         checkFits(ids.length);
-        float[] h = hidden(ids, newState(), trace);
-        float[] logits = new float[ids.length * outputs];                 // [L, O]
-        MatMul.matmul(logits, 0, outputs, h, 0, config.hiddenSize(), ids.length, head, null);
-        return logits;
+        return backend.call(() -> {
+            int L = ids.length;
+            try (Backend.Frame f = backend.frame()) {
+                Buffer x = f.floats((long) L * config.hiddenSize()), logits = f.floats((long) L * outputs);
+                backend.embed(x, embeddings, ids);
+                blocks(f, x, L, new State(backend, config), trace, null, logits, 0, L);
+                return backend.read(logits, Math.multiplyExact(L, outputs));
+            }
+        });
     }
 
     @Override
     public float[] prefill(int[] ids, LanguageModel.State state) {
         checkIds(ids);                      // all of them first: a bad id must not leave the state half-advanced
-        float[] h = null;
-        int last = 0;
-        for (int from = 0; from < ids.length; from += PREFILL_CHUNK) {
-            int[] chunk = Arrays.copyOfRange(ids, from, Math.min(ids.length, from + PREFILL_CHUNK));
-            h = hidden(chunk, (State) state, null);
-            last = chunk.length - 1;
-        }
-        float[] logits = new float[outputs];
-        MatMul.matvec(logits, 0, h, last * config.hiddenSize(), head, null);
-        return logits;
+        State st = (State) state;
+        return backend.call(() -> {
+            float[] logits = null;
+            for (int from = 0; from < ids.length; from += PREFILL_CHUNK) {
+                int[] chunk = Arrays.copyOfRange(ids, from, Math.min(ids.length, from + PREFILL_CHUNK));
+                try (Backend.Frame f = backend.frame()) {
+                    Buffer x = f.floats((long) chunk.length * config.hiddenSize()), out = f.floats(outputs);
+                    backend.embed(x, embeddings, chunk);
+                    blocks(f, x, chunk.length, st, null, null, out, chunk.length - 1, 1);
+                    logits = backend.read(out, outputs);
+                }
+                st.position += chunk.length;
+            }
+            return logits;
+        });
+    }
+
+    /** One token: its launches are the same every step, so a GPU captures them once and replays them. */
+    @Override
+    public float[] step(int id, LanguageModel.State state) {
+        checkIds(new int[]{id});
+        State st = (State) state;
+        return backend.call(() -> {
+            try (Backend.Frame f = backend.frame()) {
+                Buffer x = f.floats(config.hiddenSize()), out = f.floats(outputs);
+                backend.embed(x, embeddings, new int[]{id});
+                backend.replay(st.step, () -> blocks(f, x, 1, st, null, null, out, 0, 1));
+                st.position++;
+                return backend.read(out, outputs);
+            }
+        });
     }
 
     private void checkIds(int[] ids) {
         LanguageModel.checkIds(ids, config.vocabSize());
     }
 
-    /** A whole-sequence forward holds [L, V] logits and a dozen [L, E] activations at once. */
+    /** A whole-sequence forward holds [L, O] logits and a dozen [L, E] activations at once. */
     private void checkFits(int tokens) {
         long bytes = 4L * tokens * (outputs + 14L * config.intermediateSize() + 4L * config.hiddenSize());
         long heap = Runtime.getRuntime().maxMemory();
@@ -163,41 +222,37 @@ public final class MambaModel implements LanguageModel {
         }
     }
 
-    @Override
-    public float[] step(int id, LanguageModel.State state) {
-        return prefill(new int[]{id}, state);
-    }
-
-    /** RMSNorm_f of the residual stream after every block, [L, D], advancing {@code state} by L tokens. */
-    private float[] hidden(int[] ids, State state, TraceRecorder trace) {
-        return hidden(ids, state, trace, null);
-    }
-
-    /** As above; when {@code streams} is given, streams[i] receives the residual stream entering layer i and streams[layers] the last. */
-    private float[] hidden(int[] ids, State state, TraceRecorder trace, float[][] streams) {
-        int L = ids.length, D = config.hiddenSize();
-        float[] x = new float[L * D];                                      // residual stream [L, D], F32
-        for (int t = 0; t < L; t++) {
-            for (int i = 0; i < D; i++) x[t * D + i] = embeddings.getFloat((long) ids[t] * D + i);
-        }
-        float[] xn = new float[L * D];
+    /**
+     * The blocks over the L embedded tokens in x [L, D] (the residual stream, F32), continuing from and
+     * updating {@code state}, then RMSNorm_f and the head for rows [firstRow, firstRow + rows) into
+     * logits [rows, O]. Each block is x = x + Mixer(RMSNorm(x)), the add deferred into the next norm.
+     * When {@code streams} is given, streams[i] receives the stream entering layer i and streams[layers] the last.
+     */
+    private void blocks(Backend.Frame f, Buffer x, int L, State state, TraceRecorder trace, float[][] streams,
+                        Buffer logits, int firstRow, int rows) {
+        int D = config.hiddenSize(), E = config.intermediateSize();
+        float eps = config.eps();
+        Buffer hidden = f.floats((long) L * D), normed = f.floats((long) L * D);   // mixer output, RMSNorm(x) [L, D]
+        Buffer xz = f.floats((long) L * 2 * E), y = f.floats((long) L * E);        // in_proj [L, 2E]: x' | z; gated scan output [L, E]
         for (int i = 0; i < layers.length; i++) {
-            if (streams != null) streams[i] = x.clone();
-            Elementwise.rmsnorm(xn, x, layers[i].norm(), config.eps(), L, D);
-            float[] out = mixer(i, xn, L, state, trace);
-            Elementwise.addInPlace(x, out, L * D);                         // h = x + Mixer(RMSNorm(x))
+            Layer w = layers[i];
+            backend.addRmsnorm(normed, D, x, D, i == 0 ? null : hidden, D, w.norm(), L, D, eps);
+            if (streams != null) streams[i] = backend.read(x, L * D);
+            backend.linear(xz, 2 * E, normed, D, L, w.inProj(), w.inProjBias());
+            w.ssm().run(new SsmBranch.Run(f, state.convWindow[i], state.ssm[i], trace, i, TraceRecorder.Direction.FORWARD),
+                    y, xz, 1, L, false, false);
+            backend.linear(hidden, D, y, E, L, w.outProj(), w.outProjBias());
         }
-        if (streams != null) streams[layers.length] = x.clone();
-        Elementwise.rmsnorm(xn, x, normF, config.eps(), L, D);
-        state.position += L;
-        return xn;
+        backend.addRmsnorm(normed.at((long) firstRow * D), D, x.at((long) firstRow * D), D, hidden.at((long) firstRow * D), D, normF, rows, D, eps);
+        if (streams != null) streams[layers.length] = backend.read(x, L * D);
+        backend.linear(logits, outputs, normed.at((long) firstRow * D), D, rows, head, null);
     }
 
     /**
      * Mamba-Attribution's gradients for a prompt: back-propagates the logit of {@code token} at
      * {@code position} and records, for each wanted layer, the gradient with respect to the residual
      * stream entering it [L, D]. Layers are recomputed one at a time on the way back. Returns that
-     * position's logits [V].
+     * position's logits [O]. On a GPU the forward runs there and the reverse on this checkpoint's CPU view.
      */
     @Override
     public float[] forwardWithGradients(int[] ids, int position, int token, TraceRecorder trace) {
@@ -205,28 +260,35 @@ public final class MambaModel implements LanguageModel {
         checkFits(ids.length);
         if (position < 0 || position >= ids.length) throw new IllegalArgumentException("position " + position + " is outside the prompt [0, " + ids.length + ")");
         LanguageModel.checkOutput(token, outputs);
+        if (backend.isGpu()) {
+            synchronized (this) {
+                if (reverse == null) reverse = new MambaModel(dir, config, classifier, checkpoint, CpuBackend.INSTANCE);
+            }
+            return reverse.forwardWithGradients(ids, position, token, trace);
+        }
         int L = ids.length, D = config.hiddenSize(), E = config.intermediateSize();
         float[][] streams = new float[layers.length + 1][];
-        float[] h = hidden(ids, newState(), trace, streams);
-        float[] logits = new float[outputs];
-        MatMul.matvec(logits, 0, h, position * D, head, null);
+        float[] x = new float[L * D], normed = new float[L * D], logits = new float[outputs];
+        backend.embed(CpuBackend.wrap(x), embeddings, ids);
+        blocks(backend.frame(), CpuBackend.wrap(x), L, new State(backend, config), trace, streams, CpuBackend.wrap(logits), position, 1);
+        Tensor headWeight = CpuBackend.tensor(head);
 
         float[] dOut = new float[D];                                       // ∂logit/∂RMSNorm_f(x)[position] = the head's row
-        for (int j = 0; j < D; j++) dOut[j] = head.getFloat((long) token * D + j);
+        for (int j = 0; j < D; j++) dOut[j] = headWeight.getFloat((long) token * D + j);
         float[] grad = new float[L * D], dRow = new float[D];
-        Backward.rmsnorm(dRow, dOut, Arrays.copyOfRange(streams[layers.length], position * D, (position + 1) * D), normF, config.eps(), 1, D);
+        Backward.rmsnorm(dRow, dOut, Arrays.copyOfRange(streams[layers.length], position * D, (position + 1) * D), array(normF), config.eps(), 1, D);
         System.arraycopy(dRow, 0, grad, position * D, D);
 
-        float[] xn = new float[L * D], dXn = new float[L * D], dStream = new float[L * D];
+        float[] dXn = new float[L * D], dStream = new float[L * D];
         for (int i = layers.length - 1; i >= 0; i--) {                     // x_{i+1} = x_i + mixer(norm(x_i))
             Layer w = layers[i];
-            Elementwise.rmsnorm(xn, streams[i], w.norm(), config.eps(), L, D);
+            Elementwise.rmsnorm(normed, streams[i], array(w.norm()), config.eps(), L, D);
             float[] xz = new float[L * 2 * E];
-            MatMul.matmul(xz, 0, 2 * E, xn, 0, D, L, w.inProj(), w.inProjBias());
+            MatMul.matmul(xz, 0, 2 * E, normed, 0, D, L, CpuBackend.tensor(w.inProj()), w.inProjBias() == null ? null : array(w.inProjBias()));
             float[] dy = new float[L * E];
-            Backward.linear(dy, grad, L, w.outProj());
-            Backward.linear(dXn, w.ssm().backward(xz, L, dy), L, w.inProj());
-            Backward.rmsnorm(dStream, dXn, streams[i], w.norm(), config.eps(), L, D);
+            Backward.linear(dy, grad, L, CpuBackend.tensor(w.outProj()));
+            Backward.linear(dXn, w.ssm().backward(xz, L, dy), L, CpuBackend.tensor(w.inProj()));
+            Backward.rmsnorm(dStream, dXn, streams[i], array(w.norm()), config.eps(), L, D);
             Elementwise.addInPlace(grad, dStream, L * D);
             trace.recordResidualGradient(i, grad::clone);
             streams[i + 1] = null;
@@ -235,21 +297,13 @@ public final class MambaModel implements LanguageModel {
         return logits;
     }
 
-    /** Mixer(v) of SPEC §2 for L tokens: in_proj, the SSM branch (conv … gate), out_proj. */
-    private float[] mixer(int i, float[] v, int L, State state, TraceRecorder trace) {
-        Layer w = layers[i];
-        int D = config.hiddenSize(), E = config.intermediateSize();
-        float[] xz = new float[L * 2 * E];                                 // [L, 2E]: x' = [:, :E], z = [:, E:]
-        MatMul.matmul(xz, 0, 2 * E, v, 0, D, L, w.inProj(), w.inProjBias());
-        float[] y = w.ssm().run(xz, L, state.convWindow[i], state.ssm[i], trace, i, TraceRecorder.Direction.FORWARD);
-        float[] out = new float[L * D];                                    // out_proj [L, D]
-        MatMul.matmul(out, 0, D, y, 0, E, L, w.outProj(), w.outProjBias());
-        return out;
-    }
-
     @Override
     public void close() {
-        checkpoint.close();
+        backend.call(() -> {
+            backend.close();
+            checkpoint.close();
+            return null;
+        });
     }
 
     @Override
@@ -257,6 +311,6 @@ public final class MambaModel implements LanguageModel {
         return "Mamba " + Arrays.asList(config.layers() + " layers", "D=" + config.hiddenSize(), "E=" + config.intermediateSize(),
                 "N=" + config.stateSize(), "R=" + config.timeStepRank(), "K=" + config.convKernel(), "V=" + config.vocabSize(),
                 outputs == config.vocabSize() ? "LM head" : outputs + " labels")
-                + " from " + dir;
+                + (backend.isGpu() ? " on " + backend : "") + " from " + dir;
     }
 }

@@ -1,133 +1,157 @@
 package org.mambalens.engine.model.mamba;
 
+import org.mambalens.engine.backend.Backend;
+import org.mambalens.engine.backend.Buffer;
+import org.mambalens.engine.backend.CpuBackend;
+import org.mambalens.engine.backend.Matrix;
 import org.mambalens.engine.io.Checkpoint;
 import org.mambalens.engine.kernels.Backward;
-import org.mambalens.engine.kernels.CausalConv;
 import org.mambalens.engine.kernels.Elementwise;
-import org.mambalens.engine.kernels.MatMul;
-import org.mambalens.engine.kernels.SelectiveScan;
 import org.mambalens.engine.tensor.Matrices;
-import org.mambalens.engine.tensor.Tensor;
 import org.mambalens.engine.trace.MixerTrace;
 import org.mambalens.engine.trace.TraceRecorder;
+
+import static org.mambalens.engine.backend.CpuBackend.array;
+import static org.mambalens.engine.backend.CpuBackend.wrap;
 
 /**
  * The part of a Mamba mixer between in_proj and out_proj (SPEC §2), for one scan direction: causal
  * conv, SiLU, x_proj, Δ = softplus(dt_proj(δr)), selective scan, D skip and the silu(z) gate. The
  * language model runs one branch per layer; Vision Mamba runs a forward and a backward one.
  *
- * <p>Shapes: L tokens, E inner channels, N state size, R dt rank, K conv taps.
+ * <p>Shapes: B sequences, T tokens, E inner channels, N state size, R dt rank, K conv taps, P = R + 2N.
  */
-public record SsmBranch(float[] convTaps,   // [K, E]  conv1d.weight [E, 1, K] transposed, tap-major
-                        float[] convBias,   // [E] or null
-                        Tensor xProj,       // [R + 2N, E]
-                        Tensor dtProj,      // [E, R]
-                        float[] dtBias,     // [E]
-                        float[] aT,         // [N, E]  A = −exp(A_log), transposed
-                        float[] a,          // [E, N]  A, as the checkpoint lays it out (for the trace)
-                        float[] d,          // [E]
-                        int channels, int stateSize, int rank, int taps) {
+public final class SsmBranch {
+    private final Backend backend;
+    private final Buffer convTaps, convBias, dtBias, a, d;   // [K, E] tap-major, [E] or null, [E], [E, N] A = −exp(A_log), [E]
+    private final Matrix xProj, dtProj;                      // [P, E], [E, R]
+    private final float[] hostA, hostD, hostTaps, hostBias;  // the small parameters again, for traces
+    private final int channels, stateSize, rank, taps;
+
+    private SsmBranch(Backend backend, float[] taps, float[] bias, Matrix xProj, Matrix dtProj, float[] dtBias, float[] a, float[] d,
+                      int e, int n, int r, int k) {
+        this.backend = backend;
+        this.convTaps = backend.constant(taps);
+        this.convBias = bias == null ? null : backend.constant(bias);
+        this.dtBias = backend.constant(dtBias);
+        this.a = backend.constant(a);
+        this.d = backend.constant(d);
+        this.xProj = xProj;
+        this.dtProj = dtProj;
+        this.hostA = a;
+        this.hostD = d;
+        this.hostTaps = taps;
+        this.hostBias = bias;
+        this.channels = e;
+        this.stateSize = n;
+        this.rank = r;
+        this.taps = k;
+    }
 
     /**
      * Loads a branch whose tensors are named {@code prefix + conv1d + suffix + ".weight"} etc., with the
      * A matrix under {@code aLog} (Vision Mamba names the backward one {@code A_b_log}).
      */
-    public static SsmBranch load(Checkpoint ck, String prefix, String suffix, String aLog, boolean convBias,
+    public static SsmBranch load(Backend backend, Checkpoint ck, String prefix, String suffix, String aLog, boolean convBias,
                                  int e, int n, int r, int k) {
         float[] conv = ck.tensor(prefix + "conv1d" + suffix + ".weight", e, 1, k).toFloatArray();
         float[] taps = new float[k * e];
         for (int c = 0; c < e; c++) for (int j = 0; j < k; j++) taps[j * e + c] = conv[c * k + j];
         float[] a = ck.tensor(prefix + aLog, e, n).toFloatArray();
-        float[] aT = new float[n * e];
-        for (int c = 0; c < e; c++) {
-            for (int i = 0; i < n; i++) {
-                a[c * n + i] = (float) -Math.exp(a[c * n + i]);
-                aT[i * e + c] = a[c * n + i];
-            }
-        }
-        return new SsmBranch(taps,
+        for (int i = 0; i < a.length; i++) a[i] = (float) -Math.exp(a[i]);
+        return new SsmBranch(backend, taps,
                 convBias ? ck.tensor(prefix + "conv1d" + suffix + ".bias", e).toFloatArray() : null,
-                ck.tensor(prefix + "x_proj" + suffix + ".weight", r + 2L * n, e),
-                ck.tensor(prefix + "dt_proj" + suffix + ".weight", e, r),
+                backend.matrix(ck.tensor(prefix + "x_proj" + suffix + ".weight", r + 2L * n, e), r + 2 * n, e),
+                backend.matrix(ck.tensor(prefix + "dt_proj" + suffix + ".weight", e, r), e, r),
                 ck.tensor(prefix + "dt_proj" + suffix + ".bias", e).toFloatArray(),
-                aT,
                 a,
                 ck.tensor(prefix + "D" + suffix, e).toFloatArray(),
                 e, n, r, k);
     }
 
+    /** Where a branch's tensors go for one call: scratch from the frame, the decode state when there is one. */
+    public record Run(Backend.Frame frame, Buffer window, Buffer state, TraceRecorder trace, int layer,
+                      TraceRecorder.Direction direction) {
+    }
+
     /**
-     * y ⊙ silu(z) [L, E] from in_proj's output xz [L, 2E] (x' = columns [0, E), z = [E, 2E)), continuing
-     * from and updating the conv window [(K−1)·E] and SSM state [N·E]; recorded under (layer, direction)
-     * when a trace wants that layer.
+     * y (+)= (C·H + D·u) ⊙ silu(z) [B·T, E] from in_proj's output xz [B·T, 2E] (x' = columns [0, E), z = [E, 2E));
+     * {@code reverse} scans each sequence from its end, {@code accumulate} adds into y. With a decode
+     * state (batch 1), continues from and updates the conv window [(K−1)·E] and the SSM state. Records
+     * sequence 0 under (layer, direction) when the trace wants that layer; a reversed branch's trace keeps
+     * its own, reversed token order (SPEC §5).
      */
-    public float[] run(float[] xz, int len, float[] convWindow, float[] ssm, TraceRecorder trace, int layer,
-                       TraceRecorder.Direction direction) {
-        int E = channels, N = stateSize, R = rank, P = R + 2 * N;
-        Activations a = activations(xz, len, convWindow);
-        float[] y = new float[len * E];                                    // (C·H + D·u) ⊙ silu(z) [L, E]
-        SelectiveScan.scan(y, a.scanInputs(xz), aT, d, ssm, len, E, N);
-
-        if (trace != null) {
-            trace.recordMixer(layer, direction, () -> new MixerTrace(len, E, N, a.delta().clone(),
-                    Matrices.columns(a.dbc(), len, P, R, N), Matrices.columns(a.dbc(), len, P, R + N, N), a.s().clone(), a.u().clone(),
-                    Matrices.columns(xz, len, 2 * E, E, E), Matrices.columns(xz, len, 2 * E, 0, E), y.clone(), this.a, d, convTaps, convBias));
-        }
-        return y;
+    public void run(Run run, Buffer y, Buffer xz, int batch, int tokens, boolean reverse, boolean accumulate) {
+        int E = channels, N = stateSize, R = rank, P = R + 2 * N, rows = batch * tokens;
+        boolean traced = run.trace() != null && run.trace().wants(run.layer());
+        Backend.Frame f = run.frame();
+        Buffer u = f.floats((long) rows * E), dbc = f.floats((long) rows * P), dt = f.floats((long) rows * E);
+        Buffer s = traced ? f.floats((long) rows * E) : null, delta = traced ? f.floats((long) rows * E) : null;
+        preScan(backend, u, s, dbc, dt, xz, run.window(), batch, tokens, reverse);
+        Buffer out = traced && accumulate ? f.floats((long) rows * E) : y;   // traced: keep this branch's own output
+        backend.selectiveScan(new Backend.Scan(out, E, u, E, dt, E, dtBias, dbc.at(R), P, xz.at(E), 2 * E, a, d, run.state(), delta,
+                run.window(), xz, 2 * E, taps), batch, tokens, E, N, reverse, accumulate && !traced);
+        if (!traced) return;
+        record(run, tokens, reverse, xz, s, u, dbc, delta, out);
+        if (accumulate) backend.add(y, out, (long) rows * E);
     }
 
-    /** The branch's tensors before the scan, for L tokens. */
-    private record Activations(float[] s,       // conv output [L, E]
-                               float[] u,       // silu(s) [L, E]
-                               float[] dbc,     // [δr, B, C] = x_proj(u) [L, R+2N]
-                               float[] dt,      // dt_proj(δr) + bias [L, E], before softplus
-                               float[] delta,   // Δ = softplus(dt) [L, E]
-                               int rank, int stateSize, int channels) {
-        SelectiveScan.Inputs scanInputs(float[] xz) {
-            return new SelectiveScan.Inputs(u, delta, dbc, rank + 2 * stateSize, rank, rank + stateSize, xz, channels, 2 * channels);
-        }
+    /** s = conv(x') (into {@code s} when given), u = silu(s), [δr, B, C] = x_proj(u), dt = dt_proj(δr) without its bias. */
+    private void preScan(Backend b, Buffer u, Buffer s, Buffer dbc, Buffer dt, Buffer xz, Buffer window, int batch, int tokens, boolean reverse) {
+        int E = channels, P = rank + 2 * stateSize, rows = batch * tokens;
+        b.causalConv(u, s, xz, 2 * E, convTaps, convBias, window, batch, tokens, E, taps, reverse, true);
+        b.linear(dbc, P, u, E, rows, xProj, null);
+        b.linear(dt, E, dbc, P, rows, dtProj, null);                    // reads δr, the first R columns
     }
 
-    private Activations activations(float[] xz, int len, float[] convWindow) {
+    private void record(Run run, int T, boolean reverse, Buffer xz, Buffer s, Buffer u, Buffer dbc, Buffer delta, Buffer y) {
         int E = channels, N = stateSize, R = rank, P = R + 2 * N;
-        float[] s = new float[len * E];
-        CausalConv.apply(s, xz, 0, 2 * E, convTaps, convBias, convWindow, len, E, taps);
-        float[] u = new float[len * E];
-        Elementwise.silu(u, 0, E, s, 0, E, len, E);
-        float[] dbc = new float[len * P];
-        MatMul.matmul(dbc, 0, P, u, 0, E, len, xProj, null);
-        float[] dt = new float[len * E];
-        MatMul.matmul(dt, 0, E, dbc, 0, P, len, dtProj, dtBias);
-        float[] delta = dt.clone();
-        Elementwise.softplus(delta, 0, len * E);
-        return new Activations(s, u, dbc, dt, delta, R, N, E);
+        float[] xzHost = read(xz, T, 2 * E, reverse), dbcHost = read(dbc, T, P, reverse);
+        float[] deltaHost = read(delta, T, E, reverse), sHost = read(s, T, E, reverse), uHost = read(u, T, E, reverse), yHost = read(y, T, E, reverse);
+        run.trace().recordMixer(run.layer(), run.direction(), () -> new MixerTrace(T, E, N, deltaHost, Matrices.columns(dbcHost, T, P, R, N),
+                Matrices.columns(dbcHost, T, P, R + N, N), sHost, uHost, Matrices.columns(xzHost, T, 2 * E, E, E),
+                Matrices.columns(xzHost, T, 2 * E, 0, E), yHost, hostA, hostD, hostTaps, hostBias));
+    }
+
+    /** Sequence 0's rows of a [T, cols] buffer, in the branch's own token order. */
+    private float[] read(Buffer b, int T, int cols, boolean reverse) {
+        float[] m = backend.read(b, T * cols);
+        return reverse ? Matrices.flipRows(m, T, cols) : m;
     }
 
     /**
-     * The reverse of {@link #run} from a fresh state: given dy [L, E], the gradient of the branch output,
-     * returns d(xz) [L, 2E] (x' columns first, then z), recomputing the forward tensors it needs.
+     * The reverse of {@link #run} for one sequence from a fresh state, on the CPU backend: given dy [L, E],
+     * the gradient of the branch output, returns d(xz) [L, 2E] (x' columns first, then z), recomputing
+     * the forward tensors it needs with the same steps as the forward pass.
      */
     public float[] backward(float[] xz, int len, float[] dy) {
+        if (backend.isGpu()) throw new IllegalStateException("the reverse pass runs on the CPU backend");
         int E = channels, N = stateSize, R = rank, P = R + 2 * N;
-        Activations a = activations(xz, len, new float[(taps - 1) * E]);
+        float[] s = new float[len * E], u = new float[len * E], dbc = new float[len * P], dt = new float[len * E];
+        preScan(backend, wrap(u), wrap(s), wrap(dbc), wrap(dt), wrap(xz), null, 1, len, false);
+        float[] bias = array(dtBias);
+        for (int t = 0; t < len; t++) for (int c = 0; c < E; c++) dt[t * E + c] += bias[c];
+        float[] delta = dt.clone();
+        Elementwise.softplus(delta, 0, len * E);
+        float[] aT = new float[N * E];
+        for (int c = 0; c < E; c++) for (int i = 0; i < N; i++) aT[i * E + c] = hostA[c * N + i];
         var g = new Backward.ScanGradients(new float[len * E], new float[len * E], new float[len * P], new float[len * E]);
-        Backward.scan(g, dy, a.scanInputs(xz), aT, d, len, E, N);
+        Backward.scan(g, dy, new org.mambalens.engine.kernels.SelectiveScan.Inputs(u, delta, dbc, P, R, R + N, xz, E, 2 * E), aT, hostD, len, E, N);
 
         float[] dDt = new float[len * E];                                  // through Δ = softplus(dt)
-        Backward.softplus(dDt, g.ddelta(), a.dt(), len * E);
+        Backward.softplus(dDt, g.ddelta(), dt, len * E);
         float[] dDeltaRank = new float[len * R];                           // through dt_proj: d(δr) [L, R]
-        Backward.linear(dDeltaRank, dDt, len, dtProj);
+        Backward.linear(dDeltaRank, dDt, len, CpuBackend.tensor(dtProj));
         for (int t = 0; t < len; t++) System.arraycopy(dDeltaRank, t * R, g.dbc(), t * P, R);
         float[] du = new float[len * E];                                   // through x_proj, plus the scan's own du
-        Backward.linear(du, g.dbc(), len, xProj);
+        Backward.linear(du, g.dbc(), len, CpuBackend.tensor(xProj));
         Elementwise.addInPlace(du, g.du(), len * E);
         float[] ds = new float[len * E];                                   // through u = silu(s)
-        Backward.silu(ds, du, a.s(), len * E);
+        Backward.silu(ds, du, s, len * E);
 
         float[] dxz = new float[len * 2 * E];
-        Backward.causalConv(dxz, 0, 2 * E, ds, convTaps, len, E, taps);
+        Backward.causalConv(dxz, 0, 2 * E, ds, hostTaps, len, E, taps);
         for (int t = 0; t < len; t++) System.arraycopy(g.dz(), t * E, dxz, t * 2 * E + E, E);
         return dxz;
     }
-
 }

@@ -1,5 +1,9 @@
 package org.mambalens.engine.model.vim;
 
+import org.mambalens.engine.backend.Backend;
+import org.mambalens.engine.backend.Buffer;
+import org.mambalens.engine.backend.CpuBackend;
+import org.mambalens.engine.backend.Matrix;
 import org.mambalens.engine.io.Checkpoint;
 import org.mambalens.engine.io.ConfigFile;
 import org.mambalens.engine.kernels.Backward;
@@ -8,15 +12,20 @@ import org.mambalens.engine.kernels.MatMul;
 import org.mambalens.engine.model.ImageClassifier;
 import org.mambalens.engine.model.PatchEmbedding;
 import org.mambalens.engine.model.mamba.SsmBranch;
+import org.mambalens.engine.tensor.Matrices;
 import org.mambalens.engine.tensor.Tensor;
 import org.mambalens.engine.trace.TraceRecorder;
 
 import java.nio.file.Path;
+import java.util.Arrays;
+
+import static org.mambalens.engine.backend.CpuBackend.array;
 
 /**
  * Vision Mamba (hustvl/Vim "bimambav2 … midclstok div2", SPEC §5), read top to bottom: weights, then
  * the forward pass. Patch embedding, a cls token in the middle, position embeddings, blocks of
- * F32 residual + RMSNorm + bidirectional mixer, final RMSNorm, the head on the cls position.
+ * F32 residual + RMSNorm + bidirectional mixer, final RMSNorm, the head on the cls position. Written
+ * once over a {@link Backend}: the CPU, or a batch of images at a time on a GPU.
  *
  * <p>Shapes: T tokens (M patches + cls), D = embed_dim, E = inner channels, K = classes.
  * The backward branch runs on the token-reversed sequence; its trace keeps that reversed order
@@ -24,52 +33,69 @@ import java.nio.file.Path;
  */
 public final class VimModel implements ImageClassifier {
 
-    /** One block. Tensors are mapped views; float[] are small and widened at load. */
-    record Layer(float[] norm,          // [D]
-                 Tensor inProj,         // [2E, D] (shared by both directions)
+    /** One block; the backward branch runs on the token-reversed sequence. */
+    record Layer(Buffer norm,           // [D]
+                 Matrix inProj,         // [2E, D] (shared by both directions)
                  SsmBranch forward,     // conv1d, x_proj, dt_proj, A_log, D
                  SsmBranch backward,    // conv1d_b, x_proj_b, dt_proj_b, A_b_log, D_b
-                 Tensor outProj) {      // [D, E]
+                 Matrix outProj) {      // [D, E]
     }
 
+    private final Path dir;
     private final VimConfig config;
     private final Checkpoint checkpoint;
-    private final PatchEmbedding patches; // Conv2d(C → D, kernel P, stride)
-    private final float[] cls;          // [D]
-    private final float[] position;     // [T, D]
+    private final Backend backend;
+    private final PatchEmbedding patches; // Conv2d(C → D, kernel Q, stride), for the reverse pass
+    private final Matrix patchProj;     // [D, C·Q·Q]
+    private final Buffer patchBias, cls, position;   // [D], [D], [T, D]
     private final Layer[] layers;
-    private final float[] normF;        // [D]
-    private final Tensor head;          // [K, D]
-    private final float[] headBias;     // [K]
+    private final Buffer normF;         // [D]
+    private final Matrix head;          // [K, D]
+    private final Buffer headBias;      // [K]
+    private VimModel reverse;           // on a GPU: this checkpoint on the CPU backend, for the reverse pass
 
-    private VimModel(VimConfig c, Checkpoint ck) {
+    private VimModel(Path dir, VimConfig c, Checkpoint ck, Backend backend) {
+        this.dir = dir;
         this.config = c;
         this.checkpoint = ck;
-        int D = c.embedDim(), P = c.patchSize(), C = c.channels(), E = c.innerSize(), N = c.stateSize();
-        patches = PatchEmbedding.load(ck, "patch_embed.proj.weight", "patch_embed.proj.bias", D, C, P, c.stride(), c.imageSize());
-        cls = ck.tensor("cls_token", 1, 1, D).toFloatArray();
-        position = ck.tensor("pos_embed", 1, c.tokens(), D).toFloatArray();
+        this.backend = backend;
+        int D = c.embedDim(), Q = c.patchSize(), C = c.channels(), E = c.innerSize(), N = c.stateSize();
+        patches = PatchEmbedding.load(ck, "patch_embed.proj.weight", "patch_embed.proj.bias", D, C, Q, c.stride(), c.imageSize());
+        patchProj = backend.matrix(patches.proj(), D, C * Q * Q);
+        patchBias = backend.constant(patches.bias());
+        cls = backend.constant(ck.tensor("cls_token", 1, 1, D).toFloatArray());
+        position = backend.constant(ck.tensor("pos_embed", 1, c.tokens(), D).toFloatArray());
         layers = new Layer[c.depth()];
         for (int i = 0; i < layers.length; i++) {
             String p = "layers." + i + ".mixer.";
-            layers[i] = new Layer(ck.tensor("layers." + i + ".norm.weight", D).toFloatArray(),
-                    ck.tensor(p + "in_proj.weight", 2L * E, D),
-                    SsmBranch.load(ck, p, "", "A_log", true, E, N, c.dtRank(), c.convKernel()),
-                    SsmBranch.load(ck, p, "_b", "A_b_log", true, E, N, c.dtRank(), c.convKernel()),
-                    ck.tensor(p + "out_proj.weight", D, E));
+            layers[i] = new Layer(backend.constant(ck.tensor("layers." + i + ".norm.weight", D).toFloatArray()),
+                    backend.matrix(ck.tensor(p + "in_proj.weight", 2L * E, D), 2 * E, D),
+                    SsmBranch.load(backend, ck, p, "", "A_log", true, E, N, c.dtRank(), c.convKernel()),
+                    SsmBranch.load(backend, ck, p, "_b", "A_b_log", true, E, N, c.dtRank(), c.convKernel()),
+                    backend.matrix(ck.tensor(p + "out_proj.weight", D, E), D, E));
         }
-        normF = ck.tensor("norm_f.weight", D).toFloatArray();
-        head = ck.tensor("head.weight", c.numClasses(), D);
-        headBias = ck.tensor("head.bias", c.numClasses()).toFloatArray();
+        normF = backend.constant(ck.tensor("norm_f.weight", D).toFloatArray());
+        head = backend.matrix(ck.tensor("head.weight", c.numClasses(), D), c.numClasses(), D);
+        headBias = backend.constant(ck.tensor("head.bias", c.numClasses()).toFloatArray());
     }
 
-    public static VimModel load(Path dir) {
+    public static VimModel load(Path dir, Backend backend) {
         VimConfig config = VimConfig.from(ConfigFile.in(dir));
-        return Checkpoint.openFor(dir, ck -> new VimModel(config, ck));
+        return Checkpoint.openFor(dir, ck -> new VimModel(dir, config, ck, backend));
+    }
+
+    /** On the CPU. */
+    public static VimModel load(Path dir) {
+        return load(dir, CpuBackend.INSTANCE);
     }
 
     public VimConfig config() {
         return config;
+    }
+
+    @Override
+    public Backend backend() {
+        return backend;
     }
 
     @Override
@@ -99,71 +125,116 @@ public final class VimModel implements ImageClassifier {
 
     @Override
     public float[] classify(float[] pixels, TraceRecorder trace) {
-        return forward(pixels, trace, null);
+        return forward(new float[][]{pixels}, trace, null)[0];
+    }
+
+    @Override
+    public float[][] classifyBatch(float[][] images) {
+        return forward(images, null, null);
+    }
+
+    private float[][] forward(float[][] images, TraceRecorder trace, float[][] streams) {
+        int C = config.channels(), S = config.imageSize(), B = images.length, K = config.numClasses();
+        for (float[] image : images) ImageClassifier.checkPixels(image, C, S);
+        return backend.call(() -> {
+            try (Backend.Frame f = backend.frame()) {
+                Buffer pixels = f.floats((long) B * C * S * S), logits = f.floats((long) B * K);
+                backend.write(pixels, concatenate(images));
+                run(f, pixels, B, trace, streams, logits);
+                return Matrices.rows(backend.read(logits, B * K), B, K);
+            }
+        });
+    }
+
+    private static float[] concatenate(float[][] images) {
+        int n = images[0].length;
+        float[] all = new float[images.length * n];
+        for (int i = 0; i < images.length; i++) System.arraycopy(images[i], 0, all, i * n, n);
+        return all;
     }
 
     /**
-     * The forward pass; when {@code streams} is given, streams[i] receives the residual stream entering
-     * layer i and streams[depth] the final sum that RMSNorm_f reads, each [T, D].
+     * The forward pass over B images [B, C, S, S] into logits [B, K]: patch embedding, the cls token in the
+     * middle, position embeddings, then residual += hidden; hidden = BiMamba(RMSNorm(residual)) per
+     * block, and RMSNorm_f and the head on the cls rows. When {@code streams} is given (one image),
+     * streams[i] receives the residual stream entering layer i and streams[depth] the final sum, [T, D].
      */
-    private float[] forward(float[] pixels, TraceRecorder trace, float[][] streams) {
-        int C = config.channels(), S = config.imageSize(), D = config.embedDim(), T = config.tokens();
-        ImageClassifier.checkPixels(pixels, C, S);
-        float[] residual = embed(pixels);                                  // [T, D], F32
-        float[] hidden = null, normed = new float[T * D];
+    private void run(Backend.Frame f, Buffer pixels, int B, TraceRecorder trace, float[][] streams, Buffer logits) {
+        int T = config.tokens(), M = T - 1, D = config.embedDim(), E = config.innerSize(), at = config.clsPosition();
+        int patchLength = config.channels() * config.patchSize() * config.patchSize();
+        float eps = config.eps();
+        int rows = B * T;
+        Buffer columns = f.floats((long) B * M * patchLength), embedded = f.floats((long) B * M * D);   // im2col [B·M, C·Q·Q], [B·M, D]
+        Buffer x = f.floats((long) rows * D), hidden = f.floats((long) rows * D), normed = f.floats((long) rows * D);
+        Buffer xz = f.floats((long) rows * 2 * E), y = f.floats((long) rows * E);   // [B·T, 2E]; y_fwd + y_bwd [B·T, E]
+        backend.im2col(columns, pixels, B, config.channels(), config.imageSize(), config.patchSize(), config.stride(), patches.grid());
+        backend.linear(embedded, D, columns, patchLength, B * M, patchProj, null);
+        backend.assembleTokens(x, embedded, patchBias, cls, position, B, M, D, at);
         for (int i = 0; i < layers.length; i++) {
-            if (hidden != null) Elementwise.addInPlace(residual, hidden, T * D);   // residual = residual + hidden
-            if (streams != null) streams[i] = residual.clone();
-            Elementwise.rmsnorm(normed, residual, layers[i].norm(), config.eps(), T, D);
-            hidden = mixer(i, normed, trace);                              // hidden = BiMamba(RMSNorm(residual))
+            Layer w = layers[i];
+            backend.addRmsnorm(normed, D, x, D, i == 0 ? null : hidden, D, w.norm(), rows, D, eps);
+            if (streams != null) streams[i] = backend.read(x, T * D);
+            backend.linear(xz, 2 * E, normed, D, rows, w.inProj(), null);
+            w.forward().run(new SsmBranch.Run(f, null, null, trace, i, TraceRecorder.Direction.FORWARD), y, xz, B, T, false, false);
+            w.backward().run(new SsmBranch.Run(f, null, null, trace, i, TraceRecorder.Direction.BACKWARD), y, xz, B, T, true, true);
+            backend.linear(hidden, D, y, E, rows, w.outProj(), null, config.divideOut() ? 0.5f : 1f);
         }
-        Elementwise.addInPlace(residual, hidden, T * D);
-        if (streams != null) streams[layers.length] = residual;
-        float[] clsOut = new float[D];
-        Elementwise.rmsnorm(clsOut, clsRow(residual), normF, config.eps(), 1, D);
-        float[] logits = new float[numClasses()];
-        MatMul.matvec(logits, 0, clsOut, 0, head, headBias);
-        return logits;
+        if (streams != null) {
+            backend.add(x, hidden, (long) T * D);
+            streams[layers.length] = backend.read(x, T * D);
+        }
+        Buffer clsNormed = f.floats((long) B * D);                        // the last add and RMSNorm_f on the cls rows only
+        backend.addRmsnorm(clsNormed, D, x.at((long) at * D), T * D, streams != null ? null : hidden.at((long) at * D), T * D, normF, B, D, eps);
+        backend.linear(logits, config.numClasses(), clsNormed, D, B, head, headBias);
     }
 
     private float[] clsRow(float[] stream) {
         int D = config.embedDim(), at = config.clsPosition();
-        return java.util.Arrays.copyOfRange(stream, at * D, (at + 1) * D);
+        return Arrays.copyOfRange(stream, at * D, (at + 1) * D);
     }
 
     /**
      * Mamba-Attribution's gradients (SPEC §7): after the forward pass, back-propagates logits[target] and
      * records, for each wanted layer, the gradient with respect to the residual stream entering it [T, D].
      * Layers are recomputed one at a time on the way back, so the reverse pass holds one layer's tensors.
+     * On a GPU the reverse pass runs on this checkpoint's CPU view.
      */
     @Override
     public float[] classifyWithGradients(float[] pixels, int target, TraceRecorder trace) {
+        if (backend.isGpu()) {
+            synchronized (this) {
+                if (reverse == null) reverse = new VimModel(dir, config, checkpoint, CpuBackend.INSTANCE);
+            }
+            return reverse.classifyWithGradients(pixels, target, trace);
+        }
         int T = config.tokens(), D = config.embedDim(), E = config.innerSize();
         float[][] streams = new float[layers.length + 1][];
-        float[] logits = forward(pixels, trace, streams);
+        float[] logits = forward(new float[][]{pixels}, trace, streams)[0];
         int k = ImageClassifier.checkTarget(target, logits);
+        Tensor headWeight = CpuBackend.tensor(head);
+        float[] normWeight = array(normF);
 
         float[] dClsOut = new float[D];                                    // ∂logit/∂RMSNorm_f(cls) = head row k
-        for (int j = 0; j < D; j++) dClsOut[j] = head.getFloat((long) k * D + j);
+        for (int j = 0; j < D; j++) dClsOut[j] = headWeight.getFloat((long) k * D + j);
         float[] grad = new float[T * D];                                   // ∂logit/∂stream, [T, D]
         float[] dCls = new float[D];
-        Backward.rmsnorm(dCls, dClsOut, clsRow(streams[layers.length]), normF, config.eps(), 1, D);
+        Backward.rmsnorm(dCls, dClsOut, clsRow(streams[layers.length]), normWeight, config.eps(), 1, D);
         System.arraycopy(dCls, 0, grad, config.clsPosition() * D, D);
 
         float[] normed = new float[T * D], dNormed = new float[T * D], dStream = new float[T * D];
         for (int i = layers.length - 1; i >= 0; i--) {                     // stream_{i+1} = stream_i + mixer(norm(stream_i))
             Layer w = layers[i];
-            Elementwise.rmsnorm(normed, streams[i], w.norm(), config.eps(), T, D);
+            Elementwise.rmsnorm(normed, streams[i], array(w.norm()), config.eps(), T, D);
             float[] xz = new float[T * 2 * E];
-            MatMul.matmul(xz, 0, 2 * E, normed, 0, D, T, w.inProj(), null);
+            MatMul.matmul(xz, 0, 2 * E, normed, 0, D, T, CpuBackend.tensor(w.inProj()), null);
             float[] dy = new float[T * E];                                 // through out_proj (and the div2 halving)
-            Backward.linear(dy, grad, T, w.outProj());
+            Backward.linear(dy, grad, T, CpuBackend.tensor(w.outProj()));
             if (config.divideOut()) for (int j = 0; j < dy.length; j++) dy[j] *= 0.5f;
             float[] dxz = w.forward().backward(xz, T, dy);
-            float[] dxzBack = flipRows(w.backward().backward(flipRows(xz, T, 2 * E), T, flipRows(dy, T, E)), T, 2 * E);
+            float[] dxzBack = Matrices.flipRows(w.backward().backward(Matrices.flipRows(xz, T, 2 * E), T, Matrices.flipRows(dy, T, E)), T, 2 * E);
             Elementwise.addInPlace(dxz, dxzBack, dxz.length);
-            Backward.linear(dNormed, dxz, T, w.inProj());
-            Backward.rmsnorm(dStream, dNormed, streams[i], w.norm(), config.eps(), T, D);
+            Backward.linear(dNormed, dxz, T, CpuBackend.tensor(w.inProj()));
+            Backward.rmsnorm(dStream, dNormed, streams[i], array(w.norm()), config.eps(), T, D);
             Elementwise.addInPlace(grad, dStream, T * D);
             trace.recordResidualGradient(i, grad::clone);
             streams[i + 1] = null;
@@ -176,44 +247,18 @@ public final class VimModel implements ImageClassifier {
         return logits;
     }
 
-    /** Patch embedding with the cls token inserted at its position, plus position embeddings: [T, D]. */
-    private float[] embed(float[] pixels) {
-        int D = config.embedDim(), at = config.clsPosition();
-        float[] embedded = patches.apply(pixels);                           // [M, D]
-        float[] x = new float[embedded.length + D];
-        System.arraycopy(embedded, 0, x, 0, at * D);
-        System.arraycopy(cls, 0, x, at * D, D);
-        System.arraycopy(embedded, at * D, x, (at + 1) * D, embedded.length - at * D);
-        Elementwise.addInPlace(x, position, x.length);
-        return x;
-    }
-
-    /** out_proj((y_fwd + flip(y_bwd(flip(xz)))) / 2): both branches gate with their own silu(z). */
-    private float[] mixer(int i, float[] v, TraceRecorder trace) {
-        Layer w = layers[i];
-        int T = config.tokens(), D = config.embedDim(), E = config.innerSize(), K = config.convKernel(), N = config.stateSize();
-        float[] xz = new float[T * 2 * E];                                 // [T, 2E]
-        MatMul.matmul(xz, 0, 2 * E, v, 0, D, T, w.inProj(), null);
-        float[] y = w.forward().run(xz, T, new float[(K - 1) * E], new float[N * E], trace, i, TraceRecorder.Direction.FORWARD);
-        float[] yBack = w.backward().run(flipRows(xz, T, 2 * E), T, new float[(K - 1) * E], new float[N * E], trace, i,
-                TraceRecorder.Direction.BACKWARD);
-        yBack = flipRows(yBack, T, E);
-        Elementwise.addInPlace(y, yBack, T * E);
-        if (config.divideOut()) for (int j = 0; j < y.length; j++) y[j] *= 0.5f;
-        float[] out = new float[T * D];
-        MatMul.matmul(out, 0, D, y, 0, E, T, w.outProj(), null);
-        return out;
-    }
-
-    /** The rows of a row-major matrix in reverse order (the backward branch's token order). */
-    static float[] flipRows(float[] m, int rows, int cols) {
-        float[] out = new float[m.length];
-        for (int r = 0; r < rows; r++) System.arraycopy(m, r * cols, out, (rows - 1 - r) * cols, cols);
-        return out;
+    @Override
+    public void close() {
+        backend.call(() -> {
+            backend.close();
+            checkpoint.close();
+            return null;
+        });
     }
 
     @Override
-    public void close() {
-        checkpoint.close();
+    public String toString() {
+        return "Vision Mamba " + Arrays.asList(config.depth() + " layers", "D=" + config.embedDim(), "E=" + config.innerSize(),
+                "N=" + config.stateSize(), config.numClasses() + " classes") + (backend.isGpu() ? " on " + backend : "") + " from " + dir;
     }
 }

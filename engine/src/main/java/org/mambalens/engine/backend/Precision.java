@@ -1,4 +1,4 @@
-package org.mambalens.engine.cuda;
+package org.mambalens.engine.backend;
 
 /**
  * The operands of a GPU model's weight GEMMs. {@code F32} (the default) matches the reference to 1e-4;

@@ -1,0 +1,440 @@
+package org.mambalens.engine.backend;
+
+import org.mambalens.engine.kernels.CausalConv;
+import org.mambalens.engine.kernels.Elementwise;
+import org.mambalens.engine.kernels.MatMul;
+import org.mambalens.engine.kernels.Scalar;
+import org.mambalens.engine.kernels.SelectiveScan;
+import org.mambalens.engine.tensor.Tensor;
+
+import static org.mambalens.engine.tensor.Matrices.flipRows;
+
+import java.util.Arrays;
+
+/**
+ * The CPU backend: buffers are heap arrays and the operations are the Vector API kernels of
+ * {@code engine.kernels}, split across threads by {@code Parallel}. Weights stay memory-mapped in their
+ * checkpoint dtype and are widened as the GEMM reads them. Stateless, so one instance serves every
+ * model and thread ({@link #INSTANCE}). Computes in F32 only.
+ */
+public final class CpuBackend implements Backend {
+    public static final CpuBackend INSTANCE = new CpuBackend();
+
+    private CpuBackend() {
+    }
+
+    /** A view of a heap array from element {@code offset} on. */
+    public record HeapBuffer(float[] data, int offset) implements Buffer {
+        @Override
+        public long size() {
+            return data.length - offset;
+        }
+
+        @Override
+        public HeapBuffer at(long index) {
+            if (index < 0 || index > size()) throw new IndexOutOfBoundsException("element " + index + " of a buffer of " + size());
+            return new HeapBuffer(data, offset + (int) index);
+        }
+    }
+
+    /** A weight: one mapped checkpoint tensor [rows, cols], or several stacked by rows. */
+    public record TensorMatrix(Tensor[] parts, int rows, int cols) implements Matrix {
+    }
+
+    /** The heap array behind {@code b} when it starts at element 0 (for the reverse passes, which run on the CPU). */
+    public static float[] array(Buffer b) {
+        HeapBuffer h = heap(b);
+        if (h.offset() != 0) throw new IllegalArgumentException("a view at element " + h.offset() + " is not a whole array");
+        return h.data();
+    }
+
+    /** The checkpoint tensor behind a weight made by this backend from one tensor. */
+    public static Tensor tensor(Matrix m) {
+        TensorMatrix t = (TensorMatrix) m;
+        if (t.parts().length != 1) throw new IllegalArgumentException("a stacked weight is not one tensor");
+        return t.parts()[0];
+    }
+
+    /** A heap array as a buffer, shared, not copied. */
+    public static HeapBuffer wrap(float[] values) {
+        return new HeapBuffer(values, 0);
+    }
+
+    private static HeapBuffer heap(Buffer b) {
+        if (b instanceof HeapBuffer h) return h;
+        throw new IllegalArgumentException("a " + b.getClass().getSimpleName() + " is not a CPU buffer");
+    }
+
+    /**
+     * The values of {@code b} [0, n) as an array starting at 0: the array itself when it already does, else a
+     * copy; so a caller writes into it only where writing into b is meant.
+     */
+    private static float[] packed(Buffer b, int n) {
+        HeapBuffer h = heap(b);
+        return h.offset() == 0 ? h.data() : Arrays.copyOfRange(h.data(), h.offset(), h.offset() + n);
+    }
+
+    private static float[] optional(Buffer b, int n) {
+        return b == null ? null : packed(b, n);
+    }
+
+    /** Rows of width n, ld apart from b's start, gathered into a packed [rows, n] array (itself when already packed). */
+    private static float[] rows(Buffer b, int ld, int rows, int n) {
+        if (ld == n) return packed(b, rows * n);
+        HeapBuffer h = heap(b);
+        float[] out = new float[rows * n];
+        for (int r = 0; r < rows; r++) System.arraycopy(h.data(), h.offset() + r * ld, out, r * n, n);
+        return out;
+    }
+
+    /** Writes packed [rows, n] values to b's rows, ld apart, unless they are already there. */
+    private static void scatterRows(float[] values, Buffer b, int ld, int rows, int n) {
+        HeapBuffer h = heap(b);
+        if (values == h.data() && h.offset() == 0 && ld == n) return;
+        for (int r = 0; r < rows; r++) System.arraycopy(values, r * n, h.data(), h.offset() + r * ld, n);
+    }
+
+    @Override
+    public String name() {
+        return "CPU";
+    }
+
+    @Override
+    public boolean isGpu() {
+        return false;
+    }
+
+    @Override
+    public Precision precision() {
+        return Precision.F32;
+    }
+
+    @Override
+    public Matrix matrix(Tensor weight, int rows, int cols) {
+        return stack(cols, weight);
+    }
+
+    @Override
+    public Matrix table(Tensor weight, int rows, int cols) {
+        return matrix(weight, rows, cols);
+    }
+
+    @Override
+    public Matrix stack(int cols, Tensor... parts) {
+        long rows = 0;
+        Tensor[] views = new Tensor[parts.length];
+        for (int i = 0; i < parts.length; i++) {
+            Tensor t = parts[i];
+            if (t.size() % cols != 0) throw new IllegalArgumentException(t + " does not have " + cols + " columns");
+            views[i] = t.shape().length == 2 ? t : new Tensor(t.name(), t.dtype(), new long[]{t.size() / cols, cols}, t.data());
+            rows += t.size() / cols;
+        }
+        return new TensorMatrix(views, Math.toIntExact(rows), cols);
+    }
+
+    @Override
+    public Buffer constant(float[] values) {
+        return wrap(values.clone());
+    }
+
+    @Override
+    public Buffer allocate(long floats) {
+        return wrap(new float[Math.toIntExact(floats)]);
+    }
+
+    private static final Frame FRAME = new Frame() {
+        @Override
+        public Buffer floats(long floats) {
+            return wrap(new float[Math.toIntExact(floats)]);
+        }
+
+        @Override
+        public void close() {
+        }
+    };
+
+    @Override
+    public Frame frame() {
+        return FRAME;
+    }
+
+    @Override
+    public float[] read(Buffer b, int count) {
+        HeapBuffer h = heap(b);
+        return Arrays.copyOfRange(h.data(), h.offset(), h.offset() + count);
+    }
+
+    @Override
+    public void write(Buffer b, float[] values) {
+        HeapBuffer h = heap(b);
+        System.arraycopy(values, 0, h.data(), h.offset(), values.length);
+    }
+
+    @Override
+    public void copy(Buffer dst, Buffer src, long count) {
+        HeapBuffer d = heap(dst), s = heap(src);
+        System.arraycopy(s.data(), s.offset(), d.data(), d.offset(), Math.toIntExact(count));
+    }
+
+    @Override
+    public void fill(Buffer b, long count, float value) {
+        HeapBuffer h = heap(b);
+        Arrays.fill(h.data(), h.offset(), h.offset() + Math.toIntExact(count), value);
+    }
+
+    @Override
+    public <T> T call(java.util.function.Supplier<T> work) {
+        return work.get();
+    }
+
+    @Override
+    public void replay(ReplaySlot slot, Runnable work) {
+        work.run();
+    }
+
+    @Override
+    public void linear(Buffer out, int ldOut, Buffer in, int ldIn, int rows, Matrix w, Buffer bias, float alpha) {
+        TensorMatrix m = (TensorMatrix) w;
+        HeapBuffer y = heap(out), x = heap(in);
+        float[] b = optional(bias, m.rows());
+        int column = 0;
+        for (Tensor part : m.parts()) {
+            int n = part.dim(0);
+            float[] partBias = b == null ? null : m.parts().length == 1 ? b : Arrays.copyOfRange(b, column, column + n);
+            MatMul.matmul(y.data(), y.offset() + column, ldOut, x.data(), x.offset(), ldIn, rows, part, partBias);
+            column += n;
+        }
+        if (alpha != 1f) {
+            for (int r = 0; r < rows; r++) {
+                for (int o = 0; o < m.rows(); o++) y.data()[y.offset() + r * ldOut + o] *= alpha;
+            }
+        }
+    }
+
+    @Override
+    public void embed(Buffer out, Matrix table, int[] ids) {
+        Tensor t = tensor(table);
+        HeapBuffer y = heap(out);
+        int D = t.dim(1);
+        for (int r = 0; r < ids.length; r++) {
+            for (int i = 0; i < D; i++) y.data()[y.offset() + r * D + i] = t.getFloat((long) ids[r] * D + i);
+        }
+    }
+
+    @Override
+    public void biasActivation(Buffer x, Buffer bias, int rows, int cols, Activation activation) {
+        HeapBuffer h = heap(x);
+        int n = rows * cols;
+        float[] v = packed(h, n), b = optional(bias, cols);
+        if (b != null) {
+            for (int r = 0; r < rows; r++) for (int c = 0; c < cols; c++) v[r * cols + c] += b[c];
+        }
+        switch (activation) {
+            case NONE -> {
+            }
+            case GELU -> Elementwise.gelu(v, n);
+            case GELU_TANH -> Elementwise.geluTanh(v, n);
+            case SILU -> Elementwise.silu(v, 0, n, v, 0, n, 1, n);
+            case SIGMOID -> {
+                for (int i = 0; i < n; i++) v[i] = Scalar.sigmoid(v[i]);
+            }
+            case RELU_SQUARED -> {
+                for (int i = 0; i < n; i++) v[i] = v[i] > 0 ? v[i] * v[i] : 0f;
+            }
+            case SOFTPLUS -> Elementwise.softplus(v, 0, n);
+        }
+        scatterRows(v, h, n, 1, n);
+    }
+
+    @Override
+    public void add(Buffer x, Buffer y, long n) {
+        HeapBuffer a = heap(x);
+        int count = Math.toIntExact(n);
+        if (a.offset() == 0) {
+            Elementwise.addInPlace(a.data(), packed(y, count), count);
+            return;
+        }
+        float[] b = packed(y, count);
+        for (int i = 0; i < count; i++) a.data()[a.offset() + i] += b[i];
+    }
+
+    @Override
+    public void multiply(Buffer x, Buffer y, long n) {
+        HeapBuffer a = heap(x), b = heap(y);
+        for (int i = 0; i < n; i++) a.data()[a.offset() + i] *= b.data()[b.offset() + i];
+    }
+
+    @Override
+    public void scale(Buffer x, float factor, long n) {
+        HeapBuffer a = heap(x);
+        for (int i = 0; i < n; i++) a.data()[a.offset() + i] *= factor;
+    }
+
+    @Override
+    public void addRmsnorm(Buffer out, int ldOut, Buffer residual, int ldResidual, Buffer hidden, int ldHidden, Buffer w,
+                           int rows, int dim, float eps) {
+        float[] x = rows(residual, ldResidual, rows, dim);
+        if (hidden != null) {
+            Elementwise.addInPlace(x, rows(hidden, ldHidden, rows, dim), rows * dim);
+            scatterRows(x, residual, ldResidual, rows, dim);
+        }
+        float[] y = ldOut == dim && heap(out).offset() == 0 ? heap(out).data() : new float[rows * dim];
+        Elementwise.rmsnorm(y, x, packed(w, dim), eps, rows, dim);
+        scatterRows(y, out, ldOut, rows, dim);
+    }
+
+    @Override
+    public void layernorm(Buffer out, int ldOut, Buffer x, int ldx, Buffer w, Buffer b, int rows, int dim, float eps) {
+        float[] in = rows(x, ldx, rows, dim);
+        float[] y = ldOut == dim && heap(out).offset() == 0 ? heap(out).data() : new float[rows * dim];
+        Elementwise.layernorm(y, in, packed(w, dim), packed(b, dim), eps, rows, dim);
+        scatterRows(y, out, ldOut, rows, dim);
+    }
+
+    @Override
+    public void softmaxRows(Buffer x, int rows, int cols) {
+        HeapBuffer h = heap(x);
+        Elementwise.softmaxRows(h.data(), h.offset(), rows, cols);
+    }
+
+    @Override
+    public void causalConv(Buffer out, Buffer preActivation, Buffer x, int ldx, Buffer taps, Buffer bias, Buffer window,
+                           int batch, int tokens, int channels, int kernel, boolean reverse, boolean silu) {
+        int T = tokens, E = channels, K = kernel;
+        float[] w = packed(taps, K * E), b = optional(bias, E);
+        float[] start = window == null ? new float[(K - 1) * E] : packed(window, (K - 1) * E);
+        for (int s = 0; s < batch; s++) {
+            HeapBuffer in = heap(x).at((long) s * T * ldx);
+            float[] input = rows(in, ldx, T, E);
+            if (reverse) input = flipRows(input, T, E);
+            float[] conv = new float[T * E];
+            CausalConv.apply(conv, input, 0, E, w, b, start.clone(), T, E, K);   // the kernel rolls its window: a copy
+            if (reverse) conv = flipRows(conv, T, E);
+            if (preActivation != null) scatterRows(conv, heap(preActivation).at((long) s * T * E), E, T, E);
+            if (silu) Elementwise.silu(conv, 0, E, conv, 0, E, T, E);
+            scatterRows(conv, heap(out).at((long) s * T * E), E, T, E);
+        }
+    }
+
+    @Override
+    public void rollWindow(Buffer window, Buffer x, int ldx, int tokens, int channels, int kernel) {
+        int T = tokens, E = channels, keep = kernel - 1;
+        float[] old = packed(window, keep * E), rolled = new float[keep * E];
+        HeapBuffer in = heap(x);
+        for (int r = 0; r < keep; r++) {
+            int src = T - keep + r;                                                 // input index of the new row r
+            if (src >= 0) System.arraycopy(in.data(), in.offset() + src * ldx, rolled, r * E, E);
+            else System.arraycopy(old, (keep + src) * E, rolled, r * E, E);
+        }
+        scatterRows(rolled, window, keep * E, 1, keep * E);
+    }
+
+    @Override
+    public void selectiveScan(Scan s, int batch, int tokens, int channels, int states, boolean reverse, boolean accumulate) {
+        int T = tokens, E = channels, N = states;
+        float[] a = packed(s.a(), E * N), aT = new float[N * E];                  // the kernel reads A as [N, E]
+        for (int c = 0; c < E; c++) for (int i = 0; i < N; i++) aT[i * E + c] = a[c * N + i];
+        float[] d = packed(s.d(), E), dtBias = packed(s.dtBias(), E);
+        float[] h = s.state() == null ? null : packed(s.state(), N * E);
+        for (int q = 0; q < batch; q++) {
+            long row0 = (long) q * T;
+            float[] u = rows(heap(s.u()).at(row0 * s.ldu()), s.ldu(), T, E);
+            float[] delta = rows(heap(s.dt()).at(row0 * s.lddt()), s.lddt(), T, E);
+            for (int t = 0; t < T; t++) for (int c = 0; c < E; c++) delta[t * E + c] += dtBias[c];
+            Elementwise.softplus(delta, 0, T * E);
+            if (s.deltaOut() != null) scatterRows(delta, heap(s.deltaOut()).at(row0 * E), E, T, E);
+            float[] bc = rows(heap(s.bc()).at(row0 * s.ldbc()), s.ldbc(), T, 2 * N);
+            float[] z = rows(heap(s.z()).at(row0 * s.ldz()), s.ldz(), T, E);
+            if (reverse) {
+                u = flipRows(u, T, E);
+                delta = flipRows(delta, T, E);
+                bc = flipRows(bc, T, 2 * N);
+                z = flipRows(z, T, E);
+            }
+            float[] y = new float[T * E];
+            SelectiveScan.scan(y, new SelectiveScan.Inputs(u, delta, bc, 2 * N, 0, N, z, 0, E), aT, d,
+                    h != null ? h : new float[N * E], T, E, N);
+            if (reverse) y = flipRows(y, T, E);
+            HeapBuffer target = heap(s.y()).at(row0 * s.ldy());
+            if (accumulate) Elementwise.addInPlace(y, rows(target, s.ldy(), T, E), T * E);
+            scatterRows(y, target, s.ldy(), T, E);
+        }
+        if (h != null) scatterRows(h, s.state(), N * E, 1, N * E);
+        if (s.window() != null) rollWindow(s.window(), s.x(), s.ldx(), T, E, s.kernel());
+    }
+
+    @Override
+    public void im2col(Buffer out, Buffer pixels, int batch, int channels, int size, int patch, int stride, int grid) {
+        int C = channels, S = size, P = patch, G = grid, patchLength = C * P * P;
+        HeapBuffer o = heap(out), px = heap(pixels);
+        for (int img = 0; img < batch; img++) {
+            int image = px.offset() + img * C * S * S;
+            for (int py = 0; py < G; py++) {
+                for (int qx = 0; qx < G; qx++) {
+                    int row = o.offset() + ((img * G + py) * G + qx) * patchLength;
+                    for (int c = 0; c < C; c++) {
+                        for (int i = 0; i < P; i++) {
+                            System.arraycopy(px.data(), image + (c * S + py * stride + i) * S + qx * stride, o.data(), row + (c * P + i) * P, P);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Override
+    public void assembleTokens(Buffer x, Buffer patches, Buffer patchBias, Buffer cls, Buffer position, int batch, int patchCount,
+                               int dim, int clsPosition) {
+        int M = patchCount, D = dim, T = M + 1;
+        HeapBuffer out = heap(x), in = heap(patches);
+        float[] bias = optional(patchBias, D), token = packed(cls, D), pos = packed(position, T * D);
+        for (int img = 0; img < batch; img++) {
+            for (int t = 0; t < T; t++) {
+                int o = out.offset() + (img * T + t) * D;
+                if (t == clsPosition) {
+                    System.arraycopy(token, 0, out.data(), o, D);
+                } else {
+                    int patch = in.offset() + (img * M + (t < clsPosition ? t : t - 1)) * D;
+                    for (int j = 0; j < D; j++) out.data()[o + j] = in.data()[patch + j] + (bias == null ? 0f : bias[j]);
+                }
+                for (int j = 0; j < D; j++) out.data()[o + j] += pos[t * D + j];
+            }
+        }
+    }
+
+    @Override
+    public void attention(Buffer context, Buffer qkv, Buffer bias, int batch, int tokens, int heads, int headSize, Buffer probs) {
+        int T = tokens, H = heads, dh = headSize, D = H * dh;
+        float scale = (float) (1 / Math.sqrt(dh));
+        HeapBuffer ctx = heap(context), in = heap(qkv);
+        float[] b = optional(bias, 3 * D);
+        float[] scores = new float[T * T];
+        for (int img = 0; img < batch; img++) {
+            float[] rows = rows(in.at((long) img * T * 3 * D), 3 * D, T, 3 * D).clone();   // the bias is added to a copy
+            if (b != null) for (int t = 0; t < T; t++) for (int j = 0; j < 3 * D; j++) rows[t * 3 * D + j] += b[j];
+            for (int h = 0; h < H; h++) {
+                float[] q = new float[T * dh], k = new float[T * dh], vT = new float[dh * T];
+                for (int t = 0; t < T; t++) {
+                    for (int j = 0; j < dh; j++) {
+                        q[t * dh + j] = rows[t * 3 * D + h * dh + j] * scale;
+                        k[t * dh + j] = rows[t * 3 * D + D + h * dh + j];
+                        vT[j * T + t] = rows[t * 3 * D + 2 * D + h * dh + j];
+                    }
+                }
+                MatMul.matmul(scores, 0, T, q, 0, dh, T, Tensor.of("k", k, T, dh), null);          // Q_h K_hᵀ
+                Elementwise.softmaxRows(scores, 0, T, T);
+                if (probs != null) System.arraycopy(scores, 0, heap(probs).data(), heap(probs).offset() + (img * H + h) * T * T, T * T);
+                MatMul.matmul(ctx.data(), ctx.offset() + img * T * D + h * dh, D, scores, 0, T, T, Tensor.of("v", vT, dh, T), null);   // A_h V_h
+            }
+        }
+    }
+
+    @Override
+    public void close() {
+    }
+
+    @Override
+    public String toString() {
+        return name();
+    }
+}
