@@ -68,6 +68,9 @@ public interface Backend extends AutoCloseable {
     /** Copies {@code values} to the start of {@code b}. */
     void write(Buffer b, float[] values);
 
+    /** Copies equal-length arrays (a batch of images) to the start of {@code b}, back to back. */
+    void write(Buffer b, float[][] parts);
+
     /** dst[0, count) = src[0, count). */
     void copy(Buffer dst, Buffer src, long count);
 

@@ -171,6 +171,16 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public void write(Buffer b, float[][] parts) {
+        HeapBuffer h = heap(b);
+        int at = h.offset();
+        for (float[] part : parts) {
+            System.arraycopy(part, 0, h.data(), at, part.length);
+            at += part.length;
+        }
+    }
+
+    @Override
     public void copy(Buffer dst, Buffer src, long count) {
         HeapBuffer d = heap(dst), s = heap(src);
         System.arraycopy(s.data(), s.offset(), d.data(), d.offset(), Math.toIntExact(count));

@@ -33,6 +33,7 @@ public final class CudaBackend implements Backend {
     private DeviceBuffer region;                               // the frames' memory
     private long generation;                                   // bumped when the region moves: captured graphs are stale
     private DeviceFrame open;
+    private MemorySegment staging;                             // page-locked, see staging()
 
     /** A view of device memory: {@code floats} values from {@code address} on. */
     record DeviceMemory(long address, long floats) implements Buffer {
@@ -178,20 +179,45 @@ public final class CudaBackend implements Backend {
         return open;
     }
 
+    /**
+     * Page-locked host memory of at least {@code floats} values, kept and grown: copies through it run at full
+     * bus speed in one step (pageable memory goes through the driver's own staging: a decode step's logits,
+     * a batch of images).
+     */
+    private MemorySegment staging(long floats) {
+        if (staging == null || staging.byteSize() < 4 * floats) staging = weights.pinnedFloats(Math.max(floats, 1 << 16));
+        return staging;
+    }
+
     @Override
     public float[] read(Buffer b, int count) {
         DeviceMemory m = memory(b);
         if (count > m.floats()) throw new IndexOutOfBoundsException(count + " values of a device buffer of " + m.floats());
         float[] out = new float[count];
-        gpu.cu.check("cuMemcpyDtoH", gpu.cu.cuMemcpyDtoH(MemorySegment.ofArray(out), m.address(), 4L * count));
+        MemorySegment host = staging(count);
+        gpu.cu.check("cuMemcpyDtoH", gpu.cu.cuMemcpyDtoH(host, m.address(), 4L * count));
+        MemorySegment.copy(host, 0, MemorySegment.ofArray(out), 0, 4L * count);
         return out;
     }
 
     @Override
     public void write(Buffer b, float[] values) {
+        write(b, new float[][]{values});
+    }
+
+    @Override
+    public void write(Buffer b, float[][] parts) {
         DeviceMemory m = memory(b);
-        if (values.length > m.floats()) throw new IndexOutOfBoundsException(values.length + " values into a device buffer of " + m.floats());
-        gpu.cu.check("cuMemcpyHtoD", gpu.cu.cuMemcpyHtoD(m.address(), MemorySegment.ofArray(values), 4L * values.length));
+        long n = 0;
+        for (float[] part : parts) n += part.length;
+        if (n > m.floats()) throw new IndexOutOfBoundsException(n + " values into a device buffer of " + m.floats());
+        MemorySegment host = staging(n);
+        long[] at = new long[parts.length];
+        for (int i = 1; i < parts.length; i++) at[i] = at[i - 1] + parts[i - 1].length;
+        org.mambalens.engine.kernels.Parallel.forRange(parts.length, 1, (p0, p1) -> {
+            for (int i = p0; i < p1; i++) MemorySegment.copy(MemorySegment.ofArray(parts[i]), 0, host, 4 * at[i], 4L * parts[i].length);
+        });
+        gpu.cu.check("cuMemcpyHtoD", gpu.cu.cuMemcpyHtoD(m.address(), host, 4 * n));
     }
 
     @Override

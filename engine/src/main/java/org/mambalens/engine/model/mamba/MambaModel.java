@@ -42,19 +42,32 @@ public final class MambaModel implements LanguageModel {
 
     /** Per layer: the last K−1 conv inputs and the SSM state, in the backend's memory; and the decode step's replay. */
     public static final class State implements LanguageModel.State {
-        final Buffer[] convWindow;    // [layers][(K−1)·E]
-        final Buffer[] ssm;           // [layers][N·E]
+        final Buffer windows, states;   // [layers, (K−1)·E], [layers, N·E]: one allocation each
+        final int windowSize, stateSize;
         final ReplaySlot step = new ReplaySlot();
         int position;
 
         State(Backend backend, MambaConfig c) {
             int E = c.intermediateSize();
-            convWindow = new Buffer[c.layers()];
-            ssm = new Buffer[c.layers()];
-            for (int i = 0; i < c.layers(); i++) {
-                convWindow[i] = backend.allocate((long) Math.max(1, c.convKernel() - 1) * E);
-                ssm[i] = backend.allocate((long) c.stateSize() * E);
-            }
+            windowSize = Math.max(1, c.convKernel() - 1) * E;
+            stateSize = c.stateSize() * E;
+            windows = backend.allocate((long) c.layers() * windowSize);
+            states = backend.allocate((long) c.layers() * stateSize);
+        }
+
+        Buffer convWindow(int layer) {
+            return windows.at((long) layer * windowSize);
+        }
+
+        Buffer ssm(int layer) {
+            return states.at((long) layer * stateSize);
+        }
+
+        /** Back to the start of a sequence. */
+        void reset(Backend backend) {
+            backend.fill(windows, windows.size(), 0f);
+            backend.fill(states, states.size(), 0f);
+            position = 0;
         }
 
         @Override
@@ -77,6 +90,7 @@ public final class MambaModel implements LanguageModel {
     private final Matrix head;         // [O, D]: lm_head (the embeddings when tied), or a classifier's score
     private final int outputs;
     private MambaModel reverse;        // on a GPU: this checkpoint on the CPU backend, for the reverse pass
+    private State forwardState;        // on a GPU: reused by every forward(), which then allocates no device memory
 
     private MambaModel(Path dir, MambaConfig config, SequenceClassification classifier, Checkpoint checkpoint, Backend backend) {
         this.dir = dir;
@@ -165,7 +179,7 @@ public final class MambaModel implements LanguageModel {
             try (Backend.Frame f = backend.frame()) {
                 Buffer x = f.floats((long) L * config.hiddenSize()), logits = f.floats((long) L * outputs);
                 backend.embed(x, embeddings, ids);
-                blocks(f, x, L, new State(backend, config), trace, null, logits, 0, L);
+                blocks(f, x, L, freshState(), trace, null, logits, 0, L);
                 return backend.read(logits, Math.multiplyExact(L, outputs));
             }
         });
@@ -207,6 +221,14 @@ public final class MambaModel implements LanguageModel {
         });
     }
 
+    /** A state at the start of a sequence: a new one on the CPU (threads may share the model), the reused one on a GPU. */
+    private State freshState() {
+        if (!backend.isGpu()) return new State(backend, config);
+        if (forwardState == null) forwardState = new State(backend, config);
+        else forwardState.reset(backend);
+        return forwardState;
+    }
+
     private void checkIds(int[] ids) {
         LanguageModel.checkIds(ids, config.vocabSize());
     }
@@ -239,7 +261,7 @@ public final class MambaModel implements LanguageModel {
             backend.addRmsnorm(normed, D, x, D, i == 0 ? null : hidden, D, w.norm(), L, D, eps);
             if (streams != null) streams[i] = backend.read(x, L * D);
             backend.linear(xz, 2 * E, normed, D, L, w.inProj(), w.inProjBias());
-            w.ssm().run(new SsmBranch.Run(f, state.convWindow[i], state.ssm[i], trace, i, TraceRecorder.Direction.FORWARD),
+            w.ssm().run(new SsmBranch.Run(f, state.convWindow(i), state.ssm(i), trace, i, TraceRecorder.Direction.FORWARD),
                     y, xz, 1, L, false, false);
             backend.linear(hidden, D, y, E, L, w.outProj(), w.outProjBias());
         }

@@ -139,18 +139,11 @@ public final class VimModel implements ImageClassifier {
         return backend.call(() -> {
             try (Backend.Frame f = backend.frame()) {
                 Buffer pixels = f.floats((long) B * C * S * S), logits = f.floats((long) B * K);
-                backend.write(pixels, concatenate(images));
+                backend.write(pixels, images);
                 run(f, pixels, B, trace, streams, logits);
                 return Matrices.rows(backend.read(logits, B * K), B, K);
             }
         });
-    }
-
-    private static float[] concatenate(float[][] images) {
-        int n = images[0].length;
-        float[] all = new float[images.length * n];
-        for (int i = 0; i < images.length; i++) System.arraycopy(images[i], 0, all, i * n, n);
-        return all;
     }
 
     /**

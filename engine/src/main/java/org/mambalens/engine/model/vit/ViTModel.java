@@ -160,9 +160,7 @@ public final class ViTModel implements ImageClassifier {
         return backend.call(() -> {
             try (Backend.Frame f = backend.frame()) {
                 Buffer pixels = f.floats((long) B * C * S * S), logits = f.floats((long) B * K);
-                float[] all = new float[B * C * S * S];
-                for (int i = 0; i < B; i++) System.arraycopy(images[i], 0, all, i * C * S * S, C * S * S);
-                backend.write(pixels, all);
+                backend.write(pixels, images);
                 run(f, pixels, B, trace, saved, logits);
                 return Matrices.rows(backend.read(logits, B * K), B, K);
             }
