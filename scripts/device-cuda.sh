@@ -52,6 +52,7 @@ tests=0
   --select-class org.mambalens.xai.attention.HiddenAttentionCudaTest \
   --details=tree --disable-banner > "$OUT/tests.txt" 2>&1 || tests=$?
 grep -E 'tests (successful|failed|skipped|aborted)|containers (failed|skipped|aborted)|✘|MethodSource|=>' "$OUT/tests.txt" | head -60 || true
+grep -E 'first-run NVRTC compile|second run, from the cache|mambalens: (compiling|NVRTC)' "$OUT/tests.txt" || true   # for RESULTS.md
 if ! grep -qE '^\[ +0 tests skipped' "$OUT/tests.txt" || ! grep -qE '^\[ +0 tests aborted' "$OUT/tests.txt" \
    || ! grep -qE '^\[ +0 containers skipped' "$OUT/tests.txt"; then
   echo "device-cuda: some GPU tests were skipped" >&2; tests=1

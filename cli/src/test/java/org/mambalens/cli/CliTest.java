@@ -116,7 +116,7 @@ class CliTest {
         assertThat(out).doesNotExist();
         String noGpu = org.mambalens.engine.cuda.Gpu.unavailableReason();
         if (noGpu != null) {
-            expectOneLineError(run("forward", "--model", model.toString(), "--token-ids", ids, "--device", "cuda", "--out", out.toString()), "no CUDA");
+            expectOneLineError(run("forward", "--model", model.toString(), "--token-ids", ids, "--device", "cuda", "--out", out.toString()), noGpu);
             Result auto = run("forward", "--model", model.toString(), "--token-ids", ids, "--device", "auto", "--precision", "bf16", "--out", out.toString());
             assertThat(auto.code()).as(auto.err()).isZero();
             assertThat(auto.err()).contains("running on the CPU in F32");

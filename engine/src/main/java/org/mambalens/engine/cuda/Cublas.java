@@ -3,6 +3,7 @@ package org.mambalens.engine.cuda;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandle;
+import java.util.List;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
@@ -48,8 +49,8 @@ public final class Cublas {
 
     static synchronized Cublas get() {
         if (instance == null) {
-            instance = new Cublas(NativeLibrary.open("cuBLAS library", "mambalens.cuda.cublas", "libcublas.so", "libcublas.so.13",
-                    "libcublas.so.12", "/usr/local/cuda/lib64/libcublas.so"));
+            instance = new Cublas(NativeLibrary.open("cuBLAS (the CUDA toolkit's BLAS) is needed for the GEMMs", "mambalens.cuda.cublas",
+                    List.of("libcublas.so.13", "libcublas.so.12", "libcublas.so"), NativeLibrary.cudaDirectories("cublas", "cu13"), "libcublasLt"));
         }
         return instance;
     }

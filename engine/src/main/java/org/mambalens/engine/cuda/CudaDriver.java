@@ -5,6 +5,7 @@ import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandle;
+import java.util.List;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
@@ -25,12 +26,13 @@ public final class CudaDriver {
     static final int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76;
     static final int CU_STREAM_CAPTURE_MODE_RELAXED = 2;
     static final int CUDA_ERROR_NO_DEVICE = 100;
+    static final int CUDA_ERROR_NOT_FOUND = 500;
 
     private final MethodHandle cuInit, cuDeviceGetCount, cuDeviceGet, cuDeviceGetName, cuDeviceGetAttribute, cuDeviceTotalMem,
             cuDevicePrimaryCtxRetain, cuDevicePrimaryCtxRelease, cuCtxSetCurrent, cuCtxSynchronize,
             cuMemAlloc, cuMemFree, cuMemHostAlloc, cuMemFreeHost, cuMemcpyHtoD, cuMemcpyDtoH, cuMemcpyDtoD, cuMemsetD32, cuMemGetInfo,
             cuModuleLoadData, cuModuleUnload, cuModuleGetFunction, cuLaunchKernel,
-            cuGetErrorName, cuGetErrorString,
+            cuGetErrorName, cuGetErrorString, cuDriverGetVersion,
             cuStreamCreate, cuStreamDestroy, cuStreamSynchronize, cuStreamBeginCapture, cuStreamEndCapture,
             cuGraphInstantiate, cuGraphLaunch, cuGraphDestroy, cuGraphExecDestroy,
             cuEventCreate, cuEventRecord, cuEventSynchronize, cuEventElapsedTime, cuEventDestroy;
@@ -63,6 +65,7 @@ public final class CudaDriver {
                 JAVA_INT, ADDRESS, ADDRESS, ADDRESS), "cuLaunchKernel");
         cuGetErrorName = lib.function(FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS), "cuGetErrorName");
         cuGetErrorString = lib.function(FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS), "cuGetErrorString");
+        cuDriverGetVersion = lib.function(FunctionDescriptor.of(JAVA_INT, ADDRESS), "cuDriverGetVersion");
         cuStreamCreate = lib.function(FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), "cuStreamCreate");
         cuStreamDestroy = lib.function(FunctionDescriptor.of(JAVA_INT, ADDRESS), "cuStreamDestroy_v2");
         cuStreamSynchronize = lib.function(FunctionDescriptor.of(JAVA_INT, ADDRESS), "cuStreamSynchronize");
@@ -83,18 +86,26 @@ public final class CudaDriver {
 
     /** The driver library, opened once per process; a machine without it gets a {@link CudaException}. */
     static synchronized CudaDriver get() {
-        if (instance == null) instance = new CudaDriver(NativeLibrary.open("CUDA driver (libcuda.so.1)", "mambalens.cuda.driver", "libcuda.so.1", "libcuda.so"));
+        if (instance == null) {
+            // The loader's path only: the toolkit's directories hold a stub libcuda.so that loads but runs nothing.
+            instance = new CudaDriver(NativeLibrary.open("no CUDA driver (libcuda.so.1, installed with the NVIDIA driver) found",
+                    "mambalens.cuda.driver", List.of("libcuda.so.1", "libcuda.so"), List.of(), null));
+        }
         return instance;
     }
 
     /** Throws unless {@code result} is CUDA_SUCCESS, naming the call and the driver's error name and string. */
     void check(String call, int result) {
-        if (result == 0) return;
+        if (result != 0) throw new CudaException(error(call, result));
+    }
+
+    /** One line: the call, the driver's name and string for {@code result}, and the number. */
+    String error(String call, int result) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment name = arena.allocate(ADDRESS), text = arena.allocate(ADDRESS);
             String errorName = cuGetErrorName(result, name) == 0 ? cString(name.get(ADDRESS, 0)) : "CUDA error";
             String errorText = cuGetErrorString(result, text) == 0 ? cString(text.get(ADDRESS, 0)) : "unknown";
-            throw new CudaException(call + " failed: " + errorName + " (" + result + "): " + errorText);
+            return call + " failed: " + errorName + " (" + result + "): " + errorText;
         }
     }
 
@@ -136,6 +147,7 @@ public final class CudaDriver {
 
     int cuGetErrorName(int error, MemorySegment name) { try { return (int) cuGetErrorName.invokeExact(error, name); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
     int cuGetErrorString(int error, MemorySegment text) { try { return (int) cuGetErrorString.invokeExact(error, text); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
+    int cuDriverGetVersion(MemorySegment version) { try { return (int) cuDriverGetVersion.invokeExact(version); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
     int cuStreamCreate(MemorySegment stream, int flags) { try { return (int) cuStreamCreate.invokeExact(stream, flags); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
     int cuStreamDestroy(MemorySegment stream) { try { return (int) cuStreamDestroy.invokeExact(stream); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
     int cuStreamSynchronize(MemorySegment stream) { try { return (int) cuStreamSynchronize.invokeExact(stream); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }

@@ -1,6 +1,6 @@
 package org.mambalens.engine.cuda;
 
-/** A CUDA driver or cuBLAS call that failed, or a machine without CUDA; the message names the call and the error. */
+/** A CUDA driver, cuBLAS or NVRTC call that failed, or a machine without CUDA; the message names the call and the error. */
 public final class CudaException extends RuntimeException {
     public CudaException(String message) {
         super(message);

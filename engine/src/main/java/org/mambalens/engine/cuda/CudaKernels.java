@@ -7,8 +7,8 @@ import java.lang.foreign.MemorySegment;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 
 /**
- * The Java face of {@code engine/src/main/cuda/mambalens.cu} and of the cuBLAS GEMMs: one typed method
- * per kernel, with the kernel's shapes named. Pointers are device addresses ({@link DeviceBuffer#at});
+ * The Java face of the CUDA kernels (resource {@code kernels/mambalens.cu}) and of the cuBLAS GEMMs: one typed
+ * method per kernel, with the kernel's shapes named. Pointers are device addresses ({@link DeviceBuffer#at});
  * 0 stands for an absent optional input. Everything is queued on the device's stream.
  */
 public final class CudaKernels {

@@ -2,35 +2,35 @@ package org.mambalens.engine.cuda;
 
 import org.mambalens.engine.io.Checkpoint;
 
-import java.io.IOException;
-import java.io.InputStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.function.Function;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * One CUDA device as MambaLens uses it: the device's primary context, one stream that every kernel,
- * GEMM and copy is ordered on, a cuBLAS handle bound to that stream, and the kernels of
- * {@code engine/src/main/cuda/mambalens.cu} loaded from the PTX shipped as a resource. Not for use by
- * several threads at once (the models that own one serialise their calls).
+ * GEMM and copy is ordered on, a cuBLAS handle bound to that stream, and the kernels: the CUDA C files of
+ * {@link KernelSource#DIRECTORY}, compiled by NVRTC for this GPU at first use ({@link KernelCompiler}, cached on
+ * disk), one module per file. Not for use by several threads at once (the models that own one serialise their calls).
  */
 public final class Gpu implements AutoCloseable {
-    static final String PTX_RESOURCE = "/org/mambalens/engine/cuda/mambalens.ptx";
-
     final CudaDriver cu;
     final Cublas blas;
-    private final int device;
+    private final int device, architecture;
     private final String name;
-    private final MemorySegment context, stream, blasHandle, module;
-    private final Map<String, MemorySegment> kernels = new HashMap<>();
+    private final MemorySegment context, stream, blasHandle;
+    private final List<Module> modules;
+    private final Map<String, MemorySegment> kernels = new HashMap<>();    // by name, looked up in the modules at first launch
     private final Arena handles = Arena.ofShared();
     private boolean closed;
 
@@ -49,6 +49,10 @@ public final class Gpu implements AutoCloseable {
         MemorySegment text = handles.allocate(256);
         cu.check("cuDeviceGetName", cu.cuDeviceGetName(text, 256, device));
         name = text.getString(0);
+        architecture = attribute(CudaDriver.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR) * 10
+                + attribute(CudaDriver.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR);
+        // NVRTC first: a machine without it fails here, before anything is allocated on the device.
+        KernelCompiler compiler = new KernelCompiler(Nvrtc.get(), architecture, KernelCompiler.cacheDirectory());
         context = handles.allocate(ADDRESS);
         cu.check("cuDevicePrimaryCtxRetain", cu.cuDevicePrimaryCtxRetain(context, device));
         bind();
@@ -60,9 +64,63 @@ public final class Gpu implements AutoCloseable {
         blas.check("cublasCreate", blas.cublasCreate(h));
         blasHandle = h.get(ADDRESS, 0);
         blas.check("cublasSetStream", blas.cublasSetStream(blasHandle, stream));
-        MemorySegment m = handles.allocate(ADDRESS);
-        cu.check("cuModuleLoadData(" + PTX_RESOURCE + ")", cu.cuModuleLoadData(m, handles.allocateFrom(ptx())));
-        module = m.get(ADDRESS, 0);
+        modules = loadModules(compiler, KernelSource.all());
+    }
+
+    private int attribute(int attribute) {
+        MemorySegment value = handles.allocate(JAVA_INT);
+        cu.check("cuDeviceGetAttribute(" + attribute + ")", cu.cuDeviceGetAttribute(value, attribute, device));
+        return value.get(JAVA_INT, 0);
+    }
+
+    /** A loaded kernel source. */
+    record Module(String source, MemorySegment handle) {
+    }
+
+    /**
+     * Loads {@code sources} as modules from {@code compiler}'s images (cached or compiled now); a cached image
+     * the driver refuses is compiled again, once, and replaces the cache entry.
+     */
+    List<Module> loadModules(KernelCompiler compiler, List<KernelSource> sources) {
+        List<Module> loaded = new ArrayList<>();
+        for (KernelCompiler.Image image : compiler.images(sources)) {
+            MemorySegment module = handles.allocate(ADDRESS);
+            int status = loadData(module, image);
+            if (status != 0 && image.cached()) {
+                image = compiler.recompile(image);
+                status = loadData(module, image);
+            }
+            if (status != 0) {
+                throw new CudaException(cu.error("cuModuleLoadData(" + image.source().name() + ", " + compiler.target() + " from NVRTC "
+                        + compiler.version() + ")", status) + "; " + driverSupport() + ", which must be at least NVRTC's (else name an older NVRTC with -D"
+                        + Nvrtc.PROPERTY + "=FILE)");
+            }
+            loaded.add(new Module(image.source().name(), module.get(ADDRESS, 0)));
+        }
+        return loaded;
+    }
+
+    private int loadData(MemorySegment module, KernelCompiler.Image image) {
+        try (Arena arena = Arena.ofConfined()) {
+            return cu.cuModuleLoadData(module, arena.allocateFrom(JAVA_BYTE, image.bytes()));
+        }
+    }
+
+    private String driverSupport() {
+        MemorySegment version = handles.allocate(JAVA_INT);
+        if (cu.cuDriverGetVersion(version) != 0) return "the driver's CUDA version is unknown";
+        int v = version.get(JAVA_INT, 0);                  // 1000·major + 10·minor
+        return "the driver supports CUDA " + v / 1000 + "." + v % 1000 / 10;
+    }
+
+    /** Unloads modules that {@link #loadModules} gave. */
+    void unloadModules(List<Module> loaded) {
+        for (Module m : loaded) cu.cuModuleUnload(m.handle());
+    }
+
+    /** The compute capability as major·10 + minor (90 for sm_90). */
+    int architecture() {
+        return architecture;
     }
 
     /** Device {@code -Dmambalens.cuda.device} (0 by default); a {@link CudaException} says why when there is none. */
@@ -76,15 +134,6 @@ public final class Gpu implements AutoCloseable {
             return null;
         } catch (CudaException e) {
             return e.getMessage();
-        }
-    }
-
-    static String ptx() {
-        try (InputStream in = Gpu.class.getResourceAsStream(PTX_RESOURCE)) {
-            if (in == null) throw new CudaException("the kernels' PTX " + PTX_RESOURCE + " is missing from the jar (run scripts/build-ptx.sh)");
-            return new String(in.readAllBytes(), java.nio.charset.StandardCharsets.US_ASCII);
-        } catch (IOException e) {
-            throw new CudaException("cannot read " + PTX_RESOURCE + ": " + e.getMessage(), e);
         }
     }
 
@@ -142,7 +191,7 @@ public final class Gpu implements AutoCloseable {
     }
 
     /**
-     * Launches a kernel of the PTX module on the stream. {@code args} follow the kernel's C signature:
+     * Launches a kernel, found by name in the modules, on the stream. {@code args} follow the kernel's C signature:
      * a Java {@code long} for a pointer or a 64-bit integer, {@code int} for int, {@code float} for float.
      */
     void launch(String kernel, int gridX, int gridY, int gridZ, int block, int sharedBytes, Object... args) {
@@ -162,12 +211,28 @@ public final class Gpu implements AutoCloseable {
         }
     }
 
-    private MemorySegment function(String kernel) {
-        return kernels.computeIfAbsent(kernel, k -> {
-            MemorySegment f = handles.allocate(ADDRESS);
-            cu.check("cuModuleGetFunction(" + k + ")", cu.cuModuleGetFunction(f, module, handles.allocateFrom(k)));
-            return f.get(ADDRESS, 0);
-        });
+    /** The kernel named {@code kernel}, looked up in every module the first time (a name in two files is an error). */
+    MemorySegment function(String kernel) {
+        MemorySegment known = kernels.get(kernel);
+        if (known != null) return known;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment out = arena.allocate(ADDRESS), cName = arena.allocateFrom(kernel);
+            Module home = null;
+            MemorySegment function = null;
+            for (Module m : modules) {
+                int status = cu.cuModuleGetFunction(out, m.handle(), cName);
+                if (status == CudaDriver.CUDA_ERROR_NOT_FOUND) continue;
+                cu.check("cuModuleGetFunction(" + kernel + ", " + m.source() + ")", status);
+                if (home != null) throw new CudaException("CUDA kernel " + kernel + " is defined twice, in " + home.source() + " and " + m.source());
+                home = m;
+                function = out.get(ADDRESS, 0);
+            }
+            if (function == null) {
+                throw new CudaException("no CUDA kernel named " + kernel + " in " + String.join(", ", modules.stream().map(Module::source).toList()));
+            }
+            kernels.put(kernel, function);
+            return function;
+        }
     }
 
     /** Records {@code work}'s launches on the stream into a CUDA graph, to be replayed with one launch. */
@@ -211,7 +276,7 @@ public final class Gpu implements AutoCloseable {
         bind();
         cu.cuStreamSynchronize(stream);
         blas.cublasDestroy(blasHandle);
-        cu.cuModuleUnload(module);
+        unloadModules(modules);
         cu.cuStreamDestroy(stream);
         cu.cuDevicePrimaryCtxRelease(device);
         handles.close();

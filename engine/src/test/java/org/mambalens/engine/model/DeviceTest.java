@@ -24,9 +24,9 @@ class DeviceTest {
                 assertThat(lm.onGpu()).isTrue();
             }
         } else {
-            assertThat(noGpu).containsIgnoringCase("no CUDA").doesNotContain("\n");
+            assertThat(noGpu).containsAnyOf("no CUDA", "NVRTC").doesNotContain("\n");     // no driver or device, or no compiler
             assertThatThrownBy(() -> Models.loadLanguageModel(MAMBA, Device.CUDA, Precision.F32)).isInstanceOf(CudaException.class)
-                    .hasMessageContaining("no CUDA");
+                    .hasMessage(noGpu);
             try (LanguageModel lm = Models.loadLanguageModel(MAMBA, Device.AUTO, Precision.F32)) {
                 assertThat(lm).isInstanceOf(MambaModel.class);
             }

@@ -1,5 +1,6 @@
-// MambaLens CUDA kernels. Compiled to PTX by scripts/build-ptx.sh (the PTX is shipped as a resource,
-// so the Maven build needs no nvcc) and launched from Java through the driver API (engine/cuda).
+// MambaLens CUDA kernels. Shipped as source, compiled at first use by NVRTC for the GPU present (Gpu,
+// KernelCompiler) and launched from Java through the driver API (engine/cuda). NVRTC has no system
+// headers: this file includes none, and what they would give is written out here.
 //
 // Layout conventions, shared with the Java side: every matrix is row-major F32; "rows" are tokens;
 // a batch of B sequences of T tokens is B·T rows with sequence b at rows [b·T, (b+1)·T); a leading
@@ -10,6 +11,9 @@
 #define KERNEL extern "C" __global__
 
 typedef long long i64;
+
+// math.h's INFINITY, as its float bits.
+#define INFINITY_F __int_as_float(0x7f800000)
 
 __device__ __forceinline__ float warp_sum(float v) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
@@ -30,7 +34,7 @@ __device__ float block_reduce(float v, bool max) {
     if (lane == 0) partial[warp] = v;
     __syncthreads();
     if (warp == 0) {
-        float w = lane < warps ? partial[lane] : (max ? -INFINITY : 0.f);
+        float w = lane < warps ? partial[lane] : (max ? -INFINITY_F : 0.f);
         w = max ? warp_max(w) : warp_sum(w);
         if (lane == 0) partial[0] = w;
     }
@@ -413,7 +417,7 @@ KERNEL void heads_to_rows(float* out, const float* context, int B, int T, int H,
 // In place, each of gridDim.x rows of `cols` floats: x = softmax(x).
 KERNEL void softmax_rows(float* x, int cols) {
     float* r = x + (i64) blockIdx.x * cols;
-    float m = -INFINITY;
+    float m = -INFINITY_F;
     for (int i = threadIdx.x; i < cols; i += blockDim.x) m = fmaxf(m, r[i]);
     m = block_reduce(m, true);
     float sum = 0.f;
@@ -482,7 +486,7 @@ __device__ void attention_summary(float* __restrict__ sum, float* __restrict__ p
         cb[n] = forward ? C[(i64) i * N + n] * B[(i64) j * N + n] : 0.f;
         cbb[n] = backward ? Cb[(i64) ib * N + n] * Bb[(i64) jb * N + n] : 0.f;
     }
-    float s = 0.f, p = 0.f, lo = INFINITY, hi = -INFINITY;
+    float s = 0.f, p = 0.f, lo = INFINITY_F, hi = -INFINITY_F;
     if (inside && !forward && !backward) lo = hi = 0.f;       // above the diagonal of a one-way layer: 0 in every channel
     if (forward || backward) {
         for (int e = 0; e < E; e++) {
