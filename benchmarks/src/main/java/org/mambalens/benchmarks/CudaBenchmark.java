@@ -167,9 +167,9 @@ public final class CudaBenchmark {
             for (int tokens : new int[]{1024, 4096}) {                        // one layer's hidden-attention summary, GPU and CPU
                 TraceRecorder trace = TraceRecorder.layers(java.util.Set.of(0));
                 lm.forward(r.ints(tokens, 0, lm.vocabSize()).toArray(), trace);
-                put("summary_layer_" + tokens + "_gpu_ms", 1e3 * median(3, () -> seconds(() -> AttentionMaps.summary(trace, 0, true))), "ms");
+                put("summary_layer_" + tokens + "_gpu_ms", 1e3 * median(3, () -> seconds(() -> AttentionMaps.summary(trace.layer(0), true))), "ms");
                 if (tokens <= 1024) {
-                    put("summary_layer_" + tokens + "_cpu_ms", 1e3 * median(3, () -> seconds(() -> AttentionMaps.summary(trace, 0, false))),
+                    put("summary_layer_" + tokens + "_cpu_ms", 1e3 * median(3, () -> seconds(() -> AttentionMaps.summary(trace.layer(0), false))),
                             "ms (CPU, " + Parallel.THREADS + " threads)");
                 }
             }

@@ -77,7 +77,7 @@ public class ExplainBenchmark {
     @Benchmark
     public float[] summariesAndRollout() {
         List<AttentionSummary> summaries = new ArrayList<>();
-        for (int l = 0; l < layers; l++) summaries.add(AttentionMaps.of(trace, l, false, AttentionMaps.Direction.BOTH).summary());
+        for (int l = 0; l < layers; l++) summaries.add(AttentionMaps.summary(trace.layer(l), false));
         return Explanations.rollout(summaries, layers * 15 / 24, row);
     }
 }

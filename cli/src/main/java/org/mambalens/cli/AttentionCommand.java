@@ -1,10 +1,10 @@
 package org.mambalens.cli;
 
-import org.mambalens.engine.io.ConfigFile;
 import org.mambalens.engine.io.Npy;
+import org.mambalens.engine.io.ConfigFile;
 import org.mambalens.engine.model.ImageClassifier;
-import org.mambalens.engine.model.Models;
 import org.mambalens.engine.model.LanguageModel;
+import org.mambalens.engine.model.Models;
 import org.mambalens.engine.trace.TraceRecorder;
 import org.mambalens.xai.attention.AttentionMaps;
 import org.mambalens.xai.data.ImagePreprocessor;
@@ -81,36 +81,9 @@ final class AttentionCommand implements Callable<Integer> {
                 classifier.classify(pixels, trace);
             }
         }
-        if (unified && trace.hasRwkv(layer)) {
-            throw new IllegalArgumentException("--unified: an RWKV layer has no per-channel unified operator (its token shift mixes channels through W_v); without it: [A, L, L] per channel");
-        }
-        if (unified && trace.hasAttention(layer)) {
-            throw new IllegalArgumentException("--unified applies to Mamba layers; a " + type + " layer has softmax attention only");
-        }
-        if (unified && trace.hasLru(layer)) {                              // Griffin's RG-LRU with conv and gate: [W, L, L]
-            var uni = org.mambalens.xai.attention.LruAttention.of(trace.lru(layer));
-            return write(trace.lru(layer).channels(), trace.lru(layer).length(), "channels", uni::unifiedChannel);
-        }
-        if (unified && trace.hasSsd(layer)) {                              // one operator per inner channel: [E, L, L]
-            var t = trace.ssd(layer);
-            return write(t.heads() * t.headDim(), t.length(), "channels", org.mambalens.xai.attention.SsdUnifiedAttention.of(t)::channel);
-        }
-        if (!trace.hasMixer(layer, TraceRecorder.Direction.FORWARD)) {   // softmax heads, Mamba-2 heads, RWKV or RG-LRU channels
-            AttentionMaps.Units units = AttentionMaps.units(trace, layer);
-            return write(units.count(), units.tokens(), units.unit() + "s", units.matrix());
-        }
-        AttentionMaps maps = AttentionMaps.of(trace, layer, unified, dir);
-        maps.write(out);
-        System.err.printf("wrote %s: float32 [%d, %d, %d] (channels, queries, keys)%n", out, maps.channels(), maps.length(), maps.length());
-        return 0;
-    }
-
-    /** Streams {@code count} matrices [L, L] to --out as float32 [count, L, L]. */
-    private int write(int count, int length, String unit, java.util.function.IntFunction<float[]> matrix) {
-        Npy.writeFloat32(out, new int[]{count, length, length}, sink -> {
-            for (int c = 0; c < count; c++) sink.accept(matrix.apply(c));
-        });
-        System.err.printf("wrote %s: float32 [%d, %d, %d] (%s, queries, keys)%n", out, count, length, length, unit);
+        AttentionMaps.Units units = AttentionMaps.units(trace.layer(layer), unified, dir);
+        units.write(out);
+        System.err.printf("wrote %s: float32 [%d, %d, %d] (%ss, queries, keys)%n", out, units.count(), units.tokens(), units.tokens(), units.unit());
         return 0;
     }
 

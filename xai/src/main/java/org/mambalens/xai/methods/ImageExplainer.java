@@ -42,7 +42,7 @@ public final class ImageExplainer {
         float[] logits = attribution ? model.classifyWithGradients(pixels, target, trace) : model.classify(pixels, trace);
         int explained = ImageClassifier.checkTarget(target, logits);
         List<AttentionSummary> layers = new ArrayList<>();
-        for (int l = 0; l < model.layers(); l++) layers.add(AttentionMaps.summary(trace, l, model.onGpu()));
+        for (int l = 0; l < model.layers(); l++) layers.add(AttentionMaps.summary(trace.layer(l), model.onGpu()));
         int cls = model.clsPosition(), T = layers.get(0).tokens();
         Map<Method, float[]> patches = new EnumMap<>(Method.class);
         for (Method m : methods) {

@@ -43,7 +43,7 @@ class HiddenAttentionCudaTest {
             }
         }
         for (int l = 0; l < layers; l++) {
-            AttentionSummary cpu = AttentionMaps.summary(trace, l, false), gpu = AttentionMaps.summary(trace, l, true);
+            AttentionSummary cpu = AttentionMaps.summary(trace.layer(l), false), gpu = AttentionMaps.summary(trace.layer(l), true);
             assertThat(Fixtures.relativeError(gpu.mean(), cpu.mean())).as("layer %d mean", l).isLessThan(1e-4);
             assertThat(Fixtures.relativeError(gpu.positiveMean(), cpu.positiveMean())).as("layer %d positive mean", l).isLessThan(1e-4);
             float scale = Math.max(Math.abs(cpu.min()), Math.abs(cpu.max()));

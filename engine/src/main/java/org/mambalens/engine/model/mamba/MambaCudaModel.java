@@ -12,6 +12,7 @@ import org.mambalens.engine.io.Checkpoint;
 import org.mambalens.engine.io.ConfigFile;
 import org.mambalens.engine.model.LanguageModel;
 import org.mambalens.engine.tensor.Matrices;
+import org.mambalens.engine.trace.MambaLayerTrace;
 import org.mambalens.engine.trace.MixerTrace;
 import org.mambalens.engine.trace.TraceRecorder;
 
@@ -296,9 +297,9 @@ public final class MambaCudaModel implements LanguageModel {
         float[] xz = s.xz.download(0, L * 2 * E), dbc = s.dbc.download(0, L * P);
         float[] delta = s.delta.download(0, L * E), conv = s.convOut.download(0, L * E), u = s.u.download(0, L * E), y = s.y.download(0, L * E);
         SsmBranch b = hostBranches[layer];
-        trace.recordMixer(layer, TraceRecorder.Direction.FORWARD, () -> new MixerTrace(L, E, N, delta, Matrices.columns(dbc, L, P, R, N),
+        trace.record(layer, () -> MambaLayerTrace.of(TraceRecorder.Direction.FORWARD, new MixerTrace(L, E, N, delta, Matrices.columns(dbc, L, P, R, N),
                 Matrices.columns(dbc, L, P, R + N, N), conv, u, Matrices.columns(xz, L, 2 * E, E, E), Matrices.columns(xz, L, 2 * E, 0, E),
-                y, b.a(), b.d(), b.convTaps(), b.convBias()));
+                y, b.a(), b.d(), b.convTaps(), b.convBias())));
     }
 
     private static long address(DeviceBuffer b) {

@@ -8,6 +8,7 @@ import org.mambalens.engine.kernels.MatMul;
 import org.mambalens.engine.kernels.SelectiveScan;
 import org.mambalens.engine.tensor.Matrices;
 import org.mambalens.engine.tensor.Tensor;
+import org.mambalens.engine.trace.MambaLayerTrace;
 import org.mambalens.engine.trace.MixerTrace;
 import org.mambalens.engine.trace.TraceRecorder;
 
@@ -69,9 +70,9 @@ public record SsmBranch(float[] convTaps,   // [K, E]  conv1d.weight [E, 1, K] t
         SelectiveScan.scan(y, a.scanInputs(xz), aT, d, ssm, len, E, N);
 
         if (trace != null) {
-            trace.recordMixer(layer, direction, () -> new MixerTrace(len, E, N, a.delta().clone(),
+            trace.record(layer, () -> MambaLayerTrace.of(direction, new MixerTrace(len, E, N, a.delta().clone(),
                     Matrices.columns(a.dbc(), len, P, R, N), Matrices.columns(a.dbc(), len, P, R + N, N), a.s().clone(), a.u().clone(),
-                    Matrices.columns(xz, len, 2 * E, E, E), Matrices.columns(xz, len, 2 * E, 0, E), y.clone(), this.a, d, convTaps, convBias));
+                    Matrices.columns(xz, len, 2 * E, E, E), Matrices.columns(xz, len, 2 * E, 0, E), y.clone(), this.a, d, convTaps, convBias)));
         }
         return y;
     }

@@ -12,6 +12,7 @@ import org.mambalens.engine.io.ConfigFile;
 import org.mambalens.engine.model.ImageClassifier;
 import org.mambalens.engine.model.mamba.SsmBranch;
 import org.mambalens.engine.tensor.Matrices;
+import org.mambalens.engine.trace.MambaLayerTrace;
 import org.mambalens.engine.trace.MixerTrace;
 import org.mambalens.engine.trace.TraceRecorder;
 
@@ -224,9 +225,9 @@ public final class VimCudaModel implements ImageClassifier {
         float[] xz = order(s.xz.download(0, T * 2 * E), 2 * E, reverse), dbc = order(s.dbc.download(0, T * P), P, reverse);
         float[] delta = order(s.delta.download(0, T * E), E, reverse), conv = order(s.convOut.download(0, T * E), E, reverse);
         float[] u = order(s.u.download(0, T * E), E, reverse), out = order(y.download(0, T * E), E, reverse);
-        trace.recordMixer(layer, reverse ? TraceRecorder.Direction.BACKWARD : TraceRecorder.Direction.FORWARD, () -> new MixerTrace(T, E, N,
+        trace.record(layer, () -> MambaLayerTrace.of(reverse ? TraceRecorder.Direction.BACKWARD : TraceRecorder.Direction.FORWARD, new MixerTrace(T, E, N,
                 delta, Matrices.columns(dbc, T, P, R, N), Matrices.columns(dbc, T, P, R + N, N), conv, u, Matrices.columns(xz, T, 2 * E, E, E),
-                Matrices.columns(xz, T, 2 * E, 0, E), out, host.a(), host.d(), host.convTaps(), host.convBias()));
+                Matrices.columns(xz, T, 2 * E, 0, E), out, host.a(), host.d(), host.convTaps(), host.convBias())));
     }
 
     private static float[] order(float[] m, int cols, boolean reverse) {

@@ -206,7 +206,7 @@ public final class ViTCudaModel implements ImageClassifier {
             kernels.softmaxRows(s.scores.address(), rows * H, T);
             if (trace != null && trace.wants(i)) {
                 float[] probs = s.scores.download(0, H * T * T);              // image 0's [H, T, T]
-                trace.recordAttention(i, () -> new AttentionTrace(H, T, probs));
+                trace.record(i, () -> new AttentionTrace(H, T, probs));
             }
             kernels.attentionContext(s.context.address(), s.scores.address(), s.v.address(), B * H, T, dh);
             kernels.headsToRows(s.attended.address(), s.context.address(), B, T, H, dh);

@@ -121,7 +121,7 @@ public final class ViTModel implements ImageClassifier {
             if (streams != null) streams[i] = x.clone();
             Elementwise.layernorm(xn, x, w.ln1W(), w.ln1B(), config.eps(), T, D);
             Attention a = attention(w, xn);
-            if (trace != null) trace.recordAttention(i, () -> new AttentionTrace(config.heads(), T, a.probs().clone()));
+            if (trace != null) trace.record(i, () -> new AttentionTrace(config.heads(), T, a.probs().clone()));
             Elementwise.addInPlace(x, a.out(), T * D);                      // x = x + Attn(LN(x))
             Elementwise.layernorm(xn, x, w.ln2W(), w.ln2B(), config.eps(), T, D);
             Elementwise.addInPlace(x, mlp(w, xn, null), T * D);            // x = x + MLP(LN(x))
