@@ -1,9 +1,10 @@
 package org.mambalens.cli;
 
 import org.mambalens.engine.io.Npy;
-import org.mambalens.engine.io.ConfigFile;
+import org.mambalens.engine.model.Families;
 import org.mambalens.engine.model.ImageClassifier;
 import org.mambalens.engine.model.LanguageModel;
+import org.mambalens.engine.model.ModelFamily;
 import org.mambalens.engine.model.Models;
 import org.mambalens.engine.trace.TraceRecorder;
 import org.mambalens.xai.attention.AttentionMaps;
@@ -26,7 +27,7 @@ final class AttentionCommand implements Callable<Integer> {
     @Mixin
     DeviceOption device;
 
-    @Option(names = "--model", required = true, paramLabel = "DIR", description = "Checkpoint directory (model_type mamba, mamba2, rwkv, gpt_neox, recurrent_gemma, vim or vit).")
+    @Option(names = "--model", required = true, paramLabel = "DIR", description = "Checkpoint directory: a language model or an image classifier.")
     Path model;
 
     static final class Input {
@@ -63,9 +64,8 @@ final class AttentionCommand implements Callable<Integer> {
             case "both" -> AttentionMaps.Direction.BOTH;
             default -> throw new IllegalArgumentException("--direction must be forward, backward or both, not " + direction);
         };
-        String type = ConfigFile.in(model).text("model_type", "");
         TraceRecorder trace = TraceRecorder.layers(Set.of(layer));
-        if (Models.isLanguageModel(type)) {
+        if (Families.forDirectory(model).kind() == ModelFamily.Kind.LANGUAGE) {
             if (input.tokenIds == null) throw new IllegalArgumentException("--token-ids is needed for a language model");
             try (LanguageModel lm = Models.loadLanguageModel(model, device.device, device.precision)) {
                 checkLayer(lm.layers());

@@ -1,6 +1,7 @@
 package org.mambalens.xai.methods;
 
 import org.mambalens.engine.model.ImageClassifier;
+import org.mambalens.engine.model.ModelFamily;
 import org.mambalens.engine.trace.TraceRecorder;
 import org.mambalens.xai.attention.AttentionMaps;
 import org.mambalens.xai.attention.AttentionSummary;
@@ -18,7 +19,17 @@ import java.util.Set;
  */
 public final class ImageExplainer {
     /** The explanation methods, as the CLI names them. */
-    public enum Method { raw, rollout, attribution }
+    public enum Method {
+        raw, rollout, attribution;
+
+        /** Whether models of {@code family} can be explained so: raw attention and rollout read any layer trace, attribution needs the reverse pass. */
+        public boolean supports(ModelFamily family) {
+            return switch (this) {
+                case raw, rollout -> !family.traces().isEmpty();
+                case attribution -> family.has(ModelFamily.Capability.REVERSE_PASS);
+            };
+        }
+    }
 
     /**
      * @param logits  the model's logits

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.mambalens.engine.io.AtomicWrite;
 import org.mambalens.engine.model.LanguageModel;
+import org.mambalens.engine.model.ModelFamily;
 import org.mambalens.engine.trace.AttentionTrace;
 import org.mambalens.engine.trace.LayerTrace;
 import org.mambalens.engine.trace.LruTrace;
@@ -51,8 +52,8 @@ public final class TextReport {
         }
     }
 
-    /** Explains {@code target} for {@code ids}, each token shown as {@code decode} spells it. */
-    public static Path write(Path out, LanguageModel lm, int[] ids, IntFunction<String> decode, String text, List<Method> methods, int startLayer,
+    /** Explains {@code target} for {@code ids}, each token shown as {@code decode} spells it; {@code family} is the model's. */
+    public static Path write(Path out, ModelFamily family, LanguageModel lm, int[] ids, IntFunction<String> decode, String text, List<Method> methods, int startLayer,
                              Target target) {
         Images.ensureDirectory(out);
         int L = ids.length, layersCount = lm.layers(), at = target.position();
@@ -72,13 +73,8 @@ public final class TextReport {
             doc.put("predicted_next_text", decode.apply(predicted));
             doc.put("explained_token", next);
         }
-        doc.put("model", switch (trace.layer(0)) {
-            case AttentionTrace _ -> "transformer";
-            case SsdTrace _ -> "mamba2";
-            case RwkvTrace _ -> "rwkv";
-            case LruTrace _ -> "griffin";
-            case MambaLayerTrace _ -> "mamba";
-        });
+        doc.put("model", family.modelType());
+        doc.put("model_name", family.name());
         doc.put("start_layer", start);
         var tokens = doc.putArray("tokens");
         for (int id : ids) tokens.add(decode.apply(id));
@@ -91,7 +87,7 @@ public final class TextReport {
         html.append("<p>").append(target.label() ? "Predicted label" : "Predicted next token").append(": <b class=tok>")
                 .append(Images.escapeHtml(target.names().apply(predicted))).append("</b>");
         if (next != predicted) html.append("; explained: <b class=tok>").append(Images.escapeHtml(target.names().apply(next))).append("</b>");
-        html.append(" <span class=small>(").append("relevance of each token to position ").append(at).append(", layers ").append(start).append("–")
+        html.append(" <span class=small>(").append(Images.escapeHtml(family.name())).append("; relevance of each token to position ").append(at).append(", layers ").append(start).append("–")
                 .append(layersCount - 1).append(")</span></p>\n");
         for (Method method : methods) {
             float[] row = e.rows().get(method);
