@@ -8,6 +8,7 @@ import org.mambalens.engine.cuda.DeviceArena;
 import org.mambalens.engine.cuda.DeviceBuffer;
 import org.mambalens.engine.cuda.DeviceMatrix;
 import org.mambalens.engine.cuda.Gpu;
+import org.mambalens.engine.backend.CpuBackend;
 import org.mambalens.engine.backend.Precision;
 import org.mambalens.engine.model.Device;
 import org.mambalens.engine.model.ImageClassifier;
@@ -167,9 +168,9 @@ public final class CudaBenchmark {
             for (int tokens : new int[]{1024, 4096}) {                        // one layer's hidden-attention summary, GPU and CPU
                 TraceRecorder trace = TraceRecorder.layers(java.util.Set.of(0));
                 lm.forward(r.ints(tokens, 0, lm.vocabSize()).toArray(), trace);
-                put("summary_layer_" + tokens + "_gpu_ms", 1e3 * median(3, () -> seconds(() -> AttentionMaps.summary(trace, 0, lm.backend()))), "ms");
+                put("summary_layer_" + tokens + "_gpu_ms", 1e3 * median(3, () -> seconds(() -> AttentionMaps.summary(trace.layer(0), lm.backend()))), "ms");
                 if (tokens <= 1024) {
-                    put("summary_layer_" + tokens + "_cpu_ms", 1e3 * median(3, () -> seconds(() -> AttentionMaps.summary(trace, 0))),
+                    put("summary_layer_" + tokens + "_cpu_ms", 1e3 * median(3, () -> seconds(() -> AttentionMaps.summary(trace.layer(0), CpuBackend.INSTANCE))),
                             "ms (CPU, " + Parallel.THREADS + " threads)");
                 }
             }

@@ -1,9 +1,11 @@
 package org.mambalens.benchmarks;
 
-import org.mambalens.engine.io.ConfigFile;
+import org.mambalens.engine.backend.CpuBackend;
+import org.mambalens.engine.model.Families;
 import org.mambalens.engine.model.ImageClassifier;
+import org.mambalens.engine.model.LanguageModel;
+import org.mambalens.engine.model.ModelFamily;
 import org.mambalens.engine.model.Models;
-import org.mambalens.engine.model.mamba.MambaModel;
 import org.mambalens.engine.trace.TraceRecorder;
 import org.mambalens.xai.attention.AttentionMaps;
 import org.mambalens.xai.attention.AttentionSummary;
@@ -31,7 +33,7 @@ import java.util.concurrent.TimeUnit;
  * The explainability core on a recorded trace: every layer's hidden-attention summary (channel mean,
  * positive mean, min, max over [E, T, T]; Vision Mamba with both directions) and the rollout of the
  * explained row — what raw attention and rollout need. One operation = one image (or one prompt).
- * A Vision Mamba directory explains a random image; a Mamba LM directory a prompt of {@code tokens} random ids.
+ * An image classifier's directory explains a random image; a language model's a prompt of {@code tokens} random ids.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.SingleShotTime)
@@ -48,19 +50,18 @@ public class ExplainBenchmark {
 
     TraceRecorder trace;
     int layers, row;
-    boolean bidirectional;
 
     @Setup(Level.Trial)
     public void trace() {
         Path dir = Path.of(model);
         trace = TraceRecorder.allLayers();
         Random r = new Random(4);
-        if (ConfigFile.in(dir).text("model_type", "").equals("mamba")) {
-            try (MambaModel lm = MambaModel.load(dir)) {
+        if (Families.forDirectory(dir).kind() == ModelFamily.Kind.LANGUAGE) {
+            try (LanguageModel lm = Models.loadLanguageModel(dir)) {
                 int[] ids = new int[tokens];
                 for (int i = 0; i < ids.length; i++) ids[i] = r.nextInt(lm.vocabSize());
                 lm.forward(ids, trace);
-                layers = lm.config().layers();
+                layers = lm.layers();
                 row = tokens - 1;
             }
         } else {
@@ -77,7 +78,7 @@ public class ExplainBenchmark {
     @Benchmark
     public float[] summariesAndRollout() {
         List<AttentionSummary> summaries = new ArrayList<>();
-        for (int l = 0; l < layers; l++) summaries.add(AttentionMaps.of(trace, l, false, AttentionMaps.Direction.BOTH).summary());
+        for (int l = 0; l < layers; l++) summaries.add(AttentionMaps.summary(trace.layer(l), CpuBackend.INSTANCE));
         return Explanations.rollout(summaries, layers * 15 / 24, row);
     }
 }

@@ -1,10 +1,11 @@
 package org.mambalens.cli;
 
-import org.mambalens.engine.io.ConfigFile;
 import org.mambalens.engine.io.Npy;
+import org.mambalens.engine.model.Families;
 import org.mambalens.engine.model.ImageClassifier;
-import org.mambalens.engine.model.Models;
 import org.mambalens.engine.model.LanguageModel;
+import org.mambalens.engine.model.ModelFamily;
+import org.mambalens.engine.model.Models;
 import org.mambalens.engine.trace.TraceRecorder;
 import org.mambalens.xai.attention.AttentionMaps;
 import org.mambalens.xai.data.ImagePreprocessor;
@@ -26,7 +27,7 @@ final class AttentionCommand implements Callable<Integer> {
     @Mixin
     DeviceOption device;
 
-    @Option(names = "--model", required = true, paramLabel = "DIR", description = "Checkpoint directory (model_type mamba, mamba2, rwkv, gpt_neox, recurrent_gemma, vim or vit).")
+    @Option(names = "--model", required = true, paramLabel = "DIR", description = "Checkpoint directory: a language model or an image classifier.")
     Path model;
 
     static final class Input {
@@ -63,9 +64,8 @@ final class AttentionCommand implements Callable<Integer> {
             case "both" -> AttentionMaps.Direction.BOTH;
             default -> throw new IllegalArgumentException("--direction must be forward, backward or both, not " + direction);
         };
-        String type = ConfigFile.in(model).text("model_type", "");
         TraceRecorder trace = TraceRecorder.layers(Set.of(layer));
-        if (Models.isLanguageModel(type)) {
+        if (Families.forDirectory(model).kind() == ModelFamily.Kind.LANGUAGE) {
             if (input.tokenIds == null) throw new IllegalArgumentException("--token-ids is needed for a language model");
             try (LanguageModel lm = Models.loadLanguageModel(model, device.device, device.precision)) {
                 checkLayer(lm.layers());
@@ -81,36 +81,9 @@ final class AttentionCommand implements Callable<Integer> {
                 classifier.classify(pixels, trace);
             }
         }
-        if (unified && trace.hasRwkv(layer)) {
-            throw new IllegalArgumentException("--unified: an RWKV layer has no per-channel unified operator (its token shift mixes channels through W_v); without it: [A, L, L] per channel");
-        }
-        if (unified && trace.hasAttention(layer)) {
-            throw new IllegalArgumentException("--unified applies to Mamba layers; a " + type + " layer has softmax attention only");
-        }
-        if (unified && trace.hasLru(layer)) {                              // Griffin's RG-LRU with conv and gate: [W, L, L]
-            var uni = org.mambalens.xai.attention.LruAttention.of(trace.lru(layer));
-            return write(trace.lru(layer).channels(), trace.lru(layer).length(), "channels", uni::unifiedChannel);
-        }
-        if (unified && trace.hasSsd(layer)) {                              // one operator per inner channel: [E, L, L]
-            var t = trace.ssd(layer);
-            return write(t.heads() * t.headDim(), t.length(), "channels", org.mambalens.xai.attention.SsdUnifiedAttention.of(t)::channel);
-        }
-        if (!trace.hasMixer(layer, TraceRecorder.Direction.FORWARD)) {   // softmax heads, Mamba-2 heads, RWKV or RG-LRU channels
-            AttentionMaps.Units units = AttentionMaps.units(trace, layer);
-            return write(units.count(), units.tokens(), units.unit() + "s", units.matrix());
-        }
-        AttentionMaps maps = AttentionMaps.of(trace, layer, unified, dir);
-        maps.write(out);
-        System.err.printf("wrote %s: float32 [%d, %d, %d] (channels, queries, keys)%n", out, maps.channels(), maps.length(), maps.length());
-        return 0;
-    }
-
-    /** Streams {@code count} matrices [L, L] to --out as float32 [count, L, L]. */
-    private int write(int count, int length, String unit, java.util.function.IntFunction<float[]> matrix) {
-        Npy.writeFloat32(out, new int[]{count, length, length}, sink -> {
-            for (int c = 0; c < count; c++) sink.accept(matrix.apply(c));
-        });
-        System.err.printf("wrote %s: float32 [%d, %d, %d] (%s, queries, keys)%n", out, count, length, length, unit);
+        AttentionMaps.Units units = AttentionMaps.units(trace.layer(layer), unified, dir);
+        units.write(out);
+        System.err.printf("wrote %s: float32 [%d, %d, %d] (%ss, queries, keys)%n", out, units.count(), units.tokens(), units.tokens(), units.unit());
         return 0;
     }
 

@@ -3,7 +3,9 @@ package org.mambalens.cli;
 import com.fasterxml.jackson.databind.JsonNode;
 import org.mambalens.engine.io.ConfigFile;
 import org.mambalens.engine.io.Npy;
+import org.mambalens.engine.model.Families;
 import org.mambalens.engine.model.ImageClassifier;
+import org.mambalens.engine.model.ModelFamily;
 import org.mambalens.engine.model.Models;
 import org.mambalens.engine.model.TextClassifier;
 import org.mambalens.engine.text.BpeTokenizer;
@@ -24,8 +26,8 @@ import java.util.concurrent.Callable;
 import java.util.stream.IntStream;
 
 @Command(name = "classify", mixinStandardHelpOptions = true,
-        description = {"Classify images with an image classifier (model_type \"vim\" or \"vit\"), or text with a text classifier",
-                "(MambaForSequenceClassification, GPTNeoXForSequenceClassification): prints the top classes.",
+        description = {"Classify images with an image classifier, or text with a text classifier (architectures",
+                "…ForSequenceClassification): prints the top classes.",
                 "With --fashion-mnist or --texts, classifies a labelled test set and prints the accuracy."})
 final class ClassifyCommand implements Callable<Integer> {
     @Mixin
@@ -80,7 +82,7 @@ final class ClassifyCommand implements Callable<Integer> {
         Path home = Path.of(System.getProperty("mambalens.home", "."));
         if (input.isText()) return classifyText(model != null ? model : home.resolve(BUNDLED_TEXT), home);
         Path dir = model != null ? model : home.resolve(BUNDLED);
-        if (Models.isLanguageModel(ConfigFile.in(dir).text("model_type", ""))) {
+        if (Families.forDirectory(dir).kind() == ModelFamily.Kind.LANGUAGE) {
             throw new IllegalArgumentException("--model " + dir + " is a language model: give it --text, --token-ids or --texts");
         }
         try (ImageClassifier classifier = Models.loadImageClassifier(dir, device.device, device.precision)) {

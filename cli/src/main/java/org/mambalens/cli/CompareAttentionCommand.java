@@ -1,7 +1,8 @@
 package org.mambalens.cli;
 
-import org.mambalens.engine.io.ConfigFile;
+import org.mambalens.engine.model.Families;
 import org.mambalens.engine.model.LanguageModel;
+import org.mambalens.engine.model.ModelFamily;
 import org.mambalens.engine.model.Models;
 import org.mambalens.engine.text.BpeTokenizer;
 import org.mambalens.xai.data.LabelledTexts;
@@ -48,8 +49,10 @@ final class CompareAttentionCommand implements Callable<Integer> {
         if (models == null || models.isEmpty()) for (String m : BUNDLED_MODELS) dirs.add(home.resolve(m));
         else dirs.addAll(models);
         for (Path dir : dirs) {
-            String type = ConfigFile.in(dir).text("model_type", "");
-            if (!Models.isLanguageModel(type)) throw new IllegalArgumentException("--model " + dir + " is model_type \"" + type + "\", not a language model");
+            ModelFamily family = Families.forDirectory(dir);
+            if (family.kind() != ModelFamily.Kind.LANGUAGE) {
+                throw new IllegalArgumentException("--model " + dir + " is model_type \"" + family.modelType() + "\", not a language model");
+            }
         }
         String chosenText = text != null ? text : defaultText(home, BpeTokenizer.load(dirs.get(0).resolve("tokenizer.json")));
         List<AttentionFigure.Subject> subjects = new ArrayList<>();

@@ -1,5 +1,7 @@
 package org.mambalens.cli;
 
+import org.mambalens.engine.model.Families;
+import org.mambalens.engine.model.ModelFamily;
 import org.mambalens.engine.model.Models;
 import org.mambalens.engine.model.TextClassifier;
 import org.mambalens.engine.text.BpeTokenizer;
@@ -16,6 +18,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.function.IntFunction;
+import java.util.stream.Collectors;
 
 @Command(name = "explain", mixinStandardHelpOptions = true,
         description = {"Explain an image classification with attention maps: for each model, raw attention, attention "
@@ -66,15 +69,11 @@ final class ExplainCommand implements Callable<Integer> {
             if (image != null) throw new IllegalArgumentException("--text and --image exclude each other");
             if (models != null && models.size() > 1) throw new IllegalArgumentException("--text explains one language model; give one --model");
             Path dir = models == null || models.isEmpty() ? home.resolve("models/mamba-fortunes") : models.get(0);
-            String type = org.mambalens.engine.io.ConfigFile.in(dir).text("model_type", "");
-            if (!Models.isLanguageModel(type)) throw new IllegalArgumentException("--text explains language models; " + dir + " is model_type \"" + type + "\"");
-            if (!type.equals("mamba") && !type.equals("gpt_neox")) {                  // no reverse pass yet: no attribution
-                if (method.equals("attribution")) {
-                    throw new IllegalArgumentException("--method attribution needs a reverse pass, not implemented for model_type \"" + type + "\" yet");
-                }
-                methods = methods.stream().filter(m -> m != Method.attribution).toList();
-                if (method.equals("all")) System.err.println("note: attribution is not available for model_type \"" + type + "\" yet; raw attention and rollout only");
+            ModelFamily family = Families.forDirectory(dir);
+            if (family.kind() != ModelFamily.Kind.LANGUAGE) {
+                throw new IllegalArgumentException("--text explains language models; " + dir + " is model_type \"" + family.modelType() + "\"");
             }
+            methods = supported(methods, family);
             BpeTokenizer tokenizer = BpeTokenizer.load(dir.resolve("tokenizer.json"));
             int[] ids = tokenizer.encode(text);
             if (ids.length == 0) throw new IllegalArgumentException("--text encodes to no tokens");
@@ -82,12 +81,12 @@ final class ExplainCommand implements Callable<Integer> {
             if (Models.isTextClassifier(dir)) {
                 try (TextClassifier classifier = Models.loadTextClassifier(dir, device.device, device.precision)) {
                     TextReport.Target chosen = TextReport.Target.label(classifier, ids, target == null ? null : classifier.label(target));
-                    System.out.println("wrote " + TextReport.write(out, classifier.model(), ids, decode, text, methods, startLayer, chosen));
+                    System.out.println("wrote " + TextReport.write(out, family, classifier.model(), ids, decode, text, methods, startLayer, chosen));
                 }
             } else {
                 try (var lm = Models.loadLanguageModel(dir, device.device, device.precision)) {
                     TextReport.Target chosen = TextReport.Target.nextToken(ids, target == null ? null : token(tokenizer, target), decode);
-                    System.out.println("wrote " + TextReport.write(out, lm, ids, decode, text, methods, startLayer, chosen));
+                    System.out.println("wrote " + TextReport.write(out, family, lm, ids, decode, text, methods, startLayer, chosen));
                 }
             }
             return 0;
@@ -100,6 +99,7 @@ final class ExplainCommand implements Callable<Integer> {
         int size = img.width();
         if (img.height() != size) throw new IllegalArgumentException("--image " + file + " is " + img.width() + " × " + img.height() + ", not square");
         int[] gray = img.luma();
+        for (Path d : dirs) methods = supported(methods, Families.forDirectory(d));
         List<ImageReport.Subject> subjects = new ArrayList<>();
         try {
             for (Path d : dirs) subjects.add(new ImageReport.Subject(d.getFileName().toString(), d, Models.loadImageClassifier(d, device.device, device.precision)));
@@ -109,6 +109,17 @@ final class ExplainCommand implements Callable<Integer> {
             subjects.forEach(s -> s.model().close());
         }
         return 0;
+    }
+
+    /** The methods of {@code asked} that {@code family} supports: one it lacks is an error when --method names it, a note with --method all. */
+    private List<Method> supported(List<Method> asked, ModelFamily family) {
+        List<Method> kept = asked.stream().filter(m -> m.supports(family)).toList();
+        if (kept.size() == asked.size()) return asked;
+        String lacking = "not available for model_type \"" + family.modelType() + "\" (" + family.name() + ") yet";
+        if (!method.equals("all")) throw new IllegalArgumentException("--method " + method + " is " + lacking + " (attribution needs a reverse pass)");
+        System.err.println("note: " + asked.stream().filter(m -> !kept.contains(m)).map(Method::name).collect(Collectors.joining(", "))
+                + " is " + lacking + "; " + kept.stream().map(Method::name).collect(Collectors.joining(", ")) + " only");
+        return kept;
     }
 
     /** --target for a language model: #ID, or a text that is exactly one token. */

@@ -13,13 +13,15 @@ public enum Device {
     private static final AtomicBoolean FELL_BACK = new AtomicBoolean();
 
     /**
-     * The GPU to load a model of {@code family} onto, or null for the CPU. {@code cuda} refuses a family
-     * without a CUDA implementation and a machine without a usable device, in one line; {@code auto} falls
-     * back to the CPU and says so once per process, on standard error. BF16 GEMMs exist only on the GPU:
-     * {@code cpu} refuses them, and {@code auto}'s fall-back says that it computes in F32.
+     * The GPU to load a model of {@code family} onto, or null
+     * for the CPU. {@code cuda} refuses a family without a CUDA implementation and a machine without a usable
+     * device, in one line; {@code auto} falls back to the CPU and says so once per process, on standard error.
+     * BF16 GEMMs exist only on the GPU: {@code cpu} refuses them, and {@code auto}'s fall-back says that it
+     * computes in F32.
      */
-    Gpu open(String family, java.util.Set<String> familiesOnGpu, Precision precision) {
-        boolean familyOnGpu = familiesOnGpu.contains(family);
+    Gpu open(ModelFamily family, Precision precision) {
+        boolean onGpu = family.onGpu();
+        String models = "\"" + family.modelType() + "\" models";
         String inF32 = precision == Precision.F32 ? "" : " in F32";
         return switch (this) {
             case CPU -> {
@@ -30,15 +32,15 @@ public enum Device {
                 yield null;
             }
             case CUDA -> {
-                if (!familyOnGpu) {
-                    throw new IllegalArgumentException("--device cuda: \"" + family + "\" models have no CUDA implementation yet (CUDA: "
-                            + String.join(", ", familiesOnGpu) + "); use --device cpu");
+                if (!onGpu) {
+                    throw new IllegalArgumentException("--device cuda: " + models + " have no CUDA implementation yet (CUDA: "
+                            + Families.names(ModelFamily::onGpu) + "); use --device cpu");
                 }
                 yield Gpu.open();
             }
             case AUTO -> {
-                if (!familyOnGpu) {
-                    fallBack("\"" + family + "\" models have no CUDA implementation yet", inF32);
+                if (!onGpu) {
+                    fallBack(models + " have no CUDA implementation yet", inF32);
                     yield null;
                 }
                 try {

@@ -13,5 +13,5 @@ package org.mambalens.engine.trace;
  * @param convTaps  the depthwise conv kernel [K, W], tap-major; {@code convBias} [W]
  */
 public record LruTrace(int length, int channels, float[] a, float[] b, float[] x, float[] h, float[] gate,
-                       float[] convInput, float[] convTaps, float[] convBias) {
+                       float[] convInput, float[] convTaps, float[] convBias) implements LayerTrace {
 }

@@ -10,5 +10,5 @@ package org.mambalens.engine.trace;
  * @param decay w = −exp(time_decay) [A]
  * @param bonus u = time_first [A]
  */
-public record RwkvTrace(int length, int channels, float[] r, float[] k, float[] v, float[] gated, float[] decay, float[] bonus) {
+public record RwkvTrace(int length, int channels, float[] r, float[] k, float[] v, float[] gated, float[] decay, float[] bonus) implements LayerTrace {
 }

@@ -16,7 +16,7 @@ package org.mambalens.engine.trace;
  */
 public record SsdTrace(int length, int heads, int headDim, int groups, int stateSize,
                        float[] delta, float[] b, float[] c, float[] x, float[] z, float[] y, float[] a, float[] d,
-                       Conv conv, Norm norm) {
+                       Conv conv, Norm norm) implements LayerTrace {
     /** The causal conv over the x channels. */
     public record Conv(float[] input, float[] output, float[] taps, float[] bias, int kernel) {
     }

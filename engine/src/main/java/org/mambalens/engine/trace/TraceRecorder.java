@@ -4,31 +4,28 @@ import java.util.Collections;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.TreeSet;
 import java.util.function.Supplier;
 
 /**
- * Opt-in recording of a forward pass, layer by layer: Mamba mixers' Δ, B, C, s, u, z (per scan
- * direction), Mamba-2 mixers' Δ, B, C, x, z, y, RWKV time mixes' r, k, v, Griffin's RG-LRU gates and
- * Transformers' softmax probabilities; after a reverse pass, the gradients the
- * attribution methods read. A model given no recorder (null) does no extra
- * work at all; given one, it copies out only the layers the recorder {@linkplain #wants wants}.
+ * Opt-in recording of a forward pass, layer by layer: what each layer's mixer computed, as one
+ * {@link LayerTrace} of its kind (a Mamba mixer's Δ, B, C, s, u, z per scan direction, a Mamba-2 mixer's
+ * Δ, B, C, x, z, y, an RWKV time mix's r, k, v, Griffin's RG-LRU gates, softmax probabilities); after a
+ * reverse pass, the gradients the attribution methods read. A model given no recorder (null) does no
+ * extra work at all; given one, it copies out only the layers the recorder {@linkplain #wants wants}.
  */
 public final class TraceRecorder {
     /** Scan direction: Mamba language models run forward only; Vision Mamba runs both. */
     public enum Direction { FORWARD, BACKWARD }
 
-    private final Set<Integer> layers;
-    private final Map<Integer, Map<Direction, MixerTrace>> mixers = new TreeMap<>();
-    private final Map<Integer, AttentionTrace> attention = new TreeMap<>();
-    private final Map<Integer, SsdTrace> ssd = new TreeMap<>();
-    private final Map<Integer, RwkvTrace> rwkv = new TreeMap<>();
-    private final Map<Integer, LruTrace> lru = new TreeMap<>();
+    private final Set<Integer> wanted;
+    private final Map<Integer, LayerTrace> layers = new TreeMap<>();
     private final Map<Integer, float[]> residualGradients = new TreeMap<>();
     private final Map<Integer, float[]> attentionGradients = new TreeMap<>();
     private float[] inputGradient;
 
-    private TraceRecorder(Set<Integer> layers) {
-        this.layers = layers;
+    private TraceRecorder(Set<Integer> wanted) {
+        this.wanted = wanted;
     }
 
     /** Records every layer. */
@@ -42,62 +39,35 @@ public final class TraceRecorder {
     }
 
     public boolean wants(int layer) {
-        return layers == null || layers.contains(layer);
+        return wanted == null || wanted.contains(layer);
     }
 
-    /** Stores what {@code make} builds, if this layer is wanted; the copy is never made otherwise. */
-    public synchronized void recordMixer(int layer, Direction direction, Supplier<MixerTrace> make) {
-        if (wants(layer)) mixers.computeIfAbsent(layer, k -> new TreeMap<>()).put(direction, make.get());
+    /**
+     * Stores what {@code make} builds, if this layer is wanted; the copy is never made otherwise. A
+     * bidirectional Mamba layer records its two scans one at a time: they join into one trace.
+     */
+    public synchronized void record(int layer, Supplier<? extends LayerTrace> make) {
+        if (wants(layer)) layers.merge(layer, make.get(), TraceRecorder::join);
     }
 
-    /** Stores a Mamba-2 mixer's tensors, if this layer is wanted. */
-    public synchronized void recordSsd(int layer, Supplier<SsdTrace> make) {
-        if (wants(layer)) ssd.put(layer, make.get());
+    private static LayerTrace join(LayerTrace held, LayerTrace made) {
+        return held instanceof MambaLayerTrace scans && made instanceof MambaLayerTrace scan ? scans.join(scan) : made;
     }
 
-    public synchronized SsdTrace ssd(int layer) {
-        SsdTrace t = ssd.get(layer);
-        if (t == null) throw new IllegalArgumentException("layer " + layer + " Mamba-2 mixer was not recorded");
+    /** What layer {@code layer} recorded; refused in one line when it recorded nothing. */
+    public synchronized LayerTrace layer(int layer) {
+        LayerTrace t = layers.get(layer);
+        if (t == null) throw new IllegalArgumentException("layer " + layer + " was not recorded");
         return t;
     }
 
-    public synchronized boolean hasSsd(int layer) {
-        return ssd.containsKey(layer);
-    }
-
-    /** Stores an RWKV time-mix layer's tensors, if this layer is wanted. */
-    public synchronized void recordRwkv(int layer, Supplier<RwkvTrace> make) {
-        if (wants(layer)) rwkv.put(layer, make.get());
-    }
-
-    public synchronized RwkvTrace rwkv(int layer) {
-        RwkvTrace t = rwkv.get(layer);
-        if (t == null) throw new IllegalArgumentException("layer " + layer + " RWKV time mix was not recorded");
-        return t;
-    }
-
-    public synchronized boolean hasRwkv(int layer) {
-        return rwkv.containsKey(layer);
-    }
-
-    /** Stores a Griffin recurrent block's tensors, if this layer is wanted. */
-    public synchronized void recordLru(int layer, Supplier<LruTrace> make) {
-        if (wants(layer)) lru.put(layer, make.get());
-    }
-
-    public synchronized LruTrace lru(int layer) {
-        LruTrace t = lru.get(layer);
-        if (t == null) throw new IllegalArgumentException("layer " + layer + " RG-LRU was not recorded");
-        return t;
-    }
-
-    public synchronized boolean hasLru(int layer) {
-        return lru.containsKey(layer);
-    }
-
-    /** Stores a Transformer layer's softmax probabilities, if this layer is wanted. */
-    public synchronized void recordAttention(int layer, Supplier<AttentionTrace> make) {
-        if (wants(layer)) attention.put(layer, make.get());
+    /** What layer {@code layer} recorded, which must be of {@code kind}; refused in one line naming both kinds otherwise. */
+    public <T extends LayerTrace> T layer(int layer, Class<T> kind) {
+        LayerTrace t = layer(layer);
+        if (!kind.isInstance(t)) {
+            throw new IllegalArgumentException("layer " + layer + " recorded " + t.getClass().getSimpleName() + ", not " + kind.getSimpleName());
+        }
+        return kind.cast(t);
     }
 
     /** Stores ∂(explained output)/∂(residual stream entering the layer) [T, D], if this layer is wanted. */
@@ -134,39 +104,8 @@ public final class TraceRecorder {
         return g;
     }
 
-    public synchronized AttentionTrace attention(int layer) {
-        AttentionTrace t = attention.get(layer);
-        if (t == null) throw new IllegalArgumentException("layer " + layer + " attention was not recorded");
-        return t;
-    }
-
-    public synchronized MixerTrace mixer(int layer, Direction direction) {
-        Map<Direction, MixerTrace> m = mixers.get(layer);
-        MixerTrace t = m == null ? null : m.get(direction);
-        if (t == null) throw new IllegalArgumentException("layer " + layer + " " + direction + " was not recorded");
-        return t;
-    }
-
-    public synchronized boolean hasAttention(int layer) {
-        return attention.containsKey(layer);
-    }
-
-    public synchronized boolean hasMixer(int layer, Direction direction) {
-        Map<Direction, MixerTrace> m = mixers.get(layer);
-        return m != null && m.containsKey(direction);
-    }
-
-    public MixerTrace mixer(int layer) {
-        return mixer(layer, Direction.FORWARD);
-    }
-
-    /** Layers with a recorded mixer or attention. */
+    /** Layers whose mixer was recorded. */
     public synchronized Set<Integer> recordedLayers() {
-        Set<Integer> all = new java.util.TreeSet<>(mixers.keySet());
-        all.addAll(attention.keySet());
-        all.addAll(ssd.keySet());
-        all.addAll(rwkv.keySet());
-        all.addAll(lru.keySet());
-        return Collections.unmodifiableSet(all);
+        return Collections.unmodifiableSet(new TreeSet<>(layers.keySet()));
     }
 }

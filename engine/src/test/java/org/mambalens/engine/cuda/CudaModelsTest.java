@@ -12,6 +12,8 @@ import org.mambalens.engine.model.Device;
 import org.mambalens.engine.model.ImageClassifier;
 import org.mambalens.engine.model.LanguageModel;
 import org.mambalens.engine.model.Models;
+import org.mambalens.engine.trace.AttentionTrace;
+import org.mambalens.engine.trace.MambaLayerTrace;
 import org.mambalens.engine.trace.MixerTrace;
 import org.mambalens.engine.trace.TraceRecorder;
 
@@ -92,7 +94,7 @@ class CudaModelsTest {
         TraceRecorder onGpu = TraceRecorder.allLayers(), onCpu = TraceRecorder.allLayers();
         try (LanguageModel gpu = Models.loadLanguageModel(dir, Device.CUDA, Precision.F32); LanguageModel cpu = Models.loadLanguageModel(dir)) {
             assertThat(Fixtures.relativeError(gpu.forward(ids, onGpu), cpu.forward(ids, onCpu))).isLessThan(1e-4);
-            for (int layer = 0; layer < cpu.layers(); layer++) assertSameMixer(onGpu.mixer(layer, TraceRecorder.Direction.FORWARD), onCpu.mixer(layer, TraceRecorder.Direction.FORWARD));
+            for (int layer = 0; layer < cpu.layers(); layer++) assertSameMixer(onGpu.layer(layer, MambaLayerTrace.class).forward(), onCpu.layer(layer, MambaLayerTrace.class).forward());
         }
     }
 
@@ -125,9 +127,9 @@ class CudaModelsTest {
             gpu.classify(images[0], onGpu);
             cpu.classify(images[0], onCpu);
             if (name.contains("vim")) {
-                for (TraceRecorder.Direction d : TraceRecorder.Direction.values()) assertSameMixer(onGpu.mixer(0, d), onCpu.mixer(0, d));
+                for (TraceRecorder.Direction d : TraceRecorder.Direction.values()) assertSameMixer(onGpu.layer(0, MambaLayerTrace.class).scan(d), onCpu.layer(0, MambaLayerTrace.class).scan(d));
             } else {
-                assertThat(Fixtures.relativeError(onGpu.attention(0).probs(), onCpu.attention(0).probs())).isLessThan(1e-5);
+                assertThat(Fixtures.relativeError(onGpu.layer(0, AttentionTrace.class).probs(), onCpu.layer(0, AttentionTrace.class).probs())).isLessThan(1e-5);
             }
         }
     }

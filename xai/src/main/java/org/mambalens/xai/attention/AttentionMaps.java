@@ -3,15 +3,28 @@ package org.mambalens.xai.attention;
 import org.mambalens.engine.backend.Backend;
 import org.mambalens.engine.io.Npy;
 import org.mambalens.engine.kernels.Parallel;
+import org.mambalens.engine.trace.AttentionTrace;
+import org.mambalens.engine.trace.LayerTrace;
+import org.mambalens.engine.trace.LruTrace;
+import org.mambalens.engine.trace.MambaLayerTrace;
 import org.mambalens.engine.trace.MixerTrace;
+import org.mambalens.engine.trace.RwkvTrace;
+import org.mambalens.engine.trace.SsdTrace;
 import org.mambalens.engine.trace.TraceRecorder;
 
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Objects;
+import java.util.Queue;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.function.IntFunction;
 
 /**
  * One Mamba layer's attention tensor [E, L, L] in the input's token order, channel by channel: hidden
  * (SPEC §3) or unified (SPEC §4) attention. For a bidirectional layer, BACKWARD is flip(α_bwd) (rows and
  * columns reversed back to the input order) and BOTH is α_fwd + flip(α_bwd) (SPEC §5); a forward-only
- * layer takes FORWARD or BOTH. Channels are computed in parallel and never all held at once.
+ * layer takes FORWARD or BOTH. Channels are computed in parallel and never all held at once. For a layer
+ * of any kind, {@link #units} gives its matrices and {@link #summary} what the explanation methods read.
  */
 public final class AttentionMaps {
     /** Which scan direction(s) of a Vision Mamba layer. */
@@ -21,83 +34,118 @@ public final class AttentionMaps {
     private final boolean unified;
     private final int channels, length;
 
-    private AttentionMaps(TraceRecorder trace, int layer, boolean unified, Direction direction) {
-        boolean bidirectional = trace.hasMixer(layer, TraceRecorder.Direction.BACKWARD);
-        if (!bidirectional && direction == Direction.BACKWARD) throw new IllegalArgumentException("--direction backward: this model scans forward only");
-        this.forward = direction != Direction.BACKWARD ? trace.mixer(layer, TraceRecorder.Direction.FORWARD) : null;
-        this.backward = bidirectional && direction != Direction.FORWARD ? trace.mixer(layer, TraceRecorder.Direction.BACKWARD) : null;
+    private AttentionMaps(MambaLayerTrace mixer, boolean unified, Direction direction) {
+        if (!mixer.bidirectional() && direction == Direction.BACKWARD) throw new IllegalArgumentException("--direction backward: this model scans forward only");
+        this.forward = direction != Direction.BACKWARD ? mixer.scan(TraceRecorder.Direction.FORWARD) : null;
+        this.backward = mixer.bidirectional() && direction != Direction.FORWARD ? mixer.backward() : null;
         this.unified = unified;
         MixerTrace any = forward != null ? forward : backward;
         this.channels = any.channels();
         this.length = any.length();
     }
 
-    public static AttentionMaps of(TraceRecorder trace, int layer, boolean unified, Direction direction) {
-        return new AttentionMaps(trace, layer, unified, direction);
+    public static AttentionMaps of(MambaLayerTrace mixer, boolean unified, Direction direction) {
+        return new AttentionMaps(mixer, unified, direction);
     }
 
     /**
-     * The summary of whatever attention layer {@code layer} recorded: softmax probabilities (ViT, GPT-NeoX),
-     * a Mamba-2 mixer (one matrix per head), an RWKV time mix (one per channel), or a Mamba mixer (hidden
-     * attention, both directions combined where there are two).
+     * The summary of whatever attention a layer recorded: a Mamba mixer's hidden attention (both directions
+     * combined where there are two; summed on {@code backend} where it has a faster way than these loops: a GPU sums every (i, j) pair over
+     * the channels in one kernel, the [E, T, T] tensor never built),
+     * or its {@link #units} one matrix at a time.
      */
-    public static AttentionSummary summary(TraceRecorder trace, int layer) {
-        if (!trace.hasMixer(layer, TraceRecorder.Direction.FORWARD)) {
-            Units units = units(trace, layer);
-            return AttentionSummary.of(units.count(), units.tokens(), units.matrix());
-        }
-        return of(trace, layer, false, Direction.BOTH).summary();
-    }
-
-    /**
-     * As above, a Mamba mixer's hidden attention summed on {@code backend} where it has a faster way than
-     * these loops (a GPU: every (i, j) pair over the channels in one kernel, the [E, T, T] tensor never built).
-     */
-    public static AttentionSummary summary(TraceRecorder trace, int layer, Backend backend) {
-        if (trace.hasMixer(layer, TraceRecorder.Direction.FORWARD)) {
-            int E = trace.mixer(layer).channels(), T = trace.mixer(layer).length();
-            Backend.HiddenAttentionSums sums = backend.hiddenAttentionSums(trace.mixer(layer, TraceRecorder.Direction.FORWARD),
-                    trace.hasMixer(layer, TraceRecorder.Direction.BACKWARD) ? trace.mixer(layer, TraceRecorder.Direction.BACKWARD) : null);
-            if (sums != null) {
-                float[] mean = sums.sum(), positiveMean = sums.positive();
-                for (int k = 0; k < mean.length; k++) {
-                    mean[k] /= E;
-                    positiveMean[k] /= E;
-                }
-                return new AttentionSummary(E, T, mean, positiveMean, sums.min(), sums.max());
+    public static AttentionSummary summary(LayerTrace layer, Backend backend) {
+        return switch (layer) {
+            case MambaLayerTrace mixer -> {
+                Backend.HiddenAttentionSums sums = backend.hiddenAttentionSums(mixer.forward(), mixer.backward());
+                yield sums == null ? of(mixer, false, Direction.BOTH).summary() : summary(sums, mixer.forward().channels(), mixer.forward().length());
             }
+            case SsdTrace _, RwkvTrace _, LruTrace _, AttentionTrace _ -> units(layer).summary();
+        };
+    }
+
+    /** The means over E channels of a backend's sums. */
+    private static AttentionSummary summary(Backend.HiddenAttentionSums sums, int channels, int tokens) {
+        float[] mean = sums.sum(), positiveMean = sums.positive();
+        for (int k = 0; k < mean.length; k++) {
+            mean[k] /= channels;
+            positiveMean[k] /= channels;
         }
-        return summary(trace, layer);
+        return new AttentionSummary(channels, tokens, mean, positiveMean, sums.min(), sums.max());
     }
 
     /**
-     * One layer's attention matrices, each [T, T] in input order, made one at a time by {@code matrix}: the
-     * {@code count} heads of softmax attention (ViT, GPT-NeoX, Griffin's local attention) or of a Mamba-2 mixer, or
-     * the channels of an RWKV time mix, of a Griffin RG-LRU or of a Mamba mixer (hidden attention, both directions combined where there are two).
+     * One layer's attention matrices, each [T, T] in input order, made one at a time by {@code matrix}, which
+     * any thread may call.
      */
-    public record Units(int count, int tokens, String unit, java.util.function.IntFunction<float[]> matrix) {
+    public record Units(int count, int tokens, String unit, IntFunction<float[]> matrix) {
+        public AttentionSummary summary() {
+            return AttentionSummary.of(count, tokens, matrix);
+        }
+
+        /**
+         * Streams the matrices to a float32 NPY file [count, T, T], a group of them at a time made in
+         * parallel, so its size is bounded by the disk only.
+         */
+        public void write(Path file) {
+            int group = Parallel.THREADS;
+            Npy.writeFloat32(file, new int[]{count, tokens, tokens}, sink -> {
+                float[][] batch = new float[group][];
+                for (int g0 = 0; g0 < count; g0 += group) {
+                    int from = g0, n = Math.min(group, count - g0);
+                    Parallel.forRange(n, 1, (k0, k1) -> {
+                        for (int k = k0; k < k1; k++) batch[k] = matrix.apply(from + k);
+                    });
+                    for (int k = 0; k < n; k++) sink.accept(batch[k]);
+                }
+            });
+        }
     }
 
-    public static Units units(TraceRecorder trace, int layer) {
-        if (trace.hasAttention(layer)) {
-            var a = trace.attention(layer);
-            int size = a.tokens() * a.tokens();
-            return new Units(a.heads(), a.tokens(), "head", h -> java.util.Arrays.copyOfRange(a.probs(), h * size, (h + 1) * size));
-        }
-        if (trace.hasSsd(layer)) {
-            var t = trace.ssd(layer);
-            return new Units(t.heads(), t.length(), "head", SsdAttention.of(t)::head);
-        }
-        if (trace.hasRwkv(layer)) {
-            var t = trace.rwkv(layer);
-            return new Units(t.channels(), t.length(), "channel", RwkvAttention.of(t)::channel);
-        }
-        if (trace.hasLru(layer)) {
-            var t = trace.lru(layer);
-            return new Units(t.channels(), t.length(), "channel", LruAttention.of(t)::channel);
-        }
-        AttentionMaps maps = of(trace, layer, false, Direction.BOTH);
-        return new Units(maps.channels(), maps.length(), "channel", c -> maps.new Worker().channel(c, new float[maps.length * maps.length]));
+    /**
+     * The heads of softmax attention (ViT, GPT-NeoX, Griffin's local attention) or of a Mamba-2 mixer, or the
+     * channels of an RWKV time mix, of a Griffin RG-LRU or of a Mamba mixer (hidden attention, both directions
+     * combined where there are two).
+     */
+    public static Units units(LayerTrace layer) {
+        return units(layer, false, Direction.BOTH);
+    }
+
+    /**
+     * As above; with {@code unified}, the operator from the mixer's input to its gated output, per channel (SPEC
+     * §4), where the layer has one, refused in one line where it has none; {@code direction} picks Vision
+     * Mamba's scans.
+     */
+    public static Units units(LayerTrace layer, boolean unified, Direction direction) {
+        return switch (layer) {
+            case MambaLayerTrace mixer -> of(mixer, unified, direction).units();
+            case SsdTrace t when unified -> new Units(t.heads() * t.headDim(), t.length(), "channel", SsdUnifiedAttention.of(t)::channel);
+            case SsdTrace t -> new Units(t.heads(), t.length(), "head", SsdAttention.of(t)::head);
+            case LruTrace t -> new Units(t.channels(), t.length(), "channel", unified ? LruAttention.of(t)::unifiedChannel : LruAttention.of(t)::channel);
+            case RwkvTrace _ when unified -> throw new IllegalArgumentException("--unified: an RWKV layer has no per-channel unified operator "
+                    + "(its token shift mixes channels through W_v); without it: [A, L, L] per channel");
+            case RwkvTrace t -> new Units(t.channels(), t.length(), "channel", RwkvAttention.of(t)::channel);
+            case AttentionTrace _ when unified -> throw new IllegalArgumentException("--unified applies to implicit attention; this layer has softmax attention only");
+            case AttentionTrace a -> new Units(a.heads(), a.tokens(), "head",
+                    h -> Arrays.copyOfRange(a.probs(), h * a.tokens() * a.tokens(), (h + 1) * a.tokens() * a.tokens()));
+        };
+    }
+
+    /**
+     * This layer's channels; refused up front when the threads' buffers would not fit in the heap. A call borrows
+     * a worker's buffers from a pool (one per thread at most) that lives as long as the Units.
+     */
+    public Units units() {
+        checkMemory();
+        Queue<Worker> idle = new ConcurrentLinkedQueue<>();
+        return new Units(channels, length, "channel", c -> {
+            Worker w = Objects.requireNonNullElseGet(idle.poll(), Worker::new);
+            try {
+                return w.channel(c, new float[length * length]);
+            } finally {
+                idle.add(w);
+            }
+        });
     }
 
     /**
@@ -258,7 +306,7 @@ public final class AttentionMaps {
     /** The whole tensor [E, L, L] in one array (E·L² must fit in an int). */
     public float[] tensor() {
         long size = (long) channels * length * length;
-        if (size > Integer.MAX_VALUE - 8) throw new IllegalArgumentException("[E, L, L] = " + size + " floats do not fit in one array; stream them with write()");
+        if (size > Integer.MAX_VALUE - 8) throw new IllegalArgumentException("[E, L, L] = " + size + " floats do not fit in one array; stream them with units().write(file)");
         float[] out = new float[(int) size];
         int L2 = length * length;
         Parallel.forRange(channels, 1, (c0, c1) -> {
@@ -267,25 +315,5 @@ public final class AttentionMaps {
             for (int c = c0; c < c1; c++) System.arraycopy(w.channel(c, m), 0, out, c * L2, L2);
         });
         return out;
-    }
-
-    /**
-     * Streams the tensor [E, L, L] to a float32 NPY file, a group of channels at a time (one [L, L]
-     * matrix per thread in memory), so its size is bounded by the disk only.
-     */
-    public void write(java.nio.file.Path file) {
-        checkMemory();
-        int L2 = length * length, group = Math.max(1, Parallel.THREADS);
-        Npy.writeFloat32(file, new int[]{channels, length, length}, sink -> {
-            float[][] batch = new float[group][L2];
-            for (int g0 = 0; g0 < channels; g0 += group) {
-                int from = g0, n = Math.min(group, channels - g0);
-                Parallel.forRange(n, 1, (k0, k1) -> {
-                    Worker w = new Worker();
-                    for (int k = k0; k < k1; k++) w.channel(from + k, batch[k]);
-                });
-                for (int k = 0; k < n; k++) sink.accept(batch[k]);
-            }
-        });
     }
 }

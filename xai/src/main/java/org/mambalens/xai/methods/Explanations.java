@@ -1,6 +1,10 @@
 package org.mambalens.xai.methods;
 
 import org.mambalens.engine.trace.AttentionTrace;
+import org.mambalens.engine.trace.LruTrace;
+import org.mambalens.engine.trace.MambaLayerTrace;
+import org.mambalens.engine.trace.RwkvTrace;
+import org.mambalens.engine.trace.SsdTrace;
 import org.mambalens.engine.trace.TraceRecorder;
 import org.mambalens.xai.attention.AttentionSummary;
 import org.mambalens.xai.data.ImagePreprocessor;
@@ -94,17 +98,25 @@ public final class Explanations {
 
     /**
      * The attribution method that fits the recorded model, from the gradients its reverse pass left in
-     * {@code trace}: Chefer et al.'s for softmax attention (every layer), Mamba-Attribution otherwise.
+     * {@code trace}: Chefer et al.'s for softmax attention (every layer), Mamba-Attribution (residual-stream
+     * gradients over the implicit attention) otherwise.
      */
     public static float[] attribution(TraceRecorder trace, List<AttentionSummary> layers, int startLayer, int row) {
         List<float[]> gradients = new ArrayList<>();
-        boolean transformer = trace.hasAttention(0);
-        List<AttentionTrace> attention = new ArrayList<>();
-        for (int l = 0; l < layers.size(); l++) {
-            gradients.add(transformer ? trace.attentionGradient(l) : trace.residualGradient(l));
-            if (transformer) attention.add(trace.attention(l));
-        }
-        return transformer ? transformerAttribution(attention, gradients, row) : mambaAttribution(layers, gradients, startLayer, row);
+        return switch (trace.layer(0)) {
+            case AttentionTrace _ -> {
+                List<AttentionTrace> attention = new ArrayList<>();
+                for (int l = 0; l < layers.size(); l++) {
+                    attention.add(trace.layer(l, AttentionTrace.class));
+                    gradients.add(trace.attentionGradient(l));
+                }
+                yield transformerAttribution(attention, gradients, row);
+            }
+            case MambaLayerTrace _, SsdTrace _, RwkvTrace _, LruTrace _ -> {
+                for (int l = 0; l < layers.size(); l++) gradients.add(trace.residualGradient(l));
+                yield mambaAttribution(layers, gradients, startLayer, row);
+            }
+        };
     }
 
     /** e_row · Â_n ⋯ Â_s with Â_l = normalize_rows(M_l + I). */

@@ -1,6 +1,7 @@
 package org.mambalens.xai.methods;
 
 import org.mambalens.engine.model.ImageClassifier;
+import org.mambalens.engine.model.ModelFamily;
 import org.mambalens.engine.trace.TraceRecorder;
 import org.mambalens.xai.attention.AttentionMaps;
 import org.mambalens.xai.attention.AttentionSummary;
@@ -18,7 +19,17 @@ import java.util.Set;
  */
 public final class ImageExplainer {
     /** The explanation methods, as the CLI names them. */
-    public enum Method { raw, rollout, attribution }
+    public enum Method {
+        raw, rollout, attribution;
+
+        /** Whether models of {@code family} can be explained so: raw attention and rollout read any layer trace, attribution needs the reverse pass. */
+        public boolean supports(ModelFamily family) {
+            return switch (this) {
+                case raw, rollout -> !family.traces().isEmpty();
+                case attribution -> family.has(ModelFamily.Capability.REVERSE_PASS);
+            };
+        }
+    }
 
     /**
      * @param logits  the model's logits
@@ -42,7 +53,7 @@ public final class ImageExplainer {
         float[] logits = attribution ? model.classifyWithGradients(pixels, target, trace) : model.classify(pixels, trace);
         int explained = ImageClassifier.checkTarget(target, logits);
         List<AttentionSummary> layers = new ArrayList<>();
-        for (int l = 0; l < model.layers(); l++) layers.add(AttentionMaps.summary(trace, l, model.backend()));
+        for (int l = 0; l < model.layers(); l++) layers.add(AttentionMaps.summary(trace.layer(l), model.backend()));
         int cls = model.clsPosition(), T = layers.get(0).tokens();
         Map<Method, float[]> patches = new EnumMap<>(Method.class);
         for (Method m : methods) {

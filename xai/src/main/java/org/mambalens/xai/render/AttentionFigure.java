@@ -106,7 +106,7 @@ public final class AttentionFigure {
         String unit = null;
         int count = 0;
         for (int l = 0; l < s.model().layers(); l++) {
-            AttentionMaps.Units units = AttentionMaps.units(trace, l);
+            AttentionMaps.Units units = AttentionMaps.units(trace.layer(l));
             unit = units.unit();
             count = units.count();
             float[] mean = new float[T * T];                                 // mean_c |A_c|, [T, T]

@@ -4,6 +4,13 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.mambalens.engine.io.AtomicWrite;
 import org.mambalens.engine.model.LanguageModel;
+import org.mambalens.engine.model.ModelFamily;
+import org.mambalens.engine.trace.AttentionTrace;
+import org.mambalens.engine.trace.LayerTrace;
+import org.mambalens.engine.trace.LruTrace;
+import org.mambalens.engine.trace.MambaLayerTrace;
+import org.mambalens.engine.trace.RwkvTrace;
+import org.mambalens.engine.trace.SsdTrace;
 import org.mambalens.engine.trace.TraceRecorder;
 import org.mambalens.xai.attention.AttentionSummary;
 import org.mambalens.xai.methods.Explanations;
@@ -14,6 +21,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.function.IntFunction;
+import java.util.stream.IntStream;
 
 /**
  * Explains a language model's next-token prediction, or a text classifier's label: the text's tokens
@@ -44,15 +52,14 @@ public final class TextReport {
         }
     }
 
-    /** Explains {@code target} for {@code ids}, each token shown as {@code decode} spells it. */
-    public static Path write(Path out, LanguageModel lm, int[] ids, IntFunction<String> decode, String text, List<Method> methods, int startLayer,
+    /** Explains {@code target} for {@code ids}, each token shown as {@code decode} spells it; {@code family} is the model's. */
+    public static Path write(Path out, ModelFamily family, LanguageModel lm, int[] ids, IntFunction<String> decode, String text, List<Method> methods, int startLayer,
                              Target target) {
         Images.ensureDirectory(out);
         int L = ids.length, layersCount = lm.layers(), at = target.position();
         TextExplainer.Explanation e = TextExplainer.explain(lm, ids, at, target.output(), methods, startLayer);
         int predicted = e.predicted(), next = e.explained(), start = e.startLayer();
         TraceRecorder trace = e.trace();
-        boolean transformer = trace.hasAttention(0);
         List<AttentionSummary> layers = e.layers();
         ObjectMapper json = new ObjectMapper();
         ObjectNode doc = json.createObjectNode();
@@ -66,7 +73,8 @@ public final class TextReport {
             doc.put("predicted_next_text", decode.apply(predicted));
             doc.put("explained_token", next);
         }
-        doc.put("model", transformer ? "transformer" : trace.hasSsd(0) ? "mamba2" : trace.hasRwkv(0) ? "rwkv" : trace.hasLru(0) ? "griffin" : "mamba");
+        doc.put("model", family.modelType());
+        doc.put("model_name", family.name());
         doc.put("start_layer", start);
         var tokens = doc.putArray("tokens");
         for (int id : ids) tokens.add(decode.apply(id));
@@ -79,7 +87,7 @@ public final class TextReport {
         html.append("<p>").append(target.label() ? "Predicted label" : "Predicted next token").append(": <b class=tok>")
                 .append(Images.escapeHtml(target.names().apply(predicted))).append("</b>");
         if (next != predicted) html.append("; explained: <b class=tok>").append(Images.escapeHtml(target.names().apply(next))).append("</b>");
-        html.append(" <span class=small>(relevance of each token to position ").append(at).append(", layers ").append(start).append("–")
+        html.append(" <span class=small>(").append(Images.escapeHtml(family.name())).append("; relevance of each token to position ").append(at).append(", layers ").append(start).append("–")
                 .append(layersCount - 1).append(")</span></p>\n");
         for (Method method : methods) {
             float[] row = e.rows().get(method);
@@ -102,15 +110,16 @@ public final class TextReport {
             }
             html.append("</p>\n");
         }
-        html.append(transformer ? "<h2>Attention per layer</h2><p class=small>mean softmax probability over heads"
-                : "<h2>Implicit attention per layer</h2><p class=small>mean |α| over channels (heads for Mamba-2; "
-                + "Griffin's local-attention layers: mean softmax over heads)")
+        List<LayerTrace> recorded = IntStream.range(0, layersCount).mapToObj(trace::layer).toList();
+        html.append(recorded.stream().allMatch(t -> t instanceof AttentionTrace) ? "<h2>Attention per layer</h2>" : "<h2>Implicit attention per layer</h2>")
+                .append("<p class=small>").append(String.join("; ", recorded.stream().map(TextReport::pictured).distinct().toList()))
                 .append(", min-max normalised, first 64 tokens</p><p>");
         for (int l = 0; l < layersCount; l++) {
             float[] abs = layers.get(l).absoluteMean();
             String file = "layer" + l + "_matrix.png";
             Images.write(Images.matrix(abs, L, 64, Math.max(2, 256 / Math.min(L, 64))), out.resolve(file));
-            html.append("<img src=\"").append(file).append("\" width=\"200\" title=\"layer ").append(l).append("\"> ");
+            html.append("<img src=\"").append(file).append("\" width=\"200\" title=\"layer ").append(l).append(": ")
+                    .append(pictured(recorded.get(l))).append("\"> ");
         }
         html.append("</p></body></html>\n");
         byte[] page = html.toString().getBytes(StandardCharsets.UTF_8);
@@ -118,5 +127,14 @@ public final class TextReport {
         Path report = out.resolve("report.html");
         AtomicWrite.write(report, o -> o.write(page));
         return report;
+    }
+
+    /** What the picture of a layer of this kind averages. */
+    private static String pictured(LayerTrace layer) {
+        return switch (layer) {
+            case AttentionTrace _ -> "mean softmax probability over heads";
+            case SsdTrace _ -> "mean |α| over heads";
+            case MambaLayerTrace _, RwkvTrace _, LruTrace _ -> "mean |α| over channels";
+        };
     }
 }

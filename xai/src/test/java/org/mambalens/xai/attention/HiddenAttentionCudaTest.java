@@ -3,6 +3,7 @@ package org.mambalens.xai.attention;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
+import org.mambalens.engine.backend.CpuBackend;
 import org.mambalens.engine.Fixtures;
 import org.mambalens.engine.cuda.GpuRequired;
 import org.mambalens.engine.io.Npy;
@@ -44,7 +45,7 @@ class HiddenAttentionCudaTest {
             }
         }
         for (int l = 0; l < layers; l++) {
-            AttentionSummary cpu = AttentionMaps.summary(trace, l), gpu = AttentionMaps.summary(trace, l, backend);
+            AttentionSummary cpu = AttentionMaps.summary(trace.layer(l), CpuBackend.INSTANCE), gpu = AttentionMaps.summary(trace.layer(l), backend);
             assertThat(Fixtures.relativeError(gpu.mean(), cpu.mean())).as("layer %d mean", l).isLessThan(1e-4);
             assertThat(Fixtures.relativeError(gpu.positiveMean(), cpu.positiveMean())).as("layer %d positive mean", l).isLessThan(1e-4);
             float scale = Math.max(Math.abs(cpu.min()), Math.abs(cpu.max()));

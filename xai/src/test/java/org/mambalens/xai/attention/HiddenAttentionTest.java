@@ -7,7 +7,11 @@ import org.mambalens.engine.io.Npy;
 import org.mambalens.engine.model.ImageClassifier;
 import org.mambalens.engine.model.Models;
 import org.mambalens.engine.model.mamba.MambaModel;
+import org.mambalens.engine.trace.LruTrace;
+import org.mambalens.engine.trace.MambaLayerTrace;
 import org.mambalens.engine.trace.MixerTrace;
+import org.mambalens.engine.trace.RwkvTrace;
+import org.mambalens.engine.trace.SsdTrace;
 import org.mambalens.engine.trace.TraceRecorder;
 
 import java.util.Arrays;
@@ -26,7 +30,7 @@ class HiddenAttentionTest {
         try (MambaModel model = MambaModel.load(Fixtures.golden().resolve(name))) {
             TraceRecorder trace = TraceRecorder.allLayers();
             model.forward(ids, trace);
-            for (int layer : trace.recordedLayers()) check(trace.mixer(layer), name + " layer " + layer);
+            for (int layer : trace.recordedLayers()) check(trace.layer(layer, MambaLayerTrace.class).forward(), name + " layer " + layer);
         }
     }
 
@@ -35,7 +39,7 @@ class HiddenAttentionTest {
     void reproducesBothVisionMambaDirections(String name) {
         TraceRecorder trace = traceFirstImage(name);
         for (int layer : trace.recordedLayers()) {
-            for (TraceRecorder.Direction d : TraceRecorder.Direction.values()) check(trace.mixer(layer, d), name + " layer " + layer + " " + d);
+            for (TraceRecorder.Direction d : TraceRecorder.Direction.values()) check(trace.layer(layer, MambaLayerTrace.class).scan(d), name + " layer " + layer + " " + d);
         }
     }
 
@@ -61,7 +65,7 @@ class HiddenAttentionTest {
             TraceRecorder trace = TraceRecorder.allLayers();
             model.forward(ids, trace);
             for (int layer = 0; layer < model.layers(); layer++) {
-                var t = trace.ssd(layer);
+                var t = trace.layer(layer, SsdTrace.class);
                 SsdAttention alpha = SsdAttention.of(t);
                 assertThat(Fixtures.relativeError(alpha.apply(), t.y())).as(name + " layer " + layer).isLessThan(1e-5);
                 assertThat(Fixtures.relativeError(SsdUnifiedAttention.of(t).apply(), t.norm().output())).as("unified " + name + " layer " + layer).isLessThan(1e-5);
@@ -81,8 +85,7 @@ class HiddenAttentionTest {
             model.forward(ids, trace);
             int checked = 0;
             for (int layer = 0; layer < model.layers(); layer++) {
-                if (!trace.hasLru(layer)) continue;
-                var t = trace.lru(layer);
+                if (!(trace.layer(layer) instanceof LruTrace t)) continue;     // Griffin's local-attention layers
                 LruAttention alpha = LruAttention.of(t);
                 assertThat(Fixtures.relativeError(alpha.apply(), t.h())).as(name + " layer " + layer).isLessThan(1e-5);
                 float[] gated = t.h().clone();
@@ -108,7 +111,7 @@ class HiddenAttentionTest {
             TraceRecorder trace = TraceRecorder.allLayers();
             model.forward(ids, trace);
             for (int layer = 0; layer < model.layers(); layer++) {
-                var t = trace.rwkv(layer);
+                var t = trace.layer(layer, RwkvTrace.class);
                 RwkvAttention alpha = RwkvAttention.of(t);
                 assertThat(Fixtures.relativeError(alpha.apply(), t.gated())).as(name + " layer " + layer).isLessThan(1e-5);
                 float[] c0 = alpha.channel(0);
@@ -135,7 +138,7 @@ class HiddenAttentionTest {
             for (int layer : trace.recordedLayers()) {
                 for (boolean unified : new boolean[]{false, true}) {
                     Npy.Array expected = Npy.readFloat32(Fixtures.golden().resolve(name + (unified ? "/unified_" : "/alpha_") + layer + ".npy"));
-                    float[] actual = AttentionMaps.of(trace, layer, unified, AttentionMaps.Direction.FORWARD).tensor();
+                    float[] actual = AttentionMaps.of(trace.layer(layer, MambaLayerTrace.class), unified, AttentionMaps.Direction.FORWARD).tensor();
                     assertThat(Fixtures.relativeError(actual, expected.data())).as(name + " layer " + layer + (unified ? " unified" : " α")).isLessThan(1e-5);
                 }
             }
@@ -183,7 +186,7 @@ class HiddenAttentionTest {
         try (MambaModel model = MambaModel.load(Fixtures.golden().resolve(name))) {
             TraceRecorder trace = TraceRecorder.layers(java.util.Set.of(1));
             model.forward(ids, trace);
-            AttentionMaps maps = AttentionMaps.of(trace, 1, false, AttentionMaps.Direction.FORWARD);
+            AttentionMaps maps = AttentionMaps.of(trace.layer(1, MambaLayerTrace.class), false, AttentionMaps.Direction.FORWARD);
             AttentionSummary whole = AttentionSummary.of(maps.tensor(), maps.channels(), maps.length()), blocked = maps.summary();
             assertThat(Fixtures.relativeError(blocked.mean(), whole.mean())).isLessThan(1e-5);
             assertThat(Fixtures.relativeError(blocked.positiveMean(), whole.positiveMean())).isLessThan(1e-5);
@@ -197,12 +200,12 @@ class HiddenAttentionTest {
     @ValueSource(strings = {"vim/vim_small", "vim/vim_gray_cls0"})
     void summaryEqualsTheWholeTensors(String name) {
         TraceRecorder trace = traceFirstImage(name);
-        AttentionMaps oneWay = AttentionMaps.of(trace, 1, true, AttentionMaps.Direction.FORWARD);
+        AttentionMaps oneWay = AttentionMaps.of(trace.layer(1, MambaLayerTrace.class), true, AttentionMaps.Direction.FORWARD);
         AttentionSummary dense = AttentionSummary.of(oneWay.tensor(), oneWay.channels(), oneWay.length()), causal = oneWay.summary();
         assertThat(Fixtures.relativeError(causal.mean(), dense.mean())).isLessThan(1e-5);
         assertThat(causal.min()).isEqualTo(dense.min());
         assertThat(causal.max()).isEqualTo(dense.max());
-        AttentionMaps maps = AttentionMaps.of(trace, 1, false, AttentionMaps.Direction.BOTH);
+        AttentionMaps maps = AttentionMaps.of(trace.layer(1, MambaLayerTrace.class), false, AttentionMaps.Direction.BOTH);
         AttentionSummary whole = AttentionSummary.of(maps.tensor(), maps.channels(), maps.length()), streamed = maps.summary();
         assertThat(Fixtures.relativeError(streamed.mean(), whole.mean())).isLessThan(1e-5);    // float sums per thread
         assertThat(Fixtures.relativeError(streamed.positiveMean(), whole.positiveMean())).isLessThan(1e-5);

@@ -4,6 +4,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.mambalens.engine.Fixtures;
 import org.mambalens.engine.backend.Precision;
+import org.mambalens.engine.model.Families;
 import org.mambalens.engine.model.LanguageModel;
 import org.mambalens.engine.model.Models;
 import org.mambalens.xai.methods.ImageExplainer.Method;
@@ -25,11 +26,12 @@ class TextReportTest {
         Path dir = Fixtures.golden().resolve("gptneox/neox_sequential_bf16");
         int[] ids = Arrays.copyOf(Fixtures.ints(Fixtures.json(dir.resolve("reference.json")).get("token_ids")), 10);
         try (LanguageModel lm = Models.loadLanguageModel(dir)) {
-            Path report = TextReport.write(tmp, lm, ids, id -> "<" + id + ">", "ten ids", List.of(Method.values()), -1,
+            Path report = TextReport.write(tmp, Families.forDirectory(dir), lm, ids, id -> "<" + id + ">", "ten ids", List.of(Method.values()), -1,
                     TextReport.Target.nextToken(ids, null, id -> "<" + id + ">"));
             assertThat(Files.readString(report)).contains("Attention per layer", "attribution", "&lt;" + ids[0] + "&gt;");
             var json = new com.fasterxml.jackson.databind.ObjectMapper().readTree(tmp.resolve("explanation.json").toFile());
-            assertThat(json.get("model").asText()).isEqualTo("transformer");
+            assertThat(json.get("model").asText()).isEqualTo("gpt_neox");
+            assertThat(json.get("model_name").asText()).isEqualTo("GPT-NeoX");
             for (String m : new String[]{"raw", "rollout", "attribution"}) assertThat(json.get(m).size()).as(m).isEqualTo(10);
             double rolloutSum = 0;
             for (var v : json.get("rollout")) rolloutSum += v.asDouble();
@@ -46,7 +48,7 @@ class TextReportTest {
         Path dir = Fixtures.golden().resolve("classifiers/" + name);
         int[] ids = Fixtures.ints(Fixtures.json(dir.resolve("reference.json")).get("token_ids").get(1));     // pads from 17 on
         try (org.mambalens.engine.model.TextClassifier classifier = Models.loadTextClassifier(dir, org.mambalens.engine.model.Device.CPU, Precision.F32)) {
-            TextReport.write(tmp, classifier.model(), ids, id -> "<" + id + ">", "padded", List.of(Method.values()), 0,
+            TextReport.write(tmp, Families.forDirectory(dir), classifier.model(), ids, id -> "<" + id + ">", "padded", List.of(Method.values()), 0,
                     TextReport.Target.label(classifier, ids, 2));
             var json = new com.fasterxml.jackson.databind.ObjectMapper().readTree(tmp.resolve("explanation.json").toFile());
             assertThat(json.get("position").asInt()).isEqualTo(16);
@@ -61,15 +63,15 @@ class TextReportTest {
 
     /** Mamba-2, RWKV and Griffin: raw attention and rollout over their implicit attention, per head and per channel. */
     @org.junit.jupiter.params.ParameterizedTest
-    @org.junit.jupiter.params.provider.ValueSource(strings = {"mamba2/mamba2_groups_bf16", "rwkv/rwkv_f32", "griffin/griffin_bf16"})
-    void explainsRecurrentModelsWithTheirImplicitAttention(String name) throws Exception {
+    @org.junit.jupiter.params.provider.CsvSource({"mamba2/mamba2_groups_bf16, mamba2", "rwkv/rwkv_f32, rwkv", "griffin/griffin_bf16, recurrent_gemma"})
+    void explainsRecurrentModelsWithTheirImplicitAttention(String name, String modelType) throws Exception {
         Path dir = Fixtures.golden().resolve(name);
         int[] ids = Arrays.copyOf(Fixtures.ints(Fixtures.json(dir.resolve("reference.json")).get("token_ids")), 8);
         try (LanguageModel lm = Models.loadLanguageModel(dir)) {
-            TextReport.write(tmp, lm, ids, id -> "<" + id + ">", "eight ids", List.of(Method.raw, Method.rollout), -1,
+            TextReport.write(tmp, Families.forDirectory(dir), lm, ids, id -> "<" + id + ">", "eight ids", List.of(Method.raw, Method.rollout), -1,
                     TextReport.Target.nextToken(ids, null, id -> "<" + id + ">"));
             var json = new com.fasterxml.jackson.databind.ObjectMapper().readTree(tmp.resolve("explanation.json").toFile());
-            assertThat(json.get("model").asText()).isEqualTo(name.substring(0, name.indexOf('/')));
+            assertThat(json.get("model").asText()).isEqualTo(modelType);
             assertThat(json.get("raw").size()).isEqualTo(8);
             assertThat(json.get("rollout").size()).isEqualTo(8);
             assertThat(Files.readString(tmp.resolve("report.html"))).contains("Implicit attention per layer");

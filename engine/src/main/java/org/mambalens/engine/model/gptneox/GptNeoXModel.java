@@ -249,7 +249,7 @@ public final class GptNeoXModel extends StackedLanguageModel {
             if (streams != null) streams[i] = x.clone();
             Elementwise.layernorm(xn, x, w.ln1W(), w.ln1B(), config.eps(), L, D);
             Attention a = attention(i, w, xn, L, state);
-            if (trace != null && state.position == 0) trace.recordAttention(i, () -> new AttentionTrace(config.heads(), L, a.probs().clone()));
+            if (trace != null && state.position == 0) trace.record(i, () -> new AttentionTrace(config.heads(), L, a.probs().clone()));
             float[] attn = a.out();
             if (config.parallelResidual()) {                               // x + Attn(LN1(x)) + MLP(LN2(x))
                 Elementwise.layernorm(mlpIn, x, w.ln2W(), w.ln2B(), config.eps(), L, D);

@@ -234,7 +234,7 @@ public final class GriffinModel extends StackedLanguageModel {
                 }
             }
         }
-        if (trace != null && P == 0) trace.recordLru(index, () -> new LruTrace(L, W, a, b, x, hOut.clone(), gate.clone(), xb, r.convTaps(), r.convB()));
+        if (trace != null && P == 0) trace.record(index, () -> new LruTrace(L, W, a, b, x, hOut.clone(), gate.clone(), xb, r.convTaps(), r.convB()));
         for (int k = 0; k < hOut.length; k++) hOut[k] *= gate[k];
         float[] out = new float[L * D];
         MatMul.matmul(out, 0, D, hOut, 0, W, L, r.linearOut(), r.linearOutB());
@@ -294,7 +294,7 @@ public final class GriffinModel extends StackedLanguageModel {
             System.arraycopy(k, t * row, ringKeys, slot * row, row);
             System.arraycopy(v, t * row, ringValues, slot * row, row);
         }
-        if (probs != null) trace.recordAttention(index, () -> new AttentionTrace(H, L, probs));
+        if (probs != null) trace.record(index, () -> new AttentionTrace(H, L, probs));
         float[] out = new float[L * D];
         MatMul.matmul(out, 0, D, context, 0, H * dh, L, w.o(), w.oB());
         return out;

@@ -8,6 +8,7 @@ import org.mambalens.engine.io.Checkpoint;
 import org.mambalens.engine.kernels.Backward;
 import org.mambalens.engine.kernels.Elementwise;
 import org.mambalens.engine.tensor.Matrices;
+import org.mambalens.engine.trace.MambaLayerTrace;
 import org.mambalens.engine.trace.MixerTrace;
 import org.mambalens.engine.trace.TraceRecorder;
 
@@ -108,9 +109,9 @@ public final class SsmBranch {
         int E = channels, N = stateSize, R = rank, P = R + 2 * N;
         float[] xzHost = read(xz, T, 2 * E, reverse), dbcHost = read(dbc, T, P, reverse);
         float[] deltaHost = read(delta, T, E, reverse), sHost = read(s, T, E, reverse), uHost = read(u, T, E, reverse), yHost = read(y, T, E, reverse);
-        run.trace().recordMixer(run.layer(), run.direction(), () -> new MixerTrace(T, E, N, deltaHost, Matrices.columns(dbcHost, T, P, R, N),
-                Matrices.columns(dbcHost, T, P, R + N, N), sHost, uHost, Matrices.columns(xzHost, T, 2 * E, E, E),
-                Matrices.columns(xzHost, T, 2 * E, 0, E), yHost, hostA, hostD, hostTaps, hostBias));
+        run.trace().record(run.layer(), () -> MambaLayerTrace.of(run.direction(), new MixerTrace(T, E, N, deltaHost,
+                Matrices.columns(dbcHost, T, P, R, N), Matrices.columns(dbcHost, T, P, R + N, N), sHost, uHost,
+                Matrices.columns(xzHost, T, 2 * E, E, E), Matrices.columns(xzHost, T, 2 * E, 0, E), yHost, hostA, hostD, hostTaps, hostBias)));
     }
 
     /** Sequence 0's rows of a [T, cols] buffer, in the branch's own token order. */

@@ -157,7 +157,7 @@ public final class Mamba2Model extends StackedLanguageModel {
             for (int k = 0; k < K; k++) System.arraycopy(w.convTaps(), k * W, taps, k * E, E);
             var conv = new SsdTrace.Conv(Matrices.columns(proj, L, R, E, E), Matrices.columns(convOut, L, W, 0, E), taps,
                     w.convBias() == null ? null : Arrays.copyOf(w.convBias(), E), K);
-            trace.recordSsd(i, () -> new SsdTrace(L, H, P, G, N, delta.clone(), Matrices.columns(xbc, L, W, E, G * N),
+            trace.record(i, () -> new SsdTrace(L, H, P, G, N, delta.clone(), Matrices.columns(xbc, L, W, E, G * N),
                     Matrices.columns(xbc, L, W, E + G * N, G * N), Matrices.columns(xbc, L, W, 0, E), Matrices.columns(proj, L, R, 0, E),
                     y.clone(), w.a(), w.d(), conv, new SsdTrace.Norm(w.gateNorm(), config.eps(), gated.clone())));
         }

@@ -179,7 +179,7 @@ public final class RwkvModel extends StackedLanguageModel {
             }
         }
         if (trace != null && state.position == 0) {
-            trace.recordRwkv(index, () -> new RwkvTrace(L, A, r.clone(), k.clone(), v.clone(), gated.clone(), w.decay(), w.bonus()));
+            trace.record(index, () -> new RwkvTrace(L, A, r.clone(), k.clone(), v.clone(), gated.clone(), w.decay(), w.bonus()));
         }
         float[] out = new float[L * D];
         MatMul.matmul(out, 0, D, gated, 0, A, L, w.output(), null);

@@ -198,7 +198,7 @@ public final class ViTModel implements ImageClassifier {
             backend.attention(context, qkv, w.qkvB(), B, T, H, dh, probs);
             if (trace != null && trace.wants(i)) {
                 float[] image0 = backend.read(probs, H * T * T);
-                trace.recordAttention(i, () -> new AttentionTrace(H, T, image0));
+                trace.record(i, () -> new AttentionTrace(H, T, image0));
             }
             if (saved != null) {
                 saved.qkv()[i] = backend.read(qkv, T * 3 * D);

@@ -7,6 +7,7 @@ import org.mambalens.engine.Fixtures;
 import org.mambalens.engine.io.Npy;
 import org.mambalens.engine.model.LanguageModel;
 import org.mambalens.engine.model.Models;
+import org.mambalens.engine.trace.AttentionTrace;
 import org.mambalens.engine.trace.TraceRecorder;
 
 import java.nio.file.Files;
@@ -38,7 +39,7 @@ class GptNeoXGoldenTest {
             for (int layer = 0; layer < 8; layer++) {
                 Path attn = dir(name).resolve("attn_" + layer + ".npy");
                 if (!Files.exists(attn)) continue;
-                assertThat(Fixtures.relativeError(trace.attention(layer).probs(), Npy.readFloat32(attn).data())).as("layer " + layer).isLessThan(1e-4);
+                assertThat(Fixtures.relativeError(trace.layer(layer, AttentionTrace.class).probs(), Npy.readFloat32(attn).data())).as("layer " + layer).isLessThan(1e-4);
                 checked++;
             }
             assertThat(checked).isEqualTo(2);

@@ -8,6 +8,8 @@ import org.mambalens.engine.Fixtures;
 import org.mambalens.engine.io.Npy;
 import org.mambalens.engine.model.LanguageModel;
 import org.mambalens.engine.model.Models;
+import org.mambalens.engine.trace.AttentionTrace;
+import org.mambalens.engine.trace.LruTrace;
 import org.mambalens.engine.trace.TraceRecorder;
 
 import java.nio.file.Files;
@@ -34,11 +36,11 @@ class GriffinGoldenTest {
             for (int layer = 0; layer < model.layers(); layer++) {
                 Path h = dir(name).resolve("lru_" + layer + ".npy"), probs = dir(name).resolve("attn_" + layer + ".npy");
                 if (Files.exists(h)) {
-                    assertThat(Fixtures.relativeError(trace.lru(layer).h(), Npy.readFloat32(h).data())).as(name + " layer " + layer).isLessThan(1e-5);
+                    assertThat(Fixtures.relativeError(trace.layer(layer, LruTrace.class).h(), Npy.readFloat32(h).data())).as(name + " layer " + layer).isLessThan(1e-5);
                     lru++;
                 }
                 if (Files.exists(probs)) {
-                    assertThat(Fixtures.relativeError(trace.attention(layer).probs(), Npy.readFloat32(probs).data())).as(name + " layer " + layer).isLessThan(1e-4);
+                    assertThat(Fixtures.relativeError(trace.layer(layer, AttentionTrace.class).probs(), Npy.readFloat32(probs).data())).as(name + " layer " + layer).isLessThan(1e-4);
                     attention++;
                 }
             }

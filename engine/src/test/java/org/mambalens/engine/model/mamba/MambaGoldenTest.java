@@ -7,6 +7,7 @@ import org.mambalens.engine.Fixtures;
 import org.mambalens.engine.io.Npy;
 import org.mambalens.engine.model.LanguageModel;
 import org.mambalens.engine.text.Sampler;
+import org.mambalens.engine.trace.MambaLayerTrace;
 import org.mambalens.engine.trace.MixerTrace;
 import org.mambalens.engine.trace.TraceRecorder;
 
@@ -84,7 +85,7 @@ class MambaGoldenTest {
             model.forward(ids, trace);
             assertThat(trace.recordedLayers()).containsExactlyInAnyOrder(0, last);
             for (int layer : new int[]{0, last}) {
-                MixerTrace t = trace.mixer(layer);
+                MixerTrace t = trace.layer(layer, MambaLayerTrace.class).forward();
                 assertThat(t.length()).isEqualTo(ids.length);
                 check(name, layer, "delta", t.delta());
                 check(name, layer, "B", t.b());

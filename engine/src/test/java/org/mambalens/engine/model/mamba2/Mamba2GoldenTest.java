@@ -37,7 +37,7 @@ class Mamba2GoldenTest {
             int checked = 0;
             for (int layer = 0; layer < model.layers(); layer++) {
                 if (!Files.exists(dir(name).resolve("trace_" + layer + "_dt.npy"))) continue;
-                SsdTrace t = trace.ssd(layer);
+                SsdTrace t = trace.layer(layer, SsdTrace.class);
                 for (var e : Map.of("dt", t.delta(), "B", t.b(), "C", t.c(), "x", t.x(), "y", t.y()).entrySet()) {
                     float[] expected = Npy.readFloat32(dir(name).resolve("trace_" + layer + "_" + e.getKey() + ".npy")).data();
                     assertThat(Fixtures.relativeError(e.getValue(), expected)).as(name + " layer " + layer + " " + e.getKey()).isLessThan(1e-5);

@@ -34,7 +34,7 @@ class RwkvGoldenTest {
             for (int layer = 0; layer < model.layers(); layer++) {
                 Path file = dir(name).resolve("wkv_" + layer + ".npy");
                 if (!Files.exists(file)) continue;
-                RwkvTrace t = trace.rwkv(layer);
+                RwkvTrace t = trace.layer(layer, RwkvTrace.class);
                 float[] wkv = Npy.readFloat32(file).data(), expected = new float[wkv.length];
                 for (int j = 0; j < wkv.length; j++) expected[j] = t.r()[j] * wkv[j];   // the fixture is WKV before the gate
                 assertThat(Fixtures.relativeError(t.gated(), expected)).as(name + " layer " + layer).isLessThan(1e-5);

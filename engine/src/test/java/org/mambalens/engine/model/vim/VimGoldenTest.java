@@ -6,6 +6,7 @@ import org.mambalens.engine.Fixtures;
 import org.mambalens.engine.io.Npy;
 import org.mambalens.engine.model.ImageClassifier;
 import org.mambalens.engine.model.Models;
+import org.mambalens.engine.trace.MambaLayerTrace;
 import org.mambalens.engine.trace.MixerTrace;
 import org.mambalens.engine.trace.TraceRecorder;
 
@@ -28,7 +29,7 @@ class VimGoldenTest {
             assertThat(Fixtures.relativeError(logits, expected.data())).isLessThan(1e-4);
             for (TraceRecorder.Direction d : TraceRecorder.Direction.values()) {
                 String tag = d == TraceRecorder.Direction.FORWARD ? "fwd" : "bwd";
-                MixerTrace t = trace.mixer(0, d);
+                MixerTrace t = trace.layer(0, MambaLayerTrace.class).scan(d);
                 assertThat(Fixtures.relativeError(t.delta(), Npy.readFloat32(dir.resolve("trace_0_" + tag + "_delta.npy")).data())).as(tag).isLessThan(1e-5);
                 assertThat(Fixtures.relativeError(t.b(), Npy.readFloat32(dir.resolve("trace_0_" + tag + "_B.npy")).data())).as(tag).isLessThan(1e-5);
                 assertThat(Fixtures.relativeError(t.c(), Npy.readFloat32(dir.resolve("trace_0_" + tag + "_C.npy")).data())).as(tag).isLessThan(1e-5);

@@ -6,6 +6,7 @@ import org.mambalens.engine.Fixtures;
 import org.mambalens.engine.io.Npy;
 import org.mambalens.engine.model.ImageClassifier;
 import org.mambalens.engine.model.Models;
+import org.mambalens.engine.trace.AttentionTrace;
 import org.mambalens.engine.trace.TraceRecorder;
 
 import java.nio.file.Path;
@@ -28,8 +29,8 @@ class ViTGoldenTest {
             int last = ((ViTModel) model).config().layers() - 1;
             for (int layer : new int[]{0, last}) {
                 Npy.Array attn = Npy.readFloat32(dir.resolve("attn_" + layer + ".npy"));
-                assertThat(trace.attention(layer).heads()).isEqualTo(attn.dim(0));
-                assertThat(Fixtures.relativeError(trace.attention(layer).probs(), attn.data())).as("layer %d", layer).isLessThan(1e-5);
+                assertThat(trace.layer(layer, AttentionTrace.class).heads()).isEqualTo(attn.dim(0));
+                assertThat(Fixtures.relativeError(trace.layer(layer, AttentionTrace.class).probs(), attn.data())).as("layer %d", layer).isLessThan(1e-5);
             }
         }
     }
