@@ -1,6 +1,7 @@
 package org.mambalens.xai.attention;
 
 import org.mambalens.engine.io.Npy;
+import org.mambalens.engine.kernels.AttentionKernels;
 import org.mambalens.engine.kernels.Parallel;
 import org.mambalens.engine.trace.MixerTrace;
 import org.mambalens.engine.trace.TraceRecorder;
@@ -233,7 +234,7 @@ public final class AttentionMaps {
                 }
                 alpha.block(g0 + k, bi, bj, ws[k], tile, 0, q);             // below the diagonal, and the diagonal itself
                 for (int r = 0; r < rows; r++) {
-                    AttentionSummary.accumulate(tile, r * q, r, blockSum, blockPos, extremes);
+                    AttentionKernels.accumulate(blockSum, blockPos, extremes, tile, r * q, r);
                     diag[k][i0 + r] = tile[r * q + r];
                 }
             }
