@@ -6,7 +6,7 @@ import jdk.incubator.vector.VectorOperators;
 import static org.mambalens.engine.kernels.Vectors.F;
 import static org.mambalens.engine.kernels.Vectors.LANES;
 
-/** Activations, RMSNorm and residual adds over rows of F32 activations. */
+/** Activations, RMSNorm, scaling and residual adds over rows of F32 activations. */
 public final class Elementwise {
     private Elementwise() {
     }
@@ -141,10 +141,31 @@ public final class Elementwise {
 
     /** x += y over n elements. */
     public static void addInPlace(float[] x, float[] y, int n) {
+        addInPlace(x, 0, y, 0, n);
+    }
+
+    /** x[xOff + i] += y[yOff + i] for i &lt; n. */
+    public static void addInPlace(float[] x, int xOff, float[] y, int yOff, int n) {
         int i = 0;
         for (; i + LANES <= n; i += LANES) {
-            FloatVector.fromArray(F, x, i).add(FloatVector.fromArray(F, y, i)).intoArray(x, i);
+            FloatVector.fromArray(F, x, xOff + i).add(FloatVector.fromArray(F, y, yOff + i)).intoArray(x, xOff + i);
         }
-        for (; i < n; i++) x[i] += y[i];
+        for (; i < n; i++) x[xOff + i] += y[yOff + i];
+    }
+
+    /** out[outOff + i] = s·x[xOff + i] for i &lt; n. */
+    public static void scale(float[] out, int outOff, float[] x, int xOff, float s, int n) {
+        int i = 0;
+        for (; i + LANES <= n; i += LANES) FloatVector.fromArray(F, x, xOff + i).mul(s).intoArray(out, outOff + i);
+        for (; i < n; i++) out[outOff + i] = x[xOff + i] * s;
+    }
+
+    /** out[outOff + i] = exp(s·x[xOff + i]) for i &lt; n: the discretised Ā = exp(Δ·A) of a token's states. */
+    public static void expOfScaled(float[] out, int outOff, float[] x, int xOff, float s, int n) {
+        int i = 0;
+        for (; i + LANES <= n; i += LANES) {
+            FloatVector.fromArray(F, x, xOff + i).mul(s).lanewise(VectorOperators.EXP).intoArray(out, outOff + i);
+        }
+        for (; i < n; i++) out[outOff + i] = (float) Math.exp(x[xOff + i] * s);
     }
 }

@@ -140,4 +140,53 @@ public final class Scalar {
             }
         }
     }
+
+    /** x[xOff + i] += y[yOff + i] for i < n. */
+    public static void addInPlace(float[] x, int xOff, float[] y, int yOff, int n) {
+        for (int i = 0; i < n; i++) x[xOff + i] += y[yOff + i];
+    }
+
+    /** out[outOff + i] = s·x[xOff + i] for i < n. */
+    public static void scale(float[] out, int outOff, float[] x, int xOff, float s, int n) {
+        for (int i = 0; i < n; i++) out[outOff + i] = x[xOff + i] * s;
+    }
+
+    /** out[outOff + i] = exp(s·x[xOff + i]) for i < n. */
+    public static void expOfScaled(float[] out, int outOff, float[] x, int xOff, float s, int n) {
+        for (int i = 0; i < n; i++) out[outOff + i] = (float) Math.exp(x[xOff + i] * s);
+    }
+
+    /**
+     * out[at + p·ld + q] = Σ_k rows[r + p·n + k]·block[k·Q + q] for p < count, q < Q = {@link AttentionKernels#BLOCK}:
+     * rows [count, N] times block [N, Q].
+     */
+    public static void rowsTimesBlock(float[] out, int at, int ld, float[] rows, int r, int count, float[] block, int n) {
+        int Q = AttentionKernels.BLOCK;
+        for (int p = 0; p < count; p++) {
+            for (int q = 0; q < Q; q++) {
+                double s = 0;
+                for (int k = 0; k < n; k++) s += (double) rows[r + p * n + k] * block[k * Q + q];
+                out[at + p * ld + q] = (float) s;
+            }
+        }
+    }
+
+    /** The product of {@link #rowsTimesBlock} [count, Q] into running sums: {@link #accumulate} over its rows. */
+    public static void accumulateRowsTimesBlock(float[] sum, float[] pos, float[] extremes, float[] rows, int r, int count,
+                                                float[] block, int n) {
+        float[] product = new float[count * AttentionKernels.BLOCK];
+        rowsTimesBlock(product, 0, AttentionKernels.BLOCK, rows, r, count, block, n);
+        accumulate(sum, pos, extremes, product, 0, product.length);
+    }
+
+    /** sum[k] += v, pos[k] += max(v, 0) for v = values[k], k in [from, from + n); extremes {min, max} widen to every v. */
+    public static void accumulate(float[] sum, float[] pos, float[] extremes, float[] values, int from, int n) {
+        for (int k = from; k < from + n; k++) {
+            float v = values[k];
+            sum[k] += v;
+            pos[k] += Math.max(v, 0f);
+            extremes[0] = Math.min(extremes[0], v);
+            extremes[1] = Math.max(extremes[1], v);
+        }
+    }
 }

@@ -119,6 +119,26 @@ class KernelsTest {
     }
 
     @Test
+    void offsetElementwiseKernelsMatchTheirTwins() {
+        int n = 3 * Vectors.LANES + 5, xOff = 3, outOff = 7;
+        float[] x = randoms(xOff + n), y = randoms(outOff + n + 1);
+        float[] sum = y.clone(), sumTwin = y.clone();
+        Elementwise.addInPlace(sum, outOff, x, xOff, n);
+        Scalar.addInPlace(sumTwin, outOff, x, xOff, n);
+        assertThat(sum).containsExactly(sumTwin);
+        float[] scaled = y.clone(), scaledTwin = y.clone();
+        Elementwise.scale(scaled, outOff, x, xOff, -1.7f, n);
+        Scalar.scale(scaledTwin, outOff, x, xOff, -1.7f, n);
+        assertThat(scaled).containsExactly(scaledTwin);
+        float[] exps = y.clone(), expsTwin = y.clone();
+        Elementwise.expOfScaled(exps, outOff, x, xOff, -0.6f, n);
+        Scalar.expOfScaled(expsTwin, outOff, x, xOff, -0.6f, n);
+        assertThat(Fixtures.relativeError(exps, expsTwin)).isLessThan(1e-6);
+        assertThat(exps[outOff - 1]).isEqualTo(y[outOff - 1]);
+        assertThat(exps[outOff + n]).isEqualTo(y[outOff + n]);
+    }
+
+    @Test
     void geluUsesAnAccurateErf() {
         // erf at points with known values (Abramowitz & Stegun table 7.1)
         assertThat(Scalar.erf(0.5)).isCloseTo(0.5204998778, org.assertj.core.data.Offset.offset(2e-7));

@@ -2,6 +2,7 @@ package org.mambalens.xai.attention;
 
 import org.mambalens.engine.backend.Backend;
 import org.mambalens.engine.io.Npy;
+import org.mambalens.engine.kernels.AttentionKernels;
 import org.mambalens.engine.kernels.Parallel;
 import org.mambalens.engine.trace.AttentionTrace;
 import org.mambalens.engine.trace.LayerTrace;
@@ -294,7 +295,7 @@ public final class AttentionMaps {
                 }
                 alpha.block(g0 + k, bi, bj, ws[k], tile, 0, q);             // below the diagonal, and the diagonal itself
                 for (int r = 0; r < rows; r++) {
-                    AttentionSummary.accumulate(tile, r * q, r, blockSum, blockPos, extremes);
+                    AttentionKernels.accumulate(blockSum, blockPos, extremes, tile, r * q, r);
                     diag[k][i0 + r] = tile[r * q + r];
                 }
             }

@@ -1,5 +1,8 @@
 package org.mambalens.xai.attention;
 
+import org.mambalens.engine.kernels.AttentionKernels;
+import org.mambalens.engine.kernels.Elementwise;
+
 /**
  * What the explanation methods read from one layer's attention tensor [C, T, T] (C channels or heads),
  * gathered without holding the tensor: the mean over C, the mean over C of the positive part, and the
@@ -47,34 +50,6 @@ public record AttentionSummary(int count, int tokens,
         return out;
     }
 
-    /**
-     * sum[from..from+n) += v, pos[...] += max(v, 0) for v = values[from..from+n), widening extremes {min, max};
-     * vectorised.
-     */
-    static void accumulate(float[] values, int from, int n, float[] sum, float[] pos, float[] extremes) {
-        var zero = jdk.incubator.vector.FloatVector.zero(CausalAccumulator.F);
-        var lo = jdk.incubator.vector.FloatVector.broadcast(CausalAccumulator.F, extremes[0]);
-        var hi = jdk.incubator.vector.FloatVector.broadcast(CausalAccumulator.F, extremes[1]);
-        int V = CausalAccumulator.F.length(), k = from, end = from + n;
-        for (; k + V <= end; k += V) {
-            var v = jdk.incubator.vector.FloatVector.fromArray(CausalAccumulator.F, values, k);
-            jdk.incubator.vector.FloatVector.fromArray(CausalAccumulator.F, sum, k).add(v).intoArray(sum, k);
-            jdk.incubator.vector.FloatVector.fromArray(CausalAccumulator.F, pos, k).add(v.max(zero)).intoArray(pos, k);
-            lo = lo.min(v);
-            hi = hi.max(v);
-        }
-        float min = lo.reduceLanes(jdk.incubator.vector.VectorOperators.MIN), max = hi.reduceLanes(jdk.incubator.vector.VectorOperators.MAX);
-        for (; k < end; k++) {
-            float v = values[k];
-            sum[k] += v;
-            if (v > 0) pos[k] += v;
-            min = Math.min(min, v);
-            max = Math.max(max, v);
-        }
-        extremes[0] = min;
-        extremes[1] = max;
-    }
-
     /** Running sums over the channels (heads) of a tensor held whole. */
     static final class Accumulator {
         final double[] sum, positive;
@@ -115,7 +90,6 @@ public record AttentionSummary(int count, int tokens,
      * triangle is zeros, which count in the minimum and maximum.
      */
     static final class CausalAccumulator {
-        private static final jdk.incubator.vector.VectorSpecies<Float> F = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED;
         final int tokens;
         final boolean bidirectional;
         final float[] sumF, posF, sumB, posB;     // [T, T], strict lower triangles in each direction's own order
@@ -165,18 +139,11 @@ public record AttentionSummary(int count, int tokens,
          */
         void addBlock(boolean backward, int i0, int i1, int j0, int q, float[] blockSum, float[] blockPos) {
             float[] sum = backward ? sumB : sumF, pos = backward ? posB : posF;
-            int T = tokens, V = F.length();
+            int T = tokens;
             for (int i = i0; i < i1; i++) {
-                int jEnd = Math.min(j0 + q, i), j = j0;                         // strictly below the diagonal
-                for (; j + V <= jEnd; j += V) {
-                    int at = i * T + j, from = (i - i0) * q + (j - j0);
-                    jdk.incubator.vector.FloatVector.fromArray(F, sum, at).add(jdk.incubator.vector.FloatVector.fromArray(F, blockSum, from)).intoArray(sum, at);
-                    jdk.incubator.vector.FloatVector.fromArray(F, pos, at).add(jdk.incubator.vector.FloatVector.fromArray(F, blockPos, from)).intoArray(pos, at);
-                }
-                for (; j < jEnd; j++) {
-                    sum[i * T + j] += blockSum[(i - i0) * q + (j - j0)];
-                    pos[i * T + j] += blockPos[(i - i0) * q + (j - j0)];
-                }
+                int n = Math.min(j0 + q, i) - j0;                               // strictly below the diagonal: none if i ≤ j0
+                Elementwise.addInPlace(sum, i * T + j0, blockSum, (i - i0) * q, n);
+                Elementwise.addInPlace(pos, i * T + j0, blockPos, (i - i0) * q, n);
             }
         }
 
@@ -188,7 +155,7 @@ public record AttentionSummary(int count, int tokens,
 
         private void lower(float[] m, float[] sum, float[] pos) {
             float[] extremes = {min, max};
-            for (int i = 1; i < tokens; i++) accumulate(m, i * tokens, i, sum, pos, extremes);   // row i, columns [0, i)
+            for (int i = 1; i < tokens; i++) AttentionKernels.accumulate(sum, pos, extremes, m, i * tokens, i);   // row i, columns [0, i)
             min = extremes[0];
             max = extremes[1];
         }

@@ -1,8 +1,7 @@
 package org.mambalens.xai.attention;
 
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorSpecies;
+import org.mambalens.engine.kernels.AttentionKernels;
+import org.mambalens.engine.kernels.Elementwise;
 import org.mambalens.engine.trace.MixerTrace;
 
 import java.util.Arrays;
@@ -26,10 +25,8 @@ import java.util.Arrays;
  * instead, multiplying in one Ā_j = exp(A·Δ_j) ≤ 1 per step in double: at most Q factors, never growing.
  */
 public final class HiddenAttention {
-    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
-    private static final int LANES = F.length();
-    /** Tokens per block: four vectors, so a row of a block is four accumulators. */
-    static final int BLOCK = 4 * LANES;
+    /** Tokens per block: the width of the kernels' block product. */
+    static final int BLOCK = AttentionKernels.BLOCK;
     /** Largest |A|·(S_last − S_first) inside a diagonal block for which the split stays inside float range. */
     private static final double SAFE_SPAN = 60;
 
@@ -131,7 +128,7 @@ public final class HiddenAttention {
     void prepare(int c, Workspace ws) {
         int L = t.length(), N = t.stateSize(), E = t.channels(), Q = BLOCK;
         float[] a = t.a(), delta = t.delta(), step = ws.step, decay = ws.decay0;
-        for (int i = 0; i < L; i++) exps(a, c * N, delta[i * E + c], step, i * N, N);                // Ā_i
+        for (int i = 0; i < L; i++) Elementwise.expOfScaled(step, i * N, a, c * N, delta[i * E + c], N);    // Ā_i
         for (int first = 0; first < L; first += Q) {
             int last = Math.min(L, first + Q) - 1;
             Arrays.fill(decay, first * N, (first + 1) * N, 1f);             // forward: exp(A(S_i − S_first))
@@ -163,9 +160,7 @@ public final class HiddenAttention {
             return;
         }
         scaleColumns(c, i0, j0, ws);
-        int i = i0;
-        for (; i + 1 < i1; i += 2) twoRowsTimesBlock(ws.rows, i * N, ws.scaled, N, out, off + (i - i0) * ld, ld);
-        if (i < i1) rowTimesBlock(ws.rows, i * N, ws.scaled, N, out, off + (i - i0) * ld);
+        AttentionKernels.rowsTimesBlock(out, off, ld, ws.rows, i0 * N, i1 - i0, ws.scaled, N);
     }
 
     /** ws.scaled = the column factors of the block starting at j0 times the middle factor towards row i0. */
@@ -173,9 +168,7 @@ public final class HiddenAttention {
         int L = t.length(), N = t.stateSize(), Q = BLOCK, s0 = c * L;
         for (int n = 0; n < N; n++) {                                      // column blocks before the diagonal are full
             float middle = (float) Math.exp(t.a()[c * N + n] * (prefix[s0 + i0] - prefix[s0 + j0 + Q - 1]));
-            for (int k = 0; k < Q; k += LANES) {
-                FloatVector.fromArray(F, ws.columns, n * L + j0 + k).mul(middle).intoArray(ws.scaled, n * Q + k);
-            }
+            Elementwise.scale(ws.scaled, n * Q, ws.columns, n * L + j0, middle, Q);
         }
     }
 
@@ -184,89 +177,10 @@ public final class HiddenAttention {
      * (both [Q, Q], row r of the block at r·Q), and widens extremes {min, max} — without writing the block out.
      */
     void accumulateBlock(int c, int bi, int bj, Workspace ws, float[] sum, float[] pos, float[] extremes) {
-        int L = t.length(), N = t.stateSize(), Q = BLOCK, V = LANES;
+        int L = t.length(), N = t.stateSize(), Q = BLOCK;
         int i0 = bi * Q, i1 = Math.min(L, i0 + Q);
         scaleColumns(c, i0, bj * Q, ws);
-        FloatVector zero = FloatVector.zero(F), lo = FloatVector.broadcast(F, extremes[0]), hi = FloatVector.broadcast(F, extremes[1]);
-        for (int i = i0; i < i1; i++) {
-            FloatVector a0 = zero, a1 = zero, a2 = zero, a3 = zero;
-            for (int k = 0; k < N; k++) {
-                FloatVector x = FloatVector.broadcast(F, ws.rows[i * N + k]);
-                int o = k * Q;
-                a0 = FloatVector.fromArray(F, ws.scaled, o).fma(x, a0);
-                a1 = FloatVector.fromArray(F, ws.scaled, o + V).fma(x, a1);
-                a2 = FloatVector.fromArray(F, ws.scaled, o + 2 * V).fma(x, a2);
-                a3 = FloatVector.fromArray(F, ws.scaled, o + 3 * V).fma(x, a3);
-            }
-            int r = (i - i0) * Q;
-            FloatVector.fromArray(F, sum, r).add(a0).intoArray(sum, r);
-            FloatVector.fromArray(F, sum, r + V).add(a1).intoArray(sum, r + V);
-            FloatVector.fromArray(F, sum, r + 2 * V).add(a2).intoArray(sum, r + 2 * V);
-            FloatVector.fromArray(F, sum, r + 3 * V).add(a3).intoArray(sum, r + 3 * V);
-            FloatVector.fromArray(F, pos, r).add(a0.max(zero)).intoArray(pos, r);
-            FloatVector.fromArray(F, pos, r + V).add(a1.max(zero)).intoArray(pos, r + V);
-            FloatVector.fromArray(F, pos, r + 2 * V).add(a2.max(zero)).intoArray(pos, r + 2 * V);
-            FloatVector.fromArray(F, pos, r + 3 * V).add(a3.max(zero)).intoArray(pos, r + 3 * V);
-            lo = lo.min(a0.min(a1).min(a2.min(a3)));
-            hi = hi.max(a0.max(a1).max(a2.max(a3)));
-        }
-        extremes[0] = lo.reduceLanes(jdk.incubator.vector.VectorOperators.MIN);
-        extremes[1] = hi.reduceLanes(jdk.incubator.vector.VectorOperators.MAX);
-    }
-
-    /** out[o + n] = exp(A[ao + n]·span) for n < N, vectorised over n. */
-    private static void exps(float[] a, int ao, float span, float[] out, int o, int n) {
-        int k = 0;
-        for (; k + LANES <= n; k += LANES) FloatVector.fromArray(F, a, ao + k).mul(span).lanewise(VectorOperators.EXP).intoArray(out, o + k);
-        for (; k < n; k++) out[o + k] = (float) Math.exp(a[ao + k] * span);
-    }
-
-    /** {@link #rowTimesBlock} for rows r and r + N at once (out rows `at` and `at + ld`): each load of the block feeds two FMAs. */
-    private static void twoRowsTimesBlock(float[] rows, int r, float[] scaled, int n, float[] out, int at, int ld) {
-        int V = LANES;
-        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-        for (int k = 0; k < n; k++) {
-            FloatVector x = FloatVector.broadcast(F, rows[r + k]), y = FloatVector.broadcast(F, rows[r + n + k]);
-            int o = k * BLOCK;
-            FloatVector s = FloatVector.fromArray(F, scaled, o);
-            a0 = s.fma(x, a0);
-            b0 = s.fma(y, b0);
-            s = FloatVector.fromArray(F, scaled, o + V);
-            a1 = s.fma(x, a1);
-            b1 = s.fma(y, b1);
-            s = FloatVector.fromArray(F, scaled, o + 2 * V);
-            a2 = s.fma(x, a2);
-            b2 = s.fma(y, b2);
-            s = FloatVector.fromArray(F, scaled, o + 3 * V);
-            a3 = s.fma(x, a3);
-            b3 = s.fma(y, b3);
-        }
-        a0.intoArray(out, at);
-        a1.intoArray(out, at + V);
-        a2.intoArray(out, at + 2 * V);
-        a3.intoArray(out, at + 3 * V);
-        b0.intoArray(out, at + ld);
-        b1.intoArray(out, at + ld + V);
-        b2.intoArray(out, at + ld + 2 * V);
-        b3.intoArray(out, at + ld + 3 * V);
-    }
-
-    /** out[at .. at+Q) = Σ_n rows[r + n]·scaled[n, 0..Q), four vectors wide. */
-    private static void rowTimesBlock(float[] rows, int r, float[] scaled, int n, float[] out, int at) {
-        int V = LANES;
-        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-        for (int k = 0; k < n; k++) {
-            FloatVector x = FloatVector.broadcast(F, rows[r + k]);
-            int o = k * BLOCK;
-            a0 = FloatVector.fromArray(F, scaled, o).fma(x, a0);
-            a1 = FloatVector.fromArray(F, scaled, o + V).fma(x, a1);
-            a2 = FloatVector.fromArray(F, scaled, o + 2 * V).fma(x, a2);
-            a3 = FloatVector.fromArray(F, scaled, o + 3 * V).fma(x, a3);
-        }
-        a0.intoArray(out, at);
-        a1.intoArray(out, at + V);
-        a2.intoArray(out, at + 2 * V);
-        a3.intoArray(out, at + 3 * V);
+        AttentionKernels.accumulateRowsTimesBlock(sum, pos, extremes, ws.rows, i0 * N, i1 - i0, ws.scaled, N);
     }
 
     /**
@@ -287,10 +201,8 @@ public final class HiddenAttention {
         for (int j = i0; j < i1; j++) {                                     // Δ_j·B_j·exp(−A(S_j − S_{i₀})): no overflow below SAFE_SPAN
             for (int n = 0; n < N; n++) ws.scaled[n * Q + j - i0] = delta[j * E + c] * t.b(j, n) / ws.decay0[j * N + n];
         }
-        for (int i = i0; i < i1; i++) {
-            rowTimesBlock(ws.rows, i * N, ws.scaled, N, ws.tile, 0);
-            System.arraycopy(ws.tile, 0, out, off + (i - i0) * ld, i - i0 + 1);
-        }
+        AttentionKernels.rowsTimesBlock(ws.tile, 0, Q, ws.rows, i0 * N, i1 - i0, ws.scaled, N);
+        for (int i = i0; i < i1; i++) System.arraycopy(ws.tile, (i - i0) * Q, out, off + (i - i0) * ld, i - i0 + 1);
     }
 
     /** The diagonal block row by row: α[i, j] = Δ_j·Σ_n C_i[n]·B_j[n]·Π_{k=j+1..i} Ā_k[n], the product grown as j moves left. */
