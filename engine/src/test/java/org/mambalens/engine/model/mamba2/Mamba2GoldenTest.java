@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.mambalens.engine.Fixtures;
 import org.mambalens.engine.backend.Precision;
 import org.mambalens.engine.cuda.GpuRequired;
@@ -16,6 +17,7 @@ import org.mambalens.engine.trace.TraceRecorder;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.Map;
 import java.util.stream.Stream;
 
@@ -98,7 +100,34 @@ class Mamba2GoldenTest {
             int v = model.vocabSize();
             float[] all = model.forward(ids, null);
             float[] last = model.prefill(ids, model.newState());
-            assertThat(Fixtures.relativeError(last, java.util.Arrays.copyOfRange(all, (ids.length - 1) * v, ids.length * v))).isLessThan(1e-5);
+            assertThat(Fixtures.relativeError(last, Arrays.copyOfRange(all, (ids.length - 1) * v, ids.length * v))).isLessThan(1e-5);
+        }
+    }
+
+    /** On a GPU, every recorded tensor (the conv's and the gated norm's too, which the reference does not hold) equals the CPU's. */
+    @ParameterizedTest
+    @ValueSource(strings = {"mamba2_f32", "mamba2_groups_bf16"})
+    void gpuTracesEqualTheCpus(String name) {
+        int[] ids = Fixtures.ints(Fixtures.json(dir(name).resolve("reference.json")).get("token_ids"));
+        try (LanguageModel gpu = load(Device.CUDA, name); LanguageModel cpu = load(Device.CPU, name)) {
+            TraceRecorder g = TraceRecorder.allLayers(), c = TraceRecorder.allLayers();
+            gpu.forward(ids, g);
+            cpu.forward(ids, c);
+            for (int layer = 0; layer < cpu.layers(); layer++) {
+                SsdTrace a = g.ssd(layer), b = c.ssd(layer);
+                var pairs = Map.of("delta", new float[][]{a.delta(), b.delta()}, "B", new float[][]{a.b(), b.b()}, "C", new float[][]{a.c(), b.c()},
+                        "x", new float[][]{a.x(), b.x()}, "z", new float[][]{a.z(), b.z()}, "y", new float[][]{a.y(), b.y()},
+                        "conv input", new float[][]{a.conv().input(), b.conv().input()}, "conv output", new float[][]{a.conv().output(), b.conv().output()},
+                        "norm output", new float[][]{a.norm().output(), b.norm().output()});
+                for (var e : pairs.entrySet()) {
+                    assertThat(Fixtures.relativeError(e.getValue()[0], e.getValue()[1])).as(name + " layer " + layer + " " + e.getKey()).isLessThan(1e-5);
+                }
+                assertThat(a.a()).containsExactly(b.a());
+                assertThat(a.d()).containsExactly(b.d());
+                assertThat(a.conv().taps()).containsExactly(b.conv().taps());
+                assertThat(a.conv().bias()).containsExactly(b.conv().bias());
+                assertThat(a.norm().weight()).containsExactly(b.norm().weight());
+            }
         }
     }
 }
