@@ -181,6 +181,32 @@ public interface Backend extends AutoCloseable {
      */
     void attention(Buffer context, Buffer qkv, Buffer bias, int batch, int tokens, int heads, int headSize, Buffer probs);
 
+    // ---- Mamba-2 ---------------------------------------------------------------------------------
+
+    /**
+     * Where Mamba-2's SSD scan reads and writes (row strides in floats): x [T, H·P] (rows ldx apart); B and C
+     * [T, G·N] (rows ldbc apart, e.g. columns of the conv output); dt [T, H] (in_proj's output before
+     * dt_bias, rows lddt apart); dt_bias [H]; Δ's limits (dtMax may be +∞); A = −exp(A_log) [H]; D [H]; the
+     * state [H, P, N] (null: zeros, not kept); {@code deltaOut} [T, H] packed (may be null) receives Δ.
+     */
+    record Ssd(Buffer y, int ldy, Buffer x, int ldx, Buffer b, Buffer c, int ldbc, Buffer dt, int lddt, Buffer dtBias,
+               float dtMin, float dtMax, Buffer a, Buffer d, Buffer state, Buffer deltaOut) {
+    }
+
+    /**
+     * Mamba-2's scan with a scalar decay per head, for T tokens of one sequence: with Δ_t[h] =
+     * clamp(softplus(dt_t[h] + dt_bias[h]), dtMin, dtMax) and g = h / (H / G) the group of head h,
+     * S_t[h, p, n] = exp(Δ_t[h]·A[h])·S_{t−1}[h, p, n] + Δ_t[h]·x_t[h, p]·B_t[g, n] and
+     * y_t[h, p] = Σ_n C_t[g, n]·S_t[h, p, n] + D[h]·x_t[h, p], y [T, H·P] (rows ldy apart).
+     */
+    void ssdScan(Ssd scan, int tokens, int heads, int headDim, int groups, int states);
+
+    /**
+     * The gated RMSNorm: out = RMSNorm(y ⊙ silu(z)) ⊙ w over rows of {@code dim} values, each buffer's rows
+     * its own stride apart; w [dim].
+     */
+    void gatedRmsnorm(Buffer out, int ldOut, Buffer y, int ldy, Buffer z, int ldz, Buffer w, int rows, int dim, float eps);
+
     // ---- explanations ----------------------------------------------------------------------------
 
     /**

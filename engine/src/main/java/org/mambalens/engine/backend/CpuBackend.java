@@ -5,6 +5,7 @@ import org.mambalens.engine.kernels.Elementwise;
 import org.mambalens.engine.kernels.MatMul;
 import org.mambalens.engine.kernels.Scalar;
 import org.mambalens.engine.kernels.SelectiveScan;
+import org.mambalens.engine.kernels.SsdScan;
 import org.mambalens.engine.tensor.Tensor;
 
 import static org.mambalens.engine.tensor.Matrices.flipRows;
@@ -437,6 +438,52 @@ public final class CpuBackend implements Backend {
                 MatMul.matmul(ctx.data(), ctx.offset() + img * T * D + h * dh, D, scores, 0, T, T, Tensor.of("v", vT, dh, T), null);   // A_h V_h
             }
         }
+    }
+
+    // ---- Mamba-2 ----
+
+    @Override
+    public void ssdScan(Ssd s, int tokens, int heads, int headDim, int groups, int states) {
+        int T = tokens, H = heads, E = heads * headDim, GN = groups * states;
+        float[] dtBias = packed(s.dtBias(), H), delta = new float[T * H];          // Δ = clamp(softplus(dt + dt_bias)) [T, H]
+        HeapBuffer dt = heap(s.dt());
+        for (int t = 0; t < T; t++) {
+            for (int h = 0; h < H; h++) {
+                float v = dt.data()[dt.offset() + t * s.lddt() + h] + dtBias[h];
+                delta[t * H + h] = Math.min(s.dtMax(), Math.max(s.dtMin(), (float) (v > 20f ? v : Math.log1p(Math.exp(v)))));
+            }
+        }
+        if (s.deltaOut() != null) scatterRows(delta, s.deltaOut(), H, T, H);
+        HeapBuffer x = heap(s.x()), b = heap(s.b()), c = heap(s.c());
+        SsdScan.Inputs in;
+        if (x.data() == b.data() && b.data() == c.data() && s.ldx() == s.ldbc()) {   // columns of one matrix: read in place
+            in = new SsdScan.Inputs(x.data(), s.ldx(), x.offset(), b.offset(), c.offset(), delta);
+        } else {
+            float[] xbc = new float[T * (E + 2 * GN)];
+            scatterRows(rows(x, s.ldx(), T, E), wrap(xbc), E + 2 * GN, T, E);
+            scatterRows(rows(b, s.ldbc(), T, GN), wrap(xbc).at(E), E + 2 * GN, T, GN);
+            scatterRows(rows(c, s.ldbc(), T, GN), wrap(xbc).at(E + GN), E + 2 * GN, T, GN);
+            in = new SsdScan.Inputs(xbc, E + 2 * GN, 0, E, E + GN, delta);
+        }
+        int stateSize = E * states;
+        float[] state = s.state() == null ? new float[stateSize] : packed(s.state(), stateSize);
+        float[] y = s.ldy() == E && heap(s.y()).offset() == 0 ? heap(s.y()).data() : new float[T * E];
+        SsdScan.scan(y, in, packed(s.a(), H), packed(s.d(), H), state, T, H, headDim, groups, states);
+        scatterRows(y, s.y(), s.ldy(), T, E);
+        if (s.state() != null) scatterRows(state, s.state(), stateSize, 1, stateSize);
+    }
+
+    @Override
+    public void gatedRmsnorm(Buffer out, int ldOut, Buffer y, int ldy, Buffer z, int ldz, Buffer w, int rows, int dim, float eps) {
+        float[] gated = new float[rows * dim];                                    // silu(z) ⊙ y
+        HeapBuffer gate = heap(z), in = heap(y);
+        Elementwise.silu(gated, 0, dim, gate.data(), gate.offset(), ldz, rows, dim);
+        for (int r = 0; r < rows; r++) {
+            for (int i = 0; i < dim; i++) gated[r * dim + i] *= in.data()[in.offset() + r * ldy + i];
+        }
+        float[] normed = ldOut == dim && heap(out).offset() == 0 ? heap(out).data() : new float[rows * dim];
+        Elementwise.rmsnorm(normed, gated, packed(w, dim), eps, rows, dim);
+        scatterRows(normed, out, ldOut, rows, dim);
     }
 
     @Override

@@ -398,6 +398,20 @@ public final class CudaBackend implements Backend {
         }
     }
 
+    // ---- Mamba-2 ----
+
+    @Override
+    public void ssdScan(Ssd s, int tokens, int heads, int headDim, int groups, int states) {
+        kernels.ssdScan(new CudaKernels.SsdArgs(address(s.y()), s.ldy(), address(s.x()), s.ldx(), address(s.b()), address(s.c()), s.ldbc(),
+                address(s.dt()), s.lddt(), address(s.dtBias()), s.dtMin(), s.dtMax(), address(s.a()), address(s.d()), address(s.state()),
+                address(s.deltaOut())), tokens, heads, headDim, groups, states);
+    }
+
+    @Override
+    public void gatedRmsnorm(Buffer out, int ldOut, Buffer y, int ldy, Buffer z, int ldz, Buffer w, int rows, int dim, float eps) {
+        kernels.gatedRmsnorm(address(out), ldOut, address(y), ldy, address(z), ldz, address(w), rows, dim, eps);
+    }
+
     @Override
     public void close() {
         gpu.bind();

@@ -254,6 +254,27 @@ public final class CudaKernels {
                 size, patch, stride, grid);
     }
 
+    // ---- Mamba-2 ----
+
+    /** Where Mamba-2's SSD scan reads and writes (see ssd.cu); row strides in floats, optional pointers 0. */
+    public record SsdArgs(long y, int ldy, long x, int ldx, long b, long c, int ldbc, long dt, int lddt, long dtBias,
+                          float dtMin, float dtMax, long a, long d, long state, long deltaOut) {
+    }
+
+    /** Mamba-2's scan (ssd.cu's ssd_scan) over T tokens: one warp per channel of the H·P, N ≤ 256 states. */
+    public void ssdScan(SsdArgs s, int tokens, int heads, int headDim, int groups, int states) {
+        if (states > 256) throw new IllegalArgumentException("state size " + states + ": the CUDA SSD scan keeps at most 256 states per channel");
+        int warps = THREADS / 32;
+        gpu.launch("ssd_scan", Math.toIntExact(((long) heads * headDim + warps - 1) / warps), 1, 1, THREADS, 0, s.y(), s.ldy(), s.x(),
+                s.ldx(), s.b(), s.c(), s.ldbc(), s.dt(), s.lddt(), s.dtBias(), s.dtMin(), s.dtMax(), s.a(), s.d(), s.state(), s.deltaOut(),
+                tokens, heads, headDim, groups, states);
+    }
+
+    /** out = RMSNorm(y ⊙ silu(z)) ⊙ w for `rows` rows of {@code dim}, each buffer's rows its stride apart. */
+    public void gatedRmsnorm(long out, long ldOut, long y, long ldy, long z, long ldz, long w, int rows, int dim, float eps) {
+        gpu.launch("gated_rmsnorm", rows, 1, 1, THREADS, 0, out, ldOut, y, ldy, z, ldz, w, dim, eps);
+    }
+
     /** Token rows [B·(M+1), D]: patch embeddings + bias with the cls token at clsPosition, plus position embeddings. */
     public void assembleTokens(long x, long patches, long patchBias, long cls, long position, int batch, int patchCount, int dim, int clsPosition) {
         gpu.launch("assemble_tokens", blocks((long) batch * (patchCount + 1) * dim), 1, 1, THREADS, 0, x, patches, patchBias, cls, position,

@@ -1,13 +1,13 @@
 package org.mambalens.engine.model.mamba2;
 
+import org.mambalens.engine.backend.Backend;
+import org.mambalens.engine.backend.Buffer;
+import org.mambalens.engine.backend.CpuBackend;
+import org.mambalens.engine.backend.Matrix;
+import org.mambalens.engine.backend.ReplaySlot;
 import org.mambalens.engine.io.Checkpoint;
 import org.mambalens.engine.io.ConfigFile;
-import org.mambalens.engine.kernels.CausalConv;
-import org.mambalens.engine.kernels.Elementwise;
-import org.mambalens.engine.kernels.MatMul;
-import org.mambalens.engine.kernels.SsdScan;
 import org.mambalens.engine.model.LanguageModel;
-import org.mambalens.engine.model.StackedLanguageModel;
 import org.mambalens.engine.tensor.Matrices;
 import org.mambalens.engine.tensor.Tensor;
 import org.mambalens.engine.trace.SsdTrace;
@@ -18,38 +18,44 @@ import java.util.Arrays;
 
 /**
  * Mamba-2 language model (transformers' {@code Mamba2ForCausalLM}), read top to bottom: weights, state,
- * then the forward pass. Each block is x + Mixer(RMSNorm(x)) as in Mamba-1; the mixer projects once into
- * the gate z, the conv input x·B·C and one Δ per head, runs a causal conv and SiLU over x·B·C, the SSD
- * recurrence with a scalar decay per head (B and C shared by the heads of a group), the gated RMSNorm
- * RMSNorm(y ⊙ silu(z)) over all E channels (transformers normalises the whole width even with several
- * groups), and out_proj.
+ * then the forward pass, written once over a {@link Backend} (the CPU's Vector API kernels or a CUDA GPU).
+ * Each block is x + Mixer(RMSNorm(x)) as in Mamba-1; the mixer projects once into the gate z, the conv
+ * input x·B·C and one Δ per head, runs a causal conv and SiLU over x·B·C, the SSD recurrence with a
+ * scalar decay per head (B and C shared by the heads of a group), the gated RMSNorm RMSNorm(y ⊙ silu(z))
+ * over all E channels (transformers normalises the whole width even with several groups), and out_proj.
  *
- * <p>Shapes: L tokens, D = hidden, E = H·P inner, G groups, N state, K conv taps, V vocab, W = E + 2·G·N.
+ * <p>Shapes: L tokens, D = hidden, E = H·P inner, G groups, N state, K conv taps, V vocab, W = E + 2·G·N
+ * conv channels, R = E + W + H in_proj rows.
  */
-public final class Mamba2Model extends StackedLanguageModel {
+public final class Mamba2Model implements LanguageModel {
 
-    /** One block's weights. Tensors are mapped views; float[] are small and widened at load. */
-    record Layer(float[] norm,          // [D]
-                 Tensor inProj,         // [E + W + H, D]
-                 float[] inProjBias,    // or null
-                 float[] convTaps,      // [K, W] conv1d.weight [W, 1, K] transposed
-                 float[] convBias,      // [W] or null
-                 float[] dtBias,        // [H]
-                 float[] a,             // [H]  A = −exp(A_log)
-                 float[] d,             // [H]
-                 float[] gateNorm,      // [E]
-                 Tensor outProj,        // [D, E]
-                 float[] outProjBias) { // [D] or null
+    /** One block's weights; optional ones are null. */
+    record Layer(Buffer norm,          // [D]
+                 Matrix inProj,        // [R, D]
+                 Buffer inProjBias,    // [R]
+                 Buffer convTaps,      // [K, W] conv1d.weight [W, 1, K] transposed
+                 Buffer convBias,      // [W]
+                 Buffer dtBias,        // [H]
+                 Buffer a,             // [H]  A = −exp(A_log)
+                 Buffer d,             // [H]
+                 Buffer gateNorm,      // [E]
+                 Matrix outProj,       // [D, E]
+                 Buffer outProjBias) { // [D]
     }
 
-    /** Per layer: the last K−1 conv inputs [K−1, W] and the SSM state [H, P, N]. */
+    /** Per layer: the last K−1 conv inputs [K−1, W] and the SSM state [H, P, N], in the backend's memory; and the decode step's replay. */
     public static final class State implements LanguageModel.State {
-        final float[][] convWindow, ssm;
+        final Buffer[] convWindow, ssm;
+        final ReplaySlot step = new ReplaySlot();
         int position;
 
-        State(Mamba2Config c) {
-            convWindow = new float[c.layers()][(c.convKernel() - 1) * c.convChannels()];
-            ssm = new float[c.layers()][c.heads() * c.headDim() * c.stateSize()];
+        State(Backend backend, Mamba2Config c) {
+            convWindow = new Buffer[c.layers()];
+            ssm = new Buffer[c.layers()];
+            for (int i = 0; i < c.layers(); i++) {
+                convWindow[i] = backend.allocate((long) Math.max(1, c.convKernel() - 1) * c.convChannels());
+                ssm[i] = backend.allocate((long) c.heads() * c.headDim() * c.stateSize());
+            }
         }
 
         @Override
@@ -58,48 +64,63 @@ public final class Mamba2Model extends StackedLanguageModel {
         }
     }
 
+    /** Prefill runs in chunks of this many tokens, so a prompt of any length needs bounded memory. */
+    static final int PREFILL_CHUNK = 512;
+
     private final Path dir;
     private final Mamba2Config config;
-    private final Tensor embeddings;   // [V, D]
+    private final Checkpoint checkpoint;
+    private final Backend backend;
+    private final Matrix embeddings;   // [V, D], F32: rows are gathered
     private final Layer[] layers;
-    private final float[] normF;       // [D]
+    private final Buffer normF;        // [D]
+    private final Matrix head;         // [V, D]: lm_head, or the embeddings when tied
 
-    private Mamba2Model(Path dir, Mamba2Config c, Checkpoint ck) {
-        int V = c.vocabSize(), D = c.hiddenSize();
-        Tensor embeddings = ck.tensor("backbone.embeddings.weight", V, D);
-        super(ck, V, c.tieWordEmbeddings() || !ck.has("lm_head.weight") ? embeddings : ck.tensor("lm_head.weight", V, D), D, c.layers(), c.eosTokenId());
+    private Mamba2Model(Path dir, Mamba2Config c, Checkpoint ck, Backend backend) {
         this.dir = dir;
         this.config = c;
-        this.embeddings = embeddings;
-        normF = ck.tensor("backbone.norm_f.weight", D).toFloatArray();
+        this.checkpoint = ck;
+        this.backend = backend;
+        int V = c.vocabSize(), D = c.hiddenSize();
+        Tensor table = ck.tensor("backbone.embeddings.weight", V, D);
+        embeddings = backend.table(table, V, D);
+        head = backend.matrix(c.tieWordEmbeddings() || !ck.has("lm_head.weight") ? table : ck.tensor("lm_head.weight", V, D), V, D);
+        normF = backend.constant(ck.tensor("backbone.norm_f.weight", D).toFloatArray());
         layers = new Layer[c.layers()];
         for (int i = 0; i < layers.length; i++) layers[i] = loadLayer("backbone.layers." + i + ".");
     }
 
     private Layer loadLayer(String p) {
         Mamba2Config c = config;
-        int D = c.hiddenSize(), E = c.intermediateSize(), H = c.heads(), W = c.convChannels(), K = c.convKernel();
-        float[] conv = checkpoint.tensor(p + "mixer.conv1d.weight", W, 1, K).toFloatArray();
+        Checkpoint ck = checkpoint;
+        int D = c.hiddenSize(), E = c.intermediateSize(), H = c.heads(), W = c.convChannels(), K = c.convKernel(), R = c.projectionSize();
+        float[] conv = ck.tensor(p + "mixer.conv1d.weight", W, 1, K).toFloatArray();
         float[] taps = new float[K * W];
         for (int ch = 0; ch < W; ch++) for (int k = 0; k < K; k++) taps[k * W + ch] = conv[ch * K + k];
-        float[] a = checkpoint.tensor(p + "mixer.A_log", H).toFloatArray();
+        float[] a = ck.tensor(p + "mixer.A_log", H).toFloatArray();
         for (int h = 0; h < H; h++) a[h] = (float) -Math.exp(a[h]);
-        return new Layer(checkpoint.tensor(p + "norm.weight", D).toFloatArray(),
-                checkpoint.tensor(p + "mixer.in_proj.weight", c.projectionSize(), D),
-                c.useBias() ? checkpoint.tensor(p + "mixer.in_proj.bias", c.projectionSize()).toFloatArray() : null,
-                taps,
-                c.useConvBias() ? checkpoint.tensor(p + "mixer.conv1d.bias", W).toFloatArray() : null,
-                checkpoint.tensor(p + "mixer.dt_bias", H).toFloatArray(),
-                a,
-                checkpoint.tensor(p + "mixer.D", H).toFloatArray(),
-                checkpoint.tensor(p + "mixer.norm.weight", E).toFloatArray(),
-                checkpoint.tensor(p + "mixer.out_proj.weight", D, E),
-                c.useBias() ? checkpoint.tensor(p + "mixer.out_proj.bias", D).toFloatArray() : null);
+        return new Layer(backend.constant(ck.tensor(p + "norm.weight", D).toFloatArray()),
+                backend.matrix(ck.tensor(p + "mixer.in_proj.weight", R, D), R, D),
+                c.useBias() ? backend.constant(ck.tensor(p + "mixer.in_proj.bias", R).toFloatArray()) : null,
+                backend.constant(taps),
+                c.useConvBias() ? backend.constant(ck.tensor(p + "mixer.conv1d.bias", W).toFloatArray()) : null,
+                backend.constant(ck.tensor(p + "mixer.dt_bias", H).toFloatArray()),
+                backend.constant(a),
+                backend.constant(ck.tensor(p + "mixer.D", H).toFloatArray()),
+                backend.constant(ck.tensor(p + "mixer.norm.weight", E).toFloatArray()),
+                backend.matrix(ck.tensor(p + "mixer.out_proj.weight", D, E), D, E),
+                c.useBias() ? backend.constant(ck.tensor(p + "mixer.out_proj.bias", D).toFloatArray()) : null);
     }
 
-    public static Mamba2Model load(Path dir) {
+    /** A Mamba2ForCausalLM on {@code backend}. */
+    public static Mamba2Model load(Path dir, Backend backend) {
         Mamba2Config config = Mamba2Config.from(ConfigFile.in(dir));
-        return Checkpoint.openFor(dir, ck -> new Mamba2Model(dir, config, ck));
+        return Checkpoint.openFor(dir, ck -> new Mamba2Model(dir, config, ck, backend));
+    }
+
+    /** On the CPU. */
+    public static Mamba2Model load(Path dir) {
+        return load(dir, CpuBackend.INSTANCE);
     }
 
     public Mamba2Config config() {
@@ -107,69 +128,158 @@ public final class Mamba2Model extends StackedLanguageModel {
     }
 
     @Override
-    public State newState() {
-        return new State(config);
+    public Backend backend() {
+        return backend;
     }
 
-    /** RMSNorm_f of the residual stream after every block, [L, D], advancing {@code state} by L tokens. */
     @Override
-    protected float[] hidden(int[] ids, LanguageModel.State s, TraceRecorder trace) {
-        State state = (State) s;
-        int L = ids.length, D = config.hiddenSize();
-        float[] x = embed(embeddings, ids);                                // residual stream [L, D], F32
-        float[] xn = new float[L * D];
-        for (int i = 0; i < layers.length; i++) {
-            Elementwise.rmsnorm(xn, x, layers[i].norm(), config.eps(), L, D);
-            Elementwise.addInPlace(x, mixer(i, xn, L, state, trace), L * D);   // x + Mixer(RMSNorm(x))
-        }
-        Elementwise.rmsnorm(xn, x, normF, config.eps(), L, D);
-        state.position += L;
-        return xn;
+    public int vocabSize() {
+        return config.vocabSize();
     }
 
-    /** The Mamba-2 mixer for L tokens, continuing from and updating layer i's conv window and SSM state. */
-    private float[] mixer(int i, float[] v, int L, State state, TraceRecorder trace) {
-        Layer w = layers[i];
-        int D = config.hiddenSize(), E = config.intermediateSize(), H = config.heads(), P = config.headDim(),
-                G = config.groups(), N = config.stateSize(), W = config.convChannels(), R = config.projectionSize();
-        float[] proj = new float[L * R];                                   // [L, R]: z = [0, E), x·B·C = [E, E+W), dt = [E+W, R)
-        MatMul.matmul(proj, 0, R, v, 0, D, L, w.inProj(), w.inProjBias());
-        float[] xbc = new float[L * W];                                    // silu(conv(x·B·C)) [L, W]
-        CausalConv.apply(xbc, proj, E, R, w.convTaps(), w.convBias(), state.convWindow[i], L, W, config.convKernel());
-        float[] convOut = trace != null && trace.wants(i) ? xbc.clone() : null;
-        Elementwise.silu(xbc, 0, W, xbc, 0, W, L, W);
-        float[] delta = new float[L * H];                                  // Δ = clamp(softplus(dt + dt_bias)) [L, H]
-        for (int t = 0; t < L; t++) {
-            for (int h = 0; h < H; h++) {
-                float dt = proj[t * R + E + W + h] + w.dtBias()[h];
-                delta[t * H + h] = (float) Math.min(config.dtMax(), Math.max(config.dtMin(), dt > 20f ? dt : Math.log1p(Math.exp(dt))));
+    @Override
+    public int layers() {
+        return config.layers();
+    }
+
+    @Override
+    public int eosTokenId() {
+        return config.eosTokenId();
+    }
+
+    @Override
+    public State newState() {
+        return backend.call(() -> new State(backend, config));
+    }
+
+    @Override
+    public float[] forward(int[] ids, TraceRecorder trace) {
+        LanguageModel.checkIds(ids, config.vocabSize());
+        return backend.call(() -> {
+            int L = ids.length, V = config.vocabSize();
+            try (Backend.Frame f = backend.frame()) {
+                Buffer x = f.floats((long) L * config.hiddenSize()), logits = f.floats((long) L * V);
+                backend.embed(x, embeddings, ids);
+                blocks(f, x, L, new State(backend, config), trace, logits, 0, L);
+                return backend.read(logits, Math.multiplyExact(L, V));
             }
+        });
+    }
+
+    @Override
+    public float[] prefill(int[] ids, LanguageModel.State state) {
+        LanguageModel.checkIds(ids, config.vocabSize());   // all of them first: a bad id must not leave the state half-advanced
+        State st = (State) state;
+        int V = config.vocabSize();
+        return backend.call(() -> {
+            float[] logits = null;
+            for (int from = 0; from < ids.length; from += PREFILL_CHUNK) {
+                int[] chunk = Arrays.copyOfRange(ids, from, Math.min(ids.length, from + PREFILL_CHUNK));
+                try (Backend.Frame f = backend.frame()) {
+                    Buffer x = f.floats((long) chunk.length * config.hiddenSize()), out = f.floats(V);
+                    backend.embed(x, embeddings, chunk);
+                    blocks(f, x, chunk.length, st, null, out, chunk.length - 1, 1);
+                    logits = backend.read(out, V);
+                }
+                st.position += chunk.length;
+            }
+            return logits;
+        });
+    }
+
+    /** One token: its launches (none of them takes the position) are the same every step, so a GPU captures them once and replays them. */
+    @Override
+    public float[] step(int id, LanguageModel.State state) {
+        LanguageModel.checkIds(new int[]{id}, config.vocabSize());
+        State st = (State) state;
+        int V = config.vocabSize();
+        return backend.call(() -> {
+            try (Backend.Frame f = backend.frame()) {
+                Buffer x = f.floats(config.hiddenSize()), out = f.floats(V);
+                backend.embed(x, embeddings, new int[]{id});
+                backend.replay(st.step, () -> blocks(f, x, 1, st, null, out, 0, 1));
+                st.position++;
+                return backend.read(out, V);
+            }
+        });
+    }
+
+    /**
+     * The blocks over the L embedded tokens in x [L, D] (the residual stream, F32), continuing from and
+     * updating {@code state}, then RMSNorm_f and the head for rows [firstRow, firstRow + rows) into
+     * logits [rows, V]. Each block is x = x + Mixer(RMSNorm(x)), the add deferred into the next norm.
+     */
+    private void blocks(Backend.Frame f, Buffer x, int L, State state, TraceRecorder trace, Buffer logits, int firstRow, int rows) {
+        int D = config.hiddenSize(), E = config.intermediateSize(), W = config.convChannels(), R = config.projectionSize();
+        float eps = config.eps();
+        Buffer hidden = f.floats((long) L * D), normed = f.floats((long) L * D);   // mixer output, RMSNorm(x) [L, D]
+        Buffer proj = f.floats((long) L * R);                                      // in_proj [L, R]: z = [0, E), x·B·C = [E, E+W), dt = [E+W, R)
+        Buffer xbc = f.floats((long) L * W);                                       // silu(conv(x·B·C)) [L, W]
+        Buffer y = f.floats((long) L * E), gated = f.floats((long) L * E);         // SSD(x) + D·x, RMSNorm(y ⊙ silu(z)) [L, E]
+        for (int i = 0; i < layers.length; i++) {
+            Layer w = layers[i];
+            backend.addRmsnorm(normed, D, x, D, i == 0 ? null : hidden, D, w.norm(), L, D, eps);
+            backend.linear(proj, R, normed, D, L, w.inProj(), w.inProjBias());
+            mixer(f, i, proj, xbc, y, gated, L, state, trace);
+            backend.linear(hidden, D, gated, E, L, w.outProj(), w.outProjBias());
         }
-        float[] y = new float[L * E];                                      // SSD(x) + D·x [L, E]
-        SsdScan.scan(y, new SsdScan.Inputs(xbc, W, 0, E, E + G * N, delta), w.a(), w.d(), state.ssm[i], L, H, P, G, N);
-        float[] gated = new float[L * E];                                  // RMSNorm(y ⊙ silu(z)) over all E channels
-        Elementwise.silu(gated, 0, E, proj, 0, R, L, E);
-        for (int k = 0; k < gated.length; k++) gated[k] *= y[k];
-        Elementwise.rmsnorm(gated, gated, w.gateNorm(), config.eps(), L, E);
-        if (convOut != null) {
-            int K = config.convKernel();
-            float[] taps = new float[K * E];
-            for (int k = 0; k < K; k++) System.arraycopy(w.convTaps(), k * W, taps, k * E, E);
-            var conv = new SsdTrace.Conv(Matrices.columns(proj, L, R, E, E), Matrices.columns(convOut, L, W, 0, E), taps,
-                    w.convBias() == null ? null : Arrays.copyOf(w.convBias(), E), K);
-            trace.record(i, () -> new SsdTrace(L, H, P, G, N, delta.clone(), Matrices.columns(xbc, L, W, E, G * N),
-                    Matrices.columns(xbc, L, W, E + G * N, G * N), Matrices.columns(xbc, L, W, 0, E), Matrices.columns(proj, L, R, 0, E),
-                    y.clone(), w.a(), w.d(), conv, new SsdTrace.Norm(w.gateNorm(), config.eps(), gated.clone())));
-        }
-        float[] out = new float[L * D];
-        MatMul.matmul(out, 0, D, gated, 0, E, L, w.outProj(), w.outProjBias());
-        return out;
+        backend.addRmsnorm(normed.at((long) firstRow * D), D, x.at((long) firstRow * D), D, hidden.at((long) firstRow * D), D, normF, rows, D, eps);
+        backend.linear(logits, config.vocabSize(), normed.at((long) firstRow * D), D, rows, head, null);
+    }
+
+    /** Layer i's mixer between in_proj's output proj [L, R] and out_proj's input gated [L, E], continuing from and updating its conv window and SSM state. */
+    private void mixer(Backend.Frame f, int i, Buffer proj, Buffer xbc, Buffer y, Buffer gated, int L, State state, TraceRecorder trace) {
+        Layer w = layers[i];
+        Mamba2Config c = config;
+        int E = c.intermediateSize(), H = c.heads(), P = c.headDim(), G = c.groups(), N = c.stateSize(), W = c.convChannels(),
+                R = c.projectionSize(), K = c.convKernel();
+        boolean traced = trace != null && trace.wants(i);
+        Buffer convOut = traced ? f.floats((long) L * W) : null, delta = traced ? f.floats((long) L * H) : null;
+        Buffer xbcIn = proj.at(E);
+        backend.causalConv(xbc, convOut, xbcIn, R, w.convTaps(), w.convBias(), state.convWindow[i], 1, L, W, K, false, true);
+        if (K > 1) backend.rollWindow(state.convWindow[i], xbcIn, R, L, W, K);
+        backend.ssdScan(new Backend.Ssd(y, E, xbc, W, xbc.at(E), xbc.at(E + (long) G * N), W, proj.at(E + W), R, w.dtBias(),
+                (float) c.dtMin(), (float) c.dtMax(), w.a(), w.d(), state.ssm[i], delta), L, H, P, G, N);
+        backend.gatedRmsnorm(gated, E, y, E, proj, R, w.gateNorm(), L, E, c.eps());
+        if (traced) record(trace, i, L, w, proj, convOut, xbc, delta, y, gated);
+    }
+
+    /** Layer i's SsdTrace, read back from the backend (the frame's buffers are reused by the next layer). */
+    private void record(TraceRecorder trace, int i, int L, Layer w, Buffer proj, Buffer convOut, Buffer xbc, Buffer delta, Buffer y, Buffer gated) {
+        Mamba2Config c = config;
+        int E = c.intermediateSize(), H = c.heads(), P = c.headDim(), G = c.groups(), N = c.stateSize(), W = c.convChannels(),
+                R = c.projectionSize(), K = c.convKernel();
+        float[] projHost = backend.read(proj, L * R), convHost = backend.read(convOut, L * W), xbcHost = backend.read(xbc, L * W);
+        float[] deltaHost = backend.read(delta, L * H), yHost = backend.read(y, L * E), gatedHost = backend.read(gated, L * E);
+        float[] allTaps = backend.read(w.convTaps(), K * W), taps = new float[K * E];
+        for (int k = 0; k < K; k++) System.arraycopy(allTaps, k * W, taps, k * E, E);
+        float[] bias = w.convBias() == null ? null : backend.read(w.convBias(), E);
+        float[] a = backend.read(w.a(), H), d = backend.read(w.d(), H), norm = backend.read(w.gateNorm(), E);
+        var conv = new SsdTrace.Conv(Matrices.columns(projHost, L, R, E, E), Matrices.columns(convHost, L, W, 0, E), taps, bias, K);
+        trace.record(i, () -> new SsdTrace(L, H, P, G, N, deltaHost, Matrices.columns(xbcHost, L, W, E, G * N),
+                Matrices.columns(xbcHost, L, W, E + G * N, G * N), Matrices.columns(xbcHost, L, W, 0, E), Matrices.columns(projHost, L, R, 0, E),
+                yHost, a, d, conv, new SsdTrace.Norm(norm, c.eps(), gatedHost)));
+    }
+
+    /** A family without a reverse pass says so. */
+    @Override
+    public float[] forwardWithGradients(int[] ids, int position, int token, TraceRecorder trace) {
+        throw new UnsupportedOperationException("the reverse pass (attribution) is not implemented for " + this + " yet");
+    }
+
+    @Override
+    public void close() {
+        backend.call(() -> {
+            backend.close();
+            checkpoint.close();
+            return null;
+        });
     }
 
     @Override
     public String toString() {
         return "Mamba-2 " + Arrays.asList(config.layers() + " layers", "D=" + config.hiddenSize(), "H=" + config.heads(),
                 "P=" + config.headDim(), "G=" + config.groups(), "N=" + config.stateSize(), "K=" + config.convKernel(),
-                "V=" + config.vocabSize()) + " from " + dir;
+                "V=" + config.vocabSize()) + (backend.isGpu() ? " on " + backend : "") + " from " + dir;
     }
 }
