@@ -9,6 +9,7 @@ import org.mambalens.engine.io.ConfigFile;
 import org.mambalens.engine.kernels.Backward;
 import org.mambalens.engine.kernels.Elementwise;
 import org.mambalens.engine.kernels.MatMul;
+import org.mambalens.engine.model.ImageBatch;
 import org.mambalens.engine.model.ImageClassifier;
 import org.mambalens.engine.model.PatchEmbedding;
 import org.mambalens.engine.model.mamba.SsmBranch;
@@ -134,16 +135,8 @@ public final class VimModel implements ImageClassifier {
     }
 
     private float[][] forward(float[][] images, TraceRecorder trace, float[][] streams) {
-        int C = config.channels(), S = config.imageSize(), B = images.length, K = config.numClasses();
-        for (float[] image : images) ImageClassifier.checkPixels(image, C, S);
-        return backend.call(() -> {
-            try (Backend.Frame f = backend.frame()) {
-                Buffer pixels = f.floats((long) B * C * S * S), logits = f.floats((long) B * K);
-                backend.write(pixels, images);
-                run(f, pixels, B, trace, streams, logits);
-                return Matrices.rows(backend.read(logits, B * K), B, K);
-            }
-        });
+        return ImageBatch.classify(backend, images, config.channels(), config.imageSize(), config.numClasses(),
+                (f, pixels, B, logits) -> run(f, pixels, B, trace, streams, logits));
     }
 
     /**

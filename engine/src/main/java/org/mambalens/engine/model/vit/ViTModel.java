@@ -8,9 +8,9 @@ import org.mambalens.engine.io.Checkpoint;
 import org.mambalens.engine.io.ConfigFile;
 import org.mambalens.engine.kernels.Backward;
 import org.mambalens.engine.kernels.Elementwise;
+import org.mambalens.engine.model.ImageBatch;
 import org.mambalens.engine.model.ImageClassifier;
 import org.mambalens.engine.model.PatchEmbedding;
-import org.mambalens.engine.tensor.Matrices;
 import org.mambalens.engine.tensor.Tensor;
 import org.mambalens.engine.trace.AttentionTrace;
 import org.mambalens.engine.trace.TraceRecorder;
@@ -155,16 +155,8 @@ public final class ViTModel implements ImageClassifier {
     }
 
     private float[][] forward(float[][] images, TraceRecorder trace, Saved saved) {
-        int C = config.channels(), S = config.imageSize(), B = images.length, K = classes;
-        for (float[] image : images) ImageClassifier.checkPixels(image, C, S);
-        return backend.call(() -> {
-            try (Backend.Frame f = backend.frame()) {
-                Buffer pixels = f.floats((long) B * C * S * S), logits = f.floats((long) B * K);
-                backend.write(pixels, images);
-                run(f, pixels, B, trace, saved, logits);
-                return Matrices.rows(backend.read(logits, B * K), B, K);
-            }
-        });
+        return ImageBatch.classify(backend, images, config.channels(), config.imageSize(), classes,
+                (f, pixels, B, logits) -> run(f, pixels, B, trace, saved, logits));
     }
 
     /** What the reverse pass reads of one image's forward, per layer: the block's input [T, D], qkv [T, 3D] before its bias, probs [H, T, T], context [T, D]. */
