@@ -33,10 +33,12 @@ class DeviceTest {
         }
     }
 
+    /** Device.open itself, with a family outside the CUDA set, so that this holds whichever families have a GPU port. */
     @Test
     void cudaRefusesAFamilyWithoutAGpuImplementation() {
-        assertThatThrownBy(() -> Models.loadLanguageModel(Fixtures.golden().resolve("rwkv").resolve(firstConfig("rwkv")), Device.CUDA, Precision.F32))
+        assertThatThrownBy(() -> Device.CUDA.open("rwkv", java.util.Set.of("mamba"), Precision.F32))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("no CUDA implementation").hasMessageContaining("--device cpu");
+        assertThat(Device.AUTO.open("rwkv", java.util.Set.of("mamba"), Precision.F32)).isNull();
         try (LanguageModel lm = Models.loadLanguageModel(Fixtures.golden().resolve("rwkv").resolve(firstConfig("rwkv")), Device.AUTO, Precision.F32)) {
             assertThat(lm.getClass().getSimpleName()).isEqualTo("RwkvModel");
         }
