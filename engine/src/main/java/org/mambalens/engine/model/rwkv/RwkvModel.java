@@ -4,10 +4,9 @@ import org.mambalens.engine.backend.Backend;
 import org.mambalens.engine.backend.Buffer;
 import org.mambalens.engine.backend.CpuBackend;
 import org.mambalens.engine.backend.Matrix;
-import org.mambalens.engine.backend.ReplaySlot;
 import org.mambalens.engine.io.Checkpoint;
 import org.mambalens.engine.io.ConfigFile;
-import org.mambalens.engine.model.LanguageModel;
+import org.mambalens.engine.model.BackendLanguageModel;
 import org.mambalens.engine.tensor.Tensor;
 import org.mambalens.engine.trace.RwkvTrace;
 import org.mambalens.engine.trace.TraceRecorder;
@@ -34,7 +33,7 @@ import static org.mambalens.engine.backend.Backend.Activation.SIGMOID;
  * two weights to match, which leaves the function unchanged up to the layer norms' eps; this engine runs
  * the unscaled function. Shapes: L tokens, D = hidden = A, F = intermediate, V = vocab.
  */
-public final class RwkvModel implements LanguageModel {
+public final class RwkvModel extends BackendLanguageModel<RwkvModel.State> {
 
     /** One block's weights. */
     record Layer(Buffer ln1W, Buffer ln1B, Buffer ln2W, Buffer ln2B,            // [D]
@@ -46,15 +45,10 @@ public final class RwkvModel implements LanguageModel {
                  Matrix ffnKey, Matrix ffnReceptance, Matrix ffnValue) {       // [F, D], [D, D], [D, F]
     }
 
-    /**
-     * Per layer, in the backend's memory: the previous token's inputs of both mixes, and the WKV numerator,
-     * denominator and maximum exponent; and the decode step's replay.
-     */
-    public static final class State implements LanguageModel.State {
+    /** Per layer, in the backend's memory: the previous token's inputs of both mixes, and the WKV numerator, denominator and maximum exponent. */
+    public static final class State extends DecodeState {
         final Buffer[] attnShift, ffnShift;   // [layers][D]
         final Buffer[] wkv;                   // [layers][3A]: numerator, denominator, maximum exponent
-        final ReplaySlot step = new ReplaySlot();
-        int position;
 
         State(Backend backend, RwkvConfig c) {
             int n = c.layers(), D = c.hiddenSize(), A = c.attentionHiddenSize();
@@ -68,38 +62,22 @@ public final class RwkvModel implements LanguageModel {
                 backend.fill(wkv[i].at(2L * A), A, -1e38f);
             }
         }
-
-        @Override
-        public int position() {
-            return position;
-        }
     }
-
-    /** Prefill runs in chunks of this many tokens, so a prompt of any length needs bounded memory. */
-    static final int PREFILL_CHUNK = 512;
 
     private final Path dir;
     private final RwkvConfig config;
-    private final Checkpoint checkpoint;
-    private final Backend backend;
-    private final Matrix embeddings;       // [V, D], F32: rows are gathered
     private final Buffer preLnW, preLnB;   // [D] blocks.0.pre_ln
     private final Layer[] layers;
     private final Buffer lnOutW, lnOutB;   // [D]
     private final Matrix head;             // [V, D]: head.weight, or the embeddings when tied
-    private final int outputs;
 
     private RwkvModel(Path dir, RwkvConfig c, Checkpoint ck, Backend backend) {
-        this.dir = dir;
-        this.config = c;
-        this.checkpoint = ck;
-        this.backend = backend;
         int V = c.vocabSize(), D = c.hiddenSize();
         Tensor table = ck.tensor("rwkv.embeddings.weight", V, D);
-        embeddings = backend.table(table, V, D);
-        Tensor headWeight = c.tieWordEmbeddings() || !ck.has("head.weight") ? table : ck.tensor("head.weight", V, D);
-        outputs = headWeight.dim(0);
-        head = backend.matrix(headWeight, outputs, D);
+        super(ck, backend, backend.table(table, V, D), V, D, c.layers(), c.eosTokenId());
+        this.dir = dir;
+        this.config = c;
+        head = backend.matrix(c.tieWordEmbeddings() || !ck.has("head.weight") ? table : ck.tensor("head.weight", V, D), V, D);
         preLnW = vector("rwkv.blocks.0.pre_ln.weight", D);
         preLnB = vector("rwkv.blocks.0.pre_ln.bias", D);
         layers = new Layer[c.layers()];
@@ -151,95 +129,13 @@ public final class RwkvModel implements LanguageModel {
     }
 
     @Override
-    public Backend backend() {
-        return backend;
+    protected State freshState() {
+        return new State(backend, config);
     }
 
+    /** The blocks, ln_out and the head; a traced call (from a fresh state) records each wanted layer's time mix. */
     @Override
-    public int vocabSize() {
-        return config.vocabSize();
-    }
-
-    @Override
-    public int outputs() {
-        return outputs;
-    }
-
-    @Override
-    public int layers() {
-        return config.layers();
-    }
-
-    @Override
-    public int eosTokenId() {
-        return config.eosTokenId();
-    }
-
-    @Override
-    public State newState() {
-        return backend.call(() -> new State(backend, config));
-    }
-
-    @Override
-    public float[] forward(int[] ids, TraceRecorder trace) {
-        checkIds(ids);
-        return backend.call(() -> {
-            int L = ids.length;
-            try (Backend.Frame f = backend.frame()) {
-                Buffer x = f.floats((long) L * config.hiddenSize()), logits = f.floats((long) L * outputs);
-                backend.embed(x, embeddings, ids);
-                blocks(f, x, L, new State(backend, config), trace, logits, 0, L);
-                return backend.read(logits, Math.multiplyExact(L, outputs));
-            }
-        });
-    }
-
-    @Override
-    public float[] prefill(int[] ids, LanguageModel.State state) {
-        checkIds(ids);                      // all of them first: a bad id must not leave the state half-advanced
-        State st = (State) state;
-        return backend.call(() -> {
-            float[] logits = null;
-            for (int from = 0; from < ids.length; from += PREFILL_CHUNK) {
-                int[] chunk = Arrays.copyOfRange(ids, from, Math.min(ids.length, from + PREFILL_CHUNK));
-                try (Backend.Frame f = backend.frame()) {
-                    Buffer x = f.floats((long) chunk.length * config.hiddenSize()), out = f.floats(outputs);
-                    backend.embed(x, embeddings, chunk);
-                    blocks(f, x, chunk.length, st, null, out, chunk.length - 1, 1);
-                    logits = backend.read(out, outputs);
-                }
-                st.position += chunk.length;
-            }
-            return logits;
-        });
-    }
-
-    /** One token: its launches and their arguments are the same every step, so a GPU captures them once and replays them. */
-    @Override
-    public float[] step(int id, LanguageModel.State state) {
-        checkIds(new int[]{id});
-        State st = (State) state;
-        return backend.call(() -> {
-            try (Backend.Frame f = backend.frame()) {
-                Buffer x = f.floats(config.hiddenSize()), out = f.floats(outputs);
-                backend.embed(x, embeddings, new int[]{id});
-                backend.replay(st.step, () -> blocks(f, x, 1, st, null, out, 0, 1));
-                st.position++;
-                return backend.read(out, outputs);
-            }
-        });
-    }
-
-    private void checkIds(int[] ids) {
-        LanguageModel.checkIds(ids, config.vocabSize());
-    }
-
-    /**
-     * The blocks over the L embedded tokens in x [L, D] (the residual stream), continuing from and updating
-     * {@code state}, then ln_out and the head for rows [firstRow, firstRow + rows) into logits [rows, V].
-     * A traced call (from a fresh state) records each wanted layer's time mix.
-     */
-    private void blocks(Backend.Frame f, Buffer x, int L, State state, TraceRecorder trace, Buffer logits, int firstRow, int rows) {
+    protected void blocks(Backend.Frame f, Buffer x, int L, State state, TraceRecorder trace, Buffer logits, int firstRow, int rows) {
         int D = config.hiddenSize(), A = config.attentionHiddenSize(), F = config.intermediateSize();
         float eps = config.eps();
         Buffer xn = f.floats((long) L * D), shifted = f.floats((long) L * D), mixed = f.floats((long) L * D);   // LN(x), a token shift of it, a mix's output
@@ -278,7 +174,7 @@ public final class RwkvModel implements LanguageModel {
         }
         Buffer first = xn.at((long) firstRow * D);
         backend.layernorm(first, D, x.at((long) firstRow * D), D, lnOutW, lnOutB, rows, D, eps);
-        backend.linear(logits, outputs, first, D, rows, head, null);
+        backend.linear(logits, config.vocabSize(), first, D, rows, head, null);
     }
 
     /** Layer i's time mix for L tokens: r after the sigmoid, k, v, the gated WKV [L, A], and the decay and bonus. */
@@ -292,15 +188,6 @@ public final class RwkvModel implements LanguageModel {
     @Override
     public float[] forwardWithGradients(int[] ids, int position, int token, TraceRecorder trace) {
         throw new UnsupportedOperationException("the reverse pass (attribution) is not implemented for " + this + " yet");
-    }
-
-    @Override
-    public void close() {
-        backend.call(() -> {
-            backend.close();
-            checkpoint.close();
-            return null;
-        });
     }
 
     @Override
