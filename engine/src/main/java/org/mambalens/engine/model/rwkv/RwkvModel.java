@@ -146,12 +146,9 @@ public final class RwkvModel extends BackendLanguageModel<RwkvModel.State> {
             Layer w = layers[i];
             backend.layernorm(xn, D, x, D, w.ln1W(), w.ln1B(), L, D, eps);
             Buffer shift = state.attnShift[i];                                            // time mix: k, v, σ(r) of shifted tokens
-            backend.tokenShift(shifted, xn, D, w.mixK(), shift, L, D);
-            backend.linear(k, A, shifted, D, L, w.key(), null);
-            backend.tokenShift(shifted, xn, D, w.mixV(), shift, L, D);
-            backend.linear(v, A, shifted, D, L, w.value(), null);
-            backend.tokenShift(shifted, xn, D, w.mixR(), shift, L, D);
-            backend.linear(r, A, shifted, D, L, w.receptance(), null);
+            shiftedLinear(k, shifted, xn, w.mixK(), shift, w.key(), L);
+            shiftedLinear(v, shifted, xn, w.mixV(), shift, w.value(), L);
+            shiftedLinear(r, shifted, xn, w.mixR(), shift, w.receptance(), L);
             backend.copy(shift, xn.at((long) (L - 1) * D), D);
             backend.biasActivation(r, null, L, A, SIGMOID);
             backend.wkv(gated, r, k, v, w.decay(), w.bonus(), state.wkv[i], L, A);
@@ -161,10 +158,8 @@ public final class RwkvModel extends BackendLanguageModel<RwkvModel.State> {
 
             backend.layernorm(xn, D, x, D, w.ln2W(), w.ln2B(), L, D, eps);
             shift = state.ffnShift[i];                                                    // channel mix: σ(W_r·x_r) ⊙ W_v·relu(W_k·x_k)²
-            backend.tokenShift(shifted, xn, D, w.ffnMixK(), shift, L, D);
-            backend.linear(ffnK, F, shifted, D, L, w.ffnKey(), null);
-            backend.tokenShift(shifted, xn, D, w.ffnMixR(), shift, L, D);
-            backend.linear(ffnR, D, shifted, D, L, w.ffnReceptance(), null);
+            shiftedLinear(ffnK, shifted, xn, w.ffnMixK(), shift, w.ffnKey(), L);
+            shiftedLinear(ffnR, shifted, xn, w.ffnMixR(), shift, w.ffnReceptance(), L);
             backend.copy(shift, xn.at((long) (L - 1) * D), D);
             backend.biasActivation(ffnK, null, L, F, RELU_SQUARED);
             backend.linear(mixed, D, ffnK, F, L, w.ffnValue(), null);
@@ -175,6 +170,13 @@ public final class RwkvModel extends BackendLanguageModel<RwkvModel.State> {
         Buffer first = xn.at((long) firstRow * D);
         backend.layernorm(first, D, x.at((long) firstRow * D), D, lnOutW, lnOutB, rows, D, eps);
         backend.linear(logits, config.vocabSize(), first, D, rows, head, null);
+    }
+
+    /** out [L, W's rows] = W · (xn [L, D] token-shifted by mix from shift), through {@code shifted} [L, D]. */
+    private void shiftedLinear(Buffer out, Buffer shifted, Buffer xn, Buffer mix, Buffer shift, Matrix w, int L) {
+        int D = config.hiddenSize();
+        backend.tokenShift(shifted, xn, D, mix, shift, L, D);
+        backend.linear(out, w.rows(), shifted, D, L, w, null);
     }
 
     /** Layer i's time mix for L tokens: r after the sigmoid, k, v, the gated WKV [L, A], and the decay and bonus. */
@@ -193,6 +195,6 @@ public final class RwkvModel extends BackendLanguageModel<RwkvModel.State> {
     @Override
     public String toString() {
         return "RWKV-4 " + Arrays.asList(config.layers() + " layers", "D=" + config.hiddenSize(), "F=" + config.intermediateSize(),
-                "V=" + config.vocabSize()) + " from " + dir;
+                "V=" + config.vocabSize()) + (backend.isGpu() ? " on " + backend : "") + " from " + dir;
     }
 }
