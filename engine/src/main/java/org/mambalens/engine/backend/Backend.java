@@ -207,6 +207,24 @@ public interface Backend extends AutoCloseable {
      */
     void gatedRmsnorm(Buffer out, int ldOut, Buffer y, int ldy, Buffer z, int ldz, Buffer w, int rows, int dim, float eps);
 
+    // ---- RWKV ------------------------------------------------------------------------------------
+
+    /**
+     * Token shift: out[t, j] = x[t, j]·mix[j] + x[t−1, j]·(1 − mix[j]) for `rows` tokens of `dim` values
+     * (x's rows ldx apart, out packed [rows, dim]), with x[−1] = shift [dim], which is only read (a caller
+     * that continues a sequence copies x's last row there afterwards). out must not overlap x.
+     */
+    void tokenShift(Buffer out, Buffer x, int ldx, Buffer mix, Buffer shift, int rows, int dim);
+
+    /**
+     * RWKV-4's WKV recurrence, gated: out[t, a] = gate[t, a]·wkv_t[a] for T tokens of A channels, with
+     * wkv_t = (Σ_{i<t} e^{(t−1−i)·w + k_i}·v_i + e^{u + k_t}·v_t) / (Σ_{i<t} e^{(t−1−i)·w + k_i} + e^{u + k_t}),
+     * w = decay [A] (−exp(time_decay)), u = bonus [A] (time_first). out, gate, k, v packed [T, A]. state
+     * [3A] holds each channel's numerator, denominator and maximum exponent (fresh: 0, 0, −1e38); it is
+     * continued from and left after the last token.
+     */
+    void wkv(Buffer out, Buffer gate, Buffer k, Buffer v, Buffer decay, Buffer bonus, Buffer state, int tokens, int channels);
+
     // ---- explanations ----------------------------------------------------------------------------
 
     /**

@@ -6,6 +6,7 @@ import org.mambalens.engine.kernels.MatMul;
 import org.mambalens.engine.kernels.Scalar;
 import org.mambalens.engine.kernels.SelectiveScan;
 import org.mambalens.engine.kernels.SsdScan;
+import org.mambalens.engine.kernels.Wkv;
 import org.mambalens.engine.tensor.Tensor;
 
 import static org.mambalens.engine.tensor.Matrices.flipRows;
@@ -484,6 +485,21 @@ public final class CpuBackend implements Backend {
         float[] normed = ldOut == dim && heap(out).offset() == 0 ? heap(out).data() : new float[rows * dim];
         Elementwise.rmsnorm(normed, gated, packed(w, dim), eps, rows, dim);
         scatterRows(normed, out, ldOut, rows, dim);
+    }
+
+    // ---- RWKV ----
+
+    @Override
+    public void tokenShift(Buffer out, Buffer x, int ldx, Buffer mix, Buffer shift, int rows, int dim) {
+        HeapBuffer o = heap(out), in = ldx == dim ? heap(x) : wrap(rows(x, ldx, rows, dim)), m = heap(mix), s = heap(shift);
+        Wkv.tokenShift(o.data(), o.offset(), in.data(), in.offset(), m.data(), m.offset(), s.data(), s.offset(), rows, dim);
+    }
+
+    @Override
+    public void wkv(Buffer out, Buffer gate, Buffer k, Buffer v, Buffer decay, Buffer bonus, Buffer state, int tokens, int channels) {
+        HeapBuffer o = heap(out), g = heap(gate), kk = heap(k), vv = heap(v), h = heap(state);
+        Wkv.recurrence(o.data(), o.offset(), g.data(), g.offset(), kk.data(), kk.offset(), vv.data(), vv.offset(),
+                packed(decay, channels), packed(bonus, channels), h.data(), h.offset(), tokens, channels);
     }
 
     @Override

@@ -412,6 +412,18 @@ public final class CudaBackend implements Backend {
         kernels.gatedRmsnorm(address(out), ldOut, address(y), ldy, address(z), ldz, address(w), rows, dim, eps);
     }
 
+    // ---- RWKV ----
+
+    @Override
+    public void tokenShift(Buffer out, Buffer x, int ldx, Buffer mix, Buffer shift, int rows, int dim) {
+        kernels.tokenShift(address(out), address(x), ldx, address(mix), address(shift), rows, dim);
+    }
+
+    @Override
+    public void wkv(Buffer out, Buffer gate, Buffer k, Buffer v, Buffer decay, Buffer bonus, Buffer state, int tokens, int channels) {
+        kernels.wkv(address(out), address(gate), address(k), address(v), address(decay), address(bonus), address(state), tokens, channels);
+    }
+
     @Override
     public void close() {
         gpu.bind();

@@ -275,6 +275,18 @@ public final class CudaKernels {
         gpu.launch("gated_rmsnorm", rows, 1, 1, THREADS, 0, out, ldOut, y, ldy, z, ldz, w, dim, eps);
     }
 
+    // ---- RWKV ----
+
+    /** out [T, D] packed = x·mix + x_{t−1}·(1 − mix), x's rows ldx apart, x[−1] = shift [D] (see wkv.cu). */
+    public void tokenShift(long out, long x, int ldx, long mix, long shift, int tokens, int dim) {
+        gpu.launch("token_shift", blocks((long) tokens * dim), 1, 1, THREADS, 0, out, x, ldx, mix, shift, tokens, dim);
+    }
+
+    /** out [T, A] = gate ⊙ WKV(k, v) from and into the state [3A] (numerator, denominator, maximum exponent); one thread per channel. */
+    public void wkv(long out, long gate, long k, long v, long decay, long bonus, long state, int tokens, int channels) {
+        gpu.launch("wkv_forward", (channels + 127) / 128, 1, 1, 128, 0, out, gate, k, v, decay, bonus, state, tokens, channels);
+    }
+
     /** Token rows [B·(M+1), D]: patch embeddings + bias with the cls token at clsPosition, plus position embeddings. */
     public void assembleTokens(long x, long patches, long patchBias, long cls, long position, int batch, int patchCount, int dim, int clsPosition) {
         gpu.launch("assemble_tokens", blocks((long) batch * (patchCount + 1) * dim), 1, 1, THREADS, 0, x, patches, patchBias, cls, position,
