@@ -178,6 +178,57 @@ public interface Backend extends AutoCloseable {
      */
     void attention(Buffer context, Buffer qkv, Buffer bias, int batch, int tokens, int heads, int headSize, Buffer probs);
 
+    // ---- Griffin ---------------------------------------------------------------------------------
+
+    /**
+     * Rotary position embedding in the rotate_half convention (GPT-NeoX, Gemma), in place: for `rows` rows of
+     * x (ldx apart), each holding `heads` heads of headSize side by side, the pairs (j, j + half) of every
+     * head's first 2·half dims (j < half) turn by the angle (position + r)·f_j for row r; f =
+     * inverseFrequencies [half].
+     */
+    void rotary(Buffer x, int ldx, int rows, int heads, int headSize, Buffer inverseFrequencies, int half, int position);
+
+    /**
+     * A ring of keys and values [capacity, width] each (width = KV·dh): position p lives at row p mod
+     * capacity, so it holds the last {@code capacity} positions (a sliding window's cache; a capacity of
+     * the longest sequence for unlimited attention).
+     */
+    record KeyValueRing(Buffer keys, Buffer values, int capacity) {
+    }
+
+    /**
+     * Causal softmax attention of T new tokens at positions [P, P + T), H query heads over KV key/value heads
+     * (head h reads group h / (H/KV)) of headSize dh: query t sees the positions max(0, P + t − window + 1) …
+     * P + t (window: itself and the window − 1 before it; {@link Integer#MAX_VALUE} for all), and
+     * context_t,h = Σ_s softmax_s(q·k_s · scale)·v_s, [T, H·dh] (rows ldContext apart). q [T, H·dh] (rows ldq
+     * apart); k and v [T, KV·dh] (rows ldkv apart): the new tokens' own keys and values; earlier positions
+     * come from {@code ring} (only read; may be null when P = 0; {@link #ringAppend} adds the new ones
+     * afterwards). {@code probs} (may be null) receives the weights [H, T, P + T], 0 where a query does not see.
+     */
+    void causalAttention(Buffer context, int ldContext, Buffer q, int ldq, Buffer k, Buffer v, int ldkv, KeyValueRing ring,
+                         int position, int tokens, int heads, int kvHeads, int headSize, int window, float scale, Buffer probs);
+
+    /** Writes the keys k and values v [T, width] (rows ldkv apart) of positions [P, P + T) into their rows of the ring (the last capacity of them). */
+    void ringAppend(KeyValueRing ring, Buffer k, Buffer v, int ldkv, int width, int position, int tokens);
+
+    /** The RG-LRU's gate weights [H, W/H, W/H] (in, out) and biases [W], and softplus(Λ) [W] (see {@link #rgLru}). */
+    record RgLruWeights(Buffer inputGate, Buffer inputGateBias, Buffer recurrentGate, Buffer recurrentGateBias,
+                        Buffer softplusLambda) {
+    }
+
+    /**
+     * Griffin's RG-LRU over T tokens of W channels in H gate blocks of W/H (block-diagonal gates), from x [T, W]
+     * (rows ldx apart) at positions [P, P + T): r_t = σ(x_t·W_a + b_a), i_t = σ(x_t·W_x + b_x), log a_t =
+     * −8·r_t·softplus(Λ), h_t = a_t ⊙ h_{t−1} + √(1 − a_t²) ⊙ i_t ⊙ x_t (position 0 resets: h_0 = i_0 ⊙ x_0).
+     * y [T, W] receives h_t; a and b [T, W] (may be null) receive a_t and the input factor i_t·√(1 − a_t²)
+     * (i_t at position 0); state h [W] is continued and updated (null: zeros, not kept). y must not overlap x.
+     */
+    void rgLru(Buffer y, Buffer x, int ldx, RgLruWeights weights, Buffer state, Buffer a, Buffer b, int tokens, int channels,
+               int blocks, int position);
+
+    /** x[i] = cap · tanh(x[i] / cap) for i < n: a logit soft cap. */
+    void softCap(Buffer x, float cap, long n);
+
     // ---- explanations ----------------------------------------------------------------------------
 
     /**

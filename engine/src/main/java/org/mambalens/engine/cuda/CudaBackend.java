@@ -372,6 +372,46 @@ public final class CudaBackend implements Backend {
         }
     }
 
+    // ---- Griffin ---------------------------------------------------------------------------------
+
+    @Override
+    public void rotary(Buffer x, int ldx, int rows, int heads, int headSize, Buffer inverseFrequencies, int half, int position) {
+        kernels.rotary(address(x), ldx, rows, heads, headSize, address(inverseFrequencies), half, position);
+    }
+
+    @Override
+    public void causalAttention(Buffer context, int ldContext, Buffer q, int ldq, Buffer k, Buffer v, int ldkv, KeyValueRing ring,
+                                int position, int tokens, int heads, int kvHeads, int headSize, int window, float scale, Buffer probs) {
+        if (position > 0 && (ring == null || ring.capacity() < Math.min(position, window - 1))) {
+            throw new IllegalArgumentException("a key/value ring of " + (ring == null ? 0 : ring.capacity()) + " rows cannot hold the "
+                    + Math.min(position, window - 1) + " earlier positions a window of " + window + " sees");
+        }
+        int nmax = (int) Math.min(window, (long) position + tokens);
+        Buffer scores = openFrame().floats((long) tokens * heads * nmax);
+        kernels.causalAttention(address(context), ldContext, address(q), ldq, address(k), address(v), ldkv,
+                ring == null ? 0 : address(ring.keys()), ring == null ? 0 : address(ring.values()), ring == null ? 1 : ring.capacity(),
+                position, tokens, heads, kvHeads, headSize, window, scale, address(scores), nmax, address(probs));
+    }
+
+    @Override
+    public void ringAppend(KeyValueRing ring, Buffer k, Buffer v, int ldkv, int width, int position, int tokens) {
+        kernels.ringAppend(address(ring.keys()), address(ring.values()), address(k), address(v), ldkv, width, ring.capacity(), position, tokens);
+    }
+
+    @Override
+    public void rgLru(Buffer y, Buffer x, int ldx, RgLruWeights w, Buffer state, Buffer a, Buffer b, int tokens, int channels,
+                      int blocks, int position) {
+        Buffer gates = a != null ? a : openFrame().floats((long) tokens * channels);
+        kernels.rgLru(address(y), address(x), ldx, address(w.inputGate()), address(w.inputGateBias()), address(w.recurrentGate()),
+                address(w.recurrentGateBias()), address(w.softplusLambda()), address(state), address(gates), address(b), tokens, channels,
+                channels / blocks, position);
+    }
+
+    @Override
+    public void softCap(Buffer x, float cap, long n) {
+        kernels.softCap(address(x), cap, n);
+    }
+
     @Override
     public void close() {
         gpu.bind();
