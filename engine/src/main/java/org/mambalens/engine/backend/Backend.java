@@ -194,6 +194,14 @@ public interface Backend extends AutoCloseable {
      * the longest sequence for unlimited attention).
      */
     record KeyValueRing(Buffer keys, Buffer values, int capacity) {
+        /** Refuses {@code ring} (null: none) when it cannot hold the earlier positions that tokens from {@code position} see through {@code window}. */
+        public static void check(KeyValueRing ring, int position, int window) {
+            int needed = Math.min(position, window - 1);
+            if (needed > 0 && (ring == null || ring.capacity() < needed)) {
+                throw new IllegalArgumentException("a key/value ring of " + (ring == null ? 0 : ring.capacity()) + " rows cannot hold the "
+                        + needed + " earlier positions a window of " + window + " sees");
+            }
+        }
     }
 
     /**

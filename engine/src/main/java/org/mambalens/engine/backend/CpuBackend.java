@@ -452,6 +452,7 @@ public final class CpuBackend implements Backend {
     @Override
     public void causalAttention(Buffer context, int ldContext, Buffer q, int ldq, Buffer k, Buffer v, int ldkv, KeyValueRing ring,
                                 int position, int tokens, int heads, int kvHeads, int headSize, int window, float scale, Buffer probs) {
+        KeyValueRing.check(ring, position, window);
         HeapBuffer c = heap(context), qs = heap(q), ks = heap(k), vs = heap(v), p = probs == null ? null : heap(probs);
         CausalAttention.apply(c.data(), c.offset(), ldContext, new CausalAttention.Rows(qs.data(), qs.offset(), ldq, ks.data(), ks.offset(),
                         vs.data(), vs.offset(), ldkv), ring(ring), position, tokens, heads, kvHeads, headSize, window, scale,

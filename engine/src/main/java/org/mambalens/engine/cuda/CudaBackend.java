@@ -382,10 +382,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void causalAttention(Buffer context, int ldContext, Buffer q, int ldq, Buffer k, Buffer v, int ldkv, KeyValueRing ring,
                                 int position, int tokens, int heads, int kvHeads, int headSize, int window, float scale, Buffer probs) {
-        if (position > 0 && (ring == null || ring.capacity() < Math.min(position, window - 1))) {
-            throw new IllegalArgumentException("a key/value ring of " + (ring == null ? 0 : ring.capacity()) + " rows cannot hold the "
-                    + Math.min(position, window - 1) + " earlier positions a window of " + window + " sees");
-        }
+        KeyValueRing.check(ring, position, window);
         int nmax = (int) Math.min(window, (long) position + tokens);
         Buffer scores = openFrame().floats((long) tokens * heads * nmax);
         kernels.causalAttention(address(context), ldContext, address(q), ldq, address(k), address(v), ldkv,

@@ -28,10 +28,6 @@ public final class CausalAttention {
     public static void apply(float[] context, int cOff, int ldc, Rows in, Ring ring, int position, int tokens, int heads,
                              int kvHeads, int headSize, int window, float scale, float[] probs, int pOff) {
         int P = position, T = tokens, H = heads, KV = kvHeads, dh = headSize, perGroup = H / KV, row = KV * dh, span = P + T;
-        if (P > 0 && (ring == null || ring.capacity() < Math.min(P, window - 1))) {
-            throw new IllegalArgumentException("a key/value ring of " + (ring == null ? 0 : ring.capacity()) + " rows cannot hold the "
-                    + Math.min(P, window - 1) + " earlier positions a window of " + window + " sees");
-        }
         Parallel.forRange(T * H, Math.max(1, T * H / (4 * Parallel.THREADS)), (u0, u1) -> {
             float[] scores = new float[Math.min(window, span)];
             for (int u = u0; u < u1; u++) {                                // query token t, head h

@@ -1,6 +1,7 @@
 package org.mambalens.engine.model.griffin;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -11,10 +12,14 @@ import org.mambalens.engine.io.Npy;
 import org.mambalens.engine.model.Device;
 import org.mambalens.engine.model.LanguageModel;
 import org.mambalens.engine.model.Models;
+import org.mambalens.engine.trace.LruTrace;
 import org.mambalens.engine.trace.TraceRecorder;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Map;
+import java.util.Random;
+import java.util.function.Function;
 import java.util.stream.Stream;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -85,6 +90,33 @@ class GriffinGoldenTest {
         try (LanguageModel model = load("griffin_f32", device)) {
             assertThat(((GriffinModel) model).config().window()).isLessThan(25);
             Fixtures.assertDecodeEqualsForward(model, ids, 5, 30);
+        }
+    }
+
+    /** On a GPU: every traced tensor as the CPU records it, and a prompt longer than a prefill chunk, then a step, as the CPU runs them. */
+    @Test
+    void onAGpuTracesAndALongPromptMatchTheCpu() {
+        try (LanguageModel gpu = load("griffin_f32", Device.CUDA); LanguageModel cpu = load("griffin_f32", Device.CPU)) {
+            int[] ids = Fixtures.ints(Fixtures.json(dir("griffin_f32").resolve("reference.json")).get("token_ids"));
+            TraceRecorder onGpu = TraceRecorder.allLayers(), onCpu = TraceRecorder.allLayers();
+            assertThat(Fixtures.relativeError(gpu.forward(ids, onGpu), cpu.forward(ids, onCpu))).isLessThan(1e-4);
+            for (int layer = 0; layer < cpu.layers(); layer++) {
+                if (((GriffinModel) cpu).config().isAttention(layer)) {
+                    assertThat(Fixtures.relativeError(onGpu.attention(layer).probs(), onCpu.attention(layer).probs())).as("probs %d", layer).isLessThan(1e-5);
+                    continue;
+                }
+                LruTrace g = onGpu.lru(layer), c = onCpu.lru(layer);
+                String where = " of layer " + layer;
+                Map.<String, Function<LruTrace, float[]>>of("a", LruTrace::a, "b", LruTrace::b, "x", LruTrace::x, "h", LruTrace::h,
+                        "gate", LruTrace::gate, "convInput", LruTrace::convInput, "convTaps", LruTrace::convTaps, "convBias", LruTrace::convBias)
+                        .forEach((field, get) -> assertThat(Fixtures.relativeError(get.apply(g), get.apply(c))).as(field + where).isLessThan(1e-5));
+            }
+            int[] prompt = new Random(3).ints(GriffinModel.PREFILL_CHUNK + 90, 0, gpu.vocabSize()).toArray();
+            var gs = gpu.newState();
+            var cs = cpu.newState();
+            assertThat(Fixtures.relativeError(gpu.prefill(prompt, gs), cpu.prefill(prompt, cs))).isLessThan(1e-4);
+            assertThat(Fixtures.relativeError(gpu.step(7, gs), cpu.step(7, cs))).isLessThan(1e-4);
+            assertThat(gs.position()).isEqualTo(prompt.length + 1);
         }
     }
 }
