@@ -33,17 +33,17 @@ static __device__ __forceinline__ float griffin_sigmoid(float x) {
     return __fdiv_rn(1.f, __fadd_rn(1.f, (float) exp(-(double) x)));
 }
 
-// Rotary position embedding (rotate_half) in place: row r of x (ldx apart) holds `heads` heads of
-// headSize; in each, the pairs (j, j + half) for j < half turn by the angle (position + r)·f_j.
+// Rotary position embedding (rotate_half) in place: row r of x (ldx apart) holds `heads` heads, head h from
+// column h·headStride; in each, the pairs (j, j + half) for j < half turn by the angle (first + r)·f_j.
 // One thread per (row, head, j): grid ⌈rows·heads·half / block⌉.
-extern "C" __global__ void rotary_rows(float* x, int ldx, int rows, int heads, int headSize, const float* f, int half,
-                                       int position) {
+extern "C" __global__ void rotary_rows(float* x, int ldx, int rows, int heads, int headStride, const float* f, int half,
+                                       int first) {
     long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= (long long) rows * heads * half) return;
     int j = (int) (i % half), head = (int) ((i / half) % heads), r = (int) (i / ((long long) half * heads));
-    float angle = __fmul_rn((float) (position + r), f[j]);
+    float angle = __fmul_rn((float) (first + r), f[j]);
     float c = (float) cos((double) angle), s = (float) sin((double) angle);
-    float* base = x + (long long) r * ldx + (long long) head * headSize;
+    float* base = x + (long long) r * ldx + (long long) head * headStride;
     float a = base[j], b = base[j + half];
     base[j] = __fsub_rn(__fmul_rn(a, c), __fmul_rn(b, s));
     base[j + half] = __fadd_rn(__fmul_rn(b, c), __fmul_rn(a, s));
@@ -55,7 +55,7 @@ extern "C" __global__ void rotary_rows(float* x, int ldx, int rows, int heads, i
 // (row p mod capacity, KV·dh wide). context [T, H·dh] rows ldc apart; scores [T·H, nmax] scratch
 // (nmax ≥ the most positions a query sees); probs (may be null) [H, T, P + T], 0 where not seen.
 // Grid (T, H), block a multiple of 32.
-extern "C" __global__ void causal_attention(float* context, int ldc, const float* q, int ldq, const float* k, const float* v,
+extern "C" __global__ void sliding_window_attention(float* context, int ldc, const float* q, int ldq, const float* k, const float* v,
                                             int ldkv, const float* keyRing, const float* valueRing, int capacity, int P,
                                             int T, int H, int KV, int dh, int window, float scale, float* scores, int nmax,
                                             float* probs) {

@@ -181,12 +181,13 @@ public interface Backend extends AutoCloseable {
     // ---- Griffin ---------------------------------------------------------------------------------
 
     /**
-     * Rotary position embedding in the rotate_half convention (GPT-NeoX, Gemma), in place: for `rows` rows of
-     * x (ldx apart), each holding `heads` heads of headSize side by side, the pairs (j, j + half) of every
-     * head's first 2·half dims (j < half) turn by the angle (position + r)·f_j for row r; f =
-     * inverseFrequencies [half].
+     * Rotary position embedding in place, in the rotate_half convention (GPT-NeoX, Llama, Gemma): for each of
+     * `rows` rows (ldx apart) at positions firstPosition + r and each of `heads` heads (head h from column
+     * h·headStride of its row), the pairs (j, j + R/2) of the head's first R = rotaryDims values, j < R/2, are
+     * turned by the angle position·f_j (the product in F32, as transformers computes it), f = inverseFrequencies [R/2].
+     * (The same operation, signature and arithmetic as the GPT-NeoX port's: keep one when both are merged.)
      */
-    void rotary(Buffer x, int ldx, int rows, int heads, int headSize, Buffer inverseFrequencies, int half, int position);
+    void rotary(Buffer x, int ldx, int rows, int heads, int headStride, Buffer inverseFrequencies, int rotaryDims, int firstPosition);
 
     /**
      * A ring of keys and values [capacity, width] each (width = KV·dh): position p lives at row p mod
@@ -205,16 +206,18 @@ public interface Backend extends AutoCloseable {
     }
 
     /**
-     * Causal softmax attention of T new tokens at positions [P, P + T), H query heads over KV key/value heads
-     * (head h reads group h / (H/KV)) of headSize dh: query t sees the positions max(0, P + t − window + 1) …
-     * P + t (window: itself and the window − 1 before it; {@link Integer#MAX_VALUE} for all), and
+     * Causal softmax attention over a ring of cached keys and values (a sliding window's; with a window of
+     * {@link Integer#MAX_VALUE} and a ring as long as the sequence, plain causal attention): T new tokens at
+     * positions [P, P + T), H query heads over KV key/value heads (head h reads group h / (H/KV)) of headSize dh;
+     * query t sees the positions max(0, P + t − window + 1) … P + t (itself and the window − 1 before it), and
      * context_t,h = Σ_s softmax_s(q·k_s · scale)·v_s, [T, H·dh] (rows ldContext apart). q [T, H·dh] (rows ldq
      * apart); k and v [T, KV·dh] (rows ldkv apart): the new tokens' own keys and values; earlier positions
      * come from {@code ring} (only read; may be null when P = 0; {@link #ringAppend} adds the new ones
-     * afterwards). {@code probs} (may be null) receives the weights [H, T, P + T], 0 where a query does not see.
+     * afterwards), so a ring of window − 1 rows serves chunks of any length. {@code probs} (may be null)
+     * receives the weights [H, T, P + T], 0 where a query does not see.
      */
-    void causalAttention(Buffer context, int ldContext, Buffer q, int ldq, Buffer k, Buffer v, int ldkv, KeyValueRing ring,
-                         int position, int tokens, int heads, int kvHeads, int headSize, int window, float scale, Buffer probs);
+    void slidingWindowAttention(Buffer context, int ldContext, Buffer q, int ldq, Buffer k, Buffer v, int ldkv, KeyValueRing ring,
+                                int position, int tokens, int heads, int kvHeads, int headSize, int window, float scale, Buffer probs);
 
     /** Writes the keys k and values v [T, width] (rows ldkv apart) of positions [P, P + T) into their rows of the ring (the last capacity of them). */
     void ringAppend(KeyValueRing ring, Buffer k, Buffer v, int ldkv, int width, int position, int tokens);

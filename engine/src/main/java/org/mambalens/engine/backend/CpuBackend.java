@@ -1,6 +1,6 @@
 package org.mambalens.engine.backend;
 
-import org.mambalens.engine.kernels.CausalAttention;
+import org.mambalens.engine.kernels.SlidingWindowAttention;
 import org.mambalens.engine.kernels.CausalConv;
 import org.mambalens.engine.kernels.Elementwise;
 import org.mambalens.engine.kernels.MatMul;
@@ -435,26 +435,27 @@ public final class CpuBackend implements Backend {
     // ---- Griffin ---------------------------------------------------------------------------------
 
     @Override
-    public void rotary(Buffer x, int ldx, int rows, int heads, int headSize, Buffer inverseFrequencies, int half, int position) {
+    public void rotary(Buffer x, int ldx, int rows, int heads, int headStride, Buffer inverseFrequencies, int rotaryDims, int firstPosition) {
         HeapBuffer h = heap(x);
-        float[] f = packed(inverseFrequencies, half);
+        float[] f = packed(inverseFrequencies, rotaryDims / 2);
+        if (f.length != rotaryDims / 2) f = Arrays.copyOf(f, rotaryDims / 2);
         for (int r = 0; r < rows; r++) {
-            for (int head = 0; head < heads; head++) Rotary.rotate(h.data(), h.offset() + r * ldx + head * headSize, position + r, f, 1);
+            for (int head = 0; head < heads; head++) Rotary.rotate(h.data(), h.offset() + r * ldx + head * headStride, firstPosition + r, f, 1);
         }
     }
 
-    private static CausalAttention.Ring ring(KeyValueRing ring) {
+    private static SlidingWindowAttention.Ring ring(KeyValueRing ring) {
         if (ring == null) return null;
         HeapBuffer k = heap(ring.keys()), v = heap(ring.values());
-        return new CausalAttention.Ring(k.data(), k.offset(), v.data(), v.offset(), ring.capacity());
+        return new SlidingWindowAttention.Ring(k.data(), k.offset(), v.data(), v.offset(), ring.capacity());
     }
 
     @Override
-    public void causalAttention(Buffer context, int ldContext, Buffer q, int ldq, Buffer k, Buffer v, int ldkv, KeyValueRing ring,
+    public void slidingWindowAttention(Buffer context, int ldContext, Buffer q, int ldq, Buffer k, Buffer v, int ldkv, KeyValueRing ring,
                                 int position, int tokens, int heads, int kvHeads, int headSize, int window, float scale, Buffer probs) {
         KeyValueRing.check(ring, position, window);
         HeapBuffer c = heap(context), qs = heap(q), ks = heap(k), vs = heap(v), p = probs == null ? null : heap(probs);
-        CausalAttention.apply(c.data(), c.offset(), ldContext, new CausalAttention.Rows(qs.data(), qs.offset(), ldq, ks.data(), ks.offset(),
+        SlidingWindowAttention.apply(c.data(), c.offset(), ldContext, new SlidingWindowAttention.Rows(qs.data(), qs.offset(), ldq, ks.data(), ks.offset(),
                         vs.data(), vs.offset(), ldkv), ring(ring), position, tokens, heads, kvHeads, headSize, window, scale,
                 p == null ? null : p.data(), p == null ? 0 : p.offset());
     }
@@ -462,7 +463,7 @@ public final class CpuBackend implements Backend {
     @Override
     public void ringAppend(KeyValueRing ring, Buffer k, Buffer v, int ldkv, int width, int position, int tokens) {
         HeapBuffer ks = heap(k), vs = heap(v);
-        CausalAttention.append(ring(ring), ks.data(), ks.offset(), vs.data(), vs.offset(), ldkv, width, position, tokens);
+        SlidingWindowAttention.append(ring(ring), ks.data(), ks.offset(), vs.data(), vs.offset(), ldkv, width, position, tokens);
     }
 
     @Override

@@ -375,17 +375,17 @@ public final class CudaBackend implements Backend {
     // ---- Griffin ---------------------------------------------------------------------------------
 
     @Override
-    public void rotary(Buffer x, int ldx, int rows, int heads, int headSize, Buffer inverseFrequencies, int half, int position) {
-        kernels.rotary(address(x), ldx, rows, heads, headSize, address(inverseFrequencies), half, position);
+    public void rotary(Buffer x, int ldx, int rows, int heads, int headStride, Buffer inverseFrequencies, int rotaryDims, int firstPosition) {
+        kernels.rotary(address(x), ldx, rows, heads, headStride, address(inverseFrequencies), rotaryDims, firstPosition);
     }
 
     @Override
-    public void causalAttention(Buffer context, int ldContext, Buffer q, int ldq, Buffer k, Buffer v, int ldkv, KeyValueRing ring,
+    public void slidingWindowAttention(Buffer context, int ldContext, Buffer q, int ldq, Buffer k, Buffer v, int ldkv, KeyValueRing ring,
                                 int position, int tokens, int heads, int kvHeads, int headSize, int window, float scale, Buffer probs) {
         KeyValueRing.check(ring, position, window);
         int nmax = (int) Math.min(window, (long) position + tokens);
         Buffer scores = openFrame().floats((long) tokens * heads * nmax);
-        kernels.causalAttention(address(context), ldContext, address(q), ldq, address(k), address(v), ldkv,
+        kernels.slidingWindowAttention(address(context), ldContext, address(q), ldq, address(k), address(v), ldkv,
                 ring == null ? 0 : address(ring.keys()), ring == null ? 0 : address(ring.values()), ring == null ? 1 : ring.capacity(),
                 position, tokens, heads, kvHeads, headSize, window, scale, address(scores), nmax, address(probs));
     }

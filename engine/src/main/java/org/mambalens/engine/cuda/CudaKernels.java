@@ -256,21 +256,22 @@ public final class CudaKernels {
 
     // ---- Griffin (griffin.cu) ---------------------------------------------------------------------
 
-    /** Rotary position embedding in place over `rows` rows (ldx apart) of `heads` heads of headSize, from {@code position}. */
-    public void rotary(long x, int ldx, int rows, int heads, int headSize, long inverseFrequencies, int half, int position) {
+    /** Rotary position embedding in place over `rows` rows (ldx apart) at positions first + r, head h at column h·headStride. */
+    public void rotary(long x, int ldx, int rows, int heads, int headStride, long inverseFrequencies, int rotaryDims, int firstPosition) {
+        int half = rotaryDims / 2;
         long n = (long) rows * heads * half;
-        if (n > 0) gpu.launch("rotary_rows", blocks(n), 1, 1, THREADS, 0, x, ldx, rows, heads, headSize, inverseFrequencies, half, position);
+        if (n > 0) gpu.launch("rotary_rows", blocks(n), 1, 1, THREADS, 0, x, ldx, rows, heads, headStride, inverseFrequencies, half, firstPosition);
     }
 
     /**
      * Causal attention of T tokens from position P over the ring of earlier keys/values and their own (see
      * griffin.cu); scores [T·H, nmax] is scratch, nmax ≥ min(window, P + T).
      */
-    public void causalAttention(long context, int ldc, long q, int ldq, long k, long v, int ldkv, long keyRing, long valueRing,
+    public void slidingWindowAttention(long context, int ldc, long q, int ldq, long k, long v, int ldkv, long keyRing, long valueRing,
                                 int capacity, int position, int tokens, int heads, int kvHeads, int headSize, int window, float scale,
                                 long scores, int nmax, long probs) {
         if (heads > 65535) throw new IllegalArgumentException(heads + " heads in one attention launch; the grid takes at most 65,535");
-        gpu.launch("causal_attention", tokens, heads, 1, 128, 0, context, ldc, q, ldq, k, v, ldkv, keyRing, valueRing, capacity, position,
+        gpu.launch("sliding_window_attention", tokens, heads, 1, 128, 0, context, ldc, q, ldq, k, v, ldkv, keyRing, valueRing, capacity, position,
                 tokens, heads, kvHeads, headSize, window, scale, scores, nmax, probs);
     }
 

@@ -10,7 +10,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
 /**
- * The CPU backend's Griffin operations (rotary, causalAttention with ringAppend, rgLru, softCap) against plain
+ * The CPU backend's Griffin operations (rotary, slidingWindowAttention with ringAppend, rgLru, softCap) against plain
  * scalar loops in double, on odd sizes and on views that do not start at their array's first element.
  */
 class GriffinOpsTest {
@@ -44,7 +44,7 @@ class GriffinOpsTest {
         int rows = 3, heads = 3, dh = 10, half = 3, ld = heads * dh + 4, position = 5;
         float[] x = randoms(rows * ld), f = {1f, 0.1f, 0.01f};
         Buffer b = view(x);
-        cpu.rotary(b, ld, rows, heads, dh, cpu.constant(f), half, position);
+        cpu.rotary(b, ld, rows, heads, dh, cpu.constant(f), 2 * half, position);
         double[] expected = new double[rows * ld];
         for (int i = 0; i < x.length; i++) expected[i] = x[i];
         for (int r = 0; r < rows; r++) {
@@ -112,21 +112,21 @@ class GriffinOpsTest {
         }
         Buffer rows = view(kv), context = view(randoms(T * H * dh)), probs = view(randoms(H * T * (P + T)));
         float scale = (float) (1 / Math.sqrt(dh));
-        cpu.causalAttention(context, H * dh, view(q), H * dh, rows, rows.at(width), ld, ring, P, T, H, KV, dh, window, scale, probs);
+        cpu.slidingWindowAttention(context, H * dh, view(q), H * dh, rows, rows.at(width), ld, ring, P, T, H, KV, dh, window, scale, probs);
         Reference expected = Reference.of(q, keys, values, P, T, H, KV, dh, window, scale);
         assertClose(read(context, T * H * dh), expected.context(), 1e-5);
         assertClose(read(probs, H * T * (P + T)), expected.probs(), 1e-6);
     }
 
     @Test
-    void causalAttentionOverASlidingWindowRing() {
+    void slidingWindowAttentionOverARingThatWraps() {
         checkAttention(6, 2, 19, 5, 5, 11, 3);     // grouped heads, the ring full and wrapped
         checkAttention(3, 1, 7, 5, 5, 0, 9);       // a fresh sequence longer than the window
         checkAttention(3, 3, 5, 5, 5, 2, 1);       // a step before the ring is full
     }
 
     @Test
-    void causalAttentionWithoutAWindowSeesEveryEarlierPosition() {
+    void withoutAWindowEveryEarlierPositionIsSeen() {
         checkAttention(4, 2, 9, Integer.MAX_VALUE, 20, 13, 5);
     }
 

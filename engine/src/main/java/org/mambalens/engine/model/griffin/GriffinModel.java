@@ -328,15 +328,15 @@ public final class GriffinModel implements LanguageModel {
      * (key/value head g = h / (H/KV)), hidden = o_proj(concat_h(A_h·v_g)), [L, D].
      */
     private void attention(Backend.Frame f, int index, LocalAttention w, Scratch s, int L, State state, TraceRecorder trace) {
-        int D = config.hiddenSize(), H = config.heads(), KV = config.kvHeads(), dh = config.headDim(), half = config.rotaryDims() / 2;
+        int D = config.hiddenSize(), H = config.heads(), KV = config.kvHeads(), dh = config.headDim(), rotary = config.rotaryDims();
         int P = state == null ? 0 : state.position, q = H * dh, kv = KV * dh, ld = q + 2 * kv;
         Buffer qkv = s.wide(), context = s.second();                                // [L, (H + 2·KV)·dh], [L, H·dh]
         backend.linear(qkv, ld, s.normed(), D, L, w.qkv(), w.qkvB());
-        backend.rotary(qkv, ld, L, H, dh, inverseFrequencies, half, P);
-        backend.rotary(qkv.at(q), ld, L, KV, dh, inverseFrequencies, half, P);
+        backend.rotary(qkv, ld, L, H, dh, inverseFrequencies, rotary, P);
+        backend.rotary(qkv.at(q), ld, L, KV, dh, inverseFrequencies, rotary, P);
         Buffer probs = trace != null && P == 0 && trace.wants(index) ? f.floats((long) H * L * L) : null;   // [H, L, L]
         KeyValueRing ring = state == null ? null : state.rings[index];
-        backend.causalAttention(context, q, qkv, ld, qkv.at(q), qkv.at(q + kv), ld, ring, P, L, H, KV, dh, config.window(),
+        backend.slidingWindowAttention(context, q, qkv, ld, qkv.at(q), qkv.at(q + kv), ld, ring, P, L, H, KV, dh, config.window(),
                 (float) (1 / Math.sqrt(dh)), probs);
         if (ring != null) backend.ringAppend(ring, qkv.at(q), qkv.at(q + kv), ld, kv, P, L);
         if (probs != null) {

@@ -8,8 +8,8 @@ import java.util.Arrays;
  * g = h / (H/KV)) sees the positions max(0, P + t − window + 1) … P + t, and
  * context_t = Σ_s softmax_s(q·k_s · scale)·v_s. The ring holds position p at row p mod capacity.
  */
-public final class CausalAttention {
-    private CausalAttention() {
+public final class SlidingWindowAttention {
+    private SlidingWindowAttention() {
     }
 
     /** One head's rows: queries [T, H·dh] and the new keys/values [T, KV·dh], each row its stride apart. */
