@@ -49,16 +49,16 @@ extern "C" __global__ void rotary_rows(float* x, int ldx, int rows, int heads, i
     base[j + half] = __fadd_rn(__fmul_rn(b, c), __fmul_rn(a, s));
 }
 
-// Causal softmax attention of T new tokens at positions [P, P + T), H query heads over KV key/value
-// heads of dh (head h reads group h / (H/KV)): query t sees the positions max(0, P + t − window + 1) …
+// Causal softmax attention over a ring of cached keys and values (Backend.slidingWindowAttention): T new
+// tokens at positions [P, P + T), H query heads over KV key/value heads of dh (head h reads group h / (H/KV)): query t sees the positions max(0, P + t − window + 1) …
 // P + t. A position ≥ P has its key/value in k/v (row p − P, ldkv apart), an earlier one in the ring
 // (row p mod capacity, KV·dh wide). context [T, H·dh] rows ldc apart; scores [T·H, nmax] scratch
 // (nmax ≥ the most positions a query sees); probs (may be null) [H, T, P + T], 0 where not seen.
 // Grid (T, H), block a multiple of 32.
-extern "C" __global__ void sliding_window_attention(float* context, int ldc, const float* q, int ldq, const float* k, const float* v,
-                                            int ldkv, const float* keyRing, const float* valueRing, int capacity, int P,
-                                            int T, int H, int KV, int dh, int window, float scale, float* scores, int nmax,
-                                            float* probs) {
+extern "C" __global__ void sliding_window_attention(float* context, int ldc, const float* q, int ldq, const float* k,
+                                                    const float* v, int ldkv, const float* keyRing, const float* valueRing,
+                                                    int capacity, int P, int T, int H, int KV, int dh, int window, float scale,
+                                                    float* scores, int nmax, float* probs) {
     int t = blockIdx.x, h = blockIdx.y, g = h / (H / KV), p = P + t;
     int first = p - window + 1 > 0 ? p - window + 1 : 0, n = p - first + 1;
     const float* qr = q + (long long) t * ldq + (long long) h * dh;

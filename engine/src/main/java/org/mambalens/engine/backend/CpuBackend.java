@@ -1,6 +1,5 @@
 package org.mambalens.engine.backend;
 
-import org.mambalens.engine.kernels.SlidingWindowAttention;
 import org.mambalens.engine.kernels.CausalConv;
 import org.mambalens.engine.kernels.Elementwise;
 import org.mambalens.engine.kernels.MatMul;
@@ -8,6 +7,7 @@ import org.mambalens.engine.kernels.RgLru;
 import org.mambalens.engine.kernels.Rotary;
 import org.mambalens.engine.kernels.Scalar;
 import org.mambalens.engine.kernels.SelectiveScan;
+import org.mambalens.engine.kernels.SlidingWindowAttention;
 import org.mambalens.engine.tensor.Tensor;
 
 import static org.mambalens.engine.tensor.Matrices.flipRows;
@@ -452,12 +452,12 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void slidingWindowAttention(Buffer context, int ldContext, Buffer q, int ldq, Buffer k, Buffer v, int ldkv, KeyValueRing ring,
-                                int position, int tokens, int heads, int kvHeads, int headSize, int window, float scale, Buffer probs) {
+                                       int position, int tokens, int heads, int kvHeads, int headSize, int window, float scale, Buffer probs) {
         KeyValueRing.check(ring, position, window);
         HeapBuffer c = heap(context), qs = heap(q), ks = heap(k), vs = heap(v), p = probs == null ? null : heap(probs);
-        SlidingWindowAttention.apply(c.data(), c.offset(), ldContext, new SlidingWindowAttention.Rows(qs.data(), qs.offset(), ldq, ks.data(), ks.offset(),
-                        vs.data(), vs.offset(), ldkv), ring(ring), position, tokens, heads, kvHeads, headSize, window, scale,
-                p == null ? null : p.data(), p == null ? 0 : p.offset());
+        var rows = new SlidingWindowAttention.Rows(qs.data(), qs.offset(), ldq, ks.data(), ks.offset(), vs.data(), vs.offset(), ldkv);
+        SlidingWindowAttention.apply(c.data(), c.offset(), ldContext, rows, ring(ring), position, tokens, heads, kvHeads, headSize, window,
+                scale, p == null ? null : p.data(), p == null ? 0 : p.offset());
     }
 
     @Override

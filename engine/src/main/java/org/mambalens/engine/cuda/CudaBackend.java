@@ -381,7 +381,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void slidingWindowAttention(Buffer context, int ldContext, Buffer q, int ldq, Buffer k, Buffer v, int ldkv, KeyValueRing ring,
-                                int position, int tokens, int heads, int kvHeads, int headSize, int window, float scale, Buffer probs) {
+                                       int position, int tokens, int heads, int kvHeads, int headSize, int window, float scale, Buffer probs) {
         KeyValueRing.check(ring, position, window);
         int nmax = (int) Math.min(window, (long) position + tokens);
         Buffer scores = openFrame().floats((long) tokens * heads * nmax);

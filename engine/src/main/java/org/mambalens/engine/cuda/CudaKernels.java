@@ -268,8 +268,8 @@ public final class CudaKernels {
      * griffin.cu); scores [T·H, nmax] is scratch, nmax ≥ min(window, P + T).
      */
     public void slidingWindowAttention(long context, int ldc, long q, int ldq, long k, long v, int ldkv, long keyRing, long valueRing,
-                                int capacity, int position, int tokens, int heads, int kvHeads, int headSize, int window, float scale,
-                                long scores, int nmax, long probs) {
+                                       int capacity, int position, int tokens, int heads, int kvHeads, int headSize, int window,
+                                       float scale, long scores, int nmax, long probs) {
         if (heads > 65535) throw new IllegalArgumentException(heads + " heads in one attention launch; the grid takes at most 65,535");
         gpu.launch("sliding_window_attention", tokens, heads, 1, 128, 0, context, ldc, q, ldq, k, v, ldkv, keyRing, valueRing, capacity, position,
                 tokens, heads, kvHeads, headSize, window, scale, scores, nmax, probs);

@@ -12,7 +12,7 @@ public final class SlidingWindowAttention {
     private SlidingWindowAttention() {
     }
 
-    /** One head's rows: queries [T, H·dh] and the new keys/values [T, KV·dh], each row its stride apart. */
+    /** The queries [T, H·dh] and the new tokens' keys and values [T, KV·dh], each with its row stride. */
     public record Rows(float[] q, int qOff, int ldq, float[] k, int kOff, float[] v, int vOff, int ldkv) {
     }
 
