@@ -271,8 +271,13 @@ public final class GriffinModel implements LanguageModel {
         return x;
     }
 
-    /** An activation of this frame for every block kind, sized for the widest. */
-    private record Scratch(Buffer hidden, Buffer normed, Buffer wide, Buffer second, Buffer third, Buffer fourth, Buffer a, Buffer b) {
+    /**
+     * The activations of a forward pass, shared by the layers: the residual branch's output and the norm's [L, D];
+     * two branches of each block (the GeLU gate and linear_x's output, q/k/v and the attention's context, the
+     * MLP's gate and up projection), each as wide as the widest block needs; the conv output and the RG-LRU
+     * output [L, W]; and, when traced, the RG-LRU's a and b [L, W] (null otherwise).
+     */
+    private record Scratch(Buffer hidden, Buffer normed, Buffer first, Buffer second, Buffer convolved, Buffer lru, Buffer a, Buffer b) {
     }
 
     /**
@@ -297,16 +302,16 @@ public final class GriffinModel implements LanguageModel {
             backend.addRmsnorm(s.normed(), D, x, D, s.hidden(), D, w.channelNorm(), L, D, eps);
             mlp(w, s, L);
         }
-        long first = (long) firstRow * D;
-        backend.addRmsnorm(s.normed().at(first), D, x.at(first), D, s.hidden().at(first), D, finalNorm, rows, D, eps);
-        backend.linear(logits, config.vocabSize(), s.normed().at(first), D, rows, head, null);
+        long from = (long) firstRow * D;
+        backend.addRmsnorm(s.normed().at(from), D, x.at(from), D, s.hidden().at(from), D, finalNorm, rows, D, eps);
+        backend.linear(logits, config.vocabSize(), s.normed().at(from), D, rows, head, null);
         if (config.logitsSoftCap() > 0) backend.softCap(logits, config.logitsSoftCap(), (long) rows * config.vocabSize());
     }
 
     /** hidden = linear_out(RG-LRU(conv(linear_x(normed))) ⊙ gelu(linear_y(normed))) for L tokens, [L, D]. */
     private void recurrent(int index, Recurrent r, Scratch s, int L, State state, TraceRecorder trace) {
         int D = config.hiddenSize(), W = config.lruWidth(), K = config.convWidth(), P = state == null ? 0 : state.position;
-        Buffer gate = s.wide(), xb = s.second(), x = s.third(), h = s.fourth();    // [L, W] each
+        Buffer gate = s.first(), xb = s.second(), x = s.convolved(), h = s.lru();    // [L, W] each
         backend.linear(gate, W, s.normed(), D, L, r.linearY(), r.linearYB());
         backend.biasActivation(gate, null, L, W, Backend.Activation.GELU_TANH);
         backend.linear(xb, W, s.normed(), D, L, r.linearX(), r.linearXB());
@@ -330,7 +335,7 @@ public final class GriffinModel implements LanguageModel {
     private void attention(Backend.Frame f, int index, LocalAttention w, Scratch s, int L, State state, TraceRecorder trace) {
         int D = config.hiddenSize(), H = config.heads(), KV = config.kvHeads(), dh = config.headDim(), rotary = config.rotaryDims();
         int P = state == null ? 0 : state.position, q = H * dh, kv = KV * dh, ld = q + 2 * kv;
-        Buffer qkv = s.wide(), context = s.second();                                // [L, (H + 2·KV)·dh], [L, H·dh]
+        Buffer qkv = s.first(), context = s.second();                                // [L, (H + 2·KV)·dh], [L, H·dh]
         backend.linear(qkv, ld, s.normed(), D, L, w.qkv(), w.qkvB());
         backend.rotary(qkv, ld, L, H, dh, inverseFrequencies, rotary, P);
         backend.rotary(qkv.at(q), ld, L, KV, dh, inverseFrequencies, rotary, P);
@@ -349,7 +354,7 @@ public final class GriffinModel implements LanguageModel {
     /** hidden = down(gelu(gate(normed)) ⊙ up(normed)) for L tokens, [L, D]. */
     private void mlp(Layer w, Scratch s, int L) {
         int D = config.hiddenSize(), M = config.mlpWidth();
-        Buffer g = s.wide(), u = s.second();                                       // [L, M] each
+        Buffer g = s.first(), u = s.second();                                       // [L, M] each
         backend.linear(g, M, s.normed(), D, L, w.gate(), w.gateB());
         backend.biasActivation(g, null, L, M, Backend.Activation.GELU_TANH);
         backend.linear(u, M, s.normed(), D, L, w.up(), w.upB());
