@@ -225,6 +225,68 @@ public interface Backend extends AutoCloseable {
      */
     void wkv(Buffer out, Buffer gate, Buffer k, Buffer v, Buffer decay, Buffer bonus, Buffer state, int tokens, int channels);
 
+    // ---- Griffin ---------------------------------------------------------------------------------
+
+    /**
+     * Rotary position embedding in place, in the rotate_half convention (GPT-NeoX, Llama, Gemma): for each of
+     * `rows` rows (ldx apart) at positions firstPosition + r and each of `heads` heads (head h from column
+     * h·headStride of its row), the pairs (j, j + R/2) of the head's first R = rotaryDims values, j < R/2, are
+     * turned by the angle position·f_j (the product in F32, as transformers computes it), f = inverseFrequencies [R/2].
+     * (The same operation, signature and arithmetic as the GPT-NeoX port's: keep one when both are merged.)
+     */
+    void rotary(Buffer x, int ldx, int rows, int heads, int headStride, Buffer inverseFrequencies, int rotaryDims, int firstPosition);
+
+    /**
+     * A ring of keys and values [capacity, width] each (width = KV·dh): position p lives at row p mod
+     * capacity, so it holds the last {@code capacity} positions (a sliding window's cache; a capacity of
+     * the longest sequence for unlimited attention).
+     */
+    record KeyValueRing(Buffer keys, Buffer values, int capacity) {
+        /** Refuses {@code ring} (null: none) when it cannot hold the earlier positions that tokens from {@code position} see through {@code window}. */
+        public static void check(KeyValueRing ring, int position, int window) {
+            int needed = Math.min(position, window - 1);
+            if (needed > 0 && (ring == null || ring.capacity() < needed)) {
+                throw new IllegalArgumentException("a key/value ring of " + (ring == null ? 0 : ring.capacity()) + " rows cannot hold the "
+                        + needed + " earlier positions a window of " + window + " sees");
+            }
+        }
+    }
+
+    /**
+     * Causal softmax attention over a ring of cached keys and values (a sliding window's; with a window of
+     * {@link Integer#MAX_VALUE} and a ring as long as the sequence, plain causal attention): T new tokens at
+     * positions [P, P + T), H query heads over KV key/value heads (head h reads group h / (H/KV)) of headSize dh;
+     * query t sees the positions max(0, P + t − window + 1) … P + t (itself and the window − 1 before it), and
+     * context_t,h = Σ_s softmax_s(q·k_s · scale)·v_s, [T, H·dh] (rows ldContext apart). q [T, H·dh] (rows ldq
+     * apart); k and v [T, KV·dh] (rows ldkv apart): the new tokens' own keys and values; earlier positions
+     * come from {@code ring} (only read; may be null when P = 0; {@link #ringAppend} adds the new ones
+     * afterwards), so a ring of window − 1 rows serves chunks of any length. {@code probs} (may be null)
+     * receives the weights [H, T, P + T], 0 where a query does not see.
+     */
+    void slidingWindowAttention(Buffer context, int ldContext, Buffer q, int ldq, Buffer k, Buffer v, int ldkv, KeyValueRing ring,
+                                int position, int tokens, int heads, int kvHeads, int headSize, int window, float scale, Buffer probs);
+
+    /** Writes the keys k and values v [T, width] (rows ldkv apart) of positions [P, P + T) into their rows of the ring (the last capacity of them). */
+    void ringAppend(KeyValueRing ring, Buffer k, Buffer v, int ldkv, int width, int position, int tokens);
+
+    /** The RG-LRU's gate weights [H, W/H, W/H] (in, out) and biases [W], and softplus(Λ) [W] (see {@link #rgLru}). */
+    record RgLruWeights(Buffer inputGate, Buffer inputGateBias, Buffer recurrentGate, Buffer recurrentGateBias,
+                        Buffer softplusLambda) {
+    }
+
+    /**
+     * Griffin's RG-LRU over T tokens of W channels in H gate blocks of W/H (block-diagonal gates), from x [T, W]
+     * (rows ldx apart) at positions [P, P + T): r_t = σ(x_t·W_a + b_a), i_t = σ(x_t·W_x + b_x), log a_t =
+     * −8·r_t·softplus(Λ), h_t = a_t ⊙ h_{t−1} + √(1 − a_t²) ⊙ i_t ⊙ x_t (position 0 resets: h_0 = i_0 ⊙ x_0).
+     * y [T, W] receives h_t; a and b [T, W] (may be null) receive a_t and the input factor i_t·√(1 − a_t²)
+     * (i_t at position 0); state h [W] is continued and updated (null: zeros, not kept). y must not overlap x.
+     */
+    void rgLru(Buffer y, Buffer x, int ldx, RgLruWeights weights, Buffer state, Buffer a, Buffer b, int tokens, int channels,
+               int blocks, int position);
+
+    /** x[i] = cap · tanh(x[i] / cap) for i < n: a logit soft cap. */
+    void softCap(Buffer x, float cap, long n);
+
     // ---- explanations ----------------------------------------------------------------------------
 
     /**

@@ -3,10 +3,13 @@ package org.mambalens.engine.backend;
 import org.mambalens.engine.kernels.CausalConv;
 import org.mambalens.engine.kernels.Elementwise;
 import org.mambalens.engine.kernels.MatMul;
+import org.mambalens.engine.kernels.RgLru;
+import org.mambalens.engine.kernels.Rotary;
 import org.mambalens.engine.kernels.Scalar;
 import org.mambalens.engine.kernels.SelectiveScan;
 import org.mambalens.engine.kernels.SsdScan;
 import org.mambalens.engine.kernels.Wkv;
+import org.mambalens.engine.kernels.SlidingWindowAttention;
 import org.mambalens.engine.tensor.Tensor;
 
 import static org.mambalens.engine.tensor.Matrices.flipRows;
@@ -500,6 +503,59 @@ public final class CpuBackend implements Backend {
         HeapBuffer o = heap(out), g = heap(gate), kk = heap(k), vv = heap(v), h = heap(state);
         Wkv.recurrence(o.data(), o.offset(), g.data(), g.offset(), kk.data(), kk.offset(), vv.data(), vv.offset(),
                 packed(decay, channels), packed(bonus, channels), h.data(), h.offset(), tokens, channels);
+    }
+
+    // ---- Griffin ---------------------------------------------------------------------------------
+
+    @Override
+    public void rotary(Buffer x, int ldx, int rows, int heads, int headStride, Buffer inverseFrequencies, int rotaryDims, int firstPosition) {
+        HeapBuffer h = heap(x);
+        float[] f = packed(inverseFrequencies, rotaryDims / 2);
+        if (f.length != rotaryDims / 2) f = Arrays.copyOf(f, rotaryDims / 2);
+        for (int r = 0; r < rows; r++) {
+            for (int head = 0; head < heads; head++) Rotary.rotate(h.data(), h.offset() + r * ldx + head * headStride, firstPosition + r, f, 1);
+        }
+    }
+
+    private static SlidingWindowAttention.Ring ring(KeyValueRing ring) {
+        if (ring == null) return null;
+        HeapBuffer k = heap(ring.keys()), v = heap(ring.values());
+        return new SlidingWindowAttention.Ring(k.data(), k.offset(), v.data(), v.offset(), ring.capacity());
+    }
+
+    @Override
+    public void slidingWindowAttention(Buffer context, int ldContext, Buffer q, int ldq, Buffer k, Buffer v, int ldkv, KeyValueRing ring,
+                                       int position, int tokens, int heads, int kvHeads, int headSize, int window, float scale, Buffer probs) {
+        KeyValueRing.check(ring, position, window);
+        HeapBuffer c = heap(context), qs = heap(q), ks = heap(k), vs = heap(v), p = probs == null ? null : heap(probs);
+        var rows = new SlidingWindowAttention.Rows(qs.data(), qs.offset(), ldq, ks.data(), ks.offset(), vs.data(), vs.offset(), ldkv);
+        SlidingWindowAttention.apply(c.data(), c.offset(), ldContext, rows, ring(ring), position, tokens, heads, kvHeads, headSize, window,
+                scale, p == null ? null : p.data(), p == null ? 0 : p.offset());
+    }
+
+    @Override
+    public void ringAppend(KeyValueRing ring, Buffer k, Buffer v, int ldkv, int width, int position, int tokens) {
+        HeapBuffer ks = heap(k), vs = heap(v);
+        SlidingWindowAttention.append(ring(ring), ks.data(), ks.offset(), vs.data(), vs.offset(), ldkv, width, position, tokens);
+    }
+
+    @Override
+    public void rgLru(Buffer y, Buffer x, int ldx, RgLruWeights w, Buffer state, Buffer a, Buffer b, int tokens, int channels,
+                      int blocks, int position) {
+        int W = channels, bw = W / blocks;
+        RgLru.Weights weights = new RgLru.Weights(packed(w.inputGate(), W * bw), packed(w.inputGateBias(), W),
+                packed(w.recurrentGate(), W * bw), packed(w.recurrentGateBias(), W), packed(w.softplusLambda(), W));
+        float[] h = state == null ? new float[W] : packed(state, W);
+        HeapBuffer out = heap(y), in = heap(x), as = a == null ? null : heap(a), bs = b == null ? null : heap(b);
+        RgLru.scan(out.data(), out.offset(), in.data(), in.offset(), ldx, weights, h, as == null ? null : as.data(), as == null ? 0 : as.offset(),
+                bs == null ? null : bs.data(), bs == null ? 0 : bs.offset(), tokens, W, bw, position);
+        if (state != null) scatterRows(h, state, W, 1, W);
+    }
+
+    @Override
+    public void softCap(Buffer x, float cap, long n) {
+        HeapBuffer h = heap(x);
+        for (int i = 0; i < n; i++) h.data()[h.offset() + i] = (float) Math.tanh(h.data()[h.offset() + i] / cap) * cap;
     }
 
     @Override

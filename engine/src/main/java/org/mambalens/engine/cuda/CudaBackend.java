@@ -424,6 +424,43 @@ public final class CudaBackend implements Backend {
         kernels.wkv(address(out), address(gate), address(k), address(v), address(decay), address(bonus), address(state), tokens, channels);
     }
 
+    // ---- Griffin ---------------------------------------------------------------------------------
+
+    @Override
+    public void rotary(Buffer x, int ldx, int rows, int heads, int headStride, Buffer inverseFrequencies, int rotaryDims, int firstPosition) {
+        kernels.rotary(address(x), ldx, rows, heads, headStride, address(inverseFrequencies), rotaryDims, firstPosition);
+    }
+
+    @Override
+    public void slidingWindowAttention(Buffer context, int ldContext, Buffer q, int ldq, Buffer k, Buffer v, int ldkv, KeyValueRing ring,
+                                       int position, int tokens, int heads, int kvHeads, int headSize, int window, float scale, Buffer probs) {
+        KeyValueRing.check(ring, position, window);
+        int nmax = (int) Math.min(window, (long) position + tokens);
+        Buffer scores = openFrame().floats((long) tokens * heads * nmax);
+        kernels.slidingWindowAttention(address(context), ldContext, address(q), ldq, address(k), address(v), ldkv,
+                ring == null ? 0 : address(ring.keys()), ring == null ? 0 : address(ring.values()), ring == null ? 1 : ring.capacity(),
+                position, tokens, heads, kvHeads, headSize, window, scale, address(scores), nmax, address(probs));
+    }
+
+    @Override
+    public void ringAppend(KeyValueRing ring, Buffer k, Buffer v, int ldkv, int width, int position, int tokens) {
+        kernels.ringAppend(address(ring.keys()), address(ring.values()), address(k), address(v), ldkv, width, ring.capacity(), position, tokens);
+    }
+
+    @Override
+    public void rgLru(Buffer y, Buffer x, int ldx, RgLruWeights w, Buffer state, Buffer a, Buffer b, int tokens, int channels,
+                      int blocks, int position) {
+        Buffer gates = a != null ? a : openFrame().floats((long) tokens * channels);
+        kernels.rgLru(address(y), address(x), ldx, address(w.inputGate()), address(w.inputGateBias()), address(w.recurrentGate()),
+                address(w.recurrentGateBias()), address(w.softplusLambda()), address(state), address(gates), address(b), tokens, channels,
+                channels / blocks, position);
+    }
+
+    @Override
+    public void softCap(Buffer x, float cap, long n) {
+        kernels.softCap(address(x), cap, n);
+    }
+
     @Override
     public void close() {
         gpu.bind();

@@ -287,6 +287,50 @@ public final class CudaKernels {
         gpu.launch("wkv_forward", (channels + 127) / 128, 1, 1, 128, 0, out, gate, k, v, decay, bonus, state, tokens, channels);
     }
 
+    // ---- Griffin (griffin.cu) ---------------------------------------------------------------------
+
+    /** Rotary position embedding in place over `rows` rows (ldx apart) at positions first + r, head h at column h·headStride. */
+    public void rotary(long x, int ldx, int rows, int heads, int headStride, long inverseFrequencies, int rotaryDims, int firstPosition) {
+        int half = rotaryDims / 2;
+        long n = (long) rows * heads * half;
+        if (n > 0) gpu.launch("rotary_rows", blocks(n), 1, 1, THREADS, 0, x, ldx, rows, heads, headStride, inverseFrequencies, half, firstPosition);
+    }
+
+    /**
+     * Causal attention of T tokens from position P over the ring of earlier keys/values and their own (see
+     * griffin.cu); scores [T·H, nmax] is scratch, nmax ≥ min(window, P + T).
+     */
+    public void slidingWindowAttention(long context, int ldc, long q, int ldq, long k, long v, int ldkv, long keyRing, long valueRing,
+                                       int capacity, int position, int tokens, int heads, int kvHeads, int headSize, int window,
+                                       float scale, long scores, int nmax, long probs) {
+        if (heads > 65535) throw new IllegalArgumentException(heads + " heads in one attention launch; the grid takes at most 65,535");
+        gpu.launch("sliding_window_attention", tokens, heads, 1, 128, 0, context, ldc, q, ldq, k, v, ldkv, keyRing, valueRing, capacity, position,
+                tokens, heads, kvHeads, headSize, window, scale, scores, nmax, probs);
+    }
+
+    /** The keys and values [T, width] (rows ldkv apart) of positions [P, P + T) written into their ring rows. */
+    public void ringAppend(long keyRing, long valueRing, long k, long v, int ldkv, int width, int capacity, int position, int tokens) {
+        long n = (long) Math.min(tokens, capacity) * width;
+        if (n > 0) gpu.launch("ring_append", blocks(n), 1, 1, THREADS, 0, keyRing, valueRing, k, v, ldkv, width, capacity, position, tokens);
+    }
+
+    /**
+     * The RG-LRU over T tokens of W channels in gate blocks of bw (see griffin.cu): the gates of every token at once
+     * into a (scratch or the trace's) and b (may be 0), the input term into y, then the recurrence turns y into h.
+     */
+    public void rgLru(long y, long x, int ldx, long inputGate, long inputGateBias, long recurrentGate, long recurrentGateBias,
+                      long softplusLambda, long state, long a, long b, int tokens, int channels, int blockWidth, int position) {
+        if (tokens > 65535) throw new IllegalArgumentException(tokens + " tokens in one RG-LRU launch; the grid takes at most 65,535");
+        gpu.launch("griffin_rg_lru_gates", (channels + 127) / 128, tokens, 1, 128, 0, a, b, y, x, ldx, inputGate, inputGateBias,
+                recurrentGate, recurrentGateBias, softplusLambda, channels, blockWidth, position);
+        gpu.launch("griffin_rg_lru_scan", (channels + 127) / 128, 1, 1, 128, 0, y, a, state, tokens, channels, position);
+    }
+
+    /** x = cap·tanh(x / cap) for n values. */
+    public void softCap(long x, float cap, long n) {
+        if (n > 0) gpu.launch("soft_cap", blocks(n), 1, 1, THREADS, 0, x, cap, n);
+    }
+
     /** Token rows [B·(M+1), D]: patch embeddings + bias with the cls token at clsPosition, plus position embeddings. */
     public void assembleTokens(long x, long patches, long patchBias, long cls, long position, int batch, int patchCount, int dim, int clsPosition) {
         gpu.launch("assemble_tokens", blocks((long) batch * (patchCount + 1) * dim), 1, 1, THREADS, 0, x, patches, patchBias, cls, position,
