@@ -1,14 +1,18 @@
 package org.mambalens.engine.backend;
 
+import org.mambalens.engine.io.DType;
 import org.mambalens.engine.kernels.CausalConv;
 import org.mambalens.engine.kernels.Elementwise;
 import org.mambalens.engine.kernels.MatMul;
+import org.mambalens.engine.kernels.Parallel;
+import org.mambalens.engine.kernels.Rotary;
 import org.mambalens.engine.kernels.Scalar;
 import org.mambalens.engine.kernels.SelectiveScan;
 import org.mambalens.engine.tensor.Tensor;
 
 import static org.mambalens.engine.tensor.Matrices.flipRows;
 
+import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 
 /**
@@ -427,6 +431,58 @@ public final class CpuBackend implements Backend {
                 MatMul.matmul(ctx.data(), ctx.offset() + img * T * D + h * dh, D, scores, 0, T, T, Tensor.of("v", vT, dh, T), null);   // A_h V_h
             }
         }
+    }
+
+    // ---- GPT-NeoX ----
+
+    @Override
+    public void rotary(Buffer x, int ldx, int rows, int heads, int headStride, Buffer inverseFrequencies, int rotaryDims, int firstPosition) {
+        HeapBuffer h = heap(x);
+        float[] f = packed(inverseFrequencies, rotaryDims / 2);
+        if (f.length != rotaryDims / 2) f = Arrays.copyOf(f, rotaryDims / 2);
+        for (int r = 0; r < rows; r++) {
+            for (int g = 0; g < heads; g++) Rotary.rotate(h.data(), h.offset() + r * ldx + g * headStride, firstPosition + r, f, 1);
+        }
+    }
+
+    @Override
+    public void storeHeads(Buffer cache, int capacity, int firstPosition, Buffer x, int ldx, int headStride, int rows, int heads, int headSize) {
+        if (firstPosition + rows > capacity) throw new IndexOutOfBoundsException("positions up to " + (firstPosition + rows) + " in a cache of " + capacity);
+        HeapBuffer c = heap(cache), in = heap(x);
+        for (int g = 0; g < heads; g++) {
+            for (int r = 0; r < rows; r++) {
+                System.arraycopy(in.data(), in.offset() + r * ldx + g * headStride, c.data(),
+                        c.offset() + (g * capacity + firstPosition + r) * headSize, headSize);
+            }
+        }
+    }
+
+    @Override
+    public void causalAttention(Buffer context, int ldContext, Buffer q, int ldq, int qHeadStride, Buffer keys, Buffer values, int capacity,
+                                int tokens, int heads, int kvHeads, int headSize, float scale, int firstPosition, int window, Buffer probs) {
+        int L = tokens, H = heads, dh = headSize, T = firstPosition + L, group = H / kvHeads;
+        if (H % kvHeads != 0) throw new IllegalArgumentException(H + " heads do not share " + kvHeads + " kv heads evenly");
+        if (T > capacity) throw new IndexOutOfBoundsException(T + " positions in a cache of " + capacity);
+        HeapBuffer out = heap(context), in = heap(q), k = heap(keys), v = heap(values), p = probs == null ? null : heap(probs);
+        Parallel.forRange(H, 1, (h0, h1) -> {
+            float[] scores = new float[L * T];                              // [L, T] of one head
+            for (int h = h0; h < h1; h++) {
+                int g = h / group, cached = (g * capacity) * dh;
+                Tensor kh = new Tensor("keys", DType.F32, new long[]{T, dh},
+                        MemorySegment.ofArray(k.data()).asSlice(4L * (k.offset() + cached), 4L * T * dh));
+                MatMul.matmul(scores, 0, T, in.data(), in.offset() + h * qHeadStride, ldq, L, kh, null);   // q_h K_gᵀ
+                for (int t = 0; t < L; t++) {
+                    int position = firstPosition + t, lo = window > 0 ? Math.max(0, position - window + 1) : 0, row = t * T;
+                    for (int s = lo; s <= position; s++) scores[row + s] *= scale;
+                    Elementwise.softmaxRows(scores, row + lo, 1, position + 1 - lo);
+                    Arrays.fill(scores, row, row + lo, 0f);
+                    Arrays.fill(scores, row + position + 1, row + T, 0f);
+                    MatMul.vectorTimesMatrix(out.data(), out.offset() + t * ldContext + h * dh, scores, row + lo, position + 1 - lo,
+                            v.data(), v.offset() + cached + lo * dh, dh);              // a_h V_g
+                }
+                if (p != null) System.arraycopy(scores, 0, p.data(), p.offset() + h * L * T, L * T);
+            }
+        });
     }
 
     @Override

@@ -372,6 +372,29 @@ public final class CudaBackend implements Backend {
         }
     }
 
+    // ---- GPT-NeoX ----
+
+    @Override
+    public void rotary(Buffer x, int ldx, int rows, int heads, int headStride, Buffer inverseFrequencies, int rotaryDims, int firstPosition) {
+        kernels.rotary(address(x), ldx, rows, heads, headStride, address(inverseFrequencies), rotaryDims, firstPosition);
+    }
+
+    @Override
+    public void storeHeads(Buffer cache, int capacity, int firstPosition, Buffer x, int ldx, int headStride, int rows, int heads, int headSize) {
+        if (firstPosition + rows > capacity) throw new IndexOutOfBoundsException("positions up to " + (firstPosition + rows) + " in a cache of " + capacity);
+        if (rows > 0) kernels.storeHeads(address(cache), capacity, firstPosition, address(x), ldx, headStride, rows, heads, headSize);
+    }
+
+    @Override
+    public void causalAttention(Buffer context, int ldContext, Buffer q, int ldq, int qHeadStride, Buffer keys, Buffer values, int capacity,
+                                int tokens, int heads, int kvHeads, int headSize, float scale, int firstPosition, int window, Buffer probs) {
+        if (heads % kvHeads != 0) throw new IllegalArgumentException(heads + " heads do not share " + kvHeads + " kv heads evenly");
+        if (firstPosition + tokens > capacity) throw new IndexOutOfBoundsException((firstPosition + tokens) + " positions in a cache of " + capacity);
+        Buffer scores = probs != null ? probs : openFrame().floats((long) heads * tokens * (firstPosition + tokens));
+        kernels.causalAttention(address(context), ldContext, address(q), ldq, qHeadStride, address(keys), address(values), capacity,
+                tokens, heads, kvHeads, headSize, scale, firstPosition, window, address(scores));
+    }
+
     @Override
     public void close() {
         gpu.bind();

@@ -32,7 +32,8 @@ public final class Models {
     }
 
     private static final Map<String, CudaLoader<LanguageModel>> LANGUAGE_CUDA = new TreeMap<>(Map.of(
-            "mamba", (dir, gpu, precision) -> onGpu(gpu, precision, backend -> MambaModel.load(dir, backend))));
+            "mamba", (dir, gpu, precision) -> onGpu(gpu, precision, backend -> MambaModel.load(dir, backend)),
+            "gpt_neox", (dir, gpu, precision) -> onGpu(gpu, precision, backend -> GptNeoXModel.load(dir, backend))));
 
     private static final Set<String> TEXT_CLASSIFIERS = new TreeSet<>(Set.of("mamba", "gpt_neox"));
 
