@@ -464,7 +464,8 @@ public final class CpuBackend implements Backend {
         if (H % kvHeads != 0) throw new IllegalArgumentException(H + " heads do not share " + kvHeads + " kv heads evenly");
         if (T > capacity) throw new IndexOutOfBoundsException(T + " positions in a cache of " + capacity);
         HeapBuffer out = heap(context), in = heap(q), k = heap(keys), v = heap(values), p = probs == null ? null : heap(probs);
-        Parallel.forRange(H, 1, (h0, h1) -> {
+        long work = (long) L * T * dh;                                      // per head: heads run in parallel when they are worth a thread
+        Parallel.forRange(H, (int) Math.max(1, Math.min(H, 65536 / Math.max(1, work))), (h0, h1) -> {
             float[] scores = new float[L * T];                              // [L, T] of one head
             for (int h = h0; h < h1; h++) {
                 int g = h / group, cached = (g * capacity) * dh;
