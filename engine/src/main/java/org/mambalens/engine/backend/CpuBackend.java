@@ -440,8 +440,10 @@ public final class CpuBackend implements Backend {
         HeapBuffer h = heap(x);
         float[] f = packed(inverseFrequencies, rotaryDims / 2);
         if (f.length != rotaryDims / 2) f = Arrays.copyOf(f, rotaryDims / 2);
+        float[] cos = new float[f.length], sin = new float[f.length];
         for (int r = 0; r < rows; r++) {
-            for (int g = 0; g < heads; g++) Rotary.rotate(h.data(), h.offset() + r * ldx + g * headStride, firstPosition + r, f, 1);
+            Rotary.angles(cos, sin, firstPosition + r, f, 1);                    // once per position, for every head
+            for (int g = 0; g < heads; g++) Rotary.rotate(h.data(), h.offset() + r * ldx + g * headStride, cos, sin);
         }
     }
 

@@ -418,6 +418,8 @@ public final class GptNeoXModel implements LanguageModel {
             }
         }
         trace.recordAttentionGradient(i, dProbs::clone);
+        float[][] cos = new float[L][inverseFrequencies.length], sin = new float[L][inverseFrequencies.length];
+        for (int t = 0; t < L; t++) Rotary.angles(cos[t], sin[t], t, inverseFrequencies, -1);   // the transposed turn of each position
         for (int h = 0; h < H; h++) {
             int p = h * L * L, k = h * L * dh;
             Backward.softmaxRows(dProbs, a.probs, p, L, L);                 // ∂/∂(scaled scores)
@@ -434,8 +436,8 @@ public final class GptNeoXModel implements LanguageModel {
                 }
             }
             for (int t = 0; t < L; t++) {                                   // through the rotations: their transposes
-                Rotary.rotate(dqkv, t * 3 * D + h * 3 * dh, t, inverseFrequencies, -1);
-                Rotary.rotate(dqkv, t * 3 * D + h * 3 * dh + dh, t, inverseFrequencies, -1);
+                Rotary.rotate(dqkv, t * 3 * D + h * 3 * dh, cos[t], sin[t]);
+                Rotary.rotate(dqkv, t * 3 * D + h * 3 * dh + dh, cos[t], sin[t]);
             }
         }
         float[] dxn = new float[L * D];
