@@ -225,14 +225,13 @@ public interface Backend extends AutoCloseable {
      */
     void wkv(Buffer out, Buffer gate, Buffer k, Buffer v, Buffer decay, Buffer bonus, Buffer state, int tokens, int channels);
 
-    // ---- Griffin ---------------------------------------------------------------------------------
+    // ---- Attention with rotary positions (Griffin, GPT-NeoX) and Griffin's RG-LRU ------------------
 
     /**
      * Rotary position embedding in place, in the rotate_half convention (GPT-NeoX, Llama, Gemma): for each of
      * `rows` rows (ldx apart) at positions firstPosition + r and each of `heads` heads (head h from column
      * h·headStride of its row), the pairs (j, j + R/2) of the head's first R = rotaryDims values, j < R/2, are
      * turned by the angle position·f_j (the product in F32, as transformers computes it), f = inverseFrequencies [R/2].
-     * (The same operation, signature and arithmetic as the GPT-NeoX port's: keep one when both are merged.)
      */
     void rotary(Buffer x, int ldx, int rows, int heads, int headStride, Buffer inverseFrequencies, int rotaryDims, int firstPosition);
 
@@ -286,6 +285,24 @@ public interface Backend extends AutoCloseable {
 
     /** x[i] = cap · tanh(x[i] / cap) for i < n: a logit soft cap. */
     void softCap(Buffer x, float cap, long n);
+
+    /**
+     * Appends `rows` positions of `heads` head vectors to a head-major cache [heads, capacity, headSize]:
+     * cache[g, firstPosition + r, :] = x[r, g·headStride … g·headStride + headSize) for r < rows, x's rows ldx apart.
+     */
+    void storeHeads(Buffer cache, int capacity, int firstPosition, Buffer x, int ldx, int headStride, int rows, int heads, int headSize);
+
+    /**
+     * Causal softmax attention of L = `tokens` new queries over a head-major key/value cache [kvHeads, capacity, dh]
+     * ({@link #storeHeads}) that holds positions [0, firstPosition + L): query t sits at position p = firstPosition + t and
+     * sees the positions s in [lo, p], lo = max(0, p − window + 1) when window > 0 (a sliding window), else 0. For head h
+     * (of `heads`; it reads kv head g = h / (heads / kvHeads), so kvHeads = heads is multi-head, 1 multi-query),
+     * a[h, t, s] = softmax_s(scale · q_h[t] · keys[g, s]) and context[t, h·dh + j] = Σ_s a[h, t, s] · values[g, s, j].
+     * q_h[t] is q[t·ldq + h·qHeadStride …+ dh) (the q block of a fused projection, say); context's rows ldContext apart.
+     * {@code probs} (may be null) receives a [heads, L, firstPosition + L], 0 outside [lo, p].
+     */
+    void causalAttention(Buffer context, int ldContext, Buffer q, int ldq, int qHeadStride, Buffer keys, Buffer values, int capacity,
+                         int tokens, int heads, int kvHeads, int headSize, float scale, int firstPosition, int window, Buffer probs);
 
     // ---- explanations ----------------------------------------------------------------------------
 

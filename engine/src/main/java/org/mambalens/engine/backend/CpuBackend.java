@@ -1,19 +1,22 @@
 package org.mambalens.engine.backend;
 
+import org.mambalens.engine.io.DType;
 import org.mambalens.engine.kernels.CausalConv;
 import org.mambalens.engine.kernels.Elementwise;
 import org.mambalens.engine.kernels.MatMul;
+import org.mambalens.engine.kernels.Parallel;
 import org.mambalens.engine.kernels.RgLru;
 import org.mambalens.engine.kernels.Rotary;
 import org.mambalens.engine.kernels.Scalar;
 import org.mambalens.engine.kernels.SelectiveScan;
+import org.mambalens.engine.kernels.SlidingWindowAttention;
 import org.mambalens.engine.kernels.SsdScan;
 import org.mambalens.engine.kernels.Wkv;
-import org.mambalens.engine.kernels.SlidingWindowAttention;
 import org.mambalens.engine.tensor.Tensor;
 
 import static org.mambalens.engine.tensor.Matrices.flipRows;
 
+import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 
 /**
@@ -505,15 +508,17 @@ public final class CpuBackend implements Backend {
                 packed(decay, channels), packed(bonus, channels), h.data(), h.offset(), tokens, channels);
     }
 
-    // ---- Griffin ---------------------------------------------------------------------------------
+    // ---- Attention with rotary positions (Griffin, GPT-NeoX) and Griffin's RG-LRU ----
 
     @Override
     public void rotary(Buffer x, int ldx, int rows, int heads, int headStride, Buffer inverseFrequencies, int rotaryDims, int firstPosition) {
         HeapBuffer h = heap(x);
         float[] f = packed(inverseFrequencies, rotaryDims / 2);
         if (f.length != rotaryDims / 2) f = Arrays.copyOf(f, rotaryDims / 2);
+        float[] cos = new float[f.length], sin = new float[f.length];
         for (int r = 0; r < rows; r++) {
-            for (int head = 0; head < heads; head++) Rotary.rotate(h.data(), h.offset() + r * ldx + head * headStride, firstPosition + r, f, 1);
+            Rotary.angles(cos, sin, firstPosition + r, f, 1);                    // once per position, for every head
+            for (int g = 0; g < heads; g++) Rotary.rotate(h.data(), h.offset() + r * ldx + g * headStride, cos, sin);
         }
     }
 
@@ -556,6 +561,47 @@ public final class CpuBackend implements Backend {
     public void softCap(Buffer x, float cap, long n) {
         HeapBuffer h = heap(x);
         for (int i = 0; i < n; i++) h.data()[h.offset() + i] = (float) Math.tanh(h.data()[h.offset() + i] / cap) * cap;
+    }
+
+    @Override
+    public void storeHeads(Buffer cache, int capacity, int firstPosition, Buffer x, int ldx, int headStride, int rows, int heads, int headSize) {
+        if (firstPosition + rows > capacity) throw new IndexOutOfBoundsException("positions up to " + (firstPosition + rows) + " in a cache of " + capacity);
+        HeapBuffer c = heap(cache), in = heap(x);
+        for (int g = 0; g < heads; g++) {
+            for (int r = 0; r < rows; r++) {
+                System.arraycopy(in.data(), in.offset() + r * ldx + g * headStride, c.data(),
+                        c.offset() + (g * capacity + firstPosition + r) * headSize, headSize);
+            }
+        }
+    }
+
+    @Override
+    public void causalAttention(Buffer context, int ldContext, Buffer q, int ldq, int qHeadStride, Buffer keys, Buffer values, int capacity,
+                                int tokens, int heads, int kvHeads, int headSize, float scale, int firstPosition, int window, Buffer probs) {
+        int L = tokens, H = heads, dh = headSize, T = firstPosition + L, group = H / kvHeads;
+        if (H % kvHeads != 0) throw new IllegalArgumentException(H + " heads do not share " + kvHeads + " kv heads evenly");
+        if (T > capacity) throw new IndexOutOfBoundsException(T + " positions in a cache of " + capacity);
+        HeapBuffer out = heap(context), in = heap(q), k = heap(keys), v = heap(values), p = probs == null ? null : heap(probs);
+        long work = (long) L * T * dh;                                      // per head: heads run in parallel when they are worth a thread
+        Parallel.forRange(H, (int) Math.max(1, Math.min(H, 65536 / Math.max(1, work))), (h0, h1) -> {
+            float[] scores = new float[L * T];                              // [L, T] of one head
+            for (int h = h0; h < h1; h++) {
+                int g = h / group, cached = (g * capacity) * dh;
+                Tensor kh = new Tensor("keys", DType.F32, new long[]{T, dh},
+                        MemorySegment.ofArray(k.data()).asSlice(4L * (k.offset() + cached), 4L * T * dh));
+                MatMul.matmul(scores, 0, T, in.data(), in.offset() + h * qHeadStride, ldq, L, kh, null);   // q_h K_gᵀ
+                for (int t = 0; t < L; t++) {
+                    int position = firstPosition + t, lo = window > 0 ? Math.max(0, position - window + 1) : 0, row = t * T;
+                    for (int s = lo; s <= position; s++) scores[row + s] *= scale;
+                    Elementwise.softmaxRows(scores, row + lo, 1, position + 1 - lo);
+                    Arrays.fill(scores, row, row + lo, 0f);
+                    Arrays.fill(scores, row + position + 1, row + T, 0f);
+                    MatMul.vectorTimesMatrix(out.data(), out.offset() + t * ldContext + h * dh, scores, row + lo, position + 1 - lo,
+                            v.data(), v.offset() + cached + lo * dh, dh);              // a_h V_g
+                }
+                if (p != null) System.arraycopy(scores, 0, p.data(), p.offset() + h * L * T, L * T);
+            }
+        });
     }
 
     @Override

@@ -424,7 +424,7 @@ public final class CudaBackend implements Backend {
         kernels.wkv(address(out), address(gate), address(k), address(v), address(decay), address(bonus), address(state), tokens, channels);
     }
 
-    // ---- Griffin ---------------------------------------------------------------------------------
+    // ---- Attention with rotary positions (Griffin, GPT-NeoX) and Griffin's RG-LRU ----
 
     @Override
     public void rotary(Buffer x, int ldx, int rows, int heads, int headStride, Buffer inverseFrequencies, int rotaryDims, int firstPosition) {
@@ -459,6 +459,22 @@ public final class CudaBackend implements Backend {
     @Override
     public void softCap(Buffer x, float cap, long n) {
         kernels.softCap(address(x), cap, n);
+    }
+
+    @Override
+    public void storeHeads(Buffer cache, int capacity, int firstPosition, Buffer x, int ldx, int headStride, int rows, int heads, int headSize) {
+        if (firstPosition + rows > capacity) throw new IndexOutOfBoundsException("positions up to " + (firstPosition + rows) + " in a cache of " + capacity);
+        if (rows > 0) kernels.storeHeads(address(cache), capacity, firstPosition, address(x), ldx, headStride, rows, heads, headSize);
+    }
+
+    @Override
+    public void causalAttention(Buffer context, int ldContext, Buffer q, int ldq, int qHeadStride, Buffer keys, Buffer values, int capacity,
+                                int tokens, int heads, int kvHeads, int headSize, float scale, int firstPosition, int window, Buffer probs) {
+        if (heads % kvHeads != 0) throw new IllegalArgumentException(heads + " heads do not share " + kvHeads + " kv heads evenly");
+        if (firstPosition + tokens > capacity) throw new IndexOutOfBoundsException((firstPosition + tokens) + " positions in a cache of " + capacity);
+        Buffer scores = probs != null ? probs : openFrame().floats((long) heads * tokens * (firstPosition + tokens));
+        kernels.causalAttention(address(context), ldContext, address(q), ldq, qHeadStride, address(keys), address(values), capacity,
+                tokens, heads, kvHeads, headSize, scale, firstPosition, window, address(scores));
     }
 
     @Override

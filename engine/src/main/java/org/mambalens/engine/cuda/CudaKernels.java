@@ -331,6 +331,26 @@ public final class CudaKernels {
         if (n > 0) gpu.launch("soft_cap", blocks(n), 1, 1, THREADS, 0, x, cap, n);
     }
 
+    // ---- GPT-NeoX (attention.cu) ----
+
+    /** cache [heads, capacity, dh] rows first … first + rows − 1 of every head from x (rows ldx apart, head g at g·headStride). */
+    public void storeHeads(long cache, int capacity, int firstPosition, long x, int ldx, int headStride, int rows, int heads, int headSize) {
+        gpu.launch("store_heads", blocks((long) rows * heads * headSize), 1, 1, THREADS, 0, cache, capacity, firstPosition, x, (long) ldx,
+                headStride, rows, heads, headSize);
+    }
+
+    /**
+     * Causal softmax attention of L queries over a head-major key/value cache (attention.cu causal_attention, one block per
+     * (query, head)); {@code scores} [heads, L, first + L] receives the probabilities.
+     */
+    public void causalAttention(long context, int ldContext, long q, int ldq, int qHeadStride, long keys, long values, int capacity,
+                                int tokens, int heads, int kvHeads, int headSize, float scale, int firstPosition, int window, long scores) {
+        if (heads > 65535) throw new IllegalArgumentException(heads + " heads in one attention launch; the grid takes at most 65,535");
+        int block = 128, shared = 4 * (headSize + block + 32);
+        gpu.launch("causal_attention", tokens, heads, 1, block, shared, context, (long) ldContext, q, (long) ldq, qHeadStride, keys, values,
+                capacity, tokens, heads, kvHeads, headSize, scale, firstPosition, window, scores);
+    }
+
     /** Token rows [B·(M+1), D]: patch embeddings + bias with the cls token at clsPosition, plus position embeddings. */
     public void assembleTokens(long x, long patches, long patchBias, long cls, long position, int batch, int patchCount, int dim, int clsPosition) {
         gpu.launch("assemble_tokens", blocks((long) batch * (patchCount + 1) * dim), 1, 1, THREADS, 0, x, patches, patchBias, cls, position,
