@@ -67,6 +67,23 @@ public abstract class BackendLanguageModel<S extends BackendLanguageModel.Decode
     protected void checkFits(int tokens) {
     }
 
+    /** Refuses {@code tokens} more after {@code cached} positions when the model has no positions for them; nothing by default. */
+    protected void checkPositions(int cached, int tokens) {
+    }
+
+    /**
+     * Whether a decode step's launches are the same every time (no position among their arguments), so that a
+     * GPU captures them once and replays them; otherwise a step is a prefill of one token.
+     */
+    protected boolean stepReplays() {
+        return true;
+    }
+
+    /** The residual stream of {@code ids} into x [L, D]: their embeddings (a family may scale them). */
+    protected void embed(Buffer x, int[] ids) {
+        backend.embed(x, embeddings, ids);
+    }
+
     @Override
     public Backend backend() {
         return backend;
@@ -95,13 +112,14 @@ public abstract class BackendLanguageModel<S extends BackendLanguageModel.Decode
     @Override
     public float[] forward(int[] ids, TraceRecorder trace) {
         checkIds(ids);
+        checkPositions(0, ids.length);
         checkFits(ids.length);
         int outputs = outputs();
         return backend.call(() -> {
             int L = ids.length;
             try (Backend.Frame f = backend.frame()) {
                 Buffer x = f.floats((long) L * hiddenSize), logits = f.floats((long) L * outputs);
-                backend.embed(x, embeddings, ids);
+                embed(x, ids);
                 blocks(f, x, L, forwardState(), trace, logits, 0, L);
                 return backend.read(logits, Math.multiplyExact(L, outputs));
             }
@@ -113,6 +131,7 @@ public abstract class BackendLanguageModel<S extends BackendLanguageModel.Decode
     public float[] prefill(int[] ids, State state) {
         checkIds(ids);                      // all of them first: a bad id must not leave the state half-advanced
         S st = (S) state;
+        checkPositions(st.position(), ids.length);
         int outputs = outputs();
         return backend.call(() -> {
             float[] logits = null;
@@ -120,7 +139,7 @@ public abstract class BackendLanguageModel<S extends BackendLanguageModel.Decode
                 int[] chunk = Arrays.copyOfRange(ids, from, Math.min(ids.length, from + PREFILL_CHUNK));
                 try (Backend.Frame f = backend.frame()) {
                     Buffer x = f.floats((long) chunk.length * hiddenSize), out = f.floats(outputs);
-                    backend.embed(x, embeddings, chunk);
+                    embed(x, chunk);
                     blocks(f, x, chunk.length, st, null, out, chunk.length - 1, 1);
                     logits = backend.read(out, outputs);
                 }
@@ -130,20 +149,19 @@ public abstract class BackendLanguageModel<S extends BackendLanguageModel.Decode
         });
     }
 
-    /**
-     * One token: a family's step launches the same kernels with the same arguments every time (no position
-     * among them), so a GPU captures them once and replays them.
-     */
+    /** One token: replayed on a GPU when {@link #stepReplays}, else a prefill of one. */
     @Override
     @SuppressWarnings("unchecked")
     public float[] step(int id, State state) {
+        if (!stepReplays()) return prefill(new int[]{id}, state);
         checkIds(new int[]{id});
         S st = (S) state;
+        checkPositions(st.position(), 1);
         int outputs = outputs();
         return backend.call(() -> {
             try (Backend.Frame f = backend.frame()) {
                 Buffer x = f.floats(hiddenSize), out = f.floats(outputs);
-                backend.embed(x, embeddings, new int[]{id});
+                embed(x, new int[]{id});
                 DecodeState d = st;
                 backend.replay(d.step, () -> blocks(f, x, 1, st, null, out, 0, 1));
                 d.position++;

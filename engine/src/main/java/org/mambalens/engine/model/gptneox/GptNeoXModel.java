@@ -9,6 +9,7 @@ import org.mambalens.engine.io.ConfigFile;
 import org.mambalens.engine.kernels.Backward;
 import org.mambalens.engine.kernels.Elementwise;
 import org.mambalens.engine.kernels.Rotary;
+import org.mambalens.engine.model.BackendLanguageModel;
 import org.mambalens.engine.model.LanguageModel;
 import org.mambalens.engine.model.SequenceClassification;
 import org.mambalens.engine.tensor.Tensor;
@@ -32,7 +33,7 @@ import static org.mambalens.engine.backend.CpuBackend.wrap;
  * <p>Shapes: L new tokens, P cached positions before them, D = hidden, H heads of dh, F = intermediate,
  * V = vocab, O = outputs (V, or a classifier's labels).
  */
-public final class GptNeoXModel implements LanguageModel {
+public final class GptNeoXModel extends BackendLanguageModel<GptNeoXModel.State> {
 
     /** One block; optional ones are null. */
     record Layer(Buffer ln1W, Buffer ln1B,          // [D] input_layernorm
@@ -48,30 +49,24 @@ public final class GptNeoXModel implements LanguageModel {
      * backend's memory. The capacity grows (doubling, up to max_position_embeddings) as positions arrive, the
      * cached ones copied over; on a GPU the outgrown buffers stay with the model until it closes.
      */
-    public static final class State implements LanguageModel.State {
+    public static final class State extends DecodeState {
         final Buffer[] keys, values;
-        int capacity, position;
+        int capacity;
 
         State(int layers) {
             keys = new Buffer[layers];
             values = new Buffer[layers];
         }
 
+        /** Nothing to clear: positions past the state's are never read. */
         @Override
-        public int position() {
-            return position;
+        protected void clear(Backend backend) {
         }
     }
-
-    /** Prefill runs in chunks of this many tokens, so the attention's scratch stays bounded. */
-    static final int PREFILL_CHUNK = 512;
 
     private final Path dir;
     private final GptNeoXConfig config;
     private final SequenceClassification classifier;
-    private final Checkpoint checkpoint;
-    private final Backend backend;
-    private final Matrix embeddings;           // [V, D] embed_in, F32: rows are gathered
     private final Layer[] layers;
     private final Buffer lnW, lnB;             // [D] final_layer_norm
     private final Matrix head;                 // [O, D]: embed_out (embed_in when tied), or a classifier's score
@@ -81,14 +76,12 @@ public final class GptNeoXModel implements LanguageModel {
     private GptNeoXModel reverse;              // on a GPU: this checkpoint on the CPU backend, for the reverse pass
 
     private GptNeoXModel(Path dir, GptNeoXConfig c, SequenceClassification classifier, Checkpoint ck, Backend backend) {
+        int V = c.vocabSize(), D = c.hiddenSize(), F = c.intermediateSize();
+        Tensor table = ck.tensor("gpt_neox.embed_in.weight", V, D);
+        super(ck, backend, backend.table(table, V, D), V, D, c.layers(), c.eosTokenId());
         this.dir = dir;
         this.config = c;
         this.classifier = classifier;
-        this.checkpoint = ck;
-        this.backend = backend;
-        int V = c.vocabSize(), D = c.hiddenSize(), F = c.intermediateSize();
-        Tensor table = ck.tensor("gpt_neox.embed_in.weight", V, D);
-        embeddings = backend.table(table, V, D);
         Tensor headWeight = classifier != null ? ck.tensor("score.weight", classifier.labels().size(), D)
                 : ck.has("embed_out.weight") ? ck.tensor("embed_out.weight", V, D) : table;
         outputs = headWeight.dim(0);
@@ -135,84 +128,23 @@ public final class GptNeoXModel implements LanguageModel {
     }
 
     @Override
-    public Backend backend() {
-        return backend;
-    }
-
-    @Override
-    public int vocabSize() {
-        return config.vocabSize();
-    }
-
-    @Override
     public int outputs() {
         return outputs;
     }
 
     @Override
-    public int layers() {
-        return config.layers();
-    }
-
-    @Override
-    public int eosTokenId() {
-        return config.eosTokenId();
-    }
-
-    @Override
-    public State newState() {
+    protected State freshState() {
         return new State(config.layers());
     }
 
+    /** Its kernels take the position, so a GPU launches a step afresh. */
     @Override
-    public float[] forward(int[] ids, TraceRecorder trace) {
-        checkIds(ids);
-        checkPositions(0, ids.length);
-        return backend.call(() -> {
-            int L = ids.length;
-            try (Backend.Frame f = backend.frame()) {
-                Buffer x = f.floats((long) L * config.hiddenSize()), logits = f.floats((long) L * outputs);
-                backend.embed(x, embeddings, ids);
-                Cache cache = Cache.shared(f, config, L);
-                blocks(f, x, L, 0, cache, trace, null, logits, 0, L);
-                return backend.read(logits, Math.multiplyExact(L, outputs));
-            }
-        });
+    protected boolean stepReplays() {
+        return false;
     }
 
     @Override
-    public float[] prefill(int[] ids, LanguageModel.State state) {
-        checkIds(ids);                      // all of them first: a bad id must not leave the state half-advanced
-        State st = (State) state;
-        checkPositions(st.position, ids.length);
-        return backend.call(() -> {
-            ensureCapacity(st, st.position + ids.length);
-            float[] logits = null;
-            for (int from = 0; from < ids.length; from += PREFILL_CHUNK) {
-                int[] chunk = Arrays.copyOfRange(ids, from, Math.min(ids.length, from + PREFILL_CHUNK));
-                try (Backend.Frame f = backend.frame()) {
-                    Buffer x = f.floats((long) chunk.length * config.hiddenSize()), out = f.floats(outputs);
-                    backend.embed(x, embeddings, chunk);
-                    blocks(f, x, chunk.length, st.position, new Cache(st.keys, st.values, st.capacity), null, null, out, chunk.length - 1, 1);
-                    logits = backend.read(out, outputs);
-                }
-                st.position += chunk.length;
-            }
-            return logits;
-        });
-    }
-
-    /** One token: a prefill of one (the kernels take the position, so there is no graph to replay). */
-    @Override
-    public float[] step(int id, LanguageModel.State state) {
-        return prefill(new int[]{id}, state);
-    }
-
-    private void checkIds(int[] ids) {
-        LanguageModel.checkIds(ids, config.vocabSize());
-    }
-
-    private void checkPositions(int cached, int tokens) {
+    protected void checkPositions(int cached, int tokens) {
         if ((long) cached + tokens > config.maxPositions()) {
             throw new IllegalArgumentException((cached + tokens) + " positions exceed max_position_embeddings " + config.maxPositions());
         }
@@ -225,10 +157,10 @@ public final class GptNeoXModel implements LanguageModel {
         int capacity = Math.max(n, Math.min(config.maxPositions(), Math.max(64, 2 * s.capacity)));
         for (int i = 0; i < layers.length; i++) {
             Buffer keys = backend.allocate((long) H * capacity * dh), values = backend.allocate((long) H * capacity * dh);
-            if (s.position > 0) {
+            if (s.position() > 0) {
                 for (int h = 0; h < H; h++) {
-                    backend.copy(keys.at((long) h * capacity * dh), s.keys[i].at((long) h * s.capacity * dh), (long) s.position * dh);
-                    backend.copy(values.at((long) h * capacity * dh), s.values[i].at((long) h * s.capacity * dh), (long) s.position * dh);
+                    backend.copy(keys.at((long) h * capacity * dh), s.keys[i].at((long) h * s.capacity * dh), (long) s.position() * dh);
+                    backend.copy(values.at((long) h * capacity * dh), s.values[i].at((long) h * s.capacity * dh), (long) s.position() * dh);
                 }
             }
             s.keys[i] = keys;
@@ -247,6 +179,13 @@ public final class GptNeoXModel implements LanguageModel {
             Arrays.fill(values, f.floats(floats));
             return new Cache(keys, values, L);
         }
+    }
+
+    /** The blocks over L new tokens after the state's positions, which the state's caches grow to hold. */
+    @Override
+    protected void blocks(Backend.Frame f, Buffer x, int L, State state, TraceRecorder trace, Buffer logits, int firstRow, int rows) {
+        ensureCapacity(state, state.position() + L);
+        blocks(f, x, L, state.position(), new Cache(state.keys, state.values, state.capacity), trace, null, logits, firstRow, rows);
     }
 
     /**
@@ -443,15 +382,6 @@ public final class GptNeoXModel implements LanguageModel {
         float[] dxn = new float[L * D];
         Backward.linear(dxn, dqkv, L, CpuBackend.tensor(w.qkv()));
         return dxn;
-    }
-
-    @Override
-    public void close() {
-        backend.call(() -> {
-            backend.close();
-            checkpoint.close();
-            return null;
-        });
     }
 
     @Override

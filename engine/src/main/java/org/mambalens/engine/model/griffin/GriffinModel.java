@@ -8,7 +8,7 @@ import org.mambalens.engine.backend.Matrix;
 import org.mambalens.engine.io.Checkpoint;
 import org.mambalens.engine.io.ConfigFile;
 import org.mambalens.engine.kernels.Scalar;
-import org.mambalens.engine.model.LanguageModel;
+import org.mambalens.engine.model.BackendLanguageModel;
 import org.mambalens.engine.tensor.Tensor;
 import org.mambalens.engine.trace.AttentionTrace;
 import org.mambalens.engine.trace.LruTrace;
@@ -37,7 +37,7 @@ import java.util.Arrays;
  * Shapes: L new tokens, P positions before them, D = hidden, W = lru_width, H heads and KV key/value heads
  * of dh, M = intermediate_size / 2, K conv taps, V = vocab.
  */
-public final class GriffinModel implements LanguageModel {
+public final class GriffinModel extends BackendLanguageModel<GriffinModel.State> {
 
     /** A recurrent block's weights. */
     record Recurrent(Matrix linearX, Buffer linearXB, Matrix linearY, Buffer linearYB,   // [W, D], [W] each
@@ -60,10 +60,9 @@ public final class GriffinModel implements LanguageModel {
      * keys and values of the last {@code window} positions [window, KV·dh], position p at row p mod window; all
      * in the backend's memory.
      */
-    public static final class State implements LanguageModel.State {
+    public static final class State extends DecodeState {
         final Buffer[] conv, h;
         final KeyValueRing[] rings;
-        int position;
 
         State(Backend backend, GriffinConfig c) {
             int n = c.layers(), W = c.lruWidth(), kv = c.kvHeads() * c.headDim();
@@ -80,20 +79,18 @@ public final class GriffinModel implements LanguageModel {
             }
         }
 
+        /** The rings need no clearing: a sequence's first chunk reads none of them. */
         @Override
-        public int position() {
-            return position;
+        protected void clear(Backend backend) {
+            for (int i = 0; i < conv.length; i++) {
+                if (conv[i] != null) backend.fill(conv[i], conv[i].size(), 0f);
+                if (h[i] != null) backend.fill(h[i], h[i].size(), 0f);
+            }
         }
     }
 
-    /** Prefill runs in chunks of this many tokens, so a prompt of any length needs bounded memory. */
-    static final int PREFILL_CHUNK = 512;
-
     private final Path dir;
     private final GriffinConfig config;
-    private final Checkpoint checkpoint;
-    private final Backend backend;
-    private final Matrix embeddings;            // [V, D], F32: rows are gathered
     private final float normalizer;             // √D in bfloat16
     private final Layer[] layers;
     private final Buffer finalNorm;             // [D], 1 + w
@@ -101,13 +98,11 @@ public final class GriffinModel implements LanguageModel {
     private final Buffer inverseFrequencies;    // [rotaryDims / 2]
 
     private GriffinModel(Path dir, GriffinConfig c, Checkpoint ck, Backend backend) {
-        this.dir = dir;
-        this.config = c;
-        this.checkpoint = ck;
-        this.backend = backend;
         int V = c.vocabSize(), D = c.hiddenSize();
         Tensor table = ck.tensor("model.embed_tokens.weight", V, D);
-        embeddings = backend.table(table, V, D);
+        super(ck, backend, backend.table(table, V, D), V, D, c.layers(), c.eosTokenId());
+        this.dir = dir;
+        this.config = c;
         head = backend.matrix(ck.has("lm_head.weight") ? ck.tensor("lm_head.weight", V, D) : table, V, D);
         normalizer = Scalar.roundToBfloat16((float) Math.sqrt(D));
         layers = new Layer[c.layers()];
@@ -192,85 +187,6 @@ public final class GriffinModel implements LanguageModel {
         return config;
     }
 
-    @Override
-    public Backend backend() {
-        return backend;
-    }
-
-    @Override
-    public int vocabSize() {
-        return config.vocabSize();
-    }
-
-    @Override
-    public int layers() {
-        return config.layers();
-    }
-
-    @Override
-    public int eosTokenId() {
-        return config.eosTokenId();
-    }
-
-    @Override
-    public State newState() {
-        return backend.call(() -> new State(backend, config));
-    }
-
-    @Override
-    public float[] forward(int[] ids, TraceRecorder trace) {
-        LanguageModel.checkIds(ids, config.vocabSize());
-        return backend.call(() -> {
-            int L = ids.length, V = config.vocabSize();
-            try (Backend.Frame f = backend.frame()) {
-                Buffer x = embed(f, ids), logits = f.floats((long) L * V);
-                blocks(f, x, L, null, trace, logits, 0, L);
-                return backend.read(logits, Math.multiplyExact(L, V));
-            }
-        });
-    }
-
-    @Override
-    public float[] prefill(int[] ids, LanguageModel.State state) {
-        LanguageModel.checkIds(ids, config.vocabSize());     // all of them first: a bad id must not leave the state half-advanced
-        State st = (State) state;
-        return backend.call(() -> {
-            float[] logits = null;
-            for (int from = 0; from < ids.length; from += PREFILL_CHUNK) {
-                int[] chunk = Arrays.copyOfRange(ids, from, Math.min(ids.length, from + PREFILL_CHUNK));
-                logits = run(chunk, st);
-            }
-            return logits;
-        });
-    }
-
-    /** One token. Its kernels take the position, so a GPU launches them afresh (no graph replay). */
-    @Override
-    public float[] step(int id, LanguageModel.State state) {
-        LanguageModel.checkIds(new int[]{id}, config.vocabSize());
-        return backend.call(() -> run(new int[]{id}, (State) state));
-    }
-
-    /** The logits after the last of {@code ids}, advancing {@code state} by them. */
-    private float[] run(int[] ids, State state) {
-        int V = config.vocabSize();
-        try (Backend.Frame f = backend.frame()) {
-            Buffer x = embed(f, ids), out = f.floats(V);
-            blocks(f, x, ids.length, state, null, out, ids.length - 1, 1);
-            state.position += ids.length;
-            return backend.read(out, V);
-        }
-    }
-
-    /** The embeddings of {@code ids} times the normalizer, [L, D]: the residual stream. */
-    private Buffer embed(Backend.Frame f, int[] ids) {
-        long n = (long) ids.length * config.hiddenSize();
-        Buffer x = f.floats(n);
-        backend.embed(x, embeddings, ids);
-        backend.scale(x, normalizer, n);
-        return x;
-    }
-
     /**
      * The activations of a forward pass, shared by the layers: the residual branch's output and the norm's [L, D];
      * two branches of each block (the GeLU gate and linear_x's output, q/k/v and the attention's context, the
@@ -282,11 +198,30 @@ public final class GriffinModel implements LanguageModel {
 
     /**
      * The blocks over the L embedded tokens in x [L, D] (the residual stream), continuing from and updating
-     * {@code state} (null: a fresh state that is not kept, at position 0), then the final RMSNorm, the head and
+     * {@code state}, then the final RMSNorm, the head and
      * the soft cap for rows [firstRow, firstRow + rows) into logits [rows, V]. Each block's adds are deferred
      * into the next norm.
      */
-    private void blocks(Backend.Frame f, Buffer x, int L, State state, TraceRecorder trace, Buffer logits, int firstRow, int rows) {
+    @Override
+    protected State freshState() {
+        return new State(backend, config);
+    }
+
+    /** Its kernels take the position, so a GPU launches a step afresh. */
+    @Override
+    protected boolean stepReplays() {
+        return false;
+    }
+
+    /** The embeddings times the normalizer √D. */
+    @Override
+    protected void embed(Buffer x, int[] ids) {
+        super.embed(x, ids);
+        backend.scale(x, normalizer, (long) ids.length * config.hiddenSize());
+    }
+
+    @Override
+    protected void blocks(Backend.Frame f, Buffer x, int L, State state, TraceRecorder trace, Buffer logits, int firstRow, int rows) {
         int D = config.hiddenSize(), W = config.lruWidth(), M = config.mlpWidth(), dh = config.headDim();
         int q = config.heads() * dh, qkv = q + 2 * config.kvHeads() * dh;
         float eps = config.eps();
@@ -310,15 +245,15 @@ public final class GriffinModel implements LanguageModel {
 
     /** hidden = linear_out(RG-LRU(conv(linear_x(normed))) ⊙ gelu(linear_y(normed))) for L tokens, [L, D]. */
     private void recurrent(int index, Recurrent r, Scratch s, int L, State state, TraceRecorder trace) {
-        int D = config.hiddenSize(), W = config.lruWidth(), K = config.convWidth(), P = state == null ? 0 : state.position;
+        int D = config.hiddenSize(), W = config.lruWidth(), K = config.convWidth(), P = state.position();
         Buffer gate = s.first(), xb = s.second(), x = s.convolved(), h = s.lru();    // [L, W] each
         backend.linear(gate, W, s.normed(), D, L, r.linearY(), r.linearYB());
         backend.biasActivation(gate, null, L, W, Backend.Activation.GELU_TANH);
         backend.linear(xb, W, s.normed(), D, L, r.linearX(), r.linearXB());
-        Buffer window = state == null ? null : state.conv[index];
+        Buffer window = state.conv[index];
         backend.causalConv(x, null, xb, W, r.convTaps(), r.convB(), window, 1, L, W, K, false, false);
-        if (window != null) backend.rollWindow(window, xb, W, L, W, K);
-        backend.rgLru(h, x, W, r.lru(), state == null ? null : state.h[index], s.a(), s.b(), L, W, config.heads(), P);
+        backend.rollWindow(window, xb, W, L, W, K);
+        backend.rgLru(h, x, W, r.lru(), state.h[index], s.a(), s.b(), L, W, config.heads(), P);
         if (trace != null && P == 0) {
             int n = L * W;
             trace.record(index, () -> new LruTrace(L, W, backend.read(s.a(), n), backend.read(s.b(), n), backend.read(x, n),
@@ -334,16 +269,16 @@ public final class GriffinModel implements LanguageModel {
      */
     private void attention(Backend.Frame f, int index, LocalAttention w, Scratch s, int L, State state, TraceRecorder trace) {
         int D = config.hiddenSize(), H = config.heads(), KV = config.kvHeads(), dh = config.headDim(), rotary = config.rotaryDims();
-        int P = state == null ? 0 : state.position, q = H * dh, kv = KV * dh, ld = q + 2 * kv;
+        int P = state.position(), q = H * dh, kv = KV * dh, ld = q + 2 * kv;
         Buffer qkv = s.first(), context = s.second();                                // [L, (H + 2·KV)·dh], [L, H·dh]
         backend.linear(qkv, ld, s.normed(), D, L, w.qkv(), w.qkvB());
         backend.rotary(qkv, ld, L, H, dh, inverseFrequencies, rotary, P);
         backend.rotary(qkv.at(q), ld, L, KV, dh, inverseFrequencies, rotary, P);
         Buffer probs = trace != null && P == 0 && trace.wants(index) ? f.floats((long) H * L * L) : null;   // [H, L, L]
-        KeyValueRing ring = state == null ? null : state.rings[index];
+        KeyValueRing ring = state.rings[index];
         backend.slidingWindowAttention(context, q, qkv, ld, qkv.at(q), qkv.at(q + kv), ld, ring, P, L, H, KV, dh, config.window(),
                 (float) (1 / Math.sqrt(dh)), probs);
-        if (ring != null) backend.ringAppend(ring, qkv.at(q), qkv.at(q + kv), ld, kv, P, L);
+        backend.ringAppend(ring, qkv.at(q), qkv.at(q + kv), ld, kv, P, L);
         if (probs != null) {
             Buffer p = probs;
             trace.record(index, () -> new AttentionTrace(H, L, backend.read(p, H * L * L)));
@@ -365,15 +300,6 @@ public final class GriffinModel implements LanguageModel {
     @Override
     public float[] forwardWithGradients(int[] ids, int position, int token, TraceRecorder trace) {
         throw new UnsupportedOperationException("the reverse pass (attribution) is not implemented for " + this + " yet");
-    }
-
-    @Override
-    public void close() {
-        backend.call(() -> {
-            backend.close();
-            checkpoint.close();
-            return null;
-        });
     }
 
     @Override
