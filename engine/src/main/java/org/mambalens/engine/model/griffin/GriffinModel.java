@@ -196,12 +196,6 @@ public final class GriffinModel extends BackendLanguageModel<GriffinModel.State>
     private record Scratch(Buffer hidden, Buffer normed, Buffer first, Buffer second, Buffer convolved, Buffer lru, Buffer a, Buffer b) {
     }
 
-    /**
-     * The blocks over the L embedded tokens in x [L, D] (the residual stream), continuing from and updating
-     * {@code state}, then the final RMSNorm, the head and
-     * the soft cap for rows [firstRow, firstRow + rows) into logits [rows, V]. Each block's adds are deferred
-     * into the next norm.
-     */
     @Override
     protected State freshState() {
         return new State(backend, config);
@@ -220,6 +214,11 @@ public final class GriffinModel extends BackendLanguageModel<GriffinModel.State>
         backend.scale(x, normalizer, (long) ids.length * config.hiddenSize());
     }
 
+    /**
+     * The blocks over the L embedded tokens in x [L, D] (the residual stream), continuing from and updating
+     * {@code state}, then the final RMSNorm, the head and the soft cap for rows [firstRow, firstRow + rows) into
+     * logits [rows, V]. Each block's adds are deferred into the next norm.
+     */
     @Override
     protected void blocks(Backend.Frame f, Buffer x, int L, State state, TraceRecorder trace, Buffer logits, int firstRow, int rows) {
         int D = config.hiddenSize(), W = config.lruWidth(), M = config.mlpWidth(), dh = config.headDim();

@@ -119,16 +119,16 @@ public final class Mamba2Model extends BackendLanguageModel<Mamba2Model.State> {
         return config;
     }
 
-    /**
-     * The blocks over the L embedded tokens in x [L, D] (the residual stream, F32), continuing from and
-     * updating {@code state}, then RMSNorm_f and the head for rows [firstRow, firstRow + rows) into
-     * logits [rows, V]. Each block is x = x + Mixer(RMSNorm(x)), the add deferred into the next norm.
-     */
     @Override
     protected State freshState() {
         return new State(backend, config);
     }
 
+    /**
+     * The blocks over the L embedded tokens in x [L, D] (the residual stream, F32), continuing from and
+     * updating {@code state}, then RMSNorm_f and the head for rows [firstRow, firstRow + rows) into
+     * logits [rows, V]. Each block is x = x + Mixer(RMSNorm(x)), the add deferred into the next norm.
+     */
     @Override
     protected void blocks(Backend.Frame f, Buffer x, int L, State state, TraceRecorder trace, Buffer logits, int firstRow, int rows) {
         int D = config.hiddenSize(), E = config.intermediateSize(), W = config.convChannels(), R = config.projectionSize();
