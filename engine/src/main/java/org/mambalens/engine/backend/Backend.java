@@ -161,7 +161,7 @@ public interface Backend extends AutoCloseable {
 
     /**
      * y = (C·h + D·u) ⊙ silu(z) with h_t = exp(Δ_t·A)·h_{t−1} + Δ_t·B_t·u_t, for `batch` sequences of T
-     * tokens (SPEC §2); {@code reverse} scans each sequence from its end; {@code accumulate} adds into y.
+     * tokens (DESIGN §2); {@code reverse} scans each sequence from its end; {@code accumulate} adds into y.
      */
     void selectiveScan(Scan scan, int batch, int tokens, int channels, int states, boolean reverse, boolean accumulate);
 
@@ -307,7 +307,7 @@ public interface Backend extends AutoCloseable {
     // ---- explanations ----------------------------------------------------------------------------
 
     /**
-     * One Mamba layer's hidden attention (SPEC §3) summed over its E channels without building [E, T, T]:
+     * One Mamba layer's hidden attention (DESIGN §3) summed over its E channels without building [E, T, T]:
      * {@code sum} and {@code positive} [T, T] (Σ α and Σ max(α, 0); both directions α_fwd + flip(α_bwd) when
      * {@code backward} is given), and the smallest and largest α of any channel.
      */

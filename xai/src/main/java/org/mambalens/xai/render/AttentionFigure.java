@@ -20,7 +20,7 @@ import java.util.stream.IntStream;
 
 /**
  * The seed paper's Fig. 4 for text: the attention matrices of several language models on the same text, side by
- * side, layer by layer — per layer the mean of |A| over its channels (Mamba's hidden attention α, SPEC §3) or
+ * side, layer by layer — per layer the mean of |A| over its channels (Mamba's hidden attention α, DESIGN §3) or
  * heads (GPT-NeoX's softmax probabilities, Mamba-2's heads), and the chosen channels or heads themselves, each
  * picture min-max normalised on its own. A layer's chosen units are those whose |A| reaches furthest into the
  * past: the highest share of |A| off the diagonal (a channel whose matrix is nearly diagonal shows nothing

@@ -25,7 +25,7 @@ import java.util.stream.IntStream;
 
 /**
  * Explains a language model's next-token prediction, or a text classifier's label: the text's tokens
- * coloured by their relevance to the explained position (the last token, or the classifier's read position) (SPEC §7 with the last row instead of a cls row: raw attention, rollout and
+ * coloured by their relevance to the explained position (the last token, or the classifier's read position) (DESIGN §7 with the last row instead of a cls row: raw attention, rollout and
  * attribution — over the hidden attention and Mamba-Attribution for Mamba, over the softmax
  * probabilities and Chefer et al.'s Transformer-Attribution for GPT-NeoX; raw attention and rollout over
  * the implicit attention of Mamba-2 (per head), RWKV and Griffin's RG-LRU (per channel), with Griffin's local

@@ -21,7 +21,7 @@ import java.util.Arrays;
 import static org.mambalens.engine.backend.CpuBackend.array;
 
 /**
- * Mamba-1 language model (transformers' {@code MambaForCausalLM}, SPEC §2), read top to bottom:
+ * Mamba-1 language model (transformers' {@code MambaForCausalLM}, DESIGN §2), read top to bottom:
  * weights, state, then the forward pass, written once over a {@link Backend} (the CPU's Vector API
  * kernels or a CUDA GPU). Large matrices stay in their checkpoint dtype on the CPU (memory-mapped) and
  * are uploaded once to a GPU; the residual stream and every activation are F32.
