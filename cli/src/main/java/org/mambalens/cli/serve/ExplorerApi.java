@@ -203,7 +203,7 @@ final class ExplorerApi {
             for (int l = 0; l < layers; l++) {
                 AttentionMaps.Units units = AttentionMaps.units(trace.layer(l));
                 if (l == 0) doc.put("unit", units.unit()).put("units", units.count());
-                means.add(matrix(units.summary().absoluteMean(), units.tokens()));
+                means.add(matrix(UnitRanking.of(units).absoluteMean(), units.tokens()));          // the mean as a single layer's answer gives it
             }
             return doc;
         }

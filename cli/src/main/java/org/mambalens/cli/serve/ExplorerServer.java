@@ -25,8 +25,9 @@ import java.util.function.Function;
 
 /**
  * The explorer's web server (the JDK's {@code com.sun.net.httpserver}): the page and its assets from the classpath,
- * and the JSON API under {@code /api}. Requests run on a fixed pool of workers; those that arrive while all are busy
- * wait in an unbounded queue, in order, rather than being refused. Bodies over the limit are refused (413) before
+ * and the JSON API under {@code /api}. Requests run on a fixed pool of workers (their kernels on the engine's threads
+ * when no other request holds them); those that arrive while all are busy wait in an unbounded queue, in order,
+ * rather than being refused. Bodies over the limit are refused (413) before
  * they are read whole. Bound to a loopback address, it answers only requests whose Host is a loopback name, so a web
  * page elsewhere cannot reach it through a DNS name that resolves to 127.0.0.1.
  */

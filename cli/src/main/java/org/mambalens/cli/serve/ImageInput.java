@@ -23,7 +23,7 @@ record ImageInput(String label, int[] luma, int height, int width) {
         String data = base64.startsWith("data:") ? base64.substring(base64.indexOf(',') + 1) : base64;
         byte[] bytes;
         try {
-            bytes = Base64.getMimeDecoder().decode(data);
+            bytes = Base64.getDecoder().decode(data.replaceAll("\\s", ""));
         } catch (IllegalArgumentException e) {
             throw new ApiException(ApiException.BAD_REQUEST, "\"image\" is not base64: " + e.getMessage());
         }

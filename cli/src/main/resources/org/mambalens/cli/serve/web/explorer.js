@@ -93,10 +93,9 @@ function npy(values, shape) {
   return new Blob([bytes], {type: "application/octet-stream"});
 }
 
-/** Points link `a` at `make()` (a Blob or a canvas), downloaded as `file` when clicked. */
-function offer(a, file, make) {
-  a.onclick = event => {
-    event.preventDefault();
+/** Makes `button` download `make()` (a Blob or a canvas) as `file`. */
+function offer(button, file, make) {
+  button.onclick = () => {
     const made = make();
     const save = blob => {
       const url = URL.createObjectURL(blob);
