@@ -10,7 +10,7 @@ const state = {
   target: "",      // the explained label or next token ("" = the predicted one)
   pos: null,       // the explained position of a text (null = the model's own: last token, or a classifier's read position)
   layer: 0, ua: "", ub: "",   // the enlarged layer, and per column its channel/head ("" = the mean)
-  zoom: 12,
+  zoom: null,      // pixels per cell of the enlarged matrix (null = as large as fits about 480 px)
 };
 
 let models = [];            // GET /api/models
@@ -121,7 +121,6 @@ class Column {
     this.side = side;     // "a" or "b": which unit field of the state is its own
     this.root = $("#column-template").content.firstElementChild.cloneNode(true);
     $(".model-name", this.root).textContent = name + " · " + (models.find(m => m.name === name) || {}).family;
-    $(".zoom-level", this.root).value = state.zoom;
     $(".zoom-level", this.root).oninput = event => { state.zoom = Number(event.target.value); writeUrl(); this.drawZoom(); };
     $(".unit", this.root).onchange = event => { state["u" + side] = event.target.value; writeUrl(); this.loadLayer(); };
     $("#columns").append(this.root);
@@ -280,8 +279,10 @@ class Column {
   drawZoom() {
     if (!this.matrix) return;
     const m = this.matrix, canvas = $("canvas.zoom", this.root);
+    const cell = state.zoom || Math.max(2, Math.min(40, Math.floor(480 / m.matrix.length)));
+    $(".zoom-level", this.root).value = cell;
     const what = m.index === undefined ? "mean |A|" : m.unit + " " + m.index + " A";
-    drawMatrix(canvas, m.matrix, state.zoom, m.tokens, (i, j, v) =>
+    drawMatrix(canvas, m.matrix, cell, m.tokens, (i, j, v) =>
       "layer " + m.layer + ", " + what + "\nquery " + i + " " + JSON.stringify(m.tokens[i]) + "\nkey   " + j + " " + JSON.stringify(m.tokens[j]) + "\nvalue " + v.toPrecision(5));
     const base = safe(this.name) + "_layer" + m.layer + (m.index === undefined ? "_mean" : "_" + m.unit + m.index);
     const links = $(".zoom-controls .downloads", this.root);
