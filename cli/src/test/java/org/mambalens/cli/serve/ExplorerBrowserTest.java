@@ -7,6 +7,7 @@ import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.mambalens.engine.Fixtures;
+import org.mambalens.engine.io.Npy;
 
 import java.net.InetSocketAddress;
 import java.net.URI;
@@ -84,7 +85,20 @@ class ExplorerBrowserTest {
             chrome.eval("document.querySelectorAll('.column')[0].querySelectorAll('.predictions li')[1].click()");
             chrome.waitFor("document.body.dataset.state === 'ready' && location.search.includes('target=%23') && "
                     + "document.querySelector('.column .predictions li:nth-child(2)').classList.contains('target')");
+            // Values on hover: the pointer over the enlarged matrix's last row, first column.
+            JsonNode box = chrome.eval("(() => { const r = document.querySelector('canvas.zoom').getBoundingClientRect(); return [r.right - 4, r.bottom - 4]; })()");
+            chrome.call("Input.dispatchMouseEvent", JSON.createObjectNode().put("type", "mouseMoved").put("x", box.get(0).asDouble()).put("y", box.get(1).asDouble()));
+            chrome.waitFor("!document.querySelector('#tooltip').hidden && document.querySelector('#tooltip').textContent.includes('query 9')");
+            assertThat(chrome.eval("document.querySelector('#tooltip').textContent").asText()).contains("layer 2", "key   9", "value ");
             chrome.screenshot(SCREENSHOTS.resolve("text.png"));
+
+            // The NPY download is what numpy (and the engine's reader) loads.
+            String npy = chrome.eval("(async () => { const b = new Uint8Array(await npy([1, 2, 3, 4, 5, 6], [2, 3]).arrayBuffer()); "
+                    + "return btoa(String.fromCharCode(...b)); })()").asText();
+            Path file = tmp.resolve("download.npy");
+            Files.write(file, Base64.getDecoder().decode(npy));
+            assertThat(Npy.readFloat32(file).shape()).containsExactly(2, 3);
+            assertThat(Npy.readFloat32(file).data()).containsExactly(1, 2, 3, 4, 5, 6);
 
             chrome.open(origin + "/?a=vim-fashion&b=vit-fashion&method=attribution&example=test-0000-ankle-boot.png");
             chrome.waitFor("document.body.dataset.state === 'ready' && document.querySelectorAll('canvas.overlay:not([hidden])').length === 2");
@@ -95,6 +109,15 @@ class ExplorerBrowserTest {
                     + " let lo = 255, hi = 0; for (let k = 0; k < d.length; k += 4) { lo = Math.min(lo, d[k]); hi = Math.max(hi, d[k]); } return hi - lo; })()";
             assertThat(chrome.eval(spread).asInt()).isGreaterThan(50);
             chrome.screenshot(SCREENSHOTS.resolve("image.png"));
+
+            // An image of the user's, given to the file input as a drop would give it: explained, and kept out of the URL.
+            JsonNode root = chrome.call("DOM.getDocument", JSON.createObjectNode());
+            int input = chrome.call("DOM.querySelector", JSON.createObjectNode().put("nodeId", root.get("root").get("nodeId").asInt()).put("selector", "#file")).get("nodeId").asInt();
+            ObjectNode files = JSON.createObjectNode().put("nodeId", input);
+            files.putArray("files").add(repository.resolve("data/fashion-mnist/test-0001-pullover.png").toAbsolutePath().toString());
+            chrome.call("DOM.setFileInputFiles", files);
+            chrome.waitFor("document.body.dataset.state === 'ready' && !location.search.includes('example=') && "
+                    + "document.querySelector('.predictions li.target').textContent.includes('Pullover')");
 
             assertThat(chrome.exceptions).as("errors thrown in the page").isEmpty();
             assertThat(chrome.requested).isNotEmpty().allSatisfy(url -> assertThat(url).matches("(" + java.util.regex.Pattern.quote(origin) + "/|data:|blob:).*"));
