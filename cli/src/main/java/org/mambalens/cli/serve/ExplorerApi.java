@@ -140,11 +140,11 @@ final class ExplorerApi {
         int startLayer = r.integer("start_layer", -1);
         String target = r.text("target", null);
         List<String> notes = new ArrayList<>();
-        List<ModelCatalog.Entry> entries = r.texts("models").isEmpty() ? List.of(catalog.find(oneModel(r))) : r.texts("models").stream().map(catalog::find).toList();
         if (r.has("model") && r.has("models")) throw new ApiException(ApiException.BAD_REQUEST, "give \"model\" or \"models\", not both");
+        List<ModelCatalog.Entry> entries = r.has("models") ? r.texts("models").stream().map(catalog::find).toList() : List.of(catalog.find(oneModel(r)));
         for (ModelCatalog.Entry e : entries) methods = Method.supported(methods, option, e.family(), notes::add);
         ObjectNode doc;
-        if (!entries.getFirst().kind().equals("image")) {
+        if (!entries.getFirst().isImage()) {
             if (entries.size() > 1) throw new ApiException(ApiException.BAD_REQUEST, "--text explains one language model; give one model");
             LoadedModel.Text text = (LoadedModel.Text) catalog.load(entries.getFirst());
             String input = requiredText(r, entries.getFirst());
@@ -157,15 +157,21 @@ final class ExplorerApi {
             doc.put("image", image.label());
             ArrayNode models = doc.putArray("models");
             for (ModelCatalog.Entry e : entries) {
-                if (!(catalog.load(e) instanceof LoadedModel.Image loaded)) {
+                if (!e.isImage()) {
                     throw new ApiException(ApiException.BAD_REQUEST, "model " + e.name() + " is a " + e.kind() + " model; images are explained by image classifiers");
                 }
+            }
+            for (ModelCatalog.Entry e : entries) {
+                LoadedModel.Image loaded = (LoadedModel.Image) catalog.load(e);
                 int size = loaded.classifier().imageSize();
                 var subject = new ImageReport.Subject(e.name(), loaded.dir(), loaded.classifier());
                 models.add(ImageReport.explain(subject, image.square(size), size, methods, startLayer, target, (name, method, map, mapSize) -> matrix(map, mapSize)).json());
             }
         }
-        if (!notes.isEmpty()) notes.forEach(doc.putArray("notes")::add);
+        if (!notes.isEmpty()) {
+            ArrayNode said = doc.putArray("notes");                 // what the explain command prints as "note:" lines
+            notes.forEach(said::add);
+        }
         return doc;
     }
 

@@ -34,6 +34,9 @@ final class ModelCatalog implements AutoCloseable {
 
     /** A checkpoint on offer: {@code kind} is "language", "text-classifier" or "image". */
     record Entry(String name, Path dir, boolean bundled, String kind, ModelFamily family) {
+        boolean isImage() {
+            return family.kind() == ModelFamily.Kind.IMAGE;
+        }
     }
 
     private final Path bundled, user;
