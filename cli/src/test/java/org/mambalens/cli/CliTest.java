@@ -128,6 +128,16 @@ class CliTest {
         }
     }
 
+    /** serve's own tests start the server in-process (ExplorerServerTest); here, its refusals before it listens. */
+    @Test
+    void serveRefusesWhatItCannotServeInOneLine() throws IOException {
+        expectOneLineError(run("serve", "--port", "0", "--models", tmp.resolve("none").toString()), "--models " + tmp.resolve("none") + " is not a directory");
+        expectOneLineError(run("serve", "--port", "0", "--threads", "0"), "--threads must be at least 1");
+        try (java.net.ServerSocket taken = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            expectOneLineError(run("serve", "--port", String.valueOf(taken.getLocalPort())), "ddress already in use");
+        }
+    }
+
     private static void expectOneLineError(Result r, String mentions) {
         assertThat(r.code()).isEqualTo(1);
         assertThat(r.err().strip()).contains(mentions).doesNotContain("\n").doesNotContain("Exception");
