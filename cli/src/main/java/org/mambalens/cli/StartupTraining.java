@@ -19,7 +19,17 @@ final class StartupTraining {
     }
 
     public static void main(String[] args) throws IOException {
+        List<String> failed = run();
+        if (!failed.isEmpty()) {
+            System.err.println("mambalens: the start-up training run failed at: " + String.join("; ", failed));
+            System.exit(1);
+        }
+    }
+
+    /** Runs the training commands; returns those that failed (none, normally). */
+    static List<String> run() throws IOException {
         Path out = Files.createTempDirectory("mambalens-training");
+        List<String> failed = new java.util.ArrayList<>();
         try {
             List<String[]> commands = List.of(
                     new String[]{"forward", "--token-ids", ids(64), "--out", out.resolve("logits.npy").toString()},
@@ -27,7 +37,10 @@ final class StartupTraining {
                     new String[]{"classify", "--image", Path.of(System.getProperty("mambalens.home", "."), "data/fashion-mnist/test-0000-ankle-boot.png").toString()},
                     new String[]{"explain", "--text", "A fool and his money are soon parted.", "--out", out.resolve("text").toString()},
                     new String[]{"explain", "--out", out.resolve("image").toString()});
-            for (String[] command : commands) Main.run(command);
+            for (String[] command : commands) {
+                if (Main.run(command) != 0) failed.add(String.join(" ", command));
+            }
+            return failed;
         } finally {
             try (Stream<Path> files = Files.walk(out)) {
                 files.sorted(Comparator.reverseOrder()).forEach(p -> {

@@ -427,4 +427,17 @@ class CliTest {
             throw new java.io.UncheckedIOException(e);
         }
     }
+
+    /** The launcher's start-up cache is recorded by this run: every command in it must succeed, or the cache would be partial. */
+    @Test
+    void theStartupTrainingRunSucceeds() throws Exception {
+        PrintStream oldOut = System.out;
+        System.setOut(new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
+        try {
+            System.setProperty("mambalens.home", Fixtures.repository().toString());
+            assertThat(StartupTraining.run()).isEmpty();
+        } finally {
+            System.setOut(oldOut);
+        }
+    }
 }
