@@ -52,7 +52,7 @@ tests=0
   --select-class org.mambalens.engine.model.mamba2.Mamba2GoldenTest --select-class org.mambalens.engine.model.rwkv.RwkvGoldenTest \
   --select-class org.mambalens.engine.model.griffin.GriffinGoldenTest --select-class org.mambalens.engine.model.gptneox.GptNeoXGoldenTest \
   --select-class org.mambalens.engine.model.mamba.MambaGoldenTest --select-class org.mambalens.engine.model.vim.VimGoldenTest \
-  --select-class org.mambalens.engine.model.vit.ViTGoldenTest \
+  --select-class org.mambalens.engine.model.vit.ViTGoldenTest --select-class org.mambalens.engine.model.TextClassifiersTest \
   --select-class org.mambalens.xai.attention.HiddenAttentionCudaTest \
   --details=tree --disable-banner > "$OUT/tests.txt" 2>&1 || tests=$?
 grep -E 'tests (successful|failed|skipped|aborted)|containers (failed|skipped|aborted)|✘|MethodSource|=>' "$OUT/tests.txt" | head -60 || true
