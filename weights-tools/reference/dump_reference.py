@@ -88,10 +88,12 @@ def reference(model_dir, config, dtype, device):
     except (ValueError, TypeError):                           # families without an attention choice
         model = cls.from_pretrained(model_dir, dtype=dtype)
     model = model.to(device).eval()
-    key = "pixel_values" if config["model_type"] == "vit" else "input_ids"
 
     def run(x):
-        out = model(**{key: x}, output_hidden_states=True, use_cache=False) if key == "input_ids" else model(pixel_values=x, output_hidden_states=True)
+        if config["model_type"] == "vit":
+            out = model(pixel_values=x, output_hidden_states=True)
+        else:
+            out = model(input_ids=x, output_hidden_states=True, use_cache=False)
         return out.logits, list(out.hidden_states)
     return model, run
 

@@ -33,7 +33,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
  * on the GPU machine) verify within 1e-4, hidden state by hidden state; the same checkpoint with one weight of layer 1
  * scaled fails, first at that layer's output; the dump's other failures are one line naming the tensor.
  */
-class VerificationTest {
+public class VerificationTest {
     static final String[] FIXTURES = {"mamba/tied_f32", "mamba/untied_bf16", "mamba/conv3_rank_given", "mamba/bias_untied_f16",
             "mamba2/mamba2_f32", "mamba2/mamba2_groups_bf16", "rwkv/rwkv_f32", "rwkv/rwkv_bf16", "griffin/griffin_f32", "griffin/griffin_bf16",
             "gptneox/neox_parallel_f32", "gptneox/neox_sequential_bf16", "classifiers/mamba_cls_f32", "classifiers/mamba_cls_bf16",
@@ -118,7 +118,7 @@ class VerificationTest {
     }
 
     /** A copy of the model whose first layer-1 output projection is scaled by 1.05 (written F32). */
-    static Path perturbedCopy(Path dir, Path tmp) throws IOException {
+    public static Path perturbedCopy(Path dir, Path tmp) throws IOException {
         Path out = Files.createDirectories(tmp.resolve("perturbed"));
         try (Stream<Path> files = Files.list(dir)) {
             for (Path f : files.filter(f -> f.getFileName().toString().endsWith(".json")).toList()) Files.copy(f, out.resolve(f.getFileName()));
