@@ -217,7 +217,8 @@ public final class GriffinModel extends BackendLanguageModel<GriffinModel.State>
     /**
      * The blocks over the L embedded tokens in x [L, D] (the residual stream), continuing from and updating
      * {@code state}, then the final RMSNorm, the head and the soft cap for rows [firstRow, firstRow + rows) into
-     * logits [rows, V]. Each block's adds are deferred into the next norm.
+     * logits [rows, V]. Each block's adds are deferred into the next norm. Hidden states as transformers'
+     * RecurrentGemmaModel returns them: the stream entering each layer (the first: embeddings times √D), then final_norm's output.
      */
     @Override
     protected void blocks(Backend.Frame f, Buffer x, int L, State state, TraceRecorder trace, Buffer logits, int firstRow, int rows) {
@@ -231,6 +232,7 @@ public final class GriffinModel extends BackendLanguageModel<GriffinModel.State>
         for (int i = 0; i < layers.length; i++) {
             Layer w = layers[i];
             backend.addRmsnorm(s.normed(), D, x, D, i == 0 ? null : s.hidden(), D, w.temporalNorm(), L, D, eps);
+            recordHiddenState(trace, i == 0 ? "embeddings" : "layer " + (i - 1), x, L);
             if (w.recurrent() != null) recurrent(i, w.recurrent(), s, L, state, trace);
             else attention(f, i, w.attention(), s, L, state, trace);
             backend.addRmsnorm(s.normed(), D, x, D, s.hidden(), D, w.channelNorm(), L, D, eps);
@@ -238,6 +240,7 @@ public final class GriffinModel extends BackendLanguageModel<GriffinModel.State>
         }
         long from = (long) firstRow * D;
         backend.addRmsnorm(s.normed().at(from), D, x.at(from), D, s.hidden().at(from), D, finalNorm, rows, D, eps);
+        recordHiddenState(trace, "layer " + (layers.length - 1) + " and final_norm", s.normed(), L);
         backend.linear(logits, config.vocabSize(), s.normed().at(from), D, rows, head, null);
         if (config.logitsSoftCap() > 0) backend.softCap(logits, config.logitsSoftCap(), (long) rows * config.vocabSize());
     }
