@@ -23,8 +23,8 @@ final class GradientCommand implements Callable<Integer> {
     @Mixin
     ModelOption model;
 
-    @Option(names = "--token-ids", required = true, paramLabel = "IDS", description = "Comma-separated token ids, e.g. 5,17,3.")
-    String tokenIds;
+    @Mixin
+    TokenIds.Required tokenIds;
 
     @Option(names = "--position", required = true, paramLabel = "P", description = "The position whose logit is differentiated, 0 ≤ P < L.")
     int position;
@@ -37,7 +37,7 @@ final class GradientCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        int[] ids = TokenIds.parse(tokenIds);
+        int[] ids = tokenIds.parse();
         if (position < 0 || position >= ids.length) throw new IllegalArgumentException("--position " + position + " is outside the " + ids.length + " tokens [0, " + ids.length + ")");
         Path dir = model.resolve();
         ModelFamily family = Families.forDirectory(dir);
