@@ -223,7 +223,8 @@ public final class Backward {
      * </pre>
      * The states S are recomputed channel by channel ([len + 1, N] floats per thread), vectorised over n. Heads
      * run in parallel, each into its own dB and dC, summed over the group's heads in head order afterwards: the
-     * result does not depend on the number of threads. Columns of dxbc outside x·B·C are left as they are.
+     * result does not depend on the number of threads (nor on the JIT: lanes are summed in order, not by reduceLanes).
+     * Columns of dxbc outside x·B·C are left as they are.
      */
     public static void ssd(SsdGradients out, float[] dy, SsdScan.Inputs in, float[] a, float[] d, int len, int heads, int headDim,
                            int groups, int n) {
@@ -264,6 +265,7 @@ public final class Backward {
                                 int h, int g, int len, int heads, int headDim, int n, int vectorEnd) {
         int E = heads * headDim;
         float[] xbc = in.xbc(), decay = new float[len], dDelta = new float[len], grad = new float[n];   // Ā_t, Σ_p dΔ_t, G [N]
+        float[] lanes = new float[2 * LANES];
         for (int t = 0; t < len; t++) decay[t] = (float) Math.exp(in.delta()[t * heads + h] * a);
         for (int p = 0; p < headDim; p++) {
             int col = in.xOff() + h * headDim + p;
@@ -290,7 +292,15 @@ public final class Backward {
                     gsv = gi.fma(FloatVector.fromArray(F, states, s0 + i), gsv);
                     gi.mul(decay[t]).intoArray(grad, i);
                 }
-                float gb = gbv.reduceLanes(VectorOperators.ADD), gs = gsv.reduceLanes(VectorOperators.ADD);
+                float gb = 0, gs = 0;
+                if (vectorEnd > 0) {                                        // lane by lane, in order: reduceLanes may sum in any order
+                    gbv.intoArray(lanes, 0);
+                    gsv.intoArray(lanes, LANES);
+                    for (int l = 0; l < LANES; l++) {
+                        gb += lanes[l];
+                        gs += lanes[LANES + l];
+                    }
+                }
                 for (; i < n; i++) {
                     float gi = grad[i] + xbc[c + i] * dyt;
                     dC[s0 + i] += dyt * states[s1 + i];

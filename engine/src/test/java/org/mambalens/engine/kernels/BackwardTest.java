@@ -246,4 +246,33 @@ class BackwardTest {
         assertThat(org.mambalens.engine.Fixtures.relativeError(scalar.dxbc(), g.dxbc())).isLessThan(1e-6);
         assertThat(org.mambalens.engine.Fixtures.relativeError(scalar.ddelta(), g.ddelta())).isLessThan(1e-6);
     }
+
+    /**
+     * The threaded reverse kernels give bit-identical results with every kernel on the calling thread
+     * ({@link Parallel#inline}, what -Dmambalens.threads=1 does): sizes large enough for each to split its work.
+     */
+    @Test
+    void reverseKernelsDoNotDependOnTheThreads() {
+        int len = 64, heads = 16, headDim = 4, groups = 2, n = Vectors.LANES + 3, E = heads * headDim, W = E + 2 * groups * n;
+        float[] xbc = randoms(len * W, 1), delta = new float[len * heads], a = new float[heads], d = randoms(heads, 1), dy = randoms(len * E, 1);
+        for (int i = 0; i < delta.length; i++) delta[i] = 0.05f + 0.5f * random.nextFloat();
+        for (int h = 0; h < heads; h++) a[h] = -0.2f - 2 * random.nextFloat();
+        var in = new SsdScan.Inputs(xbc, W, 0, E, E + groups * n, delta);
+        var threaded = new Backward.SsdGradients(new float[len * W], new float[len * heads]);
+        var inline = new Backward.SsdGradients(new float[len * W], new float[len * heads]);
+        Backward.ssd(threaded, dy, in, a, d, len, heads, headDim, groups, n);
+        Parallel.inline(() -> Backward.ssd(inline, dy, in, a, d, len, heads, headDim, groups, n));
+        assertThat(inline.dxbc()).isEqualTo(threaded.dxbc());
+        assertThat(inline.ddelta()).isEqualTo(threaded.ddelta());
+
+        int A = 256;
+        float[] gate = randoms(len * A, 1), k = randoms(len * A, 1), v = randoms(len * A, 1), decay = new float[A], bonus = randoms(A, 1), dOut = randoms(len * A, 1);
+        for (int c = 0; c < A; c++) decay[c] = (float) -Math.exp(random.nextGaussian());
+        var wkvThreaded = new Backward.WkvGradients(new float[len * A], new float[len * A], new float[len * A]);
+        var wkvInline = new Backward.WkvGradients(new float[len * A], new float[len * A], new float[len * A]);
+        Backward.wkv(wkvThreaded, dOut, gate, k, v, decay, bonus, len, A);
+        Parallel.inline(() -> Backward.wkv(wkvInline, dOut, gate, k, v, decay, bonus, len, A));
+        assertThat(wkvInline.dk()).isEqualTo(wkvThreaded.dk());
+        assertThat(wkvInline.dv()).isEqualTo(wkvThreaded.dv());
+    }
 }
