@@ -97,6 +97,21 @@ class RecurrentGradientsTest {
         }
     }
 
+    /** A GPU model's reverse pass runs on the CPU view of its checkpoint: the same gradients as a CPU model's (skipped without a GPU). */
+    @ParameterizedTest
+    @ValueSource(strings = {"mamba2/mamba2_groups_bf16", "rwkv/rwkv_f32"})
+    void gradientsOfAGpuModelEqualThoseOfACpuModel(String fixture) {
+        org.mambalens.engine.cuda.GpuRequired.check();
+        Path dir = Fixtures.golden().resolve(fixture);
+        int[] ids = Arrays.copyOf(Fixtures.ints(Fixtures.json(dir.resolve("reference.json")).get("token_ids")), TOKENS);
+        TraceRecorder onGpu = TraceRecorder.allLayers(), onCpu = TraceRecorder.allLayers();
+        try (LanguageModel gpu = Models.loadLanguageModel(dir, Device.CUDA, org.mambalens.engine.backend.Precision.F32);
+             LanguageModel cpu = Models.loadLanguageModel(dir)) {
+            assertThat(gpu.forwardWithGradients(ids, TOKENS - 1, 5, onGpu)).containsExactly(cpu.forwardWithGradients(ids, TOKENS - 1, 5, onCpu));
+            assertThat(onGpu.inputGradient()).containsExactly(onCpu.inputGradient());
+        }
+    }
+
     /** The logit of {@code token} at {@code position} with the token at {@code t} swapped for {@code id}. */
     private static double logit(LanguageModel model, int[] ids, int t, int id, int position, int token) {
         int[] moved = ids.clone();
