@@ -1,6 +1,7 @@
 package org.mambalens.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.mambalens.engine.Fixtures;
@@ -216,8 +217,6 @@ class CliTest {
         assertThat(Fixtures.relativeError(got.data(), expected.data())).isLessThan(1e-4);
         expectOneLineError(run("attention", "--model", dir.toString(), "--token-ids", "1,2,3", "--layer", "0", "--unified",
                 "--out", tmp.resolve("u.npy").toString()), "--unified");
-        expectOneLineError(run("explain", "--model", Fixtures.golden().resolve("rwkv/rwkv_f32").toString(), "--text", "hello",
-                "--method", "attribution", "--out", tmp.resolve("t").toString()), "rwkv");
         expectOneLineError(run("explain", "--model", Fixtures.golden().resolve("vit/vit_small").toString(), "--text", "hello",
                 "--out", tmp.resolve("t").toString()), "language models");
         Path mamba2 = Fixtures.golden().resolve("mamba2/mamba2_f32");
@@ -490,5 +489,62 @@ class CliTest {
         } finally {
             System.setOut(oldOut);
         }
+    }
+
+    /**
+     * Mamba-2 and RWKV-4 are explained by every method, attribution through their reverse passes: `explain --text`
+     * with --method attribution and all, and compare-attention, on a fixture given the bundled tokenizer (its
+     * vocabulary widened to the tokenizer's with small random embedding rows). transformers has no sequence
+     * classifier of these families, so a checkpoint that claims one is refused in one line naming its config.json.
+     */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"mamba2/mamba2_groups_bf16", "rwkv/rwkv_f32"})
+    void mamba2AndRwkvAreExplainedByAttribution(String fixture) throws IOException {
+        Path model = withBundledTokenizer(Fixtures.golden().resolve(fixture), tmp.resolve("model"));
+        String text = "The compiler crashed and the kernel panicked at dawn";
+        for (String method : new String[]{"attribution", "all"}) {
+            Path out = tmp.resolve(method);
+            Result r = run("explain", "--model", model.toString(), "--text", text, "--method", method, "--out", out.toString());
+            assertThat(r.code()).as(r.err()).isZero();
+            JsonNode json = Fixtures.json(out.resolve("explanation.json"));
+            JsonNode attribution = json.get("attribution");
+            int T = json.get("tokens").size();
+            assertThat(attribution).hasSize(T);
+            double max = 0;
+            for (JsonNode v : attribution) max = Math.max(max, v.asDouble());
+            assertThat(max).as("a relevance row, not zeros").isGreaterThan(0);
+            if (method.equals("all")) assertThat(json.get("raw")).hasSize(T);
+            assertThat(Files.readString(out.resolve("report.html"))).contains("class=tok");
+        }
+        Result figure = run("compare-attention", "--model", model.toString(), "--text", text, "--tokens", "6", "--chosen", "2",
+                "--out", tmp.resolve("figure").toString());
+        assertThat(figure.code()).as(figure.err()).isZero();
+        assertThat(Npy.readFloat32(tmp.resolve("figure/model/layers.npy")).dim(1)).isEqualTo(6);
+
+        ObjectNode config = (ObjectNode) Fixtures.json(model.resolve("config.json"));
+        String family = config.get("model_type").asText();
+        config.putArray("architectures").add(family.equals("rwkv") ? "RwkvForSequenceClassification" : "Mamba2ForSequenceClassification");
+        config.putObject("id2label").put("0", "a").put("1", "b");
+        config.put("pad_token_id", 0);
+        Files.writeString(model.resolve("config.json"), config.toPrettyString());
+        for (String[] args : new String[][]{{"explain", "--model", model.toString(), "--text", text, "--out", tmp.resolve("c1").toString()},
+                {"evaluate-text", "--models", model.toString(), "--methods", "attribution", "--limit", "1", "--out", tmp.resolve("c2").toString()}}) {
+            expectOneLineError(run(args), "config.json");
+            expectOneLineError(run(args), "\"" + family + "\" sequence classifiers are not supported");
+        }
+    }
+
+    /** A copy of a language-model fixture whose vocabulary is the bundled tokenizer's, with that tokenizer.json. */
+    private static Path withBundledTokenizer(Path fixture, Path out) throws IOException {
+        Path tokenizer = Fixtures.repository().resolve("models/mamba-fortunes/tokenizer.json");
+        int vocab = Fixtures.json(Fixtures.repository().resolve("models/mamba-fortunes/config.json")).get("vocab_size").asInt();
+        float[] table = org.mambalens.engine.model.ExtendedVocabulary.table(fixture);
+        int D = table.length / Fixtures.json(fixture.resolve("config.json")).get("vocab_size").asInt();
+        java.util.Random random = new java.util.Random(1);
+        float[] rows = new float[(vocab - table.length / D) * D];
+        for (int i = 0; i < rows.length; i++) rows[i] = (float) (0.1 * random.nextGaussian());
+        org.mambalens.engine.model.ExtendedVocabulary.write(fixture, out, rows);
+        Files.copy(tokenizer, out.resolve("tokenizer.json"));
+        return out;
     }
 }

@@ -77,6 +77,21 @@ public final class Backward {
         for (int i = 0; i < n; i++) dx[i] = x[i] > 20f ? dy[i] : dy[i] / (1 + (float) Math.exp(-x[i]));
     }
 
+    /** dx = dy·σ'(x) from the forward's output y = σ(x): σ'(x) = y·(1 − y). */
+    public static void sigmoid(float[] dx, float[] dy, float[] y, int n) {
+        for (int i = 0; i < n; i++) dx[i] = dy[i] * y[i] * (1 - y[i]);
+    }
+
+    /** dx = dy·2·max(x, 0), for y = max(x, 0)² (RWKV's channel mix). */
+    public static void reluSquared(float[] dx, float[] dy, float[] x, int n) {
+        for (int i = 0; i < n; i++) dx[i] = x[i] > 0 ? 2 * x[i] * dy[i] : 0f;
+    }
+
+    /** dx = dy where lo ≤ x ≤ hi, else 0: PyTorch's clamp, which passes the gradient at the bounds. */
+    public static void clamp(float[] dx, float[] dy, float[] x, double lo, double hi, int n) {
+        for (int i = 0; i < n; i++) dx[i] = x[i] >= lo && x[i] <= hi ? dy[i] : 0f;
+    }
+
     /** dx = dy·gelu'(x) for the exact GELU x·Φ(x): gelu'(x) = Φ(x) + x·φ(x). */
     public static void gelu(float[] dx, float[] dy, float[] x, int n) {
         for (int i = 0; i < n; i++) {
@@ -133,6 +148,192 @@ public final class Backward {
                 dx[dxOff + t * lddx + c] = acc;
             }
         }
+    }
+
+    /**
+     * For Mamba-2's gated norm out = RMSNorm(y ⊙ silu(z)) [rows, dim]: with g = y ⊙ silu(z) and dg its
+     * RMSNorm's reverse, dy = dg ⊙ silu(z) and dz = dg ⊙ y ⊙ silu'(z). All packed [rows, dim].
+     */
+    public static void gatedRmsnorm(float[] dy, float[] dz, float[] dOut, float[] y, float[] z, float[] w, float eps, int rows, int dim) {
+        int n = rows * dim;
+        float[] g = new float[n], dg = new float[n];
+        for (int i = 0; i < n; i++) g[i] = y[i] * Scalar.silu(z[i]);
+        rmsnorm(dg, dOut, g, w, eps, rows, dim);
+        for (int i = 0; i < n; i++) {
+            dy[i] = dg[i] * Scalar.silu(z[i]);
+            dz[i] = dg[i] * y[i] * siluDerivative(z[i]);
+        }
+    }
+
+    /** For RWKV's token shift out_t = μ ⊙ x_t + (1 − μ) ⊙ x_{t−1} from a zero state: dx_t = μ ⊙ dy_t + (1 − μ) ⊙ dy_{t+1}. */
+    public static void tokenShift(float[] dx, float[] dy, float[] mix, int rows, int dim) {
+        for (int t = 0; t < rows; t++) {
+            for (int j = 0; j < dim; j++) {
+                float next = t + 1 < rows ? dy[(t + 1) * dim + j] : 0f;
+                dx[t * dim + j] = mix[j] * dy[t * dim + j] + (1 - mix[j]) * next;
+            }
+        }
+    }
+
+    /** Where the gated WKV's input gradients go, each packed [T, A]. */
+    public record WkvGradients(float[] dGate, float[] dk, float[] dv) {
+    }
+
+    /**
+     * The reverse of {@link Wkv#recurrence} from a fresh state. With ω_{t,i} the weights of wkv_t = Σ_{i≤t} ω_{t,i}·v_i
+     * (the softmax over i of ℓ_{t,i} = (t−1−i)·w + k_i for i < t and u + k_t for i = t) and dw_t = dOut_t·gate_t:
+     * <pre>
+     *   dGate_t = dOut_t·wkv_t,     dv_i = Σ_{t≥i} dw_t·ω_{t,i},     dk_i = Σ_{t≥i} dw_t·ω_{t,i}·(v_i − wkv_t).
+     * </pre>
+     * The terms t > i come from β_i = Σ_{t>i} e^{(t−1−i)·w}·dw_t/Z_t and γ_i (the same with wkv_t), Z_t the row's
+     * normaliser, run backwards as β_{i−1} = e^w·β_i + dw_i/Z_i; then Σ_{t>i} dw_t·ω_{t,i} = e^{k_i}·β_i. Like the
+     * forward's state they are held as mantissas and one exponent, so e^{k_i}·β_i never overflows. The forward's
+     * per-token wkv_t, ω_{t,t} and Z_t are recomputed first, as {@link Wkv#recurrence} computes them. Channels are
+     * independent and run in parallel.
+     */
+    public static void wkv(WkvGradients out, float[] dOut, float[] gate, float[] k, float[] v, float[] decay, float[] bonus,
+                           int tokens, int channels) {
+        int A = channels, T = tokens;
+        Parallel.forRange(A, Math.max(1, 4096 / Math.max(1, T)), (a0, a1) -> {
+            float[] wkv = new float[T], self = new float[T], z = new float[T], zMax = new float[T];   // wkv_t, ω_{t,t}, Z_t = z·e^{zMax}
+            for (int a = a0; a < a1; a++) {
+                float w = decay[a], u = bonus[a], num = 0, den = 0, max = -1e38f;
+                for (int t = 0; t < T; t++) {
+                    int o = t * A + a;
+                    float kt = k[o], vt = v[o];
+                    float m = Math.max(max, kt + u), e1 = (float) Math.exp(max - m), e2 = (float) Math.exp(kt + u - m);
+                    z[t] = e1 * den + e2;
+                    zMax[t] = m;
+                    wkv[t] = (e1 * num + e2 * vt) / z[t];
+                    self[t] = e2 / z[t];
+                    m = Math.max(max + w, kt);
+                    e1 = (float) Math.exp(max + w - m);
+                    e2 = (float) Math.exp(kt - m);
+                    num = e1 * num + e2 * vt;
+                    den = e1 * den + e2;
+                    max = m;
+                }
+                double beta = 0, gamma = 0, exponent = -1e38;                    // β_t = beta·e^exponent, γ_t = gamma·e^exponent
+                for (int t = T - 1; t >= 0; t--) {
+                    int o = t * A + a;
+                    double dw = (double) dOut[o] * gate[o], present = dw * self[t], past = Math.exp(k[o] + exponent);
+                    out.dGate()[o] = dOut[o] * wkv[t];
+                    out.dv()[o] = (float) (present + past * beta);
+                    out.dk()[o] = (float) (present * (v[o] - wkv[t]) + past * (v[o] * beta - gamma));
+                    double e = Math.max(-zMax[t], w + exponent);                // fold token t in: β_{t−1} = e^w·β_t + dw_t/Z_t
+                    double kept = Math.exp(w + exponent - e), fresh = Math.exp(-zMax[t] - e) * dw / z[t];
+                    beta = kept * beta + fresh;
+                    gamma = kept * gamma + fresh * wkv[t];
+                    exponent = e;
+                }
+            }
+        });
+    }
+
+    /** Where the SSD scan's input gradients go: dx, dB, dC into dxbc [len, ld] at the forward's x·B·C columns; dΔ [len, H]. */
+    public record SsdGradients(float[] dxbc, float[] ddelta) {
+    }
+
+    /**
+     * The reverse of {@link SsdScan#scan} from a zero state. Per head h (of group g) and channel p, the state
+     * gradient G_t = ∂/∂S_t [N] runs backwards, G_t = C_t·dy_t + Ā_{t+1}·G_{t+1} with Ā_t = exp(Δ_t·A), and
+     * <pre>
+     *   dx_t = D·dy_t + Δ_t·Σ_n G_t·B_t          dB_t = Σ_{h∈g, p} G_t·Δ_t·x_t        dC_t = Σ_{h∈g, p} dy_t·S_t
+     *   dΔ_t = Σ_p ( A·Ā_t·Σ_n G_t·S_{t−1} + x_t·Σ_n G_t·B_t )
+     * </pre>
+     * The states S are recomputed channel by channel ([len + 1, N] floats per thread), vectorised over n. Heads
+     * run in parallel, each into its own dB and dC, summed over the group's heads in head order afterwards: the
+     * result does not depend on the number of threads (nor on the JIT: lanes are summed in order, not by reduceLanes).
+     * Columns of dxbc outside x·B·C are left as they are.
+     */
+    public static void ssd(SsdGradients out, float[] dy, SsdScan.Inputs in, float[] a, float[] d, int len, int heads, int headDim,
+                           int groups, int n) {
+        ssd(out, dy, in, a, d, len, heads, headDim, groups, n, true);
+    }
+
+    /** {@link #ssd}, or with {@code vectorised} false its scalar twin (the same loops, every n in the scalar tail). */
+    static void ssd(SsdGradients out, float[] dy, SsdScan.Inputs in, float[] a, float[] d, int len, int heads, int headDim,
+                    int groups, int n, boolean vectorised) {
+        int perGroup = heads / groups;
+        float[][] dB = new float[heads][], dC = new float[heads][];        // per head [len, N]
+        Parallel.forRange(heads, 1, (h0, h1) -> {
+            float[] states = new float[(len + 1) * n];                      // S_{t−1} at row t: row 0 is the zero state
+            for (int h = h0; h < h1; h++) {
+                dB[h] = new float[len * n];
+                dC[h] = new float[len * n];
+                ssdHead(out, dB[h], dC[h], states, dy, in, a[h], d[h], h, h / perGroup, len, heads, headDim, n, vectorised ? n - n % LANES : 0);
+            }
+        });
+        for (int t = 0; t < len; t++) {
+            int row = t * in.ld();
+            for (int g = 0; g < groups; g++) {
+                for (int i = 0; i < n; i++) {
+                    float sumB = 0, sumC = 0;
+                    for (int h = g * perGroup; h < (g + 1) * perGroup; h++) {
+                        sumB += dB[h][t * n + i];
+                        sumC += dC[h][t * n + i];
+                    }
+                    out.dxbc()[row + in.bOff() + g * n + i] = sumB;
+                    out.dxbc()[row + in.cOff() + g * n + i] = sumC;
+                }
+            }
+        }
+    }
+
+    /** Head h of {@link #ssd}: its channels' dx and its dΔ into {@code out}, its dB, dC [len, N]; states [0, vectorEnd) as vectors. */
+    private static void ssdHead(SsdGradients out, float[] dB, float[] dC, float[] states, float[] dy, SsdScan.Inputs in, float a, float d,
+                                int h, int g, int len, int heads, int headDim, int n, int vectorEnd) {
+        int E = heads * headDim;
+        float[] xbc = in.xbc(), decay = new float[len], dDelta = new float[len], grad = new float[n];   // Ā_t, Σ_p dΔ_t, G [N]
+        float[] lanes = new float[2 * LANES];
+        for (int t = 0; t < len; t++) decay[t] = (float) Math.exp(in.delta()[t * heads + h] * a);
+        for (int p = 0; p < headDim; p++) {
+            int col = in.xOff() + h * headDim + p;
+            for (int t = 0; t < len; t++) {                                 // S_t = Ā_t·S_{t−1} + Δ_t·x_t·B_t
+                int b = t * in.ld() + in.bOff() + g * n, s0 = t * n, s1 = s0 + n, i = 0;
+                float dx = in.delta()[t * heads + h] * xbc[t * in.ld() + col];
+                for (; i < vectorEnd; i += LANES) {
+                    FloatVector.fromArray(F, states, s0 + i).mul(decay[t]).add(FloatVector.fromArray(F, xbc, b + i).mul(dx)).intoArray(states, s1 + i);
+                }
+                for (; i < n; i++) states[s1 + i] = decay[t] * states[s0 + i] + dx * xbc[b + i];
+            }
+            java.util.Arrays.fill(grad, 0f);
+            for (int t = len - 1; t >= 0; t--) {
+                int row = t * in.ld(), b = row + in.bOff() + g * n, c = row + in.cOff() + g * n, s0 = t * n, s1 = s0 + n, i = 0;
+                float dyt = dy[t * E + h * headDim + p], dt = in.delta()[t * heads + h], xt = xbc[row + col], dtx = dt * xt;
+                FloatVector gbv = FloatVector.zero(F), gsv = gbv;               // Σ_n G_t·B_t, Σ_n G_t·S_{t−1}
+                FloatVector dyv = FloatVector.broadcast(F, dyt), dtxv = FloatVector.broadcast(F, dtx);
+                for (; i < vectorEnd; i += LANES) {
+                    FloatVector gi = FloatVector.fromArray(F, xbc, c + i).fma(dyv, FloatVector.fromArray(F, grad, i));
+                    FloatVector bv = FloatVector.fromArray(F, xbc, b + i);
+                    FloatVector.fromArray(F, states, s1 + i).fma(dyv, FloatVector.fromArray(F, dC, s0 + i)).intoArray(dC, s0 + i);
+                    gi.fma(dtxv, FloatVector.fromArray(F, dB, s0 + i)).intoArray(dB, s0 + i);
+                    gbv = gi.fma(bv, gbv);
+                    gsv = gi.fma(FloatVector.fromArray(F, states, s0 + i), gsv);
+                    gi.mul(decay[t]).intoArray(grad, i);
+                }
+                float gb = 0, gs = 0;
+                if (vectorEnd > 0) {                                        // lane by lane, in order: reduceLanes may sum in any order
+                    gbv.intoArray(lanes, 0);
+                    gsv.intoArray(lanes, LANES);
+                    for (int l = 0; l < LANES; l++) {
+                        gb += lanes[l];
+                        gs += lanes[LANES + l];
+                    }
+                }
+                for (; i < n; i++) {
+                    float gi = grad[i] + xbc[c + i] * dyt;
+                    dC[s0 + i] += dyt * states[s1 + i];
+                    dB[s0 + i] += gi * dtx;
+                    gb += gi * xbc[b + i];
+                    gs += gi * states[s0 + i];
+                    grad[i] = decay[t] * gi;
+                }
+                out.dxbc()[row + col] = d * dyt + dt * gb;
+                dDelta[t] += a * decay[t] * gs + xt * gb;
+            }
+        }
+        for (int t = 0; t < len; t++) out.ddelta()[t * heads + h] = dDelta[t];
     }
 
     /** Where the selective scan's input gradients go: du, dΔ, dz [len, E]; dB, dC into dbc like the forward's bc. */

@@ -2,9 +2,11 @@ package org.mambalens.engine.model;
 
 import org.mambalens.engine.backend.Backend;
 import org.mambalens.engine.backend.Buffer;
+import org.mambalens.engine.backend.CpuBackend;
 import org.mambalens.engine.backend.Matrix;
 import org.mambalens.engine.backend.ReplaySlot;
 import org.mambalens.engine.io.Checkpoint;
+import org.mambalens.engine.tensor.Tensor;
 import org.mambalens.engine.trace.TraceRecorder;
 
 import java.util.Arrays;
@@ -41,6 +43,7 @@ public abstract class BackendLanguageModel<S extends BackendLanguageModel.Decode
     protected final Matrix embeddings;     // [V, D], F32: rows are gathered
     private final int vocabSize, hiddenSize, layers, eosTokenId;
     private S forwardState;                // on a GPU: reused by every forward(), which then allocates no device memory
+    private LanguageModel cpuView;         // on a GPU: this checkpoint on the CPU backend, for the reverse pass
 
     protected BackendLanguageModel(Checkpoint checkpoint, Backend backend, Matrix embeddings, int vocabSize, int hiddenSize, int layers,
                                    int eosTokenId) {
@@ -199,6 +202,50 @@ public abstract class BackendLanguageModel<S extends BackendLanguageModel.Decode
 
     protected void checkIds(int[] ids) {
         LanguageModel.checkIds(ids, vocabSize);
+    }
+
+    /** Refuses a reverse pass that explains output {@code output} at {@code position} of {@code ids} when the forward would refuse them or either is out of range. */
+    protected void checkExplained(int[] ids, int position, int output) {
+        checkIds(ids);
+        checkPositions(0, ids.length);
+        checkFits(ids.length);
+        if (position < 0 || position >= ids.length) throw new IllegalArgumentException("position " + position + " is outside the prompt [0, " + ids.length + ")");
+        LanguageModel.checkOutput(output, outputs());
+    }
+
+    /**
+     * On a GPU model, the same checkpoint on the CPU backend, opened once by {@code open}: where a reverse pass runs
+     * (its kernels are the CPU's).
+     */
+    @SuppressWarnings("unchecked")
+    protected final synchronized <M extends LanguageModel> M cpuView(java.util.function.Function<Backend, M> open) {
+        if (cpuView == null) cpuView = open.apply(CpuBackend.INSTANCE);
+        return (M) cpuView;
+    }
+
+    /** A family's blocks over the embedded tokens x [L, D], writing one row of logits, for {@link #forwardOnCpu}. */
+    @FunctionalInterface
+    protected interface Pass {
+        void run(Backend.Frame f, Buffer x, int L, Buffer logits);
+    }
+
+    /** The forward pass that starts a reverse pass, on the CPU backend: {@code pass} over the embedded {@code ids}; returns its row of logits [O]. */
+    protected float[] forwardOnCpu(int[] ids, Pass pass) {
+        float[] x = new float[ids.length * hiddenSize], logits = new float[outputs()];
+        embed(CpuBackend.wrap(x), ids);
+        try (Backend.Frame f = backend.frame()) {
+            pass.run(f, CpuBackend.wrap(x), ids.length, CpuBackend.wrap(logits));
+        }
+        return logits;
+    }
+
+    /** ∂logit/∂(head input) [L, D] for the logit of {@code output} at {@code position}: the head's row there, zeros elsewhere (CPU backend). */
+    protected static float[] outputGradient(Matrix head, int output, int position, int L) {
+        Tensor w = CpuBackend.tensor(head);
+        int D = w.dim(1);
+        float[] d = new float[L * D];
+        for (int j = 0; j < D; j++) d[position * D + j] = w.getFloat((long) output * D + j);
+        return d;
     }
 
     @Override

@@ -19,6 +19,11 @@ public final class Matrices {
         return out;
     }
 
+    /** Writes packed [rows, n] into columns [from, from + n) of a row-major [rows, ld] matrix: the inverse of {@link #columns}. */
+    public static void putColumns(float[] m, int rows, int ld, int from, float[] columns, int n) {
+        for (int r = 0; r < rows; r++) System.arraycopy(columns, r * n, m, r * ld + from, n);
+    }
+
     /** The rows of a row-major [rows, cols] matrix in reverse order (a token-reversed sequence). */
     public static float[] flipRows(float[] m, int rows, int cols) {
         float[] out = new float[m.length];

@@ -198,4 +198,130 @@ class BackwardTest {
         check(attention, qkv, dContext, dqkv);
         for (int j = 0; j < q; j++) assertThat(dqkv[j]).as("position 0 sees only itself: its query has no gradient").isZero();
     }
+
+    @Test
+    void rwkvAndMamba2Elementwise() {
+        int rows = 5, dim = 13, n = rows * dim;
+        float[] x = randoms(n, 2), dy = randoms(n, 1), dx = new float[n], mix = new float[dim];
+        for (int j = 0; j < dim; j++) mix[j] = random.nextFloat();
+        Backward.tokenShift(dx, dy, mix, rows, dim);
+        check(v -> {
+            float[] y = new float[n];
+            Wkv.tokenShift(y, 0, v, 0, mix, 0, new float[dim], 0, rows, dim);
+            return y;
+        }, x, dy, dx);
+        float[] sig = new float[n];
+        for (int i = 0; i < n; i++) sig[i] = Scalar.sigmoid(x[i]);
+        Backward.sigmoid(dx, dy, sig, n);
+        check(v -> {
+            float[] y = new float[n];
+            for (int i = 0; i < n; i++) y[i] = Scalar.sigmoid(v[i]);
+            return y;
+        }, x, dy, dx);
+        Backward.reluSquared(dx, dy, x, n);
+        check(v -> {
+            float[] y = new float[n];
+            for (int i = 0; i < n; i++) y[i] = v[i] > 0 ? v[i] * v[i] : 0f;
+            return y;
+        }, x, dy, dx);
+        Backward.clamp(dx, dy, x, -1, 1.5, n);
+        for (int i = 0; i < n; i++) assertThat(dx[i]).isEqualTo(x[i] >= -1 && x[i] <= 1.5 ? dy[i] : 0f);
+
+        float[] y = randoms(n, 1), z = randoms(n, 2), w = randoms(dim, 1), dOut = randoms(n, 1), dz = new float[n];
+        Backward.gatedRmsnorm(dx, dz, dOut, y, z, w, 1e-5f, rows, dim);
+        java.util.function.BinaryOperator<float[]> gated = (yy, zz) -> {
+            float[] out = new float[n];
+            org.mambalens.engine.backend.CpuBackend.INSTANCE.gatedRmsnorm(org.mambalens.engine.backend.CpuBackend.wrap(out), dim,
+                    org.mambalens.engine.backend.CpuBackend.wrap(yy), dim, org.mambalens.engine.backend.CpuBackend.wrap(zz), dim,
+                    org.mambalens.engine.backend.CpuBackend.wrap(w), rows, dim, 1e-5f);
+            return out;
+        };
+        check(v -> gated.apply(v, z), y, dOut, dx);
+        check(v -> gated.apply(y, v), z, dOut, dz);
+    }
+
+    /** The gated WKV's three inputs, one at a time; then its numerical safety: shifting every k by 200 changes nothing. */
+    @Test
+    void wkv() {
+        int T = 9, A = 7;
+        float[] gate = randoms(T * A, 1), k = randoms(T * A, 1.5), v = randoms(T * A, 1), decay = new float[A], bonus = randoms(A, 1);
+        for (int a = 0; a < A; a++) decay[a] = (float) -Math.exp(random.nextGaussian());
+        float[] dOut = randoms(T * A, 1);
+        var g = new Backward.WkvGradients(new float[T * A], new float[T * A], new float[T * A]);
+        Backward.wkv(g, dOut, gate, k, v, decay, bonus, T, A);
+        java.util.function.Function<float[][], float[]> f = in -> {
+            float[] out = new float[T * A], state = new float[3 * A];
+            java.util.Arrays.fill(state, 2 * A, 3 * A, -1e38f);
+            Wkv.recurrence(out, 0, in[0], 0, in[1], 0, in[2], 0, decay, bonus, state, 0, T, A);
+            return out;
+        };
+        check(x -> f.apply(new float[][]{x, k, v}), gate, dOut, g.dGate());
+        check(x -> f.apply(new float[][]{gate, x, v}), k, dOut, g.dk());
+        check(x -> f.apply(new float[][]{gate, k, x}), v, dOut, g.dv());
+
+        float[] shifted = k.clone();
+        for (int i = 0; i < shifted.length; i++) shifted[i] += 200f;                  // e^200 overflows a float: only the safe state survives
+        var s = new Backward.WkvGradients(new float[T * A], new float[T * A], new float[T * A]);
+        Backward.wkv(s, dOut, gate, shifted, v, decay, bonus, T, A);
+        assertThat(org.mambalens.engine.Fixtures.relativeError(s.dv(), g.dv())).isLessThan(1e-5);
+        assertThat(org.mambalens.engine.Fixtures.relativeError(s.dk(), g.dk())).isLessThan(1e-4);
+        assertThat(org.mambalens.engine.Fixtures.relativeError(s.dGate(), g.dGate())).isLessThan(1e-5);
+    }
+
+    /**
+     * The SSD scan's inputs x, B, C (columns of one wider matrix, as the model holds them, with a column the scan
+     * does not read) and Δ; two groups of two heads; the state size a vector and a scalar tail. The scalar twin
+     * agrees with the vectorised kernel.
+     */
+    @Test
+    void ssdScan() {
+        int len = 7, heads = 4, headDim = 3, groups = 2, n = Vectors.LANES + 3, E = heads * headDim, GN = groups * n, ld = 1 + E + 2 * GN;
+        float[] xbc = randoms(len * ld, 1), delta = new float[len * heads], a = new float[heads], d = randoms(heads, 1), dy = randoms(len * E, 1);
+        for (int i = 0; i < delta.length; i++) delta[i] = 0.05f + 0.5f * random.nextFloat();
+        for (int h = 0; h < heads; h++) a[h] = -0.2f - 2 * random.nextFloat();
+        var g = new Backward.SsdGradients(new float[len * ld], new float[len * heads]);
+        Backward.ssd(g, dy, new SsdScan.Inputs(xbc, ld, 1, 1 + E, 1 + E + GN, delta), a, d, len, heads, headDim, groups, n);
+        java.util.function.BiFunction<float[], float[], float[]> f = (in, dt) -> {
+            float[] y = new float[len * E];
+            SsdScan.scan(y, new SsdScan.Inputs(in, ld, 1, 1 + E, 1 + E + GN, dt), a, d, new float[E * n], len, heads, headDim, groups, n);
+            return y;
+        };
+        check(v -> f.apply(v, delta), xbc, dy, g.dxbc());
+        check(v -> f.apply(xbc, v), delta, dy, g.ddelta());
+        for (int t = 0; t < len; t++) assertThat(g.dxbc()[t * ld]).as("a column the scan does not read").isZero();
+
+        var scalar = new Backward.SsdGradients(new float[len * ld], new float[len * heads]);
+        Backward.ssd(scalar, dy, new SsdScan.Inputs(xbc, ld, 1, 1 + E, 1 + E + GN, delta), a, d, len, heads, headDim, groups, n, false);
+        assertThat(org.mambalens.engine.Fixtures.relativeError(scalar.dxbc(), g.dxbc())).isLessThan(1e-6);
+        assertThat(org.mambalens.engine.Fixtures.relativeError(scalar.ddelta(), g.ddelta())).isLessThan(1e-6);
+    }
+
+    /**
+     * The threaded reverse kernels give bit-identical results with every kernel on the calling thread
+     * ({@link Parallel#inline}, what -Dmambalens.threads=1 does): sizes large enough for each to split its work.
+     */
+    @Test
+    void reverseKernelsDoNotDependOnTheThreads() {
+        int len = 64, heads = 16, headDim = 4, groups = 2, n = Vectors.LANES + 3, E = heads * headDim, W = E + 2 * groups * n;
+        float[] xbc = randoms(len * W, 1), delta = new float[len * heads], a = new float[heads], d = randoms(heads, 1), dy = randoms(len * E, 1);
+        for (int i = 0; i < delta.length; i++) delta[i] = 0.05f + 0.5f * random.nextFloat();
+        for (int h = 0; h < heads; h++) a[h] = -0.2f - 2 * random.nextFloat();
+        var in = new SsdScan.Inputs(xbc, W, 0, E, E + groups * n, delta);
+        var threaded = new Backward.SsdGradients(new float[len * W], new float[len * heads]);
+        var inline = new Backward.SsdGradients(new float[len * W], new float[len * heads]);
+        Backward.ssd(threaded, dy, in, a, d, len, heads, headDim, groups, n);
+        Parallel.inline(() -> Backward.ssd(inline, dy, in, a, d, len, heads, headDim, groups, n));
+        assertThat(inline.dxbc()).isEqualTo(threaded.dxbc());
+        assertThat(inline.ddelta()).isEqualTo(threaded.ddelta());
+
+        int A = 256;
+        float[] gate = randoms(len * A, 1), k = randoms(len * A, 1), v = randoms(len * A, 1), decay = new float[A], bonus = randoms(A, 1), dOut = randoms(len * A, 1);
+        for (int c = 0; c < A; c++) decay[c] = (float) -Math.exp(random.nextGaussian());
+        var wkvThreaded = new Backward.WkvGradients(new float[len * A], new float[len * A], new float[len * A]);
+        var wkvInline = new Backward.WkvGradients(new float[len * A], new float[len * A], new float[len * A]);
+        Backward.wkv(wkvThreaded, dOut, gate, k, v, decay, bonus, len, A);
+        Parallel.inline(() -> Backward.wkv(wkvInline, dOut, gate, k, v, decay, bonus, len, A));
+        assertThat(wkvInline.dk()).isEqualTo(wkvThreaded.dk());
+        assertThat(wkvInline.dv()).isEqualTo(wkvThreaded.dv());
+    }
 }

@@ -120,4 +120,25 @@ class TextClassifiersTest {
     private static List<String> labels(JsonNode config) {
         return java.util.stream.IntStream.range(0, config.get("id2label").size()).mapToObj(k -> config.get("id2label").get(Integer.toString(k)).asText()).toList();
     }
+
+    /**
+     * transformers has no sequence-classification head for Mamba-2, RWKV or RecurrentGemma: a checkpoint whose
+     * config.json names one is refused in one line naming that file.
+     */
+    @ParameterizedTest
+    @org.junit.jupiter.params.provider.CsvSource({"mamba2/mamba2_f32, Mamba2ForSequenceClassification", "rwkv/rwkv_f32, RwkvForSequenceClassification",
+            "griffin/griffin_f32, RecurrentGemmaForSequenceClassification"})
+    void classifiersOfFamiliesWithoutAHeadAreRefused(String fixture, String architecture, @org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
+        Path dir = Fixtures.golden().resolve(fixture);
+        var config = (com.fasterxml.jackson.databind.node.ObjectNode) Fixtures.json(dir.resolve("config.json"));
+        config.putArray("architectures").add(architecture);
+        config.putObject("id2label").put("0", "a").put("1", "b");
+        config.put("pad_token_id", 0);
+        Files.writeString(tmp.resolve("config.json"), config.toPrettyString());
+        Files.copy(dir.resolve("model.safetensors"), tmp.resolve("model.safetensors"));
+        String type = config.get("model_type").asText();
+        assertThatThrownBy(() -> Models.loadTextClassifier(tmp, Device.CPU, Precision.F32))
+                .hasMessageContainingAll(tmp.resolve("config.json").toString(), "\"" + type + "\" sequence classifiers are not supported")
+                .hasMessageNotContaining("\n");
+    }
 }

@@ -16,9 +16,8 @@ import java.util.Map;
 /**
  * Token relevance for one output of a language model or text classifier at one position (DESIGN §7 with that
  * position's row instead of a cls row): raw attention, rollout and attribution over the hidden attention and
- * Mamba-Attribution for Mamba, over the softmax probabilities and Chefer et al.'s Transformer-Attribution for
- * GPT-NeoX, over Griffin's RG-LRU α and local-attention softmax with Mamba-Attribution, raw attention and rollout over
- * the implicit attention of Mamba-2 and RWKV.
+ * Mamba-Attribution for Mamba, Mamba-2, RWKV and Griffin (over their implicit attention, and Griffin's local-attention
+ * softmax), over the softmax probabilities and Chefer et al.'s Transformer-Attribution for GPT-NeoX.
  */
 public final class TextExplainer {
     private TextExplainer() {

@@ -61,19 +61,28 @@ class TextReportTest {
         }
     }
 
-    /** Mamba-2, RWKV and Griffin: raw attention and rollout over their implicit attention, per head and per channel. */
+    /**
+     * Mamba-2, RWKV and Griffin: raw attention and rollout over their implicit attention, per head and per channel;
+     * Mamba-Attribution too where the family has a reverse pass (Mamba-2, RWKV).
+     */
     @org.junit.jupiter.params.ParameterizedTest
     @org.junit.jupiter.params.provider.CsvSource({"mamba2/mamba2_groups_bf16, mamba2", "rwkv/rwkv_f32, rwkv", "griffin/griffin_bf16, recurrent_gemma"})
     void explainsRecurrentModelsWithTheirImplicitAttention(String name, String modelType) throws Exception {
         Path dir = Fixtures.golden().resolve(name);
         int[] ids = Arrays.copyOf(Fixtures.ints(Fixtures.json(dir.resolve("reference.json")).get("token_ids")), 8);
         try (LanguageModel lm = Models.loadLanguageModel(dir)) {
-            TextReport.write(tmp, Families.forDirectory(dir), lm, ids, id -> "<" + id + ">", "eight ids", List.of(Method.raw, Method.rollout), -1,
+            boolean attribution = !modelType.equals("recurrent_gemma");
+            TextReport.write(tmp, Families.forDirectory(dir), lm, ids, id -> "<" + id + ">", "eight ids",
+                    attribution ? List.of(Method.raw, Method.rollout, Method.attribution) : List.of(Method.raw, Method.rollout), -1,
                     TextReport.Target.nextToken(ids, null, id -> "<" + id + ">"));
             var json = new com.fasterxml.jackson.databind.ObjectMapper().readTree(tmp.resolve("explanation.json").toFile());
             assertThat(json.get("model").asText()).isEqualTo(modelType);
             assertThat(json.get("raw").size()).isEqualTo(8);
             assertThat(json.get("rollout").size()).isEqualTo(8);
+            if (attribution) {
+                assertThat(json.get("attribution").size()).isEqualTo(8);
+                assertThat(json.get("attribution").get(7).asDouble()).as("the explained position is relevant to itself").isGreaterThan(0);
+            }
             assertThat(Files.readString(tmp.resolve("report.html"))).contains("Implicit attention per layer");
         }
     }

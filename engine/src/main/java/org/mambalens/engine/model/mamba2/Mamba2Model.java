@@ -6,6 +6,9 @@ import org.mambalens.engine.backend.CpuBackend;
 import org.mambalens.engine.backend.Matrix;
 import org.mambalens.engine.io.Checkpoint;
 import org.mambalens.engine.io.ConfigFile;
+import org.mambalens.engine.kernels.Backward;
+import org.mambalens.engine.kernels.Elementwise;
+import org.mambalens.engine.kernels.SsdScan;
 import org.mambalens.engine.model.BackendLanguageModel;
 import org.mambalens.engine.tensor.Matrices;
 import org.mambalens.engine.tensor.Tensor;
@@ -14,6 +17,9 @@ import org.mambalens.engine.trace.TraceRecorder;
 
 import java.nio.file.Path;
 import java.util.Arrays;
+
+import static org.mambalens.engine.backend.CpuBackend.array;
+import static org.mambalens.engine.backend.CpuBackend.wrap;
 
 /**
  * Mamba-2 language model (transformers' {@code Mamba2ForCausalLM}), read top to bottom: weights, state,
@@ -124,14 +130,20 @@ public final class Mamba2Model extends BackendLanguageModel<Mamba2Model.State> {
         return new State(backend, config);
     }
 
+    @Override
+    protected void blocks(Backend.Frame f, Buffer x, int L, State state, TraceRecorder trace, Buffer logits, int firstRow, int rows) {
+        blocks(f, x, L, state, trace, null, logits, firstRow, rows);
+    }
+
     /**
      * The blocks over the L embedded tokens in x [L, D] (the residual stream, F32), continuing from and
      * updating {@code state}, then RMSNorm_f and the head for rows [firstRow, firstRow + rows) into
      * logits [rows, V]. Each block is x = x + Mixer(RMSNorm(x)), the add deferred into the next norm.
+     * When {@code streams} is given, streams[i] receives the stream entering layer i and streams[layers] the last.
      * Hidden states as transformers' Mamba2Model returns them: each layer's output, then norm_f's.
      */
-    @Override
-    protected void blocks(Backend.Frame f, Buffer x, int L, State state, TraceRecorder trace, Buffer logits, int firstRow, int rows) {
+    private void blocks(Backend.Frame f, Buffer x, int L, State state, TraceRecorder trace, float[][] streams,
+                        Buffer logits, int firstRow, int rows) {
         int D = config.hiddenSize(), E = config.intermediateSize(), W = config.convChannels(), R = config.projectionSize();
         float eps = config.eps();
         Buffer hidden = f.floats((long) L * D), normed = f.floats((long) L * D);   // mixer output, RMSNorm(x) [L, D]
@@ -142,11 +154,13 @@ public final class Mamba2Model extends BackendLanguageModel<Mamba2Model.State> {
             Layer w = layers[i];
             backend.addRmsnorm(normed, D, x, D, i == 0 ? null : hidden, D, w.norm(), L, D, eps);
             if (i > 0) recordHiddenState(trace, "layer " + (i - 1), x, L);
+            if (streams != null) streams[i] = backend.read(x, L * D);
             backend.linear(proj, R, normed, D, L, w.inProj(), w.inProjBias());
             mixer(f, i, proj, xbc, y, gated, L, state, trace);
             backend.linear(hidden, D, gated, E, L, w.outProj(), w.outProjBias());
         }
         backend.addRmsnorm(normed.at((long) firstRow * D), D, x.at((long) firstRow * D), D, hidden.at((long) firstRow * D), D, normF, rows, D, eps);
+        if (streams != null) streams[layers.length] = backend.read(x, L * D);
         recordHiddenState(trace, "layer " + (layers.length - 1), x, L);
         recordHiddenState(trace, "norm_f", normed, L);
         backend.linear(logits, config.vocabSize(), normed.at((long) firstRow * D), D, rows, head, null);
@@ -154,19 +168,24 @@ public final class Mamba2Model extends BackendLanguageModel<Mamba2Model.State> {
 
     /** Layer i's mixer between in_proj's output proj [L, R] and out_proj's input gated [L, E], continuing from and updating its conv window and SSM state. */
     private void mixer(Backend.Frame f, int i, Buffer proj, Buffer xbc, Buffer y, Buffer gated, int L, State state, TraceRecorder trace) {
+        boolean traced = trace != null && trace.wants(i);
+        Buffer convOut = traced ? f.floats((long) L * config.convChannels()) : null, delta = traced ? f.floats((long) L * config.heads()) : null;
+        mixer(i, proj, convOut, xbc, delta, y, gated, L, state);
+        if (traced) record(trace, i, L, layers[i], proj, convOut, xbc, delta, y, gated);
+    }
+
+    /** The mixer, keeping the conv's output before the SiLU [L, W] and Δ [L, H] where those buffers are given. */
+    private void mixer(int i, Buffer proj, Buffer convOut, Buffer xbc, Buffer delta, Buffer y, Buffer gated, int L, State state) {
         Layer w = layers[i];
         Mamba2Config c = config;
         int E = c.intermediateSize(), H = c.heads(), P = c.headDim(), G = c.groups(), N = c.stateSize(), W = c.convChannels(),
                 R = c.projectionSize(), K = c.convKernel();
-        boolean traced = trace != null && trace.wants(i);
-        Buffer convOut = traced ? f.floats((long) L * W) : null, delta = traced ? f.floats((long) L * H) : null;
         Buffer xbcIn = proj.at(E);
         backend.causalConv(xbc, convOut, xbcIn, R, w.convTaps(), w.convBias(), state.convWindow[i], 1, L, W, K, false, true);
         if (K > 1) backend.rollWindow(state.convWindow[i], xbcIn, R, L, W, K);
         backend.ssdScan(new Backend.Ssd(y, E, xbc, W, xbc.at(E), xbc.at(E + (long) G * N), W, proj.at(E + W), R, w.dtBias(),
                 (float) c.dtMin(), (float) c.dtMax(), w.a(), w.d(), state.ssm[i], delta), L, H, P, G, N);
         backend.gatedRmsnorm(gated, E, y, E, proj, R, w.gateNorm(), L, E, c.eps());
-        if (traced) record(trace, i, L, w, proj, convOut, xbc, delta, y, gated);
     }
 
     /** Layer i's SsdTrace, read back from the backend (the frame's buffers are reused by the next layer). */
@@ -186,10 +205,76 @@ public final class Mamba2Model extends BackendLanguageModel<Mamba2Model.State> {
                 yHost, a, d, conv, new SsdTrace.Norm(norm, c.eps(), gatedHost)));
     }
 
-    /** A family without a reverse pass says so. */
+    /**
+     * Mamba-Attribution's gradients for a prompt (DESIGN §7): back-propagates the logit of {@code token} at
+     * {@code position} and records, for each wanted layer, the gradient with respect to the residual stream
+     * entering it [L, D], then the input gradient ∂logit/∂(token embeddings) [L, D]; the forward is traced as
+     * {@link #forward} traces it. Layers are recomputed one at a time from their saved input on the way back.
+     * Returns that position's logits [V]. On a GPU the whole pass runs on this checkpoint's CPU view.
+     */
     @Override
     public float[] forwardWithGradients(int[] ids, int position, int token, TraceRecorder trace) {
-        throw new UnsupportedOperationException("the reverse pass (attribution) is not implemented for " + this + " yet");
+        checkExplained(ids, position, token);
+        if (backend.isGpu()) return cpuView(cpu -> new Mamba2Model(dir, config, checkpoint, cpu)).forwardWithGradients(ids, position, token, trace);
+        int L = ids.length, D = config.hiddenSize();
+        float[][] streams = new float[layers.length + 1][];
+        float[] logits = forwardOnCpu(ids, (f, x, len, out) -> blocks(f, x, len, freshState(), trace, streams, out, position, 1));
+        float[] grad = new float[L * D];                                   // through RMSNorm_f from the head's row at the position
+        Backward.rmsnorm(grad, outputGradient(head, token, position, L), streams[layers.length], array(normF), config.eps(), L, D);
+        State recomputed = freshState();                                   // each layer's conv window and SSM state start empty again
+        for (int i = layers.length - 1; i >= 0; i--) {                     // x_{i+1} = x_i + out_proj(mixer(in_proj(RMSNorm(x_i))))
+            Elementwise.addInPlace(grad, layerBackward(i, streams[i], grad, recomputed), L * D);
+            trace.recordResidualGradient(i, grad::clone);
+            streams[i + 1] = null;
+        }
+        trace.recordInputGradient(grad);                                   // the embeddings are layer 0's input
+        return logits;
+    }
+
+    /**
+     * ∂/∂x [L, D] through layer i's branch out_proj(mixer(in_proj(RMSNorm(x)))) from its output's gradient dOut [L, D]
+     * (the residual path is the caller's), the layer recomputed from its input x [L, D] by the forward's own steps.
+     */
+    private float[] layerBackward(int i, float[] x, float[] dOut, State state) {
+        Layer w = layers[i];
+        Mamba2Config c = config;
+        int D = c.hiddenSize(), L = x.length / D, E = c.intermediateSize(), H = c.heads(), P = c.headDim(), G = c.groups(),
+                N = c.stateSize(), W = c.convChannels(), R = c.projectionSize(), K = c.convKernel();
+        float[] normed = new float[L * D], proj = new float[L * R];                         // RMSNorm(x) [L, D], in_proj [L, R]
+        float[] convOut = new float[L * W], xbc = new float[L * W], delta = new float[L * H];  // conv(x·B·C), its SiLU [L, W], Δ [L, H]
+        float[] y = new float[L * E], gated = new float[L * E];                              // SSD(x) + D·x, RMSNorm(y ⊙ silu(z)) [L, E]
+        Elementwise.rmsnorm(normed, x, array(w.norm()), c.eps(), L, D);
+        backend.linear(wrap(proj), R, wrap(normed), D, L, w.inProj(), w.inProjBias());
+        mixer(i, wrap(proj), wrap(convOut), wrap(xbc), wrap(delta), wrap(y), wrap(gated), L, state);
+
+        float[] dGated = new float[L * E], dy = new float[L * E], dz = new float[L * E];   // out_proj, then the gated norm
+        Backward.linear(dGated, dOut, L, CpuBackend.tensor(w.outProj()));
+        Backward.gatedRmsnorm(dy, dz, dGated, y, Matrices.columns(proj, L, R, 0, E), array(w.gateNorm()), c.eps(), L, E);
+        float[] dXbc = new float[L * W], dDelta = new float[L * H];                         // the SSD scan: dx, dB, dC and dΔ
+        Backward.ssd(new Backward.SsdGradients(dXbc, dDelta), dy, new SsdScan.Inputs(xbc, W, 0, E, E + G * N, delta),
+                array(w.a()), array(w.d()), L, H, P, G, N);
+        float[] dConv = new float[L * W], dProj = new float[L * R];                         // SiLU and the causal conv, into x·B·C's columns
+        Backward.silu(dConv, dXbc, convOut, L * W);
+        Backward.causalConv(dProj, E, R, dConv, array(w.convTaps()), L, W, K);
+        Matrices.putColumns(dProj, L, R, 0, dz, E);
+        Matrices.putColumns(dProj, L, R, E + W, dtGradient(w, proj, dDelta, L), H);
+        float[] dNormed = new float[L * D], dx = new float[L * D];                          // in_proj, then RMSNorm
+        Backward.linear(dNormed, dProj, L, CpuBackend.tensor(w.inProj()));
+        Backward.rmsnorm(dx, dNormed, x, array(w.norm()), c.eps(), L, D);
+        return dx;
+    }
+
+    /** ∂/∂dt [L, H] from ∂/∂Δ [L, H], where Δ = clamp(softplus(dt + dt_bias), lo, hi) and dt is columns [E + W, R) of proj [L, R]. */
+    private float[] dtGradient(Layer w, float[] proj, float[] dDelta, int L) {
+        int H = config.heads(), n = L * H;
+        float[] v = Matrices.columns(proj, L, config.projectionSize(), config.intermediateSize() + config.convChannels(), H);
+        float[] bias = array(w.dtBias());
+        for (int t = 0; t < L; t++) for (int h = 0; h < H; h++) v[t * H + h] += bias[h];
+        float[] softplus = v.clone(), dSoftplus = new float[n], dv = new float[n];
+        Elementwise.softplus(softplus, 0, n);
+        Backward.clamp(dSoftplus, dDelta, softplus, config.dtMin(), config.dtMax(), n);
+        Backward.softplus(dv, dSoftplus, v, n);
+        return dv;
     }
 
     @Override

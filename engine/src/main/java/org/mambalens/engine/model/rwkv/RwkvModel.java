@@ -6,6 +6,8 @@ import org.mambalens.engine.backend.CpuBackend;
 import org.mambalens.engine.backend.Matrix;
 import org.mambalens.engine.io.Checkpoint;
 import org.mambalens.engine.io.ConfigFile;
+import org.mambalens.engine.kernels.Backward;
+import org.mambalens.engine.kernels.Elementwise;
 import org.mambalens.engine.model.BackendLanguageModel;
 import org.mambalens.engine.tensor.Tensor;
 import org.mambalens.engine.trace.RwkvTrace;
@@ -16,6 +18,8 @@ import java.util.Arrays;
 
 import static org.mambalens.engine.backend.Backend.Activation.RELU_SQUARED;
 import static org.mambalens.engine.backend.Backend.Activation.SIGMOID;
+import static org.mambalens.engine.backend.CpuBackend.array;
+import static org.mambalens.engine.backend.CpuBackend.wrap;
 
 /**
  * RWKV-4 language model (transformers' {@code RwkvForCausalLM}), read top to bottom: weights, state, then
@@ -144,20 +148,29 @@ public final class RwkvModel extends BackendLanguageModel<RwkvModel.State> {
         return new State(backend, config);
     }
 
-    /**
-     * The blocks, ln_out and the head; a traced call (from a fresh state) records each wanted layer's time mix, and
-     * the hidden states as transformers' RwkvModel returns them: each layer's output (blocks.0 includes pre_ln), then ln_out's.
-     */
     @Override
     protected void blocks(Backend.Frame f, Buffer x, int L, State state, TraceRecorder trace, Buffer logits, int firstRow, int rows) {
+        blocks(f, x, L, state, trace, null, logits, firstRow, rows);
+    }
+
+    /**
+     * The blocks, ln_out and the head; a traced call (from a fresh state) records each wanted layer's time mix, and
+     * the hidden states as transformers' RwkvModel returns them: each layer's output (blocks.0 includes pre_ln), then
+     * ln_out's. When {@code streams} is given, streams[i] receives the stream entering block i (for block 0 the
+     * embeddings, before its pre_ln) and streams[layers] the last.
+     */
+    private void blocks(Backend.Frame f, Buffer x, int L, State state, TraceRecorder trace, float[][] streams, Buffer logits,
+                        int firstRow, int rows) {
         int D = config.hiddenSize(), A = config.attentionHiddenSize(), F = config.intermediateSize();
         float eps = config.eps();
         Buffer xn = f.floats((long) L * D), shifted = f.floats((long) L * D), mixed = f.floats((long) L * D);   // LN(x), a token shift of it, a mix's output
         Buffer k = f.floats((long) L * A), v = f.floats((long) L * A), r = f.floats((long) L * A), gated = f.floats((long) L * A);
         Buffer ffnK = f.floats((long) L * F), ffnR = f.floats((long) L * D);
+        if (streams != null) streams[0] = backend.read(x, L * D);
         backend.layernorm(x, D, x, D, preLnW, preLnB, L, D, eps);                       // blocks.0.pre_ln, in place
         for (int i = 0; i < layers.length; i++) {
             Layer w = layers[i];
+            if (streams != null && i > 0) streams[i] = backend.read(x, L * D);
             backend.layernorm(xn, D, x, D, w.ln1W(), w.ln1B(), L, D, eps);
             Buffer shift = state.attnShift[i];                                            // time mix: k, v, σ(r) of shifted tokens
             shiftedLinear(k, shifted, xn, w.mixK(), shift, w.key(), L);
@@ -182,6 +195,7 @@ public final class RwkvModel extends BackendLanguageModel<RwkvModel.State> {
             backend.add(x, mixed, (long) L * D);
             recordHiddenState(trace, "layer " + i, x, L, rescaled(i));
         }
+        if (streams != null) streams[layers.length] = backend.read(x, L * D);
         Buffer first = xn.at((long) firstRow * D);
         backend.layernorm(first, D, x.at((long) firstRow * D), D, lnOutW, lnOutB, rows, D, eps);
         recordHiddenState(trace, "ln_out", first, L);
@@ -210,10 +224,112 @@ public final class RwkvModel extends BackendLanguageModel<RwkvModel.State> {
         trace.record(i, () -> new RwkvTrace(L, config.attentionHiddenSize(), rHost, kHost, vHost, gatedHost, w.hostDecay(), w.hostBonus()));
     }
 
-    /** RWKV has no reverse pass yet. */
+    /**
+     * Mamba-Attribution's gradients for a prompt (DESIGN §7): back-propagates the logit of {@code token} at
+     * {@code position} and records, for each wanted block, the gradient with respect to the residual stream
+     * entering it [L, D] (for block 0 the embeddings, which its pre_ln normalises), then the input gradient
+     * ∂logit/∂(token embeddings) [L, D]; the forward is traced as {@link #forward} traces it. Blocks are
+     * recomputed one at a time from their saved input on the way back. Returns that position's logits [V]. On a
+     * GPU the whole pass runs on this checkpoint's CPU view.
+     */
     @Override
     public float[] forwardWithGradients(int[] ids, int position, int token, TraceRecorder trace) {
-        throw new UnsupportedOperationException("the reverse pass (attribution) is not implemented for " + this + " yet");
+        checkExplained(ids, position, token);
+        if (backend.isGpu()) return cpuView(cpu -> new RwkvModel(dir, config, checkpoint, cpu)).forwardWithGradients(ids, position, token, trace);
+        int L = ids.length, D = config.hiddenSize();
+        float eps = config.eps();
+        float[][] streams = new float[layers.length + 1][];
+        float[] logits = forwardOnCpu(ids, (f, x, len, out) -> blocks(f, x, len, freshState(), trace, streams, out, position, 1));
+        float[] grad = new float[L * D];                                   // through ln_out from the head's row at the position
+        Backward.layernorm(grad, outputGradient(head, token, position, L), streams[layers.length], array(lnOutW), eps, L, D);
+        for (int i = layers.length - 1; i >= 0; i--) {
+            float[] input = streams[i];
+            if (i == 0) {                                                  // block 0 first normalises the embeddings
+                input = new float[L * D];
+                Elementwise.layernorm(input, streams[0], array(preLnW), array(preLnB), eps, L, D);
+            }
+            grad = blockBackward(layers[i], input, grad);
+            if (i == 0) {
+                float[] dEmbeddings = new float[L * D];
+                Backward.layernorm(dEmbeddings, grad, streams[0], array(preLnW), eps, L, D);
+                grad = dEmbeddings;
+            }
+            trace.recordResidualGradient(i, grad::clone);
+            streams[i + 1] = null;
+        }
+        trace.recordInputGradient(grad);
+        return logits;
+    }
+
+    /**
+     * ∂/∂x [L, D] of one block x ↦ x' + ChannelMix(LN2(x')), x' = x + TimeMix(LN1(x)), from the gradient of its
+     * output dOut [L, D], the block recomputed from its input x [L, D] from a fresh state (DESIGN §4.3).
+     */
+    private float[] blockBackward(Layer w, float[] x, float[] dOut) {
+        int D = config.hiddenSize(), L = x.length / D, A = config.attentionHiddenSize(), F = config.intermediateSize();
+        float eps = config.eps();
+        float[] xn = new float[L * D];                                               // the time mix again
+        Elementwise.layernorm(xn, x, array(w.ln1W()), array(w.ln1B()), eps, L, D);
+        float[] k = shiftedLinear(xn, w.mixK(), w.key()), v = shiftedLinear(xn, w.mixV(), w.value());
+        float[] r = shiftedLinear(xn, w.mixR(), w.receptance()), gated = new float[L * A], wkvState = new float[3 * A];
+        backend.biasActivation(wrap(r), null, L, A, SIGMOID);
+        Arrays.fill(wkvState, 2 * A, 3 * A, -1e38f);
+        backend.wkv(wrap(gated), wrap(r), wrap(k), wrap(v), w.decay(), w.bonus(), wrap(wkvState), L, A);
+        float[] mid = new float[L * D], xn2 = new float[L * D];                      // x' = x + W_o·(σ(r) ⊙ wkv), and the channel mix again
+        backend.linear(wrap(mid), D, wrap(gated), A, L, w.output(), null);
+        Elementwise.addInPlace(mid, x, L * D);
+        Elementwise.layernorm(xn2, mid, array(w.ln2W()), array(w.ln2B()), eps, L, D);
+        float[] ffnK = shiftedLinear(xn2, w.ffnMixK(), w.ffnKey()), ffnR = shiftedLinear(xn2, w.ffnMixR(), w.ffnReceptance());
+        float[] squared = ffnK.clone(), ffnV = new float[L * D];
+        backend.biasActivation(wrap(squared), null, L, F, RELU_SQUARED);
+        backend.linear(wrap(ffnV), D, wrap(squared), F, L, w.ffnValue(), null);
+        backend.biasActivation(wrap(ffnR), null, L, D, SIGMOID);
+
+        float[] dV = new float[L * D], dR = new float[L * D];                         // channel mix: σ(r') ⊙ W_v'·relu(k')²
+        for (int j = 0; j < L * D; j++) {
+            dV[j] = dOut[j] * ffnR[j];
+            dR[j] = dOut[j] * ffnV[j];
+        }
+        Backward.sigmoid(dR, dR, ffnR, L * D);
+        float[] dSquared = new float[L * F], dK = new float[L * F];
+        Backward.linear(dSquared, dV, L, CpuBackend.tensor(w.ffnValue()));
+        Backward.reluSquared(dK, dSquared, ffnK, L * F);
+        float[] dXn = new float[L * D], dMid = new float[L * D];
+        shiftedLinearBackward(dXn, dK, w.ffnMixK(), w.ffnKey());
+        shiftedLinearBackward(dXn, dR, w.ffnMixR(), w.ffnReceptance());
+        Backward.layernorm(dMid, dXn, mid, array(w.ln2W()), eps, L, D);
+        Elementwise.addInPlace(dMid, dOut, L * D);                                   // and the residual path
+
+        float[] dGated = new float[L * A];                                           // time mix: W_o, the gated WKV, the three shifts
+        Backward.linear(dGated, dMid, L, CpuBackend.tensor(w.output()));
+        var g = new Backward.WkvGradients(new float[L * A], new float[L * A], new float[L * A]);
+        Backward.wkv(g, dGated, r, k, v, w.hostDecay(), w.hostBonus(), L, A);
+        Backward.sigmoid(g.dGate(), g.dGate(), r, L * A);
+        Arrays.fill(dXn, 0f);
+        shiftedLinearBackward(dXn, g.dk(), w.mixK(), w.key());
+        shiftedLinearBackward(dXn, g.dv(), w.mixV(), w.value());
+        shiftedLinearBackward(dXn, g.dGate(), w.mixR(), w.receptance());
+        float[] dx = new float[L * D];
+        Backward.layernorm(dx, dXn, x, array(w.ln1W()), eps, L, D);
+        Elementwise.addInPlace(dx, dMid, L * D);
+        return dx;
+    }
+
+    /** W · (xn [L, D] token-shifted by mix from a zero state) [L, W's rows], on the CPU backend. */
+    private float[] shiftedLinear(float[] xn, Buffer mix, Matrix w) {
+        int D = config.hiddenSize(), L = xn.length / D;
+        float[] out = new float[L * w.rows()];
+        shiftedLinear(wrap(out), wrap(new float[L * D]), wrap(xn), mix, wrap(new float[D]), w, L);
+        return out;
+    }
+
+    /** dXn [L, D] += the reverse of {@link #shiftedLinear} for the gradient dOut [L, W's rows]. */
+    private void shiftedLinearBackward(float[] dXn, float[] dOut, Buffer mix, Matrix w) {
+        int D = config.hiddenSize(), L = dXn.length / D;
+        float[] dShifted = new float[L * D], dx = new float[L * D];
+        Backward.linear(dShifted, dOut, L, CpuBackend.tensor(w));
+        Backward.tokenShift(dx, dShifted, array(mix), L, D);
+        Elementwise.addInPlace(dXn, dx, L * D);
     }
 
     @Override
