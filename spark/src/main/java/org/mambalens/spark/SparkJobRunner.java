@@ -39,6 +39,8 @@ import java.util.stream.IntStream;
  */
 public final class SparkJobRunner implements SparkRunner {
     private static final ObjectMapper JSON = new ObjectMapper();
+    private static final String EXECUTOR_OPTIONS = "spark.executor.extraJavaOptions";
+    private static final String ENGINE_JVM_OPTIONS = "--add-modules=jdk.incubator.vector --enable-native-access=ALL-UNNAMED";
     private static final StructType ROWS = new StructType()
             .add("item", DataTypes.IntegerType, false)
             .add("ok", DataTypes.BooleanType, false)
@@ -82,7 +84,10 @@ public final class SparkJobRunner implements SparkRunner {
      * spark-submit, spark-defaults.conf and spark.* system properties.
      */
     private static SparkSession session(String master, JobSpec spec) {
-        SparkSession.Builder builder = SparkSession.builder().master(master).appName("mambalens " + spec.getClass().getSimpleName());
+        // Executors run the engine's kernels too: they need the Vector API module and native access (the CUDA backend) as ./mambalens gives them.
+        String executorOptions = (System.getProperty(EXECUTOR_OPTIONS, "") + " " + ENGINE_JVM_OPTIONS).strip();
+        SparkSession.Builder builder = SparkSession.builder().master(master).appName("mambalens " + spec.getClass().getSimpleName())
+                .config(EXECUTOR_OPTIONS, executorOptions);
         if (master.startsWith("local")) {
             builder.config("spark.driver.host", System.getProperty("spark.driver.host", "127.0.0.1"))
                     .config("spark.driver.bindAddress", System.getProperty("spark.driver.bindAddress", "127.0.0.1"))
