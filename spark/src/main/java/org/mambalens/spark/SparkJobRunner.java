@@ -3,7 +3,6 @@ package org.mambalens.spark;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import org.apache.spark.SparkFiles;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.sql.Dataset;
@@ -100,15 +99,14 @@ public final class SparkJobRunner implements SparkRunner {
     private static List<ItemOutcome> compute(SparkSession session, JobSpec spec, Files files, int n) {
         JavaSparkContext sc = JavaSparkContext.fromSparkContext(session.sparkContext());
         boolean ship = files == Files.ship;
-        if (ship) {
-            for (Path input : spec.inputs()) sc.addFile(input.toAbsolutePath().toString(), java.nio.file.Files.isDirectory(input));
+        try (Shipment ignored = ship ? Shipment.of(sc, spec.inputs()) : null) {
+            // A few partitions per core: an executor that gets slow items is not left holding the job's tail alone.
+            int partitions = Math.max(1, Math.min(n, 4 * sc.defaultParallelism()));
+            JavaRDD<Integer> items = sc.parallelize(IntStream.range(0, n).boxed().toList(), partitions);
+            List<ItemOutcome> outcomes = new ArrayList<>(items.mapPartitions(part -> computePartition(part, spec, ship)).collect());
+            outcomes.sort((a, b) -> Integer.compare(a.item(), b.item()));
+            return outcomes;
         }
-        // A few partitions per core: an executor that gets slow items is not left holding the job's tail alone.
-        int partitions = Math.max(1, Math.min(n, 4 * sc.defaultParallelism()));
-        JavaRDD<Integer> items = sc.parallelize(IntStream.range(0, n).boxed().toList(), partitions);
-        List<ItemOutcome> outcomes = new ArrayList<>(items.mapPartitions(part -> computePartition(part, spec, ship)).collect());
-        outcomes.sort((a, b) -> Integer.compare(a.item(), b.item()));
-        return outcomes;
     }
 
     /** On an executor: the job opened (or found open) in this JVM, then each item, its failure caught as its own. */
@@ -117,7 +115,7 @@ public final class SparkJobRunner implements SparkRunner {
         List<ItemOutcome> outcomes = new ArrayList<>();
         ExecutorJobs.Opened opened;
         try {
-            opened = ExecutorJobs.get(ship ? spec.relocated(p -> Path.of(SparkFiles.get(p.getFileName().toString()))) : spec);
+            opened = ExecutorJobs.get(ship ? spec.relocated(Shipment::located) : spec);
         } catch (RuntimeException e) {
             items.forEachRemaining(i -> outcomes.add(new ItemOutcome(i, null, "opening the job: " + message(e), 0, 0, executor)));
             return outcomes.iterator();
