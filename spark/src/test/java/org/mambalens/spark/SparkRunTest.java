@@ -74,6 +74,26 @@ class SparkRunTest {
         assertThat(rows.get(4)).startsWith("3,false,").contains("encodes to no tokens");
     }
 
+    @Test
+    void classifyAndExplainOnSparkWriteTheSingleMachineResults() throws IOException {
+        String[] classify = {"classify", "--texts", "--limit", "6"};
+        Path here = tmp.resolve("here"), spark = tmp.resolve("spark");
+        assertThat(Main.run(with(classify, "--results", here.toString()))).isZero();
+        assertThat(Main.run(with(classify, "--spark", "local[2]", "--results", spark.toString()))).isZero();
+        assertSameResults(spark.resolve("results.json"), here.resolve("results.json"));
+
+        Path list = tmp.resolve("images.txt");
+        Files.writeString(list, Fixtures.repository().resolve("data/fashion-mnist/test-0002-trouser.png") + "\n"
+                + Fixtures.repository().resolve("data/fashion-mnist/test-0008-sandal.png") + "\n");
+        String[] explain = {"explain", "--model", Fixtures.repository().resolve("models/vim-fashion").toString(), "--method", "raw", "--inputs", list.toString()};
+        Path reports = tmp.resolve("reports"), sparkReports = tmp.resolve("spark-reports");
+        assertThat(Main.run(with(explain, "--out", reports.toString()))).isZero();
+        assertThat(Main.run(with(explain, "--spark", "local[2]", "--out", sparkReports.toString()))).isZero();
+        assertSameResults(sparkReports.resolve("results.json"), reports.resolve("results.json"));
+        assertThat(Files.readString(sparkReports.resolve("0001-test-0008-sandal/explanation.json")))
+                .isEqualTo(Files.readString(reports.resolve("0001-test-0008-sandal/explanation.json")));
+    }
+
     static void assertSameResults(Path got, Path expected) {
         ResultsComparison.Outcome outcome = ResultsComparison.compare(Fixtures.json(got), Fixtures.json(expected), TOLERANCE);
         assertThat(outcome.differences()).as("largest difference %.3e", outcome.largest()).isEmpty();
