@@ -1,9 +1,10 @@
 """PyTorch on the same GPU, for the CUDA backend's comparison rows (scripts/device-cuda.sh runs it beside
 org.mambalens.benchmarks.CudaBenchmark, same checkpoints, same shapes):
-  python3 benchmarks/cuda_torch_bench.py --lm DIR --vim DIR --vit DIR --out FILE.json
+  python3 benchmarks/cuda_torch_bench.py --lm DIR --vim DIR --vit DIR [--family NAME=DIR ...] --out FILE.json
 transformers' MambaForCausalLM (eager, F32; without the mamba-ssm kernels it runs its PyTorch scan), the
 plain-PyTorch Vision Mamba of weights-tools/reference/vim_torch.py, transformers' ViTForImageClassification
-(eager attention), and torch's device-to-device copy bandwidth. Medians after a warm-up, CUDA-synchronised.
+(eager attention), torch's device-to-device copy bandwidth, and for each --family any causal LM through AutoModelForCausalLM (eager
+attention, F32; keys family_NAME_torch_...). Medians after a warm-up, CUDA-synchronised.
 Every model row is measured in F32 and again with the model cast to bfloat16 (keys ending in _bf16: weights
 and activations in BF16, PyTorch's usual half-precision inference), beside MambaLens's BF16-GEMM mode."""
 import argparse, json, os, statistics, sys, time
@@ -43,6 +44,7 @@ def put(results, key, value, unit):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--lm"), ap.add_argument("--vim"), ap.add_argument("--vit"), ap.add_argument("--out", required=True)
+    ap.add_argument("--family", action="append", default=[], help="NAME=DIR, repeatable")
     a = ap.parse_args()
     dev = torch.device("cuda")
     results = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__}
@@ -98,7 +100,28 @@ def main():
                 put(results, f"vit_batch{batch}_images_per_s_from_host{suffix}", batch / median_seconds(lambda: vit(pixel_values=host.to(dev)).logits.cpu(), 10),
                     "images/s (input copied from host memory, logits back)")
         for_each_dtype(results, "vit", vit_rows)
+    for spec in a.family:
+        name, d = spec.split("=", 1)
+        try:
+            family_rows(results, name, d, dev, g)
+        except Exception as e:  # one family that PyTorch cannot run here leaves its rows empty, saying why
+            results[f"family_{name}_torch_error"] = f"{type(e).__name__}: {e}"
+            print(f"{name}: {e}", file=sys.stderr)
     json.dump(results, open(a.out, "w"), indent=1)
+
+
+def family_rows(results, name, d, dev, g):
+    """Prefill 512 and decode (generate with its cache) of a causal LM, eager, F32: the rows beside CudaBenchmark's family_NAME_cuda_*."""
+    from transformers import AutoModelForCausalLM
+    lm = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32, attn_implementation="eager").to(dev).eval()
+    V = lm.config.vocab_size
+    ids = torch.randint(0, V, (1, 512), generator=g).to(dev)
+    put(results, f"family_{name}_torch_prefill_512_tokens_per_s", 512 / median_seconds(lambda: lm(ids, use_cache=False), 3), "tokens/s")
+    prompt = torch.randint(0, V, (1, 16), generator=g).to(dev)
+    steps = 64
+    gen = lambda n: lm.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=n, min_new_tokens=n, do_sample=False)
+    put(results, f"family_{name}_torch_decode_tokens_per_s", (steps - 1) / (median_seconds(lambda: gen(steps), 3) - median_seconds(lambda: gen(1), 3)),
+        "tokens/s (generate, cache)")
 
 
 if __name__ == "__main__":

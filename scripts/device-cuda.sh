@@ -49,7 +49,10 @@ cp="$(ls -d /tmp/cp/engine /tmp/cp/engine-tests /tmp/cp/xai /tmp/cp/xai-tests /t
 tests=0
 "${java[@]}" -Dmambalens.cuda.required=true -Dmambalens.cuda.poison=true -cp "$cp" org.junit.platform.console.ConsoleLauncher execute \
   --select-package org.mambalens.engine.cuda --select-class org.mambalens.engine.model.DeviceTest \
-  --select-class org.mambalens.engine.model.mamba2.Mamba2GoldenTest \
+  --select-class org.mambalens.engine.model.mamba2.Mamba2GoldenTest --select-class org.mambalens.engine.model.rwkv.RwkvGoldenTest \
+  --select-class org.mambalens.engine.model.griffin.GriffinGoldenTest --select-class org.mambalens.engine.model.gptneox.GptNeoXGoldenTest \
+  --select-class org.mambalens.engine.model.mamba.MambaGoldenTest --select-class org.mambalens.engine.model.vim.VimGoldenTest \
+  --select-class org.mambalens.engine.model.vit.ViTGoldenTest \
   --select-class org.mambalens.xai.attention.HiddenAttentionCudaTest \
   --details=tree --disable-banner > "$OUT/tests.txt" 2>&1 || tests=$?
 grep -E 'tests (successful|failed|skipped|aborted)|containers (failed|skipped|aborted)|✘|MethodSource|=>' "$OUT/tests.txt" | head -60 || true
@@ -60,9 +63,12 @@ if ! grep -qE '^\[ +0 tests skipped' "$OUT/tests.txt" || ! grep -qE '^\[ +0 test
 fi
 python3 .device/mamba_floor.py --write /tmp/mamba130m > /dev/null
 python3 benchmarks/make_vision_checkpoints.py /tmp/vision
+python3 benchmarks/make_family_checkpoints.py /tmp/families
+families=()
+for f in mamba2-130m rwkv4-169m pythia-160m recurrentgemma-small; do families+=(--family "$f=/tmp/families/$f"); done
 "${java[@]}" -cp "$cp" org.mambalens.benchmarks.CudaBenchmark --lm /tmp/mamba130m --vim /tmp/vision/vim-tiny-224 \
-  --vit /tmp/vision/deit-tiny-224 --out "$OUT/cuda_java.json" > /dev/null
+  --vit /tmp/vision/deit-tiny-224 "${families[@]}" --out "$OUT/cuda_java.json" > /dev/null
 python3 benchmarks/cuda_torch_bench.py --lm /tmp/mamba130m --vim /tmp/vision/vim-tiny-224 --vit /tmp/vision/deit-tiny-224 \
-  --out "$OUT/cuda_torch.json"
+  "${families[@]}" --out "$OUT/cuda_torch.json"
 echo "device-cuda: tests exit $tests"
 exit $tests

@@ -1,4 +1,4 @@
-"""Vision Mamba (hustvl/Vim, "bimambav2 ... midclstok div2", SPEC §5) in plain PyTorch, with the official
+"""Vision Mamba (hustvl/Vim, "bimambav2 ... midclstok div2", DESIGN §5) in plain PyTorch, with the official
 parameter names, so that it runs where mamba_ssm's CUDA kernels are absent. The scan is the sequential
 reference recurrence (exact, slow) or a Hillis-Steele parallel scan (for training).
 

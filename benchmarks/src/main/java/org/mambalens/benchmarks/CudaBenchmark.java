@@ -29,8 +29,9 @@ import java.util.function.DoubleSupplier;
  * wall clock, not JMH): device-to-device copy bandwidth, the selective-scan kernel's achieved bandwidth,
  * Mamba LM prefill and decode tokens/s (decode with and without CUDA graphs), and ViM / ViT images/s at
  * batch 1 and 64, with F32 GEMMs and again with BF16 GEMMs (keys ending in {@code _bf16}), plus one GEMM
- * of each kind. Every figure is the median of several runs after a warm-up.
- * <pre>java -cp benchmarks.jar org.mambalens.benchmarks.CudaBenchmark --lm DIR --vim DIR --vit DIR --out FILE.json</pre>
+ * of each kind; and for each {@code --family NAME=DIR} (any language model), prefill and decode on the GPU and
+ * on the CPU of the same machine ({@code family_NAME_...} keys). Every figure is the median of several runs after a warm-up.
+ * <pre>java -cp benchmarks.jar org.mambalens.benchmarks.CudaBenchmark --lm DIR --vim DIR --vit DIR [--family NAME=DIR ...] --out FILE.json</pre>
  * (scripts/device-cuda.sh runs it beside benchmarks/cuda_torch_bench.py on the same GPU).
  */
 public final class CudaBenchmark {
@@ -38,12 +39,18 @@ public final class CudaBenchmark {
 
     public static void main(String[] args) throws IOException {
         String lm = null, vim = null, vit = null, out = null;
+        java.util.Map<String, Path> families = new java.util.LinkedHashMap<>();
         for (int i = 0; i + 1 < args.length; i += 2) {
             switch (args[i]) {
                 case "--lm" -> lm = args[i + 1];
                 case "--vim" -> vim = args[i + 1];
                 case "--vit" -> vit = args[i + 1];
                 case "--out" -> out = args[i + 1];
+                case "--family" -> {
+                    String[] nameDir = args[i + 1].split("=", 2);
+                    if (nameDir.length != 2) throw new IllegalArgumentException("--family takes NAME=DIR, not " + args[i + 1]);
+                    families.put(nameDir[0], Path.of(nameDir[1]));
+                }
                 default -> throw new IllegalArgumentException("unknown option " + args[i]);
             }
         }
@@ -58,6 +65,7 @@ public final class CudaBenchmark {
             if (vim != null) b.images("vim", Path.of(vim), precision);
             if (vit != null) b.images("vit", Path.of(vit), precision);
         }
+        families.forEach(b::family);
         String json = new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(b.results);
         System.out.println(json);
         if (out != null) java.nio.file.Files.writeString(Path.of(out), json);
@@ -183,6 +191,21 @@ public final class CudaBenchmark {
         }
     }
 
+    /** A language model's prefill of 512 tokens and its decode, on the GPU (F32) and on this machine's CPU. */
+    private void family(String name, Path dir) {
+        for (Device device : new Device[]{Device.CUDA, Device.CPU}) {
+            Random r = new Random(5);
+            String key = "family_" + name + "_" + device.name().toLowerCase(java.util.Locale.ROOT);
+            try (LanguageModel lm = Models.loadLanguageModel(dir, device, Precision.F32)) {
+                int[] prompt = r.ints(512, 0, lm.vocabSize()).toArray();
+                double s = median(device == Device.CUDA ? 5 : 1, () -> seconds(() -> lm.prefill(prompt, lm.newState())));
+                put(key + "_prefill_512_tokens_per_s", 512 / s, "tokens/s (" + lm + ")");
+                put(key + "_decode_tokens_per_s", device == Device.CUDA ? decode(lm, r, 256) : decode(lm, r, 32),
+                        device == Device.CUDA ? "tokens/s (batch 1)" : "tokens/s (batch 1, " + Parallel.THREADS + " threads)");
+            }
+        }
+    }
+
     private static double seconds(Runnable work) {
         long t0 = System.nanoTime();
         work.run();
@@ -191,7 +214,11 @@ public final class CudaBenchmark {
 
     /** Tokens/s of 256 greedy steps after a 16-token prompt. */
     private static double decode(LanguageModel lm, Random r) {
-        int steps = 256;
+        return decode(lm, r, 256);
+    }
+
+    /** Tokens/s of {@code steps} greedy steps after a 16-token prompt. */
+    private static double decode(LanguageModel lm, Random r, int steps) {
         double s = median(3, () -> {
             var state = lm.newState();
             float[] logits = lm.prefill(r.ints(16, 0, lm.vocabSize()).toArray(), state);

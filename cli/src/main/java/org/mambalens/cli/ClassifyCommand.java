@@ -16,6 +16,7 @@ import org.mambalens.xai.data.FashionMnist;
 import org.mambalens.xai.data.ImagePreprocessor;
 import org.mambalens.xai.data.LabelledTexts;
 import org.mambalens.xai.eval.LocalRun;
+import org.mambalens.xai.methods.TopOutputs;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -24,7 +25,6 @@ import picocli.CommandLine.Option;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.function.UnaryOperator;
@@ -182,13 +182,8 @@ final class ClassifyCommand implements Callable<Integer> {
     }
 
     private String topClasses(float[] row, java.util.function.IntFunction<String> label) {
-        int k = row.length;
-        double max = IntStream.range(0, k).mapToDouble(j -> row[j]).max().orElse(0), sum = 0;
-        for (float v : row) sum += Math.exp(v - max);
-        double total = sum;
         StringBuilder line = new StringBuilder();
-        IntStream.range(0, k).boxed().sorted(Comparator.comparingDouble(j -> -row[j])).limit(Math.max(1, top)).forEach(j ->
-                line.append(String.format("  %s %.4f", label.apply(j), Math.exp(row[j] - max) / total)));
+        for (TopOutputs.Output o : TopOutputs.of(row, top)) line.append(String.format("  %s %.4f", label.apply(o.index()), o.probability()));
         return line.toString();
     }
 

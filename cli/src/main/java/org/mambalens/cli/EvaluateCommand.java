@@ -18,7 +18,7 @@ import java.util.concurrent.Callable;
 import java.util.function.UnaryOperator;
 
 @Command(name = "evaluate", mixinStandardHelpOptions = true,
-        description = {"Measure how faithful the explanations are (SPEC §8) on the Fashion-MNIST test set: positive and negative "
+        description = {"Measure how faithful the explanations are (DESIGN §8) on the Fashion-MNIST test set: positive and negative "
                 + "perturbation AUC and foreground segmentation (pixel accuracy, mIoU, mAP) per model and method, beside a random map.",
                 "Writes DIR/results.json, results.md, per_image.csv, curves_<model>.png and report.html. Finished images are kept in "
                         + "DIR/journal.jsonl: run the same command again to resume an interrupted run."})
@@ -48,7 +48,7 @@ final class EvaluateCommand implements Callable<Integer> {
     Path data;
 
     @Option(names = "--fill", paramLabel = "F", defaultValue = "mean",
-            description = "What a removed pixel becomes: mean (the dataset mean, 0 after normalisation: SPEC §8, default) or black (the background).")
+            description = "What a removed pixel becomes: mean (the dataset mean, 0 after normalisation: DESIGN §8, default) or black (the background).")
     Evaluation.Fill fill;
 
     @Option(names = "--seed", defaultValue = "0", description = "Seed of the random baseline maps.")

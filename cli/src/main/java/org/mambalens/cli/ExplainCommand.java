@@ -22,7 +22,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.function.IntFunction;
-import java.util.stream.Collectors;
 
 @Command(name = "explain", mixinStandardHelpOptions = true,
         description = {"Explain an image classification with attention maps: for each model, raw attention, attention "
@@ -46,8 +45,8 @@ final class ExplainCommand implements Callable<Integer> {
             + "(default model: the bundled models/mamba-fortunes), or a text classifier's label (e.g. models/mamba-fortunes-topics).")
     String text;
 
-    @Option(names = "--target", paramLabel = "LABEL_OR_TOKEN", description = "With --text: the label (name or index) or the next token "
-            + "(its text, one token, or #ID) to explain. Default: the predicted one.")
+    @Option(names = "--target", paramLabel = "LABEL_OR_TOKEN", description = "The class (name or index) of an image, or with --text the label "
+            + "(name or index) or the next token (its text, one token, or #ID) to explain. Default: the predicted one.")
     String target;
 
     @Option(names = "--method", paramLabel = "M", defaultValue = "all", description = "raw, rollout, attribution or all (default).")
@@ -68,13 +67,7 @@ final class ExplainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        List<Method> methods = switch (method) {
-            case "raw" -> List.of(Method.raw);
-            case "rollout" -> List.of(Method.rollout);
-            case "attribution" -> List.of(Method.attribution);
-            case "all" -> List.of(Method.values());
-            default -> throw new IllegalArgumentException("--method must be raw, rollout, attribution or all, not " + method);
-        };
+        List<Method> methods = Method.parse(method);
         Path home = Path.of(System.getProperty("mambalens.home", "."));
         if (text != null) {
             if (inputs != null || spark.enabled()) throw new IllegalArgumentException("--inputs and --spark explain images, not --text");
@@ -85,7 +78,7 @@ final class ExplainCommand implements Callable<Integer> {
             if (family.kind() != ModelFamily.Kind.LANGUAGE) {
                 throw new IllegalArgumentException("--text explains language models; " + dir + " is model_type \"" + family.modelType() + "\"");
             }
-            methods = supported(methods, family);
+            methods = Method.supported(methods, method, family, ExplainCommand::note);
             BpeTokenizer tokenizer = BpeTokenizer.load(dir.resolve("tokenizer.json"));
             int[] ids = tokenizer.encode(text);
             if (ids.length == 0) throw new IllegalArgumentException("--text encodes to no tokens");
@@ -97,7 +90,7 @@ final class ExplainCommand implements Callable<Integer> {
                 }
             } else {
                 try (var lm = Models.loadLanguageModel(dir, device.device, device.precision)) {
-                    TextReport.Target chosen = TextReport.Target.nextToken(ids, target == null ? null : token(tokenizer, target), decode);
+                    TextReport.Target chosen = TextReport.Target.nextToken(ids, target == null ? null : TextReport.Target.token(tokenizer, target), decode);
                     System.out.println("wrote " + TextReport.write(out, family, lm, ids, decode, text, methods, startLayer, chosen));
                 }
             }
@@ -113,11 +106,11 @@ final class ExplainCommand implements Callable<Integer> {
         int size = img.width();
         if (img.height() != size) throw new IllegalArgumentException("--image " + file + " is " + img.width() + " × " + img.height() + ", not square");
         int[] gray = img.luma();
-        for (Path d : dirs) methods = supported(methods, Families.forDirectory(d));
+        for (Path d : dirs) methods = Method.supported(methods, method, Families.forDirectory(d), ExplainCommand::note);
         List<ImageReport.Subject> subjects = new ArrayList<>();
         try {
             for (Path d : dirs) subjects.add(new ImageReport.Subject(d.getFileName().toString(), d, Models.loadImageClassifier(d, device.device, device.precision)));
-            Path report = ImageReport.write(out, gray, size, file.getFileName().toString(), subjects, methods, startLayer);
+            Path report = ImageReport.write(out, gray, size, file.getFileName().toString(), subjects, methods, startLayer, target);
             System.out.println("wrote " + report);
         } finally {
             subjects.forEach(s -> s.model().close());
@@ -135,9 +128,9 @@ final class ExplainCommand implements Callable<Integer> {
             throw new UncheckedIOException("--inputs " + inputs + ": " + e.getMessage(), e);
         }
         if (images.isEmpty()) throw new IllegalArgumentException("--inputs " + inputs + " names no image");
-        for (Path d : dirs) methods = supported(methods, Families.forDirectory(d));
-        Explanations.Job job = new Explanations.Job(dirs.stream().map(Path::toString).toList(), images, methods, startLayer, device.device, device.precision,
-                out.toString());
+        for (Path d : dirs) methods = Method.supported(methods, method, Families.forDirectory(d), ExplainCommand::note);
+        Explanations.Job job = new Explanations.Job(dirs.stream().map(Path::toString).toList(), images, methods, startLayer, target,
+                device.device, device.precision, out.toString());
         if (spark.enabled()) return spark.run(job, images.size(), out);
         try (Explanations explanations = job.open()) {
             System.out.println("wrote " + LocalRun.run(explanations, out, images.size(), Runtime.getRuntime().availableProcessors(), System.err));
@@ -145,22 +138,7 @@ final class ExplainCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** The methods of {@code asked} that {@code family} supports: one it lacks is an error when --method names it, a note with --method all. */
-    private List<Method> supported(List<Method> asked, ModelFamily family) {
-        List<Method> kept = asked.stream().filter(m -> m.supports(family)).toList();
-        if (kept.size() == asked.size()) return asked;
-        String lacking = "not available for model_type \"" + family.modelType() + "\" (" + family.name() + ") yet";
-        if (!method.equals("all")) throw new IllegalArgumentException("--method " + method + " is " + lacking + " (attribution needs a reverse pass)");
-        System.err.println("note: " + asked.stream().filter(m -> !kept.contains(m)).map(Method::name).collect(Collectors.joining(", "))
-                + " is " + lacking + "; " + kept.stream().map(Method::name).collect(Collectors.joining(", ")) + " only");
-        return kept;
-    }
-
-    /** --target for a language model: #ID, or a text that is exactly one token. */
-    private static int token(BpeTokenizer tokenizer, String target) {
-        if (target.startsWith("#")) return TokenIds.parse(target.substring(1))[0];
-        int[] ids = tokenizer.encode(target);
-        if (ids.length != 1) throw new IllegalArgumentException("--target \"" + target + "\" is " + ids.length + " tokens, not one; give #ID for a token id");
-        return ids[0];
+    private static void note(String message) {
+        System.err.println("note: " + message);
     }
 }

@@ -29,7 +29,7 @@ final class Explanations implements DatasetJob {
     private final Job job;
 
     /** The explanations as values: what runs here, or on every Spark executor. */
-    record Job(List<String> models, List<String> images, List<Method> methods, int startLayer, Device device, Precision precision,
+    record Job(List<String> models, List<String> images, List<Method> methods, int startLayer, String target, Device device, Precision precision,
                String out) implements JobSpec {
         @Override
         public List<Path> inputs() {
@@ -41,7 +41,7 @@ final class Explanations implements DatasetJob {
         @Override
         public Job relocated(UnaryOperator<Path> located) {
             UnaryOperator<String> relocate = p -> located.apply(Path.of(p)).toString();
-            return new Job(models.stream().map(relocate).toList(), images.stream().map(relocate).toList(), methods, startLayer, device, precision, out);
+            return new Job(models.stream().map(relocate).toList(), images.stream().map(relocate).toList(), methods, startLayer, target, device, precision, out);
         }
 
         @Override
@@ -83,7 +83,7 @@ final class Explanations implements DatasetJob {
         if (img.height() != img.width()) throw new IllegalArgumentException(file + " is " + img.width() + " × " + img.height() + ", not square");
         String name = file.getFileName().toString();
         String dir = String.format("%04d-%s", i, name.contains(".") ? name.substring(0, name.lastIndexOf('.')) : name);
-        ImageReport.write(Path.of(job.out()).resolve(dir), img.luma(), img.width(), name, subjects, job.methods(), job.startLayer());
+        ImageReport.write(Path.of(job.out()).resolve(dir), img.luma(), img.width(), name, subjects, job.methods(), job.startLayer(), job.target());
         return JSON.createObjectNode().put("item", i).put("input", name).put("report", dir + "/report.html");
     }
 

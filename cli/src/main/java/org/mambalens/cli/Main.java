@@ -8,7 +8,7 @@ import picocli.CommandLine.Command;
         description = "Pure-Java inference and explainability for Mamba and other attention-free sequence models.",
         subcommands = {InspectCommand.class, ForwardCommand.class, GenerateCommand.class, ClassifyCommand.class, AttentionCommand.class,
                 ExplainCommand.class, CompareAttentionCommand.class, EvaluateCommand.class, EvaluateTextCommand.class,
-                ConvertCommand.class,
+                ConvertCommand.class, ServeCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main {
     public static void main(String[] args) {
@@ -27,7 +27,8 @@ public final class Main {
         return cli.execute(args);
     }
 
-    private static String oneLine(Throwable e) {
+    /** The one line an error is reported in (the first of its message), as every command and the explorer's API say it. */
+    public static String oneLine(Throwable e) {
         String message = e.getMessage();
         if (e instanceof OutOfMemoryError) message = "out of memory (" + message + "); give Java more with MAMBALENS_JAVA_OPTS=-Xmx...";
         if (message == null || message.isBlank()) message = e.getClass().getSimpleName();

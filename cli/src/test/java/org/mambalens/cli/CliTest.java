@@ -128,6 +128,16 @@ class CliTest {
         }
     }
 
+    /** serve's own tests start the server in-process (ExplorerServerTest); here, its refusals before it listens. */
+    @Test
+    void serveRefusesWhatItCannotServeInOneLine() throws IOException {
+        expectOneLineError(run("serve", "--port", "0", "--models", tmp.resolve("none").toString()), "--models " + tmp.resolve("none") + " is not a directory");
+        expectOneLineError(run("serve", "--port", "0", "--threads", "0"), "--threads must be at least 1");
+        try (java.net.ServerSocket taken = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            expectOneLineError(run("serve", "--port", String.valueOf(taken.getLocalPort())), "ddress already in use");
+        }
+    }
+
     private static void expectOneLineError(Result r, String mentions) {
         assertThat(r.code()).isEqualTo(1);
         assertThat(r.err().strip()).contains(mentions).doesNotContain("\n").doesNotContain("Exception");
@@ -444,6 +454,19 @@ class CliTest {
             Files.writeString(file, text);
         } catch (IOException e) {
             throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    /** The launcher's start-up cache is recorded by this run: every command in it must succeed, or the cache would be partial. */
+    @Test
+    void theStartupTrainingRunSucceeds() throws Exception {
+        PrintStream oldOut = System.out;
+        System.setOut(new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
+        try {
+            System.setProperty("mambalens.home", Fixtures.repository().toString());
+            assertThat(StartupTraining.run()).isEmpty();
+        } finally {
+            System.setOut(oldOut);
         }
     }
 }

@@ -30,6 +30,52 @@ public final class Fixtures {
         return golden().getParent().getParent().getParent().getParent().getParent();
     }
 
+    /** A fixture under golden/: the golden directory, or for "trained/NAME" the bundled models/NAME; "demo" is models/mamba-fortunes. */
+    public static Path modelDir(String name) {
+        if (name.equals("demo")) return repository().resolve("models/mamba-fortunes");
+        return name.startsWith("trained/") ? repository().resolve("models/" + name.substring(8)) : golden().resolve(name);
+    }
+
+    /** The devices every golden test runs on: the CPU, and CUDA where a GPU opens (skipped with the reason otherwise). */
+    public static java.util.stream.Stream<org.mambalens.engine.model.Device> devices() {
+        return java.util.stream.Stream.of(org.mambalens.engine.model.Device.CPU, org.mambalens.engine.model.Device.CUDA);
+    }
+
+    /** Every device with every fixture name. */
+    public static java.util.stream.Stream<org.junit.jupiter.params.provider.Arguments> onEveryDevice(String... names) {
+        return devices().flatMap(d -> java.util.Arrays.stream(names).map(n -> org.junit.jupiter.params.provider.Arguments.of(d, n)));
+    }
+
+    /** A golden fixture's pixels.npy, one array per image. */
+    public static float[][] images(String name) {
+        Npy.Array pixels = Npy.readFloat32(golden().resolve(name).resolve("pixels.npy"));
+        int n = pixels.dim(0), size = pixels.data().length / n;
+        float[][] images = new float[n][];
+        for (int i = 0; i < n; i++) images[i] = java.util.Arrays.copyOfRange(pixels.data(), i * size, (i + 1) * size);
+        return images;
+    }
+
+    public static float[] flatten(float[][] rows) {
+        int k = rows[0].length;
+        float[] out = new float[rows.length * k];
+        for (int i = 0; i < rows.length; i++) System.arraycopy(rows[i], 0, out, i * k, k);
+        return out;
+    }
+
+    /** Two scans' traced tensors (e.g. a GPU's and the CPU's) equal within 1e-5 relative. */
+    public static void assertSameScan(org.mambalens.engine.trace.MixerTrace g, org.mambalens.engine.trace.MixerTrace c) {
+        java.util.Map<String, java.util.function.Function<org.mambalens.engine.trace.MixerTrace, float[]>> fields = new java.util.LinkedHashMap<>();
+        fields.put("delta", org.mambalens.engine.trace.MixerTrace::delta);
+        fields.put("B", org.mambalens.engine.trace.MixerTrace::b);
+        fields.put("C", org.mambalens.engine.trace.MixerTrace::c);
+        fields.put("s", org.mambalens.engine.trace.MixerTrace::s);
+        fields.put("u", org.mambalens.engine.trace.MixerTrace::u);
+        fields.put("x", org.mambalens.engine.trace.MixerTrace::x);
+        fields.put("z", org.mambalens.engine.trace.MixerTrace::z);
+        fields.put("y", org.mambalens.engine.trace.MixerTrace::y);
+        fields.forEach((name, get) -> org.assertj.core.api.Assertions.assertThat(relativeError(get.apply(g), get.apply(c))).as(name).isLessThan(1e-5));
+    }
+
     public static JsonNode json(Path file) {
         try {
             return new ObjectMapper().readTree(file.toFile());

@@ -8,7 +8,7 @@ import java.util.Optional;
 
 /**
  * The config.json of an official Vision Mamba (hustvl/Vim) state dict, read off its key names and
- * shapes (SPEC §5). Fields that the weights cannot show (the middle cls token, "div2" averaging) take
+ * shapes (DESIGN §5). Fields that the weights cannot show (the middle cls token, "div2" averaging) take
  * the values of the released bimambav2 midclstok div2 checkpoints.
  */
 final class VimConfigGuess {

@@ -161,7 +161,7 @@ public interface Backend extends AutoCloseable {
 
     /**
      * y = (C·h + D·u) ⊙ silu(z) with h_t = exp(Δ_t·A)·h_{t−1} + Δ_t·B_t·u_t, for `batch` sequences of T
-     * tokens (SPEC §2); {@code reverse} scans each sequence from its end; {@code accumulate} adds into y.
+     * tokens (DESIGN §2); {@code reverse} scans each sequence from its end; {@code accumulate} adds into y.
      */
     void selectiveScan(Scan scan, int batch, int tokens, int channels, int states, boolean reverse, boolean accumulate);
 
@@ -207,10 +207,107 @@ public interface Backend extends AutoCloseable {
      */
     void gatedRmsnorm(Buffer out, int ldOut, Buffer y, int ldy, Buffer z, int ldz, Buffer w, int rows, int dim, float eps);
 
+    // ---- RWKV ------------------------------------------------------------------------------------
+
+    /**
+     * Token shift: out[t, j] = x[t, j]·mix[j] + x[t−1, j]·(1 − mix[j]) for `rows` tokens of `dim` values
+     * (x's rows ldx apart, out packed [rows, dim]), with x[−1] = shift [dim], which is only read (a caller
+     * that continues a sequence copies x's last row there afterwards). out must not overlap x.
+     */
+    void tokenShift(Buffer out, Buffer x, int ldx, Buffer mix, Buffer shift, int rows, int dim);
+
+    /**
+     * RWKV-4's WKV recurrence, gated: out[t, a] = gate[t, a]·wkv_t[a] for T tokens of A channels, with
+     * wkv_t = (Σ_{i<t} e^{(t−1−i)·w + k_i}·v_i + e^{u + k_t}·v_t) / (Σ_{i<t} e^{(t−1−i)·w + k_i} + e^{u + k_t}),
+     * w = decay [A] (−exp(time_decay)), u = bonus [A] (time_first). out, gate, k, v packed [T, A]. state
+     * [3A] holds each channel's numerator, denominator and maximum exponent (fresh: 0, 0, −1e38); it is
+     * continued from and left after the last token.
+     */
+    void wkv(Buffer out, Buffer gate, Buffer k, Buffer v, Buffer decay, Buffer bonus, Buffer state, int tokens, int channels);
+
+    // ---- Attention with rotary positions (Griffin, GPT-NeoX) and Griffin's RG-LRU ------------------
+
+    /**
+     * Rotary position embedding in place, in the rotate_half convention (GPT-NeoX, Llama, Gemma): for each of
+     * `rows` rows (ldx apart) at positions firstPosition + r and each of `heads` heads (head h from column
+     * h·headStride of its row), the pairs (j, j + R/2) of the head's first R = rotaryDims values, j < R/2, are
+     * turned by the angle position·f_j (the product in F32, as transformers computes it), f = inverseFrequencies [R/2].
+     */
+    void rotary(Buffer x, int ldx, int rows, int heads, int headStride, Buffer inverseFrequencies, int rotaryDims, int firstPosition);
+
+    /**
+     * A ring of keys and values [capacity, width] each (width = KV·dh): position p lives at row p mod
+     * capacity, so it holds the last {@code capacity} positions (a sliding window's cache; a capacity of
+     * the longest sequence for unlimited attention).
+     */
+    record KeyValueRing(Buffer keys, Buffer values, int capacity) {
+        /** Refuses {@code ring} (null: none) when it cannot hold the earlier positions that tokens from {@code position} see through {@code window}. */
+        public static void check(KeyValueRing ring, int position, int window) {
+            int needed = Math.min(position, window - 1);
+            if (needed > 0 && (ring == null || ring.capacity() < needed)) {
+                throw new IllegalArgumentException("a key/value ring of " + (ring == null ? 0 : ring.capacity()) + " rows cannot hold the "
+                        + needed + " earlier positions a window of " + window + " sees");
+            }
+        }
+    }
+
+    /**
+     * Causal softmax attention over a ring of cached keys and values (a sliding window's; with a window of
+     * {@link Integer#MAX_VALUE} and a ring as long as the sequence, plain causal attention): T new tokens at
+     * positions [P, P + T), H query heads over KV key/value heads (head h reads group h / (H/KV)) of headSize dh;
+     * query t sees the positions max(0, P + t − window + 1) … P + t (itself and the window − 1 before it), and
+     * context_t,h = Σ_s softmax_s(q·k_s · scale)·v_s, [T, H·dh] (rows ldContext apart). q [T, H·dh] (rows ldq
+     * apart); k and v [T, KV·dh] (rows ldkv apart): the new tokens' own keys and values; earlier positions
+     * come from {@code ring} (only read; may be null when P = 0; {@link #ringAppend} adds the new ones
+     * afterwards), so a ring of window − 1 rows serves chunks of any length. {@code probs} (may be null)
+     * receives the weights [H, T, P + T], 0 where a query does not see.
+     */
+    void slidingWindowAttention(Buffer context, int ldContext, Buffer q, int ldq, Buffer k, Buffer v, int ldkv, KeyValueRing ring,
+                                int position, int tokens, int heads, int kvHeads, int headSize, int window, float scale, Buffer probs);
+
+    /** Writes the keys k and values v [T, width] (rows ldkv apart) of positions [P, P + T) into their rows of the ring (the last capacity of them). */
+    void ringAppend(KeyValueRing ring, Buffer k, Buffer v, int ldkv, int width, int position, int tokens);
+
+    /** The RG-LRU's gate weights [H, W/H, W/H] (in, out) and biases [W], and softplus(Λ) [W] (see {@link #rgLru}). */
+    record RgLruWeights(Buffer inputGate, Buffer inputGateBias, Buffer recurrentGate, Buffer recurrentGateBias,
+                        Buffer softplusLambda) {
+    }
+
+    /**
+     * Griffin's RG-LRU over T tokens of W channels in H gate blocks of W/H (block-diagonal gates), from x [T, W]
+     * (rows ldx apart) at positions [P, P + T): r_t = σ(x_t·W_a + b_a), i_t = σ(x_t·W_x + b_x), log a_t =
+     * −8·r_t·softplus(Λ), h_t = a_t ⊙ h_{t−1} + √(1 − a_t²) ⊙ i_t ⊙ x_t (position 0 resets: h_0 = i_0 ⊙ x_0).
+     * y [T, W] receives h_t; a and b [T, W] (may be null) receive a_t and the input factor i_t·√(1 − a_t²)
+     * (i_t at position 0); state h [W] is continued and updated (null: zeros, not kept). y must not overlap x.
+     */
+    void rgLru(Buffer y, Buffer x, int ldx, RgLruWeights weights, Buffer state, Buffer a, Buffer b, int tokens, int channels,
+               int blocks, int position);
+
+    /** x[i] = cap · tanh(x[i] / cap) for i < n: a logit soft cap. */
+    void softCap(Buffer x, float cap, long n);
+
+    /**
+     * Appends `rows` positions of `heads` head vectors to a head-major cache [heads, capacity, headSize]:
+     * cache[g, firstPosition + r, :] = x[r, g·headStride … g·headStride + headSize) for r < rows, x's rows ldx apart.
+     */
+    void storeHeads(Buffer cache, int capacity, int firstPosition, Buffer x, int ldx, int headStride, int rows, int heads, int headSize);
+
+    /**
+     * Causal softmax attention of L = `tokens` new queries over a head-major key/value cache [kvHeads, capacity, dh]
+     * ({@link #storeHeads}) that holds positions [0, firstPosition + L): query t sits at position p = firstPosition + t and
+     * sees the positions s in [lo, p], lo = max(0, p − window + 1) when window > 0 (a sliding window), else 0. For head h
+     * (of `heads`; it reads kv head g = h / (heads / kvHeads), so kvHeads = heads is multi-head, 1 multi-query),
+     * a[h, t, s] = softmax_s(scale · q_h[t] · keys[g, s]) and context[t, h·dh + j] = Σ_s a[h, t, s] · values[g, s, j].
+     * q_h[t] is q[t·ldq + h·qHeadStride …+ dh) (the q block of a fused projection, say); context's rows ldContext apart.
+     * {@code probs} (may be null) receives a [heads, L, firstPosition + L], 0 outside [lo, p].
+     */
+    void causalAttention(Buffer context, int ldContext, Buffer q, int ldq, int qHeadStride, Buffer keys, Buffer values, int capacity,
+                         int tokens, int heads, int kvHeads, int headSize, float scale, int firstPosition, int window, Buffer probs);
+
     // ---- explanations ----------------------------------------------------------------------------
 
     /**
-     * One Mamba layer's hidden attention (SPEC §3) summed over its E channels without building [E, T, T]:
+     * One Mamba layer's hidden attention (DESIGN §3) summed over its E channels without building [E, T, T]:
      * {@code sum} and {@code positive} [T, T] (Σ α and Σ max(α, 0); both directions α_fwd + flip(α_bwd) when
      * {@code backward} is given), and the smallest and largest α of any channel.
      */

@@ -1,15 +1,22 @@
 package org.mambalens.engine.backend;
 
+import org.mambalens.engine.io.DType;
 import org.mambalens.engine.kernels.CausalConv;
 import org.mambalens.engine.kernels.Elementwise;
 import org.mambalens.engine.kernels.MatMul;
+import org.mambalens.engine.kernels.Parallel;
+import org.mambalens.engine.kernels.RgLru;
+import org.mambalens.engine.kernels.Rotary;
 import org.mambalens.engine.kernels.Scalar;
 import org.mambalens.engine.kernels.SelectiveScan;
+import org.mambalens.engine.kernels.SlidingWindowAttention;
 import org.mambalens.engine.kernels.SsdScan;
+import org.mambalens.engine.kernels.Wkv;
 import org.mambalens.engine.tensor.Tensor;
 
 import static org.mambalens.engine.tensor.Matrices.flipRows;
 
+import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 
 /**
@@ -484,6 +491,117 @@ public final class CpuBackend implements Backend {
         float[] normed = ldOut == dim && heap(out).offset() == 0 ? heap(out).data() : new float[rows * dim];
         Elementwise.rmsnorm(normed, gated, packed(w, dim), eps, rows, dim);
         scatterRows(normed, out, ldOut, rows, dim);
+    }
+
+    // ---- RWKV ----
+
+    @Override
+    public void tokenShift(Buffer out, Buffer x, int ldx, Buffer mix, Buffer shift, int rows, int dim) {
+        HeapBuffer o = heap(out), in = ldx == dim ? heap(x) : wrap(rows(x, ldx, rows, dim)), m = heap(mix), s = heap(shift);
+        Wkv.tokenShift(o.data(), o.offset(), in.data(), in.offset(), m.data(), m.offset(), s.data(), s.offset(), rows, dim);
+    }
+
+    @Override
+    public void wkv(Buffer out, Buffer gate, Buffer k, Buffer v, Buffer decay, Buffer bonus, Buffer state, int tokens, int channels) {
+        HeapBuffer o = heap(out), g = heap(gate), kk = heap(k), vv = heap(v), h = heap(state);
+        Wkv.recurrence(o.data(), o.offset(), g.data(), g.offset(), kk.data(), kk.offset(), vv.data(), vv.offset(),
+                packed(decay, channels), packed(bonus, channels), h.data(), h.offset(), tokens, channels);
+    }
+
+    // ---- Attention with rotary positions (Griffin, GPT-NeoX) and Griffin's RG-LRU ----
+
+    @Override
+    public void rotary(Buffer x, int ldx, int rows, int heads, int headStride, Buffer inverseFrequencies, int rotaryDims, int firstPosition) {
+        HeapBuffer h = heap(x);
+        float[] f = packed(inverseFrequencies, rotaryDims / 2);
+        if (f.length != rotaryDims / 2) f = Arrays.copyOf(f, rotaryDims / 2);
+        float[] cos = new float[f.length], sin = new float[f.length];
+        for (int r = 0; r < rows; r++) {
+            Rotary.angles(cos, sin, firstPosition + r, f, 1);                    // once per position, for every head
+            for (int g = 0; g < heads; g++) Rotary.rotate(h.data(), h.offset() + r * ldx + g * headStride, cos, sin);
+        }
+    }
+
+    private static SlidingWindowAttention.Ring ring(KeyValueRing ring) {
+        if (ring == null) return null;
+        HeapBuffer k = heap(ring.keys()), v = heap(ring.values());
+        return new SlidingWindowAttention.Ring(k.data(), k.offset(), v.data(), v.offset(), ring.capacity());
+    }
+
+    @Override
+    public void slidingWindowAttention(Buffer context, int ldContext, Buffer q, int ldq, Buffer k, Buffer v, int ldkv, KeyValueRing ring,
+                                       int position, int tokens, int heads, int kvHeads, int headSize, int window, float scale, Buffer probs) {
+        KeyValueRing.check(ring, position, window);
+        HeapBuffer c = heap(context), qs = heap(q), ks = heap(k), vs = heap(v), p = probs == null ? null : heap(probs);
+        var rows = new SlidingWindowAttention.Rows(qs.data(), qs.offset(), ldq, ks.data(), ks.offset(), vs.data(), vs.offset(), ldkv);
+        SlidingWindowAttention.apply(c.data(), c.offset(), ldContext, rows, ring(ring), position, tokens, heads, kvHeads, headSize, window,
+                scale, p == null ? null : p.data(), p == null ? 0 : p.offset());
+    }
+
+    @Override
+    public void ringAppend(KeyValueRing ring, Buffer k, Buffer v, int ldkv, int width, int position, int tokens) {
+        HeapBuffer ks = heap(k), vs = heap(v);
+        SlidingWindowAttention.append(ring(ring), ks.data(), ks.offset(), vs.data(), vs.offset(), ldkv, width, position, tokens);
+    }
+
+    @Override
+    public void rgLru(Buffer y, Buffer x, int ldx, RgLruWeights w, Buffer state, Buffer a, Buffer b, int tokens, int channels,
+                      int blocks, int position) {
+        int W = channels, bw = W / blocks;
+        RgLru.Weights weights = new RgLru.Weights(packed(w.inputGate(), W * bw), packed(w.inputGateBias(), W),
+                packed(w.recurrentGate(), W * bw), packed(w.recurrentGateBias(), W), packed(w.softplusLambda(), W));
+        float[] h = state == null ? new float[W] : packed(state, W);
+        HeapBuffer out = heap(y), in = heap(x), as = a == null ? null : heap(a), bs = b == null ? null : heap(b);
+        RgLru.scan(out.data(), out.offset(), in.data(), in.offset(), ldx, weights, h, as == null ? null : as.data(), as == null ? 0 : as.offset(),
+                bs == null ? null : bs.data(), bs == null ? 0 : bs.offset(), tokens, W, bw, position);
+        if (state != null) scatterRows(h, state, W, 1, W);
+    }
+
+    @Override
+    public void softCap(Buffer x, float cap, long n) {
+        HeapBuffer h = heap(x);
+        for (int i = 0; i < n; i++) h.data()[h.offset() + i] = (float) Math.tanh(h.data()[h.offset() + i] / cap) * cap;
+    }
+
+    @Override
+    public void storeHeads(Buffer cache, int capacity, int firstPosition, Buffer x, int ldx, int headStride, int rows, int heads, int headSize) {
+        if (firstPosition + rows > capacity) throw new IndexOutOfBoundsException("positions up to " + (firstPosition + rows) + " in a cache of " + capacity);
+        HeapBuffer c = heap(cache), in = heap(x);
+        for (int g = 0; g < heads; g++) {
+            for (int r = 0; r < rows; r++) {
+                System.arraycopy(in.data(), in.offset() + r * ldx + g * headStride, c.data(),
+                        c.offset() + (g * capacity + firstPosition + r) * headSize, headSize);
+            }
+        }
+    }
+
+    @Override
+    public void causalAttention(Buffer context, int ldContext, Buffer q, int ldq, int qHeadStride, Buffer keys, Buffer values, int capacity,
+                                int tokens, int heads, int kvHeads, int headSize, float scale, int firstPosition, int window, Buffer probs) {
+        int L = tokens, H = heads, dh = headSize, T = firstPosition + L, group = H / kvHeads;
+        if (H % kvHeads != 0) throw new IllegalArgumentException(H + " heads do not share " + kvHeads + " kv heads evenly");
+        if (T > capacity) throw new IndexOutOfBoundsException(T + " positions in a cache of " + capacity);
+        HeapBuffer out = heap(context), in = heap(q), k = heap(keys), v = heap(values), p = probs == null ? null : heap(probs);
+        long work = (long) L * T * dh;                                      // per head: heads run in parallel when they are worth a thread
+        Parallel.forRange(H, (int) Math.max(1, Math.min(H, 65536 / Math.max(1, work))), (h0, h1) -> {
+            float[] scores = new float[L * T];                              // [L, T] of one head
+            for (int h = h0; h < h1; h++) {
+                int g = h / group, cached = (g * capacity) * dh;
+                Tensor kh = new Tensor("keys", DType.F32, new long[]{T, dh},
+                        MemorySegment.ofArray(k.data()).asSlice(4L * (k.offset() + cached), 4L * T * dh));
+                MatMul.matmul(scores, 0, T, in.data(), in.offset() + h * qHeadStride, ldq, L, kh, null);   // q_h K_gᵀ
+                for (int t = 0; t < L; t++) {
+                    int position = firstPosition + t, lo = window > 0 ? Math.max(0, position - window + 1) : 0, row = t * T;
+                    for (int s = lo; s <= position; s++) scores[row + s] *= scale;
+                    Elementwise.softmaxRows(scores, row + lo, 1, position + 1 - lo);
+                    Arrays.fill(scores, row, row + lo, 0f);
+                    Arrays.fill(scores, row + position + 1, row + T, 0f);
+                    MatMul.vectorTimesMatrix(out.data(), out.offset() + t * ldContext + h * dh, scores, row + lo, position + 1 - lo,
+                            v.data(), v.offset() + cached + lo * dh, dh);              // a_h V_g
+                }
+                if (p != null) System.arraycopy(scores, 0, p.data(), p.offset() + h * L * T, L * T);
+            }
+        });
     }
 
     @Override

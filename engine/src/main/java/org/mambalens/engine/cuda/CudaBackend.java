@@ -412,6 +412,71 @@ public final class CudaBackend implements Backend {
         kernels.gatedRmsnorm(address(out), ldOut, address(y), ldy, address(z), ldz, address(w), rows, dim, eps);
     }
 
+    // ---- RWKV ----
+
+    @Override
+    public void tokenShift(Buffer out, Buffer x, int ldx, Buffer mix, Buffer shift, int rows, int dim) {
+        kernels.tokenShift(address(out), address(x), ldx, address(mix), address(shift), rows, dim);
+    }
+
+    @Override
+    public void wkv(Buffer out, Buffer gate, Buffer k, Buffer v, Buffer decay, Buffer bonus, Buffer state, int tokens, int channels) {
+        kernels.wkv(address(out), address(gate), address(k), address(v), address(decay), address(bonus), address(state), tokens, channels);
+    }
+
+    // ---- Attention with rotary positions (Griffin, GPT-NeoX) and Griffin's RG-LRU ----
+
+    @Override
+    public void rotary(Buffer x, int ldx, int rows, int heads, int headStride, Buffer inverseFrequencies, int rotaryDims, int firstPosition) {
+        kernels.rotary(address(x), ldx, rows, heads, headStride, address(inverseFrequencies), rotaryDims, firstPosition);
+    }
+
+    @Override
+    public void slidingWindowAttention(Buffer context, int ldContext, Buffer q, int ldq, Buffer k, Buffer v, int ldkv, KeyValueRing ring,
+                                       int position, int tokens, int heads, int kvHeads, int headSize, int window, float scale, Buffer probs) {
+        KeyValueRing.check(ring, position, window);
+        int nmax = (int) Math.min(window, (long) position + tokens);
+        Buffer scores = openFrame().floats((long) tokens * heads * nmax);
+        kernels.slidingWindowAttention(address(context), ldContext, address(q), ldq, address(k), address(v), ldkv,
+                ring == null ? 0 : address(ring.keys()), ring == null ? 0 : address(ring.values()), ring == null ? 1 : ring.capacity(),
+                position, tokens, heads, kvHeads, headSize, window, scale, address(scores), nmax, address(probs));
+    }
+
+    @Override
+    public void ringAppend(KeyValueRing ring, Buffer k, Buffer v, int ldkv, int width, int position, int tokens) {
+        kernels.ringAppend(address(ring.keys()), address(ring.values()), address(k), address(v), ldkv, width, ring.capacity(), position, tokens);
+    }
+
+    @Override
+    public void rgLru(Buffer y, Buffer x, int ldx, RgLruWeights w, Buffer state, Buffer a, Buffer b, int tokens, int channels,
+                      int blocks, int position) {
+        Buffer gates = a != null ? a : openFrame().floats((long) tokens * channels);
+        kernels.rgLru(address(y), address(x), ldx, address(w.inputGate()), address(w.inputGateBias()), address(w.recurrentGate()),
+                address(w.recurrentGateBias()), address(w.softplusLambda()), address(state), address(gates), address(b), tokens, channels,
+                channels / blocks, position);
+    }
+
+    @Override
+    public void softCap(Buffer x, float cap, long n) {
+        kernels.softCap(address(x), cap, n);
+    }
+
+    @Override
+    public void storeHeads(Buffer cache, int capacity, int firstPosition, Buffer x, int ldx, int headStride, int rows, int heads, int headSize) {
+        if (firstPosition + rows > capacity) throw new IndexOutOfBoundsException("positions up to " + (firstPosition + rows) + " in a cache of " + capacity);
+        if (rows > 0) kernels.storeHeads(address(cache), capacity, firstPosition, address(x), ldx, headStride, rows, heads, headSize);
+    }
+
+    @Override
+    public void causalAttention(Buffer context, int ldContext, Buffer q, int ldq, int qHeadStride, Buffer keys, Buffer values, int capacity,
+                                int tokens, int heads, int kvHeads, int headSize, float scale, int firstPosition, int window, Buffer probs) {
+        if (heads % kvHeads != 0) throw new IllegalArgumentException(heads + " heads do not share " + kvHeads + " kv heads evenly");
+        if (firstPosition + tokens > capacity) throw new IndexOutOfBoundsException((firstPosition + tokens) + " positions in a cache of " + capacity);
+        Buffer scores = probs != null ? probs : openFrame().floats((long) heads * tokens * (firstPosition + tokens));
+        kernels.causalAttention(address(context), ldContext, address(q), ldq, qHeadStride, address(keys), address(values), capacity,
+                tokens, heads, kvHeads, headSize, scale, firstPosition, window, address(scores));
+    }
+
     @Override
     public void close() {
         gpu.bind();

@@ -275,6 +275,82 @@ public final class CudaKernels {
         gpu.launch("gated_rmsnorm", rows, 1, 1, THREADS, 0, out, ldOut, y, ldy, z, ldz, w, dim, eps);
     }
 
+    // ---- RWKV ----
+
+    /** out [T, D] packed = x·mix + x_{t−1}·(1 − mix), x's rows ldx apart, x[−1] = shift [D] (see wkv.cu). */
+    public void tokenShift(long out, long x, int ldx, long mix, long shift, int tokens, int dim) {
+        gpu.launch("token_shift", blocks((long) tokens * dim), 1, 1, THREADS, 0, out, x, ldx, mix, shift, tokens, dim);
+    }
+
+    /** out [T, A] = gate ⊙ WKV(k, v) from and into the state [3A] (numerator, denominator, maximum exponent); one thread per channel. */
+    public void wkv(long out, long gate, long k, long v, long decay, long bonus, long state, int tokens, int channels) {
+        gpu.launch("wkv_forward", (channels + 127) / 128, 1, 1, 128, 0, out, gate, k, v, decay, bonus, state, tokens, channels);
+    }
+
+    // ---- Griffin (griffin.cu) ---------------------------------------------------------------------
+
+    /** Rotary position embedding in place over `rows` rows (ldx apart) at positions first + r, head h at column h·headStride. */
+    public void rotary(long x, int ldx, int rows, int heads, int headStride, long inverseFrequencies, int rotaryDims, int firstPosition) {
+        int half = rotaryDims / 2;
+        long n = (long) rows * heads * half;
+        if (n > 0) gpu.launch("rotary_rows", blocks(n), 1, 1, THREADS, 0, x, ldx, rows, heads, headStride, inverseFrequencies, half, firstPosition);
+    }
+
+    /**
+     * Causal attention of T tokens from position P over the ring of earlier keys/values and their own (see
+     * griffin.cu); scores [T·H, nmax] is scratch, nmax ≥ min(window, P + T).
+     */
+    public void slidingWindowAttention(long context, int ldc, long q, int ldq, long k, long v, int ldkv, long keyRing, long valueRing,
+                                       int capacity, int position, int tokens, int heads, int kvHeads, int headSize, int window,
+                                       float scale, long scores, int nmax, long probs) {
+        if (heads > 65535) throw new IllegalArgumentException(heads + " heads in one attention launch; the grid takes at most 65,535");
+        gpu.launch("sliding_window_attention", tokens, heads, 1, 128, 0, context, ldc, q, ldq, k, v, ldkv, keyRing, valueRing, capacity, position,
+                tokens, heads, kvHeads, headSize, window, scale, scores, nmax, probs);
+    }
+
+    /** The keys and values [T, width] (rows ldkv apart) of positions [P, P + T) written into their ring rows. */
+    public void ringAppend(long keyRing, long valueRing, long k, long v, int ldkv, int width, int capacity, int position, int tokens) {
+        long n = (long) Math.min(tokens, capacity) * width;
+        if (n > 0) gpu.launch("ring_append", blocks(n), 1, 1, THREADS, 0, keyRing, valueRing, k, v, ldkv, width, capacity, position, tokens);
+    }
+
+    /**
+     * The RG-LRU over T tokens of W channels in gate blocks of bw (see griffin.cu): the gates of every token at once
+     * into a (scratch or the trace's) and b (may be 0), the input term into y, then the recurrence turns y into h.
+     */
+    public void rgLru(long y, long x, int ldx, long inputGate, long inputGateBias, long recurrentGate, long recurrentGateBias,
+                      long softplusLambda, long state, long a, long b, int tokens, int channels, int blockWidth, int position) {
+        if (tokens > 65535) throw new IllegalArgumentException(tokens + " tokens in one RG-LRU launch; the grid takes at most 65,535");
+        gpu.launch("griffin_rg_lru_gates", (channels + 127) / 128, tokens, 1, 128, 0, a, b, y, x, ldx, inputGate, inputGateBias,
+                recurrentGate, recurrentGateBias, softplusLambda, channels, blockWidth, position);
+        gpu.launch("griffin_rg_lru_scan", (channels + 127) / 128, 1, 1, 128, 0, y, a, state, tokens, channels, position);
+    }
+
+    /** x = cap·tanh(x / cap) for n values. */
+    public void softCap(long x, float cap, long n) {
+        if (n > 0) gpu.launch("soft_cap", blocks(n), 1, 1, THREADS, 0, x, cap, n);
+    }
+
+    // ---- GPT-NeoX (attention.cu) ----
+
+    /** cache [heads, capacity, dh] rows first … first + rows − 1 of every head from x (rows ldx apart, head g at g·headStride). */
+    public void storeHeads(long cache, int capacity, int firstPosition, long x, int ldx, int headStride, int rows, int heads, int headSize) {
+        gpu.launch("store_heads", blocks((long) rows * heads * headSize), 1, 1, THREADS, 0, cache, capacity, firstPosition, x, (long) ldx,
+                headStride, rows, heads, headSize);
+    }
+
+    /**
+     * Causal softmax attention of L queries over a head-major key/value cache (attention.cu causal_attention, one block per
+     * (query, head)); {@code scores} [heads, L, first + L] receives the probabilities.
+     */
+    public void causalAttention(long context, int ldContext, long q, int ldq, int qHeadStride, long keys, long values, int capacity,
+                                int tokens, int heads, int kvHeads, int headSize, float scale, int firstPosition, int window, long scores) {
+        if (heads > 65535) throw new IllegalArgumentException(heads + " heads in one attention launch; the grid takes at most 65,535");
+        int block = 128, shared = 4 * (headSize + block + 32);
+        gpu.launch("causal_attention", tokens, heads, 1, block, shared, context, (long) ldContext, q, (long) ldq, qHeadStride, keys, values,
+                capacity, tokens, heads, kvHeads, headSize, scale, firstPosition, window, scores);
+    }
+
     /** Token rows [B·(M+1), D]: patch embeddings + bias with the cls token at clsPosition, plus position embeddings. */
     public void assembleTokens(long x, long patches, long patchBias, long cls, long position, int batch, int patchCount, int dim, int clsPosition) {
         gpu.launch("assemble_tokens", blocks((long) batch * (patchCount + 1) * dim), 1, 1, THREADS, 0, x, patches, patchBias, cls, position,

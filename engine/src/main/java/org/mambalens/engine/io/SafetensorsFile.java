@@ -23,7 +23,7 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * One memory-mapped safetensors file (SPEC §1), validated in full when opened:
+ * One memory-mapped safetensors file (DESIGN §1), validated in full when opened:
  * header length, UTF-8 JSON, known dtypes, shapes, and data offsets that tile the data section
  * exactly (in range, no overlap, size = product(shape)·sizeof(dtype)). Nothing is read onto the heap
  * except the header; tensors are views on the mapping, valid until {@link #close()}.

@@ -12,7 +12,7 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
- * Writes a safetensors file (SPEC §1): tensors in insertion order, header padded with spaces to a
+ * Writes a safetensors file (DESIGN §1): tensors in insertion order, header padded with spaces to a
  * multiple of 8 bytes, written to a temporary file and renamed so that no half-written file remains.
  */
 public final class SafetensorsWriter {

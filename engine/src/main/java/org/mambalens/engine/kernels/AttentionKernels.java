@@ -7,7 +7,7 @@ import static org.mambalens.engine.kernels.Vectors.F;
 import static org.mambalens.engine.kernels.Vectors.LANES;
 
 /**
- * The loops of the hidden attention (SPEC §3) computed block by block, and of its layer summary. A block of
+ * The loops of the hidden attention (DESIGN §3) computed block by block, and of its layer summary. A block of
  * a channel's α between two runs of Q tokens is a rank-N product, row factors [Q, N] times a column block
  * [N, Q]; Q = {@link #BLOCK} is four vectors, so a row of the product is four accumulators and has no tail.
  */

@@ -89,15 +89,20 @@ public final class MatMul {
      * matrix (attention weights times the value rows), vectorised over c.
      */
     public static void vectorTimesMatrix(float[] y, int yOff, float[] x, int xOff, int rows, float[] m, int cols) {
+        vectorTimesMatrix(y, yOff, x, xOff, rows, m, 0, cols);
+    }
+
+    /** As above, the matrix starting at m[mOff] (rows of a cache). */
+    public static void vectorTimesMatrix(float[] y, int yOff, float[] x, int xOff, int rows, float[] m, int mOff, int cols) {
         int L = Vectors.LANES, c = 0;
         for (; c + L <= cols; c += L) {
             FloatVector acc = FloatVector.zero(Vectors.F);
-            for (int r = 0; r < rows; r++) acc = FloatVector.fromArray(Vectors.F, m, r * cols + c).fma(FloatVector.broadcast(Vectors.F, x[xOff + r]), acc);
+            for (int r = 0; r < rows; r++) acc = FloatVector.fromArray(Vectors.F, m, mOff + r * cols + c).fma(FloatVector.broadcast(Vectors.F, x[xOff + r]), acc);
             acc.intoArray(y, yOff + c);
         }
         for (; c < cols; c++) {
             float acc = 0;
-            for (int r = 0; r < rows; r++) acc += x[xOff + r] * m[r * cols + c];
+            for (int r = 0; r < rows; r++) acc += x[xOff + r] * m[mOff + r * cols + c];
             y[yOff + c] = acc;
         }
     }

@@ -8,7 +8,7 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 
 /**
- * Plain-loop twins of every vector kernel, written straight from the equations in SPEC §2. Tests
+ * Plain-loop twins of every vector kernel, written straight from the equations in DESIGN §2. Tests
  * compare the vector kernels with these on random data and awkward sizes.
  */
 public final class Scalar {
@@ -122,7 +122,7 @@ public final class Scalar {
     }
 
     /**
-     * The selective scan of SPEC §2 from H = 0, gated: y[t, c] = (Σ_n C[t,n]·H_t[c,n] + D[c]·u[t,c])·silu(z[t,c])
+     * The selective scan of DESIGN §2 from H = 0, gated: y[t, c] = (Σ_n C[t,n]·H_t[c,n] + D[c]·u[t,c])·silu(z[t,c])
      * with H_t[c,n] = exp(Δ[t,c]·A[c,n])·H_{t-1}[c,n] + Δ[t,c]·B[t,n]·u[t,c].
      * u, Δ, z, y [L, E]; B, C [L, N]; A [E, N] (already −exp(A_log)); D [E].
      */

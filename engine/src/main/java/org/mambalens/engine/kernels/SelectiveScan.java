@@ -7,7 +7,7 @@ import static org.mambalens.engine.kernels.Vectors.F;
 import static org.mambalens.engine.kernels.Vectors.LANES;
 
 /**
- * The selective scan of SPEC §2, gated, vectorised over channels and split across threads by channel
+ * The selective scan of DESIGN §2, gated, vectorised over channels and split across threads by channel
  * block (channels are independent). The state H [N, E] is read and updated in place, so prefill
  * (len tokens) and decode (one token) are the same kernel.
  */

@@ -2,7 +2,7 @@ package org.mambalens.engine.trace;
 
 /**
  * What one Mamba mixer computed over a sequence of {@code length} tokens, in one scan direction:
- * everything SPEC §3–4 needs to rebuild its hidden and unified attention. Row-major, token first.
+ * everything DESIGN §3–4 needs to rebuild its hidden and unified attention. Row-major, token first.
  *
  * @param delta Δ = softplus(dt_proj(δr)) [L, E]
  * @param b     B [L, N]

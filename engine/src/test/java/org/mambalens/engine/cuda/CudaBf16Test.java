@@ -78,8 +78,8 @@ class CudaBf16Test {
     @ParameterizedTest
     @ValueSource(strings = {"mamba/tied_f32", "mamba/untied_bf16", "mamba/conv3_rank_given", "mamba/bias_untied_f16", "demo"})
     void mambaLogitsStayWithinBf16RoundingOfF32(String name) {
-        Path dir = CudaModelsTest.modelDir(name);
-        JsonNode ref = Fixtures.json(CudaModelsTest.fixture(name).resolve("reference.json"));
+        Path dir = Fixtures.modelDir(name);
+        JsonNode ref = Fixtures.json(Fixtures.golden().resolve(name).resolve("reference.json"));
         int[] ids = Fixtures.ints(ref.get("token_ids"));
         int[] greedy = Fixtures.ints(ref.get("greedy_ids"));
         int[] prompt = Fixtures.ints(ref.has("greedy_prompt") ? ref.get("greedy_prompt") : ref.get("token_ids"));
@@ -99,7 +99,7 @@ class CudaBf16Test {
 
     @Test
     void aLongBf16PrefillGrowsTheOperandAndKeepsTheCapturedDecodeValid() {
-        Path dir = CudaModelsTest.fixture("mamba/tied_f32");
+        Path dir = Fixtures.golden().resolve("mamba/tied_f32");
         Random r = new Random(5);
         try (LanguageModel gpu = Models.loadLanguageModel(dir, Device.CUDA, Precision.BF16); LanguageModel cpu = Models.loadLanguageModel(dir)) {
             var gs = gpu.newState();
@@ -118,11 +118,11 @@ class CudaBf16Test {
     @ParameterizedTest
     @ValueSource(strings = {"vim/vim_small", "vit/vit_small", "trained/vim-fashion", "trained/vit-fashion"})
     void imageClassifiersStayWithinBf16RoundingOfF32(String name) {
-        Path dir = CudaModelsTest.imageModelDir(name);
-        float[][] images = CudaModelsTest.images(name);
+        Path dir = Fixtures.modelDir(name);
+        float[][] images = Fixtures.images(name);
         int n = images.length;
         try (ImageClassifier gpu = Models.loadImageClassifier(dir, Device.CUDA, Precision.BF16); ImageClassifier cpu = Models.loadImageClassifier(dir)) {
-            float[] logits = CudaModelsTest.flatten(gpu.classifyBatch(images)), f32 = CudaModelsTest.flatten(cpu.classifyBatch(images));
+            float[] logits = Fixtures.flatten(gpu.classifyBatch(images)), f32 = Fixtures.flatten(cpu.classifyBatch(images));
             double error = Fixtures.relativeError(logits, f32);
             int agree = argmaxAgreement(logits, f32, gpu.numClasses());
             System.out.printf("BF16 %s: logits vs F32 CPU %.3e, predicted class agreement %d/%d%n", name, error, agree, n);

@@ -22,8 +22,8 @@ import java.util.function.IntFunction;
 
 /**
  * One Mamba layer's attention tensor [E, L, L] in the input's token order, channel by channel: hidden
- * (SPEC §3) or unified (SPEC §4) attention. For a bidirectional layer, BACKWARD is flip(α_bwd) (rows and
- * columns reversed back to the input order) and BOTH is α_fwd + flip(α_bwd) (SPEC §5); a forward-only
+ * (DESIGN §3) or unified (DESIGN §4) attention. For a bidirectional layer, BACKWARD is flip(α_bwd) (rows and
+ * columns reversed back to the input order) and BOTH is α_fwd + flip(α_bwd) (DESIGN §5); a forward-only
  * layer takes FORWARD or BOTH. Channels are computed in parallel and never all held at once. For a layer
  * of any kind, {@link #units} gives its matrices and {@link #summary} what the explanation methods read.
  */
@@ -113,7 +113,7 @@ public final class AttentionMaps {
     }
 
     /**
-     * As above; with {@code unified}, the operator from the mixer's input to its gated output, per channel (SPEC
+     * As above; with {@code unified}, the operator from the mixer's input to its gated output, per channel (DESIGN
      * §4), where the layer has one, refused in one line where it has none; {@code direction} picks Vision
      * Mamba's scans.
      */

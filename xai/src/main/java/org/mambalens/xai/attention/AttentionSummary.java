@@ -6,7 +6,7 @@ import org.mambalens.engine.kernels.Elementwise;
 /**
  * What the explanation methods read from one layer's attention tensor [C, T, T] (C channels or heads),
  * gathered without holding the tensor: the mean over C, the mean over C of the positive part, and the
- * tensor's minimum and maximum (SPEC §7 normalises the whole tensor before averaging).
+ * tensor's minimum and maximum (DESIGN §7 normalises the whole tensor before averaging).
  */
 public record AttentionSummary(int count, int tokens,
                                float[] mean,           // [T, T] mean over C of A_c

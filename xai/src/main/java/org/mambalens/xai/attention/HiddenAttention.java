@@ -7,7 +7,7 @@ import org.mambalens.engine.trace.MixerTrace;
 import java.util.Arrays;
 
 /**
- * The hidden attention of a Mamba mixer (SPEC §3, "The Hidden Attention of Mamba Models"), from a
+ * The hidden attention of a Mamba mixer (DESIGN §3, "The Hidden Attention of Mamba Models"), from a
  * recorded trace: per channel c, the causal matrix
  * <pre>
  *   α_c[i, j] = Σ_n C_i[n] · exp(A[c, n] · (S_i[c] − S_j[c])) · Δ_j[c] · B_j[n],   j ≤ i,
@@ -227,7 +227,7 @@ public final class HiddenAttention {
 
     /**
      * The branch output rebuilt from the attention: (Σ_j α_c[i, j]·u_j[c] + D[c]·u_i[c]) · silu(z_i[c]),
-     * [L, E]. Equal to the recorded y: the invariant every form of α must satisfy (SPEC §3).
+     * [L, E]. Equal to the recorded y: the invariant every form of α must satisfy (DESIGN §3).
      */
     public float[] apply() {
         int L = t.length(), E = t.channels();

@@ -3,7 +3,7 @@ package org.mambalens.xai.attention;
 import org.mambalens.engine.trace.LruTrace;
 
 /**
- * The implicit attention of a Griffin recurrent block (SPEC §4 for the RG-LRU, "Explaining Modern Gated-Linear
+ * The implicit attention of a Griffin recurrent block (DESIGN §4 for the RG-LRU, "Explaining Modern Gated-Linear
  * RNNs via a Unified Implicit Attention Formulation"). Unrolling h_t = a_t ⊙ h_{t−1} + b_t ⊙ x_t gives, per
  * channel c,
  * <pre>

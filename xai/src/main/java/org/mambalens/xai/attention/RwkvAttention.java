@@ -3,7 +3,7 @@ package org.mambalens.xai.attention;
 import org.mambalens.engine.trace.RwkvTrace;
 
 /**
- * The implicit attention of an RWKV-4 time mix (SPEC §4): per channel a, the WKV weights normalised over
+ * The implicit attention of an RWKV-4 time mix (DESIGN §4): per channel a, the WKV weights normalised over
  * the past, the bonus u on the diagonal, times the receptance gate,
  * <pre>
  *   α_a[t, i] = σ(r_t[a]) · e^{l_i} / Σ_{j ≤ t} e^{l_j},   l_i = (t−1−i)·w_a + k_i[a] for i &lt; t,   l_t = u_a + k_t[a],

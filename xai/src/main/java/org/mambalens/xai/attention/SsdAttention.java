@@ -3,7 +3,7 @@ package org.mambalens.xai.attention;
 import org.mambalens.engine.trace.SsdTrace;
 
 /**
- * The implicit attention of a Mamba-2 mixer (SPEC §4): the decay is one scalar per head, so one matrix
+ * The implicit attention of a Mamba-2 mixer (DESIGN §4): the decay is one scalar per head, so one matrix
  * per head h (of group g) instead of one per channel,
  * <pre>
  *   α_h[i, j] = (C_i[g] · B_j[g]) · exp(A_h · (S_i[h] − S_j[h])) · Δ_j[h],   j ≤ i,
@@ -51,7 +51,7 @@ public final class SsdAttention {
         return out;
     }
 
-    /** The scan output rebuilt from the attention, [L, H·P]: equal to the recorded y (the SPEC §3 invariant). */
+    /** The scan output rebuilt from the attention, [L, H·P]: equal to the recorded y (the DESIGN §3 invariant). */
     public float[] apply() {
         int L = t.length(), H = t.heads(), P = t.headDim(), E = H * P;
         float[] y = new float[L * E];

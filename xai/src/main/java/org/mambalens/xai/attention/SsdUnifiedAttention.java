@@ -3,7 +3,7 @@ package org.mambalens.xai.attention;
 import org.mambalens.engine.trace.SsdTrace;
 
 /**
- * The unified implicit attention of a Mamba-2 mixer (SPEC §4): per inner channel c (channel p of head h),
+ * The unified implicit attention of a Mamba-2 mixer (DESIGN §4): per inner channel c (channel p of head h),
  * the data-controlled operator from the conv input x' to the gated, normalised output,
  * <pre>
  *   M_c = diag(w_c · silu(z_c) / rms) · (α_h + D_h·I) · diag(σ(s_c)) · T_c,     out_c = M_c · x'_c + m_c,

@@ -3,7 +3,7 @@ package org.mambalens.xai.attention;
 import org.mambalens.engine.trace.MixerTrace;
 
 /**
- * The unified implicit attention of a Mamba mixer branch (SPEC §4, "Explaining Modern Gated-Linear
+ * The unified implicit attention of a Mamba mixer branch (DESIGN §4, "Explaining Modern Gated-Linear
  * RNNs via a Unified Implicit Attention Formulation"): per channel c, the data-controlled operator from
  * the conv input x' (in_proj's first half) to the gated branch output y,
  * <pre>
@@ -76,7 +76,7 @@ public final class UnifiedAttention {
         return out;
     }
 
-    /** y rebuilt as M·x' + m, [L, E]: equal to the recorded y (the SPEC §4 invariant). */
+    /** y rebuilt as M·x' + m, [L, E]: equal to the recorded y (the DESIGN §4 invariant). */
     public float[] apply() {
         int L = t.length(), E = t.channels();
         float[] y = new float[L * E], m = new float[L * L], alphaC = new float[L * L];

@@ -91,6 +91,11 @@ public record ImagePreprocessor(int channels, int size, float rescale, float[] m
             throw new CheckpointException(file, "cannot read the image: " + e.getMessage());
         }
         if (img == null) throw new CheckpointException(file, Files.exists(file) ? "not an image (PNG, JPEG, BMP or GIF)" : "no such file");
+        return decode(img);
+    }
+
+    /** The planes of an image already read (the explorer reads uploads from memory). */
+    public static Decoded decode(BufferedImage img) {
         int h = img.getHeight(), w = img.getWidth();
         if (img.getColorModel().getNumComponents() == 1) {
             // Gray images: the stored samples (getRGB would pass them through Java's linear-gray colour space).

@@ -27,7 +27,7 @@ import java.util.SortedMap;
 import java.util.TreeMap;
 
 /**
- * The seed paper's evaluation protocol (SPEC §8) on Fashion-MNIST test images: for every image, model
+ * The seed paper's evaluation protocol (DESIGN §8) on Fashion-MNIST test images: for every image, model
  * and method (plus a random map as chance level), the perturbation curves (remove 0–90 % of the pixels,
  * most relevant first and least relevant first, by setting them to the dataset mean, which is 0 after
  * normalisation, or to black; top-1 agreement with the unperturbed prediction) and the segmentation of the
@@ -41,7 +41,7 @@ public final class Evaluation implements DatasetJob {
     public record Subject(String name, Path dir, ImageClassifier model) {
     }
 
-    /** What a removed pixel becomes: the dataset mean (SPEC §8; 0 after normalisation) or black (Fashion-MNIST's background). */
+    /** What a removed pixel becomes: the dataset mean (DESIGN §8; 0 after normalisation) or black (Fashion-MNIST's background). */
     public enum Fill { mean, black }
 
     static final String RANDOM = "random";

@@ -1,7 +1,7 @@
 package org.mambalens.xai.eval;
 
 /**
- * The faithfulness and segmentation measures of SPEC §8 on one relevance map (one value per pixel, higher
+ * The faithfulness and segmentation measures of DESIGN §8 on one relevance map (one value per pixel, higher
  * = more relevant).
  */
 public final class Metrics {

@@ -13,7 +13,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * The explanation methods of SPEC §7, as the seed papers' code computes them, each returning one
+ * The explanation methods of DESIGN §7, as the seed papers' code computes them, each returning one
  * relevance per token: the row of the explained token (the cls token of an image classifier, the
  * explained position of a language model). Rollouts are computed for that row only: e·Â_n⋯Â_s is a
  * chain of vector-matrix products, T² per layer instead of T³.

@@ -11,6 +11,8 @@ import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.Consumer;
+import java.util.stream.Collectors;
 
 /**
  * Explains one image with one classifier: a forward pass (and a reverse pass when attribution is
@@ -28,6 +30,31 @@ public final class ImageExplainer {
                 case raw, rollout -> !family.traces().isEmpty();
                 case attribution -> family.has(ModelFamily.Capability.REVERSE_PASS);
             };
+        }
+
+        /** The methods {@code --method} names: raw, rollout, attribution, or all of them. */
+        public static List<Method> parse(String option) {
+            return switch (option) {
+                case "raw" -> List.of(raw);
+                case "rollout" -> List.of(rollout);
+                case "attribution" -> List.of(attribution);
+                case "all" -> List.of(values());
+                default -> throw new IllegalArgumentException("--method must be raw, rollout, attribution or all, not " + option);
+            };
+        }
+
+        /**
+         * The methods of {@code asked} (what {@code option} named) that {@code family} supports: one it lacks is an
+         * error when the option named it, and only a {@code note} with {@code all}.
+         */
+        public static List<Method> supported(List<Method> asked, String option, ModelFamily family, Consumer<String> note) {
+            List<Method> kept = asked.stream().filter(m -> m.supports(family)).toList();
+            if (kept.size() == asked.size()) return asked;
+            String lacking = "not available for model_type \"" + family.modelType() + "\" (" + family.name() + ") yet";
+            if (!option.equals("all")) throw new IllegalArgumentException("--method " + option + " is " + lacking + " (attribution needs a reverse pass)");
+            note.accept(asked.stream().filter(m -> !kept.contains(m)).map(Method::name).collect(Collectors.joining(", "))
+                    + " is " + lacking + "; " + kept.stream().map(Method::name).collect(Collectors.joining(", ")) + " only");
+            return kept;
         }
     }
 

@@ -8,19 +8,18 @@ import org.mambalens.engine.io.Npy;
 import org.mambalens.engine.model.LanguageModel;
 import org.mambalens.engine.trace.TraceRecorder;
 import org.mambalens.xai.attention.AttentionMaps;
+import org.mambalens.xai.attention.UnitRanking;
 
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.List;
 import java.util.function.IntFunction;
-import java.util.stream.IntStream;
 
 /**
  * The seed paper's Fig. 4 for text: the attention matrices of several language models on the same text, side by
- * side, layer by layer — per layer the mean of |A| over its channels (Mamba's hidden attention α, SPEC §3) or
+ * side, layer by layer — per layer the mean of |A| over its channels (Mamba's hidden attention α, DESIGN §3) or
  * heads (GPT-NeoX's softmax probabilities, Mamba-2's heads), and the chosen channels or heads themselves, each
  * picture min-max normalised on its own. A layer's chosen units are those whose |A| reaches furthest into the
  * past: the highest share of |A| off the diagonal (a channel whose matrix is nearly diagonal shows nothing
@@ -109,33 +108,17 @@ public final class AttentionFigure {
             AttentionMaps.Units units = AttentionMaps.units(trace.layer(l));
             unit = units.unit();
             count = units.count();
-            float[] mean = new float[T * T];                                 // mean_c |A_c|, [T, T]
-            double[] share = new double[count];
-            for (int c = 0; c < count; c++) {                             // first pass: the mean and each unit's score
-                float[] a = units.matrix().apply(c);
-                double total = 0, off = 0;
-                for (int i = 0; i < T; i++) {
-                    for (int j = 0; j < T; j++) {
-                        float v = Math.abs(a[i * T + j]);
-                        mean[i * T + j] += v / count;
-                        total += v;
-                        if (i != j) off += v;
-                    }
-                }
-                share[c] = total > 0 ? off / total : 0;
-            }
-            int[] pick = IntStream.range(0, count).boxed()
-                    .sorted(Comparator.comparingDouble((Integer c) -> -share[c]).thenComparingInt(c -> c))
-                    .limit(chosen).mapToInt(Integer::intValue).toArray();
+            UnitRanking ranking = UnitRanking.of(units);                  // first pass: the mean and each unit's score
+            int[] pick = ranking.top(chosen);
             List<float[]> picked = new ArrayList<>();                     // second pass: only the chosen units are kept
             for (int c : pick) {
                 float[] a = units.matrix().apply(c);
                 for (int k = 0; k < a.length; k++) a[k] = Math.abs(a[k]);
                 picked.add(a);
             }
-            means.add(mean);
+            means.add(ranking.absoluteMean());
             picks.add(pick);
-            shares.add(share);
+            shares.add(ranking.offDiagonalShare());
             matrices.add(picked);
         }
         return new Panel(new Subject(s.name(), s.model(), ids, s.decode()), T, unit, count, means, picks, shares, matrices);

@@ -1,6 +1,9 @@
 package org.mambalens.xai.render;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.TextNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.mambalens.engine.io.AtomicWrite;
@@ -34,10 +37,68 @@ public final class ImageReport {
     }
 
     /**
+     * Where a model's relevance maps go, each [size, size] min-max normalised: the explain command writes NPY and
+     * PNG files and names the NPY in the JSON, the explorer's API puts the numbers themselves there.
+     */
+    public interface MapSink {
+        JsonNode put(String name, Method method, float[] map, int size);
+    }
+
+    /** One model's entry of {@code explanation.json}, with what its report shows beside it. */
+    public record Explained(ObjectNode json, ImageExplainer.Result result, int startLayer, String label) {
+    }
+
+    /**
+     * Explains {@code subject}'s prediction for the image, or class {@code target} (a name from id2label or an index;
+     * null: the predicted one): the one function that makes a model's entry of the explanation's JSON, which the
+     * explain command and {@code serve} both call.
+     *
      * @param gray       the image, 0–255, [size, size]
      * @param startLayer first layer the methods use; -1: 15/24 of the depth, as the seed paper's ViM-tiny code
      */
-    public static Path write(Path out, int[] gray, int size, String imageLabel, List<Subject> subjects, List<Method> methods, int startLayer) {
+    public static Explained explain(Subject subject, int[] gray, int size, List<Method> methods, int startLayer, String target, MapSink maps) {
+        ImageClassifier model = subject.model();
+        if (model.imageSize() != size) throw new IllegalArgumentException(subject.name() + " takes " + model.imageSize() + " px images, the input has " + size);
+        float[] pixels = ImagePreprocessor.of(subject.dir(), model).fromGray(gray, size, size);
+        int start = startLayer >= 0 ? Math.min(startLayer, model.layers() - 1) : ImageExplainer.defaultStartLayer(model.layers());
+        List<String> labels = labels(subject.dir(), model.numClasses());
+        int targetClass = target == null ? -1 : classIndex(labels, target);
+        ImageExplainer.Result result = ImageExplainer.explain(model, pixels, java.util.EnumSet.copyOf(methods), start, targetClass);
+        int predicted = ImageClassifier.checkTarget(-1, result.logits());
+        ObjectNode m = JsonNodeFactory.instance.objectNode();
+        m.put("name", subject.name());
+        m.put("predicted", predicted);
+        m.put("label", labels.get(predicted));
+        if (result.target() != predicted) {
+            m.put("explained", result.target());
+            m.put("explained_label", labels.get(result.target()));
+        }
+        m.put("start_layer", start);
+        m.put("cls_position", model.clsPosition());
+        for (Method method : methods) m.set(method.name(), maps.put(subject.name(), method, ImageExplainer.pixelMap(result.patches().get(method), result.grid(), size), size));
+        return new Explained(m, result, start, labels.get(predicted));
+    }
+
+    /** A classifier's class names, as id2label in its config.json spells them (the index where it names none). */
+    public static List<String> labels(Path dir, int classes) {
+        JsonNode id2label = ConfigFile.in(dir).json().path("id2label");
+        return java.util.stream.IntStream.range(0, classes).mapToObj(k -> id2label.path(String.valueOf(k)).asText(String.valueOf(k))).toList();
+    }
+
+    /** A class given by name or by index. */
+    public static int classIndex(List<String> labels, String nameOrIndex) {
+        if (labels.contains(nameOrIndex)) return labels.indexOf(nameOrIndex);
+        if (nameOrIndex.strip().matches("\\d{1,9}") && Integer.parseInt(nameOrIndex.strip()) < labels.size()) return Integer.parseInt(nameOrIndex.strip());
+        throw new IllegalArgumentException("class \"" + nameOrIndex + "\" is not one of " + labels + " (or an index below " + labels.size() + ")");
+    }
+
+    /**
+     * Writes {@code report.html}, {@code explanation.json}, the maps (NPY and PNG) and the layers' matrices for
+     * the image explained by every subject.
+     *
+     * @param target the class to explain (see {@link #explain}); null: each model's prediction
+     */
+    public static Path write(Path out, int[] gray, int size, String imageLabel, List<Subject> subjects, List<Method> methods, int startLayer, String target) {
         Images.ensureDirectory(out);
         ObjectMapper json = new ObjectMapper();
         ObjectNode doc = json.createObjectNode();
@@ -55,30 +116,19 @@ public final class ImageReport {
         for (Method m : methods) html.append("<th>").append(title(m)).append("</th>");
         html.append("</tr>\n");
         List<String> matrixRows = new ArrayList<>();
+        MapSink files = (name, method, map, mapSize) -> {
+            String base = name + "_" + method;
+            Npy.writeFloat32(out.resolve(base + ".npy"), map, mapSize, mapSize);
+            Images.write(Images.overlay(gray, map, mapSize, mapSize, SCALE), out.resolve(base + ".png"));
+            return new TextNode(base + ".npy");
+        };
         for (Subject s : subjects) {
-            ImageClassifier model = s.model();
-            if (model.imageSize() != size) throw new IllegalArgumentException(s.name() + " takes " + model.imageSize() + " px images, the input has " + size);
-            float[] pixels = ImagePreprocessor.of(s.dir(), model).fromGray(gray, size, size);
-            int start = startLayer >= 0 ? Math.min(startLayer, model.layers() - 1) : ImageExplainer.defaultStartLayer(model.layers());
-            ImageExplainer.Result result = ImageExplainer.explain(model, pixels, java.util.EnumSet.copyOf(methods), start, -1);
-            int predicted = result.target();
-            String label = ConfigFile.in(s.dir()).json().path("id2label").path(String.valueOf(predicted)).asText(String.valueOf(predicted));
-            ObjectNode m = models.addObject();
-            m.put("name", s.name());
-            m.put("predicted", predicted);
-            m.put("label", label);
-            m.put("start_layer", start);
-            m.put("cls_position", model.clsPosition());
-            html.append("<tr><td>").append(Images.escapeHtml(s.name())).append("<div class=small>layers ").append(start).append("–")
-                    .append(model.layers() - 1).append("</div></td><td>").append(Images.escapeHtml(label)).append("</td>");
-            for (Method method : methods) {
-                float[] map = ImageExplainer.pixelMap(result.patches().get(method), result.grid(), size);
-                String base = s.name() + "_" + method;
-                Npy.writeFloat32(out.resolve(base + ".npy"), map, size, size);
-                Images.write(Images.overlay(gray, map, size, size, SCALE), out.resolve(base + ".png"));
-                m.put(method.name(), base + ".npy");
-                html.append("<td><img src=\"").append(base).append(".png\" width=\"224\"></td>");
-            }
+            Explained explained = explain(s, gray, size, methods, startLayer, target, files);
+            models.add(explained.json());
+            ImageExplainer.Result result = explained.result();
+            html.append("<tr><td>").append(Images.escapeHtml(s.name())).append("<div class=small>layers ").append(explained.startLayer()).append("–")
+                    .append(s.model().layers() - 1).append("</div></td><td>").append(Images.escapeHtml(explained.label())).append("</td>");
+            for (Method method : methods) html.append("<td><img src=\"").append(s.name()).append('_').append(method).append(".png\" width=\"224\"></td>");
             html.append("</tr>\n");
             StringBuilder matrices = new StringBuilder("<tr><td>").append(Images.escapeHtml(s.name())).append("</td>");
             for (int l = 0; l < result.layers().size(); l++) {

@@ -1,10 +1,12 @@
 package org.mambalens.xai.render;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.mambalens.engine.io.AtomicWrite;
 import org.mambalens.engine.model.LanguageModel;
 import org.mambalens.engine.model.ModelFamily;
+import org.mambalens.engine.text.BpeTokenizer;
 import org.mambalens.engine.trace.AttentionTrace;
 import org.mambalens.engine.trace.LayerTrace;
 import org.mambalens.engine.trace.LruTrace;
@@ -25,7 +27,7 @@ import java.util.stream.IntStream;
 
 /**
  * Explains a language model's next-token prediction, or a text classifier's label: the text's tokens
- * coloured by their relevance to the explained position (the last token, or the classifier's read position) (SPEC §7 with the last row instead of a cls row: raw attention, rollout and
+ * coloured by their relevance to the explained position (the last token, or the classifier's read position) (DESIGN §7 with the last row instead of a cls row: raw attention, rollout and
  * attribution — over the hidden attention and Mamba-Attribution for Mamba, over the softmax
  * probabilities and Chefer et al.'s Transformer-Attribution for GPT-NeoX; raw attention and rollout over
  * the implicit attention of Mamba-2 (per head), RWKV and Griffin's RG-LRU (per channel), with Griffin's local
@@ -46,38 +48,72 @@ public final class TextReport {
             return new Target(ids.length - 1, token, decode, false);
         }
 
+        /** A next token given as its text, which must be exactly one token, or as {@code #ID}. */
+        public static int token(BpeTokenizer tokenizer, String target) {
+            if (target.startsWith("#")) {
+                try {
+                    return Integer.parseInt(target.substring(1).strip());
+                } catch (NumberFormatException e) {
+                    throw new IllegalArgumentException("--target \"" + target + "\": #ID needs an integer token id");
+                }
+            }
+            int[] ids = tokenizer.encode(target);
+            if (ids.length != 1) throw new IllegalArgumentException("--target \"" + target + "\" is " + ids.length + " tokens, not one; give #ID for a token id");
+            return ids[0];
+        }
+
         /** A text classifier's label at its read position (null: the predicted one). */
         public static Target label(org.mambalens.engine.model.TextClassifier classifier, int[] ids, Integer label) {
             return new Target(classifier.readPosition(ids), label, k -> classifier.labels().get(k), true);
         }
     }
 
-    /** Explains {@code target} for {@code ids}, each token shown as {@code decode} spells it; {@code family} is the model's. */
-    public static Path write(Path out, ModelFamily family, LanguageModel lm, int[] ids, IntFunction<String> decode, String text, List<Method> methods, int startLayer,
-                             Target target) {
-        Images.ensureDirectory(out);
-        int L = ids.length, layersCount = lm.layers(), at = target.position();
-        TextExplainer.Explanation e = TextExplainer.explain(lm, ids, at, target.output(), methods, startLayer);
-        int predicted = e.predicted(), next = e.explained(), start = e.startLayer();
-        TraceRecorder trace = e.trace();
-        List<AttentionSummary> layers = e.layers();
-        ObjectMapper json = new ObjectMapper();
-        ObjectNode doc = json.createObjectNode();
+    /** An explanation and its {@code explanation.json} document, which the explain command writes and the explorer's API answers. */
+    public record Explained(ObjectNode json, TextExplainer.Explanation explanation) {
+    }
+
+    /**
+     * Explains {@code target} for {@code ids}, each token shown as {@code decode} spells it; {@code family} is the model's.
+     * The one function that makes the explanation's JSON: the explain command and {@code serve} both call it.
+     */
+    public static Explained explain(ModelFamily family, LanguageModel lm, int[] ids, IntFunction<String> decode, String text, List<Method> methods,
+                                    int startLayer, Target target) {
+        TextExplainer.Explanation e = TextExplainer.explain(lm, ids, target.position(), target.output(), methods, startLayer);
+        int predicted = e.predicted(), explained = e.explained();
+        ObjectNode doc = JsonNodeFactory.instance.objectNode();
         doc.put("text", text);
-        doc.put("position", at);
+        doc.put("position", target.position());
         if (target.label()) {
             doc.put("predicted_label", target.names().apply(predicted));
-            doc.put("explained_label", target.names().apply(next));
+            doc.put("explained_label", target.names().apply(explained));
         } else {
             doc.put("predicted_next_token", predicted);
             doc.put("predicted_next_text", decode.apply(predicted));
-            doc.put("explained_token", next);
+            doc.put("explained_token", explained);
         }
         doc.put("model", family.modelType());
         doc.put("model_name", family.name());
-        doc.put("start_layer", start);
+        doc.put("start_layer", e.startLayer());
         var tokens = doc.putArray("tokens");
         for (int id : ids) tokens.add(decode.apply(id));
+        for (Method method : methods) {
+            var row = doc.putArray(method.name());
+            for (float r : e.rows().get(method)) row.add(r);
+        }
+        return new Explained(doc, e);
+    }
+
+    /** Explains {@code target} for {@code ids} into {@code out}: {@code report.html}, {@code explanation.json} and the layers' PNGs. */
+    public static Path write(Path out, ModelFamily family, LanguageModel lm, int[] ids, IntFunction<String> decode, String text, List<Method> methods, int startLayer,
+                             Target target) {
+        Images.ensureDirectory(out);
+        Explained explained = explain(family, lm, ids, decode, text, methods, startLayer, target);
+        ObjectNode doc = explained.json();
+        TextExplainer.Explanation e = explained.explanation();
+        int L = ids.length, layersCount = lm.layers(), at = target.position();
+        int predicted = e.predicted(), next = e.explained(), start = e.startLayer();
+        TraceRecorder trace = e.trace();
+        List<AttentionSummary> layers = e.layers();
         StringBuilder html = new StringBuilder("""
                 <!doctype html><html><head><meta charset="utf-8"><title>MambaLens text explanation</title><style>
                 body{font-family:sans-serif;margin:2em;background:#fafafa} .tok{font-family:monospace;white-space:pre;padding:2px 1px;border-radius:3px}
@@ -98,8 +134,6 @@ public final class TextReport {
                 relevance = java.util.Arrays.copyOf(Explanations.normalised(java.util.Arrays.copyOf(row, at)), L);
                 relevance[at] = 1;
             }
-            var arr = doc.putArray(method.name());
-            for (float r : row) arr.add(r);
             html.append("<h2>").append(ImageReport.title(method)).append("</h2><p>");
             for (int t = 0; t < L; t++) {
                 int[] c = Images.ramp(relevance[t]);
@@ -123,7 +157,7 @@ public final class TextReport {
         }
         html.append("</p></body></html>\n");
         byte[] page = html.toString().getBytes(StandardCharsets.UTF_8);
-        AtomicWrite.write(out.resolve("explanation.json"), o -> o.write(json.writerWithDefaultPrettyPrinter().writeValueAsBytes(doc)));
+        AtomicWrite.write(out.resolve("explanation.json"), o -> o.write(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsBytes(doc)));
         Path report = out.resolve("report.html");
         AtomicWrite.write(report, o -> o.write(page));
         return report;

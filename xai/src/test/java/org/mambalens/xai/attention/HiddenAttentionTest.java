@@ -19,7 +19,7 @@ import java.util.Arrays;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * The SPEC §3/§4 invariant: the hidden attention applied to u, and the unified attention applied to
+ * The DESIGN §3/§4 invariant: the hidden attention applied to u, and the unified attention applied to
  * x', reproduce the branch output (and so, out_proj being linear, the layer's output).
  */
 class HiddenAttentionTest {

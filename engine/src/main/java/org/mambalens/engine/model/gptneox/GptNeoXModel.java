@@ -1,14 +1,17 @@
 package org.mambalens.engine.model.gptneox;
 
+import org.mambalens.engine.backend.Backend;
+import org.mambalens.engine.backend.Buffer;
+import org.mambalens.engine.backend.CpuBackend;
+import org.mambalens.engine.backend.Matrix;
 import org.mambalens.engine.io.Checkpoint;
 import org.mambalens.engine.io.ConfigFile;
 import org.mambalens.engine.kernels.Backward;
 import org.mambalens.engine.kernels.Elementwise;
-import org.mambalens.engine.kernels.MatMul;
 import org.mambalens.engine.kernels.Rotary;
+import org.mambalens.engine.model.BackendLanguageModel;
 import org.mambalens.engine.model.LanguageModel;
 import org.mambalens.engine.model.SequenceClassification;
-import org.mambalens.engine.model.StackedLanguageModel;
 import org.mambalens.engine.tensor.Tensor;
 import org.mambalens.engine.trace.AttentionTrace;
 import org.mambalens.engine.trace.TraceRecorder;
@@ -16,85 +19,108 @@ import org.mambalens.engine.trace.TraceRecorder;
 import java.nio.file.Path;
 import java.util.Arrays;
 
-/**
- * GPT-NeoX / Pythia language model (transformers' {@code GPTNeoXForCausalLM}), read top to bottom:
- * weights, the key/value cache, then the forward pass. Pre-norm blocks with a fused QKV projection,
- * rotary embeddings on the first dims of each head, causal softmax attention, an exact-GELU MLP, and
- * either the parallel residual x + Attn(LN1(x)) + MLP(LN2(x)) or the sequential one.
- *
- * <p>Shapes: L new tokens, P cached positions before them, D = hidden, H heads of dh, F = intermediate, V = vocab.
- */
-public final class GptNeoXModel extends StackedLanguageModel {
+import static org.mambalens.engine.backend.CpuBackend.array;
+import static org.mambalens.engine.backend.CpuBackend.wrap;
 
-    /** One block. Tensors are mapped views; float[] are small and widened at load. */
-    record Layer(float[] ln1W, float[] ln1B,          // [D] input_layernorm
-                 float[] ln2W, float[] ln2B,          // [D] post_attention_layernorm
-                 Tensor qkv, float[] qkvB,            // [3D, D]: per head h, rows [h·3dh, h·3dh + 3dh) are q, k, v
-                 Tensor dense, float[] denseB,        // [D, D]
-                 Tensor fc1, float[] fc1B,            // [F, D] dense_h_to_4h
-                 Tensor fc2, float[] fc2B) {          // [D, F] dense_4h_to_h
+/**
+ * GPT-NeoX / Pythia language model (transformers' {@code GPTNeoXForCausalLM}, or the model and score of a
+ * {@code GPTNeoXForSequenceClassification}), read top to bottom: weights, the key/value cache, then the
+ * forward pass, written once over a {@link Backend} (the CPU's Vector API kernels or a CUDA GPU). Pre-norm
+ * blocks with a fused QKV projection, rotary embeddings on the first dims of each head, causal softmax
+ * attention, an exact-GELU MLP, and either the parallel residual x + Attn(LN1(x)) + MLP(LN2(x)) or the
+ * sequential one. The reverse pass (Chefer's gradients) runs on the CPU.
+ *
+ * <p>Shapes: L new tokens, P cached positions before them, D = hidden, H heads of dh, F = intermediate,
+ * V = vocab, O = outputs (V, or a classifier's labels).
+ */
+public final class GptNeoXModel extends BackendLanguageModel<GptNeoXModel.State> {
+
+    /** One block; optional ones are null. */
+    record Layer(Buffer ln1W, Buffer ln1B,          // [D] input_layernorm
+                 Buffer ln2W, Buffer ln2B,          // [D] post_attention_layernorm
+                 Matrix qkv, Buffer qkvB,           // [3D, D]: per head h, rows [h·3dh, h·3dh + 3dh) are q, k, v; [3D]
+                 Matrix dense, Buffer denseB,       // [D, D], [D]
+                 Matrix fc1, Buffer fc1B,           // [F, D], [F] dense_h_to_4h
+                 Matrix fc2, Buffer fc2B) {         // [D, F], [D] dense_4h_to_h
     }
 
-    /** Per layer and head, the keys (rotated) and values of every position so far, [capacity, dh] each. */
-    public static final class State implements LanguageModel.State {
-        final float[][][] keys, values;
-        int position;
+    /**
+     * Per layer, the rotated keys and the values of every position so far, head-major [H, capacity, dh] in the
+     * backend's memory. The capacity grows (doubling, up to max_position_embeddings) as positions arrive, the
+     * cached ones copied over; on a GPU the outgrown buffers stay with the model until it closes.
+     */
+    public static final class State extends DecodeState {
+        final Buffer[] keys, values;
+        int capacity;
 
-        State(int layers, int heads) {
-            keys = new float[layers][heads][0];
-            values = new float[layers][heads][0];
+        State(int layers) {
+            keys = new Buffer[layers];
+            values = new Buffer[layers];
         }
 
+        /** Nothing to clear: positions past the state's are never read. */
         @Override
-        public int position() {
-            return position;
+        protected void clear(Backend backend) {
         }
     }
 
     private final Path dir;
     private final GptNeoXConfig config;
-    private final Tensor embeddings;       // [V, D] embed_in
+    private final SequenceClassification classifier;
     private final Layer[] layers;
-    private final float[] lnW, lnB;        // [D] final_layer_norm
-    private final float[] inverseFrequencies;   // [rotaryDims / 2]
+    private final Buffer lnW, lnB;             // [D] final_layer_norm
+    private final Matrix head;                 // [O, D]: embed_out (embed_in when tied), or a classifier's score
+    private final int outputs;
+    private final float[] inverseFrequencies;  // [rotaryDims / 2]
+    private final Buffer frequencies;          // the same in the backend's memory (at least one value)
+    private GptNeoXModel reverse;              // on a GPU: this checkpoint on the CPU backend, for the reverse pass
 
-    private GptNeoXModel(Path dir, GptNeoXConfig c, SequenceClassification classifier, Checkpoint ck) {
+    private GptNeoXModel(Path dir, GptNeoXConfig c, SequenceClassification classifier, Checkpoint ck, Backend backend) {
         int V = c.vocabSize(), D = c.hiddenSize(), F = c.intermediateSize();
-        Tensor embeddings = ck.tensor("gpt_neox.embed_in.weight", V, D);
-        Tensor head = classifier != null ? ck.tensor("score.weight", classifier.labels().size(), D)
-                : ck.has("embed_out.weight") ? ck.tensor("embed_out.weight", V, D) : embeddings;   // tied when absent
-        super(ck, V, head, D, c.layers(), c.eosTokenId());
+        Tensor table = ck.tensor("gpt_neox.embed_in.weight", V, D);
+        super(ck, backend, backend.table(table, V, D), V, D, c.layers(), c.eosTokenId());
         this.dir = dir;
         this.config = c;
-        this.embeddings = embeddings;
+        this.classifier = classifier;
+        Tensor headWeight = classifier != null ? ck.tensor("score.weight", classifier.labels().size(), D)
+                : ck.has("embed_out.weight") ? ck.tensor("embed_out.weight", V, D) : table;
+        outputs = headWeight.dim(0);
+        head = backend.matrix(headWeight, outputs, D);
         layers = new Layer[c.layers()];
         for (int i = 0; i < layers.length; i++) {
             String p = "gpt_neox.layers." + i + ".";
             layers[i] = new Layer(vector(p + "input_layernorm.weight", D), vector(p + "input_layernorm.bias", D),
                     vector(p + "post_attention_layernorm.weight", D), vector(p + "post_attention_layernorm.bias", D),
-                    ck.tensor(p + "attention.query_key_value.weight", 3L * D, D),
+                    backend.matrix(ck.tensor(p + "attention.query_key_value.weight", 3L * D, D), 3 * D, D),
                     c.attentionBias() ? vector(p + "attention.query_key_value.bias", 3 * D) : null,
-                    ck.tensor(p + "attention.dense.weight", D, D), c.attentionBias() ? vector(p + "attention.dense.bias", D) : null,
-                    ck.tensor(p + "mlp.dense_h_to_4h.weight", F, D), vector(p + "mlp.dense_h_to_4h.bias", F),
-                    ck.tensor(p + "mlp.dense_4h_to_h.weight", D, F), vector(p + "mlp.dense_4h_to_h.bias", D));
+                    backend.matrix(ck.tensor(p + "attention.dense.weight", D, D), D, D),
+                    c.attentionBias() ? vector(p + "attention.dense.bias", D) : null,
+                    backend.matrix(ck.tensor(p + "mlp.dense_h_to_4h.weight", F, D), F, D), vector(p + "mlp.dense_h_to_4h.bias", F),
+                    backend.matrix(ck.tensor(p + "mlp.dense_4h_to_h.weight", D, F), D, F), vector(p + "mlp.dense_4h_to_h.bias", D));
         }
         lnW = vector("gpt_neox.final_layer_norm.weight", D);
         lnB = vector("gpt_neox.final_layer_norm.bias", D);
         int half = c.rotaryDims() / 2;
         inverseFrequencies = new float[half];
         for (int j = 0; j < half; j++) inverseFrequencies[j] = (float) (1 / Math.pow(c.rotaryBase(), 2.0 * j / c.rotaryDims()));
+        frequencies = backend.constant(half == 0 ? new float[1] : inverseFrequencies);
     }
 
-    private float[] vector(String name, int n) {
-        return checkpoint.tensor(name, n).toFloatArray();
+    private Buffer vector(String name, int n) {
+        return backend.constant(checkpoint.tensor(name, n).toFloatArray());
     }
 
-    /** A GPTNeoXForCausalLM, or the model and score of a GPTNeoXForSequenceClassification. */
-    public static GptNeoXModel load(Path dir) {
+    /** A GPTNeoXForCausalLM, or the model and score of a GPTNeoXForSequenceClassification, on {@code backend}. */
+    public static GptNeoXModel load(Path dir, Backend backend) {
         ConfigFile file = ConfigFile.in(dir);
         GptNeoXConfig config = GptNeoXConfig.from(file);
         SequenceClassification classifier = SequenceClassification.from(file);
-        return Checkpoint.openFor(dir, ck -> new GptNeoXModel(dir, config, classifier, ck));
+        return Checkpoint.openFor(dir, ck -> new GptNeoXModel(dir, config, classifier, ck, backend));
+    }
+
+    /** On the CPU. */
+    public static GptNeoXModel load(Path dir) {
+        return load(dir, CpuBackend.INSTANCE);
     }
 
     public GptNeoXConfig config() {
@@ -102,57 +128,187 @@ public final class GptNeoXModel extends StackedLanguageModel {
     }
 
     @Override
-    public State newState() {
-        return new State(config.layers(), config.heads());
+    public int outputs() {
+        return outputs;
+    }
+
+    @Override
+    protected State freshState() {
+        return new State(config.layers());
+    }
+
+    /** Its kernels take the position, so a GPU launches a step afresh. */
+    @Override
+    protected boolean stepReplays() {
+        return false;
+    }
+
+    @Override
+    protected void checkPositions(int cached, int tokens) {
+        if ((long) cached + tokens > config.maxPositions()) {
+            throw new IllegalArgumentException((cached + tokens) + " positions exceed max_position_embeddings " + config.maxPositions());
+        }
+    }
+
+    /** Grows the state's caches to hold at least n positions (doubling, so decoding copies rarely), keeping what they hold. */
+    private void ensureCapacity(State s, int n) {
+        if (n <= s.capacity) return;
+        int H = config.heads(), dh = config.headSize();
+        int capacity = Math.max(n, Math.min(config.maxPositions(), Math.max(64, 2 * s.capacity)));
+        for (int i = 0; i < layers.length; i++) {
+            Buffer keys = backend.allocate((long) H * capacity * dh), values = backend.allocate((long) H * capacity * dh);
+            if (s.position() > 0) {
+                for (int h = 0; h < H; h++) {
+                    backend.copy(keys.at((long) h * capacity * dh), s.keys[i].at((long) h * s.capacity * dh), (long) s.position() * dh);
+                    backend.copy(values.at((long) h * capacity * dh), s.values[i].at((long) h * s.capacity * dh), (long) s.position() * dh);
+                }
+            }
+            s.keys[i] = keys;
+            s.values[i] = values;
+        }
+        s.capacity = capacity;
+    }
+
+    /** Where each layer's attention keeps its keys and values, head-major [H, capacity, dh]. */
+    private record Cache(Buffer[] keys, Buffer[] values, int capacity) {
+        /** One pair of buffers for L positions, shared by every layer (a whole-sequence forward keeps no state). */
+        static Cache shared(Backend.Frame f, GptNeoXConfig c, int L) {
+            long floats = (long) c.heads() * L * c.headSize();
+            Buffer[] keys = new Buffer[c.layers()], values = new Buffer[c.layers()];
+            Arrays.fill(keys, f.floats(floats));
+            Arrays.fill(values, f.floats(floats));
+            return new Cache(keys, values, L);
+        }
+    }
+
+    /** The blocks over L new tokens after the state's positions, which the state's caches grow to hold. */
+    @Override
+    protected void blocks(Backend.Frame f, Buffer x, int L, State state, TraceRecorder trace, Buffer logits, int firstRow, int rows) {
+        ensureCapacity(state, state.position() + L);
+        blocks(f, x, L, state.position(), new Cache(state.keys, state.values, state.capacity), trace, null, logits, firstRow, rows);
+    }
+
+    /**
+     * The blocks over the L embedded tokens in x [L, D] (the residual stream, F32) at positions P …, appending
+     * to {@code cache}, then final_layer_norm and the head for rows [firstRow, firstRow + rows) into logits
+     * [rows, O]. The attention probabilities of the wanted layers go to {@code trace} (P = 0 only). When
+     * {@code streams} is given, streams[i] receives the stream entering layer i and streams[layers] the last.
+     */
+    private void blocks(Backend.Frame f, Buffer x, int L, int P, Cache cache, TraceRecorder trace, float[][] streams,
+                        Buffer logits, int firstRow, int rows) {
+        int D = config.hiddenSize(), H = config.heads(), F = config.intermediateSize();
+        float eps = config.eps();
+        Buffer normed = f.floats((long) L * D), qkv = f.floats((long) L * 3 * D), context = f.floats((long) L * D);
+        Buffer hidden = f.floats((long) L * D), mlp = f.floats((long) L * F);
+        Buffer probs = trace != null && P == 0 ? f.floats((long) H * L * L) : null;     // [H, L, L]
+        for (int i = 0; i < layers.length; i++) {
+            Layer w = layers[i];
+            if (streams != null) streams[i] = backend.read(x, L * D);
+            backend.layernorm(normed, D, x, D, w.ln1W(), w.ln1B(), L, D, eps);
+            attention(w, normed, L, P, cache.keys()[i], cache.values()[i], cache.capacity(), qkv, context, probs, hidden);
+            if (probs != null && trace.wants(i)) {
+                float[] a = backend.read(probs, H * L * L);
+                trace.record(i, () -> new AttentionTrace(H, L, a));
+            }
+            if (config.parallelResidual()) {                               // x + Attn(LN1(x)) + MLP(LN2(x))
+                backend.layernorm(normed, D, x, D, w.ln2W(), w.ln2B(), L, D, eps);
+                backend.add(x, hidden, (long) L * D);
+            } else {                                                        // x + Attn(LN1(x)), then + MLP(LN2(·))
+                backend.add(x, hidden, (long) L * D);
+                backend.layernorm(normed, D, x, D, w.ln2W(), w.ln2B(), L, D, eps);
+            }
+            mlpPreActivation(w, normed, L, mlp);
+            backend.biasActivation(mlp, null, L, F, Backend.Activation.GELU);
+            backend.linear(hidden, D, mlp, F, L, w.fc2(), w.fc2B());
+            backend.add(x, hidden, (long) L * D);
+        }
+        if (streams != null) streams[layers.length] = backend.read(x, L * D);
+        backend.layernorm(normed, D, x.at((long) firstRow * D), D, lnW, lnB, rows, D, eps);
+        backend.linear(logits, outputs, normed, D, rows, head, null);
+    }
+
+    /**
+     * One attention sub-layer over the layer-normed rows xn [L, D] at positions P …: qkv [L, 3D] (its q and k
+     * rotated in place), the new keys and values appended to the cache, probs [H, L, P + L] (may be null),
+     * context [L, D] = concat_h(A_h V_h) and out [L, D] = dense(context).
+     */
+    private void attention(Layer w, Buffer xn, int L, int P, Buffer keys, Buffer values, int capacity, Buffer qkv, Buffer context,
+                           Buffer probs, Buffer out) {
+        int D = config.hiddenSize(), H = config.heads(), dh = config.headSize(), R = config.rotaryDims();
+        backend.linear(qkv, 3 * D, xn, D, L, w.qkv(), w.qkvB());
+        backend.rotary(qkv, 3 * D, L, H, 3 * dh, frequencies, R, P);                  // q
+        backend.rotary(qkv.at(dh), 3 * D, L, H, 3 * dh, frequencies, R, P);           // k
+        backend.storeHeads(keys, capacity, P, qkv.at(dh), 3 * D, 3 * dh, L, H, dh);
+        backend.storeHeads(values, capacity, P, qkv.at(2L * dh), 3 * D, 3 * dh, L, H, dh);
+        backend.causalAttention(context, D, qkv, 3 * D, 3 * dh, keys, values, capacity, L, H, H, dh, (float) (1 / Math.sqrt(dh)),
+                P, 0, probs);
+        backend.linear(out, D, context, D, L, w.dense(), w.denseB());
+    }
+
+    /** pre [L, F] = dense_h_to_4h(in) + its bias, before the GELU. */
+    private void mlpPreActivation(Layer w, Buffer in, int L, Buffer pre) {
+        int D = config.hiddenSize(), F = config.intermediateSize();
+        backend.linear(pre, F, in, D, L, w.fc1(), null);
+        backend.biasActivation(pre, w.fc1B(), L, F, Backend.Activation.NONE);
     }
 
     /**
      * Chefer et al.'s gradients for a prompt: back-propagates the logit of {@code token} at {@code position}
      * and records, for each wanted layer, ∂logit/∂A_h [H, L, L] and the gradient with respect to the residual
      * stream entering it [L, D]; the input gradient is ∂logit/∂(token embeddings) [L, D]. Layers are
-     * recomputed one at a time on the way back. Returns that position's logits [V].
+     * recomputed one at a time on the way back (by the forward's own code on the CPU backend). Returns that
+     * position's logits [O]. On a GPU the whole pass runs on this checkpoint's CPU view.
      */
     @Override
     public float[] forwardWithGradients(int[] ids, int position, int token, TraceRecorder trace) {
-        LanguageModel.checkIds(ids, config.vocabSize());
+        checkIds(ids);
+        checkPositions(0, ids.length);
         if (position < 0 || position >= ids.length) throw new IllegalArgumentException("position " + position + " is outside the prompt [0, " + ids.length + ")");
-        LanguageModel.checkOutput(token, outputs());
-        State fresh = newState();
-        checkPositions(ids, fresh);
-        int L = ids.length, D = config.hiddenSize(), F = config.intermediateSize();
+        LanguageModel.checkOutput(token, outputs);
+        if (backend.isGpu()) {
+            synchronized (this) {
+                if (reverse == null) reverse = new GptNeoXModel(dir, config, classifier, checkpoint, CpuBackend.INSTANCE);
+            }
+            return reverse.forwardWithGradients(ids, position, token, trace);
+        }
+        int L = ids.length, D = config.hiddenSize(), H = config.heads(), dh = config.headSize(), F = config.intermediateSize();
+        float eps = config.eps();
         float[][] streams = new float[layers.length + 1][];
-        float[] h = hidden(ids, fresh, trace, streams);
-        float[] logits = new float[outputs()];
-        MatMul.matvec(logits, 0, h, position * D, head(), null);
+        float[] x0 = new float[L * D], logits = new float[outputs];
+        backend.embed(wrap(x0), embeddings, ids);
+        try (Backend.Frame frame = backend.frame()) {
+            blocks(frame, wrap(x0), L, 0, Cache.shared(frame, config, L), trace, streams, wrap(logits), position, 1);
+        }
+        Tensor headWeight = CpuBackend.tensor(head);
 
         float[] dOut = new float[D];                                       // ∂logit/∂final_layer_norm(x)[position] = the head's row
-        for (int j = 0; j < D; j++) dOut[j] = head().getFloat((long) token * D + j);
+        for (int j = 0; j < D; j++) dOut[j] = headWeight.getFloat((long) token * D + j);
         float[] grad = new float[L * D], dRow = new float[D];
-        Backward.layernorm(dRow, dOut, Arrays.copyOfRange(streams[layers.length], position * D, (position + 1) * D), lnW, config.eps(), 1, D);
+        Backward.layernorm(dRow, dOut, Arrays.copyOfRange(streams[layers.length], position * D, (position + 1) * D), array(lnW), eps, 1, D);
         System.arraycopy(dRow, 0, grad, position * D, D);
 
         float[] xn = new float[L * D], mlpIn = new float[L * D], tmp = new float[L * D];
         for (int i = layers.length - 1; i >= 0; i--) {
             Layer w = layers[i];
             float[] x = streams[i];
-            Elementwise.layernorm(xn, x, w.ln1W(), w.ln1B(), config.eps(), L, D);
-            State recomputed = newState();                                  // the layer again from its input: q, probs, k, v
-            Attention a = attention(i, w, xn, L, recomputed);
+            backend.layernorm(wrap(xn), D, wrap(x), D, w.ln1W(), w.ln1B(), L, D, eps);
+            Recomputed a = new Recomputed(L, D, H, dh);                     // the layer again from its input: q, k, v, probs, out
+            attention(w, wrap(xn), L, 0, wrap(a.keys), wrap(a.values), L, wrap(a.qkv), wrap(a.context), wrap(a.probs), wrap(a.out));
             float[] mid = x;                                                // the MLP's layer-norm input
             if (!config.parallelResidual()) {
                 mid = x.clone();
-                Elementwise.addInPlace(mid, a.out(), L * D);
+                Elementwise.addInPlace(mid, a.out, L * D);
             }
-            Elementwise.layernorm(mlpIn, mid, w.ln2W(), w.ln2B(), config.eps(), L, D);
+            backend.layernorm(wrap(mlpIn), D, wrap(mid), D, w.ln2W(), w.ln2B(), L, D, eps);
             float[] pre = new float[L * F];
-            MatMul.matmul(pre, 0, F, mlpIn, 0, D, L, w.fc1(), w.fc1B());
+            mlpPreActivation(w, wrap(mlpIn), L, wrap(pre));
 
             float[] dAct = new float[L * F];                                // MLP: dense_4h_to_h, GELU, dense_h_to_4h, LN2
-            Backward.linear(dAct, grad, L, w.fc2());
+            Backward.linear(dAct, grad, L, CpuBackend.tensor(w.fc2()));
             Backward.gelu(dAct, dAct, pre, L * F);
-            Backward.linear(tmp, dAct, L, w.fc1());
+            Backward.linear(tmp, dAct, L, CpuBackend.tensor(w.fc1()));
             float[] dMid = new float[L * D];
-            Backward.layernorm(dMid, tmp, mid, w.ln2W(), config.eps(), L, D);
+            Backward.layernorm(dMid, tmp, mid, array(w.ln2W()), eps, L, D);
             float[] dAttnOut;                                               // the gradient reaching Attn(LN1(x))
             if (config.parallelResidual()) {
                 dAttnOut = grad;                                            // x + Attn + MLP: both branches see grad
@@ -160,15 +316,11 @@ public final class GptNeoXModel extends StackedLanguageModel {
                 Elementwise.addInPlace(dMid, grad, L * D);                  // mid = x + Attn feeds the MLP and the stream
                 dAttnOut = dMid;
             }
-            float[] dxn = attentionBackward(i, w, a, recomputed.keys[i], recomputed.values[i], dAttnOut, L, trace);
+            float[] dxn = attentionBackward(i, w, a, dAttnOut, L, trace);
             float[] dx = new float[L * D];
-            Backward.layernorm(dx, dxn, x, w.ln1W(), config.eps(), L, D);
-            if (config.parallelResidual()) {
-                Elementwise.addInPlace(dx, dMid, L * D);                    // LN2 branch
-                Elementwise.addInPlace(dx, grad, L * D);                    // the residual path
-            } else {
-                Elementwise.addInPlace(dx, dMid, L * D);                    // through mid = x + Attn
-            }
+            Backward.layernorm(dx, dxn, x, array(w.ln1W()), eps, L, D);
+            Elementwise.addInPlace(dx, dMid, L * D);                        // the LN2 branch, or through mid = x + Attn
+            if (config.parallelResidual()) Elementwise.addInPlace(dx, grad, L * D);   // the residual path
             grad = dx;
             trace.recordResidualGradient(i, grad::clone);
             streams[i + 1] = null;
@@ -177,169 +329,66 @@ public final class GptNeoXModel extends StackedLanguageModel {
         return logits;
     }
 
+    /** One layer's attention recomputed for the reverse pass: qkv [L, 3D] rotated, keys and values [H, L, dh], probs [H, L, L], context and out [L, D]. */
+    private record Recomputed(float[] qkv, float[] keys, float[] values, float[] probs, float[] context, float[] out) {
+        Recomputed(int L, int D, int H, int dh) {
+            this(new float[L * 3 * D], new float[H * L * dh], new float[H * L * dh], new float[H * L * L], new float[L * D], new float[L * D]);
+        }
+    }
+
     /**
-     * ∂/∂LN1(x) [L, D] from ∂/∂(attention output) [L, D], given the forward's tensors and its rotated keys and
-     * values per head ([L, dh] each, at the front of the cache arrays); records ∂logit/∂A_h [H, L, L] for layer i.
+     * ∂/∂LN1(x) [L, D] from ∂/∂(attention output) [L, D], given the forward's recomputed tensors; records
+     * ∂logit/∂A_h [H, L, L] for layer i.
      */
-    private float[] attentionBackward(int i, Layer w, Attention a, float[][] keys, float[][] values, float[] dOut, int L, TraceRecorder trace) {
+    private float[] attentionBackward(int i, Layer w, Recomputed a, float[] dOut, int L, TraceRecorder trace) {
         int D = config.hiddenSize(), H = config.heads(), dh = config.headSize();
         float[] dContext = new float[L * D];
-        Backward.linear(dContext, dOut, L, w.dense());
+        Backward.linear(dContext, dOut, L, CpuBackend.tensor(w.dense()));
         float[] dProbs = new float[H * L * L], dqkv = new float[L * 3 * D];
         float scale = (float) (1 / Math.sqrt(dh));
         for (int h = 0; h < H; h++) {
-            float[] v = values[h];
-            int p = h * L * L;
+            int p = h * L * L, v = h * L * dh;
             for (int r = 0; r < L; r++) {
                 for (int c = 0; c <= r; c++) {                              // dA_h = dContext_h · V_hᵀ (causal)
                     float acc = 0;
-                    for (int j = 0; j < dh; j++) acc += dContext[r * D + h * dh + j] * v[c * dh + j];
+                    for (int j = 0; j < dh; j++) acc += dContext[r * D + h * dh + j] * a.values[v + c * dh + j];
                     dProbs[p + r * L + c] = acc;
                 }
             }
         }
         trace.recordAttentionGradient(i, dProbs::clone);
+        float[][] cos = new float[L][inverseFrequencies.length], sin = new float[L][inverseFrequencies.length];
+        for (int t = 0; t < L; t++) Rotary.angles(cos[t], sin[t], t, inverseFrequencies, -1);   // the transposed turn of each position
         for (int h = 0; h < H; h++) {
-            float[] k = keys[h];
-            int p = h * L * L;
-            Backward.softmaxRows(dProbs, a.probs(), p, L, L);               // ∂/∂(scaled scores)
+            int p = h * L * L, k = h * L * dh;
+            Backward.softmaxRows(dProbs, a.probs, p, L, L);                 // ∂/∂(scaled scores)
             for (int r = 0; r < L; r++) {
                 int qRow = r * 3 * D + h * 3 * dh;
                 for (int c = 0; c <= r; c++) {
-                    float pr = a.probs()[p + r * L + c], ds = dProbs[p + r * L + c];
+                    float pr = a.probs[p + r * L + c], ds = dProbs[p + r * L + c] * scale;
                     int kRow = c * 3 * D + h * 3 * dh;
                     for (int j = 0; j < dh; j++) {
                         dqkv[kRow + 2 * dh + j] += pr * dContext[r * D + h * dh + j];   // dV += Aᵀ·dContext
-                        dqkv[qRow + j] += ds * k[c * dh + j] * scale;                    // d(rotated q)
-                        dqkv[kRow + dh + j] += ds * a.q()[r * D + h * dh + j];           // d(rotated k); q is scaled
+                        dqkv[qRow + j] += ds * a.keys[k + c * dh + j];                  // d(rotated q)
+                        dqkv[kRow + dh + j] += ds * a.qkv[qRow + j];                    // d(rotated k)
                     }
                 }
             }
             for (int t = 0; t < L; t++) {                                   // through the rotations: their transposes
-                rotate(dqkv, t * 3 * D + h * 3 * dh, t, -1);
-                rotate(dqkv, t * 3 * D + h * 3 * dh + dh, t, -1);
+                Rotary.rotate(dqkv, t * 3 * D + h * 3 * dh, cos[t], sin[t]);
+                Rotary.rotate(dqkv, t * 3 * D + h * 3 * dh + dh, cos[t], sin[t]);
             }
         }
         float[] dxn = new float[L * D];
-        Backward.linear(dxn, dqkv, L, w.qkv());
+        Backward.linear(dxn, dqkv, L, CpuBackend.tensor(w.qkv()));
         return dxn;
-    }
-
-    @Override
-    protected void checkPositions(int[] ids, LanguageModel.State state) {
-        int cached = state.position();
-        if (cached + ids.length > config.maxPositions()) {
-            throw new IllegalArgumentException((cached + ids.length) + " positions exceed max_position_embeddings " + config.maxPositions());
-        }
-    }
-
-    /** final_layer_norm of the residual stream after every block, [L, D], appending L positions to the cache. */
-    @Override
-    protected float[] hidden(int[] ids, LanguageModel.State s, TraceRecorder trace) {
-        return hidden(ids, (State) s, trace, null);
-    }
-
-    /** As above; when {@code streams} is given, streams[i] receives the input of layer i and streams[layers] the last stream. */
-    private float[] hidden(int[] ids, State state, TraceRecorder trace, float[][] streams) {
-        int L = ids.length, D = config.hiddenSize(), F = config.intermediateSize();
-        float[] x = embed(embeddings, ids);                                // residual stream [L, D], F32
-        float[] xn = new float[L * D], mlpIn = new float[L * D];
-        for (int i = 0; i < layers.length; i++) {
-            Layer w = layers[i];
-            if (streams != null) streams[i] = x.clone();
-            Elementwise.layernorm(xn, x, w.ln1W(), w.ln1B(), config.eps(), L, D);
-            Attention a = attention(i, w, xn, L, state);
-            if (trace != null && state.position == 0) trace.record(i, () -> new AttentionTrace(config.heads(), L, a.probs().clone()));
-            float[] attn = a.out();
-            if (config.parallelResidual()) {                               // x + Attn(LN1(x)) + MLP(LN2(x))
-                Elementwise.layernorm(mlpIn, x, w.ln2W(), w.ln2B(), config.eps(), L, D);
-                Elementwise.addInPlace(x, attn, L * D);
-            } else {                                                        // x + Attn(LN1(x)), then + MLP(LN2(·))
-                Elementwise.addInPlace(x, attn, L * D);
-                Elementwise.layernorm(mlpIn, x, w.ln2W(), w.ln2B(), config.eps(), L, D);
-            }
-            float[] hiddenF = new float[L * F];
-            MatMul.matmul(hiddenF, 0, F, mlpIn, 0, D, L, w.fc1(), w.fc1B());
-            Elementwise.gelu(hiddenF, hiddenF.length);
-            float[] mlp = new float[L * D];
-            MatMul.matmul(mlp, 0, D, hiddenF, 0, F, L, w.fc2(), w.fc2B());
-            Elementwise.addInPlace(x, mlp, L * D);
-        }
-        if (streams != null) streams[layers.length] = x.clone();
-        state.position += L;
-        Elementwise.layernorm(xn, x, lnW, lnB, config.eps(), L, D);
-        return xn;
-    }
-
-    /**
-     * Causal multi-head attention of L new tokens over the P cached positions and themselves:
-     * A_h = softmax(Q_h K_hᵀ / √dh) with rotary q and k, out = dense(concat_h(A_h V_h)), [L, D].
-     */
-    /** One attention sub-layer's tensors: q rotated and scaled [L, D]; probs [H, L, T]; out [L, D] (k and v stay in the cache). */
-    private record Attention(float[] q, float[] probs, float[] context, float[] out) {
-    }
-
-    private Attention attention(int index, Layer w, float[] xn, int L, State state) {
-        int D = config.hiddenSize(), H = config.heads(), dh = config.headSize(), P = state.position, T = P + L;
-        float[] qkv = new float[L * 3 * D];                                // [L, 3D]
-        MatMul.matmul(qkv, 0, 3 * D, xn, 0, D, L, w.qkv(), w.qkvB());
-        float[] q = new float[L * D];                                      // [L, D], heads side by side, scaled
-        ensureCapacity(state, index, T);
-        float[][] keys = state.keys[index], values = state.values[index];
-        float scale = (float) (1 / Math.sqrt(dh));
-        for (int t = 0; t < L; t++) {
-            for (int h = 0; h < H; h++) {
-                int src = t * 3 * D + h * 3 * dh, dst = t * D + h * dh, cache = (P + t) * dh;
-                System.arraycopy(qkv, src, q, dst, dh);
-                System.arraycopy(qkv, src + dh, keys[h], cache, dh);
-                System.arraycopy(qkv, src + 2 * dh, values[h], cache, dh);
-                rotate(q, dst, P + t);
-                rotate(keys[h], cache, P + t);
-                for (int j = 0; j < dh; j++) q[dst + j] *= scale;
-            }
-        }
-        float[] probs = new float[H * L * T];                              // [H, L, T], zero past the causal edge
-        float[] context = new float[L * D];
-        for (int h = 0; h < H; h++) {
-            int off = h * L * T;
-            MatMul.matmul(probs, off, T, q, h * dh, D, L, Tensor.view("k", keys[h], T, dh), null);   // Q_h K_hᵀ
-            for (int t = 0; t < L; t++) {
-                int visible = P + t + 1;
-                Elementwise.softmaxRows(probs, off + t * T, 1, visible);
-                Arrays.fill(probs, off + t * T + visible, off + (t + 1) * T, 0f);
-                MatMul.vectorTimesMatrix(context, t * D + h * dh, probs, off + t * T, visible, values[h], dh);   // A_h V_h
-            }
-        }
-        float[] out = new float[L * D];
-        MatMul.matmul(out, 0, D, context, 0, D, L, w.dense(), w.denseB());
-        return new Attention(q, probs, context, out);
-    }
-
-    /** Rotary embedding of one head's first rotaryDims values at {@code off}, position p. */
-    private void rotate(float[] x, int off, int p) {
-        Rotary.rotate(x, off, p, inverseFrequencies, 1);
-    }
-
-    /** The rotation by the angle of position p, or by its negative (sign −1: the transpose, for the reverse pass). */
-    private void rotate(float[] x, int off, int p, int sign) {
-        Rotary.rotate(x, off, p, inverseFrequencies, sign);
-    }
-
-    /** Grows layer i's cache to hold at least n positions (doubling, so decoding copies rarely). */
-    private void ensureCapacity(State s, int i, int n) {
-        int dh = config.headSize();
-        if (s.keys[i][0].length >= n * dh) return;
-        int capacity = Math.max(n, Math.min(config.maxPositions(), Math.max(16, 2 * s.keys[i][0].length / dh)));
-        for (int h = 0; h < config.heads(); h++) {
-            s.keys[i][h] = Arrays.copyOf(s.keys[i][h], capacity * dh);
-            s.values[i][h] = Arrays.copyOf(s.values[i][h], capacity * dh);
-        }
     }
 
     @Override
     public String toString() {
         return "GPT-NeoX " + Arrays.asList(config.layers() + " layers", "D=" + config.hiddenSize(), "H=" + config.heads(),
                 "F=" + config.intermediateSize(), "rotary=" + config.rotaryDims(), config.parallelResidual() ? "parallel" : "sequential",
-                "V=" + config.vocabSize(), outputs() == config.vocabSize() ? "LM head" : outputs() + " labels") + " from " + dir;
+                "V=" + config.vocabSize(), outputs == config.vocabSize() ? "LM head" : outputs + " labels")
+                + (backend.isGpu() ? " on " + backend : "") + " from " + dir;
     }
 }

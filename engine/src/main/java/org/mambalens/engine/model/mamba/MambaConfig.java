@@ -5,7 +5,7 @@ import org.mambalens.engine.io.ConfigFile;
 
 /**
  * The hyper-parameters of a Mamba-1 language model, read from transformers' {@code MambaConfig}
- * config.json (SPEC §2). D = hiddenSize, E = intermediateSize, N = stateSize, R = timeStepRank, K = convKernel.
+ * config.json (DESIGN §2). D = hiddenSize, E = intermediateSize, N = stateSize, R = timeStepRank, K = convKernel.
  */
 public record MambaConfig(int vocabSize, int hiddenSize, int intermediateSize, int stateSize, int layers,
                           int convKernel, int timeStepRank, boolean useBias, boolean useConvBias,

@@ -4,12 +4,12 @@ import org.mambalens.engine.backend.Backend;
 import org.mambalens.engine.backend.Buffer;
 import org.mambalens.engine.backend.CpuBackend;
 import org.mambalens.engine.backend.Matrix;
-import org.mambalens.engine.backend.ReplaySlot;
 import org.mambalens.engine.io.Checkpoint;
 import org.mambalens.engine.io.ConfigFile;
 import org.mambalens.engine.kernels.Backward;
 import org.mambalens.engine.kernels.Elementwise;
 import org.mambalens.engine.kernels.MatMul;
+import org.mambalens.engine.model.BackendLanguageModel;
 import org.mambalens.engine.model.LanguageModel;
 import org.mambalens.engine.model.SequenceClassification;
 import org.mambalens.engine.tensor.Tensor;
@@ -21,7 +21,7 @@ import java.util.Arrays;
 import static org.mambalens.engine.backend.CpuBackend.array;
 
 /**
- * Mamba-1 language model (transformers' {@code MambaForCausalLM}, SPEC §2), read top to bottom:
+ * Mamba-1 language model (transformers' {@code MambaForCausalLM}, DESIGN §2), read top to bottom:
  * weights, state, then the forward pass, written once over a {@link Backend} (the CPU's Vector API
  * kernels or a CUDA GPU). Large matrices stay in their checkpoint dtype on the CPU (memory-mapped) and
  * are uploaded once to a GPU; the residual stream and every activation are F32.
@@ -29,7 +29,7 @@ import static org.mambalens.engine.backend.CpuBackend.array;
  * <p>Shapes: L tokens, D = hidden, E = inner channels, N = state size, R = dt rank, K = conv taps,
  * P = R + 2N, V = vocab, O = outputs (V, or a classifier's labels).
  */
-public final class MambaModel implements LanguageModel {
+public final class MambaModel extends BackendLanguageModel<MambaModel.State> {
 
     /** One residual block's weights; optional ones are null. */
     record Layer(Buffer norm,         // [D]
@@ -40,12 +40,10 @@ public final class MambaModel implements LanguageModel {
                  Buffer outProjBias) { // [D]
     }
 
-    /** Per layer: the last K−1 conv inputs and the SSM state, in the backend's memory; and the decode step's replay. */
-    public static final class State implements LanguageModel.State {
+    /** Per layer: the last K−1 conv inputs and the SSM state, in the backend's memory. */
+    public static final class State extends DecodeState {
         final Buffer windows, states;   // [layers, (K−1)·E], [layers, N·E]: one allocation each
         final int windowSize, stateSize;
-        final ReplaySlot step = new ReplaySlot();
-        int position;
 
         State(Backend backend, MambaConfig c) {
             int E = c.intermediateSize();
@@ -63,44 +61,29 @@ public final class MambaModel implements LanguageModel {
             return states.at((long) layer * stateSize);
         }
 
-        /** Back to the start of a sequence. */
-        void reset(Backend backend) {
+        @Override
+        protected void clear(Backend backend) {
             backend.fill(windows, windows.size(), 0f);
             backend.fill(states, states.size(), 0f);
-            position = 0;
-        }
-
-        @Override
-        public int position() {
-            return position;
         }
     }
-
-    /** Prefill runs in chunks of this many tokens, so a prompt of any length needs bounded memory. */
-    static final int PREFILL_CHUNK = 512;
 
     private final Path dir;
     private final MambaConfig config;
     private final SequenceClassification classifier;
-    private final Checkpoint checkpoint;
-    private final Backend backend;
-    private final Matrix embeddings;   // [V, D], F32: rows are gathered
     private final Layer[] layers;
     private final Buffer normF;        // [D]
     private final Matrix head;         // [O, D]: lm_head (the embeddings when tied), or a classifier's score
     private final int outputs;
     private MambaModel reverse;        // on a GPU: this checkpoint on the CPU backend, for the reverse pass
-    private State forwardState;        // on a GPU: reused by every forward(), which then allocates no device memory
 
     private MambaModel(Path dir, MambaConfig config, SequenceClassification classifier, Checkpoint checkpoint, Backend backend) {
+        int V = config.vocabSize(), D = config.hiddenSize();
+        Tensor table = checkpoint.tensor("backbone.embeddings.weight", V, D);
+        super(checkpoint, backend, backend.table(table, V, D), V, D, config.layers(), config.eosTokenId());
         this.dir = dir;
         this.config = config;
         this.classifier = classifier;
-        this.checkpoint = checkpoint;
-        this.backend = backend;
-        int V = config.vocabSize(), D = config.hiddenSize();
-        Tensor table = checkpoint.tensor("backbone.embeddings.weight", V, D);
-        embeddings = backend.table(table, V, D);
         normF = backend.constant(checkpoint.tensor("backbone.norm_f.weight", D).toFloatArray());
         Tensor headWeight = classifier != null ? checkpoint.tensor("score.weight", classifier.labels().size(), D)
                 : config.tieWordEmbeddings() ? table : checkpoint.tensor("lm_head.weight", V, D);
@@ -141,100 +124,18 @@ public final class MambaModel implements LanguageModel {
     }
 
     @Override
-    public Backend backend() {
-        return backend;
-    }
-
-    @Override
-    public int vocabSize() {
-        return config.vocabSize();
-    }
-
-    @Override
     public int outputs() {
         return outputs;
     }
 
     @Override
-    public int layers() {
-        return config.layers();
-    }
-
-    @Override
-    public int eosTokenId() {
-        return config.eosTokenId();
-    }
-
-    @Override
-    public State newState() {
-        return backend.call(() -> new State(backend, config));
-    }
-
-    @Override
-    public float[] forward(int[] ids, TraceRecorder trace) {
-        checkIds(ids);
-        checkFits(ids.length);
-        return backend.call(() -> {
-            int L = ids.length;
-            try (Backend.Frame f = backend.frame()) {
-                Buffer x = f.floats((long) L * config.hiddenSize()), logits = f.floats((long) L * outputs);
-                backend.embed(x, embeddings, ids);
-                blocks(f, x, L, freshState(), trace, null, logits, 0, L);
-                return backend.read(logits, Math.multiplyExact(L, outputs));
-            }
-        });
-    }
-
-    @Override
-    public float[] prefill(int[] ids, LanguageModel.State state) {
-        checkIds(ids);                      // all of them first: a bad id must not leave the state half-advanced
-        State st = (State) state;
-        return backend.call(() -> {
-            float[] logits = null;
-            for (int from = 0; from < ids.length; from += PREFILL_CHUNK) {
-                int[] chunk = Arrays.copyOfRange(ids, from, Math.min(ids.length, from + PREFILL_CHUNK));
-                try (Backend.Frame f = backend.frame()) {
-                    Buffer x = f.floats((long) chunk.length * config.hiddenSize()), out = f.floats(outputs);
-                    backend.embed(x, embeddings, chunk);
-                    blocks(f, x, chunk.length, st, null, null, out, chunk.length - 1, 1);
-                    logits = backend.read(out, outputs);
-                }
-                st.position += chunk.length;
-            }
-            return logits;
-        });
-    }
-
-    /** One token: its launches are the same every step, so a GPU captures them once and replays them. */
-    @Override
-    public float[] step(int id, LanguageModel.State state) {
-        checkIds(new int[]{id});
-        State st = (State) state;
-        return backend.call(() -> {
-            try (Backend.Frame f = backend.frame()) {
-                Buffer x = f.floats(config.hiddenSize()), out = f.floats(outputs);
-                backend.embed(x, embeddings, new int[]{id});
-                backend.replay(st.step, () -> blocks(f, x, 1, st, null, null, out, 0, 1));
-                st.position++;
-                return backend.read(out, outputs);
-            }
-        });
-    }
-
-    /** A state at the start of a sequence: a new one on the CPU (threads may share the model), the reused one on a GPU. */
-    private State freshState() {
-        if (!backend.isGpu()) return new State(backend, config);
-        if (forwardState == null) forwardState = new State(backend, config);
-        else forwardState.reset(backend);
-        return forwardState;
-    }
-
-    private void checkIds(int[] ids) {
-        LanguageModel.checkIds(ids, config.vocabSize());
+    protected State freshState() {
+        return new State(backend, config);
     }
 
     /** A whole-sequence forward holds [L, O] logits and a dozen [L, E] activations at once. */
-    private void checkFits(int tokens) {
+    @Override
+    protected void checkFits(int tokens) {
         long bytes = 4L * tokens * (outputs + 14L * config.intermediateSize() + 4L * config.hiddenSize());
         long heap = Runtime.getRuntime().maxMemory();
         if (bytes > heap * 3 / 4) {
@@ -242,6 +143,11 @@ public final class MambaModel implements LanguageModel {
                     + "whole-sequence forward, more than the %.1f GiB heap allows; use fewer tokens or a larger -Xmx",
                     tokens, bytes / 1073741824.0, heap / 1073741824.0));
         }
+    }
+
+    @Override
+    protected void blocks(Backend.Frame f, Buffer x, int L, State state, TraceRecorder trace, Buffer logits, int firstRow, int rows) {
+        blocks(f, x, L, state, trace, null, logits, firstRow, rows);
     }
 
     /**
@@ -317,15 +223,6 @@ public final class MambaModel implements LanguageModel {
         }
         trace.recordInputGradient(grad);                                   // the embeddings are layer 0's input
         return logits;
-    }
-
-    @Override
-    public void close() {
-        backend.call(() -> {
-            backend.close();
-            checkpoint.close();
-            return null;
-        });
     }
 
     @Override

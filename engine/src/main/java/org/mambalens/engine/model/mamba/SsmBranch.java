@@ -16,7 +16,7 @@ import static org.mambalens.engine.backend.CpuBackend.array;
 import static org.mambalens.engine.backend.CpuBackend.wrap;
 
 /**
- * The part of a Mamba mixer between in_proj and out_proj (SPEC §2), for one scan direction: causal
+ * The part of a Mamba mixer between in_proj and out_proj (DESIGN §2), for one scan direction: causal
  * conv, SiLU, x_proj, Δ = softplus(dt_proj(δr)), selective scan, D skip and the silu(z) gate. The
  * language model runs one branch per layer; Vision Mamba runs a forward and a backward one.
  *
@@ -80,7 +80,7 @@ public final class SsmBranch {
      * {@code reverse} scans each sequence from its end, {@code accumulate} adds into y. With a decode
      * state (batch 1), continues from and updates the conv window [(K−1)·E] and the SSM state. Records
      * sequence 0 under (layer, direction) when the trace wants that layer; a reversed branch's trace keeps
-     * its own, reversed token order (SPEC §5).
+     * its own, reversed token order (DESIGN §5).
      */
     public void run(Run run, Buffer y, Buffer xz, int batch, int tokens, boolean reverse, boolean accumulate) {
         int E = channels, N = stateSize, R = rank, P = R + 2 * N, rows = batch * tokens;

@@ -4,10 +4,9 @@ import org.mambalens.engine.backend.Backend;
 import org.mambalens.engine.backend.Buffer;
 import org.mambalens.engine.backend.CpuBackend;
 import org.mambalens.engine.backend.Matrix;
-import org.mambalens.engine.backend.ReplaySlot;
 import org.mambalens.engine.io.Checkpoint;
 import org.mambalens.engine.io.ConfigFile;
-import org.mambalens.engine.model.LanguageModel;
+import org.mambalens.engine.model.BackendLanguageModel;
 import org.mambalens.engine.tensor.Matrices;
 import org.mambalens.engine.tensor.Tensor;
 import org.mambalens.engine.trace.SsdTrace;
@@ -27,7 +26,7 @@ import java.util.Arrays;
  * <p>Shapes: L tokens, D = hidden, E = H·P inner, G groups, N state, K conv taps, V vocab, W = E + 2·G·N
  * conv channels, R = E + W + H in_proj rows.
  */
-public final class Mamba2Model implements LanguageModel {
+public final class Mamba2Model extends BackendLanguageModel<Mamba2Model.State> {
 
     /** One block's weights; optional ones are null. */
     record Layer(Buffer norm,          // [D]
@@ -43,11 +42,9 @@ public final class Mamba2Model implements LanguageModel {
                  Buffer outProjBias) { // [D]
     }
 
-    /** Per layer: the last K−1 conv inputs [K−1, W] and the SSM state [H, P, N], in the backend's memory; and the decode step's replay. */
-    public static final class State implements LanguageModel.State {
+    /** Per layer: the last K−1 conv inputs [K−1, W] and the SSM state [H, P, N], in the backend's memory. */
+    public static final class State extends DecodeState {
         final Buffer[] convWindow, ssm;
-        final ReplaySlot step = new ReplaySlot();
-        int position;
 
         State(Backend backend, Mamba2Config c) {
             convWindow = new Buffer[c.layers()];
@@ -59,31 +56,26 @@ public final class Mamba2Model implements LanguageModel {
         }
 
         @Override
-        public int position() {
-            return position;
+        protected void clear(Backend backend) {
+            for (int i = 0; i < ssm.length; i++) {
+                backend.fill(convWindow[i], convWindow[i].size(), 0f);
+                backend.fill(ssm[i], ssm[i].size(), 0f);
+            }
         }
     }
 
-    /** Prefill runs in chunks of this many tokens, so a prompt of any length needs bounded memory. */
-    static final int PREFILL_CHUNK = 512;
-
     private final Path dir;
     private final Mamba2Config config;
-    private final Checkpoint checkpoint;
-    private final Backend backend;
-    private final Matrix embeddings;   // [V, D], F32: rows are gathered
     private final Layer[] layers;
     private final Buffer normF;        // [D]
     private final Matrix head;         // [V, D]: lm_head, or the embeddings when tied
 
     private Mamba2Model(Path dir, Mamba2Config c, Checkpoint ck, Backend backend) {
-        this.dir = dir;
-        this.config = c;
-        this.checkpoint = ck;
-        this.backend = backend;
         int V = c.vocabSize(), D = c.hiddenSize();
         Tensor table = ck.tensor("backbone.embeddings.weight", V, D);
-        embeddings = backend.table(table, V, D);
+        super(ck, backend, backend.table(table, V, D), V, D, c.layers(), c.eosTokenId());
+        this.dir = dir;
+        this.config = c;
         head = backend.matrix(c.tieWordEmbeddings() || !ck.has("lm_head.weight") ? table : ck.tensor("lm_head.weight", V, D), V, D);
         normF = backend.constant(ck.tensor("backbone.norm_f.weight", D).toFloatArray());
         layers = new Layer[c.layers()];
@@ -128,80 +120,8 @@ public final class Mamba2Model implements LanguageModel {
     }
 
     @Override
-    public Backend backend() {
-        return backend;
-    }
-
-    @Override
-    public int vocabSize() {
-        return config.vocabSize();
-    }
-
-    @Override
-    public int layers() {
-        return config.layers();
-    }
-
-    @Override
-    public int eosTokenId() {
-        return config.eosTokenId();
-    }
-
-    @Override
-    public State newState() {
-        return backend.call(() -> new State(backend, config));
-    }
-
-    @Override
-    public float[] forward(int[] ids, TraceRecorder trace) {
-        LanguageModel.checkIds(ids, config.vocabSize());
-        return backend.call(() -> {
-            int L = ids.length, V = config.vocabSize();
-            try (Backend.Frame f = backend.frame()) {
-                Buffer x = f.floats((long) L * config.hiddenSize()), logits = f.floats((long) L * V);
-                backend.embed(x, embeddings, ids);
-                blocks(f, x, L, new State(backend, config), trace, logits, 0, L);
-                return backend.read(logits, Math.multiplyExact(L, V));
-            }
-        });
-    }
-
-    @Override
-    public float[] prefill(int[] ids, LanguageModel.State state) {
-        LanguageModel.checkIds(ids, config.vocabSize());   // all of them first: a bad id must not leave the state half-advanced
-        State st = (State) state;
-        int V = config.vocabSize();
-        return backend.call(() -> {
-            float[] logits = null;
-            for (int from = 0; from < ids.length; from += PREFILL_CHUNK) {
-                int[] chunk = Arrays.copyOfRange(ids, from, Math.min(ids.length, from + PREFILL_CHUNK));
-                try (Backend.Frame f = backend.frame()) {
-                    Buffer x = f.floats((long) chunk.length * config.hiddenSize()), out = f.floats(V);
-                    backend.embed(x, embeddings, chunk);
-                    blocks(f, x, chunk.length, st, null, out, chunk.length - 1, 1);
-                    logits = backend.read(out, V);
-                }
-                st.position += chunk.length;
-            }
-            return logits;
-        });
-    }
-
-    /** One token: its launches (none of them takes the position) are the same every step, so a GPU captures them once and replays them. */
-    @Override
-    public float[] step(int id, LanguageModel.State state) {
-        LanguageModel.checkIds(new int[]{id}, config.vocabSize());
-        State st = (State) state;
-        int V = config.vocabSize();
-        return backend.call(() -> {
-            try (Backend.Frame f = backend.frame()) {
-                Buffer x = f.floats(config.hiddenSize()), out = f.floats(V);
-                backend.embed(x, embeddings, new int[]{id});
-                backend.replay(st.step, () -> blocks(f, x, 1, st, null, out, 0, 1));
-                st.position++;
-                return backend.read(out, V);
-            }
-        });
+    protected State freshState() {
+        return new State(backend, config);
     }
 
     /**
@@ -209,7 +129,8 @@ public final class Mamba2Model implements LanguageModel {
      * updating {@code state}, then RMSNorm_f and the head for rows [firstRow, firstRow + rows) into
      * logits [rows, V]. Each block is x = x + Mixer(RMSNorm(x)), the add deferred into the next norm.
      */
-    private void blocks(Backend.Frame f, Buffer x, int L, State state, TraceRecorder trace, Buffer logits, int firstRow, int rows) {
+    @Override
+    protected void blocks(Backend.Frame f, Buffer x, int L, State state, TraceRecorder trace, Buffer logits, int firstRow, int rows) {
         int D = config.hiddenSize(), E = config.intermediateSize(), W = config.convChannels(), R = config.projectionSize();
         float eps = config.eps();
         Buffer hidden = f.floats((long) L * D), normed = f.floats((long) L * D);   // mixer output, RMSNorm(x) [L, D]
@@ -265,15 +186,6 @@ public final class Mamba2Model implements LanguageModel {
     @Override
     public float[] forwardWithGradients(int[] ids, int position, int token, TraceRecorder trace) {
         throw new UnsupportedOperationException("the reverse pass (attribution) is not implemented for " + this + " yet");
-    }
-
-    @Override
-    public void close() {
-        backend.call(() -> {
-            backend.close();
-            checkpoint.close();
-            return null;
-        });
     }
 
     @Override

@@ -1,11 +1,12 @@
 package org.mambalens.engine.model.rwkv;
 
+import org.mambalens.engine.backend.Backend;
+import org.mambalens.engine.backend.Buffer;
+import org.mambalens.engine.backend.CpuBackend;
+import org.mambalens.engine.backend.Matrix;
 import org.mambalens.engine.io.Checkpoint;
 import org.mambalens.engine.io.ConfigFile;
-import org.mambalens.engine.kernels.Elementwise;
-import org.mambalens.engine.kernels.MatMul;
-import org.mambalens.engine.model.LanguageModel;
-import org.mambalens.engine.model.StackedLanguageModel;
+import org.mambalens.engine.model.BackendLanguageModel;
 import org.mambalens.engine.tensor.Tensor;
 import org.mambalens.engine.trace.RwkvTrace;
 import org.mambalens.engine.trace.TraceRecorder;
@@ -13,12 +14,15 @@ import org.mambalens.engine.trace.TraceRecorder;
 import java.nio.file.Path;
 import java.util.Arrays;
 
+import static org.mambalens.engine.backend.Backend.Activation.RELU_SQUARED;
+import static org.mambalens.engine.backend.Backend.Activation.SIGMOID;
+
 /**
  * RWKV-4 language model (transformers' {@code RwkvForCausalLM}), read top to bottom: weights, state, then
- * the forward pass. Each block is x + TimeMix(LN1(x)), then x + ChannelMix(LN2(x)) (block 0 first
- * layer-norms the embeddings). Both mixes interpolate each token with the previous one (token shift).
- * The time mix is the WKV recurrence with a per-channel decay w = −exp(time_decay) and a bonus u for the
- * current token,
+ * the forward pass, written once over a {@link Backend} (the CPU's Vector API kernels or a CUDA GPU).
+ * Each block is x + TimeMix(LN1(x)), then x + ChannelMix(LN2(x)) (block 0 first layer-norms the
+ * embeddings). Both mixes interpolate each token with the previous one (token shift). The time mix is
+ * the WKV recurrence with a per-channel decay w = −exp(time_decay) and a bonus u for the current token,
  * <pre>
  *   wkv_t = (Σ_{i<t} e^{(t−1−i)·w + k_i}·v_i + e^{u + k_t}·v_t) / (Σ_{i<t} e^{(t−1−i)·w + k_i} + e^{u + k_t}),
  * </pre>
@@ -29,52 +33,62 @@ import java.util.Arrays;
  * two weights to match, which leaves the function unchanged up to the layer norms' eps; this engine runs
  * the unscaled function. Shapes: L tokens, D = hidden = A, F = intermediate, V = vocab.
  */
-public final class RwkvModel extends StackedLanguageModel {
+public final class RwkvModel extends BackendLanguageModel<RwkvModel.State> {
 
     /** One block's weights. */
-    record Layer(float[] ln1W, float[] ln1B, float[] ln2W, float[] ln2B,
-                 float[] mixK, float[] mixV, float[] mixR,         // [D] time-mix interpolations
-                 float[] decay, float[] bonus,                     // [A] w = −exp(time_decay), u = time_first
-                 Tensor key, Tensor value, Tensor receptance, Tensor output,   // [A, D] ×3, [D, A]
-                 float[] ffnMixK, float[] ffnMixR,                 // [D] channel-mix interpolations
-                 Tensor ffnKey, Tensor ffnReceptance, Tensor ffnValue) {       // [F, D], [D, D], [D, F]
+    record Layer(Buffer ln1W, Buffer ln1B, Buffer ln2W, Buffer ln2B,            // [D]
+                 Buffer mixK, Buffer mixV, Buffer mixR,                         // [D] time-mix interpolations
+                 Buffer decay, Buffer bonus,                                    // [A] w = −exp(time_decay), u = time_first
+                 float[] hostDecay, float[] hostBonus,                          // the same two, for traces
+                 Matrix key, Matrix value, Matrix receptance, Matrix output,    // [A, D] ×3, [D, A]
+                 Buffer ffnMixK, Buffer ffnMixR,                                // [D] channel-mix interpolations
+                 Matrix ffnKey, Matrix ffnReceptance, Matrix ffnValue) {       // [F, D], [D, D], [D, F]
     }
 
-    /** Per layer: the previous token's inputs of both mixes, and the WKV numerator, denominator and maximum exponent. */
-    public static final class State implements LanguageModel.State {
-        final float[][] attnShift, ffnShift, num, den, max;
-        int position;
+    /** Per layer, in the backend's memory: the previous token's inputs of both mixes, and the WKV numerator, denominator and maximum exponent. */
+    public static final class State extends DecodeState {
+        final Buffer[] attnShift, ffnShift;   // [layers][D]
+        final Buffer[] wkv;                   // [layers][3A]: numerator, denominator, maximum exponent
 
-        State(RwkvConfig c) {
+        State(Backend backend, RwkvConfig c) {
             int n = c.layers(), D = c.hiddenSize(), A = c.attentionHiddenSize();
-            attnShift = new float[n][D];
-            ffnShift = new float[n][D];
-            num = new float[n][A];
-            den = new float[n][A];
-            max = new float[n][A];
-            for (float[] m : max) Arrays.fill(m, -1e38f);
+            attnShift = new Buffer[n];
+            ffnShift = new Buffer[n];
+            wkv = new Buffer[n];
+            for (int i = 0; i < n; i++) {
+                attnShift[i] = backend.allocate(D);
+                ffnShift[i] = backend.allocate(D);
+                wkv[i] = backend.allocate(3L * A);
+            }
+            clear(backend);
         }
 
         @Override
-        public int position() {
-            return position;
+        protected void clear(Backend backend) {
+            for (int i = 0; i < wkv.length; i++) {
+                backend.fill(attnShift[i], attnShift[i].size(), 0f);
+                backend.fill(ffnShift[i], ffnShift[i].size(), 0f);
+                long A = wkv[i].size() / 3;
+                backend.fill(wkv[i], 2 * A, 0f);
+                backend.fill(wkv[i].at(2 * A), A, -1e38f);   // no maximum exponent yet
+            }
         }
     }
 
     private final Path dir;
     private final RwkvConfig config;
-    private final Tensor embeddings;       // [V, D]
-    private final float[] preLnW, preLnB;  // [D] blocks.0.pre_ln
+    private final Buffer preLnW, preLnB;   // [D] blocks.0.pre_ln
     private final Layer[] layers;
-    private final float[] lnOutW, lnOutB;  // [D]
+    private final Buffer lnOutW, lnOutB;   // [D]
+    private final Matrix head;             // [V, D]: head.weight, or the embeddings when tied
 
-    private RwkvModel(Path dir, RwkvConfig c, Checkpoint ck) {
+    private RwkvModel(Path dir, RwkvConfig c, Checkpoint ck, Backend backend) {
         int V = c.vocabSize(), D = c.hiddenSize();
-        Tensor embeddings = ck.tensor("rwkv.embeddings.weight", V, D);
-        super(ck, V, c.tieWordEmbeddings() || !ck.has("head.weight") ? embeddings : ck.tensor("head.weight", V, D), D, c.layers(), c.eosTokenId());
+        Tensor table = ck.tensor("rwkv.embeddings.weight", V, D);
+        super(ck, backend, backend.table(table, V, D), V, D, c.layers(), c.eosTokenId());
         this.dir = dir;
         this.config = c;
-        this.embeddings = embeddings;
+        head = backend.matrix(c.tieWordEmbeddings() || !ck.has("head.weight") ? table : ck.tensor("head.weight", V, D), V, D);
         preLnW = vector("rwkv.blocks.0.pre_ln.weight", D);
         preLnB = vector("rwkv.blocks.0.pre_ln.bias", D);
         layers = new Layer[c.layers()];
@@ -85,29 +99,40 @@ public final class RwkvModel extends StackedLanguageModel {
 
     private Layer loadLayer(String p) {
         int D = config.hiddenSize(), A = config.attentionHiddenSize(), F = config.intermediateSize();
-        float[] decay = vector(p + "attention.time_decay", A);
+        float[] decay = checkpoint.tensor(p + "attention.time_decay", A).toFloatArray();
         for (int a = 0; a < A; a++) decay[a] = (float) -Math.exp(decay[a]);
+        float[] bonus = checkpoint.tensor(p + "attention.time_first", A).toFloatArray();
         return new Layer(vector(p + "ln1.weight", D), vector(p + "ln1.bias", D), vector(p + "ln2.weight", D), vector(p + "ln2.bias", D),
                 mix(p + "attention.time_mix_key"), mix(p + "attention.time_mix_value"), mix(p + "attention.time_mix_receptance"),
-                decay, vector(p + "attention.time_first", A),
-                checkpoint.tensor(p + "attention.key.weight", A, D), checkpoint.tensor(p + "attention.value.weight", A, D),
-                checkpoint.tensor(p + "attention.receptance.weight", A, D), checkpoint.tensor(p + "attention.output.weight", D, A),
+                backend.constant(decay), backend.constant(bonus), decay, bonus,
+                matrix(p + "attention.key.weight", A, D), matrix(p + "attention.value.weight", A, D),
+                matrix(p + "attention.receptance.weight", A, D), matrix(p + "attention.output.weight", D, A),
                 mix(p + "feed_forward.time_mix_key"), mix(p + "feed_forward.time_mix_receptance"),
-                checkpoint.tensor(p + "feed_forward.key.weight", F, D), checkpoint.tensor(p + "feed_forward.receptance.weight", D, D),
-                checkpoint.tensor(p + "feed_forward.value.weight", D, F));
+                matrix(p + "feed_forward.key.weight", F, D), matrix(p + "feed_forward.receptance.weight", D, D),
+                matrix(p + "feed_forward.value.weight", D, F));
     }
 
-    private float[] vector(String name, int n) {
-        return checkpoint.tensor(name, n).toFloatArray();
+    private Buffer vector(String name, int n) {
+        return backend.constant(checkpoint.tensor(name, n).toFloatArray());
     }
 
-    private float[] mix(String name) {
-        return checkpoint.tensor(name, 1, 1, config.hiddenSize()).toFloatArray();
+    private Buffer mix(String name) {
+        return backend.constant(checkpoint.tensor(name, 1, 1, config.hiddenSize()).toFloatArray());
     }
 
-    public static RwkvModel load(Path dir) {
+    private Matrix matrix(String name, int rows, int cols) {
+        return backend.matrix(checkpoint.tensor(name, rows, cols), rows, cols);
+    }
+
+    /** The model in {@code dir} on {@code backend}. */
+    public static RwkvModel load(Path dir, Backend backend) {
         RwkvConfig config = RwkvConfig.from(ConfigFile.in(dir));
-        return Checkpoint.openFor(dir, ck -> new RwkvModel(dir, config, ck));
+        return Checkpoint.openFor(dir, ck -> new RwkvModel(dir, config, ck, backend));
+    }
+
+    /** On the CPU. */
+    public static RwkvModel load(Path dir) {
+        return load(dir, CpuBackend.INSTANCE);
     }
 
     public RwkvConfig config() {
@@ -115,95 +140,72 @@ public final class RwkvModel extends StackedLanguageModel {
     }
 
     @Override
-    public State newState() {
-        return new State(config);
+    protected State freshState() {
+        return new State(backend, config);
     }
 
-    /** ln_out of the residual stream after every block, [L, D], advancing {@code state} by L tokens. */
+    /** The blocks, ln_out and the head; a traced call (from a fresh state) records each wanted layer's time mix. */
     @Override
-    protected float[] hidden(int[] ids, LanguageModel.State s, TraceRecorder trace) {
-        State state = (State) s;
-        int L = ids.length, D = config.hiddenSize();
-        float[] x = embed(embeddings, ids);                                // residual stream [L, D], F32
-        Elementwise.layernorm(x, x, preLnW, preLnB, config.eps(), L, D);   // blocks.0.pre_ln
-        float[] xn = new float[L * D];
+    protected void blocks(Backend.Frame f, Buffer x, int L, State state, TraceRecorder trace, Buffer logits, int firstRow, int rows) {
+        int D = config.hiddenSize(), A = config.attentionHiddenSize(), F = config.intermediateSize();
+        float eps = config.eps();
+        Buffer xn = f.floats((long) L * D), shifted = f.floats((long) L * D), mixed = f.floats((long) L * D);   // LN(x), a token shift of it, a mix's output
+        Buffer k = f.floats((long) L * A), v = f.floats((long) L * A), r = f.floats((long) L * A), gated = f.floats((long) L * A);
+        Buffer ffnK = f.floats((long) L * F), ffnR = f.floats((long) L * D);
+        backend.layernorm(x, D, x, D, preLnW, preLnB, L, D, eps);                       // blocks.0.pre_ln, in place
         for (int i = 0; i < layers.length; i++) {
             Layer w = layers[i];
-            Elementwise.layernorm(xn, x, w.ln1W(), w.ln1B(), config.eps(), L, D);
-            Elementwise.addInPlace(x, timeMix(i, w, xn, L, state, trace), L * D);
-            Elementwise.layernorm(xn, x, w.ln2W(), w.ln2B(), config.eps(), L, D);
-            Elementwise.addInPlace(x, channelMix(i, w, xn, L, state), L * D);
+            backend.layernorm(xn, D, x, D, w.ln1W(), w.ln1B(), L, D, eps);
+            Buffer shift = state.attnShift[i];                                            // time mix: k, v, σ(r) of shifted tokens
+            shiftedLinear(k, shifted, xn, w.mixK(), shift, w.key(), L);
+            shiftedLinear(v, shifted, xn, w.mixV(), shift, w.value(), L);
+            shiftedLinear(r, shifted, xn, w.mixR(), shift, w.receptance(), L);
+            backend.copy(shift, xn.at((long) (L - 1) * D), D);
+            backend.biasActivation(r, null, L, A, SIGMOID);
+            backend.wkv(gated, r, k, v, w.decay(), w.bonus(), state.wkv[i], L, A);
+            if (trace != null && trace.wants(i)) record(trace, i, w, L, r, k, v, gated);
+            backend.linear(mixed, D, gated, A, L, w.output(), null);
+            backend.add(x, mixed, (long) L * D);
+
+            backend.layernorm(xn, D, x, D, w.ln2W(), w.ln2B(), L, D, eps);
+            shift = state.ffnShift[i];                                                    // channel mix: σ(W_r·x_r) ⊙ W_v·relu(W_k·x_k)²
+            shiftedLinear(ffnK, shifted, xn, w.ffnMixK(), shift, w.ffnKey(), L);
+            shiftedLinear(ffnR, shifted, xn, w.ffnMixR(), shift, w.ffnReceptance(), L);
+            backend.copy(shift, xn.at((long) (L - 1) * D), D);
+            backend.biasActivation(ffnK, null, L, F, RELU_SQUARED);
+            backend.linear(mixed, D, ffnK, F, L, w.ffnValue(), null);
+            backend.biasActivation(ffnR, null, L, D, SIGMOID);
+            backend.multiply(mixed, ffnR, (long) L * D);
+            backend.add(x, mixed, (long) L * D);
         }
-        state.position += L;
-        Elementwise.layernorm(xn, x, lnOutW, lnOutB, config.eps(), L, D);
-        return xn;
+        Buffer first = xn.at((long) firstRow * D);
+        backend.layernorm(first, D, x.at((long) firstRow * D), D, lnOutW, lnOutB, rows, D, eps);
+        backend.linear(logits, config.vocabSize(), first, D, rows, head, null);
     }
 
-    /** x_t·μ + x_{t−1}·(1 − μ) for every token, x_{−1} taken from (and the last x left in) {@code shift}. */
-    private static float[] tokenShift(float[] x, float[] mu, float[] shift, int L, int D) {
-        float[] out = new float[L * D];
-        for (int t = 0; t < L; t++) {
-            for (int j = 0; j < D; j++) {
-                float previous = t == 0 ? shift[j] : x[(t - 1) * D + j];
-                out[t * D + j] = x[t * D + j] * mu[j] + previous * (1 - mu[j]);
-            }
-        }
-        return out;
+    /** out [L, W's rows] = W · (xn [L, D] token-shifted by mix from shift), through {@code shifted} [L, D]. */
+    private void shiftedLinear(Buffer out, Buffer shifted, Buffer xn, Buffer mix, Buffer shift, Matrix w, int L) {
+        int D = config.hiddenSize();
+        backend.tokenShift(shifted, xn, D, mix, shift, L, D);
+        backend.linear(out, w.rows(), shifted, D, L, w, null);
     }
 
-    /** W_o · (σ(r) ⊙ WKV) for L tokens, [L, D]. */
-    private float[] timeMix(int index, Layer w, float[] xn, int L, State state, TraceRecorder trace) {
-        int D = config.hiddenSize(), A = config.attentionHiddenSize();
-        float[] shift = state.attnShift[index];
-        float[] k = new float[L * A], v = new float[L * A], r = new float[L * A];
-        MatMul.matmul(k, 0, A, tokenShift(xn, w.mixK(), shift, L, D), 0, D, L, w.key(), null);
-        MatMul.matmul(v, 0, A, tokenShift(xn, w.mixV(), shift, L, D), 0, D, L, w.value(), null);
-        MatMul.matmul(r, 0, A, tokenShift(xn, w.mixR(), shift, L, D), 0, D, L, w.receptance(), null);
-        System.arraycopy(xn, (L - 1) * D, shift, 0, D);
-        float[] num = state.num[index], den = state.den[index], max = state.max[index];
-        float[] gated = new float[L * A];
-        for (int t = 0; t < L; t++) {
-            for (int a = 0; a < A; a++) {
-                int o = t * A + a;
-                r[o] = 1 / (1 + (float) Math.exp(-r[o]));
-                float kt = k[o], vt = v[o];
-                float m = Math.max(max[a], kt + w.bonus()[a]);                 // output: the past and the bonus-weighted present
-                float e1 = (float) Math.exp(max[a] - m), e2 = (float) Math.exp(kt + w.bonus()[a] - m);
-                gated[o] = r[o] * (e1 * num[a] + e2 * vt) / (e1 * den[a] + e2);
-                m = Math.max(max[a] + w.decay()[a], kt);                       // state: decay the past, add the present
-                e1 = (float) Math.exp(max[a] + w.decay()[a] - m);
-                e2 = (float) Math.exp(kt - m);
-                num[a] = e1 * num[a] + e2 * vt;
-                den[a] = e1 * den[a] + e2;
-                max[a] = m;
-            }
-        }
-        if (trace != null && state.position == 0) {
-            trace.record(index, () -> new RwkvTrace(L, A, r.clone(), k.clone(), v.clone(), gated.clone(), w.decay(), w.bonus()));
-        }
-        float[] out = new float[L * D];
-        MatMul.matmul(out, 0, D, gated, 0, A, L, w.output(), null);
-        return out;
+    /** Layer i's time mix for L tokens: r after the sigmoid, k, v, the gated WKV [L, A], and the decay and bonus. */
+    private void record(TraceRecorder trace, int i, Layer w, int L, Buffer r, Buffer k, Buffer v, Buffer gated) {
+        int n = L * config.attentionHiddenSize();
+        float[] rHost = backend.read(r, n), kHost = backend.read(k, n), vHost = backend.read(v, n), gatedHost = backend.read(gated, n);
+        trace.record(i, () -> new RwkvTrace(L, config.attentionHiddenSize(), rHost, kHost, vHost, gatedHost, w.hostDecay(), w.hostBonus()));
     }
 
-    /** σ(W_r·x_r) ⊙ W_v·relu(W_k·x_k)² for L tokens, [L, D]. */
-    private float[] channelMix(int index, Layer w, float[] xn, int L, State state) {
-        int D = config.hiddenSize(), F = config.intermediateSize();
-        float[] shift = state.ffnShift[index];
-        float[] k = new float[L * F], r = new float[L * D];
-        MatMul.matmul(k, 0, F, tokenShift(xn, w.ffnMixK(), shift, L, D), 0, D, L, w.ffnKey(), null);
-        MatMul.matmul(r, 0, D, tokenShift(xn, w.ffnMixR(), shift, L, D), 0, D, L, w.ffnReceptance(), null);
-        System.arraycopy(xn, (L - 1) * D, shift, 0, D);
-        for (int j = 0; j < k.length; j++) k[j] = k[j] > 0 ? k[j] * k[j] : 0f;
-        float[] out = new float[L * D];
-        MatMul.matmul(out, 0, D, k, 0, F, L, w.ffnValue(), null);
-        for (int j = 0; j < out.length; j++) out[j] *= 1 / (1 + (float) Math.exp(-r[j]));
-        return out;
+    /** RWKV has no reverse pass yet. */
+    @Override
+    public float[] forwardWithGradients(int[] ids, int position, int token, TraceRecorder trace) {
+        throw new UnsupportedOperationException("the reverse pass (attribution) is not implemented for " + this + " yet");
     }
 
     @Override
     public String toString() {
         return "RWKV-4 " + Arrays.asList(config.layers() + " layers", "D=" + config.hiddenSize(), "F=" + config.intermediateSize(),
-                "V=" + config.vocabSize()) + " from " + dir;
+                "V=" + config.vocabSize()) + (backend.isGpu() ? " on " + backend : "") + " from " + dir;
     }
 }

@@ -23,14 +23,14 @@ import java.util.Arrays;
 import static org.mambalens.engine.backend.CpuBackend.array;
 
 /**
- * Vision Mamba (hustvl/Vim "bimambav2 … midclstok div2", SPEC §5), read top to bottom: weights, then
+ * Vision Mamba (hustvl/Vim "bimambav2 … midclstok div2", DESIGN §5), read top to bottom: weights, then
  * the forward pass. Patch embedding, a cls token in the middle, position embeddings, blocks of
  * F32 residual + RMSNorm + bidirectional mixer, final RMSNorm, the head on the cls position. Written
  * once over a {@link Backend}: the CPU, or a batch of images at a time on a GPU.
  *
  * <p>Shapes: T tokens (M patches + cls), D = embed_dim, E = inner channels, K = classes.
  * The backward branch runs on the token-reversed sequence; its trace keeps that reversed order
- * (SPEC §5: α = α_fwd + flip(α_bwd)).
+ * (DESIGN §5: α = α_fwd + flip(α_bwd)).
  */
 public final class VimModel implements ImageClassifier {
 
@@ -180,7 +180,7 @@ public final class VimModel implements ImageClassifier {
     }
 
     /**
-     * Mamba-Attribution's gradients (SPEC §7): after the forward pass, back-propagates logits[target] and
+     * Mamba-Attribution's gradients (DESIGN §7): after the forward pass, back-propagates logits[target] and
      * records, for each wanted layer, the gradient with respect to the residual stream entering it [T, D].
      * Layers are recomputed one at a time on the way back, so the reverse pass holds one layer's tensors.
      * On a GPU the reverse pass runs on this checkpoint's CPU view.

@@ -2,7 +2,7 @@ package org.mambalens.engine.model.vit;
 
 import org.mambalens.engine.io.ConfigFile;
 
-/** transformers' {@code ViTConfig} (SPEC §6): D = hiddenSize, H = heads, P = patchSize. */
+/** transformers' {@code ViTConfig} (DESIGN §6): D = hiddenSize, H = heads, P = patchSize. */
 public record ViTConfig(int hiddenSize, int layers, int heads, int intermediateSize, int imageSize, int patchSize,
                         int channels, float eps, boolean qkvBias) {
 

@@ -22,7 +22,7 @@ import static org.mambalens.engine.backend.CpuBackend.array;
 import static org.mambalens.engine.backend.CpuBackend.wrap;
 
 /**
- * ViT / DeiT image classifier (transformers' {@code ViTForImageClassification}, SPEC §6), read top to
+ * ViT / DeiT image classifier (transformers' {@code ViTForImageClassification}, DESIGN §6), read top to
  * bottom: weights, then the forward pass. Pre-norm blocks, multi-head softmax attention, exact GELU,
  * the classifier on the cls token. Written once over a {@link Backend}: the CPU, or a batch of
  * images at a time on a GPU.
@@ -212,7 +212,7 @@ public final class ViTModel implements ImageClassifier {
     }
 
     /**
-     * Chefer et al.'s gradients (SPEC §7): after the forward pass, back-propagates logits[target] and
+     * Chefer et al.'s gradients (DESIGN §7): after the forward pass, back-propagates logits[target] and
      * records, for each wanted layer, ∂logit/∂A_h [H, T, T]. Layers are recomputed one at a time on the
      * way back, so the reverse pass holds one layer's tensors. On a GPU the reverse pass runs on this
      * checkpoint's CPU view.

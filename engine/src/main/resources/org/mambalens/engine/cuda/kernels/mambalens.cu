@@ -209,7 +209,7 @@ __device__ void roll_window(float* window, const float* x, int ldx, int K, int T
 // Tokens of B and C staged in shared memory per pass of the scan loop.
 #define SCAN_CHUNK 64
 
-// The selective scan of SPEC §2 for B sequences, one thread per (channel, sequence), the N states
+// The selective scan of DESIGN §2 for B sequences, one thread per (channel, sequence), the N states
 // in registers; B_t and C_t (shared by all channels) staged in shared memory:
 //   Δ = softplus(dt + dtBias);  h = exp(Δ·A)·h + Δ·B_t·u;  y = C_t·h + D·u;  y ·= silu(z)
 // dt is dt_proj's output without its bias; bc points at B (C follows N columns later) with row
@@ -452,7 +452,7 @@ KERNEL void assemble_tokens(float* x, const float* patches, const float* patchBi
     x[i] = v + position[(i64) t * D + c];
 }
 
-// One layer's hidden-attention summary (SPEC §3, §7) without holding the [E, T, T] tensor: for every
+// One layer's hidden-attention summary (DESIGN §3, §7) without holding the [E, T, T] tensor: for every
 // (i, j), over the E channels, the sum and the positive-part sum of
 //   α_e[i, j] = Δ_j[e] · Σ_n C_i[n]·B_j[n]·exp(A[e, n]·(S_i[e] − S_j[e]))   for j ≤ i, else 0,
 // S the inclusive running sum of Δ (double: the difference of two long sums must keep its digits).

@@ -1,24 +1,35 @@
 package org.mambalens.engine.model.mamba;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
 import org.mambalens.engine.Fixtures;
+import org.mambalens.engine.backend.Precision;
+import org.mambalens.engine.cuda.CudaKernels;
+import org.mambalens.engine.cuda.GpuRequired;
 import org.mambalens.engine.io.Npy;
+import org.mambalens.engine.model.Device;
 import org.mambalens.engine.model.LanguageModel;
-import org.mambalens.engine.text.Sampler;
+import org.mambalens.engine.model.Models;
 import org.mambalens.engine.trace.MambaLayerTrace;
 import org.mambalens.engine.trace.MixerTrace;
 import org.mambalens.engine.trace.TraceRecorder;
 
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.Random;
+import java.util.Set;
+import java.util.stream.Stream;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
- * The engine against transformers' MambaForCausalLM on the same safetensors
- * (weights-tools/reference/mamba_fixtures.py and train_demo_lm.py made the expected values).
+ * The engine against transformers' MambaForCausalLM on the same safetensors (weights-tools/reference/mamba_fixtures.py
+ * and train_demo_lm.py made the expected values), on the CPU and, where a GPU opens, on CUDA (skipped with the
+ * reason otherwise; scripts/device-cuda.sh runs them on the GPU machine, with every activation buffer poisoned).
  */
 class MambaGoldenTest {
     static final String[] CONFIGS = {"mamba/tied_f32", "mamba/untied_bf16", "mamba/conv3_rank_given", "mamba/bias_untied_f16"};
@@ -27,16 +38,32 @@ class MambaGoldenTest {
         return Fixtures.golden().resolve(name);
     }
 
-    static Path modelDir(String name) {
-        return name.equals("demo") ? Fixtures.repository().resolve("models/mamba-fortunes") : dir(name);
+    static Stream<Arguments> withDemo() {
+        return Fixtures.onEveryDevice("mamba/tied_f32", "mamba/untied_bf16", "mamba/conv3_rank_given", "mamba/bias_untied_f16", "demo");
+    }
+
+    static Stream<Arguments> configs() {
+        return Fixtures.onEveryDevice(CONFIGS);
+    }
+
+    static Stream<Device> devices() {
+        return Fixtures.devices();
+    }
+
+    static LanguageModel load(Device device, String name) {
+        if (device == Device.CUDA) GpuRequired.check();
+        LanguageModel model = Models.loadLanguageModel(Fixtures.modelDir(name), device, Precision.F32);
+        assertThat(model).isInstanceOf(MambaModel.class);
+        assertThat(model.onGpu()).isEqualTo(device == Device.CUDA);
+        return model;
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"mamba/tied_f32", "mamba/untied_bf16", "mamba/conv3_rank_given", "mamba/bias_untied_f16", "demo"})
-    void logitsMatchTransformers(String name) {
+    @MethodSource("withDemo")
+    void logitsMatchTransformers(Device device, String name) {
         JsonNode ref = Fixtures.json(dir(name).resolve("reference.json"));
         Npy.Array expected = Npy.readFloat32(dir(name).resolve("logits.npy"));
-        try (MambaModel model = MambaModel.load(modelDir(name))) {
+        try (LanguageModel model = load(device, name)) {
             float[] logits = model.forward(Fixtures.ints(ref.get("token_ids")), null);
             assertThat(expected.shape()).containsExactly(ref.get("token_ids").size(), model.vocabSize());
             assertThat(Fixtures.relativeError(logits, expected.data())).isLessThan(1e-4);
@@ -44,44 +71,33 @@ class MambaGoldenTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"mamba/tied_f32", "mamba/untied_bf16", "mamba/conv3_rank_given", "mamba/bias_untied_f16", "demo"})
-    void greedyIdsMatchTransformers(String name) {
+    @MethodSource("withDemo")
+    void greedyIdsMatchTransformers(Device device, String name) {
         JsonNode ref = Fixtures.json(dir(name).resolve("reference.json"));
         int[] expected = Fixtures.ints(ref.get("greedy_ids"));
         int[] prompt = Fixtures.ints(ref.has("greedy_prompt") ? ref.get("greedy_prompt") : ref.get("token_ids"));
-        try (MambaModel model = MambaModel.load(modelDir(name))) {
-            int[] ids = Fixtures.greedy(model, prompt, expected.length);
-            assertThat(ids).containsExactly(expected);
+        try (LanguageModel model = load(device, name)) {
+            assertThat(Fixtures.greedy(model, prompt, expected.length)).containsExactly(expected);
+        }
+    }
+
+    /** A prompt prefilled in two parts, then one token at a time (on a GPU, replayed graphs): every row equals the forward pass. */
+    @ParameterizedTest
+    @MethodSource("configs")
+    void stepByStepDecodeEqualsPrefill(Device device, String name) {
+        int[] ids = Fixtures.ints(Fixtures.json(dir(name).resolve("reference.json")).get("token_ids"));
+        try (LanguageModel model = load(device, name)) {
+            Fixtures.assertDecodeEqualsForward(model, ids, 3, 7);
         }
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"mamba/tied_f32", "mamba/untied_bf16", "mamba/conv3_rank_given", "mamba/bias_untied_f16"})
-    void stepByStepDecodeEqualsPrefill(String name) {
+    @MethodSource("configs")
+    void traceMatchesTheReferenceInternals(Device device, String name) {
         int[] ids = Fixtures.ints(Fixtures.json(dir(name).resolve("reference.json")).get("token_ids"));
-        try (MambaModel model = MambaModel.load(modelDir(name))) {
-            int v = model.vocabSize();
-            float[] all = model.forward(ids, null);
-            LanguageModel.State state = model.newState();
-            // A prompt prefilled in two parts, then one token at a time: every row must equal the forward pass.
-            float[] first = model.prefill(Arrays.copyOf(ids, 7), state);
-            assertThat(Fixtures.relativeError(first, Arrays.copyOfRange(all, 6 * v, 7 * v))).isLessThan(1e-5);
-            for (int t = 7; t < ids.length; t++) {
-                float[] row = model.step(ids[t], state);
-                assertThat(Fixtures.relativeError(row, Arrays.copyOfRange(all, t * v, (t + 1) * v)))
-                        .as("position %d", t).isLessThan(1e-5);
-            }
-            assertThat(state.position()).isEqualTo(ids.length);
-        }
-    }
-
-    @ParameterizedTest
-    @ValueSource(strings = {"mamba/tied_f32", "mamba/untied_bf16", "mamba/conv3_rank_given", "mamba/bias_untied_f16"})
-    void traceMatchesTheReferenceInternals(String name) {
-        int[] ids = Fixtures.ints(Fixtures.json(dir(name).resolve("reference.json")).get("token_ids"));
-        try (MambaModel model = MambaModel.load(modelDir(name))) {
-            int last = model.config().layers() - 1;
-            TraceRecorder trace = TraceRecorder.layers(java.util.Set.of(0, last));
+        try (LanguageModel model = load(device, name)) {
+            int last = model.layers() - 1;
+            TraceRecorder trace = TraceRecorder.layers(Set.of(0, last));
             model.forward(ids, trace);
             assertThat(trace.recordedLayers()).containsExactlyInAnyOrder(0, last);
             for (int layer : new int[]{0, last}) {
@@ -102,34 +118,55 @@ class MambaGoldenTest {
         assertThat(Fixtures.relativeError(actual, expected.data())).as("layer %d %s", layer, key).isLessThan(1e-5);
     }
 
-    @org.junit.jupiter.api.Test
-    void aBadTokenIdIsRefusedBeforeAnythingRuns() {
-        try (MambaModel model = MambaModel.load(dir(CONFIGS[0]))) {
+    @ParameterizedTest
+    @MethodSource("devices")
+    void aBadTokenIdIsRefusedBeforeAnythingRuns(Device device) {
+        try (LanguageModel model = load(device, CONFIGS[0])) {
             LanguageModel.State state = model.newState();
             int[] ids = new int[1200];                       // spans three prefill chunks; the bad id is in the last
             ids[1100] = model.vocabSize();
-            org.assertj.core.api.Assertions.assertThatThrownBy(() -> model.prefill(ids, state))
-                    .hasMessageContaining("token id " + model.vocabSize() + " is outside the vocabulary");
+            assertThatThrownBy(() -> model.prefill(ids, state)).hasMessageContaining("token id " + model.vocabSize() + " is outside the vocabulary");
             assertThat(state.position()).isZero();
         }
     }
 
-    @org.junit.jupiter.api.Test
-    void longPromptsArePrefilledInChunksWithTheSameResult() {
-        try (MambaModel model = MambaModel.load(dir(CONFIGS[2]))) {
-            int[] ids = new int[MambaModel.PREFILL_CHUNK + 37];
-            for (int i = 0; i < ids.length; i++) ids[i] = (i * 31 + 7) % model.vocabSize();
+    /** A prompt longer than two prefill chunks, then a step: the last rows as the whole-sequence forward gives them. */
+    @ParameterizedTest
+    @MethodSource("devices")
+    void longPromptsArePrefilledInChunksWithTheSameResult(Device device) {
+        try (LanguageModel model = load(device, CONFIGS[2])) {
+            int[] ids = new Random(5).ints(2 * MambaModel.PREFILL_CHUNK + 37, 0, model.vocabSize()).toArray();
+            int v = model.vocabSize(), n = ids.length - 1;
             float[] all = model.forward(ids, null);
-            int v = model.vocabSize();
-            float[] last = model.prefill(ids, model.newState());
-            assertThat(Fixtures.relativeError(last, Arrays.copyOfRange(all, (ids.length - 1) * v, ids.length * v))).isLessThan(1e-5);
+            LanguageModel.State state = model.newState();
+            float[] last = model.prefill(Arrays.copyOf(ids, n), state);
+            assertThat(Fixtures.relativeError(last, Arrays.copyOfRange(all, (n - 1) * v, n * v))).isLessThan(1e-5);
+            assertThat(Fixtures.relativeError(model.step(ids[n], state), Arrays.copyOfRange(all, n * v, (n + 1) * v))).isLessThan(1e-5);
+            assertThat(state.position()).isEqualTo(ids.length);
         }
     }
 
-    @org.junit.jupiter.api.Test
+    /** Every traced tensor on a GPU as the CPU records it: the fixture's prompt (one-pass scan), then 300 tokens (the chunked scan). */
+    @ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(ints = {0, 300})
+    void onAGpuEveryTracedTensorEqualsTheCpus(int randomTokens) {
+        String name = "mamba/conv3_rank_given";
+        int[] ids = randomTokens == 0 ? Fixtures.ints(Fixtures.json(dir(name).resolve("reference.json")).get("token_ids"))
+                : new Random(9).ints(randomTokens, 0, 100).toArray();
+        assertThat(ids.length >= CudaKernels.PARALLEL_SCAN_TOKENS).isEqualTo(randomTokens > 0);
+        TraceRecorder onGpu = TraceRecorder.allLayers(), onCpu = TraceRecorder.allLayers();
+        try (LanguageModel gpu = load(Device.CUDA, name); LanguageModel cpu = load(Device.CPU, name)) {
+            assertThat(Fixtures.relativeError(gpu.forward(ids, onGpu), cpu.forward(ids, onCpu))).isLessThan(1e-4);
+            for (int layer = 0; layer < cpu.layers(); layer++) {
+                Fixtures.assertSameScan(onGpu.layer(layer, MambaLayerTrace.class).forward(), onCpu.layer(layer, MambaLayerTrace.class).forward());
+            }
+        }
+    }
+
+    @Test
     void withoutARecorderNothingIsKept() {
-        try (MambaModel model = MambaModel.load(dir(CONFIGS[0]))) {
-            TraceRecorder onlyLayerOne = TraceRecorder.layers(java.util.Set.of(1));
+        try (LanguageModel model = load(Device.CPU, CONFIGS[0])) {
+            TraceRecorder onlyLayerOne = TraceRecorder.layers(Set.of(1));
             model.forward(new int[]{1, 2, 3}, onlyLayerOne);
             assertThat(onlyLayerOne.recordedLayers()).containsExactly(1);
         }
