@@ -16,7 +16,8 @@ public interface SparkRunner {
     /**
      * The first {@code limit} items of {@code spec} spread over the executors of {@code master}; the job's own
      * files in {@code out} from the items that succeeded, plus one row per item (its result or its error) in
-     * out/items.parquet and out/items.csv. Returns the number of items that failed.
+     * out/items.parquet and out/items.csv. Returns the number of items that failed; throws, after writing the rows,
+     * when every item failed.
      */
     int run(JobSpec spec, int limit, String master, Files files, Path out, PrintStream progress);
 }

@@ -52,25 +52,23 @@ public final class SparkJobRunner implements SparkRunner {
     @Override
     public int run(JobSpec spec, int limit, String master, Files files, Path out, PrintStream progress) {
         long start = System.nanoTime();
-        int n;
         // The driver opens the job too: it checks the arguments before a cluster is asked for anything, and writes the results.
         try (DatasetJob job = spec.open()) {
-            n = Math.min(limit, job.size());
-            SparkSession session = session(master, spec);
+            int n = Math.min(limit, job.size());
+            SparkSession session = session(master, job);
             try {
                 double started = seconds(start);
                 List<ItemOutcome> outcomes = compute(session, spec, files, n);
                 double computed = seconds(start);
                 writeRows(session, outcomes, out);
                 SortedMap<Integer, JsonNode> results = new TreeMap<>();
-                int failed = 0;
-                for (ItemOutcome o : outcomes) {
-                    if (o.ok()) results.put(o.item(), parse(o.result()));
-                    else failed++;
+                for (ItemOutcome o : outcomes) if (o.ok()) results.put(o.item(), parse(o.result()));
+                report(progress, master, outcomes, n, started, computed, seconds(start), job.unit());
+                if (results.isEmpty()) {
+                    throw new IllegalStateException("every item failed (" + out.resolve("items.csv") + "), the first with: " + outcomes.getFirst().error());
                 }
-                Path written = results.isEmpty() ? null : job.write(out, results);
-                report(progress, master, outcomes, n, failed, started, computed, seconds(start), job.unit(), written);
-                return failed;
+                System.out.println("wrote " + job.write(out, results));
+                return n - results.size();
             } finally {
                 session.stop();
             }
@@ -82,10 +80,10 @@ public final class SparkJobRunner implements SparkRunner {
      * and no web UI starts, unless the caller's spark.* properties say otherwise. A cluster takes its settings from
      * spark-submit, spark-defaults.conf and spark.* system properties.
      */
-    private static SparkSession session(String master, JobSpec spec) {
+    private static SparkSession session(String master, DatasetJob job) {
         // Executors run the engine's kernels too: they need the Vector API module and native access (the CUDA backend) as ./mambalens gives them.
         String executorOptions = (System.getProperty(EXECUTOR_OPTIONS, "") + " " + ENGINE_JVM_OPTIONS).strip();
-        SparkSession.Builder builder = SparkSession.builder().master(master).appName("mambalens " + spec.getClass().getSimpleName())
+        SparkSession.Builder builder = SparkSession.builder().master(master).appName("mambalens " + job.getClass().getSimpleName())
                 .config(EXECUTOR_OPTIONS, executorOptions);
         if (master.startsWith("local")) {
             builder.config("spark.driver.host", System.getProperty("spark.driver.host", "127.0.0.1"))
@@ -146,17 +144,16 @@ public final class SparkJobRunner implements SparkRunner {
         frame.write().mode(SaveMode.Overwrite).option("header", true).option("escape", "\"").csv(dir + "/items.csv");
     }
 
-    private static void report(PrintStream progress, String master, List<ItemOutcome> outcomes, int n, int failed, double started,
-                               double computed, double total, String unit, Path written) {
+    /** Where the time went, and each failed item with its error. */
+    private static void report(PrintStream progress, String master, List<ItemOutcome> outcomes, int n, double started, double computed, double total,
+                               String unit) {
         double itemSeconds = outcomes.stream().mapToDouble(ItemOutcome::seconds).sum();
         double loadSeconds = outcomes.stream().mapToDouble(ItemOutcome::loadSeconds).sum();
         long executors = outcomes.stream().map(ItemOutcome::executor).distinct().count();
         progress.printf("spark %s: %d %s in %.2f s (%.2f %s/s) on %d executor JVMs: session and driver's models %.2f s, "
-                        + "items %.2f s wall (models loaded on executors %.2f s, items' compute %.2f s summed over threads), rows and results %.2f s%n",
+                        + "items %.2f s wall (models loaded on executors %.2f s, items' compute %.2f s summed over threads), rows %.2f s%n",
                 master, n, unit, total, n / total, unit, executors, started, computed - started, loadSeconds, itemSeconds, total - computed);
         for (ItemOutcome o : outcomes) if (!o.ok()) progress.println("item " + o.item() + " failed on " + o.executor() + ": " + o.error());
-        if (written != null) System.out.println("wrote " + written);
-        else if (failed == n) progress.println("every item failed: no results.json");
     }
 
     private static JsonNode parse(String json) {

@@ -60,18 +60,25 @@ class SparkRunTest {
     @Test
     void anItemThatFailsIsReportedInItsRowAndTheOthersAreAggregated() throws IOException {
         Path texts = tmp.resolve("texts.jsonl");
-        List<String> lines = Files.readAllLines(Fixtures.repository().resolve("data/fortunes-topics/test.jsonl")).subList(0, 3);
+        List<String> lines = Files.readAllLines(Fixtures.repository().resolve("data/fortunes-topics/test.jsonl")).subList(0, 2);
         List<String> withEmpty = new ArrayList<>(lines);
         withEmpty.add("{\"text\": \"\", \"label\": 0}");
         Files.write(texts, withEmpty);
         String[] args = {"evaluate-text", "--models", "mamba", "--methods", "raw", "--data", texts.toString()};
         Path here = tmp.resolve("here"), spark = tmp.resolve("spark");
-        assertThat(Main.run(with(args, "--limit", "3", "--threads", "2", "--out", here.toString()))).isZero();
-        assertThat(Main.run(with(args, "--limit", "4", "--spark", "local[2]", "--spark-files", "shared", "--out", spark.toString()))).isZero();
+        assertThat(Main.run(with(args, "--limit", "2", "--threads", "2", "--out", here.toString()))).isZero();
+        assertThat(Main.run(with(args, "--limit", "3", "--spark", "local[2]", "--spark-files", "shared", "--out", spark.toString()))).isZero();
         assertSameResults(spark.resolve("results.json"), here.resolve("results.json"));
         List<String> rows = csvLines(spark.resolve("items.csv"));
-        assertThat(rows).hasSize(1 + 4);
-        assertThat(rows.get(4)).startsWith("3,false,").contains("encodes to no tokens");
+        assertThat(rows).hasSize(1 + 3);
+        assertThat(rows.get(3)).startsWith("2,false,").contains("encodes to no tokens");
+        // the empty text alone: nothing to aggregate, a failed command (its row still written)
+        Path empty = tmp.resolve("empty.jsonl"), none = tmp.resolve("none");
+        Files.writeString(empty, withEmpty.getLast() + "\n");
+        assertThat(Main.run("evaluate-text", "--models", "mamba", "--methods", "raw", "--data", empty.toString(), "--spark", "local[2]",
+                "--spark-files", "shared", "--out", none.toString())).isEqualTo(1);
+        assertThat(csvLines(none.resolve("items.csv"))).hasSize(2);
+        assertThat(none.resolve("results.json")).doesNotExist();
     }
 
     @Test
