@@ -5,6 +5,7 @@
 # results.json compared with the same command's on this machine without Spark, then the cluster stopped.
 #
 #   scripts/spark-standalone.sh [COMMAND ARGS...]     default: evaluate --models vim --methods raw --limit 6
+#     (a command whose output is --out DIR: evaluate, evaluate-text, explain --inputs LIST; the script adds --out and --spark)
 #   TOLERANCE=1e-6 scripts/spark-standalone.sh ...     (default 1e-9; the comparison prints the largest difference either way)
 # Prints the spark-submit command it runs; leaves its logs and both outputs in the directory it names.
 # Every JVM runs with three C2 intrinsics off: compiled, the engine's SIMD sums add a vector's lanes in another order than
