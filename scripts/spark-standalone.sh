@@ -75,15 +75,15 @@ start=$(date +%s.%N)
 spark_seconds=$(echo "$(date +%s.%N) - $start" | bc)
 
 start=$(date +%s.%N)
-./mambalens "${args[@]}" --threads 2 --out "$work/single" >&2
+./mambalens "${args[@]}" --out "$work/single" >&2
 single_seconds=$(echo "$(date +%s.%N) - $start" | bc)
 
-printf 'spark-standalone: standalone cluster %.1f s (driver start, cluster, items), single machine %.1f s (2 threads)\n' "$spark_seconds" "$single_seconds"
+printf 'spark-standalone: standalone cluster %.1f s (driver start, cluster, items), single machine %.1f s (a thread per core)\n' "$spark_seconds" "$single_seconds"
 compare() {
   java -cp "spark/target/mambalens-spark-classes.jar:$(cat spark/target/classpath.txt)" org.mambalens.spark.ResultsComparison "$1" "$2" "${TOLERANCE:-1e-9}"
 }
 # The control: the single-machine command run again, as different from the first as a run on the cluster may be.
-./mambalens "${args[@]}" --threads 2 --out "$work/single-again" > /dev/null 2>&1
+./mambalens "${args[@]}" --out "$work/single-again" > /dev/null 2>&1
 echo "spark-standalone: control, the single-machine command against itself:"
 compare "$work/single-again/results.json" "$work/single/results.json" || true
 echo "spark-standalone: the standalone cluster against the single-machine command:"
