@@ -52,7 +52,8 @@ tests=0
   --select-class org.mambalens.engine.model.mamba2.Mamba2GoldenTest --select-class org.mambalens.engine.model.rwkv.RwkvGoldenTest \
   --select-class org.mambalens.engine.model.griffin.GriffinGoldenTest --select-class org.mambalens.engine.model.gptneox.GptNeoXGoldenTest \
   --select-class org.mambalens.engine.model.mamba.MambaGoldenTest --select-class org.mambalens.engine.model.vim.VimGoldenTest \
-  --select-class org.mambalens.engine.model.vit.ViTGoldenTest \
+  --select-class org.mambalens.engine.model.vit.ViTGoldenTest --select-class org.mambalens.engine.model.TextClassifiersTest \
+  --select-class org.mambalens.engine.verify.VerificationTest \
   --select-class org.mambalens.xai.attention.HiddenAttentionCudaTest \
   --details=tree --disable-banner > "$OUT/tests.txt" 2>&1 || tests=$?
 grep -E 'tests (successful|failed|skipped|aborted)|containers (failed|skipped|aborted)|✘|MethodSource|=>' "$OUT/tests.txt" | head -60 || true
@@ -61,6 +62,22 @@ if ! grep -qE '^\[ +0 tests skipped' "$OUT/tests.txt" || ! grep -qE '^\[ +0 test
    || ! grep -qE '^\[ +0 containers skipped' "$OUT/tests.txt"; then
   echo "device-cuda: some GPU tests were skipped" >&2; tests=1
 fi
+# The committed reference dumps (verify's fixtures) remade by the committed script: the same tensors.
+python3 weights-tools/reference/reference_dumps.py --repo . --out /tmp/dumps > "$OUT/dumps.txt" 2>&1 || tests=1
+python3 - <<'PY' || tests=1
+import glob, os, sys
+import numpy as np
+from safetensors.numpy import load_file
+worst, n = 0.0, 0
+for made in sorted(glob.glob("/tmp/dumps/**/*.safetensors", recursive=True)):
+    committed = load_file(os.path.relpath(made, "/tmp/dumps"))
+    for k, v in load_file(made).items():
+        ref = committed[k].astype(np.float64)
+        worst = max(worst, float(np.abs(v.astype(np.float64) - ref).max() / max(np.abs(ref).max(), 1e-30)))
+    n += 1
+print(f"reference_dumps.py remade {n} dumps; largest relative difference from the committed ones: {worst:.2e}")
+sys.exit(0 if n > 0 and worst <= 1e-5 else 1)
+PY
 python3 .device/mamba_floor.py --write /tmp/mamba130m > /dev/null
 python3 benchmarks/make_vision_checkpoints.py /tmp/vision
 python3 benchmarks/make_family_checkpoints.py /tmp/families

@@ -30,7 +30,7 @@ import java.util.function.DoubleSupplier;
  * Mamba LM prefill and decode tokens/s (decode with and without CUDA graphs), and ViM / ViT images/s at
  * batch 1 and 64, with F32 GEMMs and again with BF16 GEMMs (keys ending in {@code _bf16}), plus one GEMM
  * of each kind; and for each {@code --family NAME=DIR} (any language model), prefill and decode on the GPU and
- * on the CPU of the same machine ({@code family_NAME_...} keys). Every figure is the median of several runs after a warm-up.
+ * on the CPU of the same machine, and on the CPU the reverse pass of attribution ({@code family_NAME_...} keys). Every figure is the median of several runs after a warm-up.
  * <pre>java -cp benchmarks.jar org.mambalens.benchmarks.CudaBenchmark --lm DIR --vim DIR --vit DIR [--family NAME=DIR ...] --out FILE.json</pre>
  * (scripts/device-cuda.sh runs it beside benchmarks/cuda_torch_bench.py on the same GPU).
  */
@@ -202,6 +202,11 @@ public final class CudaBenchmark {
                 put(key + "_prefill_512_tokens_per_s", 512 / s, "tokens/s (" + lm + ")");
                 put(key + "_decode_tokens_per_s", device == Device.CUDA ? decode(lm, r, 256) : decode(lm, r, 32),
                         device == Device.CUDA ? "tokens/s (batch 1)" : "tokens/s (batch 1, " + Parallel.THREADS + " threads)");
+                if (device == Device.CPU && org.mambalens.engine.model.Families.forDirectory(dir).has(org.mambalens.engine.model.ModelFamily.Capability.REVERSE_PASS)) {
+                    lm.forwardWithGradients(java.util.Arrays.copyOf(prompt, 64), 63, 0, TraceRecorder.allLayers());   // warm-up
+                    put(key + "_attribution_512_s", seconds(() -> lm.forwardWithGradients(prompt, 511, 0, TraceRecorder.allLayers())),
+                            "s (one reverse pass: every layer's residual gradient of a 512-token prompt, " + Parallel.THREADS + " threads)");
+                }
             }
         }
     }

@@ -19,15 +19,15 @@ final class ForwardCommand implements Callable<Integer> {
     @Mixin
     ModelOption model;
 
-    @Option(names = "--token-ids", required = true, paramLabel = "IDS", description = "Comma-separated token ids, e.g. 5,17,3.")
-    String tokenIds;
+    @Mixin
+    TokenIds.Required tokenIds;
 
     @Option(names = "--out", required = true, paramLabel = "FILE", description = "Output .npy file (float32 [L, vocab]).")
     Path out;
 
     @Override
     public Integer call() {
-        int[] ids = TokenIds.parse(tokenIds);
+        int[] ids = tokenIds.parse();
         try (LanguageModel lm = Models.loadLanguageModel(model.resolve(), device.device, device.precision)) {
             float[] logits = lm.forward(ids, null);
             Npy.writeFloat32(out, logits, ids.length, lm.vocabSize());

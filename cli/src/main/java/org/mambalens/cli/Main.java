@@ -8,7 +8,7 @@ import picocli.CommandLine.Command;
         description = "Pure-Java inference and explainability for Mamba and other attention-free sequence models.",
         subcommands = {InspectCommand.class, ForwardCommand.class, GenerateCommand.class, ClassifyCommand.class, AttentionCommand.class,
                 ExplainCommand.class, CompareAttentionCommand.class, EvaluateCommand.class, EvaluateTextCommand.class,
-                ConvertCommand.class, ServeCommand.class,
+                GradientCommand.class, ConvertCommand.class, VerifyCommand.class, ServeCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main {
     public static void main(String[] args) {

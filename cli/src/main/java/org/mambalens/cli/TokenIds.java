@@ -1,11 +1,23 @@
 package org.mambalens.cli;
 
+import picocli.CommandLine.Option;
+
 import java.util.Arrays;
 import java.util.stream.Collectors;
 
 /** Comma-separated token ids, as {@code --token-ids} takes and {@code --print-ids} prints them. */
 final class TokenIds {
     private TokenIds() {
+    }
+
+    /** A required {@code --token-ids IDS} (forward, gradient). */
+    static final class Required {
+        @Option(names = "--token-ids", required = true, paramLabel = "IDS", description = "Comma-separated token ids, e.g. 5,17,3.")
+        String text;
+
+        int[] parse() {
+            return TokenIds.parse(text);
+        }
     }
 
     static int[] parse(String text) {

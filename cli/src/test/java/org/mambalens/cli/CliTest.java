@@ -12,6 +12,7 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Map;
 import java.util.stream.Collectors;
 import java.util.stream.IntStream;
 
@@ -339,9 +340,59 @@ class CliTest {
         expectOneLineError(run("explain", "--spark", "local[2]", "--out", tmp.resolve("e").toString()), "--spark explains a list of images");
     }
 
+    /** gradient: ∂logits[P, T]/∂inputs_embeds [L, D] as transformers' autograd gives it (input_gradient_fixtures.py); one-line refusals that write nothing. */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"mamba/untied_bf16", "gptneox/neox_parallel_f32", "griffin/griffin_f32"})
+    void gradientWritesTheInputEmbeddingGradientAsNpy(String fixture) {
+        Path dir = Fixtures.golden().resolve(fixture), out = tmp.resolve("grad.npy");
+        JsonNode target = Fixtures.json(dir.resolve("grad_inputs_embeds.json"));
+        String ids = ids(target.get("tokens"));
+        int L = target.get("tokens").size();
+        Result r = run("gradient", "--model", dir.toString(), "--token-ids", ids, "--position", target.get("position").asText(),
+                "--target", target.get("target").asText(), "--out", out.toString());
+        assertThat(r.code()).as(r.err()).isZero();
+        Npy.Array got = Npy.readFloat32(out), expected = Npy.readFloat32(dir.resolve("grad_inputs_embeds.npy"));
+        assertThat(got.shape()).containsExactly(expected.shape());
+        assertThat(Fixtures.relativeError(got.data(), expected.data())).isLessThan(1e-4);
+
+        Path none = tmp.resolve("none.npy");
+        expectOneLineError(run("gradient", "--model", dir.toString(), "--token-ids", ids, "--position", String.valueOf(L), "--target", "3",
+                "--out", none.toString()), "--position " + L);
+        expectOneLineError(run("gradient", "--model", dir.toString(), "--token-ids", ids, "--position", "-1", "--target", "3",
+                "--out", none.toString()), "--position -1");
+        expectOneLineError(run("gradient", "--model", dir.toString(), "--token-ids", ids, "--position", "0", "--target", "300",
+                "--out", none.toString()), "--target 300");
+        expectOneLineError(run("gradient", "--model", Fixtures.golden().resolve("vit/vit_small").toString(), "--token-ids", "1,2", "--position", "0",
+                "--target", "1", "--out", none.toString()), "vit");
+        for (var family : org.mambalens.engine.model.Families.all()) {      // while a language family lacks the reverse pass, it is refused
+            if (family.kind() != org.mambalens.engine.model.ModelFamily.Kind.LANGUAGE || family.has(org.mambalens.engine.model.ModelFamily.Capability.REVERSE_PASS)) continue;
+            Path lacking = Fixtures.golden().resolve(Map.of("mamba2", "mamba2/mamba2_f32", "rwkv", "rwkv/rwkv_f32").get(family.modelType()));
+            expectOneLineError(run("gradient", "--model", lacking.toString(), "--token-ids", "1,2", "--position", "0", "--target", "1",
+                    "--out", none.toString()), "no reverse pass yet");
+        }
+        assertThat(none).doesNotExist();
+        assertThat(run("gradient", "--model", dir.toString(), "--token-ids", ids, "--target", "3", "--out", none.toString()).code()).isEqualTo(2);
+    }
+
+    /** explain --text with attribution (and all methods) on a Griffin model: the fixture with the bundled tokenizer, a text of single-byte tokens. */
+    @Test
+    void explainTextAttributionWorksForGriffin() throws IOException {
+        Path model = tmp.resolve("griffin");
+        Files.createDirectories(model);
+        for (String f : new String[]{"config.json", "model.safetensors"}) Files.copy(Fixtures.golden().resolve("griffin/griffin_f32").resolve(f), model.resolve(f));
+        Files.copy(Fixtures.repository().resolve("models/mamba-fortunes/tokenizer.json"), model.resolve("tokenizer.json"));
+        for (String method : new String[]{"attribution", "all"}) {
+            Path out = tmp.resolve("griffin-" + method);
+            Result r = run("explain", "--model", model.toString(), "--text", "QxJqXjkvwZ", "--method", method, "--out", out.toString());
+            assertThat(r.code()).as(r.err()).isZero();
+            assertThat(r.err()).doesNotContain("not available");
+            assertThat(out.resolve("report.html")).exists();
+        }
+    }
+
     @Test
     void everyCommandHasHelp() {
-        for (String c : new String[]{"inspect", "forward", "generate", "classify", "attention", "explain", "compare-attention", "evaluate", "evaluate-text", "convert"}) {
+        for (String c : new String[]{"inspect", "forward", "generate", "classify", "attention", "explain", "compare-attention", "evaluate", "evaluate-text", "convert", "gradient"}) {
             Result r = run(c, "--help");
             assertThat(r.code()).isZero();
             assertThat(r.out()).contains("Usage: mambalens " + c);

@@ -86,6 +86,26 @@ public final class Backward {
         }
     }
 
+    /**
+     * dx = dy·gelu_tanh'(x) for PyTorch's tanh-approximated GELU x/2·(1 + tanh(u)), u = √(2/π)·(x + 0.044715·x³):
+     * gelu_tanh'(x) = (1 + tanh u)/2 + x/2·(1 − tanh² u)·√(2/π)·(1 + 3·0.044715·x²).
+     */
+    public static void geluTanh(float[] dx, float[] dy, float[] x, int n) {
+        final double c = Math.sqrt(2 / Math.PI);
+        for (int i = 0; i < n; i++) {
+            double v = x[i], th = Math.tanh(c * (v + 0.044715 * v * v * v));
+            dx[i] = (float) (dy[i] * (0.5 * (1 + th) + 0.5 * v * (1 - th * th) * c * (1 + 3 * 0.044715 * v * v)));
+        }
+    }
+
+    /** For the soft cap y = cap·tanh(x/cap), given its output y: dx = dy·(1 − (y/cap)²). */
+    public static void softCap(float[] dx, float[] dy, float[] y, float cap, int n) {
+        for (int i = 0; i < n; i++) {
+            double t = y[i] / (double) cap;
+            dx[i] = (float) (dy[i] * (1 - t * t));
+        }
+    }
+
     /** For rows p = softmax(s) at p[off + r·n]: ds = p⊙(dp − Σ p⊙dp), in place of dp. */
     public static void softmaxRows(float[] dp, float[] p, int off, int rows, int n) {
         for (int r = 0; r < rows; r++) {
@@ -254,5 +274,118 @@ public final class Backward {
                 out.ddelta()[t * e + c] = dd;
             }
         }
+    }
+
+    /**
+     * transformers' bound on the derivative of √ in the RG-LRU's normaliser √(1 − a²) (its SqrtBoundDerivative):
+     * d√y/dy = 1/√(max(4y, 1/1000²)), so at most 1000 where a is within about 1e-7 of 1.
+     */
+    private static final double MAX_SQRT_GRADIENT = 1000;
+
+    /**
+     * The reverse of {@link RgLru#scan} from position 0 (h_0 = i_0 ⊙ x_0) over T tokens of W channels in blocks of bw:
+     * from dy = ∂/∂h [T, W] to dx = ∂/∂x [T, W], x [T, W] the scan's input. Per channel, the state gradient runs
+     * backwards, G_t = dy_t + a_{t+1}·G_{t+1}; with m_t = √(1 − a_t²) (1 at t = 0, where a_0 does not act),
+     * <pre>
+     *   ∂x_t (direct) = G_t·i_t·m_t,   ∂i_t = G_t·x_t·m_t,
+     *   ∂log a_t = G_t·a_t·h_{t−1} + G_t·x_t·i_t·∂m_t/∂log a_t,   ∂m_t/∂log a_t = −2a_t²·d√/dy at y = 1 − a_t²   (t > 0),
+     *   ∂r_t = ∂log a_t·(−8·softplus(Λ)),
+     * </pre>
+     * then through σ to the gates' pre-activations and back through each block's [bw in, bw out] matrices to x_t.
+     * The gates and states are recomputed here, block by block (blocks run in parallel).
+     */
+    public static void rgLru(float[] dx, float[] dy, float[] x, RgLru.Weights w, int tokens, int width, int blockWidth) {
+        int T = tokens, W = width, bw = blockWidth;
+        float[] ig = w.inputGate(), rg = w.recurrentGate(), lambda = w.softplusLambda();
+        Parallel.forRange(W / bw, 1, (b0, b1) -> {
+            float[] i = new float[T * bw], r = new float[T * bw], a = new float[T * bw], m = new float[T * bw];   // per token, the block's
+            float[] h = new float[(T + 1) * bw];                            // h_{t−1} at row t: row 0 is the zero state
+            float[] carry = new float[bw], dInputPre = new float[bw], dRecurrentPre = new float[bw];
+            for (int block = b0; block < b1; block++) {
+                int c0 = block * bw;
+                for (int t = 0; t < T; t++) {                               // the forward again, as RgLru.scan computes it
+                    for (int o = 0; o < bw; o++) {
+                        float inputPre = w.inputGateBias()[c0 + o], recurrentPre = w.recurrentGateBias()[c0 + o];
+                        for (int in = 0; in < bw; in++) {
+                            float v = x[t * W + c0 + in];
+                            inputPre += v * ig[(c0 + in) * bw + o];
+                            recurrentPre += v * rg[(c0 + in) * bw + o];
+                        }
+                        int k = t * bw + o;
+                        i[k] = Scalar.sigmoid(inputPre);
+                        r[k] = Scalar.sigmoid(recurrentPre);
+                        float logA = -8f * r[k] * lambda[c0 + o];
+                        a[k] = (float) Math.exp(logA);
+                        m[k] = t == 0 ? 1f : (float) Math.sqrt(1 - (float) Math.exp(2 * logA));
+                        h[(t + 1) * bw + o] = (t == 0 ? 0f : a[k] * h[t * bw + o]) + x[t * W + c0 + o] * i[k] * m[k];
+                    }
+                }
+                java.util.Arrays.fill(carry, 0f);                           // a_{t+1}·G_{t+1}
+                for (int t = T - 1; t >= 0; t--) {
+                    for (int o = 0; o < bw; o++) {
+                        int k = t * bw + o, c = c0 + o;
+                        double g = dy[t * W + c] + carry[o], xt = x[t * W + c], dLogA = 0;
+                        dx[t * W + c] = (float) (g * i[k] * m[k]);
+                        double dInput = g * xt * m[k];
+                        if (t > 0) {
+                            double aa = (double) a[k] * a[k], slope = 1 / Math.sqrt(Math.max(4 * (1 - aa), 1 / (MAX_SQRT_GRADIENT * MAX_SQRT_GRADIENT)));
+                            dLogA = g * a[k] * h[t * bw + o] + g * xt * i[k] * (-2 * aa * slope);
+                        }
+                        dInputPre[o] = (float) (dInput * i[k] * (1 - i[k]));
+                        dRecurrentPre[o] = (float) (dLogA * -8 * lambda[c] * r[k] * (1 - r[k]));
+                        carry[o] = (float) (a[k] * g);
+                    }
+                    for (int in = 0; in < bw; in++) {                       // x_t's block feeds both gates through [in, out] matrices
+                        int row = (c0 + in) * bw;
+                        double acc = 0;
+                        for (int o = 0; o < bw; o++) acc += ig[row + o] * dInputPre[o] + rg[row + o] * dRecurrentPre[o];
+                        dx[t * W + c0 + in] += (float) acc;
+                    }
+                }
+            }
+        });
+    }
+
+    /**
+     * The reverse of causal softmax attention over the whole sequence ({@link SlidingWindowAttention#apply} from
+     * position 0) with grouped key/value heads: q [T, H·dh], k and v [T, KV·dh] are columns qOff, kOff, vOff of the
+     * rows of qkv (ld apart), and dqkv [T, ld] receives ∂q, ∂k, ∂v at the same places. For head h (key/value head
+     * g = h / (H/KV)) with its probabilities A_h [T, T] from probs [H, T, T] (0 where a query does not see, so a
+     * window needs no parameter here):
+     * <pre>
+     *   ∂A = ∂C_h·V_gᵀ,   ∂S = A ⊙ (∂A − rowsum(A ⊙ ∂A))·scale,   ∂Q_h = ∂S·K_g,   ∂K_g += ∂Sᵀ·Q_h,   ∂V_g += A_hᵀ·∂C_h
+     * </pre>
+     * with ∂C = dContext [T, H·dh]. Key/value groups run in parallel.
+     */
+    public static void attention(float[] dqkv, float[] dContext, float[] qkv, int ld, int qOff, int kOff, int vOff, float[] probs,
+                                 int tokens, int heads, int kvHeads, int headSize, float scale) {
+        int T = tokens, H = heads, dh = headSize, perGroup = H / kvHeads;
+        for (int t = 0; t < T; t++) java.util.Arrays.fill(dqkv, t * ld, t * ld + ld, 0f);
+        Parallel.forRange(kvHeads, 1, (g0, g1) -> {
+            float[] dA = new float[T];
+            for (int g = g0; g < g1; g++) {
+                int k = kOff + g * dh, v = vOff + g * dh;
+                for (int h = g * perGroup; h < (g + 1) * perGroup; h++) {
+                    int q = qOff + h * dh, c = h * dh;
+                    for (int t = 0; t < T; t++) {
+                        int p = (h * T + t) * T;
+                        double dot = 0;
+                        for (int s = 0; s <= t; s++) {
+                            if (probs[p + s] == 0f) continue;
+                            dA[s] = MatMul.dot(dContext, t * H * dh + c, qkv, s * ld + v, dh);
+                            dot += (double) probs[p + s] * dA[s];
+                        }
+                        for (int s = 0; s <= t; s++) {
+                            float pr = probs[p + s];
+                            if (pr == 0f) continue;
+                            float dS = (float) (pr * (dA[s] - dot) * scale);
+                            MatMul.axpy(dS, qkv, s * ld + k, dqkv, t * ld + q, dh);           // ∂Q_h[t] += ∂S·K_g[s]
+                            MatMul.axpy(dS, qkv, t * ld + q, dqkv, s * ld + k, dh);           // ∂K_g[s] += ∂S·Q_h[t]
+                            MatMul.axpy(pr, dContext, t * H * dh + c, dqkv, s * ld + v, dh);  // ∂V_g[s] += A·∂C_h[t]
+                        }
+                    }
+                }
+            }
+        });
     }
 }

@@ -79,6 +79,21 @@ public abstract class BackendLanguageModel<S extends BackendLanguageModel.Decode
         return true;
     }
 
+    /**
+     * Hands the trace, when it records hidden states, rows [0, L) of x [L, D] times {@code scale} as the next
+     * hidden state, produced by {@code source} (a whole-sequence forward only: its rows are all the tokens).
+     */
+    protected final void recordHiddenState(TraceRecorder trace, String source, Buffer x, int L, float scale) {
+        if (trace == null || !trace.recordsHiddenStates()) return;
+        float[] h = backend.read(x, Math.multiplyExact(L, hiddenSize));
+        if (scale != 1f) for (int j = 0; j < h.length; j++) h[j] *= scale;
+        trace.recordHiddenState(source, L, () -> h);
+    }
+
+    protected final void recordHiddenState(TraceRecorder trace, String source, Buffer x, int L) {
+        recordHiddenState(trace, source, x, L, 1f);
+    }
+
     /** The residual stream of {@code ids} into x [L, D]: their embeddings (a family may scale them). */
     protected void embed(Buffer x, int[] ids) {
         backend.embed(x, embeddings, ids);

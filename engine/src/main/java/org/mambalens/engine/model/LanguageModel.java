@@ -43,10 +43,21 @@ public interface LanguageModel extends AutoCloseable {
     /**
      * Runs {@code ids} from a fresh state (traced as {@link #forward} traces), then back-propagates the
      * logit of output {@code token} (a label for a classifier) at {@code position} and records in {@code trace}, for the layers it wants,
-     * the gradient with respect to the residual stream entering each layer [L, D]. Returns the logits
-     * [outputs] at {@code position}.
+     * the gradient with respect to the residual stream entering each layer [L, D], and the input gradient [L, D]:
+     * with respect to the input embeddings exactly as transformers takes them ({@code model(inputs_embeds=...)}:
+     * Griffin's before its √D normaliser, RWKV's before blocks.0.pre_ln). Returns the logits [outputs] at {@code position}.
      */
     float[] forwardWithGradients(int[] ids, int position, int token, TraceRecorder trace);
+
+    /**
+     * ∂logits[position, target] / ∂inputs_embeds [L, D], the input embeddings exactly as transformers takes them
+     * (see {@link #forwardWithGradients}); only for a family with a reverse pass.
+     */
+    default float[] inputGradient(int[] ids, int position, int target) {
+        TraceRecorder trace = TraceRecorder.layers(java.util.Set.of());
+        forwardWithGradients(ids, position, target, trace);
+        return trace.inputGradient();
+    }
 
     /** Consumes {@code ids} into {@code state}; returns the logits [vocab] after the last one. */
     float[] prefill(int[] ids, State state);

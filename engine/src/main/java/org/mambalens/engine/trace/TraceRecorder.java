@@ -1,6 +1,8 @@
 package org.mambalens.engine.trace;
 
+import java.util.ArrayList;
 import java.util.Collections;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
@@ -12,30 +14,66 @@ import java.util.function.Supplier;
  * {@link LayerTrace} of its kind (a Mamba mixer's Δ, B, C, s, u, z per scan direction, a Mamba-2 mixer's
  * Δ, B, C, x, z, y, an RWKV time mix's r, k, v, Griffin's RG-LRU gates, softmax probabilities); after a
  * reverse pass, the gradients the attribution methods read. A model given no recorder (null) does no
- * extra work at all; given one, it copies out only the layers the recorder {@linkplain #wants wants}.
+ * extra work at all; given one, it copies out only the layers the recorder {@linkplain #wants wants}. On request
+ * ({@link #hiddenStatesOnly}) it keeps the model's hidden states instead, as transformers returns them with
+ * {@code output_hidden_states=True} for the family, each named by what produced it.
  */
 public final class TraceRecorder {
     /** Scan direction: Mamba language models run forward only; Vision Mamba runs both. */
     public enum Direction { FORWARD, BACKWARD }
 
+    /**
+     * One of a model's hidden states [T, D] (T tokens; the batch dimension dropped) and what produced it: "embeddings",
+     * "layer 3", "final norm": the first of them that differs from a reference names where a model went wrong.
+     */
+    public record HiddenState(String source, int tokens, float[] values) {
+        /** D: the values of one token. */
+        public int width() {
+            return values.length / tokens;
+        }
+    }
+
     private final Set<Integer> wanted;
+    private final boolean hiddenStates;
+    private final List<HiddenState> hidden = new ArrayList<>();
     private final Map<Integer, LayerTrace> layers = new TreeMap<>();
     private final Map<Integer, float[]> residualGradients = new TreeMap<>();
     private final Map<Integer, float[]> attentionGradients = new TreeMap<>();
     private float[] inputGradient;
 
-    private TraceRecorder(Set<Integer> wanted) {
+    private TraceRecorder(Set<Integer> wanted, boolean hiddenStates) {
         this.wanted = wanted;
+        this.hiddenStates = hiddenStates;
     }
 
     /** Records every layer. */
     public static TraceRecorder allLayers() {
-        return new TraceRecorder(null);
+        return new TraceRecorder(null, false);
     }
 
     /** Records the given layers only (indices from 0). */
     public static TraceRecorder layers(Set<Integer> layers) {
-        return new TraceRecorder(Set.copyOf(layers));
+        return new TraceRecorder(Set.copyOf(layers), false);
+    }
+
+    /** Records no layer, only the hidden states. */
+    public static TraceRecorder hiddenStatesOnly() {
+        return new TraceRecorder(Set.of(), true);
+    }
+
+    /** Whether the model should hand over its hidden states ({@link #recordHiddenState}). */
+    public boolean recordsHiddenStates() {
+        return hiddenStates;
+    }
+
+    /** Appends the next hidden state, in the order of transformers' tuple, when hidden states are recorded. */
+    public synchronized void recordHiddenState(String source, int tokens, Supplier<float[]> values) {
+        if (hiddenStates) hidden.add(new HiddenState(source, tokens, values.get()));
+    }
+
+    /** The hidden states recorded, in order (index K is transformers' {@code hidden_states[K]}). */
+    public synchronized List<HiddenState> hiddenStates() {
+        return List.copyOf(hidden);
     }
 
     public boolean wants(int layer) {

@@ -98,6 +98,20 @@ class BackwardTest {
             Elementwise.gelu(y, n);
             return y;
         }, x, dy, dx);
+        Backward.geluTanh(dx, dy, x, n);
+        check(v -> {
+            float[] y = v.clone();
+            Elementwise.geluTanh(y, n);
+            return y;
+        }, x, dy, dx);
+        float cap = 2.5f;
+        UnaryOperator<float[]> softCap = v -> {
+            float[] y = new float[n];
+            for (int i = 0; i < n; i++) y[i] = cap * (float) Math.tanh(v[i] / cap);
+            return y;
+        };
+        Backward.softCap(dx, dy, softCap.apply(x), cap, n);
+        check(softCap, x, dy, dx);
     }
 
     @Test
@@ -148,5 +162,40 @@ class BackwardTest {
         check(v -> f.apply(new float[][]{u, delta, v, z}), bc, dy, g.dbc());
         check(v -> f.apply(new float[][]{u, delta, bc, v}), z, dy, g.dz());
         for (int t = 0; t < len; t++) assertThat(g.dbc()[t * P]).as("the δr column is left to the caller").isZero();
+    }
+
+    /** The RG-LRU's input x through both gates, the reset at position 0 and the √(1 − a²) normaliser, three gate blocks. */
+    @Test
+    void rgLru() {
+        int T = 8, W = 12, bw = 4;
+        float[] lambda = new float[W];
+        for (int c = 0; c < W; c++) lambda[c] = Scalar.softplus((float) (2 * random.nextGaussian()));
+        RgLru.Weights w = new RgLru.Weights(randoms(W * bw, 0.6), randoms(W, 0.5), randoms(W * bw, 0.6), randoms(W, 0.5), lambda);
+        float[] x = randoms(T * W, 1), dy = randoms(T * W, 1), dx = new float[T * W];
+        Backward.rgLru(dx, dy, x, w, T, W, bw);
+        check(v -> {
+            float[] h = new float[T * W];
+            RgLru.scan(h, 0, v, 0, W, w, new float[W], null, 0, null, 0, T, W, bw, 0);
+            return h;
+        }, x, dy, dx);
+    }
+
+    /** Queries, keys and values at once, grouped key/value heads (two query heads each) and a window shorter than the sequence. */
+    @Test
+    void slidingWindowAttention() {
+        int T = 9, H = 4, KV = 2, dh = 5, window = 4, q = H * dh, kv = KV * dh, ld = q + 2 * kv;
+        float scale = (float) (1 / Math.sqrt(dh));
+        float[] qkv = randoms(T * ld, 1), dContext = randoms(T * q, 1), probs = new float[H * T * T];
+        UnaryOperator<float[]> attention = v -> {
+            float[] out = new float[T * q];
+            SlidingWindowAttention.apply(out, 0, q, new SlidingWindowAttention.Rows(v, 0, ld, v, q, v, q + kv, ld), null, 0, T, H, KV, dh,
+                    window, scale, probs, 0);
+            return out;
+        };
+        attention.apply(qkv);                                               // the probabilities the reverse pass reads
+        float[] dqkv = new float[T * ld];
+        Backward.attention(dqkv, dContext, qkv, ld, 0, q, q + kv, probs.clone(), T, H, KV, dh, scale);
+        check(attention, qkv, dContext, dqkv);
+        for (int j = 0; j < q; j++) assertThat(dqkv[j]).as("position 0 sees only itself: its query has no gradient").isZero();
     }
 }

@@ -4,9 +4,11 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
 import org.mambalens.engine.Fixtures;
 import org.mambalens.engine.backend.Precision;
+import org.mambalens.engine.cuda.GpuRequired;
 import org.mambalens.engine.io.Npy;
 import org.mambalens.engine.text.BpeTokenizer;
 import org.mambalens.engine.text.Sampler;
@@ -15,6 +17,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
+import java.util.stream.Stream;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -22,16 +25,30 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 /**
  * The text classifiers against their references: GPTNeoXForSequenceClassification (transformers) and
  * MambaForSequenceClassification (weights-tools/reference/mamba_classifier.py) at random weights, and the
- * trained fortunes topic classifiers on the whole test split; the GPT-NeoX LM they were tuned from.
+ * trained fortunes topic classifiers on the whole test split, on the CPU and, where a GPU opens, on CUDA; the GPT-NeoX
+ * LM they were tuned from.
  */
 class TextClassifiersTest {
+    static Stream<Arguments> randomWeights() {
+        return Fixtures.onEveryDevice("mamba_cls_f32", "mamba_cls_bf16", "neox_cls_parallel_f32", "neox_cls_sequential_bf16");
+    }
+
+    static Stream<Arguments> trained() {
+        return Fixtures.onEveryDevice("mamba-fortunes-topics", "gptneox-fortunes-topics");
+    }
+
+    static TextClassifier load(Path dir, Device device) {
+        if (device == Device.CUDA) GpuRequired.check();
+        return Models.loadTextClassifier(dir, device, Precision.F32);
+    }
+
     @ParameterizedTest
-    @ValueSource(strings = {"mamba_cls_f32", "mamba_cls_bf16", "neox_cls_parallel_f32", "neox_cls_sequential_bf16"})
-    void logitsMatchTheReference(String name) {
+    @MethodSource("randomWeights")
+    void logitsMatchTheReference(Device device, String name) {
         Path dir = Fixtures.golden().resolve("classifiers/" + name);
         JsonNode ref = Fixtures.json(dir.resolve("reference.json"));
         Npy.Array expected = Npy.readFloat32(dir.resolve("logits.npy"));
-        try (TextClassifier classifier = Models.loadTextClassifier(dir, Device.CPU, Precision.F32)) {
+        try (TextClassifier classifier = load(dir, device)) {
             int C = classifier.labels().size();
             assertThat(expected.dim(1)).isEqualTo(C);
             assertThat(classifier.labels()).isEqualTo(labels(Fixtures.json(dir.resolve("config.json"))));
@@ -47,15 +64,15 @@ class TextClassifiersTest {
 
     /** Every text of the test split: logits within 1e-4 of PyTorch's, hence the same predictions and accuracy. */
     @ParameterizedTest
-    @ValueSource(strings = {"mamba-fortunes-topics", "gptneox-fortunes-topics"})
-    void trainedClassifiersMatchPyTorchOnTheTestSplit(String name) throws Exception {
+    @MethodSource("trained")
+    void trainedClassifiersMatchPyTorchOnTheTestSplit(Device device, String name) throws Exception {
         Path dir = Fixtures.repository().resolve("models/" + name);
         Path golden = Fixtures.golden().resolve("trained/" + name);
         Npy.Array expected = Npy.readFloat32(golden.resolve("test_logits.npy"));
         List<String> lines = Files.readAllLines(Fixtures.repository().resolve("data/fortunes-topics/test.jsonl"));
         BpeTokenizer tokenizer = BpeTokenizer.load(dir.resolve("tokenizer.json"));
         ObjectMapper json = new ObjectMapper();
-        try (TextClassifier classifier = Models.loadTextClassifier(dir, Device.CPU, Precision.F32)) {
+        try (TextClassifier classifier = load(dir, device)) {
             int C = classifier.labels().size(), right = 0;
             assertThat(expected.dim(0)).isEqualTo(lines.size());
             float[] actual = new float[expected.data().length];

@@ -61,6 +61,24 @@ class TraceRecorderTest {
         assertThat(trace.recordedLayers()).containsExactly(1);
     }
 
+    /** Hidden states are kept, in order, only by a recorder made for them, which wants no layer; others never make them. */
+    @Test
+    void hiddenStatesAreKeptOnlyWhenAskedFor() {
+        TraceRecorder hidden = TraceRecorder.hiddenStatesOnly();
+        assertThat(hidden.recordsHiddenStates()).isTrue();
+        assertThat(hidden.wants(0)).isFalse();
+        hidden.recordHiddenState("embeddings", 2, () -> new float[]{1, 2, 3, 4, 5, 6});
+        hidden.recordHiddenState("layer 0", 2, () -> new float[6]);
+        assertThat(hidden.hiddenStates()).extracting(TraceRecorder.HiddenState::source).containsExactly("embeddings", "layer 0");
+        assertThat(hidden.hiddenStates().getFirst().width()).isEqualTo(3);
+        TraceRecorder layers = TraceRecorder.allLayers();
+        assertThat(layers.recordsHiddenStates()).isFalse();
+        layers.recordHiddenState("embeddings", 1, () -> {
+            throw new AssertionError("a hidden state was made");
+        });
+        assertThat(layers.hiddenStates()).isEmpty();
+    }
+
     /** Vision Mamba records a layer's forward scan, then its backward one: one trace with both. */
     @Test
     void theTwoScansOfABidirectionalLayerJoin() {

@@ -103,7 +103,8 @@ public final class Explanations {
      */
     public static float[] attribution(TraceRecorder trace, List<AttentionSummary> layers, int startLayer, int row) {
         List<float[]> gradients = new ArrayList<>();
-        return switch (trace.layer(0)) {
+        int recurrent = trace.recordedLayers().stream().filter(l -> trace.layer(l) instanceof LruTrace).findFirst().orElse(0);
+        return switch (trace.layer(recurrent)) {                           // Griffin (first block possibly attention): by a recurrent layer
             case AttentionTrace _ -> {
                 List<AttentionTrace> attention = new ArrayList<>();
                 for (int l = 0; l < layers.size(); l++) {

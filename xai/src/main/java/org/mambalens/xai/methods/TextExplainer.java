@@ -17,7 +17,8 @@ import java.util.Map;
  * Token relevance for one output of a language model or text classifier at one position (DESIGN §7 with that
  * position's row instead of a cls row): raw attention, rollout and attribution over the hidden attention and
  * Mamba-Attribution for Mamba, over the softmax probabilities and Chefer et al.'s Transformer-Attribution for
- * GPT-NeoX, raw attention and rollout over the implicit attention of Mamba-2 and RWKV.
+ * GPT-NeoX, over Griffin's RG-LRU α and local-attention softmax with Mamba-Attribution, raw attention and rollout over
+ * the implicit attention of Mamba-2 and RWKV.
  */
 public final class TextExplainer {
     private TextExplainer() {

@@ -191,7 +191,8 @@ public final class GptNeoXModel extends BackendLanguageModel<GptNeoXModel.State>
     /**
      * The blocks over the L embedded tokens in x [L, D] (the residual stream, F32) at positions P …, appending
      * to {@code cache}, then final_layer_norm and the head for rows [firstRow, firstRow + rows) into logits
-     * [rows, O]. The attention probabilities of the wanted layers go to {@code trace} (P = 0 only). When
+     * [rows, O]. The attention probabilities of the wanted layers go to {@code trace} (P = 0 only), and the hidden
+     * states as transformers returns them: the stream entering each layer, then final_layer_norm's output. When
      * {@code streams} is given, streams[i] receives the stream entering layer i and streams[layers] the last.
      */
     private void blocks(Backend.Frame f, Buffer x, int L, int P, Cache cache, TraceRecorder trace, float[][] streams,
@@ -204,6 +205,7 @@ public final class GptNeoXModel extends BackendLanguageModel<GptNeoXModel.State>
         for (int i = 0; i < layers.length; i++) {
             Layer w = layers[i];
             if (streams != null) streams[i] = backend.read(x, L * D);
+            recordHiddenState(trace, i == 0 ? "embeddings" : "layer " + (i - 1), x, L);
             backend.layernorm(normed, D, x, D, w.ln1W(), w.ln1B(), L, D, eps);
             attention(w, normed, L, P, cache.keys()[i], cache.values()[i], cache.capacity(), qkv, context, probs, hidden);
             if (probs != null && trace.wants(i)) {
@@ -224,6 +226,7 @@ public final class GptNeoXModel extends BackendLanguageModel<GptNeoXModel.State>
         }
         if (streams != null) streams[layers.length] = backend.read(x, L * D);
         backend.layernorm(normed, D, x.at((long) firstRow * D), D, lnW, lnB, rows, D, eps);
+        recordHiddenState(trace, "layer " + (layers.length - 1) + " and final_layer_norm", normed, L);
         backend.linear(logits, outputs, normed, D, rows, head, null);
     }
 

@@ -7,8 +7,13 @@ import org.mambalens.engine.backend.CpuBackend;
 import org.mambalens.engine.backend.Matrix;
 import org.mambalens.engine.io.Checkpoint;
 import org.mambalens.engine.io.ConfigFile;
+import org.mambalens.engine.kernels.Backward;
+import org.mambalens.engine.kernels.Elementwise;
+import org.mambalens.engine.kernels.RgLru;
+import org.mambalens.engine.kernels.Rotary;
 import org.mambalens.engine.kernels.Scalar;
 import org.mambalens.engine.model.BackendLanguageModel;
+import org.mambalens.engine.model.LanguageModel;
 import org.mambalens.engine.tensor.Tensor;
 import org.mambalens.engine.trace.AttentionTrace;
 import org.mambalens.engine.trace.LruTrace;
@@ -16,6 +21,9 @@ import org.mambalens.engine.trace.TraceRecorder;
 
 import java.nio.file.Path;
 import java.util.Arrays;
+
+import static org.mambalens.engine.backend.CpuBackend.array;
+import static org.mambalens.engine.backend.CpuBackend.wrap;
 
 /**
  * Griffin / RecurrentGemma language model (transformers' {@code RecurrentGemmaForCausalLM}), read top to
@@ -96,6 +104,7 @@ public final class GriffinModel extends BackendLanguageModel<GriffinModel.State>
     private final Buffer finalNorm;             // [D], 1 + w
     private final Matrix head;                  // [V, D]: lm_head, or the embeddings when tied
     private final Buffer inverseFrequencies;    // [rotaryDims / 2]
+    private GriffinModel reverse;               // on a GPU: this checkpoint on the CPU backend, for the reverse pass
 
     private GriffinModel(Path dir, GriffinConfig c, Checkpoint ck, Backend backend) {
         int V = c.vocabSize(), D = c.hiddenSize();
@@ -217,10 +226,20 @@ public final class GriffinModel extends BackendLanguageModel<GriffinModel.State>
     /**
      * The blocks over the L embedded tokens in x [L, D] (the residual stream), continuing from and updating
      * {@code state}, then the final RMSNorm, the head and the soft cap for rows [firstRow, firstRow + rows) into
-     * logits [rows, V]. Each block's adds are deferred into the next norm.
+     * logits [rows, V]. Each block's adds are deferred into the next norm. Hidden states as transformers'
+     * RecurrentGemmaModel returns them: the stream entering each layer (the first: embeddings times √D), then final_norm's output.
      */
     @Override
     protected void blocks(Backend.Frame f, Buffer x, int L, State state, TraceRecorder trace, Buffer logits, int firstRow, int rows) {
+        blocks(f, x, L, state, trace, null, logits, firstRow, rows);
+    }
+
+    /**
+     * As {@link #blocks(Backend.Frame, Buffer, int, State, TraceRecorder, Buffer, int, int)}; when {@code streams} is given,
+     * streams[2i] receives the residual stream entering layer i, streams[2i + 1] the stream between its temporal block
+     * and its MLP, and streams[2·layers] the last (valid in rows [firstRow, firstRow + rows) only).
+     */
+    private void blocks(Backend.Frame f, Buffer x, int L, State state, TraceRecorder trace, float[][] streams, Buffer logits, int firstRow, int rows) {
         int D = config.hiddenSize(), W = config.lruWidth(), M = config.mlpWidth(), dh = config.headDim();
         int q = config.heads() * dh, qkv = q + 2 * config.kvHeads() * dh;
         float eps = config.eps();
@@ -231,13 +250,18 @@ public final class GriffinModel extends BackendLanguageModel<GriffinModel.State>
         for (int i = 0; i < layers.length; i++) {
             Layer w = layers[i];
             backend.addRmsnorm(s.normed(), D, x, D, i == 0 ? null : s.hidden(), D, w.temporalNorm(), L, D, eps);
+            recordHiddenState(trace, i == 0 ? "embeddings" : "layer " + (i - 1), x, L);
+            if (streams != null) streams[2 * i] = backend.read(x, L * D);
             if (w.recurrent() != null) recurrent(i, w.recurrent(), s, L, state, trace);
             else attention(f, i, w.attention(), s, L, state, trace);
             backend.addRmsnorm(s.normed(), D, x, D, s.hidden(), D, w.channelNorm(), L, D, eps);
+            if (streams != null) streams[2 * i + 1] = backend.read(x, L * D);
             mlp(w, s, L);
         }
         long from = (long) firstRow * D;
         backend.addRmsnorm(s.normed().at(from), D, x.at(from), D, s.hidden().at(from), D, finalNorm, rows, D, eps);
+        recordHiddenState(trace, "layer " + (layers.length - 1) + " and final_norm", s.normed(), L);
+        if (streams != null) streams[2 * layers.length] = backend.read(x, L * D);
         backend.linear(logits, config.vocabSize(), s.normed().at(from), D, rows, head, null);
         if (config.logitsSoftCap() > 0) backend.softCap(logits, config.logitsSoftCap(), (long) rows * config.vocabSize());
     }
@@ -296,9 +320,165 @@ public final class GriffinModel extends BackendLanguageModel<GriffinModel.State>
         backend.linear(s.hidden(), D, g, M, L, w.down(), w.downB());
     }
 
+    /**
+     * The reverse pass from the logit of {@code token} at {@code position}: records, for each wanted layer, the gradient
+     * with respect to the residual stream entering it [L, D], and the input gradient with respect to the embeddings as
+     * transformers takes them ({@code inputs_embeds}, before the normaliser, so √D times layer 0's) [L, D]. The forward
+     * is traced as {@link #forward} traces it; layers are recomputed one at a time from their saved inputs on the way
+     * back, by the forward's own kernels on the CPU. Returns that position's logits [V]. On a GPU the whole pass runs on
+     * this checkpoint's CPU view.
+     */
     @Override
     public float[] forwardWithGradients(int[] ids, int position, int token, TraceRecorder trace) {
-        throw new UnsupportedOperationException("the reverse pass (attribution) is not implemented for " + this + " yet");
+        checkIds(ids);
+        if (position < 0 || position >= ids.length) throw new IllegalArgumentException("position " + position + " is outside the prompt [0, " + ids.length + ")");
+        LanguageModel.checkOutput(token, config.vocabSize());
+        if (backend.isGpu()) {
+            synchronized (this) {
+                if (reverse == null) reverse = new GriffinModel(dir, config, checkpoint, CpuBackend.INSTANCE);
+            }
+            return reverse.forwardWithGradients(ids, position, token, trace);
+        }
+        int L = ids.length, D = config.hiddenSize(), V = config.vocabSize();
+        float[][] streams = new float[2 * layers.length + 1][];
+        float[] x = new float[L * D], logits = new float[V];
+        embed(wrap(x), ids);
+        try (Backend.Frame frame = backend.frame()) {
+            blocks(frame, wrap(x), L, new State(backend, config), trace, streams, wrap(logits), position, 1);
+        }
+
+        float[] dLogit = {1f};                                             // logit = cap·tanh(z/cap), z = head·RMSNorm(x)[position]
+        if (config.logitsSoftCap() > 0) Backward.softCap(dLogit, dLogit, new float[]{logits[token]}, config.logitsSoftCap(), 1);
+        Tensor headWeight = CpuBackend.tensor(head);
+        float[] dOut = new float[D], dRow = new float[D];
+        for (int j = 0; j < D; j++) dOut[j] = dLogit[0] * headWeight.getFloat((long) token * D + j);
+        Backward.rmsnorm(dRow, dOut, Arrays.copyOfRange(streams[2 * layers.length], position * D, (position + 1) * D), array(finalNorm),
+                config.eps(), 1, D);
+        float[] grad = new float[L * D];                                   // ∂logit/∂(stream after the last layer)
+        System.arraycopy(dRow, 0, grad, position * D, D);
+        for (int i = layers.length - 1; i >= 0; i--) {
+            grad = layerBackward(layers[i], streams[2 * i], streams[2 * i + 1], grad, L);
+            trace.recordResidualGradient(i, grad::clone);
+            streams[2 * i + 1] = streams[2 * i + 2] = null;
+        }
+        Elementwise.scale(grad, 0, grad, 0, normalizer, L * D);            // x = normalizer·inputs_embeds
+        trace.recordInputGradient(grad);
+        return logits;
+    }
+
+    /**
+     * One block backwards: from ∂/∂(its output stream) [L, D] to ∂/∂(its input x) [L, D], where
+     * mid = x + Temporal(RMSNorm_t(x)) and out = mid + MLP(RMSNorm_c(mid)), both recomputed from x and mid.
+     */
+    private float[] layerBackward(Layer w, float[] x, float[] mid, float[] dOutStream, int L) {
+        int D = config.hiddenSize();
+        float eps = config.eps();
+        float[] normed = new float[L * D], dNormed, dNorm = new float[L * D];
+        backend.rmsnorm(wrap(normed), wrap(mid), w.channelNorm(), L, D, eps);
+        dNormed = mlpBackward(w, normed, dOutStream, L);
+        Backward.rmsnorm(dNorm, dNormed, mid, array(w.channelNorm()), eps, L, D);
+        float[] dMid = dNorm.clone();
+        Elementwise.addInPlace(dMid, dOutStream, L * D);                   // out = mid + MLP(·)
+
+        backend.rmsnorm(wrap(normed), wrap(x), w.temporalNorm(), L, D, eps);
+        dNormed = w.recurrent() != null ? recurrentBackward(w.recurrent(), normed, dMid, L) : attentionBackward(w.attention(), normed, dMid, L);
+        Backward.rmsnorm(dNorm, dNormed, x, array(w.temporalNorm()), eps, L, D);
+        Elementwise.addInPlace(dNorm, dMid, L * D);                        // mid = x + Temporal(·)
+        return dNorm;
+    }
+
+    /** ∂/∂normed [L, D] of hidden = down(gelu(gate(normed)) ⊙ up(normed)), from ∂/∂hidden [L, D]. */
+    private float[] mlpBackward(Layer w, float[] normed, float[] dHidden, int L) {
+        int M = config.mlpWidth();
+        float[] gatePre = linear(normed, w.gate(), w.gateB(), M, L), up = linear(normed, w.up(), w.upB(), M, L);   // [L, M] each
+        float[] gate = gatePre.clone();
+        Elementwise.geluTanh(gate, L * M);
+        float[] dProduct = linearBackward(dHidden, w.down(), L);          // ∂/∂(gelu(gate) ⊙ up) [L, M]
+        float[] dUp = new float[L * M], dGate = new float[L * M];
+        for (int k = 0; k < L * M; k++) {
+            dUp[k] = dProduct[k] * gate[k];
+            dGate[k] = dProduct[k] * up[k];
+        }
+        Backward.geluTanh(dGate, dGate, gatePre, L * M);
+        float[] dNormed = linearBackward(dGate, w.gate(), L);
+        Elementwise.addInPlace(dNormed, linearBackward(dUp, w.up(), L), dNormed.length);
+        return dNormed;
+    }
+
+    /**
+     * ∂/∂normed [L, D] of hidden = linear_out(RG-LRU(conv(linear_x(normed))) ⊙ gelu(linear_y(normed))), from
+     * ∂/∂hidden [L, D]; the branch recomputed from normed.
+     */
+    private float[] recurrentBackward(Recurrent r, float[] normed, float[] dHidden, int L) {
+        int W = config.lruWidth(), K = config.convWidth();
+        float[] yPre = linear(normed, r.linearY(), r.linearYB(), W, L), gate = yPre.clone();       // [L, W] each
+        Elementwise.geluTanh(gate, L * W);
+        float[] xb = linear(normed, r.linearX(), r.linearXB(), W, L), x = new float[L * W], h = new float[L * W];
+        backend.causalConv(wrap(x), null, wrap(xb), W, r.convTaps(), r.convB(), null, 1, L, W, K, false, false);
+        backend.rgLru(wrap(h), wrap(x), W, r.lru(), null, null, null, L, W, config.heads(), 0);
+
+        float[] dGated = linearBackward(dHidden, r.linearOut(), L);       // ∂/∂(h ⊙ gate) [L, W]
+        float[] dH = new float[L * W], dGate = new float[L * W];
+        for (int k = 0; k < L * W; k++) {
+            dH[k] = dGated[k] * gate[k];
+            dGate[k] = dGated[k] * h[k];
+        }
+        Backward.geluTanh(dGate, dGate, yPre, L * W);
+        float[] dX = new float[L * W], dXb = new float[L * W];
+        Backend.RgLruWeights lru = r.lru();
+        Backward.rgLru(dX, dH, x, new RgLru.Weights(array(lru.inputGate()), array(lru.inputGateBias()), array(lru.recurrentGate()),
+                array(lru.recurrentGateBias()), array(lru.softplusLambda())), L, W, config.blockWidth());
+        Backward.causalConv(dXb, 0, W, dX, array(r.convTaps()), L, W, K);
+        float[] dNormed = linearBackward(dGate, r.linearY(), L);
+        Elementwise.addInPlace(dNormed, linearBackward(dXb, r.linearX(), L), dNormed.length);
+        return dNormed;
+    }
+
+    /**
+     * ∂/∂normed [L, D] of local attention hidden = o_proj(concat_h(A_h·v_g)), A_h = softmax(rot(q_h)·rot(k_g)ᵀ/√dh)
+     * over the window, from ∂/∂hidden [L, D]; q, k, v and A recomputed from normed. The rotations' reverse turns
+     * ∂q and ∂k by the negative angles.
+     */
+    private float[] attentionBackward(LocalAttention w, float[] normed, float[] dHidden, int L) {
+        int D = config.hiddenSize(), H = config.heads(), KV = config.kvHeads(), dh = config.headDim();
+        int q = H * dh, kv = KV * dh, ld = q + 2 * kv;
+        float scale = (float) (1 / Math.sqrt(dh));
+        float[] qkv = linear(normed, w.qkv(), w.qkvB(), ld, L), context = new float[L * q], probs = new float[H * L * L];
+        backend.rotary(wrap(qkv), ld, L, H, dh, inverseFrequencies, config.rotaryDims(), 0);
+        backend.rotary(wrap(qkv).at(q), ld, L, KV, dh, inverseFrequencies, config.rotaryDims(), 0);
+        backend.slidingWindowAttention(wrap(context), q, wrap(qkv), ld, wrap(qkv).at(q), wrap(qkv).at(q + kv), ld, null, 0, L, H, KV, dh,
+                config.window(), scale, wrap(probs));
+
+        float[] dContext = linearBackward(dHidden, w.o(), L), dqkv = new float[L * ld];
+        Backward.attention(dqkv, dContext, qkv, ld, 0, q, q + kv, probs, L, H, KV, dh, scale);
+        float[] frequencies = array(inverseFrequencies), cos = new float[frequencies.length], sin = new float[frequencies.length];
+        for (int t = 0; t < L; t++) {
+            Rotary.angles(cos, sin, t, frequencies, -1);                   // the transposed turn of position t
+            for (int h = 0; h < H + KV; h++) Rotary.rotate(dqkv, t * ld + h * dh, cos, sin);   // the H query heads, then the KV key heads
+        }
+        return linearBackward(dqkv, w.qkv(), L);
+    }
+
+    /** out [L, n] = in [L, D]·Wᵀ + b on the CPU. */
+    private float[] linear(float[] in, Matrix w, Buffer bias, int n, int L) {
+        float[] out = new float[L * n];
+        backend.linear(wrap(out), n, wrap(in), config.hiddenSize(), L, w, bias);
+        return out;
+    }
+
+    /** dX [L, in] = dY [L, out]·W, for a weight of one tensor or stacked from several (q, k and v): each part's share summed. */
+    private static float[] linearBackward(float[] dy, Matrix w, int L) {
+        float[] dx = new float[L * w.cols()];
+        int column = 0;
+        for (Tensor part : ((CpuBackend.TensorMatrix) w).parts()) {
+            int n = part.dim(0);
+            float[] dPart = new float[L * n], dxPart = new float[L * w.cols()];
+            for (int t = 0; t < L; t++) System.arraycopy(dy, t * w.rows() + column, dPart, t * n, n);
+            Backward.linear(dxPart, dPart, L, part);
+            Elementwise.addInPlace(dx, dxPart, dx.length);
+            column += n;
+        }
+        return dx;
     }
 
     @Override

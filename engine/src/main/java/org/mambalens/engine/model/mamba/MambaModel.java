@@ -155,6 +155,7 @@ public final class MambaModel extends BackendLanguageModel<MambaModel.State> {
      * updating {@code state}, then RMSNorm_f and the head for rows [firstRow, firstRow + rows) into
      * logits [rows, O]. Each block is x = x + Mixer(RMSNorm(x)), the add deferred into the next norm.
      * When {@code streams} is given, streams[i] receives the stream entering layer i and streams[layers] the last.
+     * Hidden states as transformers' MambaModel returns them: each layer's output, then norm_f's.
      */
     private void blocks(Backend.Frame f, Buffer x, int L, State state, TraceRecorder trace, float[][] streams,
                         Buffer logits, int firstRow, int rows) {
@@ -165,6 +166,7 @@ public final class MambaModel extends BackendLanguageModel<MambaModel.State> {
         for (int i = 0; i < layers.length; i++) {
             Layer w = layers[i];
             backend.addRmsnorm(normed, D, x, D, i == 0 ? null : hidden, D, w.norm(), L, D, eps);
+            if (i > 0) recordHiddenState(trace, "layer " + (i - 1), x, L);
             if (streams != null) streams[i] = backend.read(x, L * D);
             backend.linear(xz, 2 * E, normed, D, L, w.inProj(), w.inProjBias());
             w.ssm().run(new SsmBranch.Run(f, state.convWindow(i), state.ssm(i), trace, i, TraceRecorder.Direction.FORWARD),
@@ -173,6 +175,8 @@ public final class MambaModel extends BackendLanguageModel<MambaModel.State> {
         }
         backend.addRmsnorm(normed.at((long) firstRow * D), D, x.at((long) firstRow * D), D, hidden.at((long) firstRow * D), D, normF, rows, D, eps);
         if (streams != null) streams[layers.length] = backend.read(x, L * D);
+        recordHiddenState(trace, "layer " + (layers.length - 1), x, L);
+        recordHiddenState(trace, "norm_f", normed, L);
         backend.linear(logits, outputs, normed.at((long) firstRow * D), D, rows, head, null);
     }
 

@@ -128,6 +128,7 @@ public final class Mamba2Model extends BackendLanguageModel<Mamba2Model.State> {
      * The blocks over the L embedded tokens in x [L, D] (the residual stream, F32), continuing from and
      * updating {@code state}, then RMSNorm_f and the head for rows [firstRow, firstRow + rows) into
      * logits [rows, V]. Each block is x = x + Mixer(RMSNorm(x)), the add deferred into the next norm.
+     * Hidden states as transformers' Mamba2Model returns them: each layer's output, then norm_f's.
      */
     @Override
     protected void blocks(Backend.Frame f, Buffer x, int L, State state, TraceRecorder trace, Buffer logits, int firstRow, int rows) {
@@ -140,11 +141,14 @@ public final class Mamba2Model extends BackendLanguageModel<Mamba2Model.State> {
         for (int i = 0; i < layers.length; i++) {
             Layer w = layers[i];
             backend.addRmsnorm(normed, D, x, D, i == 0 ? null : hidden, D, w.norm(), L, D, eps);
+            if (i > 0) recordHiddenState(trace, "layer " + (i - 1), x, L);
             backend.linear(proj, R, normed, D, L, w.inProj(), w.inProjBias());
             mixer(f, i, proj, xbc, y, gated, L, state, trace);
             backend.linear(hidden, D, gated, E, L, w.outProj(), w.outProjBias());
         }
         backend.addRmsnorm(normed.at((long) firstRow * D), D, x.at((long) firstRow * D), D, hidden.at((long) firstRow * D), D, normF, rows, D, eps);
+        recordHiddenState(trace, "layer " + (layers.length - 1), x, L);
+        recordHiddenState(trace, "norm_f", normed, L);
         backend.linear(logits, config.vocabSize(), normed.at((long) firstRow * D), D, rows, head, null);
     }
 

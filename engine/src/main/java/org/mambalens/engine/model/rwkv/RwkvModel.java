@@ -144,7 +144,10 @@ public final class RwkvModel extends BackendLanguageModel<RwkvModel.State> {
         return new State(backend, config);
     }
 
-    /** The blocks, ln_out and the head; a traced call (from a fresh state) records each wanted layer's time mix. */
+    /**
+     * The blocks, ln_out and the head; a traced call (from a fresh state) records each wanted layer's time mix, and
+     * the hidden states as transformers' RwkvModel returns them: each layer's output (blocks.0 includes pre_ln), then ln_out's.
+     */
     @Override
     protected void blocks(Backend.Frame f, Buffer x, int L, State state, TraceRecorder trace, Buffer logits, int firstRow, int rows) {
         int D = config.hiddenSize(), A = config.attentionHiddenSize(), F = config.intermediateSize();
@@ -177,10 +180,20 @@ public final class RwkvModel extends BackendLanguageModel<RwkvModel.State> {
             backend.biasActivation(ffnR, null, L, D, SIGMOID);
             backend.multiply(mixed, ffnR, (long) L * D);
             backend.add(x, mixed, (long) L * D);
+            recordHiddenState(trace, "layer " + i, x, L, rescaled(i));
         }
         Buffer first = xn.at((long) firstRow * D);
         backend.layernorm(first, D, x.at((long) firstRow * D), D, lnOutW, lnOutB, rows, D, eps);
+        recordHiddenState(trace, "ln_out", first, L);
         backend.linear(logits, config.vocabSize(), first, D, rows, head, null);
+    }
+
+    /**
+     * The factor transformers' stream carries after layer i at inference: halved after every {@code rescale_every}
+     * layers (its weights pre-divided to match), where the engine runs the unscaled function.
+     */
+    private float rescaled(int i) {
+        return config.rescaleEvery() > 0 ? (float) Math.scalb(1.0, -((i + 1) / config.rescaleEvery())) : 1f;
     }
 
     /** out [L, W's rows] = W · (xn [L, D] token-shifted by mix from shift), through {@code shifted} [L, D]. */

@@ -143,13 +143,15 @@ public final class VimModel implements ImageClassifier {
      * The forward pass over B images [B, C, S, S] into logits [B, K]: patch embedding, the cls token in the
      * middle, position embeddings, then residual += hidden; hidden = BiMamba(RMSNorm(residual)) per
      * block, and RMSNorm_f and the head on the cls rows. When {@code streams} is given (one image),
-     * streams[i] receives the residual stream entering layer i and streams[depth] the final sum, [T, D].
+     * streams[i] receives the residual stream entering layer i and streams[depth] the final sum, [T, D]. Hidden
+     * states (the first image's): the stream entering each layer, then RMSNorm_f of the final sum over every token.
      */
     private void run(Backend.Frame f, Buffer pixels, int B, TraceRecorder trace, float[][] streams, Buffer logits) {
         int T = config.tokens(), M = T - 1, D = config.embedDim(), E = config.innerSize(), at = config.clsPosition();
         int patchLength = config.channels() * config.patchSize() * config.patchSize();
         float eps = config.eps();
         int rows = B * T;
+        boolean hiddenStates = trace != null && trace.recordsHiddenStates();
         Buffer columns = f.floats((long) B * M * patchLength), embedded = f.floats((long) B * M * D);   // im2col [B·M, C·Q·Q], [B·M, D]
         Buffer x = f.floats((long) rows * D), hidden = f.floats((long) rows * D), normed = f.floats((long) rows * D);
         Buffer xz = f.floats((long) rows * 2 * E), y = f.floats((long) rows * E);   // [B·T, 2E]; y_fwd + y_bwd [B·T, E]
@@ -160,17 +162,21 @@ public final class VimModel implements ImageClassifier {
             Layer w = layers[i];
             backend.addRmsnorm(normed, D, x, D, i == 0 ? null : hidden, D, w.norm(), rows, D, eps);
             if (streams != null) streams[i] = backend.read(x, T * D);
+            if (hiddenStates) trace.recordHiddenState(i == 0 ? "embeddings" : "layer " + (i - 1), T, () -> backend.read(x, T * D));
             backend.linear(xz, 2 * E, normed, D, rows, w.inProj(), null);
             w.forward().run(new SsmBranch.Run(f, null, null, trace, i, TraceRecorder.Direction.FORWARD), y, xz, B, T, false, false);
             w.backward().run(new SsmBranch.Run(f, null, null, trace, i, TraceRecorder.Direction.BACKWARD), y, xz, B, T, true, true);
             backend.linear(hidden, D, y, E, rows, w.outProj(), null, config.divideOut() ? 0.5f : 1f);
         }
-        if (streams != null) {
-            backend.add(x, hidden, (long) T * D);
-            streams[layers.length] = backend.read(x, T * D);
+        boolean summed = streams != null || hiddenStates;                 // the last add over every token
+        if (summed) backend.add(x, hidden, (long) rows * D);
+        if (streams != null) streams[layers.length] = backend.read(x, T * D);
+        if (hiddenStates) {
+            backend.rmsnorm(normed, x, normF, T, D, eps);
+            trace.recordHiddenState("layer " + (layers.length - 1) + " and norm_f", T, () -> backend.read(normed, T * D));
         }
-        Buffer clsNormed = f.floats((long) B * D);                        // the last add and RMSNorm_f on the cls rows only
-        backend.addRmsnorm(clsNormed, D, x.at((long) at * D), T * D, streams != null ? null : hidden.at((long) at * D), T * D, normF, B, D, eps);
+        Buffer clsNormed = f.floats((long) B * D);                        // else the last add and RMSNorm_f on the cls rows only
+        backend.addRmsnorm(clsNormed, D, x.at((long) at * D), T * D, summed ? null : hidden.at((long) at * D), T * D, normF, B, D, eps);
         backend.linear(logits, config.numClasses(), clsNormed, D, B, head, headBias);
     }
 

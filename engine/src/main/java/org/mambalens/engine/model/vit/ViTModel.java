@@ -169,12 +169,14 @@ public final class ViTModel implements ImageClassifier {
     /**
      * The forward pass over B images [B, C, S, S] into logits [B, K]: [cls; patch_proj(patches)] +
      * position embeddings, then x = x + Attn(LN(x)), x = x + MLP(LN(x)) per block, and the final
-     * layernorm and classifier on the cls rows.
+     * layernorm and classifier on the cls rows. Hidden states (the first image's) as transformers' ViTModel returns
+     * them: the stream entering each layer, then the last layer's output (before the final layernorm).
      */
     private void run(Backend.Frame f, Buffer pixels, int B, TraceRecorder trace, Saved saved, Buffer logits) {
         int T = config.tokens(), M = T - 1, D = config.hiddenSize(), H = config.heads(), dh = D / H, F = config.intermediateSize();
         int patchLength = config.channels() * config.patchSize() * config.patchSize(), rows = B * T;
         float eps = config.eps();
+        boolean hiddenStates = trace != null && trace.recordsHiddenStates();
         Buffer columns = f.floats((long) B * M * patchLength), embedded = f.floats((long) B * M * D);
         Buffer x = f.floats((long) rows * D), normed = f.floats((long) rows * D), hidden = f.floats((long) rows * D);   // [B·T, D]
         Buffer qkv = f.floats((long) rows * 3 * D), context = f.floats((long) rows * D), mlp = f.floats((long) rows * F);
@@ -185,6 +187,7 @@ public final class ViTModel implements ImageClassifier {
         for (int i = 0; i < layers.length; i++) {
             Layer w = layers[i];
             if (saved != null) saved.streams()[i] = backend.read(x, T * D);
+            if (hiddenStates) trace.recordHiddenState(i == 0 ? "embeddings" : "layer " + (i - 1), T, () -> backend.read(x, T * D));
             backend.layernorm(normed, D, x, D, w.ln1W(), w.ln1B(), rows, D, eps);           // x = x + Attn(LN(x))
             backend.linear(qkv, 3 * D, normed, D, rows, w.qkv(), null);
             backend.attention(context, qkv, w.qkvB(), B, T, H, dh, probs);
@@ -206,6 +209,7 @@ public final class ViTModel implements ImageClassifier {
             backend.add(x, hidden, (long) rows * D);
         }
         if (saved != null) saved.streams()[layers.length] = backend.read(x, T * D);
+        if (hiddenStates) trace.recordHiddenState("layer " + (layers.length - 1), T, () -> backend.read(x, T * D));
         Buffer clsNormed = f.floats((long) B * D);                          // final layernorm of the cls rows only
         backend.layernorm(clsNormed, D, x, T * D, lnW, lnB, B, D, eps);
         backend.linear(logits, classes, clsNormed, D, B, classifier, classifierB);

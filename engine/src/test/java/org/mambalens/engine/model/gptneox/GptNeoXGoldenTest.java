@@ -15,7 +15,6 @@ import org.mambalens.engine.model.Device;
 import org.mambalens.engine.model.LanguageModel;
 import org.mambalens.engine.model.Models;
 import org.mambalens.engine.trace.AttentionTrace;
-import org.mambalens.engine.model.TextClassifier;
 import org.mambalens.engine.trace.TraceRecorder;
 
 import java.nio.file.Files;
@@ -138,26 +137,6 @@ class GptNeoXGoldenTest {
             assertThat(row).hasSize(model.vocabSize());
             assertThat(state.position()).isEqualTo(128);
         }
-    }
-
-    /** GPTNeoXForSequenceClassification on the GPU: the label logits of the CPU engine (which TextClassifiersTest holds to transformers). */
-    @ParameterizedTest
-    @MethodSource("classifiers")
-    void classifierLogitsOnTheGpuEqualThoseOnTheCpu(String name) {
-        GpuRequired.check();
-        Path dir = Fixtures.golden().resolve("classifiers/" + name);
-        JsonNode ref = Fixtures.json(dir.resolve("reference.json"));
-        try (TextClassifier gpu = Models.loadTextClassifier(dir, Device.CUDA, Precision.F32);
-             TextClassifier cpu = Models.loadTextClassifier(dir, Device.CPU, Precision.F32)) {
-            for (JsonNode row : ref.get("token_ids")) {
-                int[] ids = Fixtures.ints(row);
-                assertThat(Fixtures.relativeError(gpu.logits(ids), cpu.logits(ids))).isLessThan(1e-4);
-            }
-        }
-    }
-
-    static Stream<String> classifiers() {
-        return Stream.of("neox_cls_parallel_f32", "neox_cls_sequential_bf16");
     }
 
     /** A GPU model's reverse pass runs on the CPU from the same checkpoint: the same gradients as a CPU model's. */

@@ -4,17 +4,13 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.mambalens.engine.Fixtures;
-import org.mambalens.engine.io.Checkpoint;
-import org.mambalens.engine.io.SafetensorsWriter;
 import org.mambalens.engine.model.LanguageModel;
 import org.mambalens.engine.model.Models;
-import org.mambalens.engine.tensor.Tensor;
+import org.mambalens.engine.model.MovedEmbeddings;
 import org.mambalens.engine.trace.TraceRecorder;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
-import java.util.Random;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -33,18 +29,10 @@ class GptNeoXGradientsTest {
     void inputGradientMatchesFiniteDifferences(String name) throws Exception {
         Path dir = Fixtures.golden().resolve("gptneox/" + name);
         int[] ids = Arrays.copyOf(Fixtures.ints(Fixtures.json(dir.resolve("reference.json")).get("token_ids")), 12);
-        Random random = new Random(9);
-        float[] direction;
-        int vocab, width;
-        try (Checkpoint ck = Checkpoint.open(dir)) {
-            Tensor e = ck.tensor("gpt_neox.embed_in.weight");
-            vocab = e.dim(0);
-            width = e.dim(1);
-            direction = new float[vocab * width];
-            for (int k = 0; k < direction.length; k++) direction[k] = (float) (0.02 * random.nextGaussian());
-        }
+        float[] direction = MovedEmbeddings.direction(dir, 9);
         double h = 1e-2;
-        Path plus = rewritten(dir, "plus", direction, h), minus = rewritten(dir, "minus", direction, -h), same = rewritten(dir, "same", direction, 0);
+        Path plus = MovedEmbeddings.write(dir, tmp.resolve("plus"), direction, h), minus = MovedEmbeddings.write(dir, tmp.resolve("minus"), direction, -h);
+        Path same = MovedEmbeddings.write(dir, tmp.resolve("same"), direction, 0);
         try (LanguageModel model = Models.loadLanguageModel(same)) {
             int L = ids.length, V = model.vocabSize();
             float[] logits = model.forward(ids, null);
@@ -53,8 +41,8 @@ class GptNeoXGradientsTest {
             float[] explained = model.forwardWithGradients(ids, L - 1, token, trace);
             assertThat(Fixtures.relativeError(explained, Arrays.copyOfRange(logits, (L - 1) * V, L * V))).isLessThan(1e-6);
             float[] g = trace.inputGradient();
-            double analytic = 0;
-            for (int t = 0; t < L; t++) for (int j = 0; j < width; j++) analytic += (double) g[t * width + j] * direction[ids[t] * width + j];
+            int width = g.length / L;
+            double analytic = MovedEmbeddings.predicted(g, direction, ids);
             double numeric = (logit(plus, ids, token) - logit(minus, ids, token)) / (2 * h);
             assertThat(analytic).isCloseTo(numeric, org.assertj.core.data.Offset.offset(2e-3 * Math.max(1e-2, Math.abs(numeric))));
             for (int layer = 0; layer < model.layers(); layer++) {
@@ -70,23 +58,5 @@ class GptNeoXGradientsTest {
         try (LanguageModel model = Models.loadLanguageModel(dir)) {
             return model.forward(ids, null)[(ids.length - 1) * model.vocabSize() + token];
         }
-    }
-
-    /** The checkpoint in F32 with embed_in moved by step·direction. */
-    private Path rewritten(Path dir, String name, float[] direction, double step) throws Exception {
-        Path out = tmp.resolve(name);
-        Files.createDirectories(out);
-        Files.copy(dir.resolve("config.json"), out.resolve("config.json"));
-        SafetensorsWriter writer = new SafetensorsWriter();
-        try (Checkpoint ck = Checkpoint.open(dir)) {
-            for (String tensor : ck.names()) {
-                Tensor t = ck.tensor(tensor);
-                float[] values = t.toFloatArray();
-                if (tensor.equals("gpt_neox.embed_in.weight")) for (int k = 0; k < values.length; k++) values[k] += (float) (step * direction[k]);
-                writer.addFloat32(tensor, values, t.shape());
-            }
-        }
-        writer.write(out.resolve("model.safetensors"));
-        return out;
     }
 }
