@@ -30,7 +30,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 @AnalyzeClasses(packages = "org.mambalens", importOptions = ImportOption.DoNotIncludeTests.class)
 class ArchitectureTest {
     private static final String ENGINE = "org.mambalens.engine..", XAI = "org.mambalens.xai..", CLI = "org.mambalens.cli..",
-            WEIGHTS = "org.mambalens.weights..", BENCHMARKS = "org.mambalens.benchmarks..";
+            WEIGHTS = "org.mambalens.weights..", BENCHMARKS = "org.mambalens.benchmarks..", SPARK = "org.mambalens.spark..";
     private static final String KERNELS = "org.mambalens.engine.kernels..", CUDA = "org.mambalens.engine.cuda..",
             MODEL = "org.mambalens.engine.model..", VECTOR_API = "jdk.incubator.vector..", FFM = "java.lang.foreign..";
 
@@ -67,12 +67,12 @@ class ArchitectureTest {
 
     @ArchTest
     static final ArchRule engineDependsOnNoOtherModule = noClasses().that().resideInAPackage(ENGINE)
-            .should().dependOnClassesThat().resideInAnyPackage(XAI, CLI, WEIGHTS, BENCHMARKS)
+            .should().dependOnClassesThat().resideInAnyPackage(XAI, CLI, WEIGHTS, BENCHMARKS, SPARK)
             .because("the engine is the library under everything else: models, a backend and the trace, usable without explanations, a command line or converters");
 
     @ArchTest
     static final ArchRule xaiDependsOnlyOnTheEngine = noClasses().that().resideInAPackage(XAI)
-            .should().dependOnClassesThat().resideInAnyPackage(CLI, WEIGHTS, BENCHMARKS)
+            .should().dependOnClassesThat().resideInAnyPackage(CLI, WEIGHTS, BENCHMARKS, SPARK)
             .because("explanations are a library too: the CLI and benchmarks call them, never the other way");
 
     @ArchTest
@@ -80,6 +80,12 @@ class ArchitectureTest {
             .should().dependOnClassesThat(resideInAPackage("org.mambalens..")
                     .and(not(resideInAnyPackage(WEIGHTS, "org.mambalens.engine.io..", "org.mambalens.engine.tensor.."))))
             .because("weights-tools converts formats with the engine's safetensors writer and never runs what it parses");
+
+    @ArchTest
+    static final ArchRule nothingDependsOnTheSparkModule = noClasses().that().resideOutsideOfPackage(SPARK)
+            .should().dependOnClassesThat().resideInAPackage(SPARK)
+            .because("the spark module sits on top (it implements the CLI's SparkRunner): the CLI finds it through ServiceLoader when --spark is "
+                    + "given, so the plain CLI jar carries no Spark");
 
     // ---- packages ----
 
@@ -122,7 +128,7 @@ class ArchitectureTest {
     }
 
     private static ArchRule gpuThroughTheEngine(Set<String> excused) {
-        return noClasses().that().resideInAnyPackage(XAI, CLI, BENCHMARKS).and(not(listedIn(excused)))
+        return noClasses().that().resideInAnyPackage(XAI, CLI, BENCHMARKS, SPARK).and(not(listedIn(excused)))
                 .should().dependOnClassesThat().resideInAPackage(CUDA)
                 .because("engine.cuda is the CUDA backend's implementation: other modules reach the GPU through the engine's API (a Device when loading, the Backend)");
     }

@@ -1,8 +1,10 @@
 package org.mambalens.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import org.mambalens.engine.backend.Precision;
 import org.mambalens.engine.io.ConfigFile;
 import org.mambalens.engine.io.Npy;
+import org.mambalens.engine.model.Device;
 import org.mambalens.engine.model.Families;
 import org.mambalens.engine.model.ImageClassifier;
 import org.mambalens.engine.model.ModelFamily;
@@ -13,6 +15,7 @@ import org.mambalens.engine.text.Sampler;
 import org.mambalens.xai.data.FashionMnist;
 import org.mambalens.xai.data.ImagePreprocessor;
 import org.mambalens.xai.data.LabelledTexts;
+import org.mambalens.xai.eval.LocalRun;
 import org.mambalens.xai.methods.TopOutputs;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
@@ -22,7 +25,9 @@ import picocli.CommandLine.Option;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
 import java.util.concurrent.Callable;
+import java.util.function.UnaryOperator;
 import java.util.stream.IntStream;
 
 @Command(name = "classify", mixinStandardHelpOptions = true,
@@ -77,9 +82,18 @@ final class ClassifyCommand implements Callable<Integer> {
     @Option(names = "--out", paramLabel = "FILE", description = "Also write the logits as float32 NPY [N, classes].")
     Path out;
 
+    @Option(names = "--results", paramLabel = "DIR", description = "With --fashion-mnist or --texts: also write DIR/results.json (the accuracy); "
+            + "--spark needs it (DIR/items.parquet and items.csv hold each item's logits).")
+    Path results;
+
+    @Mixin
+    SparkOption spark;
+
     @Override
     public Integer call() {
         Path home = Path.of(System.getProperty("mambalens.home", "."));
+        if (input.fashionMnist != null || input.texts != null) return accuracy(home);
+        if (spark.enabled()) throw new IllegalArgumentException("--spark classifies a dataset: give --fashion-mnist or --texts");
         if (input.isText()) return classifyText(model != null ? model : home.resolve(BUNDLED_TEXT), home);
         Path dir = model != null ? model : home.resolve(BUNDLED);
         if (Families.forDirectory(dir).kind() == ModelFamily.Kind.LANGUAGE) {
@@ -87,7 +101,6 @@ final class ClassifyCommand implements Callable<Integer> {
         }
         try (ImageClassifier classifier = Models.loadImageClassifier(dir, device.device, device.precision)) {
             int c = classifier.channels(), s = classifier.imageSize(), k = classifier.numClasses(), size = c * s * s;
-            if (input.fashionMnist != null) return accuracy(dir, classifier);
             float[] data;
             int n;
             if (input.image != null) {
@@ -123,7 +136,6 @@ final class ClassifyCommand implements Callable<Integer> {
         }
         try (TextClassifier classifier = Models.loadTextClassifier(dir, device.device, device.precision)) {
             int k = classifier.labels().size();
-            if (input.texts != null) return textAccuracy(dir, classifier, input.texts.isAbsolute() || Files.exists(input.texts) ? input.texts : home.resolve(input.texts));
             int[] ids = input.text != null ? tokenizer(dir).encode(input.text) : TokenIds.parse(input.tokenIds);
             if (ids.length == 0) throw new IllegalArgumentException("--text encodes to no tokens");
             float[] logits = classifier.logits(ids);
@@ -134,31 +146,39 @@ final class ClassifyCommand implements Callable<Integer> {
         return 0;
     }
 
+    /** --fashion-mnist or --texts: every item classified, the accuracy printed, here or on Spark. */
+    private int accuracy(Path home) {
+        if (limit != null && limit < 1) throw new IllegalArgumentException("--limit must be at least 1, not " + limit);
+        Job job;
+        if (input.texts != null) {
+            Path dir = model != null ? model : home.resolve(BUNDLED_TEXT);
+            if (!Models.isTextClassifier(dir)) {
+                throw new IllegalArgumentException("--model " + dir + " is not a text classifier (architectures …ForSequenceClassification): --texts needs one");
+            }
+            Path file = input.texts.isAbsolute() || Files.exists(input.texts) ? input.texts : home.resolve(input.texts);
+            job = new Job(dir.toString(), true, file.toString(), device.device, device.precision, out == null ? null : out.toString());
+        } else {
+            Path dir = model != null ? model : home.resolve(BUNDLED);
+            if (Families.forDirectory(dir).kind() == ModelFamily.Kind.LANGUAGE) {
+                throw new IllegalArgumentException("--model " + dir + " is a language model: give it --text, --token-ids or --texts");
+            }
+            job = new Job(dir.toString(), false, input.fashionMnist.toString(), device.device, device.precision, out == null ? null : out.toString());
+        }
+        int n = limit == null ? Integer.MAX_VALUE : limit;
+        if (spark.enabled()) {
+            if (results == null) throw new IllegalArgumentException("--spark needs --results DIR for the items' rows");
+            return spark.run(job, n, results);
+        }
+        try (Classification classification = job.open()) {
+            LocalRun.run(classification, results, n, Runtime.getRuntime().availableProcessors(), System.err);
+        }
+        return 0;
+    }
+
     private static BpeTokenizer tokenizer(Path dir) {
         Path file = dir.resolve("tokenizer.json");
         if (!Files.isRegularFile(file)) throw new IllegalArgumentException("--text needs " + file + "; give --token-ids instead");
         return BpeTokenizer.load(file);
-    }
-
-    /** Accuracy on labelled texts, with progress on stderr; --out gets the logits [N, labels]. */
-    private int textAccuracy(Path dir, TextClassifier classifier, Path file) {
-        LabelledTexts data = LabelledTexts.read(file, classifier.labels().size());
-        BpeTokenizer tokenizer = tokenizer(dir);
-        int n = limit == null ? data.size() : Math.min(limit, data.size()), k = classifier.labels().size();
-        float[] logits = new float[n * k];
-        java.util.concurrent.atomic.AtomicInteger done = new java.util.concurrent.atomic.AtomicInteger();
-        long start = System.nanoTime();
-        IntStream.range(0, n).parallel().forEach(i -> {
-            System.arraycopy(classifier.logits(tokenizer.encode(data.get(i).text())), 0, logits, i * k, k);
-            int d = done.incrementAndGet();
-            if (d % 50 == 0 || d == n) System.err.printf("\r%d/%d texts, %.1f texts/s ", d, n, d / ((System.nanoTime() - start) / 1e9));
-        });
-        System.err.println();
-        int correct = 0;
-        for (int i = 0; i < n; i++) if (Sampler.argmax(Arrays.copyOfRange(logits, i * k, (i + 1) * k)) == data.get(i).label()) correct++;
-        System.out.printf("%s: accuracy %.4f on %d texts of %s%n", dir, correct / (double) n, n, file);
-        if (out != null) Npy.writeFloat32(out, logits, n, k);
-        return 0;
     }
 
     private String topClasses(float[] row, java.util.function.IntFunction<String> label) {
@@ -167,23 +187,43 @@ final class ClassifyCommand implements Callable<Integer> {
         return line.toString();
     }
 
-    /** Top-1 accuracy on the Fashion-MNIST test split, with progress on stderr. */
-    private int accuracy(Path dir, ImageClassifier classifier) {
-        FashionMnist test = FashionMnist.test(input.fashionMnist);
-        ImagePreprocessor pre = ImagePreprocessor.of(dir, classifier);
-        int n = limit == null ? test.size() : Math.min(limit, test.size()), correct = 0;
-        long start = System.nanoTime();
-        for (int i = 0; i < n; i++) {
-            float[] logits = classifier.classify(pre.fromGray(test.pixels(i), FashionMnist.SIZE, FashionMnist.SIZE), null);
-            if (Sampler.argmax(logits) == test.label(i)) correct++;
-            if ((i + 1) % 500 == 0 || i + 1 == n) {
-                double secs = (System.nanoTime() - start) / 1e9;
-                System.err.printf("\r%d/%d images, accuracy %.4f, %.1f images/s, ETA %.0f s ", i + 1, n, correct / (double) (i + 1),
-                        (i + 1) / secs, (n - i - 1) / ((i + 1) / secs));
+    /** The accuracy on a labelled dataset as values: what runs here, or on every Spark executor. */
+    record Job(String model, boolean texts, String data, Device device, Precision precision, String npy) implements JobSpec {
+        @Override
+        public List<Path> inputs() {
+            return List.of(Path.of(model), Path.of(data));
+        }
+
+        @Override
+        public Job relocated(UnaryOperator<Path> located) {
+            return new Job(located.apply(Path.of(model)).toString(), texts, located.apply(Path.of(data)).toString(), device, precision, npy);
+        }
+
+        @Override
+        public Classification open() {
+            Path dir = Path.of(model), logits = npy == null ? null : Path.of(npy);
+            if (texts) {
+                TextClassifier classifier = Models.loadTextClassifier(dir, device, precision);
+                try {
+                    LabelledTexts data = LabelledTexts.read(Path.of(this.data), classifier.labels().size());
+                    BpeTokenizer tokenizer = tokenizer(dir);
+                    return new Classification(model, "texts of " + this.data, "texts", data.size(), i -> classifier.logits(tokenizer.encode(data.get(i).text())),
+                            i -> data.get(i).label(), classifier::close, logits);
+                } catch (RuntimeException e) {
+                    classifier.close();
+                    throw e;
+                }
+            }
+            ImageClassifier classifier = Models.loadImageClassifier(dir, device, precision);
+            try {
+                FashionMnist test = FashionMnist.test(Path.of(data));
+                ImagePreprocessor pre = ImagePreprocessor.of(dir, classifier);
+                return new Classification(model, "Fashion-MNIST test images", "images", test.size(),
+                        i -> classifier.classify(pre.fromGray(test.pixels(i), FashionMnist.SIZE, FashionMnist.SIZE), null), test::label, classifier::close, logits);
+            } catch (RuntimeException e) {
+                classifier.close();
+                throw e;
             }
         }
-        System.err.println();
-        System.out.printf("%s: top-1 accuracy %.4f on %d Fashion-MNIST test images%n", dir, correct / (double) n, n);
-        return 0;
     }
 }

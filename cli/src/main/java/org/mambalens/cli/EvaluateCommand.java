@@ -1,5 +1,7 @@
 package org.mambalens.cli;
 
+import org.mambalens.engine.backend.Precision;
+import org.mambalens.engine.model.Device;
 import org.mambalens.engine.model.Models;
 import org.mambalens.xai.data.FashionMnist;
 import org.mambalens.xai.eval.Evaluation;
@@ -13,6 +15,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.SequencedMap;
 import java.util.concurrent.Callable;
+import java.util.function.UnaryOperator;
 
 @Command(name = "evaluate", mixinStandardHelpOptions = true,
         description = {"Measure how faithful the explanations are (DESIGN §8) on the Fashion-MNIST test set: positive and negative "
@@ -54,23 +57,51 @@ final class EvaluateCommand implements Callable<Integer> {
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output directory.")
     Path out;
 
+    @Mixin
+    SparkOption spark;
+
     @Override
     public Integer call() {
         EvaluationArguments.checkLimitAndThreads(limit, threads);
-        List<Method> chosen = EvaluationArguments.methods(methods);
         Path home = Path.of(System.getProperty("mambalens.home", "."));
-        FashionMnist test = FashionMnist.test(data != null ? data : FashionMnist.DEBIAN);
-        List<Evaluation.Subject> subjects = new ArrayList<>();
-        try {
-            for (EvaluationArguments.NamedModel m : EvaluationArguments.models(models, BUNDLED, home)) {
-                subjects.add(new Evaluation.Subject(m.key(), m.dir(), Models.loadImageClassifier(m.dir(), device.device, device.precision)));
-            }
+        Job job = new Job(EvaluationArguments.models(models, BUNDLED, home), EvaluationArguments.methods(methods), startLayer, fill, seed,
+                (data != null ? data : FashionMnist.DEBIAN).toString(), device.device, device.precision);
+        if (spark.enabled()) return spark.run(job, limit, out);
+        try (Evaluation evaluation = job.open()) {
             int t = threads != null ? threads : Runtime.getRuntime().availableProcessors();
-            Path results = new Evaluation(test, subjects, chosen, startLayer, fill, seed).run(out, limit, t, System.err);
+            Path results = evaluation.run(out, limit, t, System.err);
             System.out.println("wrote " + results + " and " + out.resolve("results.md"));
-        } finally {
-            subjects.forEach(s -> s.model().close());
         }
         return 0;
+    }
+
+    /** The evaluation as values: what runs here, or on every Spark executor. */
+    record Job(List<EvaluationArguments.NamedModel> models, List<Method> methods, int startLayer, Evaluation.Fill fill, long seed,
+               String data, Device device, Precision precision) implements JobSpec {
+        @Override
+        public List<Path> inputs() {
+            return EvaluationArguments.inputs(models, data);
+        }
+
+        @Override
+        public Job relocated(UnaryOperator<Path> located) {
+            return new Job(EvaluationArguments.relocated(models, located), methods, startLayer, fill, seed,
+                    located.apply(Path.of(data)).toString(), device, precision);
+        }
+
+        @Override
+        public Evaluation open() {
+            FashionMnist test = FashionMnist.test(Path.of(data));
+            List<Evaluation.Subject> subjects = new ArrayList<>();
+            try {
+                for (EvaluationArguments.NamedModel m : models) {
+                    subjects.add(new Evaluation.Subject(m.key(), m.dir(), Models.loadImageClassifier(m.dir(), device, precision)));
+                }
+                return new Evaluation(test, subjects, methods, startLayer, fill, seed);
+            } catch (RuntimeException e) {
+                subjects.forEach(s -> s.model().close());
+                throw e;
+            }
+        }
     }
 }

@@ -1,5 +1,7 @@
 package org.mambalens.cli;
 
+import org.mambalens.engine.backend.Precision;
+import org.mambalens.engine.model.Device;
 import org.mambalens.engine.model.Models;
 import org.mambalens.engine.text.BpeTokenizer;
 import org.mambalens.xai.data.LabelledTexts;
@@ -15,6 +17,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.SequencedMap;
 import java.util.concurrent.Callable;
+import java.util.function.UnaryOperator;
 
 @Command(name = "evaluate-text", mixinStandardHelpOptions = true,
         description = {"The seed paper's text tests (Appendix B) on labelled texts: activation (restore the most relevant tokens first, "
@@ -52,32 +55,59 @@ final class EvaluateTextCommand implements Callable<Integer> {
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output directory.")
     Path out;
 
+    @Mixin
+    SparkOption spark;
+
     @Override
     public Integer call() {
         EvaluationArguments.checkLimitAndThreads(limit, threads);
-        List<Method> chosen = EvaluationArguments.methods(methods);
         Path home = Path.of(System.getProperty("mambalens.home", "."));
-        List<TextEvaluation.Subject> subjects = new ArrayList<>();
-        try {
-            for (EvaluationArguments.NamedModel m : EvaluationArguments.models(models, BUNDLED, home)) {
-                Path tokenizer = m.dir().resolve("tokenizer.json");
-                if (!Files.isRegularFile(tokenizer)) throw new IllegalArgumentException("--models: " + m.dir() + " has no tokenizer.json");
-                subjects.add(new TextEvaluation.Subject(m.key(), Models.loadTextClassifier(m.dir(), device.device, device.precision), BpeTokenizer.load(tokenizer)));
-            }
-            int labels = subjects.getFirst().classifier().labels().size();
-            for (TextEvaluation.Subject s : subjects) {
-                if (!s.classifier().labels().equals(subjects.getFirst().classifier().labels())) {
-                    throw new IllegalArgumentException("--models: " + s.name() + " has labels " + s.classifier().labels() + ", "
-                            + subjects.getFirst().name() + " has " + subjects.getFirst().classifier().labels());
-                }
-            }
-            LabelledTexts texts = LabelledTexts.read(data != null ? data : home.resolve(LabelledTexts.BUNDLED_TEST), labels);
+        Job job = new Job(EvaluationArguments.models(models, BUNDLED, home), EvaluationArguments.methods(methods), startLayer, seed,
+                (data != null ? data : home.resolve(LabelledTexts.BUNDLED_TEST)).toString(), device.device, device.precision);
+        if (spark.enabled()) return spark.run(job, limit, out);
+        try (TextEvaluation evaluation = job.open()) {
             int t = threads != null ? threads : Runtime.getRuntime().availableProcessors();
-            Path results = new TextEvaluation(texts, subjects, chosen, startLayer, seed).run(out, limit, t, System.err);
+            Path results = evaluation.run(out, limit, t, System.err);
             System.out.println("wrote " + results + " and " + out.resolve("results.md"));
-        } finally {
-            subjects.forEach(s -> s.classifier().close());
         }
         return 0;
+    }
+
+    /** The text evaluation as values: what runs here, or on every Spark executor. */
+    record Job(List<EvaluationArguments.NamedModel> models, List<Method> methods, int startLayer, long seed, String data,
+               Device device, Precision precision) implements JobSpec {
+        @Override
+        public List<Path> inputs() {
+            return EvaluationArguments.inputs(models, data);
+        }
+
+        @Override
+        public Job relocated(UnaryOperator<Path> located) {
+            return new Job(EvaluationArguments.relocated(models, located), methods, startLayer, seed,
+                    located.apply(Path.of(data)).toString(), device, precision);
+        }
+
+        @Override
+        public TextEvaluation open() {
+            List<TextEvaluation.Subject> subjects = new ArrayList<>();
+            try {
+                for (EvaluationArguments.NamedModel m : models) {
+                    Path tokenizer = m.dir().resolve("tokenizer.json");
+                    if (!Files.isRegularFile(tokenizer)) throw new IllegalArgumentException("--models: " + m.dir() + " has no tokenizer.json");
+                    subjects.add(new TextEvaluation.Subject(m.key(), Models.loadTextClassifier(m.dir(), device, precision), BpeTokenizer.load(tokenizer)));
+                }
+                List<String> labels = subjects.getFirst().classifier().labels();
+                for (TextEvaluation.Subject s : subjects) {
+                    if (!s.classifier().labels().equals(labels)) {
+                        throw new IllegalArgumentException("--models: " + s.name() + " has labels " + s.classifier().labels() + ", "
+                                + subjects.getFirst().name() + " has " + labels);
+                    }
+                }
+                return new TextEvaluation(LabelledTexts.read(Path.of(data), labels.size()), subjects, methods, startLayer, seed);
+            } catch (RuntimeException e) {
+                subjects.forEach(s -> s.classifier().close());
+                throw e;
+            }
+        }
     }
 }

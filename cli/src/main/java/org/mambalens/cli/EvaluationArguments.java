@@ -2,20 +2,30 @@ package org.mambalens.cli;
 
 import org.mambalens.xai.methods.ImageExplainer.Method;
 
+import java.io.Serializable;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.SequencedMap;
+import java.util.function.UnaryOperator;
 
 /** The arguments {@code evaluate} and {@code evaluate-text} share: --limit, --threads, --methods and --models. */
 final class EvaluationArguments {
     private EvaluationArguments() {
     }
 
-    /** A model named on --models: its key in the results and its directory. */
-    record NamedModel(String key, Path dir) {
+    /** A model named on --models: its key in the results and its directory (a string: specs travel to Spark executors). */
+    record NamedModel(String key, String directory) implements Serializable {
+        NamedModel(String key, Path dir) {
+            this(key, dir.toString());
+        }
+
+        Path dir() {
+            return Path.of(directory);
+        }
+
     }
 
     /** The bundled models' names and directories, in the order given: name, directory, name, directory, … */
@@ -61,5 +71,16 @@ final class EvaluationArguments {
             models.add(new NamedModel(key, dir));
         }
         return models;
+    }
+
+    /** What an evaluation reads: its models' directories and its data. */
+    static List<Path> inputs(List<NamedModel> models, String data) {
+        List<Path> inputs = new ArrayList<>(models.stream().map(NamedModel::dir).toList());
+        inputs.add(Path.of(data));
+        return inputs;
+    }
+
+    static List<NamedModel> relocated(List<NamedModel> models, UnaryOperator<Path> located) {
+        return models.stream().map(m -> new NamedModel(m.key(), located.apply(m.dir()))).toList();
     }
 }

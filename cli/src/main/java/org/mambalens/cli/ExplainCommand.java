@@ -6,6 +6,7 @@ import org.mambalens.engine.model.Models;
 import org.mambalens.engine.model.TextClassifier;
 import org.mambalens.engine.text.BpeTokenizer;
 import org.mambalens.xai.data.ImagePreprocessor;
+import org.mambalens.xai.eval.LocalRun;
 import org.mambalens.xai.methods.ImageExplainer.Method;
 import org.mambalens.xai.render.ImageReport;
 import org.mambalens.xai.render.TextReport;
@@ -13,6 +14,9 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -51,14 +55,22 @@ final class ExplainCommand implements Callable<Integer> {
     @Option(names = "--start-layer", paramLabel = "L", defaultValue = "-1", description = "First layer the methods use (default: 15/24 of the depth, as the seed paper's code).")
     int startLayer;
 
+    @Option(names = "--inputs", paramLabel = "LIST", description = "A file naming one image per line: each explained into DIR/NNNN-NAME/report.html, "
+            + "DIR/results.json lists them (with --spark, spread over the executors).")
+    Path inputs;
+
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output directory.")
     Path out;
+
+    @Mixin
+    SparkOption spark;
 
     @Override
     public Integer call() {
         List<Method> methods = Method.parse(method);
         Path home = Path.of(System.getProperty("mambalens.home", "."));
         if (text != null) {
+            if (inputs != null || spark.enabled()) throw new IllegalArgumentException("--inputs and --spark explain images, not --text");
             if (image != null) throw new IllegalArgumentException("--text and --image exclude each other");
             if (models != null && models.size() > 1) throw new IllegalArgumentException("--text explains one language model; give one --model");
             Path dir = models == null || models.isEmpty() ? home.resolve("models/mamba-fortunes") : models.get(0);
@@ -87,6 +99,8 @@ final class ExplainCommand implements Callable<Integer> {
         List<Path> dirs = new ArrayList<>();
         if (models == null || models.isEmpty()) for (String m : BUNDLED_MODELS) dirs.add(home.resolve(m));
         else dirs.addAll(models);
+        if (inputs != null) return explainAll(dirs, methods);
+        if (spark.enabled()) throw new IllegalArgumentException("--spark explains a list of images: give --inputs LIST");
         Path file = image != null ? image : home.resolve(BUNDLED_IMAGE);
         ImagePreprocessor.Decoded img = ImagePreprocessor.decode(file);
         int size = img.width();
@@ -100,6 +114,26 @@ final class ExplainCommand implements Callable<Integer> {
             System.out.println("wrote " + report);
         } finally {
             subjects.forEach(s -> s.model().close());
+        }
+        return 0;
+    }
+
+    /** --inputs: every listed image explained, here or on Spark. */
+    private int explainAll(List<Path> dirs, List<Method> methods) {
+        if (image != null) throw new IllegalArgumentException("--image and --inputs exclude each other");
+        List<String> images;
+        try {
+            images = Files.readAllLines(inputs).stream().map(String::strip).filter(l -> !l.isEmpty()).toList();
+        } catch (IOException e) {
+            throw new UncheckedIOException("--inputs " + inputs + ": " + e.getMessage(), e);
+        }
+        if (images.isEmpty()) throw new IllegalArgumentException("--inputs " + inputs + " names no image");
+        for (Path d : dirs) methods = Method.supported(methods, method, Families.forDirectory(d), ExplainCommand::note);
+        Explanations.Job job = new Explanations.Job(dirs.stream().map(Path::toString).toList(), images, methods, startLayer, target,
+                device.device, device.precision, out.toString());
+        if (spark.enabled()) return spark.run(job, images.size(), out);
+        try (Explanations explanations = job.open()) {
+            System.out.println("wrote " + LocalRun.run(explanations, out, images.size(), Runtime.getRuntime().availableProcessors(), System.err));
         }
         return 0;
     }

@@ -315,6 +315,30 @@ class CliTest {
         expectOneLineError(run("evaluate", "--methods", "magic", "--out", tmp.resolve("e5").toString()), "--methods: magic");
     }
 
+    /** explain --inputs: one report per listed image, results.json listing them in order. */
+    @Test
+    void explainInputsWritesAReportPerImage() throws IOException {
+        Path list = tmp.resolve("images.txt"), out = tmp.resolve("reports");
+        writeString(list, Fixtures.repository().resolve("data/fashion-mnist/test-0002-trouser.png") + "\n\n"
+                + Fixtures.repository().resolve("data/fashion-mnist/test-0008-sandal.png") + "\n");
+        Result r = run("explain", "--model", Fixtures.repository().resolve("models/vim-fashion").toString(), "--method", "raw",
+                "--inputs", list.toString(), "--out", out.toString());
+        assertThat(r.code()).as(r.err()).isZero();
+        JsonNode results = Fixtures.json(out.resolve("results.json"));
+        assertThat(results.get("inputs").asInt()).isEqualTo(2);
+        assertThat(results.get("reports").get(1).get("report").asText()).isEqualTo("0001-test-0008-sandal/report.html");
+        assertThat(out.resolve("0000-test-0002-trouser/report.html")).exists();
+        assertThat(out.resolve("0001-test-0008-sandal/vim-fashion_raw.png")).exists();
+    }
+
+    /** Without the spark module on the class path (the plain CLI jar), --spark says how to get it. */
+    @Test
+    void sparkWithoutTheSparkModuleSaysWhereItIs() {
+        expectOneLineError(run("evaluate-text", "--limit", "1", "--spark", "local[2]", "--out", tmp.resolve("s").toString()), "spark module is not on the class path");
+        expectOneLineError(run("classify", "--texts", "--spark", "local[2]"), "--spark needs --results DIR");
+        expectOneLineError(run("explain", "--spark", "local[2]", "--out", tmp.resolve("e").toString()), "--spark explains a list of images");
+    }
+
     /** gradient: ∂logits[P, T]/∂inputs_embeds [L, D] as transformers' autograd gives it (input_gradient_fixtures.py); one-line refusals that write nothing. */
     @org.junit.jupiter.params.ParameterizedTest
     @org.junit.jupiter.params.provider.ValueSource(strings = {"mamba/untied_bf16", "gptneox/neox_parallel_f32", "griffin/griffin_f32"})
@@ -391,8 +415,13 @@ class CliTest {
         Result text = run("classify", "--text", "The compiler crashed and the kernel panicked", "--top", "2");
         assertThat(text.code()).as(text.err()).isZero();
         assertThat(text.out()).contains("read at position").contains("computers");
-        Result accuracy = run("classify", "--model", Fixtures.repository().resolve("models/gptneox-fortunes-topics").toString(), "--texts", "--limit", "40");
+        Path results = tmp.resolve("accuracy");
+        Result accuracy = run("classify", "--model", Fixtures.repository().resolve("models/gptneox-fortunes-topics").toString(), "--texts", "--limit", "40",
+                "--results", results.toString());
         assertThat(accuracy.out()).contains("accuracy").contains("on 40 texts");
+        JsonNode written = Fixtures.json(results.resolve("results.json"));
+        assertThat(written.get("texts").asInt()).isEqualTo(40);
+        assertThat(accuracy.out()).contains(String.format("accuracy %.4f", written.get("accuracy").asDouble()));
         expectOneLineError(run("classify", "--model", Fixtures.golden().resolve("gptneox/neox_parallel_f32").toString(), "--text", "x"), "not a text classifier");
         Path bad = tmp.resolve("bad.jsonl");
         writeString(bad, "{\"text\": \"ok\", \"label\": 0}\n{\"text\": \"no label\"}\n");

@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import org.mambalens.engine.kernels.Parallel;
 import org.mambalens.engine.model.ImageClassifier;
 import org.mambalens.xai.data.FashionMnist;
 import org.mambalens.xai.data.ImagePreprocessor;
@@ -24,9 +23,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.SortedMap;
 import java.util.TreeMap;
-import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * The seed paper's evaluation protocol (DESIGN §8) on Fashion-MNIST test images: for every image, model
@@ -38,7 +36,7 @@ import java.util.concurrent.atomic.AtomicReference;
  * <p>Each finished image is appended to {@code journal.jsonl} as one line, so a run that is interrupted
  * resumes where it stopped; the tables are then aggregated from the journal.
  */
-public final class Evaluation {
+public final class Evaluation implements DatasetJob {
     /** One model under test: a short name (the results' key), its directory and the loaded classifier. */
     public record Subject(String name, Path dir, ImageClassifier model) {
     }
@@ -117,39 +115,35 @@ public final class Evaluation {
         List<Integer> todo = new ArrayList<>();
         for (int i = 0; i < n; i++) if (!journal.done().containsKey(i)) todo.add(i);
         if (todo.size() < n) progress.printf("resuming: %d of %d images already in %s%n", n - todo.size(), n, journal.file());
-        Progress bar = new Progress(progress, todo.size(), "images");
-        AtomicInteger next = new AtomicInteger();
-        AtomicReference<Throwable> failure = new AtomicReference<>();
-        List<Thread> workers = new ArrayList<>();
-        for (int t = 0; t < Math.max(1, threads); t++) {
-            workers.add(Thread.ofPlatform().name("evaluate-" + t).start(() -> Parallel.inline(() -> {
-                for (int k; failure.get() == null && (k = next.getAndIncrement()) < todo.size(); ) {
-                    try {
-                        journal.append(image(todo.get(k)));
-                        bar.step();
-                    } catch (Throwable e) {
-                        failure.compareAndSet(null, e);
-                    }
-                }
-            })));
-        }
-        for (Thread w : workers) {
-            try {
-                w.join();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IllegalStateException("interrupted; the journal keeps the finished images", e);
-            }
-        }
-        bar.finish();
-        if (failure.get() instanceof RuntimeException e) throw e;
-        if (failure.get() != null) throw new IllegalStateException(failure.get());
+        LocalRun.compute(this, todo, threads, journal::append, progress);
         var done = new TreeMap<>(Journal.open(out.resolve(JOURNAL), config()).done());
-        return Results.write(out, done.subMap(0, n), subjects, methods, startLayers, fill);
+        return write(out, done.subMap(0, n));
+    }
+
+    @Override
+    public int size() {
+        return data.size();
+    }
+
+    @Override
+    public String unit() {
+        return "images";
+    }
+
+    /** results.json, results.md, per_image.csv, the curves and report.html from the images' journal lines. */
+    @Override
+    public Path write(Path out, SortedMap<Integer, JsonNode> results) {
+        return Results.write(out, results, subjects, methods, startLayers, fill);
+    }
+
+    @Override
+    public void close() {
+        subjects.forEach(s -> s.model().close());
     }
 
     /** Every model and method on image i: one journal line. */
-    ObjectNode image(int i) {
+    @Override
+    public ObjectNode item(int i) {
         int[] gray = data.pixels(i);
         boolean[] mask = data.mask(i);
         ObjectNode line = JSON.createObjectNode();

@@ -1,6 +1,8 @@
 package org.mambalens.xai.eval;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.mambalens.engine.io.AtomicWrite;
 import org.mambalens.engine.model.TextClassifier;
@@ -19,8 +21,7 @@ import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Random;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ForkJoinPool;
+import java.util.SortedMap;
 import java.util.stream.IntStream;
 
 /**
@@ -36,12 +37,13 @@ import java.util.stream.IntStream;
  * </ul>
  * AUCs by the trapezoid rule over the perturbed fraction in [0, 1].
  */
-public final class TextEvaluation {
+public final class TextEvaluation implements DatasetJob {
     /** A classifier under test, with its tokenizer. */
     public record Subject(String name, TextClassifier classifier, BpeTokenizer tokenizer) {
     }
 
     static final int STEPS = 10;
+    private static final ObjectMapper JSON = new ObjectMapper();
     private static final String[] TESTS = {"activation", "pruning"};
 
     private final LabelledTexts data;
@@ -64,23 +66,52 @@ public final class TextEvaluation {
 
     /** Evaluates the first {@code limit} texts, {@code threads} at once; writes results.json, results.md, curve PNGs and report.html. */
     public Path run(Path out, int limit, int threads, PrintStream progress) {
-        Images.ensureDirectory(out);
-        int n = Math.min(limit, data.size());
-        Curves[][] curves = new Curves[subjects.size()][n];
-        Evaluation.Progress bar = new Evaluation.Progress(progress, n, "texts");
-        try (ForkJoinPool pool = new ForkJoinPool(threads)) {
-            pool.submit(() -> IntStream.range(0, n).parallel().forEach(i -> {
-                for (int s = 0; s < subjects.size(); s++) curves[s][i] = evaluate(subjects.get(s), data.get(i), i);
-                bar.step();
-            })).get();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted", e);
-        } catch (ExecutionException e) {
-            throw e.getCause() instanceof RuntimeException r ? r : new IllegalStateException(e.getCause());
+        return LocalRun.run(this, out, limit, threads, progress);
+    }
+
+    @Override
+    public int size() {
+        return data.size();
+    }
+
+    @Override
+    public String unit() {
+        return "texts";
+    }
+
+    /** Text i through every classifier: per model, whether it was right and each order's curves, test by test. */
+    @Override
+    public ObjectNode item(int i) {
+        ObjectNode result = JSON.createObjectNode().put("text", i), models = result.putObject("models");
+        for (Subject subject : subjects) {
+            Curves c = evaluate(subject, data.get(i), i);
+            ObjectNode model = models.putObject(subject.name()).put("correct", c.correct());
+            ArrayNode orders = model.putArray("curves");
+            for (double[][] order : c.values()) {
+                ArrayNode tests = orders.addArray();
+                for (double[] curve : order) {
+                    ArrayNode values = tests.addArray();
+                    for (double v : curve) values.add(v);
+                }
+            }
         }
-        bar.finish();
-        return write(out, curves, n);
+        return result;
+    }
+
+    /** A text's curves for one model back from {@link #item}'s result. */
+    private Curves curves(JsonNode result, String model) {
+        JsonNode m = result.path("models").path(model);
+        if (m.isMissingNode()) throw new IllegalArgumentException("text " + result.path("text").asInt() + " has no " + model);
+        double[][][] values = new double[methods.size() + 1][TESTS.length][STEPS + 1];
+        for (int o = 0; o < values.length; o++) {
+            for (int t = 0; t < TESTS.length; t++) for (int k = 0; k <= STEPS; k++) values[o][t][k] = m.path("curves").get(o).get(t).get(k).asDouble();
+        }
+        return new Curves(values, m.path("correct").asBoolean());
+    }
+
+    @Override
+    public void close() {
+        subjects.forEach(s -> s.classifier().close());
     }
 
     private Curves evaluate(Subject subject, LabelledTexts.Text text, int index) {
@@ -160,9 +191,13 @@ public final class TextEvaluation {
         return file.startsWith(here) ? here.relativize(file).toString() : file.toString();
     }
 
-    private Path write(Path out, Curves[][] curves, int n) {
-        ObjectMapper json = new ObjectMapper();
-        ObjectNode doc = json.createObjectNode(), models = doc.putObject("models"), random = doc.putObject("random");
+    /** results.json, results.md, the curve PNGs and report.html from the texts' results. */
+    @Override
+    public Path write(Path out, SortedMap<Integer, JsonNode> results) {
+        Images.ensureDirectory(out);
+        int n = results.size();
+        if (n == 0) throw new IllegalArgumentException("no texts were evaluated");
+        ObjectNode doc = JSON.createObjectNode(), models = doc.putObject("models"), random = doc.putObject("random");
         doc.put("texts", n);
         doc.put("data", dataName());
         doc.put("explained", "the true label, at the classifier's read position");
@@ -180,9 +215,10 @@ public final class TextEvaluation {
             int orders = methods.size() + 1;
             double[][][] mean = new double[orders][2][STEPS + 1];
             int correct = 0;
-            for (int i = 0; i < n; i++) {
-                if (curves[s][i].correct()) correct++;
-                for (int o = 0; o < orders; o++) for (int t = 0; t < 2; t++) for (int k = 0; k <= STEPS; k++) mean[o][t][k] += curves[s][i].values()[o][t][k] / n;
+            for (JsonNode result : results.values()) {
+                Curves text = curves(result, name);
+                if (text.correct()) correct++;
+                for (int o = 0; o < orders; o++) for (int t = 0; t < 2; t++) for (int k = 0; k <= STEPS; k++) mean[o][t][k] += text.values()[o][t][k] / n;
             }
             accuracy.put(name, (double) correct / n);
             ObjectNode model = models.putObject(name);
@@ -222,10 +258,10 @@ public final class TextEvaluation {
             html.append("</p>\n");
         }
         html.append("<pre>").append(Images.escapeHtml(md.toString())).append("</pre></body></html>\n");
-        Path results = out.resolve("results.json");
-        AtomicWrite.write(results, o -> o.write(json.writerWithDefaultPrettyPrinter().writeValueAsBytes(doc)));
+        Path json = out.resolve("results.json");
+        AtomicWrite.write(json, o -> o.write(JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(doc)));
         AtomicWrite.write(out.resolve("results.md"), o -> o.write(md.toString().getBytes(StandardCharsets.UTF_8)));
         AtomicWrite.write(out.resolve("report.html"), o -> o.write(html.toString().getBytes(StandardCharsets.UTF_8)));
-        return results;
+        return json;
     }
 }
