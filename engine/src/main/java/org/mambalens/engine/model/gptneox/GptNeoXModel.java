@@ -10,7 +10,6 @@ import org.mambalens.engine.kernels.Backward;
 import org.mambalens.engine.kernels.Elementwise;
 import org.mambalens.engine.kernels.Rotary;
 import org.mambalens.engine.model.BackendLanguageModel;
-import org.mambalens.engine.model.LanguageModel;
 import org.mambalens.engine.model.SequenceClassification;
 import org.mambalens.engine.tensor.Tensor;
 import org.mambalens.engine.trace.AttentionTrace;
@@ -73,7 +72,6 @@ public final class GptNeoXModel extends BackendLanguageModel<GptNeoXModel.State>
     private final int outputs;
     private final float[] inverseFrequencies;  // [rotaryDims / 2]
     private final Buffer frequencies;          // the same in the backend's memory (at least one value)
-    private GptNeoXModel reverse;              // on a GPU: this checkpoint on the CPU backend, for the reverse pass
 
     private GptNeoXModel(Path dir, GptNeoXConfig c, SequenceClassification classifier, Checkpoint ck, Backend backend) {
         int V = c.vocabSize(), D = c.hiddenSize(), F = c.intermediateSize();
@@ -264,16 +262,8 @@ public final class GptNeoXModel extends BackendLanguageModel<GptNeoXModel.State>
      */
     @Override
     public float[] forwardWithGradients(int[] ids, int position, int token, TraceRecorder trace) {
-        checkIds(ids);
-        checkPositions(0, ids.length);
-        if (position < 0 || position >= ids.length) throw new IllegalArgumentException("position " + position + " is outside the prompt [0, " + ids.length + ")");
-        LanguageModel.checkOutput(token, outputs);
-        if (backend.isGpu()) {
-            synchronized (this) {
-                if (reverse == null) reverse = new GptNeoXModel(dir, config, classifier, checkpoint, CpuBackend.INSTANCE);
-            }
-            return reverse.forwardWithGradients(ids, position, token, trace);
-        }
+        checkExplained(ids, position, token);
+        if (backend.isGpu()) return cpuView(cpu -> new GptNeoXModel(dir, config, classifier, checkpoint, cpu)).forwardWithGradients(ids, position, token, trace);
         int L = ids.length, D = config.hiddenSize(), H = config.heads(), dh = config.headSize(), F = config.intermediateSize();
         float eps = config.eps();
         float[][] streams = new float[layers.length + 1][];

@@ -13,7 +13,6 @@ import org.mambalens.engine.kernels.RgLru;
 import org.mambalens.engine.kernels.Rotary;
 import org.mambalens.engine.kernels.Scalar;
 import org.mambalens.engine.model.BackendLanguageModel;
-import org.mambalens.engine.model.LanguageModel;
 import org.mambalens.engine.tensor.Tensor;
 import org.mambalens.engine.trace.AttentionTrace;
 import org.mambalens.engine.trace.LruTrace;
@@ -104,7 +103,6 @@ public final class GriffinModel extends BackendLanguageModel<GriffinModel.State>
     private final Buffer finalNorm;             // [D], 1 + w
     private final Matrix head;                  // [V, D]: lm_head, or the embeddings when tied
     private final Buffer inverseFrequencies;    // [rotaryDims / 2]
-    private GriffinModel reverse;               // on a GPU: this checkpoint on the CPU backend, for the reverse pass
 
     private GriffinModel(Path dir, GriffinConfig c, Checkpoint ck, Backend backend) {
         int V = c.vocabSize(), D = c.hiddenSize();
@@ -330,15 +328,8 @@ public final class GriffinModel extends BackendLanguageModel<GriffinModel.State>
      */
     @Override
     public float[] forwardWithGradients(int[] ids, int position, int token, TraceRecorder trace) {
-        checkIds(ids);
-        if (position < 0 || position >= ids.length) throw new IllegalArgumentException("position " + position + " is outside the prompt [0, " + ids.length + ")");
-        LanguageModel.checkOutput(token, config.vocabSize());
-        if (backend.isGpu()) {
-            synchronized (this) {
-                if (reverse == null) reverse = new GriffinModel(dir, config, checkpoint, CpuBackend.INSTANCE);
-            }
-            return reverse.forwardWithGradients(ids, position, token, trace);
-        }
+        checkExplained(ids, position, token);
+        if (backend.isGpu()) return cpuView(cpu -> new GriffinModel(dir, config, checkpoint, cpu)).forwardWithGradients(ids, position, token, trace);
         int L = ids.length, D = config.hiddenSize(), V = config.vocabSize();
         float[][] streams = new float[2 * layers.length + 1][];
         float[] x = new float[L * D], logits = new float[V];

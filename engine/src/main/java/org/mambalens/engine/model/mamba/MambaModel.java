@@ -10,7 +10,6 @@ import org.mambalens.engine.kernels.Backward;
 import org.mambalens.engine.kernels.Elementwise;
 import org.mambalens.engine.kernels.MatMul;
 import org.mambalens.engine.model.BackendLanguageModel;
-import org.mambalens.engine.model.LanguageModel;
 import org.mambalens.engine.model.SequenceClassification;
 import org.mambalens.engine.tensor.Tensor;
 import org.mambalens.engine.trace.TraceRecorder;
@@ -75,7 +74,6 @@ public final class MambaModel extends BackendLanguageModel<MambaModel.State> {
     private final Buffer normF;        // [D]
     private final Matrix head;         // [O, D]: lm_head (the embeddings when tied), or a classifier's score
     private final int outputs;
-    private MambaModel reverse;        // on a GPU: this checkpoint on the CPU backend, for the reverse pass
 
     private MambaModel(Path dir, MambaConfig config, SequenceClassification classifier, Checkpoint checkpoint, Backend backend) {
         int V = config.vocabSize(), D = config.hiddenSize();
@@ -188,16 +186,8 @@ public final class MambaModel extends BackendLanguageModel<MambaModel.State> {
      */
     @Override
     public float[] forwardWithGradients(int[] ids, int position, int token, TraceRecorder trace) {
-        checkIds(ids);
-        checkFits(ids.length);
-        if (position < 0 || position >= ids.length) throw new IllegalArgumentException("position " + position + " is outside the prompt [0, " + ids.length + ")");
-        LanguageModel.checkOutput(token, outputs);
-        if (backend.isGpu()) {
-            synchronized (this) {
-                if (reverse == null) reverse = new MambaModel(dir, config, classifier, checkpoint, CpuBackend.INSTANCE);
-            }
-            return reverse.forwardWithGradients(ids, position, token, trace);
-        }
+        checkExplained(ids, position, token);
+        if (backend.isGpu()) return cpuView(cpu -> new MambaModel(dir, config, classifier, checkpoint, cpu)).forwardWithGradients(ids, position, token, trace);
         int L = ids.length, D = config.hiddenSize(), E = config.intermediateSize();
         float[][] streams = new float[layers.length + 1][];
         float[] x = new float[L * D], normed = new float[L * D], logits = new float[outputs];
