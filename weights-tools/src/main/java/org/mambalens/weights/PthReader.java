@@ -1,6 +1,7 @@
 package org.mambalens.weights;
 
 import org.mambalens.engine.io.CheckpointException;
+import org.mambalens.engine.io.InputFile;
 import org.mambalens.engine.io.DType;
 
 import java.io.IOException;
@@ -58,7 +59,7 @@ public final class PthReader {
      * when the top level holds a dict under "model" or "state_dict", that dict alone is returned.
      */
     public static Map<String, TensorData> read(Path file) {
-        try (ZipFile zip = new ZipFile(file.toFile())) {
+        try (ZipFile zip = new ZipFile(InputFile.regular(file).toFile())) {
             ZipEntry pkl = zip.stream().filter(e -> e.getName().endsWith("data.pkl") && e.getName().chars().filter(c -> c == '/').count() == 1)
                     .findFirst().orElseThrow(() -> new CheckpointException(file, "no <name>/data.pkl in this zip: not a torch.save checkpoint"));
             String prefix = pkl.getName().substring(0, pkl.getName().length() - "data.pkl".length());

@@ -86,7 +86,7 @@ public final class Npy {
     public static Array readFloat32(Path file) {
         byte[] all;
         try {
-            all = Files.readAllBytes(file);
+            all = Files.readAllBytes(InputFile.regular(file));
         } catch (IOException e) {
             throw new CheckpointException(file, "cannot read: " + e.getMessage());
         }
