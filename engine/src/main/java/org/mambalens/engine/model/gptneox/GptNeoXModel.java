@@ -226,6 +226,11 @@ public final class GptNeoXModel extends StackedLanguageModel {
     }
 
     @Override
+    public int maxPositions() {
+        return config.maxPositions();
+    }
+
+    @Override
     protected void checkPositions(int[] ids, LanguageModel.State state) {
         int cached = state.position();
         if (cached + ids.length > config.maxPositions()) {
