@@ -59,7 +59,7 @@ public final class ImageReport {
             ImageClassifier model = s.model();
             if (model.imageSize() != size) throw new IllegalArgumentException(s.name() + " takes " + model.imageSize() + " px images, the input has " + size);
             float[] pixels = ImagePreprocessor.of(s.dir(), model).fromGray(gray, size, size);
-            int start = startLayer >= 0 ? Math.min(startLayer, model.layers() - 1) : ImageExplainer.defaultStartLayer(model.layers());
+            int start = ImageExplainer.startLayer(startLayer, model.layers());
             ImageExplainer.Result result = ImageExplainer.explain(model, pixels, java.util.EnumSet.copyOf(methods), start, -1);
             int predicted = result.target();
             String label = ConfigFile.in(s.dir()).json().path("id2label").path(String.valueOf(predicted)).asText(String.valueOf(predicted));
