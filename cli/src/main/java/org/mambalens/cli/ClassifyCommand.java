@@ -68,13 +68,13 @@ final class ClassifyCommand implements Callable<Integer> {
     @ArgGroup(exclusive = true, multiplicity = "1")
     Input input;
 
-    @Option(names = "--top", paramLabel = "K", defaultValue = "5", description = "Classes to print per image (default ${DEFAULT-VALUE}).")
+    @Option(names = "--top", paramLabel = "K", defaultValue = "5", converter = Counts.Positive.class, description = "Classes to print per image (default ${DEFAULT-VALUE}).")
     int top;
 
-    @Option(names = "--limit", paramLabel = "N", description = "With --fashion-mnist or --texts: the first N only.")
+    @Option(names = "--limit", paramLabel = "N", converter = Counts.Positive.class, description = "With --fashion-mnist or --texts: the first N only.")
     Integer limit;
 
-    @Option(names = "--out", paramLabel = "FILE", description = "Also write the logits as float32 NPY [N, classes].")
+    @Option(names = "--out", paramLabel = "FILE", description = "Also write the logits as float32 NPY [N, classes] (with --fashion-mnist or --texts: of every item classified).")
     Path out;
 
     @Override
@@ -99,14 +99,14 @@ final class ClassifyCommand implements Callable<Integer> {
                     throw new IllegalArgumentException("--pixels " + input.pixels + " has shape " + Arrays.toString(array.shape())
                             + ", the model takes [N, " + c + ", " + s + ", " + s + "]");
                 }
-                data = array.data();
+                data = Finite.inputs(array.data(), "--pixels " + input.pixels);
                 n = array.dim(0);
             }
             JsonNode labels = ConfigFile.in(dir).json().path("id2label");
             float[] logits = new float[n * k];
             long start = System.nanoTime();
             for (int i = 0; i < n; i++) {
-                float[] row = classifier.classify(Arrays.copyOfRange(data, i * size, (i + 1) * size), null);
+                float[] row = Finite.outputs(classifier.classify(Arrays.copyOfRange(data, i * size, (i + 1) * size), null), dir);
                 System.arraycopy(row, 0, logits, i * k, k);
                 System.out.println("image " + i + ":" + topClasses(row, j -> labels.path(String.valueOf(j)).asText(String.valueOf(j))));
             }
@@ -126,7 +126,7 @@ final class ClassifyCommand implements Callable<Integer> {
             if (input.texts != null) return textAccuracy(dir, classifier, input.texts.isAbsolute() || Files.exists(input.texts) ? input.texts : home.resolve(input.texts));
             int[] ids = input.text != null ? tokenizer(dir).encode(input.text) : TokenIds.parse(input.tokenIds);
             if (ids.length == 0) throw new IllegalArgumentException("--text encodes to no tokens");
-            float[] logits = classifier.logits(ids);
+            float[] logits = Finite.outputs(classifier.logits(ids), dir);
             System.out.println(classifier.labels().get(Sampler.argmax(logits)) + " (" + ids.length + " tokens, read at position "
                     + classifier.readPosition(ids) + "):" + topClasses(logits, classifier.labels()::get));
             if (out != null) Npy.writeFloat32(out, logits, 1, k);
@@ -149,7 +149,7 @@ final class ClassifyCommand implements Callable<Integer> {
         java.util.concurrent.atomic.AtomicInteger done = new java.util.concurrent.atomic.AtomicInteger();
         long start = System.nanoTime();
         IntStream.range(0, n).parallel().forEach(i -> {
-            System.arraycopy(classifier.logits(tokenizer.encode(data.get(i).text())), 0, logits, i * k, k);
+            System.arraycopy(Finite.outputs(classifier.logits(tokenizer.encode(data.get(i).text())), dir), 0, logits, i * k, k);
             int d = done.incrementAndGet();
             if (d % 50 == 0 || d == n) System.err.printf("\r%d/%d texts, %.1f texts/s ", d, n, d / ((System.nanoTime() - start) / 1e9));
         });
@@ -167,7 +167,7 @@ final class ClassifyCommand implements Callable<Integer> {
         for (float v : row) sum += Math.exp(v - max);
         double total = sum;
         StringBuilder line = new StringBuilder();
-        IntStream.range(0, k).boxed().sorted(Comparator.comparingDouble(j -> -row[j])).limit(Math.max(1, top)).forEach(j ->
+        IntStream.range(0, k).boxed().sorted(Comparator.comparingDouble(j -> -row[j])).limit(top).forEach(j ->
                 line.append(String.format("  %s %.4f", label.apply(j), Math.exp(row[j] - max) / total)));
         return line.toString();
     }
@@ -176,10 +176,12 @@ final class ClassifyCommand implements Callable<Integer> {
     private int accuracy(Path dir, ImageClassifier classifier) {
         FashionMnist test = FashionMnist.test(input.fashionMnist);
         ImagePreprocessor pre = ImagePreprocessor.of(dir, classifier);
-        int n = limit == null ? test.size() : Math.min(limit, test.size()), correct = 0;
+        int n = limit == null ? test.size() : Math.min(limit, test.size()), k = classifier.numClasses(), correct = 0;
+        float[] all = new float[n * k];
         long start = System.nanoTime();
         for (int i = 0; i < n; i++) {
-            float[] logits = classifier.classify(pre.fromGray(test.pixels(i), FashionMnist.SIZE, FashionMnist.SIZE), null);
+            float[] logits = Finite.outputs(classifier.classify(pre.fromGray(test.pixels(i), FashionMnist.SIZE, FashionMnist.SIZE), null), dir);
+            System.arraycopy(logits, 0, all, i * k, k);
             if (Sampler.argmax(logits) == test.label(i)) correct++;
             if ((i + 1) % 500 == 0 || i + 1 == n) {
                 double secs = (System.nanoTime() - start) / 1e9;
@@ -189,6 +191,7 @@ final class ClassifyCommand implements Callable<Integer> {
         }
         System.err.println();
         System.out.printf("%s: top-1 accuracy %.4f on %d Fashion-MNIST test images%n", dir, correct / (double) n, n);
+        if (out != null) Npy.writeFloat32(out, all, n, k);
         return 0;
     }
 }

@@ -32,14 +32,14 @@ final class EvaluateCommand implements Callable<Integer> {
             description = "raw, rollout, attribution; default all three (a random map is always added as the chance level).")
     List<String> methods;
 
-    @Option(names = "--limit", paramLabel = "N", defaultValue = "10000", description = "The first N test images (default all 10,000).")
+    @Option(names = "--limit", paramLabel = "N", converter = Counts.Positive.class, defaultValue = "10000", description = "The first N test images (default all 10,000).")
     int limit;
 
-    @Option(names = "--threads", paramLabel = "T", description = "Images evaluated at once, one thread each (default: the cores).")
+    @Option(names = "--threads", paramLabel = "T", converter = Counts.Positive.class, description = "Images evaluated at once, one thread each (default: the cores).")
     Integer threads;
 
-    @Option(names = "--start-layer", paramLabel = "L", defaultValue = "-1", description = "First layer the methods use (default: 15/24 of the depth).")
-    int startLayer;
+    @Option(names = "--start-layer", paramLabel = "L", converter = Counts.NonNegative.class, description = "First layer the methods use, from 0 (default: 15/24 of the depth).")
+    Integer startLayer;
 
     @Option(names = "--data", paramLabel = "DIR", description = "Fashion-MNIST directory (default " + "/usr/share/datasets/fashion-mnist).")
     Path data;
@@ -56,7 +56,6 @@ final class EvaluateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        EvaluationArguments.checkLimitAndThreads(limit, threads);
         List<Method> chosen = EvaluationArguments.methods(methods);
         Path home = Path.of(System.getProperty("mambalens.home", "."));
         FashionMnist test = FashionMnist.test(data != null ? data : FashionMnist.DEBIAN);
@@ -66,7 +65,7 @@ final class EvaluateCommand implements Callable<Integer> {
                 subjects.add(new Evaluation.Subject(m.key(), m.dir(), Models.loadImageClassifier(m.dir(), device.device, device.precision)));
             }
             int t = threads != null ? threads : Runtime.getRuntime().availableProcessors();
-            Path results = new Evaluation(test, subjects, chosen, startLayer, fill, seed).run(out, limit, t, System.err);
+            Path results = new Evaluation(test, subjects, chosen, startLayer == null ? -1 : startLayer, fill, seed).run(out, limit, t, System.err);
             System.out.println("wrote " + results + " and " + out.resolve("results.md"));
         } finally {
             subjects.forEach(s -> s.model().close());

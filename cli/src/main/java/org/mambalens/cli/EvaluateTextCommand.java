@@ -37,14 +37,14 @@ final class EvaluateTextCommand implements Callable<Integer> {
     @Option(names = "--data", paramLabel = "FILE.jsonl", description = "Labelled texts (default: " + LabelledTexts.BUNDLED_TEST + ").")
     Path data;
 
-    @Option(names = "--limit", paramLabel = "N", defaultValue = "1000000", description = "The first N texts (default: all).")
+    @Option(names = "--limit", paramLabel = "N", converter = Counts.Positive.class, defaultValue = "1000000", description = "The first N texts (default: all).")
     int limit;
 
-    @Option(names = "--threads", paramLabel = "T", description = "Texts evaluated at once, one thread each (default: the cores).")
+    @Option(names = "--threads", paramLabel = "T", converter = Counts.Positive.class, description = "Texts evaluated at once, one thread each (default: the cores).")
     Integer threads;
 
-    @Option(names = "--start-layer", paramLabel = "L", defaultValue = "-1", description = "First layer the methods use (default: 15/24 of the depth).")
-    int startLayer;
+    @Option(names = "--start-layer", paramLabel = "L", converter = Counts.NonNegative.class, description = "First layer the methods use, from 0 (default: 15/24 of the depth).")
+    Integer startLayer;
 
     @Option(names = "--seed", defaultValue = "0", description = "Seed of the random baseline orders.")
     long seed;
@@ -54,7 +54,6 @@ final class EvaluateTextCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        EvaluationArguments.checkLimitAndThreads(limit, threads);
         List<Method> chosen = EvaluationArguments.methods(methods);
         Path home = Path.of(System.getProperty("mambalens.home", "."));
         List<TextEvaluation.Subject> subjects = new ArrayList<>();
@@ -73,7 +72,7 @@ final class EvaluateTextCommand implements Callable<Integer> {
             }
             LabelledTexts texts = LabelledTexts.read(data != null ? data : home.resolve(LabelledTexts.BUNDLED_TEST), labels);
             int t = threads != null ? threads : Runtime.getRuntime().availableProcessors();
-            Path results = new TextEvaluation(texts, subjects, chosen, startLayer, seed).run(out, limit, t, System.err);
+            Path results = new TextEvaluation(texts, subjects, chosen, startLayer == null ? -1 : startLayer, seed).run(out, limit, t, System.err);
             System.out.println("wrote " + results + " and " + out.resolve("results.md"));
         } finally {
             subjects.forEach(s -> s.classifier().close());

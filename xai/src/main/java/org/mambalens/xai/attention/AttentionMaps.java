@@ -3,6 +3,7 @@ package org.mambalens.xai.attention;
 import org.mambalens.engine.backend.Backend;
 import org.mambalens.engine.io.Npy;
 import org.mambalens.engine.kernels.AttentionKernels;
+import org.mambalens.engine.io.MemoryBudget;
 import org.mambalens.engine.kernels.Parallel;
 import org.mambalens.engine.trace.AttentionTrace;
 import org.mambalens.engine.trace.LayerTrace;
@@ -13,6 +14,7 @@ import org.mambalens.engine.trace.RwkvTrace;
 import org.mambalens.engine.trace.SsdTrace;
 import org.mambalens.engine.trace.TraceRecorder;
 
+import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Objects;
@@ -86,9 +88,9 @@ public final class AttentionMaps {
 
         /**
          * Streams the matrices to a float32 NPY file [count, T, T], a group of them at a time made in
-         * parallel, so its size is bounded by the disk only.
+         * parallel, so its size is bounded by the disk only; {@code progress} (may be null) is told how far it got.
          */
-        public void write(Path file) {
+        public void write(Path file, PrintStream progress) {
             int group = Parallel.THREADS;
             Npy.writeFloat32(file, new int[]{count, tokens, tokens}, sink -> {
                 float[][] batch = new float[group][];
@@ -98,7 +100,9 @@ public final class AttentionMaps {
                         for (int k = k0; k < k1; k++) batch[k] = matrix.apply(from + k);
                     });
                     for (int k = 0; k < n; k++) sink.accept(batch[k]);
+                    if (progress != null) progress.printf("\r%d/%d %ss", from + n, count, unit);
                 }
+                if (progress != null) progress.println();
             });
         }
     }
@@ -160,12 +164,7 @@ public final class AttentionMaps {
     }
 
     private void checkMemory() {
-        long need = workingBytes(), heap = Runtime.getRuntime().maxMemory();
-        if (need > heap * 3 / 4) {
-            throw new IllegalArgumentException(String.format("%d tokens need about %.1f GiB of working memory for %d threads' "
-                    + "[L, L] matrices, more than the %.1f GiB heap allows; use fewer tokens, fewer threads (-Dmambalens.threads) "
-                    + "or a larger -Xmx", length, need / 1073741824.0, Parallel.THREADS, heap / 1073741824.0));
-        }
+        MemoryBudget.require(workingBytes(), length + " tokens' [L, L] attention matrices, " + Parallel.THREADS + " at once (-Dmambalens.threads),");
     }
 
     public int channels() {
@@ -307,7 +306,7 @@ public final class AttentionMaps {
     /** The whole tensor [E, L, L] in one array (E·L² must fit in an int). */
     public float[] tensor() {
         long size = (long) channels * length * length;
-        if (size > Integer.MAX_VALUE - 8) throw new IllegalArgumentException("[E, L, L] = " + size + " floats do not fit in one array; stream them with units().write(file)");
+        if (size > Integer.MAX_VALUE - 8) throw new IllegalArgumentException("[E, L, L] = " + size + " floats do not fit in one array; stream them with units().write(file, progress)");
         float[] out = new float[(int) size];
         int L2 = length * length;
         Parallel.forRange(channels, 1, (c0, c1) -> {
