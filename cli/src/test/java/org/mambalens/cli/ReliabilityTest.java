@@ -227,11 +227,33 @@ class ReliabilityTest {
         assertThat(r.err().strip()).contains("num_hidden_layers").doesNotContain("\n");
     }
 
+    /** README's reproducibility promise across kernel thread counts (fixed per JVM, so one JVM each): logits and gradients. */
+    @Test
+    void resultsAreBitIdenticalAcrossKernelThreadCounts() throws Exception {
+        String ids = java.util.stream.IntStream.range(0, 300).mapToObj(i -> String.valueOf((i * 37) % 4000 + 5)).collect(java.util.stream.Collectors.joining(","));
+        byte[] logits = null, explanation = null;
+        for (String threads : new String[]{"1", "2", "16"}) {
+            Path out = tmp.resolve("logits-" + threads + ".npy"), report = tmp.resolve("report-" + threads);
+            Isolated forward = runIsolated("-Dmambalens.threads=" + threads, "forward", "--token-ids", ids, "--out", out.toString());
+            assertThat(forward.code()).as(forward.err()).isZero();
+            Isolated explain = runIsolated("-Dmambalens.threads=" + threads, "explain", "--text", "The computer said that the answer was",
+                    "--method", "attribution", "--out", report.toString());
+            assertThat(explain.code()).as(explain.err()).isZero();
+            byte[] l = Files.readAllBytes(out), e = Files.readAllBytes(report.resolve("explanation.json"));
+            if (logits == null) {
+                logits = l;
+                explanation = e;
+            }
+            assertThat(l).as("logits with " + threads + " threads").isEqualTo(logits);
+            assertThat(e).as("attribution with " + threads + " threads").isEqualTo(explanation);
+        }
+    }
+
     record Isolated(int code, String err) {
     }
 
-    private static Isolated runIsolated(String heap, String... args) throws Exception {
-        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), heap,
+    private static Isolated runIsolated(String option, String... args) throws Exception {
+        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), option,
                 "--add-modules", "jdk.incubator.vector", "-Dmambalens.home=" + Fixtures.repository(), "-cp", System.getProperty("java.class.path"),
                 Main.class.getName()));
         command.addAll(List.of(args));

@@ -220,24 +220,41 @@ public final class AttentionMaps {
         if (forward == null) throw new IllegalArgumentException("a layer summary combines the directions: ask for FORWARD (one-way models) or BOTH");
         checkMemory();
         AttentionSummary.CausalAccumulator total = new AttentionSummary.CausalAccumulator(length, backward != null);
-        // One range per thread: each range sums into [T, T] arrays of its own, merged once at the end.
-        Parallel.forRange(channels, (channels + Parallel.THREADS - 1) / Parallel.THREADS, (c0, c1) -> {
-            AttentionSummary.CausalAccumulator acc = new AttentionSummary.CausalAccumulator(length, backward != null);
-            if (unified) {
-                Worker w = new Worker();
-                for (int c = c0; c < c1; c++) {
-                    w.fwd.compute(c);
-                    if (w.bwd != null) w.bwd.compute(c);
-                    acc.add(w.fwd.matrix, w.bwd == null ? null : w.bwd.matrix);
+        // Channels are summed in chunks of a fixed size into [T, T] arrays of their own, and the chunks merged in
+        // channel order whichever thread made each: the same bits for any thread count. A wave of one chunk per
+        // thread at a time bounds the memory as one range per thread did.
+        int chunks = (channels + SUMMARY_CHUNK - 1) / SUMMARY_CHUNK;
+        for (int wave = 0; wave < chunks; wave += Parallel.THREADS) {
+            int first = wave;
+            AttentionSummary.CausalAccumulator[] partial = new AttentionSummary.CausalAccumulator[Math.min(Parallel.THREADS, chunks - wave)];
+            Parallel.forRange(partial.length, 1, (k0, k1) -> {
+                for (int k = k0; k < k1; k++) {
+                    int c0 = (first + k) * SUMMARY_CHUNK, c1 = Math.min(channels, c0 + SUMMARY_CHUNK);
+                    partial[k] = sum(c0, c1);
                 }
-            } else {
-                new TiledReduction(acc).run(c0, c1);
-            }
-            synchronized (total) {
-                total.merge(acc);
-            }
-        });
+            });
+            for (AttentionSummary.CausalAccumulator p : partial) total.merge(p);
+        }
         return total.summary(channels);
+    }
+
+    /** Channels summed per chunk of {@link #summary}: a multiple of the tiled reduction's group. */
+    private static final int SUMMARY_CHUNK = 64;
+
+    /** The sums over channels [c0, c1), in channel order. */
+    private AttentionSummary.CausalAccumulator sum(int c0, int c1) {
+        AttentionSummary.CausalAccumulator acc = new AttentionSummary.CausalAccumulator(length, backward != null);
+        if (unified) {
+            Worker w = new Worker();
+            for (int c = c0; c < c1; c++) {
+                w.fwd.compute(c);
+                if (w.bwd != null) w.bwd.compute(c);
+                acc.add(w.fwd.matrix, w.bwd == null ? null : w.bwd.matrix);
+            }
+        } else {
+            new TiledReduction(acc).run(c0, c1);
+        }
+        return acc;
     }
 
     /**
