@@ -1,5 +1,6 @@
 package org.mambalens.engine.io;
 
+import java.nio.file.Path;
 import java.util.Locale;
 
 /**
@@ -11,15 +12,25 @@ public final class MemoryBudget {
     private MemoryBudget() {
     }
 
-    /** Refuses {@code bytes} the heap cannot spare; {@code what} names the file or argument that asked for them. */
+    /** Refuses {@code bytes} the heap cannot spare; {@code what} names the argument that asked for them. */
     public static void require(long bytes, String what) {
+        String refusal = refusal(bytes);
+        if (refusal != null) throw new IllegalArgumentException(what + refusal);
+    }
+
+    /** The same for what a file's contents ask for: refused as that file's error. */
+    public static void require(long bytes, Path file, String what) {
+        String refusal = refusal(bytes);
+        if (refusal != null) throw new CheckpointException(file, what + refusal);
+    }
+
+    /** Why {@code bytes} cannot be had, or null when they can. */
+    private static String refusal(long bytes) {
         Runtime runtime = Runtime.getRuntime();
         long available = runtime.maxMemory() - (runtime.totalMemory() - runtime.freeMemory());
-        if (bytes < 0 || bytes > available) {
-            String needed = bytes < 0 ? "more than 2^63 bytes" : size(bytes);
-            throw new IllegalArgumentException(what + " needs " + needed + " of memory, more than the " + size(available)
-                    + " Java can spare; give it more with MAMBALENS_JAVA_OPTS=-Xmx" + ((bytes >> 30) * 3 / 2 + 1) + "g, or ask for less");
-        }
+        if (bytes >= 0 && bytes <= available) return null;
+        return " needs " + (bytes < 0 ? "more than 2^63 bytes" : size(bytes)) + " of memory, more than the " + size(available)
+                + " Java can spare; give it more with MAMBALENS_JAVA_OPTS=-Xmx" + ((bytes >> 30) * 3 / 2 + 1) + "g, or ask for less";
     }
 
     /** A byte count the way people read it: 3.7 GB. */

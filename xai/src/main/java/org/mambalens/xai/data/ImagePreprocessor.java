@@ -106,13 +106,13 @@ public record ImagePreprocessor(int channels, int size, float rescale, float[] m
                 reader.setInput(in, true, true);
                 // The header's size, checked before the pixels are decoded: a small file may claim a huge image.
                 long pixels = MemoryBudget.product(reader.getWidth(0), reader.getHeight(0));
-                MemoryBudget.require(MemoryBudget.product(pixels, BYTES_PER_DECODED_PIXEL),
-                        file + " (" + reader.getWidth(0) + " × " + reader.getHeight(0) + " pixels)");
+                MemoryBudget.require(MemoryBudget.product(pixels, BYTES_PER_DECODED_PIXEL), file,
+                        "the image (" + reader.getWidth(0) + " × " + reader.getHeight(0) + " pixels)");
                 img = reader.read(0);
             } finally {
                 reader.dispose();
             }
-        } catch (CheckpointException | IllegalArgumentException refused) {
+        } catch (CheckpointException refused) {
             throw refused;
         } catch (IOException | RuntimeException e) {
             // ImageIO's decoders report corrupt data with whatever exception they meet first.
