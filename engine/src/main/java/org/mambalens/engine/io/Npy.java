@@ -86,8 +86,7 @@ public final class Npy {
     public static Array readFloat32(Path file) {
         byte[] all;
         try {
-            MemoryBudget.require(Files.size(InputFile.regular(file)), file, "reading the array");
-            all = Files.readAllBytes(file);
+            all = Files.readAllBytes(InputFile.wholeInMemory(file, 1));
         } catch (IOException e) {
             throw new CheckpointException(file, "cannot read: " + e.getMessage());
         }

@@ -80,7 +80,7 @@ public final class BpeTokenizer {
     public static BpeTokenizer load(Path file) {
         JsonNode root;
         try {
-            root = new ObjectMapper().readTree(Files.readAllBytes(InputFile.regular(file)));
+            root = new ObjectMapper().readTree(Files.readAllBytes(InputFile.wholeInMemory(file, InputFile.JSON_EXPANSION)));
         } catch (IOException e) {
             throw new CheckpointException(file, Files.exists(file) ? "not a valid tokenizer.json: " + e.getMessage().lines().findFirst().orElse("") : "no such file");
         }

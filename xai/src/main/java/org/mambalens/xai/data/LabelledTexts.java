@@ -28,7 +28,7 @@ public record LabelledTexts(Path file, List<LabelledTexts.Text> texts) {
     public static LabelledTexts read(Path file, int labels) {
         List<String> lines;
         try {
-            lines = Files.readAllLines(InputFile.regular(file), StandardCharsets.UTF_8);
+            lines = Files.readAllLines(InputFile.wholeInMemory(file, InputFile.JSON_EXPANSION), StandardCharsets.UTF_8);
         } catch (java.nio.charset.MalformedInputException e) {
             throw new CheckpointException(file, "not UTF-8 text");
         } catch (IOException e) {
