@@ -127,6 +127,22 @@ class ReliabilityTest {
     }
 
     @Test
+    void nonFiniteWeightsAreRefusedNotTurnedIntoNaNProbabilities() throws IOException {
+        Path model = copy(VIT);
+        try (org.mambalens.engine.io.Checkpoint original = org.mambalens.engine.io.Checkpoint.open(VIT)) {
+            org.mambalens.engine.io.SafetensorsWriter writer = new org.mambalens.engine.io.SafetensorsWriter();
+            for (String name : original.names()) {
+                org.mambalens.engine.io.TensorInfo info = original.info(name);
+                byte[] bytes = original.tensor(name).data().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
+                if (name.equals("classifier.bias")) java.nio.ByteBuffer.wrap(bytes).order(java.nio.ByteOrder.LITTLE_ENDIAN).putFloat(0, Float.NaN);
+                writer.add(name, info.dtype(), info.shape(), bytes);
+            }
+            writer.write(model.resolve("model.safetensors"));
+        }
+        expectOneLineError(run("classify", "--model", model.toString(), "--pixels", VIT.resolve("pixels.npy").toString()), "weights hold NaN");
+    }
+
+    @Test
     void preprocessorConfigValuesAreCheckedAndItsAbsenceIsSaid() throws IOException {
         Path image = Fixtures.repository().resolve(ExplainCommand.BUNDLED_IMAGE);
         Path model = copy(Fixtures.repository().resolve("models/vit-fashion"));
