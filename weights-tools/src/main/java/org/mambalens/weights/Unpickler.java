@@ -82,7 +82,7 @@ final class Unpickler {
             int op = in.get() & 0xFF;
             switch (op) {
                 case 0x80 -> { // PROTO
-                    int proto = in.get() & 0xFF;
+                    int proto = need(1).get() & 0xFF;
                     if (proto > 5) throw new PickleException("pickle protocol " + proto + " is not supported (2–5)");
                 }
                 case 0x95 -> need(8).getLong(); // FRAME: a length hint only
@@ -99,7 +99,7 @@ final class Unpickler {
                 case 0x88 -> push(Boolean.TRUE);
                 case 0x89 -> push(Boolean.FALSE);
                 case 'J' -> push((long) need(4).getInt());
-                case 'K' -> push((long) (in.get() & 0xFF));
+                case 'K' -> push((long) (need(1).get() & 0xFF));
                 case 'M' -> push((long) (need(2).getShort() & 0xFFFF));
                 case 0x8a -> push(longOf(bytes(need(1).get() & 0xFF))); // LONG1
                 case 0x8b -> push(longOf(bytes(length(need(4).getInt() & 0xFFFFFFFFL)))); // LONG4
