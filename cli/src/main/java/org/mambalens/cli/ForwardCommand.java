@@ -1,5 +1,6 @@
 package org.mambalens.cli;
 
+import org.mambalens.engine.io.MemoryBudget;
 import org.mambalens.engine.io.Npy;
 import org.mambalens.engine.model.LanguageModel;
 import org.mambalens.engine.model.Models;
@@ -31,6 +32,9 @@ final class ForwardCommand implements Callable<Integer> {
         int[] ids = TokenIds.parse(tokenIds);
         Path dir = model.resolve();
         try (LanguageModel lm = Models.loadLanguageModel(dir, device.device, device.precision)) {
+            // The logits, and their bytes as they are written.
+            MemoryBudget.require(MemoryBudget.product(2, ids.length, lm.outputs(), Float.BYTES),
+                    "--token-ids (" + ids.length + " tokens × " + lm.outputs() + " logits)");
             float[] logits = Finite.outputs(lm.forward(ids, null), dir);
             Npy.writeFloat32(out, logits, ids.length, lm.outputs());
             System.err.printf("wrote %s: float32 [%d, %d]%n", out, ids.length, lm.outputs());

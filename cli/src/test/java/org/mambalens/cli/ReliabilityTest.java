@@ -113,6 +113,8 @@ class ReliabilityTest {
         expectOneLineError(run("classify", "--model", vim.toString(), "--pixels", vim.resolve("pixels.npy").toString()), "\"depth\"");
         expectOneLineError(run("generate", "--model", copyWithConfig(MAMBA, "eos_token_id", "99999").toString(), "--token-ids", "1"),
                 "\"eos_token_id\" 99999 is outside the vocabulary");
+        Path classifier = copyWithConfig(Fixtures.repository().resolve("models/mamba-fortunes-topics"), "pad_token_id", "99999");
+        expectOneLineError(run("classify", "--model", classifier.toString(), "--text", "hello"), "\"pad_token_id\" 99999 is outside the vocabulary");
         assertThat(tmp.resolve("x.npy")).doesNotExist();
     }
 
@@ -237,6 +239,10 @@ class ReliabilityTest {
         Isolated r = runIsolated("-Xmx256m", "classify", "--model", Fixtures.repository().resolve("models/vit-fashion").toString(), "--image", huge.toString());
         assertThat(r.code()).as(r.err()).isEqualTo(1);
         assertThat(r.err().strip()).contains("huge.png", "50000 × 50000", "-Xmx").doesNotContain("\n").doesNotContain("Exception");
+        String manyIds = String.join(",", java.util.Collections.nCopies(20_000, "5"));
+        r = runIsolated("-Xmx256m", "forward", "--model", Fixtures.repository().resolve("models/mamba-fortunes").toString(), "--token-ids", manyIds, "--out", tmp.resolve("x.npy").toString());
+        assertThat(r.code()).as(r.err()).isEqualTo(1);
+        assertThat(r.err().strip()).contains("--token-ids (20000 tokens", "-Xmx").doesNotContain("\n");
         Path deep = copyWithConfig(MAMBA, "num_hidden_layers", "1000000000");
         r = runIsolated("-Xmx256m", "forward", "--model", deep.toString(), "--token-ids", "1", "--out", tmp.resolve("x.npy").toString());
         assertThat(r.code()).as(r.err()).isEqualTo(1);
