@@ -38,6 +38,10 @@ public final class ImageReport {
      * @param startLayer first layer the methods use; -1: 15/24 of the depth, as the seed paper's ViM-tiny code
      */
     public static Path write(Path out, int[] gray, int size, String imageLabel, List<Subject> subjects, List<Method> methods, int startLayer) {
+        // Before anything is drawn: the picture of the input is scaled up, and a huge input would overflow it.
+        for (Subject s : subjects) {
+            if (s.model().imageSize() != size) throw new IllegalArgumentException(s.name() + " takes " + s.model().imageSize() + " px images, the input has " + size);
+        }
         Images.ensureDirectory(out);
         ObjectMapper json = new ObjectMapper();
         ObjectNode doc = json.createObjectNode();
@@ -57,7 +61,6 @@ public final class ImageReport {
         List<String> matrixRows = new ArrayList<>();
         for (Subject s : subjects) {
             ImageClassifier model = s.model();
-            if (model.imageSize() != size) throw new IllegalArgumentException(s.name() + " takes " + model.imageSize() + " px images, the input has " + size);
             float[] pixels = ImagePreprocessor.of(s.dir(), model).fromGray(gray, size, size);
             int start = ImageExplainer.startLayer(startLayer, model.layers());
             ImageExplainer.Result result = ImageExplainer.explain(model, pixels, java.util.EnumSet.copyOf(methods), start, -1);
