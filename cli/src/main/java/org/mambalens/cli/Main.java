@@ -1,11 +1,13 @@
 package org.mambalens.cli;
 
+import org.mambalens.engine.io.AtomicWrite;
 import org.mambalens.engine.io.CheckpointException;
 import org.mambalens.engine.kernels.ThreadCount;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
 import java.io.IOException;
+import java.nio.file.FileSystemException;
 
 /** {@code ./mambalens}: the command-line entry point. Commands are thin: parse, call the library, print. */
 @Command(name = "mambalens", mixinStandardHelpOptions = true, version = "MambaLens 0.1.0",
@@ -46,7 +48,7 @@ public final class Main {
      * The project's own errors (a file or an argument that cannot be used) say what is wrong themselves; the
      * Java platform's are put in words; anything else is a defect of MambaLens and said to be one.
      */
-    private static String oneLine(Throwable e) {
+    static String oneLine(Throwable e) {
         // Wrappers (a worker thread's failure, an unchecked I/O error) only repeat their cause.
         while (e.getCause() != null && (e.getMessage() == null || e.getMessage().equals(e.getCause().toString()))) e = e.getCause();
         if (e instanceof CheckpointException || e.getClass() == IllegalArgumentException.class || e.getClass() == UnsupportedOperationException.class) {
@@ -56,7 +58,10 @@ public final class Main {
             return "out of memory (the Java heap is " + org.mambalens.engine.io.MemoryBudget.size(Runtime.getRuntime().maxMemory())
                     + "); give Java more with MAMBALENS_JAVA_OPTS=-Xmx..., or ask for less";
         }
-        if (e instanceof IOException io) return "I/O error: " + firstLine(io.getMessage());
+        if (e instanceof IOException io) {
+            String file = io instanceof FileSystemException fs && fs.getFile() != null ? fs.getFile() + ": " : "";
+            return file + firstLine(AtomicWrite.reason(io));
+        }
         return "internal error (" + (e.getMessage() == null ? e.getClass().getSimpleName() : firstLine(e.getMessage()))
                 + "); please report it with the output of MAMBALENS_JAVA_OPTS=-Dmambalens.debug=true";
     }

@@ -72,6 +72,16 @@ class ReliabilityTest {
     }
 
     @Test
+    void errorsSayWhatIsWrongWithoutJavasClassNames() {
+        org.mambalens.engine.io.CheckpointException file = new org.mambalens.engine.io.CheckpointException(Path.of("m/config.json"), "bad");
+        assertThat(Main.oneLine(new IllegalStateException(file))).isEqualTo("m/config.json: bad");
+        assertThat(Main.oneLine(new java.io.UncheckedIOException(new java.nio.file.AccessDeniedException("/x")))).isEqualTo("/x: permission denied");
+        assertThat(Main.oneLine(new OutOfMemoryError("Java heap space"))).startsWith("out of memory (the Java heap is ").contains("-Xmx");
+        assertThat(Main.oneLine(new NullPointerException())).startsWith("internal error (NullPointerException); please report it");
+        assertThat(Main.oneLine(new NumberFormatException("For input string: \"x\""))).startsWith("internal error");
+    }
+
+    @Test
     void tooManyNewTokensAreRefusedUpFrontInWords() {
         Path neox = Fixtures.repository().resolve("models/gptneox-fortunes");
         CliTest.Result r = run("generate", "--model", neox.toString(), "--token-ids", "1", "--max-new-tokens", "2147483647", "--print-ids");

@@ -96,7 +96,7 @@ public final class AtomicWrite {
     }
 
     /** An I/O failure in words, without Java's exception class names. */
-    static String reason(IOException e) {
+    public static String reason(IOException e) {
         if (e instanceof FileSystemException fs && fs.getReason() != null) return fs.getReason();
         if (e instanceof java.nio.file.NoSuchFileException) return "no such file or directory";
         if (e instanceof java.nio.file.AccessDeniedException) return "permission denied";
