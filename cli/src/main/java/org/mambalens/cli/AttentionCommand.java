@@ -1,5 +1,6 @@
 package org.mambalens.cli;
 
+import org.mambalens.engine.io.MemoryBudget;
 import org.mambalens.engine.io.Npy;
 import org.mambalens.engine.model.Families;
 import org.mambalens.engine.model.ImageClassifier;
@@ -14,6 +15,8 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Set;
@@ -44,7 +47,7 @@ final class AttentionCommand implements Callable<Integer> {
     @ArgGroup(exclusive = true, multiplicity = "1")
     Input input;
 
-    @Option(names = "--layer", required = true, paramLabel = "K", description = "Layer index, from 0.")
+    @Option(names = "--layer", required = true, paramLabel = "K", converter = Counts.NonNegative.class, description = "Layer index, from 0.")
     int layer;
 
     @Option(names = "--unified", description = "Mamba: the unified implicit attention (conv, gate and D folded in) instead of α.")
@@ -82,9 +85,28 @@ final class AttentionCommand implements Callable<Integer> {
             }
         }
         AttentionMaps.Units units = AttentionMaps.units(trace.layer(layer), unified, dir);
-        units.write(out);
-        System.err.printf("wrote %s: float32 [%d, %d, %d] (%ss, queries, keys)%n", out, units.count(), units.tokens(), units.tokens(), units.unit());
+        String shape = String.format("float32 [%d, %d, %d] (%ss, queries, keys)", units.count(), units.tokens(), units.tokens(), units.unit());
+        long bytes = MemoryBudget.product(units.count(), units.tokens(), units.tokens(), Float.BYTES);
+        checkDiskSpace(bytes);
+        System.err.printf("writing %s: %s, %s%n", out, shape, MemoryBudget.size(bytes));
+        units.write(out, System.err);
+        System.err.printf("wrote %s: %s%n", out, shape);
         return 0;
+    }
+
+    /** The matrices grow with the square of the tokens: a long text is refused before hours of writing fill the disk. */
+    private void checkDiskSpace(long bytes) {
+        Path dir = out.toAbsolutePath().getParent();
+        while (dir != null && !Files.exists(dir)) dir = dir.getParent();
+        try {
+            long usable = dir == null ? Long.MAX_VALUE : Files.getFileStore(dir).getUsableSpace();
+            if (bytes < 0 || bytes > usable) {
+                throw new IllegalArgumentException("--out " + out + ": the attention matrices take " + (bytes < 0 ? "more than 2^63 bytes" : MemoryBudget.size(bytes))
+                        + ", the disk has " + MemoryBudget.size(usable) + " free; give fewer tokens");
+            }
+        } catch (IOException e) {
+            // The free space is unknown here (some file systems do not say): the write itself reports a full disk.
+        }
     }
 
     private void checkLayer(int layers) {

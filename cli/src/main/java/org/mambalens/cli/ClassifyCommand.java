@@ -73,13 +73,13 @@ final class ClassifyCommand implements Callable<Integer> {
     @ArgGroup(exclusive = true, multiplicity = "1")
     Input input;
 
-    @Option(names = "--top", paramLabel = "K", defaultValue = "5", description = "Classes to print per image (default ${DEFAULT-VALUE}).")
+    @Option(names = "--top", paramLabel = "K", defaultValue = "5", converter = Counts.Positive.class, description = "Classes to print per image (default ${DEFAULT-VALUE}).")
     int top;
 
-    @Option(names = "--limit", paramLabel = "N", description = "With --fashion-mnist or --texts: the first N only.")
+    @Option(names = "--limit", paramLabel = "N", converter = Counts.Positive.class, description = "With --fashion-mnist or --texts: the first N only.")
     Integer limit;
 
-    @Option(names = "--out", paramLabel = "FILE", description = "Also write the logits as float32 NPY [N, classes].")
+    @Option(names = "--out", paramLabel = "FILE", description = "Also write the logits as float32 NPY [N, classes] (with --fashion-mnist or --texts: of every item classified).")
     Path out;
 
     @Option(names = "--results", paramLabel = "DIR", description = "With --fashion-mnist or --texts: also write DIR/results.json (the accuracy); "
@@ -112,14 +112,14 @@ final class ClassifyCommand implements Callable<Integer> {
                     throw new IllegalArgumentException("--pixels " + input.pixels + " has shape " + Arrays.toString(array.shape())
                             + ", the model takes [N, " + c + ", " + s + ", " + s + "]");
                 }
-                data = array.data();
+                data = Finite.inputs(array.data(), "--pixels " + input.pixels);
                 n = array.dim(0);
             }
             JsonNode labels = ConfigFile.in(dir).json().path("id2label");
             float[] logits = new float[n * k];
             long start = System.nanoTime();
             for (int i = 0; i < n; i++) {
-                float[] row = classifier.classify(Arrays.copyOfRange(data, i * size, (i + 1) * size), null);
+                float[] row = Finite.outputs(classifier.classify(Arrays.copyOfRange(data, i * size, (i + 1) * size), null), dir);
                 System.arraycopy(row, 0, logits, i * k, k);
                 System.out.println("image " + i + ":" + topClasses(row, j -> labels.path(String.valueOf(j)).asText(String.valueOf(j))));
             }
@@ -138,7 +138,7 @@ final class ClassifyCommand implements Callable<Integer> {
             int k = classifier.labels().size();
             int[] ids = input.text != null ? tokenizer(dir).encode(input.text) : TokenIds.parse(input.tokenIds);
             if (ids.length == 0) throw new IllegalArgumentException("--text encodes to no tokens");
-            float[] logits = classifier.logits(ids);
+            float[] logits = Finite.outputs(classifier.logits(ids), dir);
             System.out.println(classifier.labels().get(Sampler.argmax(logits)) + " (" + ids.length + " tokens, read at position "
                     + classifier.readPosition(ids) + "):" + topClasses(logits, classifier.labels()::get));
             if (out != null) Npy.writeFloat32(out, logits, 1, k);
@@ -207,7 +207,7 @@ final class ClassifyCommand implements Callable<Integer> {
                 try {
                     LabelledTexts data = LabelledTexts.read(Path.of(this.data), classifier.labels().size());
                     BpeTokenizer tokenizer = tokenizer(dir);
-                    return new Classification(model, "texts of " + this.data, "texts", data.size(), i -> classifier.logits(tokenizer.encode(data.get(i).text())),
+                    return new Classification(model, "texts of " + this.data, "texts", data.size(), i -> Finite.outputs(classifier.logits(tokenizer.encode(data.get(i).text())), dir),
                             i -> data.get(i).label(), classifier::close, logits);
                 } catch (RuntimeException e) {
                     classifier.close();
@@ -219,7 +219,7 @@ final class ClassifyCommand implements Callable<Integer> {
                 FashionMnist test = FashionMnist.test(Path.of(data));
                 ImagePreprocessor pre = ImagePreprocessor.of(dir, classifier);
                 return new Classification(model, "Fashion-MNIST test images", "images", test.size(),
-                        i -> classifier.classify(pre.fromGray(test.pixels(i), FashionMnist.SIZE, FashionMnist.SIZE), null), test::label, classifier::close, logits);
+                        i -> Finite.outputs(classifier.classify(pre.fromGray(test.pixels(i), FashionMnist.SIZE, FashionMnist.SIZE), null), dir), test::label, classifier::close, logits);
             } catch (RuntimeException e) {
                 classifier.close();
                 throw e;

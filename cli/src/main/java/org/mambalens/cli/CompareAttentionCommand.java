@@ -1,5 +1,6 @@
 package org.mambalens.cli;
 
+import org.mambalens.engine.io.OutputDirectory;
 import org.mambalens.engine.model.Families;
 import org.mambalens.engine.model.LanguageModel;
 import org.mambalens.engine.model.ModelFamily;
@@ -67,7 +68,7 @@ final class CompareAttentionCommand implements Callable<Integer> {
                 LanguageModel lm = Models.loadLanguageModel(dir);
                 subjects.add(new AttentionFigure.Subject(name, lm, ids, id -> tokenizer.decode(new int[]{id})));
             }
-            System.out.println("wrote " + AttentionFigure.write(out, chosenText, subjects, tokens, chosen));
+            System.out.println("wrote " + OutputDirectory.write(out, staging -> AttentionFigure.write(staging, chosenText, subjects, tokens, chosen)));
         } finally {
             subjects.forEach(s -> s.model().close());
         }

@@ -35,14 +35,14 @@ final class EvaluateCommand implements Callable<Integer> {
             description = "raw, rollout, attribution; default all three (a random map is always added as the chance level).")
     List<String> methods;
 
-    @Option(names = "--limit", paramLabel = "N", defaultValue = "10000", description = "The first N test images (default all 10,000).")
+    @Option(names = "--limit", paramLabel = "N", converter = Counts.Positive.class, defaultValue = "10000", description = "The first N test images (default all 10,000).")
     int limit;
 
-    @Option(names = "--threads", paramLabel = "T", description = "Images evaluated at once, one thread each (default: the cores).")
+    @Option(names = "--threads", paramLabel = "T", converter = Counts.Positive.class, description = "Images evaluated at once, one thread each (default: the cores).")
     Integer threads;
 
-    @Option(names = "--start-layer", paramLabel = "L", defaultValue = "-1", description = "First layer the methods use (default: 15/24 of the depth).")
-    int startLayer;
+    @Option(names = "--start-layer", paramLabel = "L", converter = Counts.NonNegative.class, description = "First layer the methods use, from 0 (default: 15/24 of the depth).")
+    Integer startLayer;
 
     @Option(names = "--data", paramLabel = "DIR", description = "Fashion-MNIST directory (default " + "/usr/share/datasets/fashion-mnist).")
     Path data;
@@ -62,9 +62,8 @@ final class EvaluateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        EvaluationArguments.checkLimitAndThreads(limit, threads);
         Path home = Path.of(System.getProperty("mambalens.home", "."));
-        Job job = new Job(EvaluationArguments.models(models, BUNDLED, home), EvaluationArguments.methods(methods), startLayer, fill, seed,
+        Job job = new Job(EvaluationArguments.models(models, BUNDLED, home), EvaluationArguments.methods(methods), startLayer == null ? -1 : startLayer, fill, seed,
                 (data != null ? data : FashionMnist.DEBIAN).toString(), device.device, device.precision);
         if (spark.enabled()) return spark.run(job, limit, out);
         try (Evaluation evaluation = job.open()) {

@@ -40,14 +40,14 @@ final class EvaluateTextCommand implements Callable<Integer> {
     @Option(names = "--data", paramLabel = "FILE.jsonl", description = "Labelled texts (default: " + LabelledTexts.BUNDLED_TEST + ").")
     Path data;
 
-    @Option(names = "--limit", paramLabel = "N", defaultValue = "1000000", description = "The first N texts (default: all).")
+    @Option(names = "--limit", paramLabel = "N", converter = Counts.Positive.class, defaultValue = "1000000", description = "The first N texts (default: all).")
     int limit;
 
-    @Option(names = "--threads", paramLabel = "T", description = "Texts evaluated at once, one thread each (default: the cores).")
+    @Option(names = "--threads", paramLabel = "T", converter = Counts.Positive.class, description = "Texts evaluated at once, one thread each (default: the cores).")
     Integer threads;
 
-    @Option(names = "--start-layer", paramLabel = "L", defaultValue = "-1", description = "First layer the methods use (default: 15/24 of the depth).")
-    int startLayer;
+    @Option(names = "--start-layer", paramLabel = "L", converter = Counts.NonNegative.class, description = "First layer the methods use, from 0 (default: 15/24 of the depth).")
+    Integer startLayer;
 
     @Option(names = "--seed", defaultValue = "0", description = "Seed of the random baseline orders.")
     long seed;
@@ -60,9 +60,8 @@ final class EvaluateTextCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        EvaluationArguments.checkLimitAndThreads(limit, threads);
         Path home = Path.of(System.getProperty("mambalens.home", "."));
-        Job job = new Job(EvaluationArguments.models(models, BUNDLED, home), EvaluationArguments.methods(methods), startLayer, seed,
+        Job job = new Job(EvaluationArguments.models(models, BUNDLED, home), EvaluationArguments.methods(methods), startLayer == null ? -1 : startLayer, seed,
                 (data != null ? data : home.resolve(LabelledTexts.BUNDLED_TEST)).toString(), device.device, device.precision);
         if (spark.enabled()) return spark.run(job, limit, out);
         try (TextEvaluation evaluation = job.open()) {

@@ -11,7 +11,7 @@ import java.util.List;
 import java.util.SequencedMap;
 import java.util.function.UnaryOperator;
 
-/** The arguments {@code evaluate} and {@code evaluate-text} share: --limit, --threads, --methods and --models. */
+/** The arguments {@code evaluate} and {@code evaluate-text} share: --methods and --models. */
 final class EvaluationArguments {
     private EvaluationArguments() {
     }
@@ -33,11 +33,6 @@ final class EvaluationArguments {
         SequencedMap<String, String> bundled = new LinkedHashMap<>();
         for (int i = 0; i < namesAndDirectories.length; i += 2) bundled.put(namesAndDirectories[i], namesAndDirectories[i + 1]);
         return bundled;
-    }
-
-    static void checkLimitAndThreads(int limit, Integer threads) {
-        if (limit < 1) throw new IllegalArgumentException("--limit must be at least 1, not " + limit);
-        if (threads != null && threads < 1) throw new IllegalArgumentException("--threads must be at least 1, not " + threads);
     }
 
     /** --methods as methods, each once, in the order given. */

@@ -1,5 +1,6 @@
 package org.mambalens.cli;
 
+import org.mambalens.engine.io.OutputDirectory;
 import org.mambalens.engine.model.Families;
 import org.mambalens.engine.model.ModelFamily;
 import org.mambalens.engine.model.Models;
@@ -52,8 +53,8 @@ final class ExplainCommand implements Callable<Integer> {
     @Option(names = "--method", paramLabel = "M", defaultValue = "all", description = "raw, rollout, attribution or all (default).")
     String method;
 
-    @Option(names = "--start-layer", paramLabel = "L", defaultValue = "-1", description = "First layer the methods use (default: 15/24 of the depth, as the seed paper's code).")
-    int startLayer;
+    @Option(names = "--start-layer", paramLabel = "L", converter = Counts.NonNegative.class, description = "First layer the methods use, from 0 (default: 15/24 of the depth, as the seed paper's code).")
+    Integer startLayer;
 
     @Option(names = "--inputs", paramLabel = "LIST", description = "A file naming one image per line: each explained into DIR/NNNN-NAME/report.html, "
             + "DIR/results.json lists them (with --spark, spread over the executors).")
@@ -83,15 +84,18 @@ final class ExplainCommand implements Callable<Integer> {
             int[] ids = tokenizer.encode(text);
             if (ids.length == 0) throw new IllegalArgumentException("--text encodes to no tokens");
             IntFunction<String> decode = id -> tokenizer.decode(new int[]{id});
+            List<Method> chosenMethods = methods;
             if (Models.isTextClassifier(dir)) {
                 try (TextClassifier classifier = Models.loadTextClassifier(dir, device.device, device.precision)) {
                     TextReport.Target chosen = TextReport.Target.label(classifier, ids, target == null ? null : classifier.label(target));
-                    System.out.println("wrote " + TextReport.write(out, family, classifier.model(), ids, decode, text, methods, startLayer, chosen));
+                    System.out.println("wrote " + OutputDirectory.write(out, staging ->
+                            TextReport.write(staging, family, classifier.model(), ids, decode, text, chosenMethods, start(), chosen)));
                 }
             } else {
                 try (var lm = Models.loadLanguageModel(dir, device.device, device.precision)) {
                     TextReport.Target chosen = TextReport.Target.nextToken(ids, target == null ? null : TextReport.Target.token(tokenizer, target), decode);
-                    System.out.println("wrote " + TextReport.write(out, family, lm, ids, decode, text, methods, startLayer, chosen));
+                    System.out.println("wrote " + OutputDirectory.write(out, staging ->
+                            TextReport.write(staging, family, lm, ids, decode, text, chosenMethods, start(), chosen)));
                 }
             }
             return 0;
@@ -110,7 +114,9 @@ final class ExplainCommand implements Callable<Integer> {
         List<ImageReport.Subject> subjects = new ArrayList<>();
         try {
             for (Path d : dirs) subjects.add(new ImageReport.Subject(d.getFileName().toString(), d, Models.loadImageClassifier(d, device.device, device.precision)));
-            Path report = ImageReport.write(out, gray, size, file.getFileName().toString(), subjects, methods, startLayer, target);
+            List<Method> chosenMethods = methods;
+            Path report = OutputDirectory.write(out, staging ->
+                    ImageReport.write(staging, gray, size, file.getFileName().toString(), subjects, chosenMethods, start(), target));
             System.out.println("wrote " + report);
         } finally {
             subjects.forEach(s -> s.model().close());
@@ -129,13 +135,18 @@ final class ExplainCommand implements Callable<Integer> {
         }
         if (images.isEmpty()) throw new IllegalArgumentException("--inputs " + inputs + " names no image");
         for (Path d : dirs) methods = Method.supported(methods, method, Families.forDirectory(d), ExplainCommand::note);
-        Explanations.Job job = new Explanations.Job(dirs.stream().map(Path::toString).toList(), images, methods, startLayer, target,
+        Explanations.Job job = new Explanations.Job(dirs.stream().map(Path::toString).toList(), images, methods, start(), target,
                 device.device, device.precision, out.toString());
         if (spark.enabled()) return spark.run(job, images.size(), out);
         try (Explanations explanations = job.open()) {
             System.out.println("wrote " + LocalRun.run(explanations, out, images.size(), Runtime.getRuntime().availableProcessors(), System.err));
         }
         return 0;
+    }
+
+    /** --start-layer, or -1 for the library's default. */
+    private int start() {
+        return startLayer == null ? -1 : startLayer;
     }
 
     private static void note(String message) {

@@ -1,5 +1,6 @@
 package org.mambalens.cli;
 
+import org.mambalens.engine.io.MemoryBudget;
 import org.mambalens.engine.io.Npy;
 import org.mambalens.engine.model.LanguageModel;
 import org.mambalens.engine.model.Models;
@@ -11,7 +12,8 @@ import java.nio.file.Path;
 import java.util.concurrent.Callable;
 
 @Command(name = "forward", mixinStandardHelpOptions = true,
-        description = "Run a language model over token ids and write the logits of every position as float32 NPY [L, vocab].")
+        description = "Run a language model over token ids and write the logits of every position as float32 NPY [L, vocab] "
+                + "([L, labels] for a text classifier: its scores at every position).")
 final class ForwardCommand implements Callable<Integer> {
     @Mixin
     DeviceOption device;
@@ -28,10 +30,14 @@ final class ForwardCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         int[] ids = tokenIds.parse();
-        try (LanguageModel lm = Models.loadLanguageModel(model.resolve(), device.device, device.precision)) {
-            float[] logits = lm.forward(ids, null);
-            Npy.writeFloat32(out, logits, ids.length, lm.vocabSize());
-            System.err.printf("wrote %s: float32 [%d, %d]%n", out, ids.length, lm.vocabSize());
+        Path dir = model.resolve();
+        try (LanguageModel lm = Models.loadLanguageModel(dir, device.device, device.precision)) {
+            // The logits, and their bytes as they are written.
+            MemoryBudget.require(MemoryBudget.product(2, ids.length, lm.outputs(), Float.BYTES),
+                    "--token-ids (" + ids.length + " tokens × " + lm.outputs() + " logits)");
+            float[] logits = Finite.outputs(lm.forward(ids, null), dir);
+            Npy.writeFloat32(out, logits, ids.length, lm.outputs());
+            System.err.printf("wrote %s: float32 [%d, %d]%n", out, ids.length, lm.outputs());
         }
         return 0;
     }

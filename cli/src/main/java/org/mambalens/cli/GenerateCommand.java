@@ -37,7 +37,7 @@ final class GenerateCommand implements Callable<Integer> {
     @ArgGroup(exclusive = true, multiplicity = "1")
     Input input;
 
-    @Option(names = "--max-new-tokens", paramLabel = "N", defaultValue = "50", description = "Tokens to generate (default ${DEFAULT-VALUE}).")
+    @Option(names = "--max-new-tokens", paramLabel = "N", defaultValue = "50", converter = Counts.NonNegative.class, description = "Tokens to generate (default ${DEFAULT-VALUE}).")
     int maxNewTokens;
 
     @Option(names = "--greedy", description = "Always take the most likely token (the default when no --temperature is given).")
@@ -46,14 +46,14 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--temperature", paramLabel = "T", description = "Sample with this temperature (> 0).")
     Float temperature;
 
-    @Option(names = "--top-k", paramLabel = "K", defaultValue = "0", description = "Sample among the K most likely tokens; 0: all (default).")
-    int topK;
+    @Option(names = "--top-k", paramLabel = "K", converter = Counts.NonNegative.class, description = "With --temperature: sample among the K most likely tokens; 0: all (default).")
+    Integer topK;
 
-    @Option(names = "--top-p", paramLabel = "P", defaultValue = "1.0", description = "Nucleus sampling: the smallest set of tokens of probability >= P (default ${DEFAULT-VALUE}).")
-    float topP;
+    @Option(names = "--top-p", paramLabel = "P", description = "With --temperature: nucleus sampling, the smallest set of tokens of probability >= P (default 1.0).")
+    Float topP;
 
-    @Option(names = "--seed", paramLabel = "S", defaultValue = "0", description = "Random seed for sampling (default ${DEFAULT-VALUE}).")
-    long seed;
+    @Option(names = "--seed", paramLabel = "S", description = "With --temperature: random seed for sampling (default 0).")
+    Long seed;
 
     @Option(names = "--print-ids", description = "Print the prompt and generated ids, comma-separated, on one line instead of the text.")
     boolean printIds;
@@ -61,16 +61,18 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--ignore-eos", description = "Keep generating after the end-of-sequence token.")
     boolean ignoreEos;
 
-    @Option(names = "--min-new-tokens", paramLabel = "N", defaultValue = "0",
+    @Option(names = "--min-new-tokens", paramLabel = "N", defaultValue = "0", converter = Counts.NonNegative.class,
             description = "Never pick the end-of-sequence token before N new tokens (transformers' min_new_tokens).")
     int minNewTokens;
 
     @Override
     public Integer call() {
-        if (minNewTokens < 0) throw new IllegalArgumentException("--min-new-tokens must be >= 0, got " + minNewTokens);
-        if (maxNewTokens < 0) throw new IllegalArgumentException("--max-new-tokens must be >= 0, got " + maxNewTokens);
         if (greedy && temperature != null) throw new IllegalArgumentException("--greedy and --temperature exclude each other");
-        Sampler sampler = temperature == null ? Sampler.greedy() : Sampler.sampling(temperature, topK, topP, seed);
+        if (temperature == null && (topK != null || topP != null || seed != null)) {
+            throw new IllegalArgumentException("--top-k, --top-p and --seed shape sampling: give --temperature too");
+        }
+        Sampler sampler = temperature == null ? Sampler.greedy()
+                : Sampler.sampling(temperature, topK == null ? 0 : topK, topP == null ? 1f : topP, seed == null ? 0 : seed);
         Path dir = model.resolve();
         if (Models.isTextClassifier(dir)) throw new IllegalArgumentException("--model " + dir + " is a text classifier, not a causal LM: use classify --text");
         try (LanguageModel lm = Models.loadLanguageModel(dir, device.device, device.precision)) {
@@ -79,20 +81,27 @@ final class GenerateCommand implements Callable<Integer> {
             if (prompt.length == 0) throw new IllegalArgumentException("--prompt encodes to no tokens");
             PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
             StreamingDecoder text = tokenizer == null ? null : new StreamingDecoder(tokenizer);
-            if (!printIds) out.print(tokenizer.decode(prompt));
+            if (!printIds) for (int id : prompt) out.print(text.accept(id));
 
-            int[] ids = Arrays.copyOf(prompt, prompt.length + maxNewTokens);
+            long total = (long) prompt.length + maxNewTokens;
+            if (total > lm.maxPositions()) {
+                throw new IllegalArgumentException("--max-new-tokens " + maxNewTokens + ": the " + prompt.length + " prompt tokens and " + maxNewTokens
+                        + " new ones exceed the model's " + lm.maxPositions() + " positions (max_position_embeddings)");
+            }
+            // Grown as tokens come, so a large --max-new-tokens costs memory only for the tokens actually generated.
+            int[] ids = Arrays.copyOf(prompt, prompt.length + Math.min(maxNewTokens, 1024));
             int n = prompt.length;
             LanguageModel.State state = lm.newState();
-            float[] logits = lm.prefill(prompt, state);
+            float[] logits = Finite.outputs(lm.prefill(prompt, state), dir);
             long start = System.nanoTime();
-            while (n < ids.length) {
+            while (n < total) {
                 if (n - prompt.length < minNewTokens) logits[lm.eosTokenId()] = Float.NEGATIVE_INFINITY;
                 int next = sampler.next(logits);
+                if (n == ids.length) ids = Arrays.copyOf(ids, (int) Math.min(total, 2L * n));
                 ids[n++] = next;
                 if (!printIds) out.print(text.accept(next));
                 if (next == lm.eosTokenId() && !ignoreEos) break;
-                if (n < ids.length) logits = lm.step(next, state);
+                if (n < total) logits = Finite.outputs(lm.step(next, state), dir);
             }
             double seconds = (System.nanoTime() - start) / 1e9;
             if (printIds) out.println(TokenIds.format(Arrays.copyOf(ids, n)));

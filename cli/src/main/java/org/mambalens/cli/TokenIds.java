@@ -22,13 +22,14 @@ final class TokenIds {
 
     static int[] parse(String text) {
         if (text == null || text.isBlank()) throw new IllegalArgumentException("--token-ids is empty");
-        String[] parts = text.split(",");
+        // -1: an empty item ("1,,2", a trailing comma, a lone comma) is an error, not silently dropped.
+        String[] parts = text.split(",", -1);
         int[] ids = new int[parts.length];
         for (int i = 0; i < parts.length; i++) {
             try {
                 ids[i] = Integer.parseInt(parts[i].strip());
             } catch (NumberFormatException e) {
-                throw new IllegalArgumentException("--token-ids: \"" + parts[i].strip() + "\" is not an integer");
+                throw new IllegalArgumentException("--token-ids: \"" + parts[i].strip().replaceAll("\\p{Cntrl}", "?") + "\" is not an integer");
             }
             if (ids[i] < 0) throw new IllegalArgumentException("--token-ids: " + ids[i] + " is negative");
         }

@@ -140,7 +140,7 @@ class CliTest {
         }
     }
 
-    private static void expectOneLineError(Result r, String mentions) {
+    static void expectOneLineError(Result r, String mentions) {
         assertThat(r.code()).isEqualTo(1);
         assertThat(r.err().strip()).contains(mentions).doesNotContain("\n").doesNotContain("Exception");
     }
@@ -425,7 +425,7 @@ class CliTest {
         expectOneLineError(run("classify", "--model", Fixtures.golden().resolve("gptneox/neox_parallel_f32").toString(), "--text", "x"), "not a text classifier");
         Path bad = tmp.resolve("bad.jsonl");
         writeString(bad, "{\"text\": \"ok\", \"label\": 0}\n{\"text\": \"no label\"}\n");
-        expectOneLineError(run("classify", "--texts", bad.toString()), "bad.jsonl line 2");
+        expectOneLineError(run("classify", "--texts", bad.toString()), "bad.jsonl: line 2");
     }
 
     /** compare-attention's numbers are those `attention --layer` writes: the unit mean of |A|, and |A| of the chosen units. */

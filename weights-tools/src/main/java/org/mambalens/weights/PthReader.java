@@ -2,11 +2,14 @@ package org.mambalens.weights;
 
 import org.mambalens.engine.io.CheckpointException;
 import org.mambalens.engine.io.DType;
+import org.mambalens.engine.io.InputFile;
+import org.mambalens.engine.io.MemoryBudget;
 
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -58,7 +61,7 @@ public final class PthReader {
      * when the top level holds a dict under "model" or "state_dict", that dict alone is returned.
      */
     public static Map<String, TensorData> read(Path file) {
-        try (ZipFile zip = new ZipFile(file.toFile())) {
+        try (ZipFile zip = new ZipFile(InputFile.regular(file).toFile())) {
             ZipEntry pkl = zip.stream().filter(e -> e.getName().endsWith("data.pkl") && e.getName().chars().filter(c -> c == '/').count() == 1)
                     .findFirst().orElseThrow(() -> new CheckpointException(file, "no <name>/data.pkl in this zip: not a torch.save checkpoint"));
             String prefix = pkl.getName().substring(0, pkl.getName().length() - "data.pkl".length());
@@ -89,14 +92,15 @@ public final class PthReader {
             for (var e : refs.entrySet()) {
                 TensorRef t = e.getValue();
                 byte[] storage = storages.get(t.storage().key());
+                long expected = MemoryBudget.product(t.storage().elements(), t.storage().dtype().bytes);
                 if (storage == null) {
                     ZipEntry entry = zip.getEntry(prefix + "data/" + t.storage().key());
                     if (entry == null) throw new CheckpointException(file, "storage " + t.storage().key() + " of " + e.getKey() + " is missing");
-                    long expected = t.storage().elements() * t.storage().dtype().bytes;
                     storage = read(zip, entry, expected, file);
-                    if (storage.length != expected) throw new CheckpointException(file, "storage " + t.storage().key() + " holds " + storage.length + " bytes, " + expected + " expected");
                     storages.put(t.storage().key(), storage);
                 }
+                // Checked on every use: two tensors may name one storage with different sizes.
+                if (storage.length != expected) throw new CheckpointException(file, "storage " + t.storage().key() + " of " + e.getKey() + " holds " + storage.length + " bytes, " + expected + " expected");
                 out.put(e.getKey(), materialize(file, e.getKey(), t, storage));
             }
             return out;
@@ -172,16 +176,17 @@ public final class PthReader {
     /** The tensor's elements in row-major order (a strided view is copied element by element). */
     private static TensorData materialize(Path file, String name, TensorRef t, byte[] storage) {
         int size = t.storage().dtype().bytes;
-        long count = 1;
-        for (long d : t.shape()) {
-            if (d < 0) throw new CheckpointException(file, name + ": negative dimension");
-            count = Math.multiplyExact(count, d);
-        }
+        long count = MemoryBudget.product(t.shape());
+        if (Arrays.stream(t.shape()).anyMatch(d -> d < 0)) throw new CheckpointException(file, name + ": negative dimension");
         if (t.stride().length != t.shape().length) throw new CheckpointException(file, name + ": stride and shape differ in rank");
+        if (Arrays.stream(t.stride()).anyMatch(s -> s < 0)) throw new CheckpointException(file, name + ": negative stride");
         long last = t.offset();
-        for (int i = 0; i < t.shape().length; i++) if (t.shape()[i] > 0) last += (t.shape()[i] - 1) * t.stride()[i];
-        if (count > 0 && (t.offset() < 0 || last >= t.storage().elements())) throw new CheckpointException(file, name + ": view runs past its storage");
-        if (count * size > Integer.MAX_VALUE) throw new CheckpointException(file, name + " is larger than 2 GiB");
+        for (int i = 0; i < t.shape().length && last >= 0; i++) {
+            long span = t.shape()[i] > 0 ? MemoryBudget.product(t.shape()[i] - 1, t.stride()[i]) : 0;
+            last = span < 0 || last > Long.MAX_VALUE - span ? -1 : last + span;
+        }
+        if (count != 0 && (t.offset() < 0 || last < 0 || last >= t.storage().elements())) throw new CheckpointException(file, name + ": view runs past its storage");
+        if (count < 0 || count * size > Integer.MAX_VALUE) throw new CheckpointException(file, name + " is larger than 2 GiB");
         byte[] out = new byte[(int) (count * size)];
         long[] index = new long[t.shape().length];
         for (long i = 0; i < count; i++) {

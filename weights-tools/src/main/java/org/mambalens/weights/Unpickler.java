@@ -82,7 +82,7 @@ final class Unpickler {
             int op = in.get() & 0xFF;
             switch (op) {
                 case 0x80 -> { // PROTO
-                    int proto = in.get() & 0xFF;
+                    int proto = need(1).get() & 0xFF;
                     if (proto > 5) throw new PickleException("pickle protocol " + proto + " is not supported (2–5)");
                 }
                 case 0x95 -> need(8).getLong(); // FRAME: a length hint only
@@ -99,7 +99,7 @@ final class Unpickler {
                 case 0x88 -> push(Boolean.TRUE);
                 case 0x89 -> push(Boolean.FALSE);
                 case 'J' -> push((long) need(4).getInt());
-                case 'K' -> push((long) (in.get() & 0xFF));
+                case 'K' -> push((long) (need(1).get() & 0xFF));
                 case 'M' -> push((long) (need(2).getShort() & 0xFFFF));
                 case 0x8a -> push(longOf(bytes(need(1).get() & 0xFF))); // LONG1
                 case 0x8b -> push(longOf(bytes(length(need(4).getInt() & 0xFFFFFFFFL)))); // LONG4
@@ -117,9 +117,9 @@ final class Unpickler {
                 case 0x85 -> push(tuple(1));
                 case 0x86 -> push(tuple(2));
                 case 0x87 -> push(tuple(3));
-                case 'a' -> { Object v = pop(); list(peek()).add(v); }
-                case 'e' -> { List<Object> items = popToMark(); list(peek()).addAll(items); }
-                case 0x90 -> { List<Object> items = popToMark(); list(peek()).addAll(items); } // ADDITEMS
+                case 'a' -> { Object v = pop(); appendable(peek()).add(v); }
+                case 'e' -> { List<Object> items = popToMark(); appendable(peek()).addAll(items); }
+                case 0x90 -> { List<Object> items = popToMark(); appendable(peek()).addAll(items); } // ADDITEMS
                 case 'l' -> push(new ArrayList<>(popToMark()));
                 case 's' -> { Object v = pop(), k = pop(); dict(peek()).put(k, v); }
                 case 'u' -> {
@@ -247,6 +247,13 @@ final class Unpickler {
     private static List<Object> list(Object o) {
         if (o instanceof List<?> l) return (List<Object>) l;
         throw new PickleException("expected a list or tuple, found " + describe(o));
+    }
+
+    /** A list that APPEND may grow: tuples are immutable in Python too, so appending to one is a malformed pickle. */
+    @SuppressWarnings("unchecked")
+    private static List<Object> appendable(Object o) {
+        if (o instanceof ArrayList<?> l) return (List<Object>) l;
+        throw new PickleException("malformed pickle: APPEND to " + describe(o) + ", not a list");
     }
 
     @SuppressWarnings("unchecked")

@@ -105,7 +105,7 @@ public final class Checkpoint implements AutoCloseable {
 
     static JsonNode readJson(Path file) {
         try {
-            JsonNode n = JSON.readTree(file.toFile());
+            JsonNode n = JSON.readTree(InputFile.wholeInMemory(file, InputFile.JSON_EXPANSION).toFile());
             if (n == null || !n.isObject()) throw new CheckpointException(file, "not a JSON object");
             return n;
         } catch (com.fasterxml.jackson.core.JsonProcessingException e) {

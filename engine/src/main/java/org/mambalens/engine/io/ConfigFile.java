@@ -4,9 +4,20 @@ import com.fasterxml.jackson.databind.JsonNode;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Map;
 
-/** A checkpoint's config.json, with typed getters whose errors name the file and the key. */
+/**
+ * A checkpoint's config.json (or another JSON settings file), with typed getters whose errors name the file
+ * and the key. Every positive integer is bounded: configs are read before any weight and their sizes and
+ * counts size arrays, so a corrupt or hostile value is refused here, before anything is allocated from it.
+ */
 public final class ConfigFile {
+    /** Layer counts: the deepest published models have a few hundred layers. */
+    static final int MAX_LAYERS = 4096;
+    /** Any other size or count (widths, vocabularies, positions): 2^24 is far beyond every published model. */
+    static final int MAX_SIZE = 1 << 24;
+    private static final Map<String, Integer> MAXIMUM = Map.of("num_hidden_layers", MAX_LAYERS, "depth", MAX_LAYERS);
+
     private final Path path;
     private final JsonNode root;
 
@@ -17,10 +28,16 @@ public final class ConfigFile {
 
     /** config.json in this directory (or beside this file). */
     public static ConfigFile in(Path modelDir) {
+        if (!Files.exists(modelDir)) throw new CheckpointException(modelDir, "no such file or directory");
         Path dir = Files.isDirectory(modelDir) ? modelDir : modelDir.toAbsolutePath().getParent();
         Path p = dir.resolve("config.json");
         if (!Files.isRegularFile(p)) throw new CheckpointException(p, "no config.json beside the checkpoint");
         return new ConfigFile(p, Checkpoint.readJson(p));
+    }
+
+    /** Any JSON settings file, such as preprocessor_config.json. */
+    public static ConfigFile of(Path file) {
+        return new ConfigFile(file, Checkpoint.readJson(file));
     }
 
     public Path path() {
@@ -38,7 +55,10 @@ public final class ConfigFile {
     public int positiveInt(String key) {
         JsonNode n = root.get(key);
         if (n == null || n.isNull()) throw new CheckpointException(path, "missing \"" + key + "\"");
-        if (!n.isIntegralNumber() || !n.canConvertToInt() || n.asInt() <= 0) throw new CheckpointException(path, "\"" + key + "\" must be a positive integer, got " + n);
+        int maximum = MAXIMUM.getOrDefault(key, MAX_SIZE);
+        if (!n.isIntegralNumber() || !n.canConvertToLong() || n.asLong() <= 0 || n.asLong() > maximum) {
+            throw new CheckpointException(path, "\"" + key + "\" must be an integer from 1 to " + maximum + ", got " + n);
+        }
         return n.asInt();
     }
 
@@ -63,7 +83,7 @@ public final class ConfigFile {
     public double positiveNumber(String key, double fallback) {
         JsonNode n = root.get(key);
         if (n == null || n.isNull()) return fallback;
-        if (!n.isNumber() || !(n.asDouble() > 0)) throw new CheckpointException(path, "\"" + key + "\" must be a positive number, got " + n);
+        if (!n.isNumber() || !(n.asDouble() > 0) || !Double.isFinite(n.asDouble())) throw new CheckpointException(path, "\"" + key + "\" must be a positive number, got " + n);
         return n.asDouble();
     }
 

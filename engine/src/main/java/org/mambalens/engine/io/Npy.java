@@ -86,37 +86,49 @@ public final class Npy {
     public static Array readFloat32(Path file) {
         byte[] all;
         try {
-            all = Files.readAllBytes(file);
+            all = Files.readAllBytes(InputFile.wholeInMemory(file, 1));
         } catch (IOException e) {
             throw new CheckpointException(file, "cannot read: " + e.getMessage());
         }
         if (all.length < 10 || !Arrays.equals(Arrays.copyOf(all, 6), MAGIC)) throw new CheckpointException(file, "not an .npy file");
         ByteBuffer b = ByteBuffer.wrap(all).order(ByteOrder.LITTLE_ENDIAN);
         int major = all[6];
+        if (major < 1 || major > 3 || (major > 1 && all.length < 12)) throw new CheckpointException(file, "corrupt .npy header");
         long headerLength = major == 1 ? Short.toUnsignedInt(b.getShort(8)) : Integer.toUnsignedLong(b.getInt(8));
         int start = major == 1 ? 10 : 12;
-        if (major < 1 || major > 3 || start + headerLength > all.length) throw new CheckpointException(file, "corrupt .npy header");
+        if (start + headerLength > all.length) throw new CheckpointException(file, "corrupt .npy header");
         String header = new String(all, start, (int) headerLength, StandardCharsets.ISO_8859_1);
         Matcher m = HEADER.matcher(header);
         if (!m.matches()) throw new CheckpointException(file, "unsupported .npy header " + header.strip());
-        String[] parts = m.group(3).split(",");
-        int[] shape = Arrays.stream(parts).map(String::strip).filter(s -> !s.isEmpty()).mapToInt(Integer::parseInt).toArray();
-        long n = 1;
-        for (int d : shape) n *= d;
-        String descr = m.group(1);
+        String descr = m.group(1), type = descr.replaceAll("[<>|=]", "");
+        int width = switch (type) {
+            case "f4", "i4" -> 4;
+            case "f8", "i8" -> 8;
+            default -> throw new CheckpointException(file, "unsupported dtype " + descr + " (float32, float64, int32, int64 are read)");
+        };
+        int[] shape = Arrays.stream(m.group(3).split(",")).map(String::strip).filter(d -> !d.isEmpty()).mapToInt(d -> dimension(file, d)).toArray();
+        long n = MemoryBudget.product(Arrays.stream(shape).asLongStream().toArray());
         int offset = (int) (start + headerLength);
-        int width = descr.endsWith("8") ? 8 : 4;
-        if (n > Integer.MAX_VALUE || offset + n * width != all.length) throw new CheckpointException(file, "size does not match shape " + Arrays.toString(shape));
+        if (n < 0 || n > Integer.MAX_VALUE || n * width != all.length - offset) {
+            throw new CheckpointException(file, "size does not match shape " + Arrays.toString(shape));
+        }
         float[] out = new float[(int) n];
         ByteBuffer data = ByteBuffer.wrap(all, offset, all.length - offset).slice().order(descr.startsWith(">") ? ByteOrder.BIG_ENDIAN : ByteOrder.LITTLE_ENDIAN);
-        switch (descr.replaceAll("[<>|=]", "")) {
+        switch (type) {
             case "f4" -> data.asFloatBuffer().get(out);
             case "f8" -> { for (int i = 0; i < n; i++) out[i] = (float) data.getDouble(i * 8); }
             case "i4" -> { for (int i = 0; i < n; i++) out[i] = data.getInt(i * 4); }
-            case "i8" -> { for (int i = 0; i < n; i++) out[i] = data.getLong(i * 8); }
-            default -> throw new CheckpointException(file, "unsupported dtype " + descr + " (float32, float64, int32, int64 are read)");
+            default -> { for (int i = 0; i < n; i++) out[i] = data.getLong(i * 8); }
         }
         return new Array(m.group(2).equals("True") ? toRowMajor(out, shape) : out, shape);
+    }
+
+    private static int dimension(Path file, String digits) {
+        try {
+            return Integer.parseInt(digits);
+        } catch (NumberFormatException e) {
+            throw new CheckpointException(file, "shape dimension " + digits + " is larger than 2^31 - 1");
+        }
     }
 
     /** Column-major (Fortran) data of the given shape, reordered row-major. */

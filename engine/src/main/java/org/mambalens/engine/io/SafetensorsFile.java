@@ -52,7 +52,7 @@ public final class SafetensorsFile implements AutoCloseable {
         Arena arena = Arena.ofShared();
         try {
             MemorySegment file;
-            try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
+            try (FileChannel ch = FileChannel.open(InputFile.regular(path), StandardOpenOption.READ)) {
                 file = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
             } catch (NoSuchFileException e) {
                 throw new CheckpointException(path, "no such file");

@@ -350,19 +350,18 @@ public final class Backward {
     public static void scan(ScanGradients out, float[] dy, SelectiveScan.Inputs in, float[] aT, float[] d, int len, int e, int n) {
         int vectors = e / LANES, perBlock = Math.max(1, Math.min(vectors, 128 / LANES));
         int blocks = (vectors + perBlock - 1) / perBlock;
-        java.util.Arrays.fill(out.dbc(), 0f);
-        Object lock = new Object();
-        Parallel.forRange(blocks + (vectors * LANES < e ? 1 : 0), 1, (b0, b1) -> {
-            float[] dbc = new float[out.dbc().length];
+        float[][] perBlockDbc = new float[blocks + (vectors * LANES < e ? 1 : 0)][];
+        Parallel.forRange(perBlockDbc.length, 1, (b0, b1) -> {
             for (int b = b0; b < b1; b++) {
+                float[] dbc = perBlockDbc[b] = new float[out.dbc().length];
                 int c0 = b * perBlock * LANES, c1 = b < blocks ? Math.min(vectors, (b + 1) * perBlock) * LANES : e;
                 if (b < blocks) scanVectors(out, dbc, dy, in, aT, d, len, e, n, c0, c1);
                 else scanBlock(out, dbc, dy, in, aT, d, len, e, n, c0, c1);
             }
-            synchronized (lock) {
-                for (int k = 0; k < dbc.length; k++) out.dbc()[k] += dbc[k];
-            }
         });
+        // Summed block by block in channel order, whichever thread made each: the same bits for any thread count.
+        java.util.Arrays.fill(out.dbc(), 0f);
+        for (float[] dbc : perBlockDbc) for (int k = 0; k < dbc.length; k++) out.dbc()[k] += dbc[k];
     }
 
     /**
@@ -386,7 +385,7 @@ public final class Backward {
                 for (int c = c0; c < c1; c += LANES) {
                     int k = c - c0;
                     FloatVector dt = FloatVector.fromArray(F, delta, t * e + c), ut = FloatVector.fromArray(F, u, t * e + c);
-                    FloatVector dA = dt.mul(FloatVector.fromArray(F, aT, i * e + c)).lanewise(VectorOperators.EXP);
+                    FloatVector dA = Vectors.exp(dt.mul(FloatVector.fromArray(F, aT, i * e + c)));
                     dA.intoArray(decay, (t * n + i) * w + k);
                     FloatVector hv = dA.fma(FloatVector.fromArray(F, h, (t * n + i) * w + k), dt.mul(ut).mul(bti));
                     hv.intoArray(h, ((t + 1) * n + i) * w + k);
@@ -400,7 +399,7 @@ public final class Backward {
             for (int c = c0; c < c1; c += LANES) {
                 int k = c - c0;
                 FloatVector zv = FloatVector.fromArray(F, z, zt + c), dyt = FloatVector.fromArray(F, dy, t * e + c);
-                FloatVector sig = zv.neg().lanewise(VectorOperators.EXP).add(1f).pow(-1f);
+                FloatVector sig = FloatVector.broadcast(F, 1f).div(Vectors.exp(zv.neg()).add(1f));
                 FloatVector dpv = dyt.mul(zv.mul(sig));                     // dy·silu(z)
                 dpv.intoArray(dp, k);
                 FloatVector siluPrime = sig.mul(zv.mul(sig.neg().add(1f)).add(1f));
@@ -426,8 +425,8 @@ public final class Backward {
                     gi.fma(a.mul(dA).mul(hPrev).add(bti.mul(ut)), FloatVector.fromArray(F, dd, k)).intoArray(dd, k);
                     dA.mul(gi).intoArray(g, gi0);
                 }
-                dbc[ct + i] += sumC.reduceLanes(VectorOperators.ADD);
-                dbc[bt + i] += sumB.reduceLanes(VectorOperators.ADD);
+                dbc[ct + i] += Vectors.sum(sumC);
+                dbc[bt + i] += Vectors.sum(sumB);
             }
             System.arraycopy(du, 0, out.du(), t * e + c0, w);
             System.arraycopy(dd, 0, out.ddelta(), t * e + c0, w);

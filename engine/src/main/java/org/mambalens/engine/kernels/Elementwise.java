@@ -17,7 +17,7 @@ public final class Elementwise {
             int o = outOff + r * ldOut, s = inOff + r * ldIn, i = 0;
             for (; i + LANES <= n; i += LANES) {
                 FloatVector v = FloatVector.fromArray(F, in, s + i);
-                v.div(v.neg().lanewise(VectorOperators.EXP).add(1f)).intoArray(out, o + i);
+                v.div(Vectors.exp(v.neg()).add(1f)).intoArray(out, o + i);
             }
             for (; i < n; i++) out[o + i] = Scalar.silu(in[s + i]);
         }
@@ -28,7 +28,8 @@ public final class Elementwise {
         int i = 0;
         for (; i + LANES <= n; i += LANES) {
             FloatVector v = FloatVector.fromArray(F, x, off + i);
-            FloatVector sp = v.min(20f).lanewise(VectorOperators.EXP).lanewise(VectorOperators.LOG1P);
+            // log(1 + e^x) = max(x, 0) + log(1 + e^−|x|): the logarithm's argument stays in (1, 2].
+            FloatVector sp = v.max(0f).add(Vectors.log1pUnit(Vectors.exp(v.abs().neg())));
             sp.blend(v, v.compare(VectorOperators.GT, 20f)).intoArray(x, off + i);
         }
         for (; i < n; i++) x[off + i] = Scalar.softplus(x[off + i]);
@@ -43,7 +44,7 @@ public final class Elementwise {
                 FloatVector v = FloatVector.fromArray(F, x, base + i);
                 acc = v.fma(v, acc);
             }
-            float ss = acc.reduceLanes(VectorOperators.ADD);
+            float ss = Vectors.sum(acc);
             for (; i < d; i++) ss += x[base + i] * x[base + i];
             float inv = (float) (1.0 / Math.sqrt(ss / d + eps));
             i = 0;
@@ -60,7 +61,7 @@ public final class Elementwise {
             int base = r * d, i = 0;
             FloatVector acc = FloatVector.zero(F);
             for (; i + LANES <= d; i += LANES) acc = acc.add(FloatVector.fromArray(F, x, base + i));
-            float sum = acc.reduceLanes(VectorOperators.ADD);
+            float sum = Vectors.sum(acc);
             for (; i < d; i++) sum += x[base + i];
             float mean = sum / d;
             FloatVector m = FloatVector.broadcast(F, mean);
@@ -69,7 +70,7 @@ public final class Elementwise {
                 FloatVector c = FloatVector.fromArray(F, x, base + i).sub(m);
                 acc = c.fma(c, acc);
             }
-            float ss = acc.reduceLanes(VectorOperators.ADD);
+            float ss = Vectors.sum(acc);
             for (; i < d; i++) ss += (x[base + i] - mean) * (x[base + i] - mean);
             float inv = (float) (1.0 / Math.sqrt(ss / d + eps));
             for (i = 0; i + LANES <= d; i += LANES) {
@@ -100,7 +101,7 @@ public final class Elementwise {
             p = p.fma(t, FloatVector.broadcast(F, 0.37409196f));
             p = p.fma(t, FloatVector.broadcast(F, 1.00002368f));
             p = p.fma(t, FloatVector.broadcast(F, -1.26551223f));
-            FloatVector erfc = t.mul(p.sub(z.mul(z)).lanewise(VectorOperators.EXP));      // erfc(|x|/√2)
+            FloatVector erfc = t.mul(Vectors.exp(p.sub(z.mul(z))));      // erfc(|x|/√2)
             FloatVector erf = FloatVector.broadcast(F, 1f).sub(erfc);
             erf = erf.blend(erf.neg(), v.compare(VectorOperators.LT, 0f));
             v.mul(0.5f).mul(erf.add(1f)).intoArray(x, i);
@@ -127,11 +128,11 @@ public final class Elementwise {
             for (; i < n; i++) max = Math.max(max, x[base + i]);
             FloatVector sv = FloatVector.zero(F);
             for (i = 0; i + LANES <= n; i += LANES) {
-                FloatVector e = FloatVector.fromArray(F, x, base + i).sub(max).lanewise(VectorOperators.EXP);
+                FloatVector e = Vectors.exp(FloatVector.fromArray(F, x, base + i).sub(max));
                 e.intoArray(x, base + i);
                 sv = sv.add(e);
             }
-            float sum = sv.reduceLanes(VectorOperators.ADD);
+            float sum = Vectors.sum(sv);
             for (; i < n; i++) sum += x[base + i] = (float) Math.exp(x[base + i] - max);
             float inv = 1f / sum;
             for (i = 0; i + LANES <= n; i += LANES) FloatVector.fromArray(F, x, base + i).mul(inv).intoArray(x, base + i);
@@ -164,7 +165,7 @@ public final class Elementwise {
     public static void expOfScaled(float[] out, int outOff, float[] x, int xOff, float s, int n) {
         int i = 0;
         for (; i + LANES <= n; i += LANES) {
-            FloatVector.fromArray(F, x, xOff + i).mul(s).lanewise(VectorOperators.EXP).intoArray(out, outOff + i);
+            Vectors.exp(FloatVector.fromArray(F, x, xOff + i).mul(s)).intoArray(out, outOff + i);
         }
         for (; i < n; i++) out[outOff + i] = (float) Math.exp(x[xOff + i] * s);
     }

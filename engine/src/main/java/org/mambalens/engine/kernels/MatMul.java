@@ -114,7 +114,7 @@ public final class MatMul {
         for (; k + Vectors.LANES <= n; k += Vectors.LANES) {
             acc = FloatVector.fromArray(Vectors.F, a, aOff + k).fma(FloatVector.fromArray(Vectors.F, b, bOff + k), acc);
         }
-        float sum = acc.reduceLanes(jdk.incubator.vector.VectorOperators.ADD);
+        float sum = Vectors.sum(acc);
         for (; k < n; k++) sum += a[aOff + k] * b[bOff + k];
         return sum;
     }
@@ -143,7 +143,7 @@ public final class MatMul {
         for (; k + L <= n; k += L) {
             a0 = Vectors.load(type, w, row + k).fma(FloatVector.fromArray(Vectors.F, x, xOff + k), a0);
         }
-        float s = a0.add(a1).add(a2.add(a3)).reduceLanes(jdk.incubator.vector.VectorOperators.ADD);
+        float s = Vectors.sum(a0.add(a1).add(a2.add(a3)));
         for (; k < n; k++) s += Scalar.weight(type, w, row + k) * x[xOff + k];
         return s;
     }

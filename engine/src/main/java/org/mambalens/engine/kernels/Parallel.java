@@ -14,7 +14,7 @@ import java.util.concurrent.locks.ReentrantLock;
  */
 public final class Parallel {
     /** Threads the kernels use: every core unless {@code -Dmambalens.threads=N} says otherwise. */
-    public static final int THREADS = Math.max(1, Integer.getInteger("mambalens.threads", Runtime.getRuntime().availableProcessors()));
+    public static final int THREADS = ThreadCount.configured();
     private static final long SPIN_NANOS = 200_000;
 
     /** Body over a half-open range of work items. */

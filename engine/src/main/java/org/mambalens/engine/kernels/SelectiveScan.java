@@ -70,7 +70,7 @@ public final class SelectiveScan {
                 FloatVector cti = FloatVector.broadcast(F, bc[ct + i]);
                 int hi = i * e;
                 for (int c = c0; c < c1; c += LANES) {
-                    FloatVector decay = FloatVector.fromArray(F, delta, row + c).mul(FloatVector.fromArray(F, aT, hi + c)).lanewise(VectorOperators.EXP);
+                    FloatVector decay = Vectors.exp(FloatVector.fromArray(F, delta, row + c).mul(FloatVector.fromArray(F, aT, hi + c)));
                     FloatVector hv = FloatVector.fromArray(F, h, hi + c).fma(decay, FloatVector.fromArray(F, du, c - c0).mul(bti));
                     hv.intoArray(h, hi + c);
                     hv.fma(cti, FloatVector.fromArray(F, y, row + c)).intoArray(y, row + c);
@@ -79,7 +79,7 @@ public final class SelectiveScan {
             int zt = in.zOff() + t * in.ldz();
             for (int c = c0; c < c1; c += LANES) {
                 FloatVector zv = FloatVector.fromArray(F, z, zt + c);
-                FloatVector.fromArray(F, y, row + c).mul(zv.div(zv.neg().lanewise(VectorOperators.EXP).add(1f))).intoArray(y, row + c);
+                FloatVector.fromArray(F, y, row + c).mul(zv.div(Vectors.exp(zv.neg()).add(1f))).intoArray(y, row + c);
             }
         }
     }

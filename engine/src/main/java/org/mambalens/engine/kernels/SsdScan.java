@@ -50,7 +50,7 @@ public final class SsdScan {
                             sv.intoArray(state, s + k);
                             acc = sv.fma(FloatVector.fromArray(F, in.xbc(), c + k), acc);
                         }
-                        float out = acc.reduceLanes(VectorOperators.ADD);
+                        float out = Vectors.sum(acc);
                         for (; k < n; k++) {
                             float sv = decay * state[s + k] + dx * in.xbc()[b + k];
                             state[s + k] = sv;

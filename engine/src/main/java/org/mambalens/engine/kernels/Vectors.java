@@ -6,6 +6,7 @@ import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 import org.mambalens.engine.io.DType;
 
@@ -57,5 +58,67 @@ final class Vectors {
         VectorMask<Integer> special = magnitude.compare(VectorOperators.GE, 0x7C00);
         IntVector bits = finite.reinterpretAsInts().blend(shifted.or(0x7F800000), special);
         return bits.or(sign).reinterpretAsFloats();
+    }
+
+    // Sums and exponentials are written here with the Vector API's exactly rounded lane-wise operations only
+    // (add, mul, fma, div, compare, blend, rearrange). reduceLanes(ADD) leaves its order open and does add in
+    // one order interpreted and another compiled, and lanewise(EXP) calls a different library once C2 compiles
+    // it: both made the first, not-yet-compiled call of a model differ from later ones in the last bits.
+
+    private static final VectorShuffle<Float>[] HALVES = halves();
+
+    @SuppressWarnings("unchecked")
+    private static VectorShuffle<Float>[] halves() {
+        int steps = Integer.numberOfTrailingZeros(LANES);
+        VectorShuffle<Float>[] shuffles = new VectorShuffle[steps];
+        for (int s = 0; s < steps; s++) {
+            int distance = LANES >> (s + 1);
+            shuffles[s] = VectorShuffle.fromOp(F, lane -> lane ^ distance);
+        }
+        return shuffles;
+    }
+
+    /** The sum of the lanes, always in the same order: halves added pairwise, down to one lane. */
+    static float sum(FloatVector v) {
+        for (VectorShuffle<Float> half : HALVES) v = v.add(v.rearrange(half));
+        return v.lane(0);
+    }
+
+    private static final float LOG2E = 1.44269504088896341f, LN2_HI = 0.693359375f, LN2_LO = -2.12194440e-4f;
+    private static final float ROUND = 0x1.8p23f;                 // adding and subtracting it rounds to an integer
+    private static final float EXP_MAX = 88.3762626647949f, EXP_MIN = -87.3365478515625f;
+
+    /**
+     * e^x within 2 ulp (Cephes' expf: x = n·ln 2 + r, |r| ≤ ln 2 / 2, a degree-6 polynomial in r, times 2^n);
+     * 0 below the float range, +∞ above it, NaN for NaN.
+     */
+    static FloatVector exp(FloatVector x) {
+        FloatVector clamped = x.max(EXP_MIN).min(EXP_MAX);
+        FloatVector n = clamped.mul(LOG2E).add(ROUND).sub(ROUND);
+        FloatVector r = n.fma(FloatVector.broadcast(F, -LN2_HI), clamped);
+        r = n.fma(FloatVector.broadcast(F, -LN2_LO), r);
+        FloatVector p = FloatVector.broadcast(F, 1.9875691500e-4f);
+        p = p.fma(r, FloatVector.broadcast(F, 1.3981999507e-3f));
+        p = p.fma(r, FloatVector.broadcast(F, 8.3334519073e-3f));
+        p = p.fma(r, FloatVector.broadcast(F, 4.1665795894e-2f));
+        p = p.fma(r, FloatVector.broadcast(F, 1.6666665459e-1f));
+        p = p.fma(r, FloatVector.broadcast(F, 5.0000001201e-1f));
+        FloatVector y = p.mul(r.mul(r)).add(r).add(1f);
+        IntVector exponent = ((IntVector) n.convertShape(VectorOperators.F2I, I, 0)).add(127).lanewise(VectorOperators.LSHL, 23);
+        FloatVector e = y.mul(exponent.reinterpretAsFloats());
+        e = e.blend(0f, x.compare(VectorOperators.LT, EXP_MIN));
+        e = e.blend(Float.POSITIVE_INFINITY, x.compare(VectorOperators.GT, EXP_MAX));
+        return e.blend(x, x.test(VectorOperators.IS_NAN));
+    }
+
+    /**
+     * ln(1 + y) for y in [0, 1], within 2 ulp: with s = y / (2 + y) ≤ 1/3, ln(1 + y) = 2·atanh(s) =
+     * 2(s + s³/3 + … + s¹⁵/15), exact enough at s = 1/3 and free of the cancellation of ln(1 + y) for small y.
+     */
+    static FloatVector log1pUnit(FloatVector y) {
+        FloatVector s = y.div(y.add(2f)), s2 = s.mul(s);
+        FloatVector p = FloatVector.broadcast(F, 1f / 15);
+        for (int k = 13; k >= 3; k -= 2) p = p.fma(s2, FloatVector.broadcast(F, 1f / k));
+        return p.mul(s2).fma(s, s).mul(2f);
     }
 }

@@ -25,6 +25,11 @@ public interface LanguageModel extends AutoCloseable {
 
     int eosTokenId();
 
+    /** Positions the model can hold (prompt and generated tokens together): unbounded for the recurrent models. */
+    default int maxPositions() {
+        return Integer.MAX_VALUE;
+    }
+
     /** Where this model computes. */
     default Backend backend() {
         return CpuBackend.INSTANCE;

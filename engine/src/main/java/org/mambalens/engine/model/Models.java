@@ -62,7 +62,12 @@ public final class Models {
                 throw ConfigFile.in(dir).error("\"" + family.modelType() + "\" sequence classifiers are not supported (supported: " + textClassifiers() + ")");
             }
         }
-        return onBackend(device.open(family, precision), precision, backend -> loader.load().apply(dir, backend));
+        LanguageModel lm = onBackend(device.open(family, precision), precision, backend -> loader.load().apply(dir, backend));
+        if (lm.eosTokenId() < 0 || lm.eosTokenId() >= lm.vocabSize()) {
+            lm.close();
+            throw ConfigFile.in(dir).error("\"eos_token_id\" " + lm.eosTokenId() + " is outside the vocabulary [0, " + lm.vocabSize() + ")");
+        }
+        return lm;
     }
 
     /** Whether config.json in {@code dir} describes a text classifier ({@code …ForSequenceClassification}). */
@@ -76,7 +81,12 @@ public final class Models {
         if (head == null) {
             throw config.error("not a text classifier: \"architectures\" names no …ForSequenceClassification (text classifiers: " + textClassifiers() + ")");
         }
-        return new TextClassifier(loadLanguageModel(dir, device, precision), head);
+        LanguageModel lm = loadLanguageModel(dir, device, precision);
+        if (head.padTokenId() < 0 || head.padTokenId() >= lm.vocabSize()) {
+            lm.close();
+            throw config.error("\"pad_token_id\" " + head.padTokenId() + " is outside the vocabulary [0, " + lm.vocabSize() + ")");
+        }
+        return new TextClassifier(lm, head);
     }
 
     private static RuntimeException notA(Path dir, ModelFamily family, Kind kind, String what) {

@@ -3,6 +3,7 @@ package org.mambalens.engine.text;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.mambalens.engine.io.CheckpointException;
+import org.mambalens.engine.io.InputFile;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -13,8 +14,10 @@ import java.text.Normalizer;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -48,18 +51,20 @@ public final class BpeTokenizer {
     private final String[] tokens;                 // id → token string
     private final Map<String, Integer> mergeRank;  // "left right" → rank
     private final Map<String, Integer> added;      // added token content → id
+    private final Set<Integer> special;            // ids of the added tokens marked "special" (end of text, padding)
     private final Pattern addedPattern;            // matches any added token, longest first; null if none
     private final Normalizer.Form normalizer;      // null when none
     private final boolean addPrefixSpace;
     private final boolean ignoreMerges;
     private final Map<String, int[]> cache = new ConcurrentHashMap<>();
 
-    private BpeTokenizer(Map<String, Integer> vocab, String[] tokens, Map<String, Integer> mergeRank, Map<String, Integer> added,
+    private BpeTokenizer(Map<String, Integer> vocab, String[] tokens, Map<String, Integer> mergeRank, Map<String, Integer> added, Set<Integer> special,
                          Normalizer.Form normalizer, boolean addPrefixSpace, boolean ignoreMerges) {
         this.vocab = vocab;
         this.tokens = tokens;
         this.mergeRank = mergeRank;
         this.added = added;
+        this.special = special;
         this.normalizer = normalizer;
         this.addPrefixSpace = addPrefixSpace;
         this.ignoreMerges = ignoreMerges;
@@ -75,7 +80,7 @@ public final class BpeTokenizer {
     public static BpeTokenizer load(Path file) {
         JsonNode root;
         try {
-            root = new ObjectMapper().readTree(Files.readAllBytes(file));
+            root = new ObjectMapper().readTree(Files.readAllBytes(InputFile.wholeInMemory(file, InputFile.JSON_EXPANSION)));
         } catch (IOException e) {
             throw new CheckpointException(file, Files.exists(file) ? "not a valid tokenizer.json: " + e.getMessage().lines().findFirst().orElse("") : "no such file");
         }
@@ -92,9 +97,11 @@ public final class BpeTokenizer {
             maxId = Math.max(maxId, e.getValue().asInt());
         }
         Map<String, Integer> added = new HashMap<>();
+        Set<Integer> special = new HashSet<>();
         for (JsonNode t : root.path("added_tokens")) {
             if (!t.path("content").isTextual() || !t.path("id").canConvertToInt()) throw new CheckpointException(file, "malformed added_tokens entry " + t);
             added.put(t.get("content").asText(), t.get("id").asInt());
+            if (t.path("special").asBoolean(false)) special.add(t.get("id").asInt());
             maxId = Math.max(maxId, t.get("id").asInt());
         }
         if (maxId > 10_000_000) throw new CheckpointException(file, "token id " + maxId + " is absurdly large");
@@ -110,7 +117,7 @@ public final class BpeTokenizer {
             else throw new CheckpointException(file, "malformed merge " + m);
             ranks.putIfAbsent(pair, rank++);
         }
-        return new BpeTokenizer(vocab, tokens, ranks, added, normalizer(file, root.path("normalizer")),
+        return new BpeTokenizer(vocab, tokens, ranks, added, Set.copyOf(special), normalizer(file, root.path("normalizer")),
                 byteLevel(file, root.path("pre_tokenizer")), model.path("ignore_merges").asBoolean(false));
     }
 
@@ -191,6 +198,11 @@ public final class BpeTokenizer {
             ids[i] = id;
         }
         return ids;
+    }
+
+    /** Whether this id is a special added token (end of text, padding): a control mark, not text. */
+    public boolean isSpecial(int id) {
+        return special.contains(id);
     }
 
     /** The UTF-8 bytes a token stands for (added tokens: their text). */

@@ -15,8 +15,9 @@ public final class StreamingDecoder {
         this.tokenizer = tokenizer;
     }
 
-    /** The text that this token completes (possibly empty). */
+    /** The text that this token completes (possibly empty); a special token (end of text, padding) adds none, as in transformers' pipelines. */
     public String accept(int id) {
+        if (tokenizer.isSpecial(id)) return "";
         pending.writeBytes(tokenizer.tokenBytes(id));
         byte[] b = pending.toByteArray();
         int complete = completePrefix(b);

@@ -3,6 +3,7 @@ package org.mambalens.xai.attention;
 import org.mambalens.engine.backend.Backend;
 import org.mambalens.engine.io.Npy;
 import org.mambalens.engine.kernels.AttentionKernels;
+import org.mambalens.engine.io.MemoryBudget;
 import org.mambalens.engine.kernels.Parallel;
 import org.mambalens.engine.trace.AttentionTrace;
 import org.mambalens.engine.trace.LayerTrace;
@@ -13,6 +14,7 @@ import org.mambalens.engine.trace.RwkvTrace;
 import org.mambalens.engine.trace.SsdTrace;
 import org.mambalens.engine.trace.TraceRecorder;
 
+import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Objects;
@@ -86,9 +88,9 @@ public final class AttentionMaps {
 
         /**
          * Streams the matrices to a float32 NPY file [count, T, T], a group of them at a time made in
-         * parallel, so its size is bounded by the disk only.
+         * parallel, so its size is bounded by the disk only; {@code progress} (may be null) is told how far it got.
          */
-        public void write(Path file) {
+        public void write(Path file, PrintStream progress) {
             int group = Parallel.THREADS;
             Npy.writeFloat32(file, new int[]{count, tokens, tokens}, sink -> {
                 float[][] batch = new float[group][];
@@ -98,7 +100,9 @@ public final class AttentionMaps {
                         for (int k = k0; k < k1; k++) batch[k] = matrix.apply(from + k);
                     });
                     for (int k = 0; k < n; k++) sink.accept(batch[k]);
+                    if (progress != null) progress.printf("\r%d/%d %ss", from + n, count, unit);
                 }
+                if (progress != null) progress.println();
             });
         }
     }
@@ -160,12 +164,7 @@ public final class AttentionMaps {
     }
 
     private void checkMemory() {
-        long need = workingBytes(), heap = Runtime.getRuntime().maxMemory();
-        if (need > heap * 3 / 4) {
-            throw new IllegalArgumentException(String.format("%d tokens need about %.1f GiB of working memory for %d threads' "
-                    + "[L, L] matrices, more than the %.1f GiB heap allows; use fewer tokens, fewer threads (-Dmambalens.threads) "
-                    + "or a larger -Xmx", length, need / 1073741824.0, Parallel.THREADS, heap / 1073741824.0));
-        }
+        MemoryBudget.require(workingBytes(), length + " tokens' [L, L] attention matrices, " + Parallel.THREADS + " at once (-Dmambalens.threads),");
     }
 
     public int channels() {
@@ -221,24 +220,41 @@ public final class AttentionMaps {
         if (forward == null) throw new IllegalArgumentException("a layer summary combines the directions: ask for FORWARD (one-way models) or BOTH");
         checkMemory();
         AttentionSummary.CausalAccumulator total = new AttentionSummary.CausalAccumulator(length, backward != null);
-        // One range per thread: each range sums into [T, T] arrays of its own, merged once at the end.
-        Parallel.forRange(channels, (channels + Parallel.THREADS - 1) / Parallel.THREADS, (c0, c1) -> {
-            AttentionSummary.CausalAccumulator acc = new AttentionSummary.CausalAccumulator(length, backward != null);
-            if (unified) {
-                Worker w = new Worker();
-                for (int c = c0; c < c1; c++) {
-                    w.fwd.compute(c);
-                    if (w.bwd != null) w.bwd.compute(c);
-                    acc.add(w.fwd.matrix, w.bwd == null ? null : w.bwd.matrix);
+        // Channels are summed in chunks of a fixed size into [T, T] arrays of their own, and the chunks merged in
+        // channel order whichever thread made each: the same bits for any thread count. A wave of one chunk per
+        // thread at a time bounds the memory as one range per thread did.
+        int chunks = (channels + SUMMARY_CHUNK - 1) / SUMMARY_CHUNK;
+        for (int wave = 0; wave < chunks; wave += Parallel.THREADS) {
+            int first = wave;
+            AttentionSummary.CausalAccumulator[] partial = new AttentionSummary.CausalAccumulator[Math.min(Parallel.THREADS, chunks - wave)];
+            Parallel.forRange(partial.length, 1, (k0, k1) -> {
+                for (int k = k0; k < k1; k++) {
+                    int c0 = (first + k) * SUMMARY_CHUNK, c1 = Math.min(channels, c0 + SUMMARY_CHUNK);
+                    partial[k] = sum(c0, c1);
                 }
-            } else {
-                new TiledReduction(acc).run(c0, c1);
-            }
-            synchronized (total) {
-                total.merge(acc);
-            }
-        });
+            });
+            for (AttentionSummary.CausalAccumulator p : partial) total.merge(p);
+        }
         return total.summary(channels);
+    }
+
+    /** Channels summed per chunk of {@link #summary}: a multiple of the tiled reduction's group. */
+    private static final int SUMMARY_CHUNK = 64;
+
+    /** The sums over channels [c0, c1), in channel order. */
+    private AttentionSummary.CausalAccumulator sum(int c0, int c1) {
+        AttentionSummary.CausalAccumulator acc = new AttentionSummary.CausalAccumulator(length, backward != null);
+        if (unified) {
+            Worker w = new Worker();
+            for (int c = c0; c < c1; c++) {
+                w.fwd.compute(c);
+                if (w.bwd != null) w.bwd.compute(c);
+                acc.add(w.fwd.matrix, w.bwd == null ? null : w.bwd.matrix);
+            }
+        } else {
+            new TiledReduction(acc).run(c0, c1);
+        }
+        return acc;
     }
 
     /**
@@ -307,7 +323,7 @@ public final class AttentionMaps {
     /** The whole tensor [E, L, L] in one array (E·L² must fit in an int). */
     public float[] tensor() {
         long size = (long) channels * length * length;
-        if (size > Integer.MAX_VALUE - 8) throw new IllegalArgumentException("[E, L, L] = " + size + " floats do not fit in one array; stream them with units().write(file)");
+        if (size > Integer.MAX_VALUE - 8) throw new IllegalArgumentException("[E, L, L] = " + size + " floats do not fit in one array; stream them with units().write(file, progress)");
         float[] out = new float[(int) size];
         int L2 = length * length;
         Parallel.forRange(channels, 1, (c0, c1) -> {

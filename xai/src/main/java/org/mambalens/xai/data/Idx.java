@@ -1,6 +1,8 @@
 package org.mambalens.xai.data;
 
 import org.mambalens.engine.io.CheckpointException;
+import org.mambalens.engine.io.InputFile;
+import org.mambalens.engine.io.MemoryBudget;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -39,7 +41,7 @@ public final class Idx {
 
     public static Array read(Path file) {
         byte[] raw;
-        try (InputStream in = Files.newInputStream(file)) {
+        try (InputStream in = Files.newInputStream(InputFile.regular(file))) {
             InputStream s = file.getFileName().toString().endsWith(".gz") ? new GZIPInputStream(in) : in;
             raw = s.readNBytes((int) MAX_BYTES);
         } catch (IOException e) {
@@ -55,10 +57,10 @@ public final class Idx {
         for (int i = 0; i < rank; i++) {
             shape[i] = b.getInt(4 + 4 * i);
             if (shape[i] < 0) throw new CheckpointException(file, "negative IDX dimension");
-            n *= shape[i];
+            n = MemoryBudget.product(n, shape[i]);
         }
         int offset = 4 + 4 * rank;
-        if (raw.length - offset != n) throw new CheckpointException(file, "IDX data holds " + (raw.length - offset) + " bytes, the header says " + n);
+        if (raw.length - offset != n) throw new CheckpointException(file, "IDX data holds " + (raw.length - offset) + " bytes, the header says " + (n < 0 ? "more than 2^63" : String.valueOf(n)));
         byte[] data = new byte[(int) n];
         System.arraycopy(raw, offset, data, 0, data.length);
         return new Array(data, shape);

@@ -2,13 +2,21 @@ package org.mambalens.xai.data;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import org.mambalens.engine.io.CheckpointException;
+import org.mambalens.engine.io.ConfigFile;
+import org.mambalens.engine.io.InputFile;
+import org.mambalens.engine.io.MemoryBudget;
 import org.mambalens.engine.model.ImageClassifier;
 
 import javax.imageio.ImageIO;
+import javax.imageio.ImageReader;
+import javax.imageio.stream.ImageInputStream;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Iterator;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * A model's input preprocessing, from its {@code preprocessor_config.json} (transformers'
@@ -19,28 +27,23 @@ import java.nio.file.Path;
  */
 public record ImagePreprocessor(int channels, int size, float rescale, float[] mean, float[] std) {
 
+    private static final Set<Path> NOTED = ConcurrentHashMap.newKeySet();
+
     public static ImagePreprocessor of(Path modelDir, ImageClassifier model) {
         Path file = modelDir.resolve("preprocessor_config.json");
         int c = model.channels();
-        float[] mean = filled(c, 0.5f), std = filled(c, 0.5f);
-        float rescale = 1 / 255f;
-        if (Files.isRegularFile(file)) {
-            JsonNode j;
-            try {
-                j = new com.fasterxml.jackson.databind.ObjectMapper().readTree(file.toFile());
-            } catch (IOException e) {
-                throw new CheckpointException(file, "invalid JSON: " + e.getMessage().lines().findFirst().orElse(""));
+        if (!Files.isRegularFile(file)) {
+            if (NOTED.add(modelDir.toAbsolutePath().normalize())) {
+                System.err.println("mambalens: " + modelDir + " has no preprocessor_config.json; images are scaled by 1/255 and normalised "
+                        + "with mean = std = 0.5 (transformers' defaults)");
             }
-            if (j.path("do_rescale").asBoolean(true)) rescale = (float) j.path("rescale_factor").asDouble(1 / 255.0);
-            else rescale = 1f;
-            if (j.path("do_normalize").asBoolean(true)) {
-                mean = perChannel(file, j.path("image_mean"), c, 0.5f);
-                std = perChannel(file, j.path("image_std"), c, 0.5f);
-            } else {
-                mean = filled(c, 0f);
-                std = filled(c, 1f);
-            }
+            return new ImagePreprocessor(c, model.imageSize(), 1 / 255f, filled(c, 0.5f), filled(c, 0.5f));
         }
+        ConfigFile config = ConfigFile.of(file);
+        float rescale = config.bool("do_rescale", true) ? (float) config.positiveNumber("rescale_factor", 1 / 255.0) : 1f;
+        if (!config.bool("do_normalize", true)) return new ImagePreprocessor(c, model.imageSize(), rescale, filled(c, 0f), filled(c, 1f));
+        float[] mean = perChannel(config, "image_mean", c), std = perChannel(config, "image_std", c);
+        for (float s : std) if (!(s > 0)) throw config.error("\"image_std\" must be positive, got " + config.json().get("image_std"));
         return new ImagePreprocessor(c, model.imageSize(), rescale, mean, std);
     }
 
@@ -50,14 +53,20 @@ public record ImagePreprocessor(int channels, int size, float rescale, float[] m
         return a;
     }
 
-    private static float[] perChannel(Path file, JsonNode values, int channels, float fallback) {
-        if (values.isMissingNode() || values.isNull()) return filled(channels, fallback);
-        if (values.isNumber()) return filled(channels, (float) values.asDouble());
+    /** image_mean or image_std: one number, or 1 or {@code channels} of them; 0.5 each when absent. */
+    private static float[] perChannel(ConfigFile config, String key, int channels) {
+        JsonNode values = config.json().path(key);
+        if (values.isMissingNode() || values.isNull()) return filled(channels, 0.5f);
+        if (values.isNumber()) values = com.fasterxml.jackson.databind.node.JsonNodeFactory.instance.arrayNode().add(values);
         if (!values.isArray() || (values.size() != channels && values.size() != 1)) {
-            throw new CheckpointException(file, "image_mean/image_std must have 1 or " + channels + " values, got " + values);
+            throw config.error("\"" + key + "\" must be a number or a list of 1 or " + channels + " numbers, got " + values);
         }
         float[] out = new float[channels];
-        for (int c = 0; c < channels; c++) out[c] = (float) values.get(values.size() == 1 ? 0 : c).asDouble();
+        for (int c = 0; c < channels; c++) {
+            JsonNode v = values.get(values.size() == 1 ? 0 : c);
+            if (!v.isNumber() || !Float.isFinite((float) v.asDouble())) throw config.error("\"" + key + "\" must hold finite numbers, got " + values);
+            out[c] = (float) v.asDouble();
+        }
         return out;
     }
 
@@ -70,6 +79,9 @@ public record ImagePreprocessor(int channels, int size, float rescale, float[] m
         }
         return out;
     }
+
+    /** The decoded image (4 bytes a pixel at most) and its three int planes. */
+    private static final long BYTES_PER_DECODED_PIXEL = 4 + 3 * Integer.BYTES;
 
     /** A decoded image: 0–255 red, green and blue planes [h·w] (one shared plane for a gray image). */
     public record Decoded(int[][] rgb, int height, int width) {
@@ -84,13 +96,28 @@ public record ImagePreprocessor(int channels, int size, float rescale, float[] m
 
     /** Decodes a PNG, JPEG, BMP or GIF file; a clear error naming the file otherwise. */
     public static Decoded decode(Path file) {
+        InputFile.regular(file);
         BufferedImage img;
-        try {
-            img = Files.isRegularFile(file) ? ImageIO.read(file.toFile()) : null;
-        } catch (IOException e) {
-            throw new CheckpointException(file, "cannot read the image: " + e.getMessage());
+        try (ImageInputStream in = ImageIO.createImageInputStream(file.toFile())) {
+            Iterator<ImageReader> readers = in == null ? java.util.Collections.emptyIterator() : ImageIO.getImageReaders(in);
+            if (!readers.hasNext()) throw new CheckpointException(file, "not an image (PNG, JPEG, BMP or GIF)");
+            ImageReader reader = readers.next();
+            try {
+                reader.setInput(in, true, true);
+                // The header's size, checked before the pixels are decoded: a small file may claim a huge image.
+                long pixels = MemoryBudget.product(reader.getWidth(0), reader.getHeight(0));
+                MemoryBudget.require(MemoryBudget.product(pixels, BYTES_PER_DECODED_PIXEL), file,
+                        "the image (" + reader.getWidth(0) + " × " + reader.getHeight(0) + " pixels)");
+                img = reader.read(0);
+            } finally {
+                reader.dispose();
+            }
+        } catch (CheckpointException refused) {
+            throw refused;
+        } catch (IOException | RuntimeException e) {
+            // ImageIO's decoders report corrupt data with whatever exception they meet first.
+            throw new CheckpointException(file, "not a readable image (PNG, JPEG, BMP or GIF): " + (e.getMessage() == null ? "corrupt data" : e.getMessage()));
         }
-        if (img == null) throw new CheckpointException(file, Files.exists(file) ? "not an image (PNG, JPEG, BMP or GIF)" : "no such file");
         return decode(img);
     }
 

@@ -3,9 +3,10 @@ package org.mambalens.xai.data;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.mambalens.engine.io.CheckpointException;
+import org.mambalens.engine.io.InputFile;
 
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -27,29 +28,31 @@ public record LabelledTexts(Path file, List<LabelledTexts.Text> texts) {
     public static LabelledTexts read(Path file, int labels) {
         List<String> lines;
         try {
-            lines = Files.readAllLines(file, StandardCharsets.UTF_8);
+            lines = Files.readAllLines(InputFile.wholeInMemory(file, InputFile.JSON_EXPANSION), StandardCharsets.UTF_8);
+        } catch (java.nio.charset.MalformedInputException e) {
+            throw new CheckpointException(file, "not UTF-8 text");
         } catch (IOException e) {
-            throw new UncheckedIOException(file + ": cannot read labelled texts: " + e.getMessage(), e);
+            throw new CheckpointException(file, "cannot read labelled texts: " + e.getMessage());
         }
         ObjectMapper json = new ObjectMapper();
         List<Text> texts = new ArrayList<>();
         for (int n = 0; n < lines.size(); n++) {
             if (lines.get(n).isBlank()) continue;
-            String where = file + " line " + (n + 1) + ": ";
+            String where = "line " + (n + 1) + ": ";
             JsonNode row;
             try {
                 row = json.readTree(lines.get(n));
             } catch (JsonProcessingException e) {
-                throw new IllegalArgumentException(where + "not JSON (" + e.getOriginalMessage() + ")");
+                throw new CheckpointException(file, where + "not JSON (" + e.getOriginalMessage().lines().findFirst().orElse("") + ")");
             }
-            if (row == null || !row.path("text").isTextual() || !row.path("label").isIntegralNumber()) {
-                throw new IllegalArgumentException(where + "expected {\"text\": string, \"label\": integer}");
+            if (row == null || !row.path("text").isTextual() || !row.path("label").isIntegralNumber() || !row.path("label").canConvertToInt()) {
+                throw new CheckpointException(file, where + "expected {\"text\": string, \"label\": integer}");
             }
             int label = row.get("label").asInt();
-            if (label < 0 || label >= labels) throw new IllegalArgumentException(where + "label " + label + " is outside the model's labels [0, " + labels + ")");
+            if (label < 0 || label >= labels) throw new CheckpointException(file, where + "label " + label + " is outside the model's labels [0, " + labels + ")");
             texts.add(new Text(row.get("text").asText(), label));
         }
-        if (texts.isEmpty()) throw new IllegalArgumentException(file + ": no labelled texts");
+        if (texts.isEmpty()) throw new CheckpointException(file, "no labelled texts");
         return new LabelledTexts(file, List.copyOf(texts));
     }
 

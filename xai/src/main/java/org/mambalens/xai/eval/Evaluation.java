@@ -71,7 +71,7 @@ public final class Evaluation implements DatasetJob {
             ImagePreprocessor pre = ImagePreprocessor.of(s.dir(), m);
             preprocessors.put(s.name(), pre);
             fillValues.put(s.name(), fill == Fill.mean ? 0f : pre.fromGray(new int[]{0}, 1, 1)[0]);
-            startLayers.put(s.name(), startLayer >= 0 ? Math.min(startLayer, m.layers() - 1) : ImageExplainer.defaultStartLayer(m.layers()));
+            startLayers.put(s.name(), ImageExplainer.startLayer(startLayer, m.layers()));
         }
     }
 

@@ -99,6 +99,13 @@ public final class ImageExplainer {
         return layers * 15 / 24;
     }
 
+    /** The start layer asked for, or -1 for the default; one beyond the model's layers is refused, never clamped. */
+    public static int startLayer(int requested, int layers) {
+        if (requested == -1) return defaultStartLayer(layers);
+        if (requested < 0 || requested >= layers) throw new IllegalArgumentException("--start-layer " + requested + " is outside [0, " + layers + ")");
+        return requested;
+    }
+
     /** A patch relevance map upsampled to the image and min-max normalised, [S, S]. */
     public static float[] pixelMap(float[] patches, int grid, int size) {
         return Explanations.normalised(Explanations.upsample(patches, grid, size));

@@ -47,7 +47,7 @@ public final class TextExplainer {
         if (attribution) lm.forwardWithGradients(ids, position, explained, trace);
         List<AttentionSummary> layers = new ArrayList<>();
         for (int l = 0; l < layerCount; l++) layers.add(AttentionMaps.summary(trace.layer(l), lm.backend()));
-        int start = startLayer >= 0 ? Math.min(startLayer, layerCount - 1) : ImageExplainer.defaultStartLayer(layerCount);
+        int start = ImageExplainer.startLayer(startLayer, layerCount);
         Map<Method, float[]> rows = new EnumMap<>(Method.class);
         for (Method method : methods) {
             float[] row = switch (method) {

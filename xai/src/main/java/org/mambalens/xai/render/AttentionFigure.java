@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.mambalens.engine.io.AtomicWrite;
+import org.mambalens.engine.io.MemoryBudget;
 import org.mambalens.engine.io.Npy;
 import org.mambalens.engine.model.LanguageModel;
 import org.mambalens.engine.trace.TraceRecorder;
@@ -45,10 +46,7 @@ public final class AttentionFigure {
         if (chosen < 0) throw new IllegalArgumentException("--chosen must be at least 0, not " + chosen);
         Images.ensureDirectory(out);
         List<Panel> panels = new ArrayList<>();
-        for (Subject s : subjects) {
-            System.err.printf("%s: %d layers on %d tokens%n", s.name(), s.model().layers(), Math.min(tokens, s.ids().length));
-            panels.add(panel(s, tokens, chosen));
-        }
+        for (Subject s : subjects) panels.add(panel(s, tokens, chosen));
         ObjectMapper json = new ObjectMapper();
         ObjectNode doc = json.createObjectNode();
         doc.put("text", text);
@@ -96,6 +94,9 @@ public final class AttentionFigure {
     private static Panel panel(Subject s, int tokens, int chosen) {
         int[] ids = Arrays.copyOf(s.ids(), Math.min(tokens, s.ids().length));
         int T = ids.length;
+        // Per layer: the mean, the chosen units' matrices and the one being read, each [T, T].
+        MemoryBudget.require(MemoryBudget.product(s.model().layers(), chosen + 2, T, T, Float.BYTES), "--tokens " + T + " for " + s.name());
+        System.err.printf("%s: %d layers on %d tokens%n", s.name(), s.model().layers(), T);
         TraceRecorder trace = TraceRecorder.allLayers();
         s.model().forward(ids, trace);
         List<float[]> means = new ArrayList<>();

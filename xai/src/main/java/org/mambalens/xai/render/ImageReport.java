@@ -60,7 +60,7 @@ public final class ImageReport {
         ImageClassifier model = subject.model();
         if (model.imageSize() != size) throw new IllegalArgumentException(subject.name() + " takes " + model.imageSize() + " px images, the input has " + size);
         float[] pixels = ImagePreprocessor.of(subject.dir(), model).fromGray(gray, size, size);
-        int start = startLayer >= 0 ? Math.min(startLayer, model.layers() - 1) : ImageExplainer.defaultStartLayer(model.layers());
+        int start = ImageExplainer.startLayer(startLayer, model.layers());
         List<String> labels = labels(subject.dir(), model.numClasses());
         int targetClass = target == null ? -1 : classIndex(labels, target);
         ImageExplainer.Result result = ImageExplainer.explain(model, pixels, java.util.EnumSet.copyOf(methods), start, targetClass);
@@ -99,6 +99,10 @@ public final class ImageReport {
      * @param target the class to explain (see {@link #explain}); null: each model's prediction
      */
     public static Path write(Path out, int[] gray, int size, String imageLabel, List<Subject> subjects, List<Method> methods, int startLayer, String target) {
+        // Before anything is drawn: the picture of the input is scaled up, and a huge input would overflow it.
+        for (Subject s : subjects) {
+            if (s.model().imageSize() != size) throw new IllegalArgumentException(s.name() + " takes " + s.model().imageSize() + " px images, the input has " + size);
+        }
         Images.ensureDirectory(out);
         ObjectMapper json = new ObjectMapper();
         ObjectNode doc = json.createObjectNode();

@@ -51,7 +51,7 @@ class LabelledTextsTest {
     void badLinesAreRefusedNamingTheLine() throws Exception {
         Path file = tmp.resolve("texts.jsonl");
         Files.writeString(file, "{\"text\": \"a\", \"label\": 1}\n\n{\"text\": \"b\", \"label\": 7}\n");
-        assertThatThrownBy(() -> LabelledTexts.read(file, 5)).hasMessageContaining("texts.jsonl line 3: label 7 is outside");
+        assertThatThrownBy(() -> LabelledTexts.read(file, 5)).isInstanceOf(org.mambalens.engine.io.CheckpointException.class).hasMessageContaining("texts.jsonl: line 3: label 7 is outside");
         Files.writeString(file, "not json\n");
         assertThatThrownBy(() -> LabelledTexts.read(file, 5)).hasMessageContaining("line 1: not JSON");
         Files.writeString(file, "\n");

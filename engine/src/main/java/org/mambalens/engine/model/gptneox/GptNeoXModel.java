@@ -378,6 +378,11 @@ public final class GptNeoXModel extends BackendLanguageModel<GptNeoXModel.State>
     }
 
     @Override
+    public int maxPositions() {
+        return config.maxPositions();
+    }
+
+    @Override
     public String toString() {
         return "GPT-NeoX " + Arrays.asList(config.layers() + " layers", "D=" + config.hiddenSize(), "H=" + config.heads(),
                 "F=" + config.intermediateSize(), "rotary=" + config.rotaryDims(), config.parallelResidual() ? "parallel" : "sequential",
