@@ -8,10 +8,6 @@
 #     (a command whose output is --out DIR: evaluate, evaluate-text, explain --inputs LIST; the script adds --out and --spark)
 #   TOLERANCE=1e-6 scripts/spark-standalone.sh ...     (default 1e-9; the comparison prints the largest difference either way)
 # Prints the spark-submit command it runs; leaves its logs and both outputs in the directory it names.
-# Every JVM runs with three C2 intrinsics off: compiled, the engine's SIMD sums add a vector's lanes in another order than
-# interpreted, and lanewise exp, log1p and pow use C2's vector math library, so a cold JVM's first items (an executor's) would
-# otherwise differ from a warm one's by float rounding. REPRODUCIBLE=0 leaves them on (items about 1.7 times faster); the control
-# run of the single-machine command against itself then differs as much as the cluster's.
 set -euo pipefail
 root=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 . "$root/scripts/find-jdk25.sh"
@@ -60,14 +56,10 @@ wait_for "$work/worker1.log" "Successfully registered with master"
 wait_for "$work/worker2.log" "Successfully registered with master"
 echo "spark-standalone: master $master and two workers up" >&2
 
-reproducible=""
-[ "${REPRODUCIBLE:-1}" = 1 ] && reproducible="-XX:+UnlockDiagnosticVMOptions -XX:DisableIntrinsic=_VectorReductionCoerced,_VectorUnaryLibOp,_VectorBinaryLibOp"
-export MAMBALENS_JAVA_OPTS="${MAMBALENS_JAVA_OPTS:-} $reproducible"
-
 # spark-submit, as its launcher script would run it (the driver in this JVM: client mode).
-submit=(java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED $reproducible -Dmambalens.home="$root" -cp "$home/jars/*"
+submit=(java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Dmambalens.home="$root" -cp "$home/jars/*"
   org.apache.spark.deploy.SparkSubmit --master "$master" --conf spark.ui.enabled=false --conf spark.driver.host=127.0.0.1
-  --conf spark.driver.bindAddress=127.0.0.1 --conf spark.log.level=WARN --conf "spark.executor.extraJavaOptions=$reproducible" --class org.mambalens.cli.Main spark/target/mambalens-spark.jar
+  --conf spark.driver.bindAddress=127.0.0.1 --conf spark.log.level=WARN --class org.mambalens.cli.Main spark/target/mambalens-spark.jar
   "${args[@]}" --spark "$master" --out "$work/spark")
 echo "spark-standalone: ${submit[*]}" >&2
 start=$(date +%s.%N)

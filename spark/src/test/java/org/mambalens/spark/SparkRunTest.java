@@ -19,12 +19,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 /**
  * --spark local[2] against the same command without it: results.json agrees within 1e-9 (all but the timings),
  * the items' rows are written, and an item that fails is reported in its row while the others are aggregated.
- *
- * <p>The JVM runs with three C2 intrinsics off (spark/pom.xml's reproducible.math): compiled, the engine's SIMD sums
- * (Vector API reduceLanes) add their lanes in another order than interpreted, and lanewise exp, log1p and pow use
- * C2's vector math library instead of Math's, so without them an item's figures depend on how warm the JVM was
- * (1e-7 relative, 1e-4 in a ranking metric such as mAP when two pixels' relevances swap), and two runs of the
- * single-machine command differ as much as a Spark run and one.
+
  */
 class SparkRunTest {
     private static final double TOLERANCE = 1e-9;
