@@ -5,7 +5,8 @@
 # into $OUT/issue21.tar.gz.part-* (also when a step fails).
 # Here, before the run:   mkdir -p .device/fashion-mnist && cp /usr/share/datasets/fashion-mnist/*.gz .device/fashion-mnist/
 #                         python3 weights-tools/reference/wordnet_glosses.py       (writes the ignored train split)
-# Device command:         bash scripts/device-placed-wordnet.sh   (carry: [".device", "data/wordnet-glosses/train.jsonl"])
+# Device command:         bash scripts/device-placed-wordnet.sh   (carry: [".device", "data/wordnet-glosses/train.jsonl"];
+#                         FASHION=DIR reads the Fashion-MNIST files from DIR instead of .device/fashion-mnist)
 # Back here:              cat <files_at>/issue21.tar.gz.part-* | tar xz -C /tmp/issue21, then copy models/ into models/ and
 #                         golden/ into engine/src/test/resources/golden/.
 set -euo pipefail
@@ -16,10 +17,10 @@ trap 'tar czf - -C "$work" . | split -b 15m - "$OUT/issue21.tar.gz.part-"' EXIT 
 repo=$PWD
 cd weights-tools/reference
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
-timeout "${TEXT_LIMIT:-330}" python3 wordnet_classifiers.py --repo "$repo" --out "$work" --seconds "${CLS_SECONDS:-100}" \
+timeout "${TEXT_LIMIT:-330}" python3 wordnet_classifiers.py --repo "$repo" --out "$work" --seconds "${CLS_SECONDS:-90}" \
     > "$work/text.log" 2>&1 &
 text=$!
-timeout "${IMAGE_LIMIT:-420}" python3 train_fashion_placed.py --fashion "$repo/.device/fashion-mnist" --repo "$repo" --out "$work" \
-    --vim-seconds "${VIM_SECONDS:-210}" --vit-seconds "${VIT_SECONDS:-100}" 2>&1 | tee "$work/images.log" || echo "image training failed"
+timeout "${IMAGE_LIMIT:-420}" python3 train_fashion_placed.py --fashion "${FASHION:-$repo/.device/fashion-mnist}" --repo "$repo" --out "$work" \
+    --vim-seconds "${VIM_SECONDS:-190}" --vit-seconds "${VIT_SECONDS:-90}" 2>&1 | tee "$work/images.log" || echo "image training failed"
 wait "$text" || echo "text training failed"
 cat "$work/text.log"

@@ -10,7 +10,7 @@ import org.mambalens.engine.model.Models;
 import org.mambalens.engine.model.TextClassifier;
 import org.mambalens.engine.text.BpeTokenizer;
 import org.mambalens.engine.text.Sampler;
-import org.mambalens.xai.data.FashionMnist;
+import org.mambalens.xai.data.ImageDataset;
 import org.mambalens.xai.data.ImagePreprocessor;
 import org.mambalens.xai.data.LabelledTexts;
 import picocli.CommandLine.ArgGroup;
@@ -33,10 +33,11 @@ final class ClassifyCommand implements Callable<Integer> {
     @Mixin
     DeviceOption device;
 
-    static final String BUNDLED = "models/vim-fashion", BUNDLED_TEXT = "models/mamba-fortunes-topics";
+    static final String BUNDLED = "models/vim-placed", BUNDLED_TEXT = "models/mamba-wordnet";
 
-    @Option(names = "--model", paramLabel = "DIR", description = "Checkpoint directory. Default: the bundled " + BUNDLED + " (models/vit-fashion is the ViT); "
-            + "for text, " + BUNDLED_TEXT + " (models/gptneox-fortunes-topics is the GPT-NeoX).")
+    @Option(names = "--model", paramLabel = "DIR", description = "Checkpoint directory. Default: the bundled " + BUNDLED + " (models/vit-placed is the ViT; "
+            + "models/vim-fashion and models/vit-fashion the older 28×28 pair); for text, " + BUNDLED_TEXT
+            + " (models/gptneox-wordnet is the GPT-NeoX; models/*-fortunes-topics the fortune topic classifiers).")
     Path model;
 
     static final class Input {
@@ -46,8 +47,9 @@ final class ClassifyCommand implements Callable<Integer> {
         @Option(names = "--pixels", paramLabel = "FILE.npy", description = "float32 NPY [N, C, H, W], already preprocessed.")
         Path pixels;
 
-        @Option(names = "--fashion-mnist", paramLabel = "DIR", arity = "0..1", fallbackValue = "/usr/share/datasets/fashion-mnist",
-                description = "Classify the Fashion-MNIST test split (default directory: Debian's dataset-fashion-mnist) and report accuracy.")
+        @Option(names = "--fashion-mnist", paramLabel = "DIR", arity = "0..1", fallbackValue = ImageData.DEBIAN,
+                description = "Classify the test split of the set the model takes — placed Fashion-MNIST for 64×64 models, Fashion-MNIST for 28×28 — "
+                        + "made from the Fashion-MNIST files in DIR (default: Debian's dataset-fashion-mnist), and report accuracy.")
         Path fashionMnist;
 
         @Option(names = "--text", paramLabel = "TEXT", description = "A text, tokenized with the model's tokenizer.json.")
@@ -57,7 +59,7 @@ final class ClassifyCommand implements Callable<Integer> {
         String tokenIds;
 
         @Option(names = "--texts", paramLabel = "FILE.jsonl", arity = "0..1", fallbackValue = LabelledTexts.BUNDLED_TEST,
-                description = "Labelled texts, one {\"text\", \"label\"} per line (default: the bundled fortunes topic test split); reports accuracy.")
+                description = "Labelled texts, one {\"text\", \"label\"} per line (default: the bundled WordNet gloss test split); reports accuracy.")
         Path texts;
 
         boolean isText() {
@@ -87,7 +89,7 @@ final class ClassifyCommand implements Callable<Integer> {
         }
         try (ImageClassifier classifier = Models.loadImageClassifier(dir, device.device, device.precision)) {
             int c = classifier.channels(), s = classifier.imageSize(), k = classifier.numClasses(), size = c * s * s;
-            if (input.fashionMnist != null) return accuracy(dir, classifier);
+            if (input.fashionMnist != null) return accuracy(dir, classifier, home);
             float[] data;
             int n;
             if (input.image != null) {
@@ -172,14 +174,14 @@ final class ClassifyCommand implements Callable<Integer> {
         return line.toString();
     }
 
-    /** Top-1 accuracy on the Fashion-MNIST test split, with progress on stderr. */
-    private int accuracy(Path dir, ImageClassifier classifier) {
-        FashionMnist test = FashionMnist.test(input.fashionMnist);
+    /** Top-1 accuracy on the test split of the image set the model takes, with progress on stderr. */
+    private int accuracy(Path dir, ImageClassifier classifier, Path home) {
+        ImageDataset test = ImageData.test(ImageData.forSide(classifier.imageSize()), input.fashionMnist, home);
         ImagePreprocessor pre = ImagePreprocessor.of(dir, classifier);
         int n = limit == null ? test.size() : Math.min(limit, test.size()), correct = 0;
         long start = System.nanoTime();
         for (int i = 0; i < n; i++) {
-            float[] logits = classifier.classify(pre.fromGray(test.pixels(i), FashionMnist.SIZE, FashionMnist.SIZE), null);
+            float[] logits = classifier.classify(pre.fromGray(test.pixels(i), test.side(), test.side()), null);
             if (Sampler.argmax(logits) == test.label(i)) correct++;
             if ((i + 1) % 500 == 0 || i + 1 == n) {
                 double secs = (System.nanoTime() - start) / 1e9;
@@ -188,7 +190,7 @@ final class ClassifyCommand implements Callable<Integer> {
             }
         }
         System.err.println();
-        System.out.printf("%s: top-1 accuracy %.4f on %d Fashion-MNIST test images%n", dir, correct / (double) n, n);
+        System.out.printf("%s: top-1 accuracy %.4f on %d %s test images%n", dir, correct / (double) n, n, test.title());
         return 0;
     }
 }

@@ -1,7 +1,7 @@
 package org.mambalens.cli;
 
 import org.mambalens.engine.model.Models;
-import org.mambalens.xai.data.FashionMnist;
+import org.mambalens.xai.data.ImageDataset;
 import org.mambalens.xai.eval.Evaluation;
 import org.mambalens.xai.methods.ImageExplainer.Method;
 import picocli.CommandLine.Command;
@@ -15,17 +15,20 @@ import java.util.SequencedMap;
 import java.util.concurrent.Callable;
 
 @Command(name = "evaluate", mixinStandardHelpOptions = true,
-        description = {"Measure how faithful the explanations are (SPEC §8) on the Fashion-MNIST test set: positive and negative "
+        description = {"Measure how faithful the explanations are (SPEC §8) on a labelled test set (default: placed Fashion-MNIST, "
+                + "64×64, for the bundled models): positive and negative "
                 + "perturbation AUC and foreground segmentation (pixel accuracy, mIoU, mAP) per model and method, beside a random map.",
                 "Writes DIR/results.json, results.md, per_image.csv, curves_<model>.png and report.html. Finished images are kept in "
                         + "DIR/journal.jsonl: run the same command again to resume an interrupted run."})
 final class EvaluateCommand implements Callable<Integer> {
-    private static final SequencedMap<String, String> BUNDLED = EvaluationArguments.bundled("vim", "models/vim-fashion", "vit", "models/vit-fashion");
+    private static final SequencedMap<String, String> BUNDLED = EvaluationArguments.bundled("vim", "models/vim-placed", "vit", "models/vit-placed",
+            "vim-fashion", "models/vim-fashion", "vit-fashion", "models/vit-fashion");
     @Mixin
     DeviceOption device;
 
     @Option(names = "--models", paramLabel = "M,M", split = ",", defaultValue = "vim,vit",
-            description = "vim (models/vim-fashion), vit (models/vit-fashion) or model directories; default vim,vit.")
+            description = "vim (models/vim-placed), vit (models/vit-placed), the older 28×28 demo models vim-fashion and vit-fashion "
+                    + "(models/vim-fashion, models/vit-fashion), or model directories; default vim,vit.")
     List<String> models;
 
     @Option(names = "--methods", paramLabel = "M,M", split = ",", defaultValue = "raw,rollout,attribution",
@@ -41,8 +44,13 @@ final class EvaluateCommand implements Callable<Integer> {
     @Option(names = "--start-layer", paramLabel = "L", defaultValue = "-1", description = "First layer the methods use (default: 15/24 of the depth).")
     int startLayer;
 
-    @Option(names = "--data", paramLabel = "DIR", description = "Fashion-MNIST directory (default " + "/usr/share/datasets/fashion-mnist).")
-    Path data;
+    @Option(names = "--data", paramLabel = "SET", description = "placed (placed Fashion-MNIST, 64×64, data/fashion-placed) or fashion-mnist "
+            + "(28×28); default: the one the first model's input size calls for.")
+    String data;
+
+    @Option(names = "--fashion-mnist", paramLabel = "DIR", defaultValue = ImageData.DEBIAN,
+            description = "Debian's Fashion-MNIST files: the images, or the sources of the placed ones (default ${DEFAULT-VALUE}).")
+    Path fashionMnist;
 
     @Option(names = "--fill", paramLabel = "F", defaultValue = "mean",
             description = "What a removed pixel becomes: mean (the dataset mean, 0 after normalisation: SPEC §8, default) or black (the background).")
@@ -59,12 +67,13 @@ final class EvaluateCommand implements Callable<Integer> {
         EvaluationArguments.checkLimitAndThreads(limit, threads);
         List<Method> chosen = EvaluationArguments.methods(methods);
         Path home = Path.of(System.getProperty("mambalens.home", "."));
-        FashionMnist test = FashionMnist.test(data != null ? data : FashionMnist.DEBIAN);
         List<Evaluation.Subject> subjects = new ArrayList<>();
         try {
             for (EvaluationArguments.NamedModel m : EvaluationArguments.models(models, BUNDLED, home)) {
                 subjects.add(new Evaluation.Subject(m.key(), m.dir(), Models.loadImageClassifier(m.dir(), device.device, device.precision)));
             }
+            int side = subjects.getFirst().model().imageSize();
+            ImageDataset test = ImageData.test(data != null ? data : ImageData.forSide(side), fashionMnist, home);
             int t = threads != null ? threads : Runtime.getRuntime().availableProcessors();
             Path results = new Evaluation(test, subjects, chosen, startLayer, fill, seed).run(out, limit, t, System.err);
             System.out.println("wrote " + results + " and " + out.resolve("results.md"));

@@ -6,7 +6,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.mambalens.engine.kernels.Parallel;
 import org.mambalens.engine.model.ImageClassifier;
-import org.mambalens.xai.data.FashionMnist;
+import org.mambalens.xai.data.ImageDataset;
 import org.mambalens.xai.data.ImagePreprocessor;
 import org.mambalens.xai.methods.ImageExplainer;
 import org.mambalens.xai.methods.ImageExplainer.Method;
@@ -29,11 +29,11 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
- * The seed paper's evaluation protocol (SPEC §8) on Fashion-MNIST test images: for every image, model
+ * The seed paper's evaluation protocol (SPEC §8) on a labelled image set (placed or plain Fashion-MNIST): for every image, model
  * and method (plus a random map as chance level), the perturbation curves (remove 0–90 % of the pixels,
  * most relevant first and least relevant first, by setting them to the dataset mean, which is 0 after
  * normalisation, or to black; top-1 agreement with the unperturbed prediction) and the segmentation of the
- * foreground (non-zero pixels) by the map thresholded at its mean, and its average precision.
+ * foreground (the data set's mask) by the map thresholded at its mean, and its average precision.
  *
  * <p>Each finished image is appended to {@code journal.jsonl} as one line, so a run that is interrupted
  * resumes where it stopped; the tables are then aggregated from the journal.
@@ -43,7 +43,7 @@ public final class Evaluation {
     public record Subject(String name, Path dir, ImageClassifier model) {
     }
 
-    /** What a removed pixel becomes: the dataset mean (SPEC §8; 0 after normalisation) or black (Fashion-MNIST's background). */
+    /** What a removed pixel becomes: the dataset mean (SPEC §8; 0 after normalisation) or black (the images' background). */
     public enum Fill { mean, black }
 
     static final String RANDOM = "random";
@@ -55,11 +55,11 @@ public final class Evaluation {
     private final Map<String, ImagePreprocessor> preprocessors = new LinkedHashMap<>();
     private final Map<String, Integer> startLayers = new LinkedHashMap<>();
     private final Map<String, Float> fillValues = new LinkedHashMap<>();
-    private final FashionMnist data;
+    private final ImageDataset data;
     private final Fill fill;
     private final long seed;
 
-    public Evaluation(FashionMnist data, List<Subject> subjects, List<Method> methods, int startLayer, Fill fill, long seed) {
+    public Evaluation(ImageDataset data, List<Subject> subjects, List<Method> methods, int startLayer, Fill fill, long seed) {
         this.data = data;
         this.subjects = subjects;
         this.methods = methods;
@@ -67,8 +67,9 @@ public final class Evaluation {
         this.seed = seed;
         for (Subject s : subjects) {
             ImageClassifier m = s.model();
-            if (m.imageSize() != FashionMnist.SIZE || m.channels() != 1) {
-                throw new IllegalArgumentException(s.name() + " (" + s.dir() + ") takes " + m.channels() + "×" + m.imageSize() + "² images, not Fashion-MNIST's 1×28²");
+            if (m.imageSize() != data.side() || m.channels() != 1) {
+                throw new IllegalArgumentException(s.name() + " (" + s.dir() + ") takes " + m.channels() + "×" + m.imageSize() + "² images, not "
+                        + data.title() + "'s 1×" + data.side() + "²");
             }
             ImagePreprocessor pre = ImagePreprocessor.of(s.dir(), m);
             preprocessors.put(s.name(), pre);
@@ -85,6 +86,7 @@ public final class Evaluation {
                 .put("start_layer", startLayers.get(s.name()));
         ArrayNode me = c.putArray("methods");
         methods.forEach(m -> me.add(m.name()));
+        c.put("data", data.name());
         c.put("fill", fill.name());
         c.put("seed", seed);
         c.put("steps", Metrics.STEPS.length);
@@ -145,7 +147,7 @@ public final class Evaluation {
         if (failure.get() instanceof RuntimeException e) throw e;
         if (failure.get() != null) throw new IllegalStateException(failure.get());
         var done = new TreeMap<>(Journal.open(out.resolve(JOURNAL), config()).done());
-        return Results.write(out, done.subMap(0, n), subjects, methods, startLayers, fill);
+        return Results.write(out, data, done.subMap(0, n), subjects, methods, startLayers, fill);
     }
 
     /** Every model and method on image i: one journal line. */
@@ -159,7 +161,7 @@ public final class Evaluation {
         for (int s = 0; s < subjects.size(); s++) {
             Subject subject = subjects.get(s);
             ImageClassifier model = subject.model();
-            float[] pixels = preprocessors.get(subject.name()).fromGray(gray, FashionMnist.SIZE, FashionMnist.SIZE);
+            float[] pixels = preprocessors.get(subject.name()).fromGray(gray, data.side(), data.side());
             ObjectNode m = models.putObject(subject.name());
             Map<String, float[]> maps = new LinkedHashMap<>();
             Map<String, Double> millis = new TreeMap<>();
@@ -167,7 +169,7 @@ public final class Evaluation {
             for (Method method : methods) {
                 long t0 = System.nanoTime();
                 ImageExplainer.Result r = ImageExplainer.explain(model, pixels, EnumSet.of(method), startLayers.get(subject.name()), -1);
-                maps.put(method.name(), ImageExplainer.pixelMap(r.patches().get(method), r.grid(), FashionMnist.SIZE));
+                maps.put(method.name(), ImageExplainer.pixelMap(r.patches().get(method), r.grid(), data.side()));
                 millis.put(method.name(), (System.nanoTime() - t0) / 1e6);
                 predicted = r.target();
             }
