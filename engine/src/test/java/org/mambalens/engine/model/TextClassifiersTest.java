@@ -47,12 +47,13 @@ class TextClassifiersTest {
 
     /** Every text of the test split: logits within 1e-4 of PyTorch's, hence the same predictions and accuracy. */
     @ParameterizedTest
-    @ValueSource(strings = {"mamba-fortunes-topics", "gptneox-fortunes-topics"})
+    @ValueSource(strings = {"mamba-fortunes-topics", "gptneox-fortunes-topics", "mamba-wordnet", "gptneox-wordnet"})
     void trainedClassifiersMatchPyTorchOnTheTestSplit(String name) throws Exception {
         Path dir = Fixtures.repository().resolve("models/" + name);
         Path golden = Fixtures.golden().resolve("trained/" + name);
         Npy.Array expected = Npy.readFloat32(golden.resolve("test_logits.npy"));
-        List<String> lines = Files.readAllLines(Fixtures.repository().resolve("data/fortunes-topics/test.jsonl"));
+        String split = Fixtures.json(golden.resolve("reference.json")).get("data").asText();       // the test split, in the repository
+        List<String> lines = Files.readAllLines(Fixtures.repository().resolve(split));
         BpeTokenizer tokenizer = BpeTokenizer.load(dir.resolve("tokenizer.json"));
         ObjectMapper json = new ObjectMapper();
         try (TextClassifier classifier = Models.loadTextClassifier(dir, Device.CPU, Precision.F32)) {
