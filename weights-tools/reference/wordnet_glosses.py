@@ -10,7 +10,9 @@ that occurs in two categories is left out, one that occurs twice in one category
 is one longer than MAX_WORDS words. Per category, the glosses in synset order are shuffled (a sort
 on rng.random() keys, rng = random.Random(SEED * 100 + lexicographer file number): Python keeps
 random()'s sequence for a seed across versions), the first CAP are kept, and of those the first
-TEST_SHARE are the test split. Both splits are then in category order.
+TEST_SHARE are the test split. The training split stays in category order (the order the bundled classifiers
+were trained from); the test split is put in a shuffled order (rng = random.Random(SEED), the same sort), so
+that its first N texts — what `evaluate-text --limit N` reads — are a sample of every category.
 
 Writes OUT/train.jsonl and OUT/test.jsonl: {"text", "label", "synset"} per line (label: the index in LABELS;
 synset: the offset in data.noun).
@@ -60,6 +62,9 @@ def main():
         test += rows[:n_test]
         train += rows[n_test:]
         print(f"{LEXNAMES[lex]}: {len(per_label[lex])} glosses, {len(rows) - n_test} train, {n_test} test")
+    rng = random.Random(SEED)
+    keys = [rng.random() for _ in test]
+    test = [r for _, r in sorted(zip(keys, test), key=lambda kr: kr[0])]
     os.makedirs(a.out, exist_ok=True)
     for name, rows in (("train", train), ("test", test)):
         with open(os.path.join(a.out, f"{name}.jsonl"), "w", encoding="utf-8") as f:
