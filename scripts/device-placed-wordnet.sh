@@ -7,6 +7,10 @@
 #                         python3 weights-tools/reference/wordnet_glosses.py       (writes the ignored train split)
 # Device command:         bash scripts/device-placed-wordnet.sh   (carry: [".device", "data/wordnet-glosses/train.jsonl"];
 #                         FASHION=DIR reads the Fashion-MNIST files from DIR instead of .device/fashion-mnist)
+# The committed models were made this way on 2026-11-30 (log: weights-tools/reference/placed_wordnet_training.log),
+# with one difference: the repository and .device together were over the device's 64 MiB per call, so
+# Fashion-MNIST's images went as xz (26 MB), the first 15 MB in one call (copied to /tmp/fm there) and the rest in
+# the training call, which rebuilt the .gz files in /tmp/fm and ran this script with FASHION=/tmp/fm.
 # Back here:              cat <files_at>/issue21.tar.gz.part-* | tar xz -C /tmp/issue21, then copy models/ into models/ and
 #                         golden/ into engine/src/test/resources/golden/.
 set -euo pipefail
