@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The full evaluation (10,000 Fashion-MNIST test images, vim and vit, raw/rollout/attribution + random) on
+# The full evaluation (10,000 test images, placed Fashion-MNIST by default; vim and vit, raw/rollout/attribution + random) on
 # the GPU machine's 16 CPU cores. A run longer than one device call resumes from the journal brought back.
 # Here, before the run:  mvn -q -B -DskipTests install && cp cli/target/mambalens.jar .device/ \
 #                          && mkdir -p .device/fashion && cp /usr/share/datasets/fashion-mnist/t10k-* .device/fashion/
@@ -11,5 +11,5 @@ out=/tmp/evaluate-${FILL:-mean}
 mkdir -p "$out"
 [ -f .device/journal.jsonl ] && cp .device/journal.jsonl "$out/"
 timeout "${EVAL_SECONDS:-540}" java --add-modules jdk.incubator.vector -Dmambalens.home="$PWD" -jar .device/mambalens.jar \
-  evaluate --data .device/fashion --threads "${THREADS:-16}" --fill "${FILL:-mean}" --out "$out" 2>&1 | tr '\r' '\n' | tail -5
+  evaluate --fashion-mnist .device/fashion --threads "${THREADS:-16}" --fill "${FILL:-mean}" --out "$out" 2>&1 | tr '\r' '\n' | tail -5
 cp "$out"/* "$OUT"/

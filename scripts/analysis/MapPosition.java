@@ -1,7 +1,9 @@
 import org.mambalens.engine.model.ImageClassifier;
 import org.mambalens.engine.model.Models;
 import org.mambalens.xai.data.FashionMnist;
+import org.mambalens.xai.data.ImageDataset;
 import org.mambalens.xai.data.ImagePreprocessor;
+import org.mambalens.xai.data.PlacedFashionMnist;
 import org.mambalens.xai.methods.ImageExplainer;
 import org.mambalens.xai.methods.ImageExplainer.Method;
 
@@ -12,14 +14,18 @@ import java.util.EnumSet;
  * How much of each method's patch map is the image, and how much is position: over the first N test
  * images, the mean Pearson correlation of an image's patch map with (a) the mean map over all images,
  * (b) the patch's distance to the cls token in scan order (negated: near = high), (c) the image's own
- * foreground share per patch. Run from the repository root after building:
- *   java --add-modules jdk.incubator.vector -cp cli/target/mambalens.jar scripts/analysis/MapPosition.java [N]
+ * foreground share per patch. The bundled placed-Fashion-MNIST pair on its test set (default), or with
+ * "fashion-mnist" the 28×28 pair on Fashion-MNIST. Run from the repository root after building:
+ *   java --add-modules jdk.incubator.vector -cp cli/target/mambalens.jar scripts/analysis/MapPosition.java [N] [placed|fashion-mnist]
  */
 public class MapPosition {
     public static void main(String[] args) {
         int n = args.length > 0 ? Integer.parseInt(args[0]) : 500;
-        FashionMnist data = FashionMnist.test(FashionMnist.DEBIAN);
-        for (String name : new String[]{"vim-fashion", "vit-fashion"}) {
+        boolean placed = args.length < 2 || args[1].equals("placed");
+        ImageDataset data = placed ? PlacedFashionMnist.test(Path.of(PlacedFashionMnist.BUNDLED_TEST), FashionMnist.DEBIAN)
+                : FashionMnist.test(FashionMnist.DEBIAN);
+        int side = data.side();
+        for (String name : placed ? new String[]{"vim-placed", "vit-placed"} : new String[]{"vim-fashion", "vit-fashion"}) {
             Path dir = Path.of("models", name);
             try (ImageClassifier model = Models.loadImageClassifier(dir)) {
                 ImagePreprocessor pre = ImagePreprocessor.of(dir, model);
@@ -28,10 +34,10 @@ public class MapPosition {
                 double[][] foreground = new double[n][];
                 int grid = 0;
                 for (int i = 0; i < n; i++) {
-                    ImageExplainer.Result r = ImageExplainer.explain(model, pre.fromGray(data.pixels(i), 28, 28), EnumSet.allOf(Method.class), start, -1);
+                    ImageExplainer.Result r = ImageExplainer.explain(model, pre.fromGray(data.pixels(i), side, side), EnumSet.allOf(Method.class), start, -1);
                     grid = r.grid();
                     for (Method m : Method.values()) maps[m.ordinal()][i] = toDouble(r.patches().get(m));
-                    foreground[i] = foregroundShare(data.mask(i), grid);
+                    foreground[i] = foregroundShare(data.mask(i), side, grid);
                 }
                 double[] distance = new double[grid * grid];
                 for (int p = 0; p < distance.length; p++) {
@@ -62,8 +68,8 @@ public class MapPosition {
     }
 
     /** Share of foreground pixels in each patch, [G·G]. */
-    static double[] foregroundShare(boolean[] mask, int grid) {
-        int size = 28, p = size / grid;
+    static double[] foregroundShare(boolean[] mask, int size, int grid) {
+        int p = size / grid;
         double[] out = new double[grid * grid];
         for (int y = 0; y < size; y++) for (int x = 0; x < size; x++) if (mask[y * size + x]) out[(y / p) * grid + x / p] += 1.0 / (p * p);
         return out;

@@ -184,9 +184,68 @@ def accuracy_of(logits, test):
     return float(np.mean(logits.argmax(-1) == np.array([r["label"] for r in test])))
 
 
-def label_fields():
-    return dict(num_labels=len(LABELS), id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)},
+def label_fields(labels):
+    return dict(num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)},
                 pad_token_id=PAD)
+
+
+def per_label_counts(train, test, labels):
+    return {l: [sum(r["label"] == k for r in train), sum(r["label"] == k for r in test)] for k, l in enumerate(labels)}
+
+
+def fine_tune_classifiers(train, test, tok, labels, lms, outs, golden, seconds, about, test_file):
+    """Fine-tunes the Mamba LM in lms["mamba"] and the GPT-NeoX LM in lms["gptneox"] as classifiers of `labels`
+    (every weight; the best epoch on 10% of `train`), ships them in BF16 to outs[name] with the LM's tokenizer and
+    training.json (`about` plus the figures), and writes golden/<dir name>/test_logits.npy from the reference
+    modules in float32."""
+    torch.backends.cuda.matmul.allow_tf32 = True
+    mamba_cfg = MambaConfig.from_pretrained(lms["mamba"], **label_fields(labels))
+    mamba_cfg.architectures = ["MambaForSequenceClassification"]
+    trainer = MambaTopicTrainer(mamba_cfg).to(DEV)
+    missing = trainer.load_state_dict({k: v.float() for k, v in load_file(os.path.join(lms["mamba"], "model.safetensors")).items()}, strict=False)
+    assert missing.missing_keys == ["score.weight"] and not missing.unexpected_keys, missing
+    mamba_val, mamba_steps = train_classifier("mamba", trainer, trainer, train, tok, seconds)
+
+    neox = GPTNeoXForSequenceClassification.from_pretrained(lms["gptneox"], dtype=torch.float32, **label_fields(labels)).to(DEV)
+    neox_val, neox_steps = train_classifier("gptneox", neox, lambda ids: neox(input_ids=ids).logits, train, tok, seconds)
+
+    torch.backends.cuda.matmul.allow_tf32 = False              # references in true float32
+    results = {}
+    mamba_trained_acc = accuracy_of(test_logits(trainer, test, tok), test)   # before rounding to BF16
+    mamba_dir = outs["mamba"]
+    os.makedirs(mamba_dir, exist_ok=True)
+    save_file({k: v.contiguous().cpu().to(torch.bfloat16) for k, v in trainer.state_dict().items()},
+              os.path.join(mamba_dir, "model.safetensors"), metadata={"format": "pt"})
+    mamba_cfg.save_pretrained(mamba_dir)
+    reference = MambaForSequenceClassification(mamba_cfg)
+    reference.load_state_dict({k: v.float() for k, v in load_file(os.path.join(mamba_dir, "model.safetensors")).items()})
+    reference.to(DEV).eval()
+    results["mamba"] = (mamba_dir, test_logits(reference, test, tok), mamba_val, mamba_steps, mamba_trained_acc)
+
+    neox_trained_acc = accuracy_of(test_logits(lambda ids: neox(input_ids=ids).logits, test, tok), test)
+    neox_dir = outs["gptneox"]
+    neox.to(torch.bfloat16).save_pretrained(neox_dir, safe_serialization=True)
+    neox_ref = GPTNeoXForSequenceClassification.from_pretrained(neox_dir, dtype=torch.float32, attn_implementation="eager").to(DEV).eval()
+    results["gptneox"] = (neox_dir, test_logits(lambda ids: neox_ref(input_ids=ids).logits, test, tok), neox_val, neox_steps,
+                          neox_trained_acc)
+
+    counts = per_label_counts(train, test, labels)
+    for name, (d, logits, val, steps, trained_acc) in results.items():
+        shutil.copy(os.path.join(lms["mamba"], "tokenizer.json"), d)
+        acc = accuracy_of(logits, test)
+        json.dump(dict(about, labels=labels, train=len(train), test=len(test),
+                       fine_tuned_from="models/mamba-fortunes" if name == "mamba" else "models/gptneox-fortunes",
+                       steps=steps, seconds=seconds, validation_accuracy=val, test_accuracy_pytorch=acc,
+                       test_accuracy_before_bf16_rounding=trained_acc,
+                       majority_class_accuracy=max(c[1] for c in counts.values()) / len(test)),
+                  open(os.path.join(d, "training.json"), "w"), indent=1)
+        g = os.path.join(golden, os.path.basename(d))
+        os.makedirs(g, exist_ok=True)
+        np.save(os.path.join(g, "test_logits.npy"), logits.astype(np.float32))
+        json.dump({"data": test_file, "texts": len(test), "test_accuracy": acc,
+                   "transformers_version": __import__("transformers").__version__},
+                  open(os.path.join(g, "reference.json"), "w"), indent=1)
+        print(f"{name}: test accuracy {acc:.4f} (before BF16 rounding {trained_acc:.4f}), validation {val:.4f}", flush=True)
 
 
 def main():
@@ -205,8 +264,6 @@ def main():
     train, test = topic_split(files, tok)
     write_jsonl(os.path.join(a.out, "data/fortunes-topics/train.jsonl"), train)
     write_jsonl(os.path.join(a.out, "data/fortunes-topics/test.jsonl"), test)
-    counts = {l: [sum(r["label"] == k for r in train), sum(r["label"] == k for r in test)] for k, l in enumerate(LABELS)}
-    print("topics (train, test):", counts, flush=True)
     models = os.path.join(a.out, "models")
     golden = os.path.join(a.out, "golden/trained")
 
@@ -232,54 +289,14 @@ def main():
               open(os.path.join(lm_dir, "training.json"), "w"), indent=1)
 
     # 2. Both LMs fine-tuned as topic classifiers.
-    mamba_cfg = MambaConfig.from_pretrained(demo_dir, **label_fields())
-    mamba_cfg.architectures = ["MambaForSequenceClassification"]
-    trainer = MambaTopicTrainer(mamba_cfg).to(DEV)
-    demo_state = load_file(os.path.join(demo_dir, "model.safetensors"))
-    missing = trainer.load_state_dict(demo_state, strict=False)
-    assert missing.missing_keys == ["score.weight"] and not missing.unexpected_keys, missing
-    mamba_val, mamba_steps = train_classifier("mamba", trainer, trainer, train, tok, a.cls_seconds)
-
-    neox = GPTNeoXForSequenceClassification.from_pretrained(lm_dir, dtype=torch.float32, **label_fields()).to(DEV)
-    neox_val, neox_steps = train_classifier("gptneox", neox, lambda ids: neox(input_ids=ids).logits, train, tok, a.cls_seconds)
-
-    torch.backends.cuda.matmul.allow_tf32 = False              # references in true float32
-    results = {}
-    mamba_trained_acc = accuracy_of(test_logits(trainer, test, tok), test)   # before rounding to BF16
-    mamba_dir = os.path.join(models, "mamba-fortunes-topics")
-    os.makedirs(mamba_dir, exist_ok=True)
-    save_file({k: v.contiguous().cpu().to(torch.bfloat16) for k, v in trainer.state_dict().items()},
-              os.path.join(mamba_dir, "model.safetensors"), metadata={"format": "pt"})
-    mamba_cfg.save_pretrained(mamba_dir)
-    reference = MambaForSequenceClassification(mamba_cfg)
-    reference.load_state_dict({k: v.float() for k, v in load_file(os.path.join(mamba_dir, "model.safetensors")).items()})
-    reference.to(DEV).eval()
-    results["mamba"] = (mamba_dir, test_logits(reference, test, tok), mamba_val, mamba_steps, mamba_trained_acc)
-
-    neox_trained_acc = accuracy_of(test_logits(lambda ids: neox(input_ids=ids).logits, test, tok), test)
-    neox_dir = os.path.join(models, "gptneox-fortunes-topics")
-    neox.to(torch.bfloat16).save_pretrained(neox_dir, safe_serialization=True)
-    neox_ref = GPTNeoXForSequenceClassification.from_pretrained(neox_dir, dtype=torch.float32, attn_implementation="eager").to(DEV).eval()
-    results["gptneox"] = (neox_dir, test_logits(lambda ids: neox_ref(input_ids=ids).logits, test, tok), neox_val, neox_steps,
-                          neox_trained_acc)
-
-    for name, (d, logits, val, steps, trained_acc) in results.items():
-        shutil.copy(os.path.join(demo_dir, "tokenizer.json"), d)
-        acc = accuracy_of(logits, test)
-        json.dump({"task": "topic of a Debian fortune", "labels": LABELS, "data": "data/fortunes-topics (text_classifiers.py)",
-                   "train": len(train), "test": len(test), "per_label_train_test": counts,
-                   "fine_tuned_from": "models/mamba-fortunes" if name == "mamba" else "models/gptneox-fortunes",
-                   "steps": steps, "seconds": a.cls_seconds, "validation_accuracy": val,
-                   "test_accuracy_pytorch": acc, "test_accuracy_before_bf16_rounding": trained_acc,
-                   "majority_class_accuracy": max(c[1] for c in counts.values()) / len(test)},
-                  open(os.path.join(d, "training.json"), "w"), indent=1)
-        g = os.path.join(golden, os.path.basename(d))
-        os.makedirs(g, exist_ok=True)
-        np.save(os.path.join(g, "test_logits.npy"), logits.astype(np.float32))
-        json.dump({"data": "data/fortunes-topics/test.jsonl", "texts": len(test), "test_accuracy": acc,
-                   "transformers_version": __import__("transformers").__version__},
-                  open(os.path.join(g, "reference.json"), "w"), indent=1)
-        print(f"{name}: test accuracy {acc:.4f} (before BF16 rounding {trained_acc:.4f}), validation {val:.4f}", flush=True)
+    counts = per_label_counts(train, test, LABELS)
+    print("topics (train, test):", counts, flush=True)
+    fine_tune_classifiers(train, test, tok, LABELS, {"mamba": demo_dir, "gptneox": lm_dir},
+                          {"mamba": os.path.join(models, "mamba-fortunes-topics"), "gptneox": os.path.join(models, "gptneox-fortunes-topics")},
+                          golden, a.cls_seconds,
+                          {"task": "topic of a Debian fortune", "data": "data/fortunes-topics (text_classifiers.py)",
+                           "per_label_train_test": counts},
+                          "data/fortunes-topics/test.jsonl")
 
     # 3. The GPT-NeoX LM's golden logits and greedy continuation, as the demo Mamba LM has.
     hf = GPTNeoXForCausalLM.from_pretrained(lm_dir, dtype=torch.float32, attn_implementation="eager").to(DEV).eval()

@@ -33,9 +33,9 @@ def preprocess(images):
     return ((images.astype(np.float32) / 255.0 - MEAN) / STD)[:, None]
 
 
-def train(model, forward, x, y, xt, yt, seconds, lr, dev):
+def train(model, forward, x, y, xt, yt, seconds, lr, dev, batch=256):
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.05)
-    t0, step, batch = time.time(), 0, 256
+    t0, step = time.time(), 0
     model.train()
     while time.time() - t0 < seconds:
         frac = (time.time() - t0) / seconds

@@ -12,7 +12,7 @@ import org.mambalens.engine.model.Models;
 import org.mambalens.engine.model.TextClassifier;
 import org.mambalens.engine.text.BpeTokenizer;
 import org.mambalens.engine.text.Sampler;
-import org.mambalens.xai.data.FashionMnist;
+import org.mambalens.xai.data.ImageDataset;
 import org.mambalens.xai.data.ImagePreprocessor;
 import org.mambalens.xai.data.LabelledTexts;
 import org.mambalens.xai.eval.LocalRun;
@@ -38,10 +38,11 @@ final class ClassifyCommand implements Callable<Integer> {
     @Mixin
     DeviceOption device;
 
-    static final String BUNDLED = "models/vim-fashion", BUNDLED_TEXT = "models/mamba-fortunes-topics";
+    static final String BUNDLED = "models/vim-placed", BUNDLED_TEXT = "models/mamba-wordnet";
 
-    @Option(names = "--model", paramLabel = "DIR", description = "Checkpoint directory. Default: the bundled " + BUNDLED + " (models/vit-fashion is the ViT); "
-            + "for text, " + BUNDLED_TEXT + " (models/gptneox-fortunes-topics is the GPT-NeoX).")
+    @Option(names = "--model", paramLabel = "DIR", description = "Checkpoint directory. Default: the bundled " + BUNDLED + " (models/vit-placed is the ViT; "
+            + "models/vim-fashion and models/vit-fashion the older 28×28 pair); for text, " + BUNDLED_TEXT
+            + " (models/gptneox-wordnet is the GPT-NeoX; models/*-fortunes-topics the fortune topic classifiers).")
     Path model;
 
     static final class Input {
@@ -51,8 +52,9 @@ final class ClassifyCommand implements Callable<Integer> {
         @Option(names = "--pixels", paramLabel = "FILE.npy", description = "float32 NPY [N, C, H, W], already preprocessed.")
         Path pixels;
 
-        @Option(names = "--fashion-mnist", paramLabel = "DIR", arity = "0..1", fallbackValue = "/usr/share/datasets/fashion-mnist",
-                description = "Classify the Fashion-MNIST test split (default directory: Debian's dataset-fashion-mnist) and report accuracy.")
+        @Option(names = "--fashion-mnist", paramLabel = "DIR", arity = "0..1", fallbackValue = ImageData.DEBIAN,
+                description = "Classify the test split of the set the model takes — placed Fashion-MNIST for 64×64 models, Fashion-MNIST for 28×28 — "
+                        + "made from the Fashion-MNIST files in DIR (default: Debian's dataset-fashion-mnist), and report accuracy.")
         Path fashionMnist;
 
         @Option(names = "--text", paramLabel = "TEXT", description = "A text, tokenized with the model's tokenizer.json.")
@@ -62,7 +64,7 @@ final class ClassifyCommand implements Callable<Integer> {
         String tokenIds;
 
         @Option(names = "--texts", paramLabel = "FILE.jsonl", arity = "0..1", fallbackValue = LabelledTexts.BUNDLED_TEST,
-                description = "Labelled texts, one {\"text\", \"label\"} per line (default: the bundled fortunes topic test split); reports accuracy.")
+                description = "Labelled texts, one {\"text\", \"label\"} per line (default: the bundled WordNet gloss test split); reports accuracy.")
         Path texts;
 
         boolean isText() {
@@ -156,13 +158,15 @@ final class ClassifyCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("--model " + dir + " is not a text classifier (architectures …ForSequenceClassification): --texts needs one");
             }
             Path file = input.texts.isAbsolute() || Files.exists(input.texts) ? input.texts : home.resolve(input.texts);
-            job = new Job(dir.toString(), true, file.toString(), device.device, device.precision, out == null ? null : out.toString());
+            job = new Job(dir.toString(), true, file.toString(), null, device.device, device.precision, out == null ? null : out.toString());
         } else {
             Path dir = model != null ? model : home.resolve(BUNDLED);
             if (Families.forDirectory(dir).kind() == ModelFamily.Kind.LANGUAGE) {
                 throw new IllegalArgumentException("--model " + dir + " is a language model: give it --text, --token-ids or --texts");
             }
-            job = new Job(dir.toString(), false, input.fashionMnist.toString(), device.device, device.precision, out == null ? null : out.toString());
+            Path placements = ImageData.placements(ImageData.forSide(ImageData.imageSize(dir)), home);
+            job = new Job(dir.toString(), false, input.fashionMnist.toString(), placements == null ? null : placements.toString(), device.device,
+                    device.precision, out == null ? null : out.toString());
         }
         int n = limit == null ? Integer.MAX_VALUE : limit;
         if (spark.enabled()) {
@@ -188,15 +192,16 @@ final class ClassifyCommand implements Callable<Integer> {
     }
 
     /** The accuracy on a labelled dataset as values: what runs here, or on every Spark executor. */
-    record Job(String model, boolean texts, String data, Device device, Precision precision, String npy) implements JobSpec {
+    record Job(String model, boolean texts, String data, String placements, Device device, Precision precision, String npy) implements JobSpec {
         @Override
         public List<Path> inputs() {
-            return List.of(Path.of(model), Path.of(data));
+            return placements == null ? List.of(Path.of(model), Path.of(data)) : List.of(Path.of(model), Path.of(data), Path.of(placements));
         }
 
         @Override
         public Job relocated(UnaryOperator<Path> located) {
-            return new Job(located.apply(Path.of(model)).toString(), texts, located.apply(Path.of(data)).toString(), device, precision, npy);
+            return new Job(located.apply(Path.of(model)).toString(), texts, located.apply(Path.of(data)).toString(),
+                    placements == null ? null : located.apply(Path.of(placements)).toString(), device, precision, npy);
         }
 
         @Override
@@ -216,10 +221,10 @@ final class ClassifyCommand implements Callable<Integer> {
             }
             ImageClassifier classifier = Models.loadImageClassifier(dir, device, precision);
             try {
-                FashionMnist test = FashionMnist.test(Path.of(data));
+                ImageDataset test = ImageData.test(Path.of(data), placements == null ? null : Path.of(placements));
                 ImagePreprocessor pre = ImagePreprocessor.of(dir, classifier);
-                return new Classification(model, "Fashion-MNIST test images", "images", test.size(),
-                        i -> Finite.outputs(classifier.classify(pre.fromGray(test.pixels(i), FashionMnist.SIZE, FashionMnist.SIZE), null), dir), test::label, classifier::close, logits);
+                return new Classification(model, test.title() + " test images", "images", test.size(),
+                        i -> Finite.outputs(classifier.classify(pre.fromGray(test.pixels(i), test.side(), test.side()), null), dir), test::label, classifier::close, logits);
             } catch (RuntimeException e) {
                 classifier.close();
                 throw e;

@@ -30,7 +30,7 @@ final class CompareAttentionCommand implements Callable<Integer> {
     @Option(names = "--model", paramLabel = "DIR", description = "A language model or text classifier (repeatable). Default: the bundled Mamba and GPT-NeoX LMs.")
     List<Path> models;
 
-    @Option(names = "--text", paramLabel = "TEXT", description = "The text. Default: the first fortune of " + LabelledTexts.BUNDLED_TEST
+    @Option(names = "--text", paramLabel = "TEXT", description = "The text. Default: the first fortune of " + LabelledTexts.FORTUNES_TEST
             + " that is at least --tokens tokens long.")
     String text;
 
@@ -77,7 +77,7 @@ final class CompareAttentionCommand implements Callable<Integer> {
 
     /** The first bundled test fortune that is at least --tokens long (else the longest), so the figure is full size. */
     private String defaultText(Path home, BpeTokenizer tokenizer) {
-        LabelledTexts texts = LabelledTexts.read(home.resolve(LabelledTexts.BUNDLED_TEST), Integer.MAX_VALUE);
+        LabelledTexts texts = LabelledTexts.read(home.resolve(LabelledTexts.FORTUNES_TEST), Integer.MAX_VALUE);
         String longest = texts.get(0).text();
         int longestTokens = 0;
         for (LabelledTexts.Text t : texts.texts()) {

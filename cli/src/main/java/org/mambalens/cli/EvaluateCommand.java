@@ -3,7 +3,7 @@ package org.mambalens.cli;
 import org.mambalens.engine.backend.Precision;
 import org.mambalens.engine.model.Device;
 import org.mambalens.engine.model.Models;
-import org.mambalens.xai.data.FashionMnist;
+import org.mambalens.xai.data.ImageDataset;
 import org.mambalens.xai.eval.Evaluation;
 import org.mambalens.xai.methods.ImageExplainer.Method;
 import picocli.CommandLine.Command;
@@ -18,17 +18,20 @@ import java.util.concurrent.Callable;
 import java.util.function.UnaryOperator;
 
 @Command(name = "evaluate", mixinStandardHelpOptions = true,
-        description = {"Measure how faithful the explanations are (DESIGN §8) on the Fashion-MNIST test set: positive and negative "
+        description = {"Measure how faithful the explanations are (DESIGN §8) on a labelled test set (default: placed Fashion-MNIST, "
+                + "64×64, for the bundled models): positive and negative "
                 + "perturbation AUC and foreground segmentation (pixel accuracy, mIoU, mAP) per model and method, beside a random map.",
                 "Writes DIR/results.json, results.md, per_image.csv, curves_<model>.png and report.html. Finished images are kept in "
                         + "DIR/journal.jsonl: run the same command again to resume an interrupted run."})
 final class EvaluateCommand implements Callable<Integer> {
-    private static final SequencedMap<String, String> BUNDLED = EvaluationArguments.bundled("vim", "models/vim-fashion", "vit", "models/vit-fashion");
+    private static final SequencedMap<String, String> BUNDLED = EvaluationArguments.bundled("vim", "models/vim-placed", "vit", "models/vit-placed",
+            "vim-fashion", "models/vim-fashion", "vit-fashion", "models/vit-fashion");
     @Mixin
     DeviceOption device;
 
     @Option(names = "--models", paramLabel = "M,M", split = ",", defaultValue = "vim,vit",
-            description = "vim (models/vim-fashion), vit (models/vit-fashion) or model directories; default vim,vit.")
+            description = "vim (models/vim-placed), vit (models/vit-placed), the older 28×28 demo models vim-fashion and vit-fashion "
+                    + "(models/vim-fashion, models/vit-fashion), or model directories; default vim,vit.")
     List<String> models;
 
     @Option(names = "--methods", paramLabel = "M,M", split = ",", defaultValue = "raw,rollout,attribution",
@@ -44,8 +47,13 @@ final class EvaluateCommand implements Callable<Integer> {
     @Option(names = "--start-layer", paramLabel = "L", converter = Counts.NonNegative.class, description = "First layer the methods use, from 0 (default: 15/24 of the depth).")
     Integer startLayer;
 
-    @Option(names = "--data", paramLabel = "DIR", description = "Fashion-MNIST directory (default " + "/usr/share/datasets/fashion-mnist).")
-    Path data;
+    @Option(names = "--data", paramLabel = "SET", description = "placed (placed Fashion-MNIST, 64×64, data/fashion-placed) or fashion-mnist "
+            + "(28×28); default: the one the first model's input size calls for.")
+    String data;
+
+    @Option(names = "--fashion-mnist", paramLabel = "DIR", defaultValue = ImageData.DEBIAN,
+            description = "Debian's Fashion-MNIST files: the images, or the sources of the placed ones (default ${DEFAULT-VALUE}).")
+    Path fashionMnist;
 
     @Option(names = "--fill", paramLabel = "F", defaultValue = "mean",
             description = "What a removed pixel becomes: mean (the dataset mean, 0 after normalisation: DESIGN §8, default) or black (the background).")
@@ -63,8 +71,10 @@ final class EvaluateCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         Path home = Path.of(System.getProperty("mambalens.home", "."));
-        Job job = new Job(EvaluationArguments.models(models, BUNDLED, home), EvaluationArguments.methods(methods), startLayer == null ? -1 : startLayer, fill, seed,
-                (data != null ? data : FashionMnist.DEBIAN).toString(), device.device, device.precision);
+        List<EvaluationArguments.NamedModel> named = EvaluationArguments.models(models, BUNDLED, home);
+        Path placements = ImageData.placements(data != null ? data : ImageData.forSide(ImageData.imageSize(named.getFirst().dir())), home);
+        Job job = new Job(named, EvaluationArguments.methods(methods), startLayer == null ? -1 : startLayer, fill, seed,
+                fashionMnist.toString(), placements == null ? null : placements.toString(), device.device, device.precision);
         if (spark.enabled()) return spark.run(job, limit, out);
         try (Evaluation evaluation = job.open()) {
             int t = threads != null ? threads : Runtime.getRuntime().availableProcessors();
@@ -76,21 +86,23 @@ final class EvaluateCommand implements Callable<Integer> {
 
     /** The evaluation as values: what runs here, or on every Spark executor. */
     record Job(List<EvaluationArguments.NamedModel> models, List<Method> methods, int startLayer, Evaluation.Fill fill, long seed,
-               String data, Device device, Precision precision) implements JobSpec {
+               String fashionMnist, String placements, Device device, Precision precision) implements JobSpec {
         @Override
         public List<Path> inputs() {
-            return EvaluationArguments.inputs(models, data);
+            List<Path> inputs = EvaluationArguments.inputs(models, fashionMnist);
+            if (placements != null) inputs.add(Path.of(placements));
+            return inputs;
         }
 
         @Override
         public Job relocated(UnaryOperator<Path> located) {
-            return new Job(EvaluationArguments.relocated(models, located), methods, startLayer, fill, seed,
-                    located.apply(Path.of(data)).toString(), device, precision);
+            return new Job(EvaluationArguments.relocated(models, located), methods, startLayer, fill, seed, located.apply(Path.of(fashionMnist)).toString(),
+                    placements == null ? null : located.apply(Path.of(placements)).toString(), device, precision);
         }
 
         @Override
         public Evaluation open() {
-            FashionMnist test = FashionMnist.test(Path.of(data));
+            ImageDataset test = ImageData.test(Path.of(fashionMnist), placements == null ? null : Path.of(placements));
             List<Evaluation.Subject> subjects = new ArrayList<>();
             try {
                 for (EvaluationArguments.NamedModel m : models) {

@@ -20,17 +20,20 @@ import java.util.concurrent.Callable;
 import java.util.function.UnaryOperator;
 
 @Command(name = "evaluate-text", mixinStandardHelpOptions = true,
-        description = {"The seed paper's text tests (Appendix B) on labelled texts: activation (restore the most relevant tokens first, "
+        description = {"The seed paper's text tests (Appendix B) on labelled texts (default: the WordNet gloss test split): activation (restore the most relevant tokens first, "
                 + "P(true label)) and pruning (remove the least relevant first, ‖Δlogits‖), AUCs per model and method beside a random order.",
                 "Writes DIR/results.json, results.md, curve PNGs and report.html."})
 final class EvaluateTextCommand implements Callable<Integer> {
     private static final SequencedMap<String, String> BUNDLED = EvaluationArguments.bundled(
-            "mamba", "models/mamba-fortunes-topics", "gptneox", "models/gptneox-fortunes-topics");
+            "mamba", "models/mamba-wordnet", "gptneox", "models/gptneox-wordnet",
+            "mamba-fortunes", "models/mamba-fortunes-topics", "gptneox-fortunes", "models/gptneox-fortunes-topics");
     @Mixin
     DeviceOption device;
 
     @Option(names = "--models", paramLabel = "M,M", split = ",", defaultValue = "mamba,gptneox",
-            description = "mamba (models/mamba-fortunes-topics), gptneox (models/gptneox-fortunes-topics) or text classifier directories (default: both bundled).")
+            description = "mamba (models/mamba-wordnet), gptneox (models/gptneox-wordnet), the fortune topic classifiers mamba-fortunes and "
+                    + "gptneox-fortunes (models/*-fortunes-topics: give them --data " + LabelledTexts.FORTUNES_TEST + "), or text classifier "
+                    + "directories (default: mamba,gptneox).")
     List<String> models;
 
     @Option(names = "--methods", paramLabel = "M,M", split = ",", defaultValue = "raw,rollout,attribution",

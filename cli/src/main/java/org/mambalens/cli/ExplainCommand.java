@@ -6,6 +6,7 @@ import org.mambalens.engine.model.ModelFamily;
 import org.mambalens.engine.model.Models;
 import org.mambalens.engine.model.TextClassifier;
 import org.mambalens.engine.text.BpeTokenizer;
+import org.mambalens.xai.data.FashionMnist;
 import org.mambalens.xai.data.ImagePreprocessor;
 import org.mambalens.xai.eval.LocalRun;
 import org.mambalens.xai.methods.ImageExplainer.Method;
@@ -28,22 +29,26 @@ import java.util.function.IntFunction;
         description = {"Explain an image classification with attention maps: for each model, raw attention, attention "
                 + "rollout and attribution (Mamba-Attribution, or Chefer et al.'s for ViT) over the image, and its layers' "
                 + "attention matrices, in DIR/report.html (PNGs, NPY and JSON beside it).",
-                "Without --model or --image: the bundled Vision Mamba and ViT on a bundled Fashion-MNIST test image."})
+                "Without --model or --image: the bundled Vision Mamba and ViT on a bundled placed Fashion-MNIST test image (64×64)."})
 final class ExplainCommand implements Callable<Integer> {
     @Mixin
     DeviceOption device;
 
-    static final String[] BUNDLED_MODELS = {"models/vim-fashion", "models/vit-fashion"};
-    static final String BUNDLED_IMAGE = "data/fashion-mnist/test-0000-ankle-boot.png";
+    static final String[] BUNDLED_MODELS = {"models/vim-placed", "models/vit-placed"};
+    static final String BUNDLED_IMAGE = "data/fashion-placed/test-0000-ankle-boot.png";
+    /** The default image for models that take 28×28 images (models/vim-fashion, models/vit-fashion). */
+    static final String BUNDLED_IMAGE_28 = "data/fashion-mnist/test-0000-ankle-boot.png";
 
-    @Option(names = "--model", paramLabel = "DIR", description = "A classifier to explain (repeatable). Default: the bundled ViM and ViT.")
+    @Option(names = "--model", paramLabel = "DIR", description = "A classifier to explain (repeatable). Default: the bundled ViM and ViT "
+            + "(models/vim-placed, models/vit-placed; the older 28×28 pair: --model models/vim-fashion --model models/vit-fashion).")
     List<Path> models;
 
-    @Option(names = "--image", paramLabel = "FILE", description = "A grayscale (or colour, taken as luma) image at the models' size. Default: " + BUNDLED_IMAGE + ".")
+    @Option(names = "--image", paramLabel = "FILE", description = "A grayscale (or colour, taken as luma) image at the models' size. Default: "
+            + BUNDLED_IMAGE + " (for 28×28 models " + BUNDLED_IMAGE_28 + ").")
     Path image;
 
     @Option(names = "--text", paramLabel = "TEXT", description = "Explain a language model's next-token prediction for this text instead "
-            + "(default model: the bundled models/mamba-fortunes), or a text classifier's label (e.g. models/mamba-fortunes-topics).")
+            + "(default model: the bundled models/mamba-fortunes), or a text classifier's label (e.g. models/mamba-wordnet).")
     String text;
 
     @Option(names = "--target", paramLabel = "LABEL_OR_TOKEN", description = "The class (name or index) of an image, or with --text the label "
@@ -105,15 +110,16 @@ final class ExplainCommand implements Callable<Integer> {
         else dirs.addAll(models);
         if (inputs != null) return explainAll(dirs, methods);
         if (spark.enabled()) throw new IllegalArgumentException("--spark explains a list of images: give --inputs LIST");
-        Path file = image != null ? image : home.resolve(BUNDLED_IMAGE);
-        ImagePreprocessor.Decoded img = ImagePreprocessor.decode(file);
-        int size = img.width();
-        if (img.height() != size) throw new IllegalArgumentException("--image " + file + " is " + img.width() + " × " + img.height() + ", not square");
-        int[] gray = img.luma();
         for (Path d : dirs) methods = Method.supported(methods, method, Families.forDirectory(d), ExplainCommand::note);
         List<ImageReport.Subject> subjects = new ArrayList<>();
         try {
             for (Path d : dirs) subjects.add(new ImageReport.Subject(d.getFileName().toString(), d, Models.loadImageClassifier(d, device.device, device.precision)));
+            boolean small = subjects.getFirst().model().imageSize() == FashionMnist.SIZE;
+            Path file = image != null ? image : home.resolve(small ? BUNDLED_IMAGE_28 : BUNDLED_IMAGE);
+            ImagePreprocessor.Decoded img = ImagePreprocessor.decode(file);
+            int size = img.width();
+            if (img.height() != size) throw new IllegalArgumentException("--image " + file + " is " + img.width() + " × " + img.height() + ", not square");
+            int[] gray = img.luma();
             List<Method> chosenMethods = methods;
             Path report = OutputDirectory.write(out, staging ->
                     ImageReport.write(staging, gray, size, file.getFileName().toString(), subjects, chosenMethods, start(), target));

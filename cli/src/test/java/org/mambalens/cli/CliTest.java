@@ -252,19 +252,25 @@ class CliTest {
         Path out = tmp.resolve("explain");
         Result r = run("explain", "--out", out.toString());
         assertThat(r.code()).as(r.err()).isZero();
-        assertThat(Files.readString(out.resolve("report.html"))).contains("vim-fashion_raw.png", "vit-fashion_rollout.png",
-                "vim-fashion_attribution.png", "vit-fashion_attribution.png", "Ankle boot");
-        for (String f : new String[]{"vim-fashion_raw", "vim-fashion_rollout", "vim-fashion_attribution", "vit-fashion_raw",
-                "vit-fashion_rollout", "vit-fashion_attribution"}) {
+        assertThat(Files.readString(out.resolve("report.html"))).contains("vim-placed_raw.png", "vit-placed_rollout.png",
+                "vim-placed_attribution.png", "vit-placed_attribution.png", "test-0000-ankle-boot.png");
+        for (String f : new String[]{"vim-placed_raw", "vim-placed_rollout", "vim-placed_attribution", "vit-placed_raw",
+                "vit-placed_rollout", "vit-placed_attribution"}) {
             assertThat(out.resolve(f + ".png")).exists();
             Npy.Array map = Npy.readFloat32(out.resolve(f + ".npy"));
-            assertThat(map.shape()).containsExactly(28, 28);
+            assertThat(map.shape()).containsExactly(64, 64);
             float max = 0;
             for (float v : map.data()) max = Math.max(max, v);
             assertThat(max).isEqualTo(1f);                                   // min-max normalised
         }
-        assertThat(out.resolve("vim-fashion_layer5_matrix.png")).exists();
-        var json = new com.fasterxml.jackson.databind.ObjectMapper().readTree(out.resolve("explanation.json").toFile());
+        assertThat(out.resolve("vim-placed_layer5_matrix.png")).exists();
+        // The older 28×28 pair by flags, on its own default image.
+        Path old = tmp.resolve("old");
+        Result o = run("explain", "--model", Fixtures.repository().resolve("models/vim-fashion").toString(), "--model",
+                Fixtures.repository().resolve("models/vit-fashion").toString(), "--method", "raw", "--out", old.toString());
+        assertThat(o.code()).as(o.err()).isZero();
+        assertThat(Npy.readFloat32(old.resolve("vim-fashion_raw.npy")).shape()).containsExactly(28, 28);
+        var json = new com.fasterxml.jackson.databind.ObjectMapper().readTree(old.resolve("explanation.json").toFile());
         assertThat(json.get("models").get(0).get("label").asText()).isEqualTo("Ankle boot");
         Path bad = tmp.resolve("bad.png");
         Files.writeString(bad, "nope");
@@ -278,8 +284,8 @@ class CliTest {
                 .isEqualTo(tj.get("attribution").size()).isEqualTo(10);
         Path one = tmp.resolve("one");
         assertThat(run("explain", "--method", "attribution", "--out", one.toString()).code()).isZero();
-        assertThat(one.resolve("vim-fashion_attribution.png")).exists();
-        assertThat(one.resolve("vim-fashion_raw.png")).doesNotExist();
+        assertThat(one.resolve("vim-placed_attribution.png")).exists();
+        assertThat(one.resolve("vim-placed_raw.png")).doesNotExist();
         assertThat(Files.readString(text.resolve("report.html"))).contains("class=tok", "layer3_matrix.png");
     }
 
@@ -312,6 +318,15 @@ class CliTest {
         expectOneLineError(run("evaluate", "--limit", "5", "--methods", "raw", "--out", out.toString()), "other models, methods or settings");
         expectOneLineError(run("evaluate", "--models", "vim,nowhere", "--out", tmp.resolve("e4").toString()), "--models: nowhere");
         expectOneLineError(run("evaluate", "--methods", "magic", "--out", tmp.resolve("e5").toString()), "--methods: magic");
+        // The older 28×28 pair on Fashion-MNIST itself, chosen by their input size; mixing sizes is refused.
+        Path old = tmp.resolve("old");
+        Result o = run("evaluate", "--models", "vim-fashion,vit-fashion", "--methods", "raw", "--limit", "2", "--threads", "2", "--out", old.toString());
+        assertThat(o.code()).as(o.err()).isZero();
+        assertThat(Fixtures.json(old.resolve("results.json")).get("dataset").asText()).startsWith("Fashion-MNIST test split");
+        assertThat(Fixtures.json(out.resolve("results.json")).get("dataset").asText()).startsWith("placed Fashion-MNIST");
+        expectOneLineError(run("evaluate", "--models", "vim,vit-fashion", "--out", tmp.resolve("e6").toString()),
+                "vit-fashion (" + Fixtures.repository().resolve("models/vit-fashion") + ") takes 1×28² images, not placed Fashion-MNIST");
+        expectOneLineError(run("evaluate", "--data", "cifar", "--out", tmp.resolve("e7").toString()), "--data: cifar");
     }
 
     /** explain --inputs: one report per listed image, results.json listing them in order. */
@@ -405,16 +420,19 @@ class CliTest {
         String label = Fixtures.json(dir.resolve("config.json")).get("id2label").get(Integer.toString(org.mambalens.engine.text.Sampler.argmax(row))).asText();
         assertThat(r.out()).startsWith(label + " (30 tokens, read at position 4)");
 
-        Result text = run("classify", "--text", "The compiler crashed and the kernel panicked", "--top", "2");
+        Result text = run("classify", "--text", "a large carnivorous feline of the grasslands of Africa", "--top", "2");
         assertThat(text.code()).as(text.err()).isZero();
-        assertThat(text.out()).contains("read at position").contains("computers");
+        assertThat(text.out()).matches("(?s)(animal|artifact|body|food|location|person|plant|quantity|substance|time) \\(\\d+ tokens, read at position \\d+\\):.*");
         Path results = tmp.resolve("accuracy");
-        Result accuracy = run("classify", "--model", Fixtures.repository().resolve("models/gptneox-fortunes-topics").toString(), "--texts", "--limit", "40",
+        Result accuracy = run("classify", "--model", Fixtures.repository().resolve("models/gptneox-wordnet").toString(), "--texts", "--limit", "40",
                 "--results", results.toString());
-        assertThat(accuracy.out()).contains("accuracy").contains("on 40 texts");
+        assertThat(accuracy.out()).contains("accuracy").contains("on 40 texts").contains("wordnet-glosses");
         JsonNode written = Fixtures.json(results.resolve("results.json"));
         assertThat(written.get("texts").asInt()).isEqualTo(40);
         assertThat(accuracy.out()).contains(String.format("accuracy %.4f", written.get("accuracy").asDouble()));
+        Result fortunes = run("classify", "--model", Fixtures.repository().resolve("models/gptneox-fortunes-topics").toString(), "--texts",
+                Fixtures.repository().resolve("data/fortunes-topics/test.jsonl").toString(), "--limit", "10");
+        assertThat(fortunes.out()).contains("on 10 texts");
         expectOneLineError(run("classify", "--model", Fixtures.golden().resolve("gptneox/neox_parallel_f32").toString(), "--text", "x"), "not a text classifier");
         Path bad = tmp.resolve("bad.jsonl");
         writeString(bad, "{\"text\": \"ok\", \"label\": 0}\n{\"text\": \"no label\"}\n");
@@ -490,6 +508,12 @@ class CliTest {
         }
         assertThat(Files.readString(out.resolve("results.md"))).contains("| mamba | attribution |");
         expectOneLineError(run("evaluate-text", "--methods", "nonsense", "--out", out.toString()), "--methods");
+        // The fortune topic classifiers stay reachable, on their own data.
+        Path fortunes = tmp.resolve("fortunes");
+        Result f = run("evaluate-text", "--models", "mamba-fortunes", "--methods", "raw", "--data",
+                Fixtures.repository().resolve("data/fortunes-topics/test.jsonl").toString(), "--limit", "2", "--threads", "2", "--out", fortunes.toString());
+        assertThat(f.code()).as(f.err()).isZero();
+        assertThat(Fixtures.json(fortunes.resolve("results.json")).get("models").has("mamba-fortunes")).isTrue();
     }
 
     private static void writeString(Path file, String text) {

@@ -34,7 +34,7 @@ class TextClassifiersTest {
     }
 
     static Stream<Arguments> trained() {
-        return Fixtures.onEveryDevice("mamba-fortunes-topics", "gptneox-fortunes-topics");
+        return Fixtures.onEveryDevice("mamba-fortunes-topics", "gptneox-fortunes-topics", "mamba-wordnet", "gptneox-wordnet");
     }
 
     static TextClassifier load(Path dir, Device device) {
@@ -69,7 +69,8 @@ class TextClassifiersTest {
         Path dir = Fixtures.repository().resolve("models/" + name);
         Path golden = Fixtures.golden().resolve("trained/" + name);
         Npy.Array expected = Npy.readFloat32(golden.resolve("test_logits.npy"));
-        List<String> lines = Files.readAllLines(Fixtures.repository().resolve("data/fortunes-topics/test.jsonl"));
+        String split = Fixtures.json(golden.resolve("reference.json")).get("data").asText();       // the test split, in the repository
+        List<String> lines = Files.readAllLines(Fixtures.repository().resolve(split));
         BpeTokenizer tokenizer = BpeTokenizer.load(dir.resolve("tokenizer.json"));
         ObjectMapper json = new ObjectMapper();
         try (TextClassifier classifier = load(dir, device)) {

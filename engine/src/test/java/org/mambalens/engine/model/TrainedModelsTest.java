@@ -10,12 +10,13 @@ import java.nio.file.Path;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * The bundled Fashion-MNIST demo classifiers against the PyTorch modules they were trained as
- * (weights-tools/reference/train_fashion.py): logits of the first 16 test images.
+ * The bundled image classifiers against the PyTorch modules they were trained as: the Fashion-MNIST pair
+ * (weights-tools/reference/train_fashion.py; logits of the first 16 test images) and the placed Fashion-MNIST pair
+ * (train_fashion_placed.py; the first 8 test images, 64×64).
  */
 class TrainedModelsTest {
     @ParameterizedTest
-    @ValueSource(strings = {"vim-fashion", "vit-fashion"})
+    @ValueSource(strings = {"vim-fashion", "vit-fashion", "vim-placed", "vit-placed"})
     void bundledClassifiersMatchTheirTrainingModules(String name) {
         Path ref = Fixtures.golden().resolve("trained/" + name);
         Npy.Array pixels = Npy.readFloat32(ref.resolve("pixels.npy"));

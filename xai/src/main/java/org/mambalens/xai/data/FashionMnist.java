@@ -8,7 +8,7 @@ import java.nio.file.Path;
  * dataset-fashion-mnist}: /usr/share/datasets/fashion-mnist): 28×28 grayscale images, ten labels.
  * The foreground mask of an image (for the segmentation test) is its non-zero pixels.
  */
-public final class FashionMnist {
+public final class FashionMnist implements ImageDataset {
     public static final Path DEBIAN = Path.of("/usr/share/datasets/fashion-mnist");
     public static final String[] LABELS = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
     public static final int SIZE = 28;
@@ -36,15 +36,38 @@ public final class FashionMnist {
         return new FashionMnist(Idx.read(dir.resolve("t10k-images-idx3-ubyte.gz")), Idx.read(dir.resolve("t10k-labels-idx1-ubyte.gz")));
     }
 
+    @Override
+    public String name() {
+        return "fashion-mnist";
+    }
+
+    @Override
+    public String title() {
+        return "Fashion-MNIST";
+    }
+
+    @Override
+    public String foreground() {
+        return "the non-zero pixels";
+    }
+
+    @Override
+    public int side() {
+        return SIZE;
+    }
+
+    @Override
     public int size() {
         return images.count();
     }
 
+    @Override
     public int label(int i) {
         return labels.get(i);
     }
 
     /** Raw pixels of image i, 0–255, row-major [28, 28]. */
+    @Override
     public int[] pixels(int i) {
         int[] out = new int[SIZE * SIZE];
         for (int p = 0; p < out.length; p++) out[p] = images.get(i * SIZE * SIZE + p);
@@ -52,6 +75,7 @@ public final class FashionMnist {
     }
 
     /** The foreground: non-zero pixels. */
+    @Override
     public boolean[] mask(int i) {
         boolean[] m = new boolean[SIZE * SIZE];
         for (int p = 0; p < m.length; p++) m[p] = images.get(i * SIZE * SIZE + p) != 0;

@@ -15,11 +15,13 @@ import java.util.List;
 
 /**
  * Labelled texts, one JSON object per line: {@code {"text": "...", "label": k, ...}} (other fields are kept
- * out). The bundled split is {@code data/fortunes-topics/{train,test}.jsonl}, made by
- * weights-tools/reference/text_classifiers.py from Debian's fortunes.
+ * out). The bundled test splits: {@code data/wordnet-glosses/test.jsonl} (WordNet noun glosses by lexicographer
+ * category, made by weights-tools/reference/wordnet_glosses.py from Debian's wordnet-base; the default) and
+ * {@code data/fortunes-topics/test.jsonl} (Debian's fortunes by topic, made by text_classifiers.py).
  */
 public record LabelledTexts(Path file, List<LabelledTexts.Text> texts) {
-    public static final String BUNDLED_TEST = "data/fortunes-topics/test.jsonl";
+    public static final String BUNDLED_TEST = "data/wordnet-glosses/test.jsonl";
+    public static final String FORTUNES_TEST = "data/fortunes-topics/test.jsonl";
 
     public record Text(String text, int label) {
     }

@@ -5,7 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.mambalens.engine.model.ImageClassifier;
-import org.mambalens.xai.data.FashionMnist;
+import org.mambalens.xai.data.ImageDataset;
 import org.mambalens.xai.data.ImagePreprocessor;
 import org.mambalens.xai.methods.ImageExplainer;
 import org.mambalens.xai.methods.ImageExplainer.Method;
@@ -27,11 +27,11 @@ import java.util.SortedMap;
 import java.util.TreeMap;
 
 /**
- * The seed paper's evaluation protocol (DESIGN §8) on Fashion-MNIST test images: for every image, model
+ * The seed paper's evaluation protocol (DESIGN §8) on a labelled image set (placed or plain Fashion-MNIST): for every image, model
  * and method (plus a random map as chance level), the perturbation curves (remove 0–90 % of the pixels,
  * most relevant first and least relevant first, by setting them to the dataset mean, which is 0 after
  * normalisation, or to black; top-1 agreement with the unperturbed prediction) and the segmentation of the
- * foreground (non-zero pixels) by the map thresholded at its mean, and its average precision.
+ * foreground (the data set's mask) by the map thresholded at its mean, and its average precision.
  *
  * <p>Each finished image is appended to {@code journal.jsonl} as one line, so a run that is interrupted
  * resumes where it stopped; the tables are then aggregated from the journal.
@@ -41,7 +41,7 @@ public final class Evaluation implements DatasetJob {
     public record Subject(String name, Path dir, ImageClassifier model) {
     }
 
-    /** What a removed pixel becomes: the dataset mean (DESIGN §8; 0 after normalisation) or black (Fashion-MNIST's background). */
+    /** What a removed pixel becomes: the dataset mean (DESIGN §8; 0 after normalisation) or black (the images' background). */
     public enum Fill { mean, black }
 
     static final String RANDOM = "random";
@@ -53,11 +53,11 @@ public final class Evaluation implements DatasetJob {
     private final Map<String, ImagePreprocessor> preprocessors = new LinkedHashMap<>();
     private final Map<String, Integer> startLayers = new LinkedHashMap<>();
     private final Map<String, Float> fillValues = new LinkedHashMap<>();
-    private final FashionMnist data;
+    private final ImageDataset data;
     private final Fill fill;
     private final long seed;
 
-    public Evaluation(FashionMnist data, List<Subject> subjects, List<Method> methods, int startLayer, Fill fill, long seed) {
+    public Evaluation(ImageDataset data, List<Subject> subjects, List<Method> methods, int startLayer, Fill fill, long seed) {
         this.data = data;
         this.subjects = subjects;
         this.methods = methods;
@@ -65,8 +65,9 @@ public final class Evaluation implements DatasetJob {
         this.seed = seed;
         for (Subject s : subjects) {
             ImageClassifier m = s.model();
-            if (m.imageSize() != FashionMnist.SIZE || m.channels() != 1) {
-                throw new IllegalArgumentException(s.name() + " (" + s.dir() + ") takes " + m.channels() + "×" + m.imageSize() + "² images, not Fashion-MNIST's 1×28²");
+            if (m.imageSize() != data.side() || m.channels() != 1) {
+                throw new IllegalArgumentException(s.name() + " (" + s.dir() + ") takes " + m.channels() + "×" + m.imageSize() + "² images, not "
+                        + data.title() + "'s 1×" + data.side() + "²");
             }
             ImagePreprocessor pre = ImagePreprocessor.of(s.dir(), m);
             preprocessors.put(s.name(), pre);
@@ -83,6 +84,7 @@ public final class Evaluation implements DatasetJob {
                 .put("start_layer", startLayers.get(s.name()));
         ArrayNode me = c.putArray("methods");
         methods.forEach(m -> me.add(m.name()));
+        c.put("data", data.name());
         c.put("fill", fill.name());
         c.put("seed", seed);
         c.put("steps", Metrics.STEPS.length);
@@ -133,7 +135,7 @@ public final class Evaluation implements DatasetJob {
     /** results.json, results.md, per_image.csv, the curves and report.html from the images' journal lines. */
     @Override
     public Path write(Path out, SortedMap<Integer, JsonNode> results) {
-        return Results.write(out, results, subjects, methods, startLayers, fill);
+        return Results.write(out, data, results, subjects, methods, startLayers, fill);
     }
 
     @Override
@@ -153,7 +155,7 @@ public final class Evaluation implements DatasetJob {
         for (int s = 0; s < subjects.size(); s++) {
             Subject subject = subjects.get(s);
             ImageClassifier model = subject.model();
-            float[] pixels = preprocessors.get(subject.name()).fromGray(gray, FashionMnist.SIZE, FashionMnist.SIZE);
+            float[] pixels = preprocessors.get(subject.name()).fromGray(gray, data.side(), data.side());
             ObjectNode m = models.putObject(subject.name());
             Map<String, float[]> maps = new LinkedHashMap<>();
             Map<String, Double> millis = new TreeMap<>();
@@ -161,7 +163,7 @@ public final class Evaluation implements DatasetJob {
             for (Method method : methods) {
                 long t0 = System.nanoTime();
                 ImageExplainer.Result r = ImageExplainer.explain(model, pixels, EnumSet.of(method), startLayers.get(subject.name()), -1);
-                maps.put(method.name(), ImageExplainer.pixelMap(r.patches().get(method), r.grid(), FashionMnist.SIZE));
+                maps.put(method.name(), ImageExplainer.pixelMap(r.patches().get(method), r.grid(), data.side()));
                 millis.put(method.name(), (System.nanoTime() - t0) / 1e6);
                 predicted = r.target();
             }

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.mambalens.engine.io.AtomicWrite;
+import org.mambalens.xai.data.ImageDataset;
 import org.mambalens.xai.methods.ImageExplainer.Method;
 import org.mambalens.xai.render.Charts;
 import org.mambalens.xai.render.Images;
@@ -36,7 +37,7 @@ final class Results {
                double map, double millis) {
     }
 
-    static Path write(Path out, Map<Integer, JsonNode> images, List<Evaluation.Subject> subjects, List<Method> methods,
+    static Path write(Path out, ImageDataset data, Map<Integer, JsonNode> images, List<Evaluation.Subject> subjects, List<Method> methods,
                       Map<String, Integer> startLayers, Evaluation.Fill fill) {
         List<String> names = new ArrayList<>();
         methods.forEach(m -> names.add(m.name()));
@@ -74,11 +75,11 @@ final class Results {
         doc.set("model_info", modelInfo);
         ArrayNode steps = doc.putArray("steps");
         for (double st : Metrics.STEPS) steps.add(st);
-        doc.put("dataset", "Fashion-MNIST test split, the first " + n + " images");
+        doc.put("dataset", data.title() + " test split, the first " + n + " images");
 
         Path json = out.resolve("results.json");
         AtomicWrite.write(json, o -> o.write(JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(doc)));
-        byte[] md = markdown(table, n, fill).getBytes(StandardCharsets.UTF_8);
+        byte[] md = markdown(data, table, n, fill).getBytes(StandardCharsets.UTF_8);
         AtomicWrite.write(out.resolve("results.md"), o -> o.write(md));
         byte[] csv = csv(images, subjects, names).getBytes(StandardCharsets.UTF_8);
         AtomicWrite.write(out.resolve("per_image.csv"), o -> o.write(csv));
@@ -95,7 +96,7 @@ final class Results {
             }
             Images.write(Charts.lines(Metrics.STEPS, series, dashed, 1.0, 100, 480, 320), out.resolve("curves_" + e.getKey() + ".png"));
         }
-        byte[] html = html(table, names, n, new String(md, StandardCharsets.UTF_8)).getBytes(StandardCharsets.UTF_8);
+        byte[] html = html(data, table, names, n, new String(md, StandardCharsets.UTF_8)).getBytes(StandardCharsets.UTF_8);
         AtomicWrite.write(out.resolve("report.html"), o -> o.write(html));
         return json;
     }
@@ -131,12 +132,12 @@ final class Results {
                 100 * ap / Math.max(1, apCount), msCount == 0 ? Double.NaN : ms / msCount);
     }
 
-    private static String markdown(Map<String, Map<String, Row>> table, int n, Evaluation.Fill fill) {
-        StringBuilder md = new StringBuilder("# Explanation faithfulness on Fashion-MNIST (" + n + " test images)\n\n");
+    private static String markdown(ImageDataset data, Map<String, Map<String, Row>> table, int n, Evaluation.Fill fill) {
+        StringBuilder md = new StringBuilder("# Explanation faithfulness on " + data.title() + " (" + n + " test images)\n\n");
         md.append("Perturbation AUC (accuracy in % w.r.t. the unperturbed prediction, 0–90 % of the pixels removed; positive: ")
                 .append("most relevant first, lower is better; negative: least relevant first, higher is better; a removed pixel is set to ")
                 .append(fill == Evaluation.Fill.mean ? "the dataset mean, 0 after normalisation" : "black, the background").append("). ")
-                .append("Segmentation of the foreground (non-zero pixels): pixel accuracy and mIoU of the map thresholded at its mean, ")
+                .append("Segmentation of the foreground (").append(data.foreground()).append("): pixel accuracy and mIoU of the map thresholded at its mean, ")
                 .append("mAP of the continuous map (all in %, higher is better). `random` is a uniform random map: chance level.\n\n");
         List<String> models = new ArrayList<>(table.keySet());
         String header = "| method | " + String.join(" | ", models) + " |\n|---|" + "---|".repeat(models.size()) + "\n";
@@ -194,14 +195,14 @@ final class Results {
         return csv.toString();
     }
 
-    private static String html(Map<String, Map<String, Row>> table, List<String> methods, int n, String markdown) {
+    private static String html(ImageDataset data, Map<String, Map<String, Row>> table, List<String> methods, int n, String markdown) {
         StringBuilder h = new StringBuilder("""
                 <!doctype html><html><head><meta charset="utf-8"><title>MambaLens evaluation</title><style>
                 body{font-family:sans-serif;margin:2em;background:#fafafa} pre{background:#fff;padding:1em;border:1px solid #ddd}
                 .key{display:inline-block;width:2em;height:0;border-top:3px solid;margin:0 .4em 3px 1em}
                 .dashed{border-top-style:dashed}</style></head><body><h1>MambaLens evaluation</h1>
                 """);
-        h.append("<p>").append(n).append(" Fashion-MNIST test images. Curves: accuracy (%, 0–100, w.r.t. the unperturbed prediction) ")
+        h.append("<p>").append(n).append(" ").append(Images.escapeHtml(data.title())).append(" test images. Curves: accuracy (%, 0–100, w.r.t. the unperturbed prediction) ")
                 .append("against the fraction of pixels removed (0–1): solid most relevant first (positive), dashed least relevant first (negative).</p><p>");
         for (int k = 0; k < methods.size(); k++) {
             h.append("<span class=key style=\"border-color:").append(Charts.COLOURS[k % Charts.COLOURS.length]).append("\"></span>")
