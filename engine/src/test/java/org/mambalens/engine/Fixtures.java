@@ -76,6 +76,14 @@ public final class Fixtures {
         fields.forEach((name, get) -> org.assertj.core.api.Assertions.assertThat(relativeError(get.apply(g), get.apply(c))).as(name).isLessThan(1e-5));
     }
 
+    /** Greedy decoding of a fixture's prompt (greedy_prompt, else token_ids, in its reference.json) gives its greedy_ids. */
+    public static void assertGreedyIdsMatch(org.mambalens.engine.model.LanguageModel model, Path fixture) {
+        JsonNode ref = json(fixture.resolve("reference.json"));
+        int[] expected = ints(ref.get("greedy_ids"));
+        int[] prompt = ints(ref.has("greedy_prompt") ? ref.get("greedy_prompt") : ref.get("token_ids"));
+        org.assertj.core.api.Assertions.assertThat(greedy(model, prompt, expected.length)).containsExactly(expected);
+    }
+
     public static JsonNode json(Path file) {
         try {
             return new ObjectMapper().readTree(file.toFile());
