@@ -19,8 +19,14 @@ import java.lang.foreign.MemorySegment;
  * the FMA pipes to the FMAs.
  */
 public final class MatMul {
-    private static final int NR = 6 * Vectors.LANES;
-    private static final int MR = 2;
+    /**
+     * The register tile, chosen from the vector width: with 16 vector registers (256-bit species, AVX2) 2 rows ×
+     * 6 vectors of outputs (12 accumulators); with 32 (512-bit, AVX-512) 4 rows × 4 vectors (16 accumulators),
+     * which loads half a vector less per FMA. Every output still sums its k in order, so both give the same bits.
+     */
+    private static final boolean WIDE = Vectors.LANES >= 16;
+    private static final int NR = (WIDE ? 4 : 6) * Vectors.LANES;
+    private static final int MR = WIDE ? 4 : 2;
     private static final int KC = 128;
 
     private MatMul() {
@@ -59,11 +65,13 @@ public final class MatMul {
             boolean first = k0 == 0;
             int r = 0;
             for (; r + MR <= rows; r += MR) {
-                micro2(x, xOff + r * ldx + k0, ldx, kc, packed, tile);
+                if (WIDE) micro4x4(x, xOff + r * ldx + k0, ldx, kc, packed, tile);
+                else micro2(x, xOff + r * ldx + k0, ldx, kc, packed, tile);
                 store(y, yOff + r * ldy + o0, ldy, MR, tile, nr, first, bias, o0);
             }
             for (; r < rows; r++) {
-                micro1(x, xOff + r * ldx + k0, kc, packed, tile);
+                if (WIDE) micro1x4(x, xOff + r * ldx + k0, kc, packed, tile);
+                else micro1(x, xOff + r * ldx + k0, kc, packed, tile);
                 store(y, yOff + r * ldy + o0, ldy, 1, tile, nr, first, bias, o0);
             }
         }
@@ -207,6 +215,72 @@ public final class MatMul {
         c13.intoArray(tile, NR + 3 * L);
         c14.intoArray(tile, NR + 4 * L);
         c15.intoArray(tile, NR + 5 * L);
+    }
+
+    /** MR = 4 rows against a panel of NR = 4 vectors (the 512-bit tile): sixteen accumulators, four broadcasts and four loads per k. */
+    private static void micro4x4(float[] x, int xo, int ldx, int kc, float[] packed, float[] tile) {
+        int L = Vectors.LANES;
+        FloatVector c00 = FloatVector.zero(Vectors.F), c01 = c00, c02 = c00, c03 = c00, c10 = c00, c11 = c00, c12 = c00, c13 = c00,
+                c20 = c00, c21 = c00, c22 = c00, c23 = c00, c30 = c00, c31 = c00, c32 = c00, c33 = c00;
+        for (int k = 0; k < kc; k++) {
+            int pk = k * NR;
+            FloatVector b0 = FloatVector.fromArray(Vectors.F, packed, pk), b1 = FloatVector.fromArray(Vectors.F, packed, pk + L),
+                    b2 = FloatVector.fromArray(Vectors.F, packed, pk + 2 * L), b3 = FloatVector.fromArray(Vectors.F, packed, pk + 3 * L);
+            FloatVector a = FloatVector.broadcast(Vectors.F, x[xo + k]);
+            c00 = b0.fma(a, c00);
+            c01 = b1.fma(a, c01);
+            c02 = b2.fma(a, c02);
+            c03 = b3.fma(a, c03);
+            a = FloatVector.broadcast(Vectors.F, x[xo + ldx + k]);
+            c10 = b0.fma(a, c10);
+            c11 = b1.fma(a, c11);
+            c12 = b2.fma(a, c12);
+            c13 = b3.fma(a, c13);
+            a = FloatVector.broadcast(Vectors.F, x[xo + 2 * ldx + k]);
+            c20 = b0.fma(a, c20);
+            c21 = b1.fma(a, c21);
+            c22 = b2.fma(a, c22);
+            c23 = b3.fma(a, c23);
+            a = FloatVector.broadcast(Vectors.F, x[xo + 3 * ldx + k]);
+            c30 = b0.fma(a, c30);
+            c31 = b1.fma(a, c31);
+            c32 = b2.fma(a, c32);
+            c33 = b3.fma(a, c33);
+        }
+        c00.intoArray(tile, 0);
+        c01.intoArray(tile, L);
+        c02.intoArray(tile, 2 * L);
+        c03.intoArray(tile, 3 * L);
+        c10.intoArray(tile, NR);
+        c11.intoArray(tile, NR + L);
+        c12.intoArray(tile, NR + 2 * L);
+        c13.intoArray(tile, NR + 3 * L);
+        c20.intoArray(tile, 2 * NR);
+        c21.intoArray(tile, 2 * NR + L);
+        c22.intoArray(tile, 2 * NR + 2 * L);
+        c23.intoArray(tile, 2 * NR + 3 * L);
+        c30.intoArray(tile, 3 * NR);
+        c31.intoArray(tile, 3 * NR + L);
+        c32.intoArray(tile, 3 * NR + 2 * L);
+        c33.intoArray(tile, 3 * NR + 3 * L);
+    }
+
+    /** One row against a panel of 4 vectors (the 512-bit tile's remainder rows). */
+    private static void micro1x4(float[] x, int xo, int kc, float[] packed, float[] tile) {
+        int L = Vectors.LANES;
+        FloatVector c0 = FloatVector.zero(Vectors.F), c1 = c0, c2 = c0, c3 = c0;
+        for (int k = 0; k < kc; k++) {
+            FloatVector a = FloatVector.broadcast(Vectors.F, x[xo + k]);
+            int pk = k * NR;
+            c0 = FloatVector.fromArray(Vectors.F, packed, pk).fma(a, c0);
+            c1 = FloatVector.fromArray(Vectors.F, packed, pk + L).fma(a, c1);
+            c2 = FloatVector.fromArray(Vectors.F, packed, pk + 2 * L).fma(a, c2);
+            c3 = FloatVector.fromArray(Vectors.F, packed, pk + 3 * L).fma(a, c3);
+        }
+        c0.intoArray(tile, 0);
+        c1.intoArray(tile, L);
+        c2.intoArray(tile, 2 * L);
+        c3.intoArray(tile, 3 * L);
     }
 
     private static void micro1(float[] x, int xo, int kc, float[] packed, float[] tile) {
