@@ -13,10 +13,9 @@ import java.lang.foreign.MemorySegment;
  *
  * <p>One row (decode) is a matrix-vector product, bound by the bytes of W: rows of W are split across
  * threads and each is a dot product with four vector accumulators. Several rows (prefill) use a
- * register-blocked GEMM: W is packed panel by panel (NR = 6 vectors of outputs × KC inputs, widened
- * to F32, small enough for L1) and a micro-kernel accumulates broadcasts of MR = 2 rows of X against it
- * in twelve vector registers. Two broadcasts per twelve FMAs (rather than six for a 6 × 2 tile) leave
- * the FMA pipes to the FMAs.
+ * register-blocked GEMM: W is packed panel by panel (NR vectors of outputs × KC inputs, widened to F32,
+ * small enough for L1) and a micro-kernel accumulates broadcasts of MR rows of X against it in MR × NR/LANES
+ * vector registers: 2 × 6 where there are 16 registers (AVX2), 4 × 4 where there are 32 (AVX-512).
  */
 public final class MatMul {
     /**
