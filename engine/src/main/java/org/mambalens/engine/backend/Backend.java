@@ -321,4 +321,16 @@ public interface Backend extends AutoCloseable {
 
     @Override
     void close();
+
+    /**
+     * Closes this backend on its own thread, then runs {@code afterwards} (closing what its buffers were made
+     * from, such as a model's mapped checkpoint): how every model closes.
+     */
+    default void closeWith(Runnable afterwards) {
+        call(() -> {
+            close();
+            afterwards.run();
+            return null;
+        });
+    }
 }

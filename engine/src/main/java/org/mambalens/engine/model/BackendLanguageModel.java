@@ -250,10 +250,6 @@ public abstract class BackendLanguageModel<S extends BackendLanguageModel.Decode
 
     @Override
     public void close() {
-        backend.call(() -> {
-            backend.close();
-            checkpoint.close();
-            return null;
-        });
+        backend.closeWith(checkpoint::close);
     }
 }

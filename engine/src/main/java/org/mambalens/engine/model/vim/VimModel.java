@@ -241,11 +241,7 @@ public final class VimModel implements ImageClassifier {
 
     @Override
     public void close() {
-        backend.call(() -> {
-            backend.close();
-            checkpoint.close();
-            return null;
-        });
+        backend.closeWith(checkpoint::close);
     }
 
     @Override

@@ -318,11 +318,7 @@ public final class ViTModel implements ImageClassifier {
 
     @Override
     public void close() {
-        backend.call(() -> {
-            backend.close();
-            checkpoint.close();
-            return null;
-        });
+        backend.closeWith(checkpoint::close);
     }
 
     @Override
