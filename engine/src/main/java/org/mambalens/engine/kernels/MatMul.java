@@ -69,8 +69,7 @@ public final class MatMul {
                 store(y, yOff + r * ldy + o0, ldy, MR, tile, nr, first, bias, o0);
             }
             for (; r < rows; r++) {
-                if (WIDE) micro1x4(x, xOff + r * ldx + k0, kc, packed, tile);
-                else micro1(x, xOff + r * ldx + k0, kc, packed, tile);
+                micro1(x, xOff + r * ldx + k0, kc, packed, tile);
                 store(y, yOff + r * ldy + o0, ldy, 1, tile, nr, first, bias, o0);
             }
         }
@@ -264,43 +263,16 @@ public final class MatMul {
         c33.intoArray(tile, 3 * NR + 3 * L);
     }
 
-    /** One row against a panel of 4 vectors (the 512-bit tile's remainder rows). */
-    private static void micro1x4(float[] x, int xo, int kc, float[] packed, float[] tile) {
-        int L = Vectors.LANES;
-        FloatVector c0 = FloatVector.zero(Vectors.F), c1 = c0, c2 = c0, c3 = c0;
-        for (int k = 0; k < kc; k++) {
-            FloatVector a = FloatVector.broadcast(Vectors.F, x[xo + k]);
-            int pk = k * NR;
-            c0 = FloatVector.fromArray(Vectors.F, packed, pk).fma(a, c0);
-            c1 = FloatVector.fromArray(Vectors.F, packed, pk + L).fma(a, c1);
-            c2 = FloatVector.fromArray(Vectors.F, packed, pk + 2 * L).fma(a, c2);
-            c3 = FloatVector.fromArray(Vectors.F, packed, pk + 3 * L).fma(a, c3);
-        }
-        c0.intoArray(tile, 0);
-        c1.intoArray(tile, L);
-        c2.intoArray(tile, 2 * L);
-        c3.intoArray(tile, 3 * L);
-    }
-
+    /**
+     * One row of X against the packed panel (the rows a full tile leaves over), one vector of outputs at a time:
+     * each output sums its k in the same order as in the tiles, for either width.
+     */
     private static void micro1(float[] x, int xo, int kc, float[] packed, float[] tile) {
-        int L = Vectors.LANES;
-        FloatVector c0 = FloatVector.zero(Vectors.F), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;
-        for (int k = 0; k < kc; k++) {
-            FloatVector a = FloatVector.broadcast(Vectors.F, x[xo + k]);
-            int pk = k * NR;
-            c0 = FloatVector.fromArray(Vectors.F, packed, pk).fma(a, c0);
-            c1 = FloatVector.fromArray(Vectors.F, packed, pk + L).fma(a, c1);
-            c2 = FloatVector.fromArray(Vectors.F, packed, pk + 2 * L).fma(a, c2);
-            c3 = FloatVector.fromArray(Vectors.F, packed, pk + 3 * L).fma(a, c3);
-            c4 = FloatVector.fromArray(Vectors.F, packed, pk + 4 * L).fma(a, c4);
-            c5 = FloatVector.fromArray(Vectors.F, packed, pk + 5 * L).fma(a, c5);
+        for (int j = 0; j < NR; j += Vectors.LANES) {
+            FloatVector c = FloatVector.zero(Vectors.F);
+            for (int k = 0; k < kc; k++) c = FloatVector.fromArray(Vectors.F, packed, k * NR + j).fma(FloatVector.broadcast(Vectors.F, x[xo + k]), c);
+            c.intoArray(tile, j);
         }
-        c0.intoArray(tile, 0);
-        c1.intoArray(tile, L);
-        c2.intoArray(tile, 2 * L);
-        c3.intoArray(tile, 3 * L);
-        c4.intoArray(tile, 4 * L);
-        c5.intoArray(tile, 5 * L);
     }
 
     /** Adds (or, on the first K block, writes with the bias) `rows` rows of the tile into Y. */
