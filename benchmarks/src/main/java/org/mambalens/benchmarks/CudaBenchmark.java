@@ -11,8 +11,10 @@ import org.mambalens.engine.cuda.Gpu;
 import org.mambalens.engine.backend.CpuBackend;
 import org.mambalens.engine.backend.Precision;
 import org.mambalens.engine.model.Device;
+import org.mambalens.engine.model.Families;
 import org.mambalens.engine.model.ImageClassifier;
 import org.mambalens.engine.model.LanguageModel;
+import org.mambalens.engine.model.ModelFamily;
 import org.mambalens.engine.model.Models;
 import org.mambalens.engine.kernels.Parallel;
 import org.mambalens.engine.trace.TraceRecorder;
@@ -21,6 +23,8 @@ import org.mambalens.xai.attention.AttentionMaps;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.Random;
 import java.util.function.DoubleSupplier;
 
@@ -39,7 +43,7 @@ public final class CudaBenchmark {
 
     public static void main(String[] args) throws IOException {
         String lm = null, vim = null, vit = null, out = null;
-        java.util.Map<String, Path> families = new java.util.LinkedHashMap<>();
+        Map<String, Path> families = new LinkedHashMap<>();
         for (int i = 0; i + 1 < args.length; i += 2) {
             switch (args[i]) {
                 case "--lm" -> lm = args[i + 1];
@@ -202,7 +206,7 @@ public final class CudaBenchmark {
                 put(key + "_prefill_512_tokens_per_s", 512 / s, "tokens/s (" + lm + ")");
                 put(key + "_decode_tokens_per_s", device == Device.CUDA ? decode(lm, r, 256) : decode(lm, r, 32),
                         device == Device.CUDA ? "tokens/s (batch 1)" : "tokens/s (batch 1, " + Parallel.THREADS + " threads)");
-                if (device == Device.CPU && org.mambalens.engine.model.Families.forDirectory(dir).has(org.mambalens.engine.model.ModelFamily.Capability.REVERSE_PASS)) {
+                if (device == Device.CPU && Families.forDirectory(dir).has(ModelFamily.Capability.REVERSE_PASS)) {
                     lm.forwardWithGradients(java.util.Arrays.copyOf(prompt, 64), 63, 0, TraceRecorder.allLayers());   // warm-up
                     put(key + "_attribution_512_s", seconds(() -> lm.forwardWithGradients(prompt, 511, 0, TraceRecorder.allLayers())),
                             "s (one reverse pass: every layer's residual gradient of a 512-token prompt, " + Parallel.THREADS + " threads)");
