@@ -8,6 +8,7 @@ import org.mambalens.engine.cuda.DeviceArena;
 import org.mambalens.engine.cuda.DeviceBuffer;
 import org.mambalens.engine.cuda.DeviceMatrix;
 import org.mambalens.engine.cuda.Gpu;
+import org.mambalens.engine.cuda.Graph;
 import org.mambalens.engine.backend.CpuBackend;
 import org.mambalens.engine.backend.Precision;
 import org.mambalens.engine.model.Device;
@@ -63,6 +64,7 @@ public final class CudaBenchmark {
             b.results.put("device", gpu.name());
             b.bandwidth(gpu);
             b.gemms(gpu);
+            for (Precision precision : Precision.values()) b.decodeKernels(gpu, precision);
         }
         for (Precision precision : Precision.values()) {
             if (lm != null) b.languageModel(Path.of(lm), precision);
@@ -152,6 +154,49 @@ public final class CudaBenchmark {
         }
     }
 
+    /**
+     * The decode step's kernels one at a time at mamba-130m's shapes (one token): each launched 100 times in a captured
+     * graph, so the figure is the kernel's own time in a replayed step (µs), beside cuBLAS's SGEMV/GemmEx for the same
+     * products (reached with alpha ≠ 1, which the gemv kernels do not take).
+     */
+    private void decodeKernels(Gpu gpu, Precision precision) {
+        int D = 768, E = 1536, N = 16, R = 48, K = 4, V = 50280, P = R + 2 * N;
+        Random r = new Random(6);
+        String suffix = suffix(precision);
+        try (DeviceArena arena = gpu.newArena()) {
+            CudaKernels k = new CudaKernels(gpu, arena);
+            DeviceMatrix inProj = matrix(arena, r, 2 * E, D, precision), outProj = matrix(arena, r, D, E, precision),
+                    xProj = matrix(arena, r, P, E, precision), dtProj = matrix(arena, r, E, R, precision), head = matrix(arena, r, V, D, precision);
+            DeviceBuffer x = random(arena, D, r, 1f), norm = random(arena, D, r, 1f), normed = arena.floats(D), xz = random(arena, 2 * E, r, 1f),
+                    y = arena.floats(E), window = random(arena, (long) (K - 1) * E, r, 1f), state = random(arena, (long) E * N, r, 1f),
+                    dbc = arena.floats(P), taps = random(arena, (long) K * E, r, 1f), dtBias = random(arena, E, r, 1f),
+                    a = random(arena, (long) E * N, r, -1f), d = random(arena, E, r, 1f), logits = arena.floats(V);
+            Map<String, Runnable> kernels = new LinkedHashMap<>();
+            kernels.put("norm_in_proj", () -> k.rmsnormLinear(xz.address(), 2 * E, x.address(), norm.address(), 1e-5f, normed.address(), 1, inProj, 0));
+            kernels.put("in_proj_cublas", () -> k.linear(xz.address(), 2 * E, normed.address(), D, 1, inProj, 0, 0.999f, false));
+            kernels.put("ssm_step", () -> k.ssmStep(y.address(), E, xz.address(), 2 * E, window.address(), state.address(), dbc.address(),
+                    taps.address(), 0, xProj, dtProj, dtBias.address(), a.address(), d.address(), 1, E, N, R, K));
+            kernels.put("out_proj_add", () -> k.linear(x.address(), D, y.address(), E, 1, outProj, 0, 1f, true));
+            kernels.put("out_proj_cublas", () -> k.linear(x.address(), D, y.address(), E, 1, outProj, 0, 0.999f, false));
+            kernels.put("head", () -> k.linear(logits.address(), V, x.address(), D, 1, head, 0, 1f, false));
+            kernels.put("head_cublas", () -> k.linear(logits.address(), V, x.address(), D, 1, head, 0, 0.999f, false));
+            kernels.forEach((name, launch) -> {
+                launch.run();                                               // cuBLAS sets itself up outside the capture
+                try (Graph graph = gpu.capture(() -> {
+                    for (int i = 0; i < 100; i++) launch.run();
+                })) {
+                    put("decode_kernel_" + name + suffix + "_us", 10 * median(10, () -> gpu.time(graph::launch)), "µs per launch (in a graph)");
+                }
+            });
+        }
+    }
+
+    private static DeviceMatrix matrix(DeviceArena arena, Random r, int rows, int cols, Precision precision) {
+        float[] w = new float[rows * cols];
+        for (int i = 0; i < w.length; i++) w[i] = (float) r.nextGaussian() * 0.05f;
+        return DeviceMatrix.upload(arena, org.mambalens.engine.tensor.Tensor.of("w", w, rows, cols), rows, cols, precision);
+    }
+
     private static String suffix(Precision precision) {
         return precision == Precision.F32 ? "" : "_" + precision.name().toLowerCase(java.util.Locale.ROOT);
     }
@@ -176,17 +221,31 @@ public final class CudaBenchmark {
                 put("lm_prefill_" + tokens + "_tokens_per_s" + suffix, tokens / s, "tokens/s");
             }
             put("lm_decode_graphs_tokens_per_s" + suffix, decode(lm, r), "tokens/s (batch 1, CUDA graphs)");
-            if (precision != Precision.F32) return;
-            for (int tokens : new int[]{1024, 4096}) {                        // one layer's hidden-attention summary, GPU and CPU
-                TraceRecorder trace = TraceRecorder.layers(java.util.Set.of(0));
-                lm.forward(r.ints(tokens, 0, lm.vocabSize()).toArray(), trace);
-                put("summary_layer_" + tokens + "_gpu_ms", 1e3 * median(3, () -> seconds(() -> AttentionMaps.summary(trace.layer(0), lm.backend()))), "ms");
-                if (tokens <= 1024) {
-                    put("summary_layer_" + tokens + "_cpu_ms", 1e3 * median(3, () -> seconds(() -> AttentionMaps.summary(trace.layer(0), CpuBackend.INSTANCE))),
-                            "ms (CPU, " + Parallel.THREADS + " threads)");
+            for (int sequences : new int[]{8, 64, 256}) {
+                put("lm_decode_batch" + sequences + "_tokens_per_s" + suffix, decodeBatch(lm, r, sequences, 64, true),
+                        "tokens/s (" + sequences + " sequences stepped together, greedy: each step's two likeliest tokens found on the GPU)");
+            }
+            put("lm_decode_batch64_logits_tokens_per_s" + suffix, decodeBatch(lm, r, 64, 64, false),
+                    "tokens/s (64 sequences stepped together, every step's logits read back, argmax on the host)");
+            if (precision == Precision.F32) {                                 // one layer's hidden-attention summary, GPU and CPU
+                for (int tokens : new int[]{1024, 4096}) {
+                    TraceRecorder trace = TraceRecorder.layers(java.util.Set.of(0));
+                    lm.forward(r.ints(tokens, 0, lm.vocabSize()).toArray(), trace);
+                    put("summary_layer_" + tokens + "_gpu_ms", 1e3 * median(3, () -> seconds(() -> AttentionMaps.summary(trace.layer(0), lm.backend()))), "ms");
+                    if (tokens <= 1024) {
+                        put("summary_layer_" + tokens + "_cpu_ms", 1e3 * median(3, () -> seconds(() -> AttentionMaps.summary(trace.layer(0), CpuBackend.INSTANCE))),
+                                "ms (CPU, " + Parallel.THREADS + " threads)");
+                    }
                 }
             }
         }
+        System.setProperty("mambalens.cuda.overlap", "false");
+        try (LanguageModel lm = Models.loadLanguageModel(dir, Device.CUDA, precision)) {
+            put("lm_decode_graphs_no_overlap_tokens_per_s" + suffix, decode(lm, r), "tokens/s (batch 1, CUDA graphs, no programmatic dependent launches)");
+        } finally {
+            System.clearProperty("mambalens.cuda.overlap");
+        }
+        if (precision != Precision.F32) return;
         System.setProperty("mambalens.cuda.noGraphs", "true");
         try (LanguageModel lm = Models.loadLanguageModel(dir, Device.CUDA, Precision.F32)) {
             put("lm_decode_launches_tokens_per_s", decode(lm, r), "tokens/s (batch 1, one launch at a time)");
@@ -236,6 +295,33 @@ public final class CudaBenchmark {
             return (System.nanoTime() - t0) / 1e9;
         });
         return steps / s;
+    }
+
+    /**
+     * Tokens/s of {@code steps} greedy steps of {@code sequences} sequences decoded together, after 16-token prompts: each step
+     * asks the model for the two likeliest tokens ({@code onDevice}), or reads the logits back and takes the argmax here.
+     */
+    private static double decodeBatch(LanguageModel lm, Random r, int sequences, int steps, boolean onDevice) {
+        int v = lm.outputs();
+        double s = median(3, () -> {
+            var batch = lm.newBatch(sequences);
+            int[] next = new int[sequences];
+            for (int i = 0; i < sequences; i++) next[i] = argmax(lm.prefill(r.ints(16, 0, lm.vocabSize()).toArray(), batch.sequence(i)));
+            long t0 = System.nanoTime();
+            for (int t = 0; t < steps; t++) {
+                if (onDevice) {
+                    int[] two = lm.stepTopTwo(next, batch);
+                    for (int i = 0; i < sequences; i++) next[i] = two[2 * i];
+                } else {
+                    float[] logits = lm.step(next, batch);
+                    Parallel.forRange(sequences, 1, (i0, i1) -> {
+                        for (int i = i0; i < i1; i++) next[i] = argmax(Arrays.copyOfRange(logits, i * v, (i + 1) * v));
+                    });
+                }
+            }
+            return (System.nanoTime() - t0) / 1e9;
+        });
+        return (double) sequences * steps / s;
     }
 
     private static int argmax(float[] v) {

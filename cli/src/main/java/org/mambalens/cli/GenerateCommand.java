@@ -1,7 +1,12 @@
 package org.mambalens.cli;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.mambalens.engine.io.CheckpointException;
+import org.mambalens.engine.io.InputFile;
 import org.mambalens.engine.model.LanguageModel;
 import org.mambalens.engine.model.Models;
+import org.mambalens.engine.text.BatchGeneration;
 import org.mambalens.engine.text.BpeTokenizer;
 import org.mambalens.engine.text.Sampler;
 import org.mambalens.engine.text.StreamingDecoder;
@@ -15,6 +20,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
 import java.util.concurrent.Callable;
 
 @Command(name = "generate", mixinStandardHelpOptions = true,
@@ -32,6 +38,14 @@ final class GenerateCommand implements Callable<Integer> {
 
         @Option(names = "--token-ids", paramLabel = "IDS", description = "Prompt as comma-separated token ids.")
         String tokenIds;
+
+        @Option(names = "--prompts", paramLabel = "FILE", description = "Several prompts, one a line (UTF-8), generated together, "
+                + "each stopping on its own; prints one JSON object a line per prompt, in order (with --print-ids: its ids).")
+        Path prompts;
+
+        @Option(names = "--prompts-ids", paramLabel = "FILE", description = "Several prompts as lines of comma-separated token ids, "
+                + "generated together as --prompts does.")
+        Path promptsIds;
     }
 
     @ArgGroup(exclusive = true, multiplicity = "1")
@@ -71,10 +85,10 @@ final class GenerateCommand implements Callable<Integer> {
         if (temperature == null && (topK != null || topP != null || seed != null)) {
             throw new IllegalArgumentException("--top-k, --top-p and --seed shape sampling: give --temperature too");
         }
-        Sampler sampler = temperature == null ? Sampler.greedy()
-                : Sampler.sampling(temperature, topK == null ? 0 : topK, topP == null ? 1f : topP, seed == null ? 0 : seed);
+        Sampler sampler = sampler();
         Path dir = model.resolve();
         if (Models.isTextClassifier(dir)) throw new IllegalArgumentException("--model " + dir + " is a text classifier, not a causal LM: use classify --text");
+        if (input.prompts != null || input.promptsIds != null) return generateMany(dir);
         try (LanguageModel lm = Models.loadLanguageModel(dir, device.device, device.precision)) {
             BpeTokenizer tokenizer = input.prompt != null || !printIds ? tokenizer(dir) : null;
             int[] prompt = input.prompt != null ? tokenizer.encode(input.prompt) : TokenIds.parse(input.tokenIds);
@@ -84,10 +98,7 @@ final class GenerateCommand implements Callable<Integer> {
             if (!printIds) for (int id : prompt) out.print(text.accept(id));
 
             long total = (long) prompt.length + maxNewTokens;
-            if (total > lm.maxPositions()) {
-                throw new IllegalArgumentException("--max-new-tokens " + maxNewTokens + ": the " + prompt.length + " prompt tokens and " + maxNewTokens
-                        + " new ones exceed the model's " + lm.maxPositions() + " positions (max_position_embeddings)");
-            }
+            checkPositions(lm, prompt.length, "");
             // Grown as tokens come, so a large --max-new-tokens costs memory only for the tokens actually generated.
             int[] ids = Arrays.copyOf(prompt, prompt.length + Math.min(maxNewTokens, 1024));
             int n = prompt.length;
@@ -110,6 +121,81 @@ final class GenerateCommand implements Callable<Integer> {
                     (n - prompt.length) / Math.max(seconds, 1e-9));
         }
         return 0;
+    }
+
+    /** A new sampler as the options ask (each sequence of a batch gets its own, seeded as it would be alone). */
+    private Sampler sampler() {
+        return temperature == null ? Sampler.greedy()
+                : Sampler.sampling(temperature, topK == null ? 0 : topK, topP == null ? 1f : topP, seed == null ? 0 : seed);
+    }
+
+    private void checkPositions(LanguageModel lm, int promptTokens, String which) {
+        if ((long) promptTokens + maxNewTokens > lm.maxPositions()) {
+            throw new IllegalArgumentException("--max-new-tokens " + maxNewTokens + ": the " + promptTokens + " prompt tokens" + which + " and "
+                    + maxNewTokens + " new ones exceed the model's " + lm.maxPositions() + " positions (max_position_embeddings)");
+        }
+    }
+
+    /** --prompts / --prompts-ids: every line's prompt generated together, one output line per prompt, in order. */
+    private int generateMany(Path dir) {
+        Path file = input.prompts != null ? input.prompts : input.promptsIds;
+        String option = input.prompts != null ? "--prompts" : "--prompts-ids";
+        List<String> lines;
+        try {
+            lines = Files.readAllLines(InputFile.wholeInMemory(file, 4), StandardCharsets.UTF_8);
+        } catch (java.io.IOException e) {
+            throw new IllegalArgumentException(option + " " + file + ": cannot read: " + e.getMessage());
+        }
+        if (lines.isEmpty()) throw new IllegalArgumentException(option + " " + file + ": no prompts (the file is empty)");
+        try (LanguageModel lm = Models.loadLanguageModel(dir, device.device, device.precision)) {
+            BpeTokenizer tokenizer = input.prompts != null || !printIds ? tokenizer(dir) : null;
+            int[][] prompts = new int[lines.size()][];
+            Sampler[] samplers = new Sampler[prompts.length];
+            for (int i = 0; i < prompts.length; i++) {
+                String where = where(option, file, i);
+                try {
+                    prompts[i] = input.prompts != null ? tokenizer.encode(lines.get(i)) : TokenIds.parse(lines.get(i));
+                } catch (IllegalArgumentException e) {
+                    throw new IllegalArgumentException(where + ": " + e.getMessage());
+                }
+                if (prompts[i].length == 0) throw new IllegalArgumentException(where + ": the prompt encodes to no tokens");
+                checkPositions(lm, prompts[i].length, " of " + where);
+                samplers[i] = sampler();
+            }
+            long start = System.nanoTime();
+            int[][] generated;
+            try {
+                generated = BatchGeneration.generate(lm, prompts, samplers, new BatchGeneration.Options(maxNewTokens, minNewTokens, !ignoreEos));
+            } catch (BatchGeneration.NonFiniteLogits e) {
+                throw new CheckpointException(dir, "the model computed NaN or an infinity for " + where(option, file, e.prompt())
+                        + ": its weights hold NaN or infinity, or overflow float32");
+            }
+            double seconds = (System.nanoTime() - start) / 1e9;
+            PrintStream out = new PrintStream(System.out, false, StandardCharsets.UTF_8);
+            ObjectMapper json = new ObjectMapper();
+            long promptTokens = 0, newTokens = 0;
+            for (int i = 0; i < prompts.length; i++) {
+                int[] ids = Arrays.copyOf(prompts[i], prompts[i].length + generated[i].length);
+                System.arraycopy(generated[i], 0, ids, prompts[i].length, generated[i].length);
+                promptTokens += prompts[i].length;
+                newTokens += generated[i].length;
+                if (printIds) {
+                    out.println(TokenIds.format(ids));
+                } else {
+                    ObjectNode line = json.createObjectNode().put("index", i).put("prompt_tokens", prompts[i].length)
+                            .put("generated_tokens", generated[i].length).put("text", tokenizer.decode(ids));
+                    out.println(line.toString());
+                }
+            }
+            out.flush();
+            System.err.printf("[%d prompts, %d prompt tokens, %d generated, %.1f tokens/s with the prefills]%n", prompts.length, promptTokens,
+                    newTokens, newTokens / Math.max(seconds, 1e-9));
+        }
+        return 0;
+    }
+
+    private static String where(String option, Path file, int prompt) {
+        return option + " " + file + ", line " + (prompt + 1);
     }
 
     private static BpeTokenizer tokenizer(Path dir) {

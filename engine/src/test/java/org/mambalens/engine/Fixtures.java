@@ -150,6 +150,44 @@ public final class Fixtures {
         org.assertj.core.api.Assertions.assertThat(state.position()).isEqualTo(ids.length);
     }
 
+    /**
+     * Sequences of different prompt lengths decoded together in one batch, each finishing at its own step (id −1
+     * afterwards): at every step each running sequence's logits are bit for bit those it gets decoded alone, and a
+     * finished one's are zeros.
+     */
+    public static void assertBatchDecodesEachAsAlone(org.mambalens.engine.model.LanguageModel model, int sequences, int steps, long seed) {
+        java.util.Random random = new java.util.Random(seed);
+        int v = model.outputs();
+        var batch = model.newBatch(sequences);
+        var alone = new org.mambalens.engine.model.LanguageModel.State[sequences];
+        int[] next = new int[sequences], lasts = new int[sequences];
+        for (int i = 0; i < sequences; i++) {
+            int[] prompt = random.ints(1 + 3 * i, 0, model.vocabSize()).toArray();
+            alone[i] = model.newState();
+            float[] logits = model.prefill(prompt, batch.sequence(i));
+            org.assertj.core.api.Assertions.assertThat(logits).as("prompt %d", i).isEqualTo(model.prefill(prompt, alone[i]));
+            next[i] = org.mambalens.engine.text.Sampler.argmax(logits);
+            lasts[i] = steps - i;                                  // sequence i runs steps − i steps
+        }
+        for (int t = 0; t < steps; t++) {
+            int[] ids = new int[sequences];
+            for (int i = 0; i < sequences; i++) ids[i] = t < lasts[i] ? next[i] : -1;
+            float[] all = model.step(ids, batch);
+            for (int i = 0; i < sequences; i++) {
+                float[] row = java.util.Arrays.copyOfRange(all, i * v, (i + 1) * v);
+                if (ids[i] < 0) {
+                    org.assertj.core.api.Assertions.assertThat(row).as("finished sequence %d", i).containsOnly(0f);
+                    continue;
+                }
+                float[] single = model.step(ids[i], alone[i]);
+                org.assertj.core.api.Assertions.assertThat(relativeError(row, single)).as("sequence %d, step %d", i, t).isZero();
+                org.assertj.core.api.Assertions.assertThat(row).as("sequence %d, step %d", i, t).isEqualTo(single);
+                next[i] = org.mambalens.engine.text.Sampler.argmax(row);
+                org.assertj.core.api.Assertions.assertThat(batch.sequence(i).position()).isEqualTo(alone[i].position());
+            }
+        }
+    }
+
     /** max |a − b| / max |b|: the tolerance measure of the golden tests. */
     public static double relativeError(float[] a, float[] b) {
         if (a.length != b.length) throw new IllegalArgumentException("lengths " + a.length + " and " + b.length);

@@ -83,6 +83,15 @@ public interface Backend extends AutoCloseable {
      */
     void replay(ReplaySlot slot, Runnable work);
 
+    /**
+     * The most rows whose products this backend computes each as it computes a single row (the GPU's GEMV kernels), so that
+     * sequences decoded together in a batch of up to this many get the bits each gets alone; 1 where a single row is its own
+     * kernel (the CPU's matrix-vector product, whose sums run in another order than its GEMM's).
+     */
+    default int rowsAlikeAlone() {
+        return 1;
+    }
+
     // ---- dense algebra ---------------------------------------------------------------------------
 
     /**
@@ -93,6 +102,19 @@ public interface Backend extends AutoCloseable {
 
     default void linear(Buffer out, int ldOut, Buffer in, int ldIn, int rows, Matrix w, Buffer bias) {
         linear(out, ldOut, in, ldIn, rows, w, bias, 1f);
+    }
+
+    /** out[r, :] += in[r, :] · Wᵀ + bias for r < rows: a block's branch added into the residual stream (rows ldOut apart). */
+    void linearAdd(Buffer out, int ldOut, Buffer in, int ldIn, int rows, Matrix w, Buffer bias);
+
+    /**
+     * out = (RMSNorm(x) ⊙ norm) · Wᵀ + bias for `rows` packed rows of x [rows, dim]: the norm in front of a block's
+     * first projection. {@code normed} [rows, dim] is scratch; a GPU folds the norm into a decode step's GEMV and leaves it unwritten.
+     */
+    default void rmsnormLinear(Buffer out, int ldOut, Buffer x, Buffer norm, float eps, Buffer normed, int rows, int dim, Matrix w,
+                               Buffer bias) {
+        rmsnorm(normed, x, norm, rows, dim, eps);
+        linear(out, ldOut, normed, dim, rows, w, bias);
     }
 
     /** out[t, :] = table[ids[t], :] for every id: [ids, D] from the table [V, D]. */
@@ -132,28 +154,37 @@ public interface Backend extends AutoCloseable {
     /** Each of `rows` packed rows of `cols` values replaced by its softmax. */
     void softmaxRows(Buffer x, int rows, int cols);
 
+    /**
+     * Per row of x [rows, cols]: the indices of its largest and second-largest values (the lower index first among equal
+     * values), [rows, 2], or −1, −1 for a row that holds a NaN or an infinity: a greedy decoder's choice (and its choice
+     * when the first is banned) without moving the rows off the device.
+     */
+    default int[] topTwo(Buffer x, int rows, int cols) {
+        return TopTwo.of(read(x, Math.multiplyExact(rows, cols)), rows, cols);
+    }
+
     // ---- Mamba -----------------------------------------------------------------------------------
 
     /**
      * u = act(s), s = bias + Σ_k taps[k]·x[t−K+1+k] per channel, for `batch` sequences of T tokens (x's
      * rows ldx apart, sequences T rows apart; out packed [batch·T, channels]). {@code reverse} convolves
-     * each token-reversed sequence (rows keep their places). {@code window} [K−1, channels] (batch 1;
-     * null: zeros) supplies the inputs before the start and is only read: {@link #rollWindow} (or the
+     * each token-reversed sequence (rows keep their places). {@code window} [batch, K−1, channels] (null:
+     * zeros) supplies each sequence's inputs before its start and is only read: {@link #rollWindow} (or the
      * scan that follows, see {@link Scan}) moves it on. {@code preActivation} (may be null) receives s.
      * taps [K, channels], tap-major.
      */
     void causalConv(Buffer out, Buffer preActivation, Buffer x, int ldx, Buffer taps, Buffer bias, Buffer window,
                     int batch, int tokens, int channels, int kernel, boolean reverse, boolean silu);
 
-    /** window [K−1, channels] becomes the last K−1 of its old rows followed by the T new inputs x (rows ldx apart). */
+    /** window [K−1, channels] (one sequence's) becomes the last K−1 of its old rows followed by the T new inputs x (rows ldx apart). */
     void rollWindow(Buffer window, Buffer x, int ldx, int tokens, int channels, int kernel);
 
     /**
      * Where the selective scan reads and writes (row strides in floats): u, dt (dt_proj's output before
      * its bias) [T, E]; B and C [T, N] (in the x_proj output, {@code ldbc} apart, C right after B); the
-     * gate z; A = −exp(A_log) [E, N]; D [E]; the state [E, N] (null: zeros, not kept); {@code deltaOut}
-     * (may be null) receives Δ = softplus(dt + dtBias). When {@code window} is given, the scan also rolls
-     * that conv window over the conv's input x (as {@link #rollWindow}; one launch fewer per layer on a GPU).
+     * gate z; A = −exp(A_log) [E, N]; D [E]; the state [batch, E, N] (null: zeros, not kept); {@code deltaOut}
+     * (may be null) receives Δ = softplus(dt + dtBias). When {@code window} [batch, K−1, E] is given, the scan also
+     * rolls each sequence's conv window over the conv's input x (as {@link #rollWindow}; one launch fewer per layer on a GPU).
      */
     record Scan(Buffer y, int ldy, Buffer u, int ldu, Buffer dt, int lddt, Buffer dtBias, Buffer bc, int ldbc,
                 Buffer z, int ldz, Buffer a, Buffer d, Buffer state, Buffer deltaOut, Buffer window, Buffer x, int ldx, int kernel) {
@@ -164,6 +195,24 @@ public interface Backend extends AutoCloseable {
      * tokens (DESIGN §2); {@code reverse} scans each sequence from its end; {@code accumulate} adds into y.
      */
     void selectiveScan(Scan scan, int batch, int tokens, int channels, int states, boolean reverse, boolean accumulate);
+
+    /**
+     * A Mamba mixer's SSM branch (DESIGN §2): conv taps [K, E] tap-major and bias [E] (may be null), x_proj [R + 2N, E],
+     * dt_proj [E, R] and its bias [E], A = −exp(A_log) [E, N], D [E].
+     */
+    record SsmWeights(Buffer convTaps, Buffer convBias, Matrix xProj, Matrix dtProj, Buffer dtBias, Buffer a, Buffer d,
+                      int channels, int states, int rank, int kernel) {
+    }
+
+    /**
+     * One token of each of `batch` sequences through an SSM branch in one fused pass, where this backend has one: from
+     * in_proj's output xz [batch, 2E] (x' then z, rows ldxz apart) into y [batch, E], the values of {@link #causalConv}
+     * (window [batch, K−1, E]) → x_proj → dt_proj → {@link #selectiveScan} (state [batch, E, N]), window and state moved
+     * on. Returns false, having done nothing, where it has none: the caller then runs those operations.
+     */
+    default boolean ssmStep(SsmWeights w, Buffer y, Buffer xz, int ldxz, Buffer window, Buffer state, int batch) {
+        return false;
+    }
 
     // ---- images and attention --------------------------------------------------------------------
 

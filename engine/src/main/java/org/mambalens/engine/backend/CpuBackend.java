@@ -229,6 +229,16 @@ public final class CpuBackend implements Backend {
         }
     }
 
+
+    @Override
+    public void linearAdd(Buffer out, int ldOut, Buffer in, int ldIn, int rows, Matrix w, Buffer bias) {
+        int n = w.rows();
+        float[] branch = new float[rows * n];
+        linear(wrap(branch), n, in, ldIn, rows, w, bias);
+        float[] sum = rows(out, ldOut, rows, n);
+        Elementwise.addInPlace(sum, branch, rows * n);
+        scatterRows(sum, out, ldOut, rows, n);
+    }
     @Override
     public void embed(Buffer out, Matrix table, int[] ids) {
         Tensor t = tensor(table);
@@ -320,8 +330,8 @@ public final class CpuBackend implements Backend {
                            int batch, int tokens, int channels, int kernel, boolean reverse, boolean silu) {
         int T = tokens, E = channels, K = kernel;
         float[] w = packed(taps, K * E), b = optional(bias, E);
-        float[] start = window == null ? new float[(K - 1) * E] : packed(window, (K - 1) * E);
         for (int s = 0; s < batch; s++) {
+            float[] start = window == null ? new float[(K - 1) * E] : packed(window.at((long) s * (K - 1) * E), (K - 1) * E);
             HeapBuffer in = heap(x).at((long) s * T * ldx);
             float[] input = rows(in, ldx, T, E);
             if (reverse) input = flipRows(input, T, E);
@@ -353,9 +363,10 @@ public final class CpuBackend implements Backend {
         float[] a = packed(s.a(), E * N), aT = new float[N * E];                  // the kernel reads A as [N, E]
         for (int c = 0; c < E; c++) for (int i = 0; i < N; i++) aT[i * E + c] = a[c * N + i];
         float[] d = packed(s.d(), E), dtBias = packed(s.dtBias(), E);
-        float[] h = s.state() == null ? null : packed(s.state(), N * E);
         for (int q = 0; q < batch; q++) {
             long row0 = (long) q * T;
+            Buffer state = s.state() == null ? null : s.state().at((long) q * N * E);
+            float[] h = state == null ? new float[N * E] : packed(state, N * E);
             float[] u = rows(heap(s.u()).at(row0 * s.ldu()), s.ldu(), T, E);
             float[] delta = rows(heap(s.dt()).at(row0 * s.lddt()), s.lddt(), T, E);
             for (int t = 0; t < T; t++) for (int c = 0; c < E; c++) delta[t * E + c] += dtBias[c];
@@ -370,15 +381,14 @@ public final class CpuBackend implements Backend {
                 z = flipRows(z, T, E);
             }
             float[] y = new float[T * E];
-            SelectiveScan.scan(y, new SelectiveScan.Inputs(u, delta, bc, 2 * N, 0, N, z, 0, E), aT, d,
-                    h != null ? h : new float[N * E], T, E, N);
+            SelectiveScan.scan(y, new SelectiveScan.Inputs(u, delta, bc, 2 * N, 0, N, z, 0, E), aT, d, h, T, E, N);
             if (reverse) y = flipRows(y, T, E);
             HeapBuffer target = heap(s.y()).at(row0 * s.ldy());
             if (accumulate) Elementwise.addInPlace(y, rows(target, s.ldy(), T, E), T * E);
             scatterRows(y, target, s.ldy(), T, E);
+            if (state != null) scatterRows(h, state, N * E, 1, N * E);
+            if (s.window() != null) rollWindow(s.window().at((long) q * (s.kernel() - 1) * E), heap(s.x()).at(row0 * s.ldx()), s.ldx(), T, E, s.kernel());
         }
-        if (h != null) scatterRows(h, s.state(), N * E, 1, N * E);
-        if (s.window() != null) rollWindow(s.window(), s.x(), s.ldx(), T, E, s.kernel());
     }
 
     @Override

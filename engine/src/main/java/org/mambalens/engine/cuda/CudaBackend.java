@@ -92,6 +92,11 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
+    public int rowsAlikeAlone() {
+        return CudaKernels.GEMV_ROWS;
+    }
+
+    @Override
     public Precision precision() {
         return precision;
     }
@@ -256,14 +261,41 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void linear(Buffer out, int ldOut, Buffer in, int ldIn, int rows, Matrix w, Buffer bias, float alpha) {
+        kernels.linear(address(out), ldOut, address(in), ldIn, rows, device(w), address(bias), alpha, false);
+    }
+
+    @Override
+    public void linearAdd(Buffer out, int ldOut, Buffer in, int ldIn, int rows, Matrix w, Buffer bias) {
+        kernels.linear(address(out), ldOut, address(in), ldIn, rows, device(w), address(bias), 1f, true);
+    }
+
+    @Override
+    public void rmsnormLinear(Buffer out, int ldOut, Buffer x, Buffer norm, float eps, Buffer normed, int rows, int dim, Matrix w,
+                              Buffer bias) {
         DeviceMatrix m = device(w);
-        kernels.linear(address(out), ldOut, address(in), ldIn, rows, m, alpha, 0f);
-        if (bias == null) return;
-        if (ldOut == m.rows()) {
-            kernels.biasActivation(address(out), address(bias), rows, m.rows(), 0);
-        } else {
-            for (int r = 0; r < rows; r++) kernels.biasActivation(address(out) + 4L * r * ldOut, address(bias), 1, m.rows(), 0);
-        }
+        if (m.cols() != dim) throw new IllegalArgumentException("a weight of " + m.cols() + " inputs after a norm over " + dim);
+        kernels.rmsnormLinear(address(out), ldOut, address(x), address(norm), eps, address(normed), rows, m, address(bias));
+    }
+
+    @Override
+    public int[] topTwo(Buffer x, int rows, int cols) {
+        Buffer out = openFrame().floats(2L * rows);
+        kernels.topTwo(address(out), address(x), rows, cols);
+        float[] bits = read(out, 2 * rows);
+        int[] two = new int[2 * rows];
+        for (int i = 0; i < two.length; i++) two[i] = Float.floatToRawIntBits(bits[i]);
+        return two;
+    }
+
+    @Override
+    public boolean ssmStep(SsmWeights w, Buffer y, Buffer xz, int ldxz, Buffer window, Buffer state, int batch) {
+        int E = w.channels(), N = w.states();
+        if (!CudaKernels.ssmStepTakes(N, w.kernel(), w.rank())) return false;
+        Buffer dbc = openFrame().floats(CudaKernels.ssmStepScratch(batch, E, N, w.rank()));
+        kernels.ssmStep(address(y), E, address(xz), ldxz, address(window), address(state), address(dbc), address(w.convTaps()),
+                address(w.convBias()), device(w.xProj()), device(w.dtProj()), address(w.dtBias()), address(w.a()), address(w.d()),
+                batch, E, N, w.rank(), w.kernel());
+        return true;
     }
 
     @Override

@@ -25,13 +25,14 @@ public final class CudaDriver {
     static final int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75;
     static final int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76;
     static final int CU_STREAM_CAPTURE_MODE_RELAXED = 2;
+    static final int CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION = 6;
     static final int CUDA_ERROR_NO_DEVICE = 100;
     static final int CUDA_ERROR_NOT_FOUND = 500;
 
     private final MethodHandle cuInit, cuDeviceGetCount, cuDeviceGet, cuDeviceGetName, cuDeviceGetAttribute, cuDeviceTotalMem,
             cuDevicePrimaryCtxRetain, cuDevicePrimaryCtxRelease, cuCtxSetCurrent, cuCtxSynchronize,
             cuMemAlloc, cuMemFree, cuMemHostAlloc, cuMemFreeHost, cuMemcpyHtoD, cuMemcpyDtoH, cuMemcpyDtoD, cuMemsetD32, cuMemGetInfo,
-            cuModuleLoadData, cuModuleUnload, cuModuleGetFunction, cuLaunchKernel,
+            cuModuleLoadData, cuModuleUnload, cuModuleGetFunction, cuLaunchKernel, cuLaunchKernelEx,
             cuGetErrorName, cuGetErrorString, cuDriverGetVersion,
             cuStreamCreate, cuStreamDestroy, cuStreamSynchronize, cuStreamBeginCapture, cuStreamEndCapture,
             cuGraphInstantiate, cuGraphLaunch, cuGraphDestroy, cuGraphExecDestroy,
@@ -63,6 +64,7 @@ public final class CudaDriver {
         cuModuleGetFunction = lib.function(FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS), "cuModuleGetFunction");
         cuLaunchKernel = lib.function(FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
                 JAVA_INT, ADDRESS, ADDRESS, ADDRESS), "cuLaunchKernel");
+        cuLaunchKernelEx = lib.function(FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS), "cuLaunchKernelEx");
         cuGetErrorName = lib.function(FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS), "cuGetErrorName");
         cuGetErrorString = lib.function(FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS), "cuGetErrorString");
         cuDriverGetVersion = lib.function(FunctionDescriptor.of(JAVA_INT, ADDRESS), "cuDriverGetVersion");
@@ -140,6 +142,15 @@ public final class CudaDriver {
                        MemorySegment stream, MemorySegment params, MemorySegment extra) {
         try {
             return (int) cuLaunchKernel.invokeExact(function, gridX, gridY, gridZ, blockX, blockY, blockZ, sharedBytes, stream, params, extra);
+        } catch (Throwable t) {
+            throw NativeLibrary.rethrow(t);
+        }
+    }
+
+    /** A launch described by a CUlaunchConfig (grid, block, shared bytes, stream and attributes; see Gpu.launchOverlapped). */
+    int cuLaunchKernelEx(MemorySegment config, MemorySegment function, MemorySegment params, MemorySegment extra) {
+        try {
+            return (int) cuLaunchKernelEx.invokeExact(config, function, params, extra);
         } catch (Throwable t) {
             throw NativeLibrary.rethrow(t);
         }

@@ -18,7 +18,6 @@ public final class CudaKernels {
      * unless -Dmambalens.cuda.onePassScan=true (read when the kernels are made) keeps every scan one pass.
      */
     public static final int PARALLEL_SCAN_TOKENS = 64;
-    private static final int GEMV_SHARED_BYTES = 48 * 1024;   // gemv_bf16 keeps the input row in shared memory
     private final Gpu gpu;
     private final DeviceArena workspace;
     private final boolean chunkedScans = !Boolean.getBoolean("mambalens.cuda.onePassScan");
@@ -41,36 +40,109 @@ public final class CudaKernels {
     }
 
     /**
-     * out[rows, W.rows] (row stride ldOut) = alpha · in[rows, W.cols] (row stride ldIn) · Wᵀ + beta · out:
-     * a row-major linear layer, which is cuBLAS's column-major W(ᵀ)·in. An F32 weight goes through SGEMM
-     * (one row: SGEMV); a BF16 weight through GemmEx, after in is rounded to a packed BF16 copy (one row: the
-     * gemv_bf16 kernel, which rounds as it reads: a decode step's GEMV in one launch instead of two).
+     * out[rows, W.rows] (row stride ldOut) = alpha · in[rows, W.cols] (row stride ldIn) · Wᵀ (+ bias) (+ out when
+     * {@code accumulate}): a row-major linear layer. Up to {@link #GEMV_ROWS} rows (decode steps) go through the
+     * gemv kernels, which keep each weight row in registers for all the rows and add the bias themselves; more
+     * rows through cuBLAS, which sees column-major W(ᵀ)·in: SGEMM for an F32 weight, GemmEx for a BF16 one after
+     * in is rounded to a packed BF16 copy. bias may be 0.
      */
-    public void linear(long out, int ldOut, long in, int ldIn, int rows, DeviceMatrix w, float alpha, float beta) {
+    public void linear(long out, int ldOut, long in, int ldIn, int rows, DeviceMatrix w, long bias, float alpha, boolean accumulate) {
+        if (alpha == 1f && gemvTakes(w, in, ldIn, rows)) {
+            gemv(out, ldOut, in, ldIn, rows, w, bias, 0, 0f, accumulate);
+            return;
+        }
         int outFeatures = w.rows(), inFeatures = w.cols();
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment a = arena.allocateFrom(JAVA_FLOAT, alpha), b = arena.allocateFrom(JAVA_FLOAT, beta);
+            MemorySegment a = arena.allocateFrom(JAVA_FLOAT, alpha), b = arena.allocateFrom(JAVA_FLOAT, accumulate ? 1f : 0f);
             Cublas blas = gpu.blas;
-            if (w.precision() == Precision.BF16 && rows == 1 && 4 * inFeatures <= GEMV_SHARED_BYTES) {
-                gpu.launch("gemv_bf16", (outFeatures + 7) / 8, 1, 1, THREADS, 4 * inFeatures, out, w.address(), in, outFeatures, inFeatures, alpha, beta);
-            } else if (w.precision() == Precision.BF16) {
+            if (w.precision() == Precision.BF16) {
                 long x = bfloat16Operand((long) rows * inFeatures);
                 gpu.launch("to_bf16_rows", blocks((long) rows * inFeatures), 1, 1, THREADS, 0, x, in, (long) ldIn, (long) rows, inFeatures);
                 blas.check("cublasGemmEx", blas.cublasGemmEx(gpu.blasHandle(), Cublas.OP_T, Cublas.OP_N, outFeatures, rows, inFeatures,
                         a, w.address(), Cublas.CUDA_R_16BF, inFeatures, x, Cublas.CUDA_R_16BF, inFeatures, b, out, Cublas.CUDA_R_32F, ldOut,
                         Cublas.CUBLAS_COMPUTE_32F, Cublas.CUBLAS_GEMM_DEFAULT));
-            } else if (rows == 1) {
-                blas.check("cublasSgemv", blas.cublasSgemv(gpu.blasHandle(), Cublas.OP_T, inFeatures, outFeatures, a, w.address(), inFeatures,
-                        in, 1, b, out, 1));
             } else {
                 blas.check("cublasSgemm", blas.cublasSgemm(gpu.blasHandle(), Cublas.OP_T, Cublas.OP_N, outFeatures, rows, inFeatures,
                         a, w.address(), inFeatures, in, ldIn, b, out, ldOut));
             }
         }
+        if (bias == 0) return;
+        if (ldOut == outFeatures) {
+            biasActivation(out, bias, rows, outFeatures, 0);
+        } else {
+            for (int r = 0; r < rows; r++) biasActivation(out + 4L * r * ldOut, bias, 1, outFeatures, 0);
+        }
     }
 
     public void linear(long out, int ldOut, long in, int ldIn, int rows, DeviceMatrix w) {
-        linear(out, ldOut, in, ldIn, rows, w, 1f, 0f);
+        linear(out, ldOut, in, ldIn, rows, w, 0, 1f, false);
+    }
+
+    /** The most rows the gemv kernels take: a batch of up to this many sequences decodes each with the bits it gets alone. */
+    public static final int GEMV_ROWS = 64;
+    /** The most rows a gemv normalises itself (every block recomputes their norms); see {@link #rmsnormLinear}. */
+    private static final int GEMV_NORM_ROWS = 4;
+    private static final int GEMV_WARPS = 8;
+
+    /** Whether the gemv kernels take this product: few rows, an input read 16 bytes at a time, a row that fits the registers. */
+    private static boolean gemvTakes(DeviceMatrix w, long in, int ldIn, int rows) {
+        int k = w.cols();
+        boolean fits = w.precision() == Precision.BF16 ? k % 8 == 0 && k <= 256 * 16 : k % 4 == 0 && k <= 128 * 16;
+        return rows <= GEMV_ROWS && fits && in % 16 == 0 && ldIn % 4 == 0;
+    }
+
+    /** out = in · Wᵀ (+ bias) (+ out), in normalised first (RMSNorm ⊙ normW) when normW ≠ 0; see gemv_f32 in mambalens.cu. */
+    private void gemv(long out, int ldOut, long in, int ldIn, int rows, DeviceMatrix w, long bias, long normW, float eps, boolean accumulate) {
+        boolean bf16 = w.precision() == Precision.BF16;
+        int perChunk = bf16 ? 256 : 128, chunks = (w.cols() + perChunk - 1) / perChunk, registers = 1;   // a lane's 16-byte loads
+        while (registers < chunks) registers *= 2;
+        gpu.launchOverlapped((bf16 ? "gemv_bf16_v" : "gemv_f32_v") + registers, (w.rows() + GEMV_WARPS - 1) / GEMV_WARPS, 1, 1, THREADS, 0,
+                out, ldOut, w.address(), in, ldIn, bias, normW, eps, rows, w.rows(), w.cols(), accumulate ? 1 : 0);
+    }
+
+    /**
+     * out = RMSNorm(x) ⊙ normW · Wᵀ (+ bias) for `rows` packed rows of x [rows, W.cols]: one gemv that normalises as
+     * it reads for a few rows, else add_rmsnorm into {@code normed} and the product (the same bits either way).
+     */
+    public void rmsnormLinear(long out, int ldOut, long x, long normW, float eps, long normed, int rows, DeviceMatrix w, long bias) {
+        int dim = w.cols();
+        if (rows <= GEMV_NORM_ROWS && gemvTakes(w, x, dim, rows) && normW % 16 == 0) {
+            gemv(out, ldOut, x, dim, rows, w, bias, normW, eps, false);
+            return;
+        }
+        addRmsnorm(normed, dim, x, dim, 0, dim, normW, rows, dim, eps);
+        linear(out, ldOut, normed, dim, rows, w, bias, 1f, false);
+    }
+
+    /** Per row of x [rows, cols] the indices of its two largest values into out [rows, 2] (ints; see top_two_rows). */
+    public void topTwo(long out, long x, int rows, int cols) {
+        gpu.launch("top_two_rows", rows, 1, 1, 1024, 0, out, x, cols);
+    }
+
+    /** Whether {@link #ssmStep} takes these shapes (ssm_step_scan keeps at most two states and two dt ranks a lane). */
+    public static boolean ssmStepTakes(int states, int kernel, int rank) {
+        return states <= 64 && rank <= 64 && kernel >= 1 && kernel <= 9;
+    }
+
+    /** Floats of {@link #ssmStep}'s scratch for `rows` sequences: x_proj's partial sums, one set per slice of 256 channels. */
+    public static long ssmStepScratch(int rows, int channels, int states, int rank) {
+        return (long) rows * ((channels + SSM_SLICE - 1) / SSM_SLICE) * (rank + 2 * states);
+    }
+
+    private static final int SSM_SLICE = 256;
+
+    /**
+     * One token of each of `rows` sequences through a Mamba mixer's SSM branch (see ssm_step_project and ssm_step_scan):
+     * from xz [rows, 2E] (rows ldxz apart) into y [rows, E] (rows ldy apart), rolling window [rows, K−1, E] and state
+     * [rows, E, N] on; partial ({@link #ssmStepScratch} floats) is scratch.
+     */
+    public void ssmStep(long y, int ldy, long xz, int ldxz, long window, long state, long partial, long taps, long convBias, DeviceMatrix xProj,
+                        DeviceMatrix dtProj, long dtBias, long a, long dSkip, int rows, int channels, int states, int rank, int kernel) {
+        int E = channels, P = rank + 2 * states, slices = (E + SSM_SLICE - 1) / SSM_SLICE;
+        gpu.launchOverlapped("ssm_step_project", (P + 7) / 8, slices, rows, THREADS, 0, partial, xz, ldxz, window, taps, convBias,
+                xProj.address(), xProj.precision() == Precision.BF16 ? 1 : 0, E, kernel, P);
+        gpu.launchOverlapped("ssm_step_scan", (E + 7) / 8, rows, 1, THREADS, 4 * P, y, ldy, xz, ldxz, window, taps, convBias, dtProj.address(),
+                dtProj.precision() == Precision.BF16 ? 1 : 0, dtBias, a, dSkip, state, partial, slices, E, states, rank, kernel);
     }
 
     private long bfloat16Operand(long count) {
@@ -135,8 +207,8 @@ public final class CudaKernels {
 
     /**
      * u = causal conv of x [batch·T, E], then SiLU when {@code silu}, for `batch` sequences of T tokens (x's
-     * rows ldx apart); reverse runs the conv of the token-reversed sequence; window [(K−1), E] supplies
-     * inputs before the start (0: zeros); sOut (may be 0) receives the conv output before SiLU.
+     * rows ldx apart); reverse runs the conv of the token-reversed sequence; window [batch, K−1, E] supplies
+     * inputs before each start (0: zeros); sOut (may be 0) receives the conv output before SiLU.
      */
     public void causalConv(long u, long sOut, long x, int ldx, long taps, long bias, long window, int batch, int tokens,
                            int channels, int kernel, boolean reverse, boolean silu) {

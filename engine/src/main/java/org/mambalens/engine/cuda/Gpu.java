@@ -27,6 +27,7 @@ public final class Gpu implements AutoCloseable {
     final CudaDriver cu;
     final Cublas blas;
     private final int device, architecture;
+    private final boolean overlap;                      // programmatic dependent launches (launchOverlapped)
     private final String name;
     private final MemorySegment context, stream, blasHandle;
     private final List<Module> modules;
@@ -51,6 +52,7 @@ public final class Gpu implements AutoCloseable {
         name = text.getString(0);
         architecture = attribute(CudaDriver.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR) * 10
                 + attribute(CudaDriver.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR);
+        overlap = architecture >= 90 && !"false".equals(System.getProperty("mambalens.cuda.overlap"));
         // NVRTC first: a machine without it fails here, before anything is allocated on the device.
         KernelCompiler compiler = new KernelCompiler(Nvrtc.get(), architecture, KernelCompiler.cacheDirectory());
         context = handles.allocate(ADDRESS);
@@ -196,19 +198,52 @@ public final class Gpu implements AutoCloseable {
      */
     void launch(String kernel, int gridX, int gridY, int gridZ, int block, int sharedBytes, Object... args) {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment params = arena.allocate(ADDRESS, args.length);
-            for (int i = 0; i < args.length; i++) {
-                MemorySegment value = switch (args[i]) {
-                    case Long l -> arena.allocateFrom(JAVA_LONG, l);
-                    case Integer n -> arena.allocateFrom(JAVA_INT, n);
-                    case Float f -> arena.allocateFrom(JAVA_FLOAT, f);
-                    default -> throw new IllegalArgumentException(kernel + ": argument " + i + " is a " + args[i].getClass().getSimpleName());
-                };
-                params.setAtIndex(ADDRESS, i, value);
-            }
             cu.check("cuLaunchKernel(" + kernel + ")", cu.cuLaunchKernel(function(kernel), gridX, gridY, gridZ, block, 1, 1, sharedBytes,
-                    stream, params, MemorySegment.NULL));
+                    stream, parameters(arena, kernel, args), MemorySegment.NULL));
         }
+    }
+
+    /**
+     * Launches a kernel that reads what the kernel before it on the stream writes only after {@code wait_for_inputs()}
+     * (mambalens.cu), as a programmatic dependent launch: on sm_90 and later it may start while that kernel finishes, its
+     * weight loads overlapping the other's tail (a decode step is a chain of such short kernels). Elsewhere, or with
+     * -Dmambalens.cuda.overlap=false, a plain launch.
+     */
+    void launchOverlapped(String kernel, int gridX, int gridY, int gridZ, int block, int sharedBytes, Object... args) {
+        if (!overlap) {
+            launch(kernel, gridX, gridY, gridZ, block, sharedBytes, args);
+            return;
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment attribute = arena.allocate(LAUNCH_ATTRIBUTE_BYTES, 8);      // CUlaunchAttribute: id, padding, value
+            attribute.set(JAVA_INT, 0, CudaDriver.CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION);
+            attribute.set(JAVA_INT, 8, 1);
+            MemorySegment config = arena.allocate(LAUNCH_CONFIG_BYTES, 8);            // CUlaunchConfig
+            int[] dims = {gridX, gridY, gridZ, block, 1, 1, sharedBytes};
+            for (int i = 0; i < dims.length; i++) config.set(JAVA_INT, 4L * i, dims[i]);
+            config.set(ADDRESS, 32, stream);
+            config.set(ADDRESS, 40, attribute);
+            config.set(JAVA_INT, 48, 1);
+            cu.check("cuLaunchKernelEx(" + kernel + ")", cu.cuLaunchKernelEx(config, function(kernel), parameters(arena, kernel, args), MemorySegment.NULL));
+        }
+    }
+
+    /** sizeof(CUlaunchAttribute) and sizeof(CUlaunchConfig) in cuda.h (CUDA 12 and 13, 64-bit). */
+    private static final long LAUNCH_ATTRIBUTE_BYTES = 72, LAUNCH_CONFIG_BYTES = 56;
+
+    /** The kernel's arguments as cuLaunchKernel takes them: an array of pointers to each value. */
+    private static MemorySegment parameters(Arena arena, String kernel, Object... args) {
+        MemorySegment params = arena.allocate(ADDRESS, args.length);
+        for (int i = 0; i < args.length; i++) {
+            MemorySegment value = switch (args[i]) {
+                case Long l -> arena.allocateFrom(JAVA_LONG, l);
+                case Integer n -> arena.allocateFrom(JAVA_INT, n);
+                case Float f -> arena.allocateFrom(JAVA_FLOAT, f);
+                default -> throw new IllegalArgumentException(kernel + ": argument " + i + " is a " + args[i].getClass().getSimpleName());
+            };
+            params.setAtIndex(ADDRESS, i, value);
+        }
+        return params;
     }
 
     /** The kernel named {@code kernel}, looked up in every module the first time (a name in two files is an error). */

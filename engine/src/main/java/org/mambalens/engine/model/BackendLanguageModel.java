@@ -36,6 +36,32 @@ public abstract class BackendLanguageModel<S extends BackendLanguageModel.Decode
 
         /** Sets the family's buffers to the start of a sequence, as a fresh state has them. */
         protected abstract void clear(Backend backend);
+
+        /** The sequences this state advances together: 1, or a batch's (a step's rows are theirs, one token each). */
+        public int sequences() {
+            return 1;
+        }
+
+        /** Sequence {@code index} of a batch's state, as a state of its own sharing its buffers (see {@link #freshBatch}). */
+        protected DecodeState sequence(int index) {
+            throw new UnsupportedOperationException("a state of one sequence");
+        }
+    }
+
+    /**
+     * A batch whose sequences are the rows of a few states ({@code groups}, each covering the next {@code group.sequences()}
+     * of them), each group stepped by one replayed pass.
+     */
+    private record SharedBatch(BackendLanguageModel<?> model, DecodeState[] groups, DecodeState[] sequences) implements Batch {
+        @Override
+        public int size() {
+            return sequences.length;
+        }
+
+        @Override
+        public State sequence(int index) {
+            return sequences[index];
+        }
     }
 
     protected final Checkpoint checkpoint;
@@ -65,6 +91,14 @@ public abstract class BackendLanguageModel<S extends BackendLanguageModel.Decode
      * logits [rows, outputs]; traced when {@code trace} is given (only {@link #forward} gives one).
      */
     protected abstract void blocks(Backend.Frame f, Buffer x, int L, S state, TraceRecorder trace, Buffer logits, int firstRow, int rows);
+
+    /**
+     * A state for {@code size} sequences whose blocks take B = size rows of one token each (see {@link DecodeState#sequences}),
+     * or null where the family steps a batch one sequence at a time (the default).
+     */
+    protected S freshBatch(int size) {
+        return null;
+    }
 
     /** Refuses a whole-sequence pass of this many tokens that would not fit in memory; nothing by default. */
     protected void checkFits(int tokens) {
@@ -186,6 +220,82 @@ public abstract class BackendLanguageModel<S extends BackendLanguageModel.Decode
                 return backend.read(out, outputs);
             }
         });
+    }
+
+    /**
+     * A batch of states that share one pass per group of up to {@link Backend#rowsAlikeAlone} sequences, where the family
+     * has batch states ({@link #freshBatch}) and the backend computes such rows as it computes one; else independent states.
+     */
+    @Override
+    public Batch newBatch(int size) {
+        int group = backend.rowsAlikeAlone();
+        S head = size > 1 && group > 1 ? backend.call(() -> freshBatch(Math.min(group, size))) : null;
+        if (head == null) return LanguageModel.super.newBatch(size);
+        DecodeState[] groups = new DecodeState[(size + group - 1) / group], sequences = new DecodeState[size];
+        for (int g = 0; g < groups.length; g++) {
+            int first = g * group, count = Math.min(group, size - first);
+            groups[g] = g == 0 ? head : backend.call(() -> count == 1 ? freshState() : freshBatch(count));
+            for (int i = 0; i < count; i++) sequences[first + i] = count == 1 ? groups[g] : groups[g].sequence(i);
+        }
+        return new SharedBatch(this, groups, sequences);
+    }
+
+    /**
+     * A batch made by {@link #newBatch}: each group's rows through one pass, replayed on a GPU; a finished sequence's row
+     * runs on a placeholder token. Every row's arithmetic is that of a single sequence's step, so each gets its own logits.
+     */
+    @Override
+    public float[] step(int[] ids, Batch batch) {
+        if (!(batch instanceof SharedBatch shared) || shared.model() != this) return LanguageModel.super.step(ids, batch);
+        int outputs = outputs();
+        float[] logits = new float[Math.multiplyExact(ids.length, outputs)];
+        stepShared(ids, shared, (out, first, rows) -> System.arraycopy(backend.read(out, rows * outputs), 0, logits, first * outputs, rows * outputs));
+        for (int i = 0; i < ids.length; i++) if (ids[i] < 0) Arrays.fill(logits, i * outputs, (i + 1) * outputs, 0f);
+        return logits;
+    }
+
+    /** As {@link #step(int[], Batch)}, the two most likely tokens found where the logits are. */
+    @Override
+    public int[] stepTopTwo(int[] ids, Batch batch) {
+        if (!(batch instanceof SharedBatch shared) || shared.model() != this) return LanguageModel.super.stepTopTwo(ids, batch);
+        int outputs = outputs();
+        int[] two = new int[2 * ids.length];
+        stepShared(ids, shared, (out, first, rows) -> System.arraycopy(backend.topTwo(out, rows, outputs), 0, two, 2 * first, 2 * rows));
+        for (int i = 0; i < ids.length; i++) if (ids[i] < 0) two[2 * i] = two[2 * i + 1] = -1;
+        return two;
+    }
+
+    /** What a batch step keeps of a group's logits [rows, outputs] (in the backend's memory) for sequences [first, first + rows). */
+    @FunctionalInterface
+    private interface GroupLogits {
+        void take(Buffer logits, int first, int rows);
+    }
+
+    @SuppressWarnings("unchecked")
+    private void stepShared(int[] ids, SharedBatch shared, GroupLogits take) {
+        if (ids.length != shared.size()) throw new IllegalArgumentException(ids.length + " ids for a batch of " + shared.size());
+        int[] fed = new int[ids.length];
+        for (int i = 0; i < ids.length; i++) {
+            fed[i] = Math.max(ids[i], 0);
+            if (ids[i] >= 0) checkPositions(shared.sequence(i).position(), 1);
+        }
+        checkIds(fed);
+        int outputs = outputs(), first = 0;
+        for (DecodeState group : shared.groups()) {
+            S whole = (S) group;
+            int B = group.sequences(), from = first;
+            backend.call(() -> {
+                try (Backend.Frame f = backend.frame()) {
+                    Buffer x = f.floats((long) B * hiddenSize), out = f.floats((long) B * outputs);
+                    embed(x, Arrays.copyOfRange(fed, from, from + B));
+                    backend.replay(group.step, () -> blocks(f, x, B, whole, null, out, 0, B));
+                    take.take(out, from, B);
+                    return null;
+                }
+            });
+            first += B;
+        }
+        for (int i = 0; i < ids.length; i++) if (ids[i] >= 0) ((DecodeState) shared.sequence(i)).position++;
     }
 
     /** A state at the start of a sequence: a new one on the CPU (threads may share the model), the reused one on a GPU. */

@@ -70,6 +70,60 @@ public interface LanguageModel extends AutoCloseable {
     /** Consumes one token into {@code state}; returns the logits [vocab] that follow it. */
     float[] step(int id, State state);
 
+    /**
+     * Sequences decoded together: each is a {@link State} of its own (prefill it alone, with {@link #prefill}), and
+     * {@link #step(int[], Batch)} advances them all by one token at once.
+     */
+    interface Batch {
+        int size();
+
+        State sequence(int index);
+    }
+
+    /** A batch of {@code size} fresh sequences; by default, independent states stepped one after another. */
+    default Batch newBatch(int size) {
+        if (size < 1) throw new IllegalArgumentException("a batch of " + size + " sequences");
+        State[] states = new State[size];
+        for (int i = 0; i < size; i++) states[i] = newState();
+        return new Batch() {
+            @Override
+            public int size() {
+                return size;
+            }
+
+            @Override
+            public State sequence(int index) {
+                return states[index];
+            }
+        };
+    }
+
+    /**
+     * One token for every sequence of {@code batch}: ids[i] for sequence i, or −1 for a finished sequence, which is
+     * not continued afterwards (its state is then undefined). Returns logits [size, outputs], sequence i's from
+     * i·outputs (zeros for a finished one); each sequence's are those it gets stepped alone.
+     */
+    default float[] step(int[] ids, Batch batch) {
+        if (ids.length != batch.size()) throw new IllegalArgumentException(ids.length + " ids for a batch of " + batch.size());
+        int outputs = outputs();
+        float[] logits = new float[ids.length * outputs];
+        for (int i = 0; i < ids.length; i++) {
+            if (ids[i] >= 0) System.arraycopy(step(ids[i], batch.sequence(i)), 0, logits, i * outputs, outputs);
+        }
+        return logits;
+    }
+
+    /**
+     * As {@link #step(int[], Batch)} for a greedy decoder: per sequence its two most likely next tokens, [size, 2] as
+     * {@link Backend#topTwo} gives them (−1, −1 for a finished sequence, or for logits that are not all finite), instead
+     * of the logits, which then need not leave the device.
+     */
+    default int[] stepTopTwo(int[] ids, Batch batch) {
+        int[] two = org.mambalens.engine.backend.TopTwo.of(step(ids, batch), ids.length, outputs());
+        for (int i = 0; i < ids.length; i++) if (ids[i] < 0) two[2 * i] = two[2 * i + 1] = -1;
+        return two;
+    }
+
     /** Refuses an output index outside the head's rows [0, outputs). */
     static void checkOutput(int output, int outputs) {
         if (output < 0 || output >= outputs) {

@@ -36,6 +36,11 @@ public final class Sampler {
         return new Sampler(temperature, topK, topP, seed);
     }
 
+    /** Whether this sampler takes the most likely token (so that a decoder need not look at the other logits). */
+    public boolean isGreedy() {
+        return temperature == 0f;
+    }
+
     public int next(float[] logits) {
         if (temperature == 0f) return argmax(logits);
         int v = logits.length;

@@ -41,37 +41,49 @@ class CudaBf16Test {
         GpuRequired.check();
     }
 
+    /**
+     * Both GEMM paths (the gemv kernels for up to 64 rows with alpha 1, cuBLAS otherwise) in both precisions: an F32 sum
+     * of the (for BF16: bfloat16-rounded) operands, plus the bias, plus the old output when accumulating.
+     */
     @ParameterizedTest
-    @ValueSource(ints = {257, 256})                                         // the GEMV's scalar and 16-byte paths
-    void aBf16LinearIsAnF32SumOfBf16RoundedOperands(int in) {
-        int out = 300, rows = 5, ldIn = 260, ldOut = 301;                   // strided rows
+    @org.junit.jupiter.params.provider.CsvSource({"BF16, 257", "BF16, 256", "BF16, 2304", "F32, 257", "F32, 256", "F32, 1540"})
+    void aLinearIsAnF32SumOfItsOperands(Precision precision, int in) {
+        int out = 300, rows = 5, ldIn = in + 4 - in % 4, ldOut = 301;      // strided rows
         Random r = new Random(11);
-        float[] w = new float[out * in], x = new float[rows * ldIn], y0 = new float[rows * ldOut];
+        float[] w = new float[out * in], x = new float[rows * ldIn], y0 = new float[rows * ldOut], b = new float[out];
         for (int i = 0; i < w.length; i++) w[i] = (float) r.nextGaussian();
         for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian() * 3;
         for (int i = 0; i < y0.length; i++) y0[i] = (float) r.nextGaussian();
+        for (int i = 0; i < b.length; i++) b[i] = (float) r.nextGaussian();
+        boolean bf16 = precision == Precision.BF16;
         try (Gpu gpu = Gpu.open(); DeviceArena arena = gpu.newArena()) {
             CudaKernels kernels = new CudaKernels(gpu, arena);
-            DeviceMatrix weight = DeviceMatrix.upload(arena, Tensor.of("w", w, out, in), out, in, Precision.BF16);
-            DeviceBuffer input = arena.upload(x), output = arena.floats((long) rows * ldOut);
-            for (int n : new int[]{rows, 1}) {                              // a GEMM, and a decode step's single row
-                for (float beta : new float[]{1f, 0f}) {                    // beta = 0 must not read the (NaN) output
-                    if (beta == 0f) output.fill(Float.NaN);
-                    else output.upload(y0);
-                    kernels.linear(output.address(), ldOut, input.address(), ldIn, n, weight, 0.5f, beta);
-                    float[] written = output.download(0, n * ldOut), got = new float[n * out], expected = new float[n * out];
-                    for (int t = 0; t < n; t++) {
-                        for (int o = 0; o < out; o++) {
-                            double sum = 0;
-                            for (int k = 0; k < in; k++) sum += (double) Scalar.roundToBfloat16(x[t * ldIn + k]) * Scalar.roundToBfloat16(w[o * in + k]);
-                            expected[t * out + o] = (float) (0.5 * sum + beta * y0[t * ldOut + o]);
-                            got[t * out + o] = written[t * ldOut + o];
+            DeviceMatrix weight = DeviceMatrix.upload(arena, Tensor.of("w", w, out, in), out, in, precision);
+            DeviceBuffer input = arena.upload(x), output = arena.floats((long) rows * ldOut), bias = arena.upload(b);
+            for (int n : new int[]{rows, 1}) {                              // a batch of rows, and a decode step's single row
+                for (float alpha : new float[]{0.5f, 1f}) {
+                    for (boolean accumulate : new boolean[]{true, false}) { // without, the (NaN) output must not be read
+                        if (accumulate) output.upload(y0);
+                        else output.fill(Float.NaN);
+                        kernels.linear(output.address(), ldOut, input.address(), ldIn, n, weight, bias.address(), alpha, accumulate);
+                        float[] written = output.download(0, n * ldOut), got = new float[n * out], expected = new float[n * out];
+                        for (int t = 0; t < n; t++) {
+                            for (int o = 0; o < out; o++) {
+                                double sum = 0;
+                                for (int k = 0; k < in; k++) {
+                                    float xv = x[t * ldIn + k], wv = w[o * in + k];
+                                    sum += bf16 ? (double) Scalar.roundToBfloat16(xv) * Scalar.roundToBfloat16(wv) : (double) xv * wv;
+                                }
+                                expected[t * out + o] = (float) (alpha * sum + b[o] + (accumulate ? y0[t * ldOut + o] : 0));
+                                got[t * out + o] = written[t * ldOut + o];
+                            }
                         }
+                        assertThat(Fixtures.relativeError(got, expected)).as("%d rows, alpha %s, accumulate %s", n, alpha, accumulate)
+                                .isLessThan(1e-5);
                     }
-                    assertThat(Fixtures.relativeError(got, expected)).as("%d rows, beta %s", n, beta).isLessThan(1e-5);
                 }
             }
-            assertThat(arena.bytes()).as("the weight is held as bfloat16").isLessThan(4L * out * in);
+            if (bf16) assertThat(arena.bytes()).as("the weight is held as bfloat16").isLessThan(4L * out * in);
         }
     }
 

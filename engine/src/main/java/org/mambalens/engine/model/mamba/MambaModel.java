@@ -39,29 +39,59 @@ public final class MambaModel extends BackendLanguageModel<MambaModel.State> {
                  Buffer outProjBias) { // [D]
     }
 
-    /** Per layer: the last K−1 conv inputs and the SSM state, in the backend's memory. */
+    /**
+     * Per layer and sequence: the last K−1 conv inputs and the SSM state, in the backend's memory. A batch's state
+     * holds several sequences side by side and steps them together; {@link #sequence} is one of them alone.
+     */
     public static final class State extends DecodeState {
-        final Buffer windows, states;   // [layers, (K−1)·E], [layers, N·E]: one allocation each
-        final int windowSize, stateSize;
+        private final Buffer windows, states;   // [layers, batch, (K−1)·E], [layers, batch, E·N]: one allocation each
+        private final int windowSize, stateSize, batch, first, count;
 
-        State(Backend backend, MambaConfig c) {
+        State(Backend backend, MambaConfig c, int batch) {
             int E = c.intermediateSize();
             windowSize = Math.max(1, c.convKernel() - 1) * E;
             stateSize = c.stateSize() * E;
-            windows = backend.allocate((long) c.layers() * windowSize);
-            states = backend.allocate((long) c.layers() * stateSize);
+            this.batch = batch;
+            first = 0;
+            count = batch;
+            windows = backend.allocate((long) c.layers() * batch * windowSize);
+            states = backend.allocate((long) c.layers() * batch * stateSize);
         }
 
+        private State(State whole, int index) {
+            windows = whole.windows;
+            states = whole.states;
+            windowSize = whole.windowSize;
+            stateSize = whole.stateSize;
+            batch = whole.batch;
+            first = index;
+            count = 1;
+        }
+
+        /** The windows of this state's sequences in layer {@code layer}: [sequences, K−1, E]. */
         Buffer convWindow(int layer) {
-            return windows.at((long) layer * windowSize);
+            return windows.at(((long) layer * batch + first) * windowSize);
         }
 
+        /** Their SSM states: [sequences, E, N]. */
         Buffer ssm(int layer) {
-            return states.at((long) layer * stateSize);
+            return states.at(((long) layer * batch + first) * stateSize);
+        }
+
+        @Override
+        public int sequences() {
+            return count;
+        }
+
+        @Override
+        protected State sequence(int index) {
+            if (count == 1 || index < 0 || index >= count) throw new IndexOutOfBoundsException("sequence " + index + " of a batch of " + count);
+            return new State(this, index);
         }
 
         @Override
         protected void clear(Backend backend) {
+            if (count != batch) throw new IllegalStateException("only a whole state is cleared");
             backend.fill(windows, windows.size(), 0f);
             backend.fill(states, states.size(), 0f);
         }
@@ -128,7 +158,12 @@ public final class MambaModel extends BackendLanguageModel<MambaModel.State> {
 
     @Override
     protected State freshState() {
-        return new State(backend, config);
+        return new State(backend, config, 1);
+    }
+
+    @Override
+    protected State freshBatch(int size) {
+        return new State(backend, config, size);
     }
 
     /** A whole-sequence forward holds [L, O] logits and a dozen [L, E] activations at once. */
@@ -151,29 +186,28 @@ public final class MambaModel extends BackendLanguageModel<MambaModel.State> {
     /**
      * The blocks over the L embedded tokens in x [L, D] (the residual stream, F32), continuing from and
      * updating {@code state}, then RMSNorm_f and the head for rows [firstRow, firstRow + rows) into
-     * logits [rows, O]. Each block is x = x + Mixer(RMSNorm(x)), the add deferred into the next norm.
+     * logits [rows, O]. Each block is x = x + Mixer(RMSNorm(x)). The rows are B = state.sequences()
+     * sequences of L / B tokens (a batch's decode step: one token each).
      * When {@code streams} is given, streams[i] receives the stream entering layer i and streams[layers] the last.
      * Hidden states as transformers' MambaModel returns them: each layer's output, then norm_f's.
      */
     private void blocks(Backend.Frame f, Buffer x, int L, State state, TraceRecorder trace, float[][] streams,
                         Buffer logits, int firstRow, int rows) {
-        int D = config.hiddenSize(), E = config.intermediateSize();
+        int D = config.hiddenSize(), E = config.intermediateSize(), B = state.sequences();
         float eps = config.eps();
-        Buffer hidden = f.floats((long) L * D), normed = f.floats((long) L * D);   // mixer output, RMSNorm(x) [L, D]
+        Buffer normed = f.floats((long) L * D);                                    // RMSNorm(x) [L, D]
         Buffer xz = f.floats((long) L * 2 * E), y = f.floats((long) L * E);        // in_proj [L, 2E]: x' | z; gated scan output [L, E]
         for (int i = 0; i < layers.length; i++) {
             Layer w = layers[i];
-            backend.addRmsnorm(normed, D, x, D, i == 0 ? null : hidden, D, w.norm(), L, D, eps);
-            if (i > 0) recordHiddenState(trace, "layer " + (i - 1), x, L);
             if (streams != null) streams[i] = backend.read(x, L * D);
-            backend.linear(xz, 2 * E, normed, D, L, w.inProj(), w.inProjBias());
+            backend.rmsnormLinear(xz, 2 * E, x, w.norm(), eps, normed, L, D, w.inProj(), w.inProjBias());
             w.ssm().run(new SsmBranch.Run(f, state.convWindow(i), state.ssm(i), trace, i, TraceRecorder.Direction.FORWARD),
-                    y, xz, 1, L, false, false);
-            backend.linear(hidden, D, y, E, L, w.outProj(), w.outProjBias());
+                    y, xz, B, L / B, false, false);
+            backend.linearAdd(x, D, y, E, L, w.outProj(), w.outProjBias());
+            recordHiddenState(trace, "layer " + i, x, L);
         }
-        backend.addRmsnorm(normed.at((long) firstRow * D), D, x.at((long) firstRow * D), D, hidden.at((long) firstRow * D), D, normF, rows, D, eps);
         if (streams != null) streams[layers.length] = backend.read(x, L * D);
-        recordHiddenState(trace, "layer " + (layers.length - 1), x, L);
+        backend.rmsnorm(normed.at((long) firstRow * D), x.at((long) firstRow * D), normF, rows, D, eps);
         recordHiddenState(trace, "norm_f", normed, L);
         backend.linear(logits, outputs, normed.at((long) firstRow * D), D, rows, head, null);
     }
@@ -192,7 +226,7 @@ public final class MambaModel extends BackendLanguageModel<MambaModel.State> {
         float[][] streams = new float[layers.length + 1][];
         float[] x = new float[L * D], normed = new float[L * D], logits = new float[outputs];
         backend.embed(CpuBackend.wrap(x), embeddings, ids);
-        blocks(backend.frame(), CpuBackend.wrap(x), L, new State(backend, config), trace, streams, CpuBackend.wrap(logits), position, 1);
+        blocks(backend.frame(), CpuBackend.wrap(x), L, new State(backend, config, 1), trace, streams, CpuBackend.wrap(logits), position, 1);
         Tensor headWeight = CpuBackend.tensor(head);
 
         float[] dOut = new float[D];                                       // ∂logit/∂RMSNorm_f(x)[position] = the head's row

@@ -26,6 +26,7 @@ public final class SsmBranch {
     private final Backend backend;
     private final Buffer convTaps, convBias, dtBias, a, d;   // [K, E] tap-major, [E] or null, [E], [E, N] A = −exp(A_log), [E]
     private final Matrix xProj, dtProj;                      // [P, E], [E, R]
+    private final Backend.SsmWeights weights;                // the same, for the backend's fused decode step
     private final float[] hostA, hostD, hostTaps, hostBias;  // the small parameters again, for traces
     private final int channels, stateSize, rank, taps;
 
@@ -47,6 +48,7 @@ public final class SsmBranch {
         this.stateSize = n;
         this.rank = r;
         this.taps = k;
+        this.weights = new Backend.SsmWeights(convTaps, convBias, xProj, dtProj, this.dtBias, this.a, this.d, e, n, r, k);
     }
 
     /**
@@ -78,13 +80,17 @@ public final class SsmBranch {
     /**
      * y (+)= (C·H + D·u) ⊙ silu(z) [B·T, E] from in_proj's output xz [B·T, 2E] (x' = columns [0, E), z = [E, 2E));
      * {@code reverse} scans each sequence from its end, {@code accumulate} adds into y. With a decode
-     * state (batch 1), continues from and updates the conv window [(K−1)·E] and the SSM state. Records
+     * state, continues from and updates each sequence's conv window [B, K−1, E] and SSM state. Records
      * sequence 0 under (layer, direction) when the trace wants that layer; a reversed branch's trace keeps
      * its own, reversed token order (DESIGN §5).
      */
     public void run(Run run, Buffer y, Buffer xz, int batch, int tokens, boolean reverse, boolean accumulate) {
         int E = channels, N = stateSize, R = rank, P = R + 2 * N, rows = batch * tokens;
         boolean traced = run.trace() != null && run.trace().wants(run.layer());
+        if (tokens == 1 && !traced && !reverse && !accumulate && run.state() != null && run.window() != null
+                && backend.ssmStep(weights, y, xz, 2 * E, run.window(), run.state(), batch)) {
+            return;
+        }
         Backend.Frame f = run.frame();
         Buffer u = f.floats((long) rows * E), dbc = f.floats((long) rows * P), dt = f.floats((long) rows * E);
         Buffer s = traced ? f.floats((long) rows * E) : null, delta = traced ? f.floats((long) rows * E) : null;

@@ -53,21 +53,26 @@ KERNEL void gather_rows(float* out, const float* table, const int* ids, int D) {
     for (int i = threadIdx.x; i < D; i += blockDim.x) out[(i64) blockIdx.x * D + i] = src[i];
 }
 
+// 1 / sqrt(mean(x²) + eps) over the D values of x, reduced over the block; every thread gets it. add_rmsnorm
+// and the GEMV's norm prologue both use it, with blocks of 256 threads, so they give the same bits.
+__device__ float rms_inverse(const float* x, int D, float eps) {
+    float squares = 0.f;
+    for (int i = threadIdx.x; i < D; i += blockDim.x) { float v = x[i]; squares += v * v; }
+    return rsqrtf(block_reduce(squares, false) / D + eps);
+}
+
 // For each of gridDim.x rows r: residual_r += hidden_r (when hidden is given), then
 // out_r = residual_r / sqrt(mean(residual_r²) + eps) ⊙ weight. Rows are `stride` floats apart in
-// each buffer, so the cls rows of a batch can be normalised alone. Block: a multiple of 32 threads.
+// each buffer, so the cls rows of a batch can be normalised alone. Block: 256 threads (see rms_inverse).
 KERNEL void add_rmsnorm(float* out, i64 outStride, float* residual, i64 residualStride, const float* hidden,
                         i64 hiddenStride, const float* weight, int D, float eps) {
     float* x = residual + blockIdx.x * residualStride;
-    const float* h = hidden ? hidden + blockIdx.x * hiddenStride : nullptr;
     float* o = out + blockIdx.x * outStride;
-    float squares = 0.f;
-    for (int i = threadIdx.x; i < D; i += blockDim.x) {
-        float v = x[i];
-        if (h) { v += h[i]; x[i] = v; }
-        squares += v * v;
+    if (hidden) {                          // each thread adds the values it reads back in rms_inverse
+        const float* h = hidden + blockIdx.x * hiddenStride;
+        for (int i = threadIdx.x; i < D; i += blockDim.x) x[i] += h[i];
     }
-    float inv = rsqrtf(block_reduce(squares, false) / D + eps);
+    float inv = rms_inverse(x, D, eps);
     for (int i = threadIdx.x; i < D; i += blockDim.x) o[i] = x[i] * inv * weight[i];
 }
 
@@ -142,39 +147,11 @@ KERNEL void to_bf16_rows(unsigned short* out, const float* in, i64 ld_in, i64 ro
     out[i] = to_bf16(in[i / cols * ld_in + i % cols]);
 }
 
-// One row through a BF16 weight, the decode step's GEMV: y[o] = alpha · Σ_k W[o, k] · bf16(x[k]) + beta · y[o]
-// for W [out, in] bfloat16, F32 products and sums, the same values as to_bf16_rows + cublasGemmEx without the
-// extra launch. x (rounded) sits in shared memory [in]; one warp per output row reads W 8 values (16 bytes)
-// at a time when in % 8 == 0. beta = 0 never reads y (it may hold anything).
-KERNEL void gemv_bf16(float* y, const unsigned short* w, const float* x, int out, int in, float alpha, float beta) {
-    extern __shared__ float xs[];
-    for (int k = threadIdx.x; k < in; k += blockDim.x) xs[k] = from_bf16(to_bf16(x[k]));
-    __syncthreads();
-    int lane = threadIdx.x & 31, o = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
-    if (o >= out) return;
-    const unsigned short* row = w + (i64) o * in;
-    float sum = 0.f;
-    if ((in & 7) == 0) {
-        const uint4* row8 = (const uint4*) row;
-        const float4* x4 = (const float4*) xs;
-        for (int k = lane; k < in / 8; k += 32) {
-            uint4 p = row8[k];
-            float4 a = x4[2 * k], b = x4[2 * k + 1];
-            sum += from_bf16(p.x & 0xffffu) * a.x + from_bf16(p.x >> 16) * a.y + from_bf16(p.y & 0xffffu) * a.z + from_bf16(p.y >> 16) * a.w
-                 + from_bf16(p.z & 0xffffu) * b.x + from_bf16(p.z >> 16) * b.y + from_bf16(p.w & 0xffffu) * b.z + from_bf16(p.w >> 16) * b.w;
-        }
-    } else {
-        for (int k = lane; k < in; k += 32) sum += from_bf16(row[k]) * xs[k];
-    }
-    sum = warp_sum(sum);
-    if (lane == 0) y[o] = alpha * sum + (beta != 0.f ? beta * y[o] : 0.f);
-}
-
 // Depthwise causal conv and SiLU over B sequences of T tokens: for token t, channel e,
 //   s = bias[e] + Σ_j taps[j, e] · x[t − (K−1) + j, e]          (reverse = 0)
 //   s = bias[e] + Σ_j taps[j, e] · x[t + (K−1) − j, e]          (reverse = 1: the conv of the
 //                                           token-reversed sequence, written at the original index)
-// Inputs before the sequence start read `window` [(K−1), E] (oldest first) when given, else 0.
+// Inputs before the sequence start read its `window` [B, K−1, E] (oldest first) when given, else 0.
 // u = silu(s), or s when act = 0; sOut (may be null) receives s for the trace. Grid (⌈E/block⌉, T, B).
 KERNEL void causal_conv(float* u, float* sOut, const float* x, int ldx, const float* taps, const float* bias,
                         const float* window, int T, int E, int K, int reverse, int act) {
@@ -187,7 +164,7 @@ KERNEL void causal_conv(float* u, float* sOut, const float* x, int ldx, const fl
         int src = reverse ? t + (K - 1 - j) : t - (K - 1 - j);
         float v = 0.f;
         if (src >= 0 && src < T) v = x[(sequence + src) * ldx + e];
-        else if (src < 0 && window) v = window[(i64) (K - 1 + src) * E + e];
+        else if (src < 0 && window) v = window[((i64) blockIdx.z * (K - 1) + K - 1 + src) * E + e];
         acc += taps[(i64) j * E + e] * v;
     }
     i64 o = (sequence + t) * E + e;
@@ -217,7 +194,7 @@ __device__ void roll_window(float* window, const float* x, int ldx, int K, int T
 // end (the backward branch of Vision Mamba), writing y at the original index. accumulate = 1 adds
 // into y. state [B, E, N] (may be null: start from 0 and keep nothing) is read and written back.
 // deltaOut [B·T, E] (may be null) receives Δ for the trace. When window is given (decode state of
-// the conv that ran before this kernel), the window [(K−1), E] is rolled forward over this chunk's
+// the conv that ran before this kernel), each sequence's window [B, K−1, E] is rolled forward over this chunk's
 // conv inputs x (row stride ldx): the conv has finished reading it, and this saves a launch per layer.
 // Grid (⌈E/block⌉, B), dynamic shared memory SCAN_CHUNK·2N floats. With chunk > 0 the grid's y runs over
 // the chunks of one sequence instead (pass 3 of the chunked scan below): chunk c covers tokens
@@ -292,7 +269,7 @@ __device__ void scan(float* __restrict__ y, int ldy, const float* __restrict__ u
 #pragma unroll
         for (int n = 0; n < MAXN; n++) if (n < N) state[((i64) blockIdx.y * E + e) * N + n] = h[n];
     }
-    if (window) roll_window(window, x + sequence * ldx, ldx, K, T, E, e);
+    if (window) roll_window(window + (i64) blockIdx.y * (K - 1) * E, x + sequence * ldx, ldx, K, T, E, e);
 }
 
 // The conv's decode state moved on over T inputs without a scan (see roll_window), one thread per channel.
@@ -519,3 +496,298 @@ __device__ void attention_summary(float* __restrict__ sum, float* __restrict__ p
     }
 SUMMARY_KERNEL(hidden_attention_summary_n16, 16)
 SUMMARY_KERNEL(hidden_attention_summary_n64, 64)
+
+// ---- The decode step: each row one token of its own sequence --------------------------------------------
+// A Mamba decode step is bound by the chain of its launches, not by bytes: these kernels fold the norm into
+// in_proj's GEMV, the conv into x_proj, dt_proj into the scan and the residual add into out_proj, four
+// launches a layer instead of seven. Each row's arithmetic is the same whatever the number of rows, so a
+// batch of sequences gives every sequence the bits it gets decoded alone.
+
+// Programmatic dependent launch (sm_90 and later): a kernel launched by Gpu.launchOverlapped may start while the kernel
+// before it finishes, so it loads its weights then; wait_for_inputs() returns once that kernel's writes are visible,
+// and let_dependents_start() lets the next kernel start early in turn. Elsewhere, or launched plainly, both do nothing.
+__device__ __forceinline__ void wait_for_inputs() {
+#if __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+__device__ __forceinline__ void let_dependents_start() {
+#if __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" :::);
+#endif
+}
+
+#define GEMV_WARPS 8          // output features per block of 256 threads: one warp each
+#define GEMV_NORM_ROWS 4      // the most rows a GEMV normalises itself (each block recomputes their norms)
+
+// y[r, o] = Σ_k W[o, k]·x'[r, k] (+ bias[o]) (+ y[r, o] when accumulate) for r < rows, o < out, with x' = x, or
+// RMSNorm(x) ⊙ normW (as add_rmsnorm computes it) when normW is given. One warp per feature o: lane l keeps
+// W[o, k] for the chunks k ∈ [4c, 4c + 4), c = 32i + l, i < V, in registers and reuses them for every row,
+// so the weights are read once whatever the rows, and before the inputs are waited for (wait_for_inputs).
+// in % 4 == 0, in ≤ 128·V; x 16-byte aligned, ldx % 4 == 0.
+template <int V>
+__device__ void gemv_f32(float* y, int ldy, const float* __restrict__ W, const float* __restrict__ x, int ldx,
+                         const float* __restrict__ bias, const float* __restrict__ normW, float eps, int rows, int out,
+                         int in, int accumulate) {
+    __shared__ float inverse[GEMV_NORM_ROWS];
+    let_dependents_start();
+    int lane = threadIdx.x & 31, o = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
+    const float4* row = (const float4*) (W + (i64) min(o, out - 1) * in);
+    float4 w[V];
+#pragma unroll
+    for (int i = 0; i < V; i++) w[i] = 4 * (32 * i + lane) < in ? row[32 * i + lane] : make_float4(0.f, 0.f, 0.f, 0.f);
+    wait_for_inputs();
+    if (normW) {
+        for (int r = 0; r < rows; r++) {
+            float v = rms_inverse(x + (i64) r * ldx, in, eps);
+            if (threadIdx.x == 0) inverse[r] = v;
+        }
+        __syncthreads();
+    }
+    if (o >= out) return;
+    float b = bias ? bias[o] : 0.f;
+    for (int r = 0; r < rows; r++) {
+        const float4* xr = (const float4*) (x + (i64) r * ldx);
+        float sum = 0.f;
+#pragma unroll
+        for (int i = 0; i < V; i++) {
+            int c = 32 * i + lane;
+            if (4 * c >= in) continue;
+            float4 v = xr[c];
+            if (normW) {
+                float s = inverse[r];
+                float4 g = ((const float4*) normW)[c];
+                v = make_float4(v.x * s * g.x, v.y * s * g.y, v.z * s * g.z, v.w * s * g.w);
+            }
+            sum += w[i].x * v.x + w[i].y * v.y + w[i].z * v.z + w[i].w * v.w;
+        }
+        sum = warp_sum(sum);
+        if (lane == 0) {
+            float* target = y + (i64) r * ldy + o;
+            float v = sum + b;
+            *target = accumulate ? *target + v : v;
+        }
+    }
+}
+
+__device__ __forceinline__ float rounded(float v) { return from_bf16(to_bf16(v)); }
+
+// The same for a bfloat16 W (cublasGemmEx's BF16 operands): x' rounded to bfloat16, F32 products and sums;
+// lane l keeps W[o, k] for k ∈ [8c, 8c + 8), c = 32i + l, i < V (one 16-byte load each). in % 8 == 0, in ≤ 256·V.
+template <int V>
+__device__ void gemv_bf16(float* y, int ldy, const unsigned short* __restrict__ W, const float* __restrict__ x, int ldx,
+                          const float* __restrict__ bias, const float* __restrict__ normW, float eps, int rows, int out,
+                          int in, int accumulate) {
+    __shared__ float inverse[GEMV_NORM_ROWS];
+    let_dependents_start();
+    int lane = threadIdx.x & 31, o = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
+    const uint4* row = (const uint4*) (W + (i64) min(o, out - 1) * in);
+    uint4 w[V];
+#pragma unroll
+    for (int i = 0; i < V; i++) w[i] = 8 * (32 * i + lane) < in ? row[32 * i + lane] : make_uint4(0u, 0u, 0u, 0u);
+    wait_for_inputs();
+    if (normW) {
+        for (int r = 0; r < rows; r++) {
+            float v = rms_inverse(x + (i64) r * ldx, in, eps);
+            if (threadIdx.x == 0) inverse[r] = v;
+        }
+        __syncthreads();
+    }
+    if (o >= out) return;
+    float b = bias ? bias[o] : 0.f;
+    for (int r = 0; r < rows; r++) {
+        const float4* xr = (const float4*) (x + (i64) r * ldx);
+        float sum = 0.f;
+#pragma unroll
+        for (int i = 0; i < V; i++) {
+            int c = 32 * i + lane;
+            if (8 * c >= in) continue;
+            float v[8];
+            float4 lo = xr[2 * c], hi = xr[2 * c + 1];
+            v[0] = lo.x; v[1] = lo.y; v[2] = lo.z; v[3] = lo.w; v[4] = hi.x; v[5] = hi.y; v[6] = hi.z; v[7] = hi.w;
+            if (normW) {
+                float s = inverse[r];
+                float4 g0 = ((const float4*) normW)[2 * c], g1 = ((const float4*) normW)[2 * c + 1];
+                v[0] = v[0] * s * g0.x; v[1] = v[1] * s * g0.y; v[2] = v[2] * s * g0.z; v[3] = v[3] * s * g0.w;
+                v[4] = v[4] * s * g1.x; v[5] = v[5] * s * g1.y; v[6] = v[6] * s * g1.z; v[7] = v[7] * s * g1.w;
+            }
+            unsigned int p[4] = {w[i].x, w[i].y, w[i].z, w[i].w};
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                sum += from_bf16(p[j] & 0xffffu) * rounded(v[2 * j]) + from_bf16(p[j] >> 16) * rounded(v[2 * j + 1]);
+            }
+        }
+        sum = warp_sum(sum);
+        if (lane == 0) {
+            float* target = y + (i64) r * ldy + o;
+            float v = sum + b;
+            *target = accumulate ? *target + v : v;
+        }
+    }
+}
+
+#define GEMV_KERNELS(V)                                                                                                   \
+    KERNEL void gemv_f32_v##V(float* y, int ldy, const float* W, const float* x, int ldx, const float* bias,             \
+                              const float* normW, float eps, int rows, int out, int in, int accumulate) {                \
+        gemv_f32<V>(y, ldy, W, x, ldx, bias, normW, eps, rows, out, in, accumulate);                                   \
+    }                                                                                                                     \
+    KERNEL void gemv_bf16_v##V(float* y, int ldy, const unsigned short* W, const float* x, int ldx, const float* bias,   \
+                               const float* normW, float eps, int rows, int out, int in, int accumulate) {               \
+        gemv_bf16<V>(y, ldy, W, x, ldx, bias, normW, eps, rows, out, in, accumulate);                                  \
+    }
+GEMV_KERNELS(1)
+GEMV_KERNELS(2)
+GEMV_KERNELS(4)
+GEMV_KERNELS(8)
+GEMV_KERNELS(16)
+
+// The conv of one new token, channel e: s = bias[e] + Σ_{j<K−1} taps[j, e]·window[j, e] + taps[K−1, e]·x'[e]
+// (causal_conv's order at t = 0), u = silu(s). window [K−1, E] and x' are the sequence's own.
+__device__ __forceinline__ float conv_step(const float* window, const float* xz, const float* taps, const float* bias, int E, int K, int e) {
+    float acc = bias ? bias[e] : 0.f;
+    for (int j = 0; j < K - 1; j++) acc += taps[(i64) j * E + e] * window[(i64) j * E + e];
+    acc += taps[(i64) (K - 1) * E + e] * xz[e];
+    return silu(acc);
+}
+
+// Channels of one slice of x_proj's sum in the decode step: a block's conv outputs, a warp's share of a row.
+#define SSM_SLICE 256
+
+// Decode step, first half of the SSM branch, for sequence b = blockIdx.z and channels [s·256, s·256 + 256), s =
+// blockIdx.y: u = silu(conv(x')) of those channels into shared memory (rounded to bfloat16 for a BF16 x_proj), then
+// each warp the slice's part of one output p of x_proj(u) = [δr, B, C]: partial [rows, S, P], S = ⌈E/256⌉ slices,
+// which ssm_step_scan sums in slice order. Lane l reads channels l + 32j, j < 8, all its loads at once: the latency of
+// one round trip to memory, not of 48. x' is xz's first E columns (rows ldxz apart); window [rows, K−1, E] is only
+// read. Grid (⌈P/8⌉, S, rows), block 256.
+KERNEL void ssm_step_project(float* partial, const float* xz, int ldxz, const float* window, const float* taps, const float* convBias,
+                             const void* xProj, int bf16, int E, int K, int P) {
+    __shared__ float us[SSM_SLICE];
+    let_dependents_start();
+    int b = blockIdx.z, slices = gridDim.y, c0 = blockIdx.y * SSM_SLICE;
+    int lane = threadIdx.x & 31, p = blockIdx.x * 8 + (threadIdx.x >> 5);
+    float w[SSM_SLICE / 32];
+#pragma unroll
+    for (int j = 0; j < SSM_SLICE / 32; j++) {
+        int c = c0 + lane + 32 * j;
+        w[j] = p >= P || c >= E ? 0.f
+             : bf16 ? from_bf16(((const unsigned short*) xProj)[(i64) p * E + c]) : ((const float*) xProj)[(i64) p * E + c];
+    }
+    wait_for_inputs();
+    int e = c0 + threadIdx.x;
+    if (e < E) {
+        float u = conv_step(window + (i64) b * (K - 1) * E, xz + (i64) b * ldxz, taps, convBias, E, K, e);
+        us[threadIdx.x] = bf16 ? rounded(u) : u;
+    } else {
+        us[threadIdx.x] = 0.f;
+    }
+    __syncthreads();
+    if (p >= P) return;
+    float sum = 0.f;
+#pragma unroll
+    for (int j = 0; j < SSM_SLICE / 32; j++) sum += w[j] * us[lane + 32 * j];
+    sum = warp_sum(sum);
+    if (lane == 0) partial[((i64) b * slices + blockIdx.y) * P + p] = sum;
+}
+
+// Decode step, second half, one warp per channel e of sequence b = blockIdx.y, lane n keeping state n (and n + 32):
+// [δr, B, C] = the slices' partial sums added in order (δr rounded for a BF16 dt_proj), u again (conv_step),
+// dt = dt_proj(δr), Δ = softplus(dt + dtBias), h_n = exp(Δ·A_n)·h_n + Δ·u·B_n, y = (Σ_n C_n·h_n + D·u) ⊙ silu(z), into
+// y [rows, E] (rows ldy apart); then the state [rows, E, N] and the conv window [rows, K−1, E] move on. The warp's sums
+// (over r, over n) are butterflies: the same order whatever the rows. N ≤ 64. Grid (⌈E/8⌉, rows), block 256, shared
+// R + 2N floats.
+KERNEL void ssm_step_scan(float* __restrict__ y, int ldy, const float* __restrict__ xz, int ldxz, float* __restrict__ window,
+                          const float* __restrict__ taps, const float* __restrict__ convBias, const void* __restrict__ dtProj, int bf16,
+                          const float* __restrict__ dtBias, const float* __restrict__ A, const float* __restrict__ Dskip,
+                          float* __restrict__ state, const float* __restrict__ partial, int slices, int E, int N, int R, int K) {
+    extern __shared__ float projected[];               // this sequence's [δr, B, C]
+    let_dependents_start();
+    int b = blockIdx.y, P = R + 2 * N, lane = threadIdx.x & 31, e = blockIdx.x * 8 + (threadIdx.x >> 5);
+    bool active = e < E;
+    float w0 = 0.f, w1 = 0.f, a0 = 0.f, a1 = 0.f;      // dt_proj[e, lane (+32)] and A[e, lane (+32)]: weights, read before the wait
+    if (active) {
+        if (lane < R) w0 = bf16 ? from_bf16(((const unsigned short*) dtProj)[(i64) e * R + lane]) : ((const float*) dtProj)[(i64) e * R + lane];
+        if (lane + 32 < R) w1 = bf16 ? from_bf16(((const unsigned short*) dtProj)[(i64) e * R + lane + 32]) : ((const float*) dtProj)[(i64) e * R + lane + 32];
+        if (lane < N) a0 = A[(i64) e * N + lane];
+        if (lane + 32 < N) a1 = A[(i64) e * N + lane + 32];
+    }
+    wait_for_inputs();
+    for (int i = threadIdx.x; i < P; i += blockDim.x) {
+        float v = 0.f;
+        for (int s = 0; s < slices; s++) v += partial[((i64) b * slices + s) * P + i];
+        projected[i] = bf16 && i < R ? rounded(v) : v;
+    }
+    __syncthreads();
+    if (!active) return;
+    float* win = window + (i64) b * (K - 1) * E;
+    const float* xb = xz + (i64) b * ldxz;
+    float u = conv_step(win, xb, taps, convBias, E, K, e);
+    float dt = warp_sum((lane < R ? w0 * projected[lane] : 0.f) + (lane + 32 < R ? w1 * projected[lane + 32] : 0.f));
+    float delta = softplus(dt + dtBias[e]), du = delta * u;
+    const float* Bt = projected + R;
+    const float* Ct = Bt + N;
+    float* h = state + ((i64) b * E + e) * N;
+    float part = 0.f;
+    if (lane < N) {
+        float hn = __expf(delta * a0) * h[lane] + du * Bt[lane];
+        h[lane] = hn;
+        part = Ct[lane] * hn;
+    }
+    if (lane + 32 < N) {
+        float hn = __expf(delta * a1) * h[lane + 32] + du * Bt[lane + 32];
+        h[lane + 32] = hn;
+        part += Ct[lane + 32] * hn;
+    }
+    float yv = warp_sum(part) + Dskip[e] * u;
+    yv *= silu(xb[E + e]);
+    if (lane != 0) return;
+    y[(i64) b * ldy + e] = yv;
+    for (int j = 0; j + 2 < K; j++) win[(i64) j * E + e] = win[(i64) (j + 1) * E + e];
+    if (K > 1) win[(i64) (K - 2) * E + e] = xb[e];
+}
+
+// ---- A greedy decoder's choice ----------------------------------------------------------------------------
+
+// The two largest of a row's values seen so far, ordered by value, then by the lower index; index 0x7fffffff: none yet.
+struct TopTwo { float v1; int i1; float v2; int i2; };
+
+__device__ __forceinline__ bool before(float v, int i, float w, int j) { return v > w || (v == w && i < j); }
+
+__device__ __forceinline__ TopTwo top_two_add(TopTwo t, float v, int i) {
+    if (before(v, i, t.v1, t.i1)) { t.v2 = t.v1; t.i2 = t.i1; t.v1 = v; t.i1 = i; }
+    else if (before(v, i, t.v2, t.i2)) { t.v2 = v; t.i2 = i; }
+    return t;
+}
+
+// Per row of x [rows, cols]: out[2r] and out[2r + 1] = the indices of its largest and second-largest values (the lower
+// index first among equals; −1 for a row of one value), or −1, −1 when the row holds a NaN or an infinity. Grid (rows),
+// block 1024 (a power of 2).
+KERNEL void top_two_rows(int* out, const float* x, int cols) {
+    __shared__ TopTwo best[1024];
+    __shared__ int nonFinite;
+    if (threadIdx.x == 0) nonFinite = 0;
+    __syncthreads();
+    const float* row = x + (i64) blockIdx.x * cols;
+    TopTwo t = {-INFINITY_F, 0x7fffffff, -INFINITY_F, 0x7fffffff};
+    bool finite = true;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        float v = row[c];
+        finite = finite && (__float_as_uint(v) & 0x7f800000u) != 0x7f800000u;   // exponent all ones: NaN or ±∞
+        t = top_two_add(t, v, c);
+    }
+    if (!finite) nonFinite = 1;
+    best[threadIdx.x] = t;
+    __syncthreads();
+    for (int half = blockDim.x / 2; half > 0; half >>= 1) {
+        if (threadIdx.x < half) {
+            TopTwo o = best[threadIdx.x + half];
+            TopTwo m = top_two_add(top_two_add(best[threadIdx.x], o.v1, o.i1), o.v2, o.i2);
+            best[threadIdx.x] = m;
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) {
+        out[2 * (i64) blockIdx.x] = nonFinite ? -1 : best[0].i1;
+        out[2 * (i64) blockIdx.x + 1] = nonFinite || cols < 2 ? -1 : best[0].i2;
+    }
+}

@@ -88,6 +88,15 @@ class MambaGoldenTest {
         }
     }
 
+    /** Four sequences stepped as one batch (on a GPU: the fused decode kernels, replayed) get the bits each gets alone. */
+    @ParameterizedTest
+    @MethodSource("configs")
+    void aBatchDecodesEverySequenceAsAlone(Device device, String name) {
+        try (LanguageModel model = load(device, name)) {
+            Fixtures.assertBatchDecodesEachAsAlone(model, 4, 6, 11);
+        }
+    }
+
     @ParameterizedTest
     @MethodSource("configs")
     void traceMatchesTheReferenceInternals(Device device, String name) {
