@@ -3,7 +3,8 @@
 # and every activation buffer is poisoned with NaN before each model run), then the benchmark command
 # (org.mambalens.benchmarks.CudaBenchmark) beside PyTorch (benchmarks/cuda_torch_bench.py) on the same GPU.
 #   Here:    scripts/device-cuda.sh --prepare
-#   Device:  bash scripts/device-cuda.sh [--quick [--no-torch]]   (--quick: the Mamba tests and the Mamba LM rows only; carry: [".device/jre-cuda.tar.xz", ".device/cuda.tar.xz", ".device/mamba_floor.py"]);
+#   Device:  bash scripts/device-cuda.sh [--quick] [--no-torch]   (--quick: the Mamba tests and the Mamba LM rows only;
+#            --no-torch: without the PyTorch rows; carry: [".device/jre-cuda.tar.xz", ".device/cuda.tar.xz", ".device/mamba_floor.py"]);
 #            results in $OUT
 # The device takes the working tree and the carried files up to 64 MiB in all, so both are packed small: a
 # Java runtime of only the modules these runs use (no java.desktop: nothing is drawn there), native code
@@ -47,7 +48,15 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=c
 java=(java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED)
 cp="$(ls -d /tmp/cp/engine /tmp/cp/engine-tests /tmp/cp/xai /tmp/cp/xai-tests /tmp/cp/benchmarks /tmp/cp/lib/* | tr '\n' ':')"
 tests=0
-if [ "${1:-}" = --quick ]; then
+quick=0; torch=1
+for arg in "$@"; do
+  case "$arg" in
+    --quick) quick=1 ;;
+    --no-torch) torch=0 ;;
+    *) echo "device-cuda: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+if [ $quick = 1 ]; then
   "${java[@]}" -Dmambalens.cuda.required=true -Dmambalens.cuda.poison=true -cp "$cp" org.junit.platform.console.ConsoleLauncher execute \
     --select-package org.mambalens.engine.cuda --select-class org.mambalens.engine.model.mamba.MambaGoldenTest \
     --select-class org.mambalens.engine.text.BatchGenerationTest --select-class org.mambalens.engine.model.vim.VimGoldenTest \
@@ -55,7 +64,7 @@ if [ "${1:-}" = --quick ]; then
   grep -E 'tests (successful|failed|skipped|aborted)|✘|=>' "$OUT/tests.txt" | head -40 || true
   python3 .device/mamba_floor.py --write /tmp/mamba130m > /dev/null
   "${java[@]}" -cp "$cp" org.mambalens.benchmarks.CudaBenchmark --lm /tmp/mamba130m --out "$OUT/cuda_java.json" > /dev/null || tests=1
-  [ "${2:-}" = --no-torch ] || timeout 300 python3 benchmarks/cuda_torch_bench.py --lm /tmp/mamba130m --out "$OUT/cuda_torch.json" || tests=1
+  if [ $torch = 1 ]; then timeout 300 python3 benchmarks/cuda_torch_bench.py --lm /tmp/mamba130m --out "$OUT/cuda_torch.json" || tests=1; fi
   echo "device-cuda --quick: exit $tests"
   exit $tests
 fi
@@ -97,7 +106,9 @@ families=()
 for f in mamba2-130m rwkv4-169m pythia-160m recurrentgemma-small; do families+=(--family "$f=/tmp/families/$f"); done
 "${java[@]}" -cp "$cp" org.mambalens.benchmarks.CudaBenchmark --lm /tmp/mamba130m --vim /tmp/vision/vim-tiny-224 \
   --vit /tmp/vision/deit-tiny-224 "${families[@]}" --out "$OUT/cuda_java.json" > /dev/null
-python3 benchmarks/cuda_torch_bench.py --lm /tmp/mamba130m --vim /tmp/vision/vim-tiny-224 --vit /tmp/vision/deit-tiny-224 \
-  "${families[@]}" --out "$OUT/cuda_torch.json"
+if [ $torch = 1 ]; then
+  python3 benchmarks/cuda_torch_bench.py --lm /tmp/mamba130m --vim /tmp/vision/vim-tiny-224 --vit /tmp/vision/deit-tiny-224 \
+    "${families[@]}" --out "$OUT/cuda_torch.json"
+fi
 echo "device-cuda: tests exit $tests"
 exit $tests

@@ -160,26 +160,35 @@ public final class CudaBenchmark {
      * products (reached with alpha ≠ 1, which the gemv kernels do not take).
      */
     private void decodeKernels(Gpu gpu, Precision precision) {
+        for (int rows : new int[]{1, 64}) decodeKernels(gpu, precision, rows);
+    }
+
+    /** The kernels for `rows` sequences stepped together (keys with _batchB for B > 1). */
+    private void decodeKernels(Gpu gpu, Precision precision, int rows) {
         int D = 768, E = 1536, N = 16, R = 48, K = 4, V = 50280, P = R + 2 * N;
         Random r = new Random(6);
-        String suffix = suffix(precision);
+        String suffix = (rows > 1 ? "_batch" + rows : "") + suffix(precision);
         try (DeviceArena arena = gpu.newArena()) {
             CudaKernels k = new CudaKernels(gpu, arena);
             DeviceMatrix inProj = matrix(arena, r, 2 * E, D, precision), outProj = matrix(arena, r, D, E, precision),
                     xProj = matrix(arena, r, P, E, precision), dtProj = matrix(arena, r, E, R, precision), head = matrix(arena, r, V, D, precision);
-            DeviceBuffer x = random(arena, D, r, 1f), norm = random(arena, D, r, 1f), normed = arena.floats(D), xz = random(arena, 2 * E, r, 1f),
-                    y = arena.floats(E), window = random(arena, (long) (K - 1) * E, r, 1f), state = random(arena, (long) E * N, r, 1f),
-                    dbc = arena.floats(P), taps = random(arena, (long) K * E, r, 1f), dtBias = random(arena, E, r, 1f),
-                    a = random(arena, (long) E * N, r, -1f), d = random(arena, E, r, 1f), logits = arena.floats(V);
+            DeviceBuffer x = random(arena, (long) rows * D, r, 1f), norm = random(arena, D, r, 1f), normed = arena.floats((long) rows * D),
+                    xz = random(arena, (long) rows * 2 * E, r, 1f), y = arena.floats((long) rows * E),
+                    window = random(arena, (long) rows * (K - 1) * E, r, 1f), state = random(arena, (long) rows * E * N, r, 1f),
+                    partial = arena.floats(CudaKernels.ssmStepScratch(rows, E, N, R)), taps = random(arena, (long) K * E, r, 1f),
+                    dtBias = random(arena, E, r, 1f), a = random(arena, (long) E * N, r, -1f), d = random(arena, E, r, 1f),
+                    logits = arena.floats((long) rows * V);
             Map<String, Runnable> kernels = new LinkedHashMap<>();
-            kernels.put("norm_in_proj", () -> k.rmsnormLinear(xz.address(), 2 * E, x.address(), norm.address(), 1e-5f, normed.address(), 1, inProj, 0));
-            kernels.put("in_proj_cublas", () -> k.linear(xz.address(), 2 * E, normed.address(), D, 1, inProj, 0, 0.999f, false));
-            kernels.put("ssm_step", () -> k.ssmStep(y.address(), E, xz.address(), 2 * E, window.address(), state.address(), dbc.address(),
-                    taps.address(), 0, xProj, dtProj, dtBias.address(), a.address(), d.address(), 1, E, N, R, K));
-            kernels.put("out_proj_add", () -> k.linear(x.address(), D, y.address(), E, 1, outProj, 0, 1f, true));
-            kernels.put("out_proj_cublas", () -> k.linear(x.address(), D, y.address(), E, 1, outProj, 0, 0.999f, false));
-            kernels.put("head", () -> k.linear(logits.address(), V, x.address(), D, 1, head, 0, 1f, false));
-            kernels.put("head_cublas", () -> k.linear(logits.address(), V, x.address(), D, 1, head, 0, 0.999f, false));
+            kernels.put("norm_in_proj", () -> k.rmsnormLinear(xz.address(), 2 * E, x.address(), norm.address(), 1e-5f, normed.address(), rows, inProj, 0));
+            kernels.put("ssm_step", () -> k.ssmStep(y.address(), E, xz.address(), 2 * E, window.address(), state.address(), partial.address(),
+                    taps.address(), 0, xProj, dtProj, dtBias.address(), a.address(), d.address(), rows, E, N, R, K));
+            kernels.put("out_proj_add", () -> k.linear(x.address(), D, y.address(), E, rows, outProj, 0, 1f, true));
+            kernels.put("head", () -> k.linear(logits.address(), V, x.address(), D, rows, head, 0, 1f, false));
+            if (rows == 1) {
+                kernels.put("in_proj_cublas", () -> k.linear(xz.address(), 2 * E, normed.address(), D, 1, inProj, 0, 0.999f, false));
+                kernels.put("out_proj_cublas", () -> k.linear(x.address(), D, y.address(), E, 1, outProj, 0, 0.999f, false));
+                kernels.put("head_cublas", () -> k.linear(logits.address(), V, x.address(), D, 1, head, 0, 0.999f, false));
+            }
             kernels.forEach((name, launch) -> {
                 launch.run();                                               // cuBLAS sets itself up outside the capture
                 try (Graph graph = gpu.capture(() -> {
@@ -221,6 +230,8 @@ public final class CudaBenchmark {
                 put("lm_prefill_" + tokens + "_tokens_per_s" + suffix, tokens / s, "tokens/s");
             }
             put("lm_decode_graphs_tokens_per_s" + suffix, decode(lm, r), "tokens/s (batch 1, CUDA graphs)");
+            put("lm_decode_greedy_on_gpu_tokens_per_s" + suffix, decodeBatch(lm, r, 1, 256, true),
+                    "tokens/s (batch 1, CUDA graphs, each step's two likeliest tokens found on the GPU: no logits read back)");
             for (int sequences : new int[]{8, 64, 256}) {
                 put("lm_decode_batch" + sequences + "_tokens_per_s" + suffix, decodeBatch(lm, r, sequences, 64, true),
                         "tokens/s (" + sequences + " sequences stepped together, greedy: each step's two likeliest tokens found on the GPU)");

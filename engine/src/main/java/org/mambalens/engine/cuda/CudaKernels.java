@@ -82,12 +82,13 @@ public final class CudaKernels {
     public static final int GEMV_ROWS = 64;
     /** The most rows a gemv normalises itself (every block recomputes their norms); see {@link #rmsnormLinear}. */
     private static final int GEMV_NORM_ROWS = 4;
-    private static final int GEMV_WARPS = 8;
+    private static final int GEMV_FEATURES = 16;          // a gemv block's output features: 8 warps of GEMV_OUTPUTS
+    private static final int GEMV_TILE_BYTES = 32 * 1024; // the input rows a gemv block stages at a time (under the 48 KiB a block gets by default)
 
-    /** Whether the gemv kernels take this product: few rows, an input read 16 bytes at a time, a row that fits the registers. */
+    /** Whether the gemv kernels take this product: few rows, an input read 16 bytes at a time, weight rows that fit the registers. */
     private static boolean gemvTakes(DeviceMatrix w, long in, int ldIn, int rows) {
         int k = w.cols();
-        boolean fits = w.precision() == Precision.BF16 ? k % 8 == 0 && k <= 256 * 16 : k % 4 == 0 && k <= 128 * 16;
+        boolean fits = w.precision() == Precision.BF16 ? k % 8 == 0 && k <= 256 * 8 : k % 4 == 0 && k <= 128 * 16;
         return rows <= GEMV_ROWS && fits && in % 16 == 0 && ldIn % 4 == 0;
     }
 
@@ -96,8 +97,10 @@ public final class CudaKernels {
         boolean bf16 = w.precision() == Precision.BF16;
         int perChunk = bf16 ? 256 : 128, chunks = (w.cols() + perChunk - 1) / perChunk, registers = 1;   // a lane's 16-byte loads
         while (registers < chunks) registers *= 2;
-        gpu.launchOverlapped((bf16 ? "gemv_bf16_v" : "gemv_f32_v") + registers, (w.rows() + GEMV_WARPS - 1) / GEMV_WARPS, 1, 1, THREADS, 0,
-                out, ldOut, w.address(), in, ldIn, bias, normW, eps, rows, w.rows(), w.cols(), accumulate ? 1 : 0);
+        int tileRows = Math.min(rows, Math.max(1, GEMV_TILE_BYTES / (4 * w.cols())));
+        gpu.launchOverlapped((bf16 ? "gemv_bf16_v" : "gemv_f32_v") + registers, (w.rows() + GEMV_FEATURES - 1) / GEMV_FEATURES,
+                (rows + tileRows - 1) / tileRows, 1, THREADS,
+                4 * tileRows * w.cols(), out, ldOut, w.address(), in, ldIn, bias, normW, eps, rows, w.rows(), w.cols(), accumulate ? 1 : 0, tileRows);
     }
 
     /**
@@ -141,7 +144,7 @@ public final class CudaKernels {
         int E = channels, P = rank + 2 * states, slices = (E + SSM_SLICE - 1) / SSM_SLICE;
         gpu.launchOverlapped("ssm_step_project", (P + 7) / 8, slices, rows, THREADS, 0, partial, xz, ldxz, window, taps, convBias,
                 xProj.address(), xProj.precision() == Precision.BF16 ? 1 : 0, E, kernel, P);
-        gpu.launchOverlapped("ssm_step_scan", (E + 7) / 8, rows, 1, THREADS, 4 * P, y, ldy, xz, ldxz, window, taps, convBias, dtProj.address(),
+        gpu.launchOverlapped("ssm_step_scan", (E + 15) / 16, rows, 1, 512, 4 * P, y, ldy, xz, ldxz, window, taps, convBias, dtProj.address(),
                 dtProj.precision() == Precision.BF16 ? 1 : 0, dtBias, a, dSkip, state, partial, slices, E, states, rank, kernel);
     }
 

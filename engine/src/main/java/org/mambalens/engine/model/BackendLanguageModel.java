@@ -229,13 +229,13 @@ public abstract class BackendLanguageModel<S extends BackendLanguageModel.Decode
     @Override
     public Batch newBatch(int size) {
         int group = backend.rowsAlikeAlone();
-        S head = size > 1 && group > 1 ? backend.call(() -> freshBatch(Math.min(group, size))) : null;
+        S head = size >= 1 && group > 1 ? backend.call(() -> freshBatch(Math.min(group, size))) : null;
         if (head == null) return LanguageModel.super.newBatch(size);
         DecodeState[] groups = new DecodeState[(size + group - 1) / group], sequences = new DecodeState[size];
         for (int g = 0; g < groups.length; g++) {
             int first = g * group, count = Math.min(group, size - first);
-            groups[g] = g == 0 ? head : backend.call(() -> count == 1 ? freshState() : freshBatch(count));
-            for (int i = 0; i < count; i++) sequences[first + i] = count == 1 ? groups[g] : groups[g].sequence(i);
+            groups[g] = g == 0 ? head : backend.call(() -> freshBatch(count));
+            for (int i = 0; i < count; i++) sequences[first + i] = groups[g].sequence(i);
         }
         return new SharedBatch(this, groups, sequences);
     }

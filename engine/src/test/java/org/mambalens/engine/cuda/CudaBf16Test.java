@@ -48,7 +48,7 @@ class CudaBf16Test {
     @ParameterizedTest
     @org.junit.jupiter.params.provider.CsvSource({"BF16, 257", "BF16, 256", "BF16, 2304", "F32, 257", "F32, 256", "F32, 1540"})
     void aLinearIsAnF32SumOfItsOperands(Precision precision, int in) {
-        int out = 300, rows = 5, ldIn = in + 4 - in % 4, ldOut = 301;      // strided rows
+        int out = 300, rows = 40, ldIn = in + 4 - in % 4, ldOut = 301;     // strided rows, several tiles of the gemv
         Random r = new Random(11);
         float[] w = new float[out * in], x = new float[rows * ldIn], y0 = new float[rows * ldOut], b = new float[out];
         for (int i = 0; i < w.length; i++) w[i] = (float) r.nextGaussian();

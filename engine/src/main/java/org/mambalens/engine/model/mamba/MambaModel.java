@@ -85,8 +85,8 @@ public final class MambaModel extends BackendLanguageModel<MambaModel.State> {
 
         @Override
         protected State sequence(int index) {
-            if (count == 1 || index < 0 || index >= count) throw new IndexOutOfBoundsException("sequence " + index + " of a batch of " + count);
-            return new State(this, index);
+            if (index < 0 || index >= count) throw new IndexOutOfBoundsException("sequence " + index + " of a batch of " + count);
+            return count == 1 && batch == 1 ? this : new State(this, index);
         }
 
         @Override

@@ -518,134 +518,163 @@ __device__ __forceinline__ void let_dependents_start() {
 #endif
 }
 
-#define GEMV_WARPS 8          // output features per block of 256 threads: one warp each
-#define GEMV_NORM_ROWS 4      // the most rows a GEMV normalises itself (each block recomputes their norms)
+#define GEMV_WARPS 8          // warps in a GEMV block of 256 threads
+#define GEMV_OUTPUTS 2        // output features per warp
 
-// y[r, o] = Σ_k W[o, k]·x'[r, k] (+ bias[o]) (+ y[r, o] when accumulate) for r < rows, o < out, with x' = x, or
-// RMSNorm(x) ⊙ normW (as add_rmsnorm computes it) when normW is given. One warp per feature o: lane l keeps
-// W[o, k] for the chunks k ∈ [4c, 4c + 4), c = 32i + l, i < V, in registers and reuses them for every row,
-// so the weights are read once whatever the rows, and before the inputs are waited for (wait_for_inputs).
-// in % 4 == 0, in ≤ 128·V; x 16-byte aligned, ldx % 4 == 0.
-template <int V>
-__device__ void gemv_f32(float* y, int ldy, const float* __restrict__ W, const float* __restrict__ x, int ldx,
-                         const float* __restrict__ bias, const float* __restrict__ normW, float eps, int rows, int out,
-                         int in, int accumulate) {
-    __shared__ float inverse[GEMV_NORM_ROWS];
-    let_dependents_start();
-    int lane = threadIdx.x & 31, o = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
-    const float4* row = (const float4*) (W + (i64) min(o, out - 1) * in);
-    float4 w[V];
-#pragma unroll
-    for (int i = 0; i < V; i++) w[i] = 4 * (32 * i + lane) < in ? row[32 * i + lane] : make_float4(0.f, 0.f, 0.f, 0.f);
-    wait_for_inputs();
-    if (normW) {
-        for (int r = 0; r < rows; r++) {
-            float v = rms_inverse(x + (i64) r * ldx, in, eps);
-            if (threadIdx.x == 0) inverse[r] = v;
-        }
-        __syncthreads();
-    }
-    if (o >= out) return;
-    float b = bias ? bias[o] : 0.f;
-    for (int r = 0; r < rows; r++) {
-        const float4* xr = (const float4*) (x + (i64) r * ldx);
-        float sum = 0.f;
-#pragma unroll
-        for (int i = 0; i < V; i++) {
-            int c = 32 * i + lane;
-            if (4 * c >= in) continue;
-            float4 v = xr[c];
+__device__ __forceinline__ float rounded(float v) { return from_bf16(to_bf16(v)); }
+
+// n rows of x' (rows ldx apart; normalised as add_rmsnorm does when normW is given; rounded to bfloat16 when asked)
+// into staged [n, in/4], by the whole block, between barriers (so the previous tile's readers are done).
+__device__ void stage_rows(float4* staged, const float* x, int ldx, const float* __restrict__ normW, float eps, int n, int in,
+                           bool toBf16) {
+    int in4 = in / 4;
+    __syncthreads();
+    for (int r = 0; r < n; r++) {
+        const float* xr = x + (i64) r * ldx;
+        float s = normW ? rms_inverse(xr, in, eps) : 1.f;
+        for (int c = threadIdx.x; c < in4; c += blockDim.x) {
+            float4 v = ((const float4*) xr)[c];
             if (normW) {
-                float s = inverse[r];
                 float4 g = ((const float4*) normW)[c];
                 v = make_float4(v.x * s * g.x, v.y * s * g.y, v.z * s * g.z, v.w * s * g.w);
             }
-            sum += w[i].x * v.x + w[i].y * v.y + w[i].z * v.z + w[i].w * v.w;
+            if (toBf16) v = make_float4(rounded(v.x), rounded(v.y), rounded(v.z), rounded(v.w));
+            staged[r * in4 + c] = v;
         }
-        sum = warp_sum(sum);
-        if (lane == 0) {
-            float* target = y + (i64) r * ldy + o;
-            float v = sum + b;
-            *target = accumulate ? *target + v : v;
+    }
+    __syncthreads();
+}
+
+// y[r, o] = Σ_k W[o, k]·x'[r, k] (+ bias[o]) (+ y[r, o] when accumulate) for r < rows, o < out, with x' = x, or
+// RMSNorm(x) ⊙ normW (as add_rmsnorm computes it) when normW is given. Each warp computes GEMV_OUTPUTS features: lane l
+// keeps their W[o, k] for the chunks k ∈ [4c, 4c + 4), c = 32i + l, i < V, in registers, loaded before the inputs are
+// waited for (wait_for_inputs), and reuses them for every row of the block's tile of x', staged in shared memory
+// (more rows: more blocks, each loading the weights again, from L2 after the first). A row's sum is the same float operations whatever the rows (lane partials in chunk order, then a butterfly),
+// so a batch of sequences gives each the bits it gets alone. in % 4 == 0, in ≤ 128·V; x 16-byte aligned, ldx % 4 == 0.
+// Grid (⌈out / (GEMV_WARPS·GEMV_OUTPUTS)⌉, ⌈rows / tileRows⌉): blockIdx.y takes rows [y·tileRows, (y + 1)·tileRows);
+// block 256, shared tileRows·in floats.
+template <int V>
+__device__ void gemv_f32(float* y, int ldy, const float* __restrict__ W, const float* __restrict__ x, int ldx,
+                         const float* __restrict__ bias, const float* __restrict__ normW, float eps, int rows, int out,
+                         int in, int accumulate, int tileRows) {
+    extern __shared__ float4 gemvRows[];               // [tileRows, in/4]
+    let_dependents_start();
+    int lane = threadIdx.x & 31, o0 = (blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5)) * GEMV_OUTPUTS, in4 = in / 4;
+    float4 w[GEMV_OUTPUTS][V];
+#pragma unroll
+    for (int q = 0; q < GEMV_OUTPUTS; q++) {
+        const float4* row = (const float4*) (W + (i64) min(o0 + q, out - 1) * in);
+#pragma unroll
+        for (int i = 0; i < V; i++) w[q][i] = 32 * i + lane < in4 ? row[32 * i + lane] : make_float4(0.f, 0.f, 0.f, 0.f);
+    }
+    wait_for_inputs();
+    {
+        int r0 = blockIdx.y * tileRows, n = min(tileRows, rows - r0);
+        stage_rows(gemvRows, x + (i64) r0 * ldx, ldx, normW, eps, n, in, false);
+#pragma unroll
+        for (int q = 0; q < GEMV_OUTPUTS; q++) {
+            int o = o0 + q;
+            if (o >= out) break;
+            float b = bias ? bias[o] : 0.f;
+#pragma unroll 4
+            for (int r = 0; r < n; r++) {                 // rows' sums side by side: their butterflies overlap
+                const float4* xr = gemvRows + r * in4;
+                float sum = 0.f;
+#pragma unroll
+                for (int i = 0; i < V; i++) {
+                    int c = 32 * i + lane;
+                    if (c >= in4) continue;
+                    float4 v = xr[c];
+                    sum += w[q][i].x * v.x + w[q][i].y * v.y + w[q][i].z * v.z + w[q][i].w * v.w;
+                }
+                sum = warp_sum(sum);
+                if (lane == 0) {
+                    float* target = y + (i64) (r0 + r) * ldy + o;
+                    float v = sum + b;
+                    *target = accumulate ? *target + v : v;
+                }
+            }
         }
     }
 }
-
-__device__ __forceinline__ float rounded(float v) { return from_bf16(to_bf16(v)); }
 
 // The same for a bfloat16 W (cublasGemmEx's BF16 operands): x' rounded to bfloat16, F32 products and sums;
 // lane l keeps W[o, k] for k ∈ [8c, 8c + 8), c = 32i + l, i < V (one 16-byte load each). in % 8 == 0, in ≤ 256·V.
 template <int V>
 __device__ void gemv_bf16(float* y, int ldy, const unsigned short* __restrict__ W, const float* __restrict__ x, int ldx,
                           const float* __restrict__ bias, const float* __restrict__ normW, float eps, int rows, int out,
-                          int in, int accumulate) {
-    __shared__ float inverse[GEMV_NORM_ROWS];
+                          int in, int accumulate, int tileRows) {
+    extern __shared__ float4 gemvRows[];               // [tileRows, in/4], rounded
     let_dependents_start();
-    int lane = threadIdx.x & 31, o = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
-    const uint4* row = (const uint4*) (W + (i64) min(o, out - 1) * in);
-    uint4 w[V];
+    int lane = threadIdx.x & 31, o0 = (blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5)) * GEMV_OUTPUTS, in4 = in / 4, in8 = in / 8;
+    uint4 w[GEMV_OUTPUTS][V];
 #pragma unroll
-    for (int i = 0; i < V; i++) w[i] = 8 * (32 * i + lane) < in ? row[32 * i + lane] : make_uint4(0u, 0u, 0u, 0u);
-    wait_for_inputs();
-    if (normW) {
-        for (int r = 0; r < rows; r++) {
-            float v = rms_inverse(x + (i64) r * ldx, in, eps);
-            if (threadIdx.x == 0) inverse[r] = v;
-        }
-        __syncthreads();
+    for (int q = 0; q < GEMV_OUTPUTS; q++) {
+        const uint4* row = (const uint4*) (W + (i64) min(o0 + q, out - 1) * in);
+#pragma unroll
+        for (int i = 0; i < V; i++) w[q][i] = 32 * i + lane < in8 ? row[32 * i + lane] : make_uint4(0u, 0u, 0u, 0u);
     }
-    if (o >= out) return;
-    float b = bias ? bias[o] : 0.f;
-    for (int r = 0; r < rows; r++) {
-        const float4* xr = (const float4*) (x + (i64) r * ldx);
-        float sum = 0.f;
+    wait_for_inputs();
+    {
+        int r0 = blockIdx.y * tileRows, n = min(tileRows, rows - r0);
+        stage_rows(gemvRows, x + (i64) r0 * ldx, ldx, normW, eps, n, in, true);
 #pragma unroll
-        for (int i = 0; i < V; i++) {
-            int c = 32 * i + lane;
-            if (8 * c >= in) continue;
-            float v[8];
-            float4 lo = xr[2 * c], hi = xr[2 * c + 1];
-            v[0] = lo.x; v[1] = lo.y; v[2] = lo.z; v[3] = lo.w; v[4] = hi.x; v[5] = hi.y; v[6] = hi.z; v[7] = hi.w;
-            if (normW) {
-                float s = inverse[r];
-                float4 g0 = ((const float4*) normW)[2 * c], g1 = ((const float4*) normW)[2 * c + 1];
-                v[0] = v[0] * s * g0.x; v[1] = v[1] * s * g0.y; v[2] = v[2] * s * g0.z; v[3] = v[3] * s * g0.w;
-                v[4] = v[4] * s * g1.x; v[5] = v[5] * s * g1.y; v[6] = v[6] * s * g1.z; v[7] = v[7] * s * g1.w;
-            }
-            unsigned int p[4] = {w[i].x, w[i].y, w[i].z, w[i].w};
+        for (int q = 0; q < GEMV_OUTPUTS; q++) {
+            int o = o0 + q;
+            if (o >= out) break;
+            float b = bias ? bias[o] : 0.f;
+#pragma unroll 4
+            for (int r = 0; r < n; r++) {                 // rows' sums side by side: their butterflies overlap
+                const float4* xr = gemvRows + r * in4;
+                float sum = 0.f;
 #pragma unroll
-            for (int j = 0; j < 4; j++) {
-                sum += from_bf16(p[j] & 0xffffu) * rounded(v[2 * j]) + from_bf16(p[j] >> 16) * rounded(v[2 * j + 1]);
+                for (int i = 0; i < V; i++) {
+                    int c = 32 * i + lane;
+                    if (c >= in8) continue;
+                    float4 lo = xr[2 * c], hi = xr[2 * c + 1];
+                    float v[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+                    unsigned int p[4] = {w[q][i].x, w[q][i].y, w[q][i].z, w[q][i].w};
+#pragma unroll
+                    for (int j = 0; j < 4; j++) sum += from_bf16(p[j] & 0xffffu) * v[2 * j] + from_bf16(p[j] >> 16) * v[2 * j + 1];
+                }
+                sum = warp_sum(sum);
+                if (lane == 0) {
+                    float* target = y + (i64) (r0 + r) * ldy + o;
+                    float v = sum + b;
+                    *target = accumulate ? *target + v : v;
+                }
             }
-        }
-        sum = warp_sum(sum);
-        if (lane == 0) {
-            float* target = y + (i64) r * ldy + o;
-            float v = sum + b;
-            *target = accumulate ? *target + v : v;
         }
     }
 }
 
-#define GEMV_KERNELS(V)                                                                                                   \
+// One kernel per register budget V (Java picks the smallest that holds a weight row); BF16 rows of more than
+// 256·8 values would not fit the registers without spilling.
+#define GEMV_F32_KERNEL(V)                                                                                                \
     KERNEL void gemv_f32_v##V(float* y, int ldy, const float* W, const float* x, int ldx, const float* bias,             \
-                              const float* normW, float eps, int rows, int out, int in, int accumulate) {                \
-        gemv_f32<V>(y, ldy, W, x, ldx, bias, normW, eps, rows, out, in, accumulate);                                   \
-    }                                                                                                                     \
-    KERNEL void gemv_bf16_v##V(float* y, int ldy, const unsigned short* W, const float* x, int ldx, const float* bias,   \
-                               const float* normW, float eps, int rows, int out, int in, int accumulate) {               \
-        gemv_bf16<V>(y, ldy, W, x, ldx, bias, normW, eps, rows, out, in, accumulate);                                  \
+                              const float* normW, float eps, int rows, int out, int in, int accumulate, int tileRows) {  \
+        gemv_f32<V>(y, ldy, W, x, ldx, bias, normW, eps, rows, out, in, accumulate, tileRows);                         \
     }
-GEMV_KERNELS(1)
-GEMV_KERNELS(2)
-GEMV_KERNELS(4)
-GEMV_KERNELS(8)
-GEMV_KERNELS(16)
+#define GEMV_BF16_KERNEL(V)                                                                                               \
+    KERNEL void gemv_bf16_v##V(float* y, int ldy, const unsigned short* W, const float* x, int ldx, const float* bias,   \
+                               const float* normW, float eps, int rows, int out, int in, int accumulate, int tileRows) { \
+        gemv_bf16<V>(y, ldy, W, x, ldx, bias, normW, eps, rows, out, in, accumulate, tileRows);                        \
+    }
+GEMV_F32_KERNEL(1)
+GEMV_F32_KERNEL(2)
+GEMV_F32_KERNEL(4)
+GEMV_F32_KERNEL(8)
+GEMV_F32_KERNEL(16)
+GEMV_BF16_KERNEL(1)
+GEMV_BF16_KERNEL(2)
+GEMV_BF16_KERNEL(4)
+GEMV_BF16_KERNEL(8)
 
 // The conv of one new token, channel e: s = bias[e] + Σ_{j<K−1} taps[j, e]·window[j, e] + taps[K−1, e]·x'[e]
 // (causal_conv's order at t = 0), u = silu(s). window [K−1, E] and x' are the sequence's own.
 __device__ __forceinline__ float conv_step(const float* window, const float* xz, const float* taps, const float* bias, int E, int K, int e) {
     float acc = bias ? bias[e] : 0.f;
+#pragma unroll 8
     for (int j = 0; j < K - 1; j++) acc += taps[(i64) j * E + e] * window[(i64) j * E + e];
     acc += taps[(i64) (K - 1) * E + e] * xz[e];
     return silu(acc);
@@ -694,15 +723,15 @@ KERNEL void ssm_step_project(float* partial, const float* xz, int ldxz, const fl
 // [δr, B, C] = the slices' partial sums added in order (δr rounded for a BF16 dt_proj), u again (conv_step),
 // dt = dt_proj(δr), Δ = softplus(dt + dtBias), h_n = exp(Δ·A_n)·h_n + Δ·u·B_n, y = (Σ_n C_n·h_n + D·u) ⊙ silu(z), into
 // y [rows, E] (rows ldy apart); then the state [rows, E, N] and the conv window [rows, K−1, E] move on. The warp's sums
-// (over r, over n) are butterflies: the same order whatever the rows. N ≤ 64. Grid (⌈E/8⌉, rows), block 256, shared
-// R + 2N floats.
+// (over r, over n) are butterflies: the same order whatever the rows. N ≤ 64. Grid (⌈E/16⌉, rows), block 512 (the
+// partial sums are added once per 16 channels), shared R + 2N floats.
 KERNEL void ssm_step_scan(float* __restrict__ y, int ldy, const float* __restrict__ xz, int ldxz, float* __restrict__ window,
                           const float* __restrict__ taps, const float* __restrict__ convBias, const void* __restrict__ dtProj, int bf16,
                           const float* __restrict__ dtBias, const float* __restrict__ A, const float* __restrict__ Dskip,
                           float* __restrict__ state, const float* __restrict__ partial, int slices, int E, int N, int R, int K) {
     extern __shared__ float projected[];               // this sequence's [δr, B, C]
     let_dependents_start();
-    int b = blockIdx.y, P = R + 2 * N, lane = threadIdx.x & 31, e = blockIdx.x * 8 + (threadIdx.x >> 5);
+    int b = blockIdx.y, P = R + 2 * N, lane = threadIdx.x & 31, e = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
     bool active = e < E;
     float w0 = 0.f, w1 = 0.f, a0 = 0.f, a1 = 0.f;      // dt_proj[e, lane (+32)] and A[e, lane (+32)]: weights, read before the wait
     if (active) {
@@ -714,6 +743,7 @@ KERNEL void ssm_step_scan(float* __restrict__ y, int ldy, const float* __restric
     wait_for_inputs();
     for (int i = threadIdx.x; i < P; i += blockDim.x) {
         float v = 0.f;
+#pragma unroll 8
         for (int s = 0; s < slices; s++) v += partial[((i64) b * slices + s) * P + i];
         projected[i] = bf16 && i < R ? rounded(v) : v;
     }
