@@ -84,6 +84,45 @@ class CliTest {
                 .isEqualTo(sampled.out());
     }
 
+    /** --prompts-ids and --prompts: every line's output is the one `generate` prints for that prompt alone, in order. */
+    @Test
+    void generateSeveralPromptsGivesEachItsOwnContinuation() throws IOException {
+        String[] prompts = {"The", "Computers are", "A long time ago in a"};
+        String[] options = {"--max-new-tokens", "9", "--min-new-tokens", "2", "--greedy", "--print-ids"};
+        Path ids = tmp.resolve("prompts.ids"), texts = tmp.resolve("prompts.txt");
+        StringBuilder idLines = new StringBuilder();
+        String[] alone = new String[prompts.length];
+        for (int i = 0; i < prompts.length; i++) {
+            Result one = run(concat(new String[]{"generate", "--prompt", prompts[i]}, options));
+            assertThat(one.code()).as(one.err()).isZero();
+            alone[i] = one.out().strip();
+            String promptIds = run("generate", "--prompt", prompts[i], "--max-new-tokens", "0", "--print-ids").out().strip();
+            idLines.append(promptIds).append('\n');
+        }
+        Files.writeString(ids, idLines.toString());
+        Files.writeString(texts, String.join("\n", prompts) + "\n");
+        for (String[] input : new String[][]{{"--prompts-ids", ids.toString()}, {"--prompts", texts.toString()}}) {
+            Result together = run(concat(new String[]{"generate", input[0], input[1]}, options));
+            assertThat(together.code()).as(together.err()).isZero();
+            assertThat(together.out().strip().split("\n")).containsExactly(alone);
+            assertThat(together.err()).contains("[3 prompts");
+        }
+        Result json = run("generate", "--prompts", texts.toString(), "--max-new-tokens", "4");
+        assertThat(json.out().strip().split("\n")).hasSize(3).allSatisfy(line -> assertThat(line).startsWith("{\"index\":").contains("\"text\":"));
+
+        Files.writeString(ids, "1,2\n\n3\n");
+        expectOneLineError(run("generate", "--prompts-ids", ids.toString()), "line 2");
+        Files.writeString(ids, "");
+        expectOneLineError(run("generate", "--prompts-ids", ids.toString()), "no prompts");
+        expectOneLineError(run("generate", "--prompts", tmp.resolve("absent.txt").toString()), "absent.txt");
+    }
+
+    private static String[] concat(String[] a, String[] b) {
+        String[] all = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, all, a.length, b.length);
+        return all;
+    }
+
     @Test
     void inspectListsTensorsAndCounts() {
         Result r = run("inspect", Fixtures.golden().resolve("mamba/tied_f32").toString());
