@@ -545,104 +545,70 @@ __device__ void stage_rows(float4* staged, const float* x, int ldx, const float*
     __syncthreads();
 }
 
-// y[r, o] = Σ_k W[o, k]·x'[r, k] (+ bias[o]) (+ y[r, o] when accumulate) for r < rows, o < out, with x' = x, or
-// RMSNorm(x) ⊙ normW (as add_rmsnorm computes it) when normW is given. Each warp computes GEMV_OUTPUTS features: lane l
-// keeps their W[o, k] for the chunks k ∈ [4c, 4c + 4), c = 32i + l, i < V, in registers, loaded before the inputs are
-// waited for (wait_for_inputs), and reuses them for every row of the block's tile of x', staged in shared memory
-// (more rows: more blocks, each loading the weights again, from L2 after the first). A row's sum is the same float operations whatever the rows (lane partials in chunk order, then a butterfly),
-// so a batch of sequences gives each the bits it gets alone. in % 4 == 0, in ≤ 128·V; x 16-byte aligned, ldx % 4 == 0.
-// Grid (⌈out / (GEMV_WARPS·GEMV_OUTPUTS)⌉, ⌈rows / tileRows⌉): blockIdx.y takes rows [y·tileRows, (y + 1)·tileRows);
-// block 256, shared tileRows·in floats.
-template <int V>
-__device__ void gemv_f32(float* y, int ldy, const float* __restrict__ W, const float* __restrict__ x, int ldx,
-                         const float* __restrict__ bias, const float* __restrict__ normW, float eps, int rows, int out,
-                         int in, int accumulate, int tileRows) {
-    extern __shared__ float4 gemvRows[];               // [tileRows, in/4]
-    let_dependents_start();
-    int lane = threadIdx.x & 31, o0 = (blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5)) * GEMV_OUTPUTS, in4 = in / 4;
-    float4 w[GEMV_OUTPUTS][V];
-#pragma unroll
-    for (int q = 0; q < GEMV_OUTPUTS; q++) {
-        const float4* row = (const float4*) (W + (i64) min(o0 + q, out - 1) * in);
-#pragma unroll
-        for (int i = 0; i < V; i++) w[q][i] = 32 * i + lane < in4 ? row[32 * i + lane] : make_float4(0.f, 0.f, 0.f, 0.f);
-    }
-    wait_for_inputs();
-    {
-        int r0 = blockIdx.y * tileRows, n = min(tileRows, rows - r0);
-        stage_rows(gemvRows, x + (i64) r0 * ldx, ldx, normW, eps, n, in, false);
-#pragma unroll
-        for (int q = 0; q < GEMV_OUTPUTS; q++) {
-            int o = o0 + q;
-            if (o >= out) break;
-            float b = bias ? bias[o] : 0.f;
-#pragma unroll 4
-            for (int r = 0; r < n; r++) {                 // rows' sums side by side: their butterflies overlap
-                const float4* xr = gemvRows + r * in4;
-                float sum = 0.f;
-#pragma unroll
-                for (int i = 0; i < V; i++) {
-                    int c = 32 * i + lane;
-                    if (c >= in4) continue;
-                    float4 v = xr[c];
-                    sum += w[q][i].x * v.x + w[q][i].y * v.y + w[q][i].z * v.z + w[q][i].w * v.w;
-                }
-                sum = warp_sum(sum);
-                if (lane == 0) {
-                    float* target = y + (i64) (r0 + r) * ldy + o;
-                    float v = sum + b;
-                    *target = accumulate ? *target + v : v;
-                }
-            }
-        }
-    }
+// One lane's products of a weight chunk with the staged row x' at that chunk's place: 4 F32 weights (a float4), or
+// 8 bfloat16 weights (a uint4; x' was rounded to bfloat16 when staged), summed in order.
+__device__ __forceinline__ float chunk_dot(float4 w, const float4* xr, int c) {
+    float4 v = xr[c];
+    return w.x * v.x + w.y * v.y + w.z * v.z + w.w * v.w;
 }
 
-// The same for a bfloat16 W (cublasGemmEx's BF16 operands): x' rounded to bfloat16, F32 products and sums;
-// lane l keeps W[o, k] for k ∈ [8c, 8c + 8), c = 32i + l, i < V (one 16-byte load each). in % 8 == 0, in ≤ 256·V.
-template <int V>
-__device__ void gemv_bf16(float* y, int ldy, const unsigned short* __restrict__ W, const float* __restrict__ x, int ldx,
-                          const float* __restrict__ bias, const float* __restrict__ normW, float eps, int rows, int out,
-                          int in, int accumulate, int tileRows) {
-    extern __shared__ float4 gemvRows[];               // [tileRows, in/4], rounded
+__device__ __forceinline__ float chunk_dot(uint4 w, const float4* xr, int c) {
+    float4 lo = xr[2 * c], hi = xr[2 * c + 1];
+    return from_bf16(w.x & 0xffffu) * lo.x + from_bf16(w.x >> 16) * lo.y + from_bf16(w.y & 0xffffu) * lo.z + from_bf16(w.y >> 16) * lo.w
+         + from_bf16(w.z & 0xffffu) * hi.x + from_bf16(w.z >> 16) * hi.y + from_bf16(w.w & 0xffffu) * hi.z + from_bf16(w.w >> 16) * hi.w;
+}
+
+__device__ constexpr int weights_per_chunk(float4) { return 4; }
+__device__ constexpr int weights_per_chunk(uint4) { return 8; }
+
+// y[r, o] = Σ_k W[o, k]·x'[r, k] (+ bias[o]) (+ y[r, o] when accumulate) for r < rows, o < out, with x' = x, or
+// RMSNorm(x) ⊙ normW (as add_rmsnorm computes it) when normW is given; for a bfloat16 W (cublasGemmEx's BF16 operands)
+// x' rounded to bfloat16, F32 products and sums. W's rows are chunks of 16 bytes (Chunk: float4, or uint4 of 8
+// bfloat16). Each warp computes GEMV_OUTPUTS features: lane l keeps their chunks c = 32i + l, i < V, in registers,
+// loaded before the inputs are waited for (wait_for_inputs), and reuses them for every row of the block's tile of x',
+// staged in shared memory (more rows: more blocks, each loading the weights again, from L2 after the first). A row's
+// sum is the same float operations whatever the rows (lane partials in chunk order, then a butterfly), so a batch of
+// sequences gives each the bits it gets alone. in a multiple of the chunk, in ≤ V chunks a lane; x 16-byte aligned,
+// ldx % 4 == 0. Grid (⌈out / (GEMV_WARPS·GEMV_OUTPUTS)⌉, ⌈rows / tileRows⌉): blockIdx.y takes rows [y·tileRows,
+// (y + 1)·tileRows); block 256, shared tileRows·in floats.
+template <typename Chunk, int V>
+__device__ void gemv(float* y, int ldy, const Chunk* __restrict__ W, const float* __restrict__ x, int ldx,
+                     const float* __restrict__ bias, const float* __restrict__ normW, float eps, int rows, int out,
+                     int in, int accumulate, int tileRows) {
+    extern __shared__ float4 gemvRows[];               // [tileRows, in/4]
     let_dependents_start();
-    int lane = threadIdx.x & 31, o0 = (blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5)) * GEMV_OUTPUTS, in4 = in / 4, in8 = in / 8;
-    uint4 w[GEMV_OUTPUTS][V];
+    const bool bf16 = weights_per_chunk(Chunk()) == 8;
+    int lane = threadIdx.x & 31, o0 = (blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5)) * GEMV_OUTPUTS;
+    int in4 = in / 4, chunks = in / weights_per_chunk(Chunk());
+    Chunk w[GEMV_OUTPUTS][V];
 #pragma unroll
     for (int q = 0; q < GEMV_OUTPUTS; q++) {
-        const uint4* row = (const uint4*) (W + (i64) min(o0 + q, out - 1) * in);
+        const Chunk* row = W + (i64) min(o0 + q, out - 1) * chunks;
 #pragma unroll
-        for (int i = 0; i < V; i++) w[q][i] = 32 * i + lane < in8 ? row[32 * i + lane] : make_uint4(0u, 0u, 0u, 0u);
+        for (int i = 0; i < V; i++) w[q][i] = 32 * i + lane < chunks ? row[32 * i + lane] : Chunk();
     }
     wait_for_inputs();
-    {
-        int r0 = blockIdx.y * tileRows, n = min(tileRows, rows - r0);
-        stage_rows(gemvRows, x + (i64) r0 * ldx, ldx, normW, eps, n, in, true);
+    int r0 = blockIdx.y * tileRows, n = min(tileRows, rows - r0);
+    stage_rows(gemvRows, x + (i64) r0 * ldx, ldx, normW, eps, n, in, bf16);
 #pragma unroll
-        for (int q = 0; q < GEMV_OUTPUTS; q++) {
-            int o = o0 + q;
-            if (o >= out) break;
-            float b = bias ? bias[o] : 0.f;
+    for (int q = 0; q < GEMV_OUTPUTS; q++) {
+        int o = o0 + q;
+        if (o >= out) break;
+        float b = bias ? bias[o] : 0.f;
 #pragma unroll 4
-            for (int r = 0; r < n; r++) {                 // rows' sums side by side: their butterflies overlap
-                const float4* xr = gemvRows + r * in4;
-                float sum = 0.f;
+        for (int r = 0; r < n; r++) {                     // rows' sums side by side: their butterflies overlap
+            const float4* xr = gemvRows + r * in4;
+            float sum = 0.f;
 #pragma unroll
-                for (int i = 0; i < V; i++) {
-                    int c = 32 * i + lane;
-                    if (c >= in8) continue;
-                    float4 lo = xr[2 * c], hi = xr[2 * c + 1];
-                    float v[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
-                    unsigned int p[4] = {w[q][i].x, w[q][i].y, w[q][i].z, w[q][i].w};
-#pragma unroll
-                    for (int j = 0; j < 4; j++) sum += from_bf16(p[j] & 0xffffu) * v[2 * j] + from_bf16(p[j] >> 16) * v[2 * j + 1];
-                }
-                sum = warp_sum(sum);
-                if (lane == 0) {
-                    float* target = y + (i64) (r0 + r) * ldy + o;
-                    float v = sum + b;
-                    *target = accumulate ? *target + v : v;
-                }
+            for (int i = 0; i < V; i++) {
+                int c = 32 * i + lane;
+                if (c < chunks) sum += chunk_dot(w[q][i], xr, c);
+            }
+            sum = warp_sum(sum);
+            if (lane == 0) {
+                float* target = y + (i64) (r0 + r) * ldy + o;
+                float v = sum + b;
+                *target = accumulate ? *target + v : v;
             }
         }
     }
@@ -653,12 +619,12 @@ __device__ void gemv_bf16(float* y, int ldy, const unsigned short* __restrict__ 
 #define GEMV_F32_KERNEL(V)                                                                                                \
     KERNEL void gemv_f32_v##V(float* y, int ldy, const float* W, const float* x, int ldx, const float* bias,             \
                               const float* normW, float eps, int rows, int out, int in, int accumulate, int tileRows) {  \
-        gemv_f32<V>(y, ldy, W, x, ldx, bias, normW, eps, rows, out, in, accumulate, tileRows);                         \
+        gemv<float4, V>(y, ldy, (const float4*) W, x, ldx, bias, normW, eps, rows, out, in, accumulate, tileRows);     \
     }
 #define GEMV_BF16_KERNEL(V)                                                                                               \
     KERNEL void gemv_bf16_v##V(float* y, int ldy, const unsigned short* W, const float* x, int ldx, const float* bias,   \
                                const float* normW, float eps, int rows, int out, int in, int accumulate, int tileRows) { \
-        gemv_bf16<V>(y, ldy, W, x, ldx, bias, normW, eps, rows, out, in, accumulate, tileRows);                        \
+        gemv<uint4, V>(y, ldy, (const uint4*) W, x, ldx, bias, normW, eps, rows, out, in, accumulate, tileRows);       \
     }
 GEMV_F32_KERNEL(1)
 GEMV_F32_KERNEL(2)
