@@ -59,7 +59,7 @@ done
 if [ $quick = 1 ]; then
   "${java[@]}" -Dmambalens.cuda.required=true -Dmambalens.cuda.poison=true -cp "$cp" org.junit.platform.console.ConsoleLauncher execute \
     --select-package org.mambalens.engine.cuda --select-class org.mambalens.engine.model.mamba.MambaGoldenTest \
-    --select-class org.mambalens.engine.text.BatchGenerationTest --select-class org.mambalens.engine.model.vim.VimGoldenTest \
+    --select-class org.mambalens.engine.model.BatchGenerationTest --select-class org.mambalens.engine.model.vim.VimGoldenTest \
     --details=tree --disable-banner > "$OUT/tests.txt" 2>&1 || tests=$?
   grep -E 'tests (successful|failed|skipped|aborted)|✘|=>' "$OUT/tests.txt" | head -40 || true
   python3 .device/mamba_floor.py --write /tmp/mamba130m > /dev/null

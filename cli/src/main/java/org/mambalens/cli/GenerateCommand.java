@@ -6,7 +6,7 @@ import org.mambalens.engine.io.CheckpointException;
 import org.mambalens.engine.io.InputFile;
 import org.mambalens.engine.model.LanguageModel;
 import org.mambalens.engine.model.Models;
-import org.mambalens.engine.text.BatchGeneration;
+import org.mambalens.engine.model.BatchGeneration;
 import org.mambalens.engine.text.BpeTokenizer;
 import org.mambalens.engine.text.Sampler;
 import org.mambalens.engine.text.StreamingDecoder;

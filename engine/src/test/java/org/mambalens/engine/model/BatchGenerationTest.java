@@ -1,4 +1,4 @@
-package org.mambalens.engine.text;
+package org.mambalens.engine.model;
 
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -6,9 +6,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 import org.mambalens.engine.Fixtures;
 import org.mambalens.engine.backend.Precision;
 import org.mambalens.engine.cuda.GpuRequired;
-import org.mambalens.engine.model.Device;
-import org.mambalens.engine.model.LanguageModel;
-import org.mambalens.engine.model.Models;
+import org.mambalens.engine.text.Sampler;
 
 import java.util.Arrays;
 import java.util.Random;

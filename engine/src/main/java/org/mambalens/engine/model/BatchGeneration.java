@@ -1,6 +1,6 @@
-package org.mambalens.engine.text;
+package org.mambalens.engine.model;
 
-import org.mambalens.engine.model.LanguageModel;
+import org.mambalens.engine.text.Sampler;
 
 import java.util.Arrays;
 
