@@ -55,24 +55,46 @@ public final class MatMul {
             matvec(y, yOff, x, xOff, w, bias);
             return;
         }
-        float[] xPacked = packRows(x, xOff, ldx, rows, in);
+        float[] xPacked = packRows(x, xOff, ldx, rows, in, SCRATCH.get().xPacked(groups(rows) * MR * in));
         int panels = (out + NR - 1) / NR;
         Parallel.forRange(panels, 1, (p0, p1) -> {
-            Panel panel = new Panel(in, Math.min(MC, groups(rows) * MR));
-            for (int p = p0; p < p1; p++) gemmPanel(y, yOff, ldy, xPacked, rows, w, bias, p * NR, panel);
+            Scratch scratch = SCRATCH.get();
+            float[] packed = scratch.packed(in * NR), sums = scratch.sums(Math.min(MC, groups(rows) * MR) * NR);
+            for (int p = p0; p < p1; p++) gemmPanel(y, yOff, ldy, xPacked, rows, w, bias, p * NR, packed, sums, scratch);
         });
     }
 
-    /** One thread's scratch for its panels: W packed, the panel's start (bias or zero) and the partial sums. */
-    private record Panel(float[] packed, float[] widened, int[] gatherRows, float[] start, float[] sums) {
-        Panel(int in, int rows) {
-            this(new float[in * NR], new float[Vectors.LANES * KC], widenedRowStarts(), new float[NR], new float[rows * NR]);
+    /**
+     * Each thread's GEMM buffers, kept between calls and grown to the largest seen: allocating (and zeroing) them
+     * anew cost a few percent of a prefill GEMM. X packed is the calling thread's; the rest each panel's thread's.
+     */
+    private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
+
+    private static final class Scratch {
+        private float[] xPacked = new float[0], packed = new float[0], sums = new float[0];
+        /** LANES rows of W widened, KC inputs each, and where each row starts: the gather's source in {@link #pack}. */
+        final float[] widened = new float[Vectors.LANES * KC];
+        final int[] widenedRowStarts = new int[Vectors.LANES];
+        /** The panel's bias, or zero: each output's first addend. */
+        final float[] start = new float[NR];
+
+        Scratch() {
+            for (int j = 0; j < widenedRowStarts.length; j++) widenedRowStarts[j] = j * KC;
         }
 
-        private static int[] widenedRowStarts() {
-            int[] starts = new int[Vectors.LANES];
-            for (int j = 0; j < starts.length; j++) starts[j] = j * KC;
-            return starts;
+        float[] xPacked(int length) {
+            if (xPacked.length < length) xPacked = new float[length];
+            return xPacked;
+        }
+
+        float[] packed(int length) {
+            if (packed.length < length) packed = new float[length];
+            return packed;
+        }
+
+        float[] sums(int length) {
+            if (sums.length < length) sums = new float[length];
+            return sums;
         }
     }
 
@@ -81,16 +103,19 @@ public final class MatMul {
     }
 
     /**
-     * X as groups of MR rows, each k-major (xPacked[(g·in + k)·MR + i] = X[g·MR + i, k]), the last group padded
+     * X as groups of MR rows, each k-major (packed[(g·in + k)·MR + i] = X[g·MR + i, k]), the last group padded
      * with zero rows: a padded row is computed and thrown away, which keeps one kernel for every row count.
      */
-    private static float[] packRows(float[] x, int xOff, int ldx, int rows, int in) {
-        float[] packed = new float[groups(rows) * MR * in];
+    private static float[] packRows(float[] x, int xOff, int ldx, int rows, int in, float[] packed) {
         Parallel.forRange(groups(rows), Math.max(1, 8192 / Math.max(1, in)), (g0, g1) -> {
             for (int g = g0; g < g1; g++) {
-                int rowsHere = Math.min(MR, rows - g * MR);
-                for (int i = 0; i < rowsHere; i++) {
-                    int from = xOff + (g * MR + i) * ldx, to = g * MR * in + i;
+                for (int i = 0; i < MR; i++) {
+                    int to = g * MR * in + i;
+                    if (g * MR + i >= rows) {
+                        for (int k = 0; k < in; k++) packed[to + k * MR] = 0f;
+                        continue;
+                    }
+                    int from = xOff + (g * MR + i) * ldx;
                     for (int k = 0; k < in; k++) packed[to + k * MR] = x[from + k];
                 }
             }
@@ -102,10 +127,11 @@ public final class MatMul {
      * All rows of X against the NR outputs [o0, o0 + NR) of W, MC rows and KC inputs at a time. The last K block
      * adds straight into Y; a partial panel or a padded row group goes through {@code sums} and is copied after.
      */
-    private static void gemmPanel(float[] y, int yOff, int ldy, float[] xPacked, int rows, Tensor w, float[] bias, int o0, Panel panel) {
+    private static void gemmPanel(float[] y, int yOff, int ldy, float[] xPacked, int rows, Tensor w, float[] bias, int o0,
+                                  float[] packed, float[] sums, Scratch scratch) {
         int out = w.dim(0), in = w.dim(1), nr = Math.min(NR, out - o0);
-        float[] packed = panel.packed(), start = panel.start(), sums = panel.sums();
-        pack(w, o0, nr, panel);
+        float[] start = scratch.start;
+        pack(w, o0, nr, packed, scratch);
         java.util.Arrays.fill(start, 0f);
         if (bias != null) System.arraycopy(bias, o0, start, 0, nr);
         for (int r0 = 0; r0 < rows; r0 += MC) {
@@ -213,12 +239,12 @@ public final class MatMul {
      * widened into a small buffer, KC inputs each (L1-resident), and each k's LANES outputs gathered from it into
      * one vector store.
      */
-    private static void pack(Tensor w, int o0, int nr, Panel panel) {
+    private static void pack(Tensor w, int o0, int nr, float[] packed, Scratch scratch) {
         int in = w.dim(1), L = Vectors.LANES;
         DType type = w.dtype();
         MemorySegment seg = w.data();
-        float[] packed = panel.packed(), widened = panel.widened();
-        int[] gatherRows = panel.gatherRows();
+        float[] widened = scratch.widened;
+        int[] rowStarts = scratch.widenedRowStarts;
         for (int j0 = 0; j0 < NR; j0 += L) {
             for (int k0 = 0; k0 < in; k0 += KC) {
                 int kc = Math.min(KC, in - k0);
@@ -232,7 +258,7 @@ public final class MatMul {
                     for (; k + L <= kc; k += L) Vectors.load(type, seg, start + k).intoArray(widened, at + k);
                     for (; k < kc; k++) widened[at + k] = Scalar.weight(type, seg, start + k);
                 }
-                for (int k = 0; k < kc; k++) FloatVector.fromArray(Vectors.F, widened, k, gatherRows, 0).intoArray(packed, (k0 + k) * NR + j0);
+                for (int k = 0; k < kc; k++) FloatVector.fromArray(Vectors.F, widened, k, rowStarts, 0).intoArray(packed, (k0 + k) * NR + j0);
             }
         }
     }
