@@ -71,15 +71,20 @@ public final class MatMul {
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
     private static final class Scratch {
-        private float[] xPacked = new float[0], packed = new float[0], sums = new float[0];
-        /** LANES rows of W widened, KC inputs each, and where each row starts: the gather's source in {@link #pack}. */
-        final float[] widened = new float[Vectors.LANES * KC];
-        final int[] widenedRowStarts = new int[Vectors.LANES];
+        private float[] xPacked = new float[0], packed = new float[0], sums = new float[0], widened = new float[0];
+        /** Where each of the LANES rows in {@code widened} starts, for rows of {@code in} inputs: the gather's indexes. */
+        private final int[] widenedRowStarts = new int[Vectors.LANES];
         /** The panel's bias, or zero: each output's first addend. */
         final float[] start = new float[NR];
 
-        Scratch() {
-            for (int j = 0; j < widenedRowStarts.length; j++) widenedRowStarts[j] = j * KC;
+        float[] widened(int in) {
+            if (widened.length < Vectors.LANES * in) widened = new float[Vectors.LANES * in];
+            return widened;
+        }
+
+        int[] widenedRowStarts(int in) {
+            for (int j = 0; j < widenedRowStarts.length; j++) widenedRowStarts[j] = j * in;
+            return widenedRowStarts;
         }
 
         float[] xPacked(int length) {
@@ -235,31 +240,28 @@ public final class MatMul {
     }
 
     /**
-     * packed[k·NR + j] = W[o0 + j, k] widened to F32, for every k; columns j ≥ nr are zero. LANES rows at a time are
-     * widened into a small buffer, KC inputs each (L1-resident), and each k's LANES outputs gathered from it into
-     * one vector store.
+     * packed[k·NR + j] = W[o0 + j, k] widened to F32, for every k; columns j ≥ nr are zero. LANES whole rows at a time
+     * are widened into a buffer (one sequential read of W, which the prefetcher follows), then each k's LANES outputs
+     * are gathered from it into one vector store.
      */
     private static void pack(Tensor w, int o0, int nr, float[] packed, Scratch scratch) {
         int in = w.dim(1), L = Vectors.LANES;
         DType type = w.dtype();
         MemorySegment seg = w.data();
-        float[] widened = scratch.widened;
-        int[] rowStarts = scratch.widenedRowStarts;
+        float[] widened = scratch.widened(in);
+        int[] rowStarts = scratch.widenedRowStarts(in);
         for (int j0 = 0; j0 < NR; j0 += L) {
-            for (int k0 = 0; k0 < in; k0 += KC) {
-                int kc = Math.min(KC, in - k0);
-                for (int j = 0; j < L; j++) {
-                    int at = j * KC, k = 0;
-                    if (j0 + j >= nr) {
-                        java.util.Arrays.fill(widened, at, at + kc, 0f);
-                        continue;
-                    }
-                    long start = (long) (o0 + j0 + j) * in + k0;
-                    for (; k + L <= kc; k += L) Vectors.load(type, seg, start + k).intoArray(widened, at + k);
-                    for (; k < kc; k++) widened[at + k] = Scalar.weight(type, seg, start + k);
+            for (int j = 0; j < L; j++) {
+                int at = j * in, k = 0;
+                if (j0 + j >= nr) {
+                    java.util.Arrays.fill(widened, at, at + in, 0f);
+                    continue;
                 }
-                for (int k = 0; k < kc; k++) FloatVector.fromArray(Vectors.F, widened, k, rowStarts, 0).intoArray(packed, (k0 + k) * NR + j0);
+                long start = (long) (o0 + j0 + j) * in;
+                for (; k + L <= in; k += L) Vectors.load(type, seg, start + k).intoArray(widened, at + k);
+                for (; k < in; k++) widened[at + k] = Scalar.weight(type, seg, start + k);
             }
+            for (int k = 0; k < in; k++) FloatVector.fromArray(Vectors.F, widened, k, rowStarts, 0).intoArray(packed, k * NR + j0);
         }
     }
 
