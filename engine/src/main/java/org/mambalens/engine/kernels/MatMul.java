@@ -13,20 +13,29 @@ import java.lang.foreign.MemorySegment;
  *
  * <p>One row (decode) is a matrix-vector product, bound by the bytes of W: rows of W are split across
  * threads and each is a dot product with four vector accumulators. Several rows (prefill) use a
- * register-blocked GEMM: W is packed panel by panel (NR vectors of outputs × KC inputs, widened to F32,
- * small enough for L1) and a micro-kernel accumulates broadcasts of MR rows of X against it in MR × NR/LANES
- * vector registers: 2 × 6 where there are 16 registers (AVX2), 4 × 4 where there are 32 (AVX-512).
+ * register-blocked GEMM. X is packed once, MR rows interleaved per k, so that a micro-kernel reads its
+ * broadcasts from one contiguous stream; W is packed panel by panel (NR outputs × all inputs, widened to
+ * F32, k-major), and the panels are split across threads. The micro-kernel accumulates MR rows × NR/LANES
+ * vectors of outputs in registers over KC inputs: 2 × 6 where there are 16 registers (AVX2), 6 × 4 where
+ * there are 32 (AVX-512).
+ *
+ * <p>The summation order is fixed, whatever the tile, the thread count or the row count: each output sums
+ * its k in blocks of KC, each block an FMA chain from zero in k order, and the blocks are added in order to
+ * the bias (or zero). Only that order is part of the results; tiles, packing and threads only move data.
  */
 public final class MatMul {
     /**
      * The register tile, chosen from the vector width: with 16 vector registers (256-bit species, AVX2) 2 rows ×
-     * 6 vectors of outputs (12 accumulators); with 32 (512-bit, AVX-512) 4 rows × 4 vectors (16 accumulators),
-     * which loads half a vector less per FMA. Every output still sums its k in order, so both give the same bits.
+     * 6 vectors of outputs (12 accumulators); with 32 (512-bit, AVX-512) 6 rows × 4 vectors (24 accumulators, 4
+     * loads and 6 broadcasts per 24 FMAs). Both keep every output's order, so they give the same bits.
      */
     private static final boolean WIDE = Vectors.LANES >= 16;
     private static final int NR = (WIDE ? 4 : 6) * Vectors.LANES;
-    private static final int MR = WIDE ? 4 : 2;
-    private static final int KC = 128;
+    private static final int MR = WIDE ? 6 : 2;
+    /** Inputs per K block: part of the results' order (each block is summed from zero, then added). */
+    static final int KC = 128;
+    /** Rows per pass over a panel: their partial sums (MC × NR floats) stay in L2 between K blocks. */
+    private static final int MC = 256 / MR * MR;
 
     private MatMul() {
     }
@@ -46,32 +55,108 @@ public final class MatMul {
             matvec(y, yOff, x, xOff, w, bias);
             return;
         }
+        float[] xPacked = packRows(x, xOff, ldx, rows, in, SCRATCH.get().xPacked(groups(rows) * MR * in));
         int panels = (out + NR - 1) / NR;
         Parallel.forRange(panels, 1, (p0, p1) -> {
-            float[] packed = new float[KC * NR], row = new float[KC];
-            float[] tile = new float[MR * NR];
-            for (int p = p0; p < p1; p++) gemmPanel(y, yOff, ldy, x, xOff, ldx, rows, w, bias, p * NR, packed, row, tile);
+            Scratch scratch = SCRATCH.get();
+            float[] packed = scratch.packed(in * NR), sums = scratch.sums(Math.min(MC, groups(rows) * MR) * NR);
+            for (int p = p0; p < p1; p++) gemmPanel(y, yOff, ldy, xPacked, rows, w, bias, p * NR, packed, sums, scratch);
         });
     }
 
-    /** All rows of X against the NR outputs [o0, o0 + NR) of W, KC inputs at a time. */
-    private static void gemmPanel(float[] y, int yOff, int ldy, float[] x, int xOff, int ldx, int rows, Tensor w,
-                                  float[] bias, int o0, float[] packed, float[] row, float[] tile) {
+    /**
+     * Each thread's GEMM buffers, kept between calls and grown to the largest seen: allocating (and zeroing) them
+     * anew cost a few percent of a prefill GEMM. X packed is the calling thread's; the rest each panel's thread's.
+     */
+    private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
+
+    private static final class Scratch {
+        private float[] xPacked = new float[0], packed = new float[0], sums = new float[0], widened = new float[0];
+        /** Where each of the LANES rows in {@code widened} starts, for rows of {@code in} inputs: the gather's indexes. */
+        private final int[] widenedRowStarts = new int[Vectors.LANES];
+        /** The panel's bias, or zero: each output's first addend. */
+        final float[] start = new float[NR];
+
+        float[] widened(int in) {
+            if (widened.length < Vectors.LANES * in) widened = new float[Vectors.LANES * in];
+            return widened;
+        }
+
+        int[] widenedRowStarts(int in) {
+            for (int j = 0; j < widenedRowStarts.length; j++) widenedRowStarts[j] = j * in;
+            return widenedRowStarts;
+        }
+
+        float[] xPacked(int length) {
+            if (xPacked.length < length) xPacked = new float[length];
+            return xPacked;
+        }
+
+        float[] packed(int length) {
+            if (packed.length < length) packed = new float[length];
+            return packed;
+        }
+
+        float[] sums(int length) {
+            if (sums.length < length) sums = new float[length];
+            return sums;
+        }
+    }
+
+    private static int groups(int rows) {
+        return (rows + MR - 1) / MR;
+    }
+
+    /**
+     * X as groups of MR rows, each k-major (packed[(g·in + k)·MR + i] = X[g·MR + i, k]), the last group padded
+     * with zero rows: a padded row is computed and thrown away, which keeps one kernel for every row count.
+     */
+    private static float[] packRows(float[] x, int xOff, int ldx, int rows, int in, float[] packed) {
+        Parallel.forRange(groups(rows), Math.max(1, 8192 / Math.max(1, in)), (g0, g1) -> {
+            for (int g = g0; g < g1; g++) {
+                for (int i = 0; i < MR; i++) {
+                    int to = g * MR * in + i;
+                    if (g * MR + i >= rows) {
+                        for (int k = 0; k < in; k++) packed[to + k * MR] = 0f;
+                        continue;
+                    }
+                    int from = xOff + (g * MR + i) * ldx;
+                    for (int k = 0; k < in; k++) packed[to + k * MR] = x[from + k];
+                }
+            }
+        });
+        return packed;
+    }
+
+    /**
+     * All rows of X against the NR outputs [o0, o0 + NR) of W, MC rows and KC inputs at a time. The last K block
+     * adds straight into Y; a partial panel or a padded row group goes through {@code sums} and is copied after.
+     */
+    private static void gemmPanel(float[] y, int yOff, int ldy, float[] xPacked, int rows, Tensor w, float[] bias, int o0,
+                                  float[] packed, float[] sums, Scratch scratch) {
         int out = w.dim(0), in = w.dim(1), nr = Math.min(NR, out - o0);
-        for (int k0 = 0; k0 < in; k0 += KC) {
-            int kc = Math.min(KC, in - k0);
-            pack(w, o0, nr, k0, kc, packed, row);
-            boolean first = k0 == 0;
-            int r = 0;
-            for (; r + MR <= rows; r += MR) {
-                if (WIDE) micro4x4(x, xOff + r * ldx + k0, ldx, kc, packed, tile);
-                else micro2(x, xOff + r * ldx + k0, ldx, kc, packed, tile);
-                store(y, yOff + r * ldy + o0, ldy, MR, tile, nr, first, bias, o0);
+        float[] start = scratch.start;
+        pack(w, o0, nr, packed, scratch);
+        java.util.Arrays.fill(start, 0f);
+        if (bias != null) System.arraycopy(bias, o0, start, 0, nr);
+        for (int r0 = 0; r0 < rows; r0 += MC) {
+            int mc = Math.min(MC, rows - r0);
+            for (int k0 = 0; k0 < in; k0 += KC) {
+                int kc = Math.min(KC, in - k0);
+                boolean first = k0 == 0, last = k0 + kc == in;
+                float[] base = first ? start : sums;
+                int ldBase = first ? 0 : NR;
+                for (int r = 0; r < mc; r += MR) {
+                    boolean toY = last && nr == NR && r + MR <= mc;
+                    float[] dest = toY ? y : sums;
+                    int xo = ((r0 + r) / MR * in + k0) * MR, bo = r * ldBase;
+                    int dOff = toY ? yOff + (r0 + r) * ldy + o0 : r * NR, ldDest = toY ? ldy : NR;
+                    if (WIDE) micro6x4(xPacked, xo, kc, packed, k0 * NR, base, bo, ldBase, dest, dOff, ldDest);
+                    else micro2x6(xPacked, xo, kc, packed, k0 * NR, base, bo, ldBase, dest, dOff, ldDest);
+                }
             }
-            for (; r < rows; r++) {
-                micro1(x, xOff + r * ldx + k0, kc, packed, tile);
-                store(y, yOff + r * ldy + o0, ldy, 1, tile, nr, first, bias, o0);
-            }
+            int firstInSums = nr < NR ? 0 : mc / MR * MR;
+            for (int r = firstInSums; r < mc; r++) System.arraycopy(sums, r * NR, y, yOff + (r0 + r) * ldy + o0, nr);
         }
     }
 
@@ -154,140 +239,145 @@ public final class MatMul {
         return s;
     }
 
-    /** packed[k·NR + j] = W[o0 + j, k0 + k] widened to F32; columns j ≥ nr are zero. */
-    private static void pack(Tensor w, int o0, int nr, int k0, int kc, float[] packed, float[] row) {
+    /**
+     * packed[k·NR + j] = W[o0 + j, k] widened to F32, for every k; columns j ≥ nr are zero. LANES whole rows at a time
+     * are widened into a buffer (one sequential read of W, which the prefetcher follows), then each k's LANES outputs
+     * are gathered from it into one vector store.
+     */
+    private static void pack(Tensor w, int o0, int nr, float[] packed, Scratch scratch) {
         int in = w.dim(1), L = Vectors.LANES;
         DType type = w.dtype();
         MemorySegment seg = w.data();
-        if (nr < NR) java.util.Arrays.fill(packed, 0f);
-        for (int j = 0; j < nr; j++) {
-            long start = (long) (o0 + j) * in + k0;
-            int k = 0;
-            for (; k + L <= kc; k += L) Vectors.load(type, seg, start + k).intoArray(row, k);   // widen a row stretch at once
-            for (; k < kc; k++) row[k] = Scalar.weight(type, seg, start + k);
-            for (k = 0; k < kc; k++) packed[k * NR + j] = row[k];
+        float[] widened = scratch.widened(in);
+        int[] rowStarts = scratch.widenedRowStarts(in);
+        for (int j0 = 0; j0 < NR; j0 += L) {
+            for (int j = 0; j < L; j++) {
+                int at = j * in, k = 0;
+                if (j0 + j >= nr) {
+                    java.util.Arrays.fill(widened, at, at + in, 0f);
+                    continue;
+                }
+                long start = (long) (o0 + j0 + j) * in;
+                for (; k + L <= in; k += L) Vectors.load(type, seg, start + k).intoArray(widened, at + k);
+                for (; k < in; k++) widened[at + k] = Scalar.weight(type, seg, start + k);
+            }
+            for (int k = 0; k < in; k++) FloatVector.fromArray(Vectors.F, widened, k, rowStarts, 0).intoArray(packed, k * NR + j0);
         }
     }
 
     /**
-     * MR = 2 rows of X against a packed W panel of NR outputs: twelve vector accumulators stay in
-     * registers over the kc inputs, then go to {@code tile} [MR, NR]. No vector crosses a call, so none
-     * is ever boxed (a vector passed to a method C2 declines to inline is allocated on the heap).
+     * MR = 2 packed rows of X (x[xo + k·2 + i]) against a packed W panel of NR = 6 vectors: twelve accumulators stay
+     * in registers over the kc inputs, then d[dOff + i·ldd + j] = base[bo + i·ldb + j] + the sum (base is the
+     * panel's start with ldb = 0 on the first K block, the partial sums after). No vector crosses a call, so
+     * none is ever boxed (a vector passed to a method C2 declines to inline is allocated on the heap): hence the
+     * stores written out, as a helper taking a row's vectors was not inlined and ran 20× slower.
      */
-    private static void micro2(float[] x, int xo, int ldx, int kc, float[] packed, float[] tile) {
+    private static void micro2x6(float[] x, int xo, int kc, float[] packed, int po, float[] base, int bo, int ldb, float[] d, int dOff, int ldd) {
         int L = Vectors.LANES;
-        FloatVector c00 = FloatVector.zero(Vectors.F), c01 = c00, c02 = c00, c03 = c00, c04 = c00, c05 = c00,
-                c10 = c00, c11 = c00, c12 = c00, c13 = c00, c14 = c00, c15 = c00;
+        FloatVector c00 = FloatVector.zero(Vectors.F), c01 = c00, c02 = c00, c03 = c00, c04 = c00, c05 = c00, c10 = c00,
+                c11 = c00, c12 = c00, c13 = c00, c14 = c00, c15 = c00;
         for (int k = 0; k < kc; k++) {
-            FloatVector a0 = FloatVector.broadcast(Vectors.F, x[xo + k]);
-            FloatVector a1 = FloatVector.broadcast(Vectors.F, x[xo + ldx + k]);
-            int pk = k * NR;
-            FloatVector b = FloatVector.fromArray(Vectors.F, packed, pk);
-            c00 = b.fma(a0, c00);
-            c10 = b.fma(a1, c10);
-            b = FloatVector.fromArray(Vectors.F, packed, pk + L);
-            c01 = b.fma(a0, c01);
-            c11 = b.fma(a1, c11);
-            b = FloatVector.fromArray(Vectors.F, packed, pk + 2 * L);
-            c02 = b.fma(a0, c02);
-            c12 = b.fma(a1, c12);
-            b = FloatVector.fromArray(Vectors.F, packed, pk + 3 * L);
-            c03 = b.fma(a0, c03);
-            c13 = b.fma(a1, c13);
-            b = FloatVector.fromArray(Vectors.F, packed, pk + 4 * L);
-            c04 = b.fma(a0, c04);
-            c14 = b.fma(a1, c14);
-            b = FloatVector.fromArray(Vectors.F, packed, pk + 5 * L);
-            c05 = b.fma(a0, c05);
-            c15 = b.fma(a1, c15);
-        }
-        c00.intoArray(tile, 0);
-        c01.intoArray(tile, L);
-        c02.intoArray(tile, 2 * L);
-        c03.intoArray(tile, 3 * L);
-        c04.intoArray(tile, 4 * L);
-        c05.intoArray(tile, 5 * L);
-        c10.intoArray(tile, NR);
-        c11.intoArray(tile, NR + L);
-        c12.intoArray(tile, NR + 2 * L);
-        c13.intoArray(tile, NR + 3 * L);
-        c14.intoArray(tile, NR + 4 * L);
-        c15.intoArray(tile, NR + 5 * L);
-    }
-
-    /** MR = 4 rows against a panel of NR = 4 vectors (the 512-bit tile): sixteen accumulators, four broadcasts and four loads per k. */
-    private static void micro4x4(float[] x, int xo, int ldx, int kc, float[] packed, float[] tile) {
-        int L = Vectors.LANES;
-        FloatVector c00 = FloatVector.zero(Vectors.F), c01 = c00, c02 = c00, c03 = c00, c10 = c00, c11 = c00, c12 = c00, c13 = c00,
-                c20 = c00, c21 = c00, c22 = c00, c23 = c00, c30 = c00, c31 = c00, c32 = c00, c33 = c00;
-        for (int k = 0; k < kc; k++) {
-            int pk = k * NR;
-            FloatVector b0 = FloatVector.fromArray(Vectors.F, packed, pk), b1 = FloatVector.fromArray(Vectors.F, packed, pk + L),
-                    b2 = FloatVector.fromArray(Vectors.F, packed, pk + 2 * L), b3 = FloatVector.fromArray(Vectors.F, packed, pk + 3 * L);
-            FloatVector a = FloatVector.broadcast(Vectors.F, x[xo + k]);
+            int pk = po + k * NR, xk = xo + k * 2;
+            FloatVector b0 = FloatVector.fromArray(Vectors.F, packed, pk), b1 = FloatVector.fromArray(Vectors.F, packed, pk + L), b2 = FloatVector.fromArray(Vectors.F, packed, pk + 2 * L),
+                    b3 = FloatVector.fromArray(Vectors.F, packed, pk + 3 * L), b4 = FloatVector.fromArray(Vectors.F, packed, pk + 4 * L), b5 = FloatVector.fromArray(Vectors.F, packed, pk + 5 * L);
+            FloatVector a = FloatVector.broadcast(Vectors.F, x[xk]);
             c00 = b0.fma(a, c00);
             c01 = b1.fma(a, c01);
             c02 = b2.fma(a, c02);
             c03 = b3.fma(a, c03);
-            a = FloatVector.broadcast(Vectors.F, x[xo + ldx + k]);
+            c04 = b4.fma(a, c04);
+            c05 = b5.fma(a, c05);
+            a = FloatVector.broadcast(Vectors.F, x[xk + 1]);
             c10 = b0.fma(a, c10);
             c11 = b1.fma(a, c11);
             c12 = b2.fma(a, c12);
             c13 = b3.fma(a, c13);
-            a = FloatVector.broadcast(Vectors.F, x[xo + 2 * ldx + k]);
+            c14 = b4.fma(a, c14);
+            c15 = b5.fma(a, c15);
+        }
+        FloatVector.fromArray(Vectors.F, base, bo).add(c00).intoArray(d, dOff);
+        FloatVector.fromArray(Vectors.F, base, bo + L).add(c01).intoArray(d, dOff + L);
+        FloatVector.fromArray(Vectors.F, base, bo + 2 * L).add(c02).intoArray(d, dOff + 2 * L);
+        FloatVector.fromArray(Vectors.F, base, bo + 3 * L).add(c03).intoArray(d, dOff + 3 * L);
+        FloatVector.fromArray(Vectors.F, base, bo + 4 * L).add(c04).intoArray(d, dOff + 4 * L);
+        FloatVector.fromArray(Vectors.F, base, bo + 5 * L).add(c05).intoArray(d, dOff + 5 * L);
+        FloatVector.fromArray(Vectors.F, base, bo + ldb).add(c10).intoArray(d, dOff + ldd);
+        FloatVector.fromArray(Vectors.F, base, bo + ldb + L).add(c11).intoArray(d, dOff + ldd + L);
+        FloatVector.fromArray(Vectors.F, base, bo + ldb + 2 * L).add(c12).intoArray(d, dOff + ldd + 2 * L);
+        FloatVector.fromArray(Vectors.F, base, bo + ldb + 3 * L).add(c13).intoArray(d, dOff + ldd + 3 * L);
+        FloatVector.fromArray(Vectors.F, base, bo + ldb + 4 * L).add(c14).intoArray(d, dOff + ldd + 4 * L);
+        FloatVector.fromArray(Vectors.F, base, bo + ldb + 5 * L).add(c15).intoArray(d, dOff + ldd + 5 * L);
+    }
+
+    /**
+     * MR = 6 packed rows against a panel of NR = 4 vectors (the 512-bit tile), as {@link #micro2x6}: 24 accumulators,
+     * 4 loads and 6 broadcasts per k. Six rows, not eight: C2 hoists every broadcast of an iteration ahead of the
+     * FMAs, so 8 × 3 (32 live vectors) spills, while 6 × 4 needs 4 + 1 + 24 registers.
+     */
+    private static void micro6x4(float[] x, int xo, int kc, float[] packed, int po, float[] base, int bo, int ldb, float[] d, int dOff, int ldd) {
+        int L = Vectors.LANES;
+        FloatVector c00 = FloatVector.zero(Vectors.F), c01 = c00, c02 = c00, c03 = c00, c10 = c00, c11 = c00, c12 = c00,
+                c13 = c00, c20 = c00, c21 = c00, c22 = c00, c23 = c00, c30 = c00, c31 = c00, c32 = c00, c33 = c00, c40 = c00,
+                c41 = c00, c42 = c00, c43 = c00, c50 = c00, c51 = c00, c52 = c00, c53 = c00;
+        for (int k = 0; k < kc; k++) {
+            int pk = po + k * NR, xk = xo + k * 6;
+            FloatVector b0 = FloatVector.fromArray(Vectors.F, packed, pk), b1 = FloatVector.fromArray(Vectors.F, packed, pk + L),
+                    b2 = FloatVector.fromArray(Vectors.F, packed, pk + 2 * L), b3 = FloatVector.fromArray(Vectors.F, packed, pk + 3 * L);
+            FloatVector a = FloatVector.broadcast(Vectors.F, x[xk]);
+            c00 = b0.fma(a, c00);
+            c01 = b1.fma(a, c01);
+            c02 = b2.fma(a, c02);
+            c03 = b3.fma(a, c03);
+            a = FloatVector.broadcast(Vectors.F, x[xk + 1]);
+            c10 = b0.fma(a, c10);
+            c11 = b1.fma(a, c11);
+            c12 = b2.fma(a, c12);
+            c13 = b3.fma(a, c13);
+            a = FloatVector.broadcast(Vectors.F, x[xk + 2]);
             c20 = b0.fma(a, c20);
             c21 = b1.fma(a, c21);
             c22 = b2.fma(a, c22);
             c23 = b3.fma(a, c23);
-            a = FloatVector.broadcast(Vectors.F, x[xo + 3 * ldx + k]);
+            a = FloatVector.broadcast(Vectors.F, x[xk + 3]);
             c30 = b0.fma(a, c30);
             c31 = b1.fma(a, c31);
             c32 = b2.fma(a, c32);
             c33 = b3.fma(a, c33);
+            a = FloatVector.broadcast(Vectors.F, x[xk + 4]);
+            c40 = b0.fma(a, c40);
+            c41 = b1.fma(a, c41);
+            c42 = b2.fma(a, c42);
+            c43 = b3.fma(a, c43);
+            a = FloatVector.broadcast(Vectors.F, x[xk + 5]);
+            c50 = b0.fma(a, c50);
+            c51 = b1.fma(a, c51);
+            c52 = b2.fma(a, c52);
+            c53 = b3.fma(a, c53);
         }
-        c00.intoArray(tile, 0);
-        c01.intoArray(tile, L);
-        c02.intoArray(tile, 2 * L);
-        c03.intoArray(tile, 3 * L);
-        c10.intoArray(tile, NR);
-        c11.intoArray(tile, NR + L);
-        c12.intoArray(tile, NR + 2 * L);
-        c13.intoArray(tile, NR + 3 * L);
-        c20.intoArray(tile, 2 * NR);
-        c21.intoArray(tile, 2 * NR + L);
-        c22.intoArray(tile, 2 * NR + 2 * L);
-        c23.intoArray(tile, 2 * NR + 3 * L);
-        c30.intoArray(tile, 3 * NR);
-        c31.intoArray(tile, 3 * NR + L);
-        c32.intoArray(tile, 3 * NR + 2 * L);
-        c33.intoArray(tile, 3 * NR + 3 * L);
-    }
-
-    /**
-     * One row of X against the packed panel (the rows a full tile leaves over), one vector of outputs at a time:
-     * each output sums its k in the same order as in the tiles, for either width.
-     */
-    private static void micro1(float[] x, int xo, int kc, float[] packed, float[] tile) {
-        for (int j = 0; j < NR; j += Vectors.LANES) {
-            FloatVector c = FloatVector.zero(Vectors.F);
-            for (int k = 0; k < kc; k++) c = FloatVector.fromArray(Vectors.F, packed, k * NR + j).fma(FloatVector.broadcast(Vectors.F, x[xo + k]), c);
-            c.intoArray(tile, j);
-        }
-    }
-
-    /** Adds (or, on the first K block, writes with the bias) `rows` rows of the tile into Y. */
-    private static void store(float[] y, int yo, int ldy, int rows, float[] tile, int nr, boolean first, float[] bias, int o0) {
-        for (int r = 0; r < rows; r++) {
-            int row = yo + r * ldy, t = r * NR, j = 0;
-            if (nr == NR) {
-                for (; j < NR; j += Vectors.LANES) {
-                    FloatVector base = first ? (bias == null ? FloatVector.zero(Vectors.F) : FloatVector.fromArray(Vectors.F, bias, o0 + j))
-                            : FloatVector.fromArray(Vectors.F, y, row + j);
-                    base.add(FloatVector.fromArray(Vectors.F, tile, t + j)).intoArray(y, row + j);
-                }
-            }
-            for (; j < nr; j++) y[row + j] = (first ? (bias == null ? 0f : bias[o0 + j]) : y[row + j]) + tile[t + j];
-        }
+        FloatVector.fromArray(Vectors.F, base, bo).add(c00).intoArray(d, dOff);
+        FloatVector.fromArray(Vectors.F, base, bo + L).add(c01).intoArray(d, dOff + L);
+        FloatVector.fromArray(Vectors.F, base, bo + 2 * L).add(c02).intoArray(d, dOff + 2 * L);
+        FloatVector.fromArray(Vectors.F, base, bo + 3 * L).add(c03).intoArray(d, dOff + 3 * L);
+        FloatVector.fromArray(Vectors.F, base, bo + ldb).add(c10).intoArray(d, dOff + ldd);
+        FloatVector.fromArray(Vectors.F, base, bo + ldb + L).add(c11).intoArray(d, dOff + ldd + L);
+        FloatVector.fromArray(Vectors.F, base, bo + ldb + 2 * L).add(c12).intoArray(d, dOff + ldd + 2 * L);
+        FloatVector.fromArray(Vectors.F, base, bo + ldb + 3 * L).add(c13).intoArray(d, dOff + ldd + 3 * L);
+        FloatVector.fromArray(Vectors.F, base, bo + 2 * ldb).add(c20).intoArray(d, dOff + 2 * ldd);
+        FloatVector.fromArray(Vectors.F, base, bo + 2 * ldb + L).add(c21).intoArray(d, dOff + 2 * ldd + L);
+        FloatVector.fromArray(Vectors.F, base, bo + 2 * ldb + 2 * L).add(c22).intoArray(d, dOff + 2 * ldd + 2 * L);
+        FloatVector.fromArray(Vectors.F, base, bo + 2 * ldb + 3 * L).add(c23).intoArray(d, dOff + 2 * ldd + 3 * L);
+        FloatVector.fromArray(Vectors.F, base, bo + 3 * ldb).add(c30).intoArray(d, dOff + 3 * ldd);
+        FloatVector.fromArray(Vectors.F, base, bo + 3 * ldb + L).add(c31).intoArray(d, dOff + 3 * ldd + L);
+        FloatVector.fromArray(Vectors.F, base, bo + 3 * ldb + 2 * L).add(c32).intoArray(d, dOff + 3 * ldd + 2 * L);
+        FloatVector.fromArray(Vectors.F, base, bo + 3 * ldb + 3 * L).add(c33).intoArray(d, dOff + 3 * ldd + 3 * L);
+        FloatVector.fromArray(Vectors.F, base, bo + 4 * ldb).add(c40).intoArray(d, dOff + 4 * ldd);
+        FloatVector.fromArray(Vectors.F, base, bo + 4 * ldb + L).add(c41).intoArray(d, dOff + 4 * ldd + L);
+        FloatVector.fromArray(Vectors.F, base, bo + 4 * ldb + 2 * L).add(c42).intoArray(d, dOff + 4 * ldd + 2 * L);
+        FloatVector.fromArray(Vectors.F, base, bo + 4 * ldb + 3 * L).add(c43).intoArray(d, dOff + 4 * ldd + 3 * L);
+        FloatVector.fromArray(Vectors.F, base, bo + 5 * ldb).add(c50).intoArray(d, dOff + 5 * ldd);
+        FloatVector.fromArray(Vectors.F, base, bo + 5 * ldb + L).add(c51).intoArray(d, dOff + 5 * ldd + L);
+        FloatVector.fromArray(Vectors.F, base, bo + 5 * ldb + 2 * L).add(c52).intoArray(d, dOff + 5 * ldd + 2 * L);
+        FloatVector.fromArray(Vectors.F, base, bo + 5 * ldb + 3 * L).add(c53).intoArray(d, dOff + 5 * ldd + 3 * L);
     }
 
     private static void checkBounds(float[] y, int yOff, int ldy, int out, float[] x, int xOff, int ldx, int in, int rows) {

@@ -55,6 +55,36 @@ class KernelsTest {
         }
     }
 
+    /**
+     * The GEMM's bits are its documented order, whatever the tile, the padding of the last row group, a partial
+     * panel, the row blocks or the threads: per output, K blocks of {@code MatMul.KC} each summed as an FMA chain
+     * from zero, added in order to the bias (or zero).
+     */
+    @ParameterizedTest
+    @EnumSource(value = DType.class, names = {"F32", "BF16", "F16"})
+    void matmulSumsInItsDocumentedOrder(DType type) {
+        int[][] sizes = {{2, 5, 3}, {7, 300, 70}, {13, 129, 65}, {6, 256, 64}, {301, 140, 100}, {20, 513, 200}};
+        for (int[] s : sizes) {
+            int rows = s[0], in = s[1], out = s[2], ldx = in + 3, ldy = out + 2;
+            Tensor w = weight(type, out, in);
+            float[] x = randoms(1 + rows * ldx), y = new float[rows * ldy];
+            float[] bias = s[0] % 2 == 0 ? null : randoms(out);
+            MatMul.matmul(y, 0, ldy, x, 1, ldx, rows, w, bias);
+            for (int r = 0; r < rows; r++) {
+                for (int o = 0; o < out; o++) {
+                    float expected = bias == null ? 0f : bias[o];
+                    for (int k0 = 0; k0 < in; k0 += MatMul.KC) {
+                        float block = 0f;
+                        for (int k = k0; k < Math.min(in, k0 + MatMul.KC); k++) block = Math.fma(x[1 + r * ldx + k], w.getFloat((long) o * in + k), block);
+                        expected += block;
+                    }
+                    assertThat(Float.floatToRawIntBits(y[r * ldy + o])).as("%s %s at %d, %d", type, java.util.Arrays.toString(s), r, o)
+                            .isEqualTo(Float.floatToRawIntBits(expected));
+                }
+            }
+        }
+    }
+
     @Test
     void matmulHonoursStridesAndOffsets() {
         int rows = 9, in = 40, out = 24, ldx = 50, ldy = 30;
