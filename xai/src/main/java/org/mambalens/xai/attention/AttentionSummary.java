@@ -90,19 +90,20 @@ public record AttentionSummary(int count, int tokens,
      * triangle is zeros, which count in the minimum and maximum.
      */
     static final class CausalAccumulator {
-        final int tokens;
+        final int tokens, stride;                 // stride: AttentionKernels.sumStride, room for the kernels' whole vectors
         final boolean bidirectional;
-        final float[] sumF, posF, sumB, posB;     // [T, T], strict lower triangles in each direction's own order
+        final float[] sumF, posF, sumB, posB;     // [T, stride], strict lower triangles in each direction's own order
         final double[] diagSum, diagPos;          // [T], the combined diagonal
         float min = Float.POSITIVE_INFINITY, max = Float.NEGATIVE_INFINITY;
 
         CausalAccumulator(int tokens, boolean bidirectional) {
             this.tokens = tokens;
             this.bidirectional = bidirectional;
-            sumF = new float[tokens * tokens];
-            posF = new float[tokens * tokens];
-            sumB = bidirectional ? new float[tokens * tokens] : null;
-            posB = bidirectional ? new float[tokens * tokens] : null;
+            stride = AttentionKernels.sumStride(tokens, HiddenAttention.CHUNK);
+            sumF = new float[tokens * stride];
+            posF = new float[tokens * stride];
+            sumB = bidirectional ? new float[tokens * stride] : null;
+            posB = bidirectional ? new float[tokens * stride] : null;
             diagSum = new double[tokens];
             diagPos = new double[tokens];
             if (!bidirectional && tokens > 1) min = max = 0f;
@@ -133,41 +134,28 @@ public record AttentionSummary(int count, int tokens,
             }
         }
 
-        /**
-         * Sums of a group of channels over one block of one direction's strict lower triangle: rows [i0, i1),
-         * columns from j0, the block's (i, j) at (i − i0)·q + (j − j0) of blockSum and blockPos.
-         */
-        void addBlock(boolean backward, int i0, int i1, int j0, int q, float[] blockSum, float[] blockPos) {
-            float[] sum = backward ? sumB : sumF, pos = backward ? posB : posF;
-            int T = tokens;
-            for (int i = i0; i < i1; i++) {
-                int n = Math.min(j0 + q, i) - j0;                               // strictly below the diagonal: none if i ≤ j0
-                Elementwise.addInPlace(sum, i * T + j0, blockSum, (i - i0) * q, n);
-                Elementwise.addInPlace(pos, i * T + j0, blockPos, (i - i0) * q, n);
-            }
-        }
-
         /** Extends the running minimum and maximum. */
         void observe(float lo, float hi) {
             min = Math.min(min, lo);
             max = Math.max(max, hi);
         }
 
+        /** A matrix [T, T] below its diagonal into the sums: row i, columns [0, i). */
         private void lower(float[] m, float[] sum, float[] pos) {
             float[] extremes = {min, max};
-            for (int i = 1; i < tokens; i++) AttentionKernels.accumulate(sum, pos, extremes, m, i * tokens, i);   // row i, columns [0, i)
+            for (int i = 1; i < tokens; i++) AttentionKernels.accumulate(sum, pos, i * stride, 0, extremes, m, i * tokens, 0, 1, i);
             min = extremes[0];
             max = extremes[1];
         }
 
         /** Adds another thread's sums into this one. */
         void merge(CausalAccumulator o) {
-            for (int k = 0; k < sumF.length; k++) {
-                sumF[k] += o.sumF[k];
-                posF[k] += o.posF[k];
+            for (int i = 1; i < tokens; i++) {                              // below the diagonal: row i, columns [0, i)
+                Elementwise.addInPlace(sumF, i * stride, o.sumF, i * stride, i);
+                Elementwise.addInPlace(posF, i * stride, o.posF, i * stride, i);
                 if (bidirectional) {
-                    sumB[k] += o.sumB[k];
-                    posB[k] += o.posB[k];
+                    Elementwise.addInPlace(sumB, i * stride, o.sumB, i * stride, i);
+                    Elementwise.addInPlace(posB, i * stride, o.posB, i * stride, i);
                 }
             }
             for (int i = 0; i < tokens; i++) {
@@ -183,9 +171,9 @@ public record AttentionSummary(int count, int tokens,
             float[] mean = new float[T * T], pos = new float[T * T];
             for (int i = 0; i < T; i++) {
                 for (int j = 0; j < T; j++) {
-                    int k = i * T + j, flipped = (T - 1 - i) * T + (T - 1 - j);
-                    double s = i > j ? sumF[k] : i == j ? diagSum[i] : bidirectional ? sumB[flipped] : 0;
-                    double p = i > j ? posF[k] : i == j ? diagPos[i] : bidirectional ? posB[flipped] : 0;
+                    int k = i * T + j, below = i * stride + j, flipped = (T - 1 - i) * stride + (T - 1 - j);
+                    double s = i > j ? sumF[below] : i == j ? diagSum[i] : bidirectional ? sumB[flipped] : 0;
+                    double p = i > j ? posF[below] : i == j ? diagPos[i] : bidirectional ? posB[flipped] : 0;
                     mean[k] = (float) (s / count);
                     pos[k] = (float) (p / count);
                 }
