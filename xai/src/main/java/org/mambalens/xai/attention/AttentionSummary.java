@@ -93,7 +93,7 @@ public record AttentionSummary(int count, int tokens,
         final int tokens, stride;                 // stride: AttentionKernels.sumStride, room for the kernels' whole vectors
         final boolean bidirectional;
         final float[] sumF, posF, sumB, posB;     // [T, stride], strict lower triangles in each direction's own order
-        final double[] diagSum, diagPos;          // [T], the combined diagonal
+        final float[] diagSum, diagPos, diagonal; // [T], the combined diagonal's sums, and one channel's
         float min = Float.POSITIVE_INFINITY, max = Float.NEGATIVE_INFINITY;
 
         CausalAccumulator(int tokens, boolean bidirectional) {
@@ -104,8 +104,9 @@ public record AttentionSummary(int count, int tokens,
             posF = new float[tokens * stride];
             sumB = bidirectional ? new float[tokens * stride] : null;
             posB = bidirectional ? new float[tokens * stride] : null;
-            diagSum = new double[tokens];
-            diagPos = new double[tokens];
+            diagSum = new float[tokens];
+            diagPos = new float[tokens];
+            diagonal = new float[tokens];
             if (!bidirectional && tokens > 1) min = max = 0f;
         }
 
@@ -125,13 +126,11 @@ public record AttentionSummary(int count, int tokens,
         /** One channel's diagonals, each direction in its own order; the backward one may be null. */
         void addDiagonal(float[] fwd, float[] bwd) {
             int T = tokens;
-            for (int i = 0; i < T; i++) {
-                float v = fwd[i] + (bwd == null ? 0f : bwd[T - 1 - i]);
-                diagSum[i] += v;
-                if (v > 0) diagPos[i] += v;
-                min = Math.min(min, v);
-                max = Math.max(max, v);
-            }
+            for (int i = 0; i < T; i++) diagonal[i] = fwd[i] + (bwd == null ? 0f : bwd[T - 1 - i]);
+            float[] extremes = {min, max};
+            AttentionKernels.accumulate(diagSum, diagPos, 0, 0, extremes, diagonal, 0, 0, 1, T);
+            min = extremes[0];
+            max = extremes[1];
         }
 
         /** Extends the running minimum and maximum. */
@@ -158,10 +157,8 @@ public record AttentionSummary(int count, int tokens,
                     Elementwise.addInPlace(posB, i * stride, o.posB, i * stride, i);
                 }
             }
-            for (int i = 0; i < tokens; i++) {
-                diagSum[i] += o.diagSum[i];
-                diagPos[i] += o.diagPos[i];
-            }
+            Elementwise.addInPlace(diagSum, o.diagSum, tokens);
+            Elementwise.addInPlace(diagPos, o.diagPos, tokens);
             min = Math.min(min, o.min);
             max = Math.max(max, o.max);
         }

@@ -21,13 +21,17 @@ import java.util.Arrays;
  * in (0, 1]. With the middle factor folded into the column factors, a row block's stretch of α left of its
  * diagonal block is one rank-N product, row factors [Q, N] times column factors [N, columns]
  * ({@link AttentionKernels#product}): 2·L·N + (L/Q)²·N exponentials per channel instead of L²·N/2, and vector
- * FMAs for the rest. The diagonal block splits at i₀ alone, whose column factor grows as exp(|A|·span); a
+ * FMAs for the rest. Row blocks go {@link #SUPER} at a time: the columns before such a super-block, starting
+ * at token s, are scaled once for all of its rows by exp(A(S_s − S_{j₁})), and each row block's factors by
+ * exp(A(S_{i₀} − S_s)). The diagonal block splits at i₀ alone, whose column factor grows as exp(|A|·span); a
  * block whose span could overflow a float (trained models' Δ add up fast) walks each row leftwards instead,
  * multiplying in one Ā_j = exp(A·Δ_j) ≤ 1 per step in double: at most Q factors, never growing.
  */
 public final class HiddenAttention {
     /** Tokens per block. */
     static final int BLOCK = AttentionKernels.BLOCK;
+    /** Row blocks per super-block, whose rows share the scaled factors of the columns before it. */
+    static final int SUPER = 4;
     /**
      * Columns of a row block computed at a time: a chunk's scaled column factors, its stretch of α and the
      * summary's sums it touches stay in L1.
@@ -45,21 +49,16 @@ public final class HiddenAttention {
 
     private final MixerTrace t;
     private final int blocks;
-    private final double[] prefix;   // S [E, L]: S_i[c] = Σ_{k ≤ i} Δ_k[c], in double, one channel per row
-    private final float[] bByState;  // B [N, L], transposed so that a state's column factors are contiguous
+    private final float[] bByState;  // B [N, blocks·Q], transposed so that a state's column factors are contiguous; zeros past L
 
     private HiddenAttention(MixerTrace trace) {
         this.t = trace;
-        int L = trace.length(), E = trace.channels(), N = trace.stateSize();
+        int L = trace.length(), N = trace.stateSize();
         blocks = blocks(trace);
-        prefix = new double[E * L];
-        double[] running = new double[E];
-        for (int i = 0; i < L; i++) {                                       // token by token: Δ is [L, E]
-            for (int c = 0; c < E; c++) prefix[c * L + i] = running[c] += trace.delta()[i * E + c];
-        }
-        bByState = new float[N * L];
+        int padded = blocks * BLOCK;
+        bByState = new float[N * padded];
         for (int j = 0; j < L; j++) {
-            for (int n = 0; n < N; n++) bByState[n * L + j] = trace.b(j, n);
+            for (int n = 0; n < N; n++) bByState[n * padded + j] = trace.b(j, n);
         }
     }
 
@@ -78,8 +77,9 @@ public final class HiddenAttention {
     /** α_c[i, j] straight from the definition (0 above the diagonal). */
     public double weight(int c, int i, int j) {
         if (j > i) return 0;
-        int L = t.length(), N = t.stateSize();
-        double decay = prefix[c * L + i] - prefix[c * L + j], sum = 0;
+        int N = t.stateSize();
+        double decay = 0, sum = 0;                                          // S_i − S_j = Σ_{k ∈ (j, i]} Δ_k
+        for (int k = j + 1; k <= i; k++) decay += t.delta(k, c);
         for (int n = 0; n < N; n++) sum += t.c(i, n) * Math.exp(t.a()[c * N + n] * decay) * t.b(j, n);
         return sum * t.delta(j, c);
     }
@@ -101,14 +101,24 @@ public final class HiddenAttention {
     /** One channel's row and column factors, made by {@link #prepare}; rows and columns past L are zeros. */
     static final class Factors {
         final float[] rows;      // [blocks·Q, N]  C_i[n]·exp(A_n(S_i − S_{i₀})), i₀ the first token of i's block
+        final double[] prefix;   // [L]  S_i = Σ_{k ≤ i} Δ_k, in double
         final float[] columns;   // [N, stride]  Δ_j·B_j[n]·exp(A_n(S_{j₁} − S_j)), j₁ the last token of j's block
         final int stride;        // L rounded up to whole blocks
         float largestRate;       // max_n |A_n|, for the diagonal blocks' overflow check
+        // Made when first needed for the channel: the columns before super-block farFor's first token s times
+        // exp(A(S_s − S_{j₁})), and row block rowsFarFor's row factors times exp(A(S_{i₀} − S_s)), so that
+        // α[i, j] = Σ_n rowsFar[i, n]·far[n, j] there.
+        final float[] far;       // [N, stride]
+        final float[] rowsFar;   // [Q, N]
+        int farFor, rowsFarFor;
 
         Factors(MixerTrace t) {
             stride = blocks(t) * BLOCK;
+            prefix = new double[t.length()];
             rows = new float[blocks(t) * BLOCK * t.stateSize()];
             columns = new float[t.stateSize() * stride];
+            far = new float[t.stateSize() * stride];
+            rowsFar = new float[BLOCK * t.stateSize()];
         }
     }
 
@@ -117,9 +127,9 @@ public final class HiddenAttention {
         final Factors factors;
         final float[] scaled;     // [N, CHUNK]  a chunk's column factors times their middle factors
         final float[] tile;       // [Q, CHUNK]  α for a row block and a chunk of columns
-        final float[] middle;     // [CHUNK / Q, N]  exp(A(S_{i₀} − S_{j₁})) between a row block and each column block of a chunk
-        final float[] toEnd;      // [L]  S_{j₁} − S_j
-        final float[] deltas;     // [L]  Δ_j of the channel
+        final float[] middle;     // [blocks, N]  exp(A(S_{i₀} − S_{j₁})) between a row (super-)block and each column block
+        final float[] toEnd;      // [blocks·Q]  S_{j₁} − S_j
+        final float[] deltas;     // [blocks·Q]  Δ_j of the channel, zeros past L
         final double[] walkDecay; // [Q, N]  Ā_j inside a block, in double, for the walk
         final double[] walkChain; // [N]
 
@@ -128,9 +138,9 @@ public final class HiddenAttention {
             factors = new Factors(t);
             scaled = new float[N * CHUNK];
             tile = new float[BLOCK * CHUNK];
-            middle = new float[CHUNK / BLOCK * N];
-            toEnd = new float[t.length()];
-            deltas = new float[t.length()];
+            middle = new float[blocks(t) * N];
+            toEnd = new float[blocks(t) * BLOCK];
+            deltas = new float[blocks(t) * BLOCK];
             walkDecay = new double[BLOCK * N];
             walkChain = new double[N];
         }
@@ -162,45 +172,79 @@ public final class HiddenAttention {
 
     /** Channel c's row and column factors into f, each an exponential of a prefix-sum difference (ws: scratch). */
     void prepare(int c, Factors f, Workspace ws) {
-        int L = t.length(), N = t.stateSize(), E = t.channels(), ld = f.stride, s0 = c * L;
+        int L = t.length(), N = t.stateSize(), E = t.channels(), ld = f.stride;
         float[] a = t.a();
+        double running = 0;
+        for (int i = 0; i < L; i++) f.prefix[i] = running += t.delta()[i * E + c];
+        f.farFor = f.rowsFarFor = -1;
         f.largestRate = 0;
         for (int n = 0; n < N; n++) f.largestRate = Math.max(f.largestRate, Math.abs(a[c * N + n]));
         for (int first = 0; first < L; first += BLOCK) {
             int last = Math.min(L, first + BLOCK) - 1;
             for (int i = first; i <= last; i++) {
-                Elementwise.expOfScaled(f.rows, i * N, a, c * N, (float) (prefix[s0 + i] - prefix[s0 + first]), N);
-                Elementwise.multiply(f.rows, i * N, f.rows, i * N, t.c(), i * N, N);
-                ws.toEnd[i] = (float) (prefix[s0 + last] - prefix[s0 + i]);
+                Elementwise.expOfScaled(f.rows, i * N, a, c * N, (float) (f.prefix[i] - f.prefix[first]), N);
+                ws.toEnd[i] = (float) (f.prefix[last] - f.prefix[i]);
                 ws.deltas[i] = t.delta()[i * E + c];
             }
         }
+        Elementwise.multiply(f.rows, 0, f.rows, 0, t.c(), 0, L * N);
         for (int n = 0; n < N; n++) {
-            Elementwise.expOfScaled(f.columns, n * ld, ws.toEnd, 0, a[c * N + n], L);
-            Elementwise.multiply(f.columns, n * ld, f.columns, n * ld, bByState, n * L, L);
-            Elementwise.multiply(f.columns, n * ld, f.columns, n * ld, ws.deltas, 0, L);
+            Elementwise.expOfScaled(f.columns, n * ld, ws.toEnd, 0, a[c * N + n], ld);      // whole vectors: B and Δ are zeros past L
+            Elementwise.multiply(f.columns, n * ld, f.columns, n * ld, bByState, n * ld, ld);
+            Elementwise.multiply(f.columns, n * ld, f.columns, n * ld, ws.deltas, 0, ld);
         }
     }
 
     /**
      * Row block bi of α_c for the columns [j0, j0 + width) (j0 a multiple of Q, width ≤ CHUNK, ending at the
      * diagonal block's end at the latest) into ws.tile: (i, j) at (i − i₀)·CHUNK + (j − j0), for j ≤ i; the
-     * rest of the tile is left undefined.
+     * rest of the tile is left undefined. Columns before bi's super-block come from its far factors; the
+     * super-block's own columns have a middle factor per column block, folded into ws.scaled here.
      */
     void chunk(int c, int bi, int j0, int width, Factors f, Workspace ws) {
-        int L = t.length(), N = t.stateSize(), Q = BLOCK, s0 = c * L, columnBlocks = width / Q, diagonal = bi - j0 / Q;
-        int padded = roundUp(width, AttentionKernels.PRODUCT_WIDTH);
-        boolean walk = diagonal < columnBlocks && f.largestRate * span(c, bi) > SAFE_SPAN;
-        for (int b = 0; b < columnBlocks; b++) {                                   // exp(A(S_{i₀} − S_{j₁})) towards each column block
-            int j1 = Math.min(L, j0 + b * Q + Q) - 1;
-            if (b == diagonal && walk) Arrays.fill(ws.middle, b * N, (b + 1) * N, 0f);    // the walk fills this block
-            else Elementwise.expOfScaled(ws.middle, b * N, t.a(), c * N, (float) (prefix[s0 + bi * Q] - prefix[s0 + j1]), N);
+        int N = t.stateSize(), Q = BLOCK, W = AttentionKernels.PRODUCT_WIDTH;
+        int far = Math.clamp(bi / SUPER * SUPER * Q - j0, 0, width), near = width - far, diagonal = bi - (j0 + far) / Q;
+        if (far > 0) {
+            farFactors(c, bi, f, ws);
+            AttentionKernels.product(ws.tile, 0, CHUNK, f.rowsFar, 0, Q, f.far, j0, f.stride, roundUp(far, W), N);
         }
-        Elementwise.zeroBelow(ws.middle, 0, NEGLIGIBLE, columnBlocks * N);
-        AttentionKernels.scaleBlocks(ws.scaled, 0, CHUNK, f.columns, j0, f.stride, ws.middle, 0, columnBlocks, N);
-        for (int n = 0; n < N; n++) Arrays.fill(ws.scaled, n * CHUNK + width, n * CHUNK + padded, 0f);
-        AttentionKernels.product(ws.tile, 0, CHUNK, f.rows, bi * Q * N, Q, ws.scaled, 0, CHUNK, padded, N);
-        if (walk) walkBlock(c, bi, ws, diagonal * Q);
+        if (near == 0) return;
+        boolean walk = diagonal < near / Q && f.largestRate * span(f, bi) > SAFE_SPAN;
+        middles(c, bi * Q, (j0 + far) / Q, near / Q, f, ws);
+        if (walk) Arrays.fill(ws.middle, diagonal * N, (diagonal + 1) * N, 0f);   // the walk fills this block
+        AttentionKernels.scaleBlocks(ws.scaled, 0, CHUNK, f.columns, j0 + far, f.stride, ws.middle, 0, near / Q, N);
+        for (int n = 0; n < N; n++) Arrays.fill(ws.scaled, n * CHUNK + near, n * CHUNK + roundUp(near, W), 0f);
+        AttentionKernels.product(ws.tile, far, CHUNK, f.rows, bi * Q * N, Q, ws.scaled, 0, CHUNK, roundUp(near, W), N);
+        if (walk) walkBlock(c, bi, ws, far + diagonal * Q);
+    }
+
+    /**
+     * ws.middle [count, N] = exp(A(S_s − S_{j₁})) from token s towards column blocks [b0, b0 + count): at most 1
+     * before s, and for the diagonal block (s its first token) at most exp(SAFE_SPAN), the split at s alone.
+     */
+    private void middles(int c, int s, int b0, int count, Factors f, Workspace ws) {
+        int N = t.stateSize();
+        for (int b = 0; b < count; b++) {
+            int j1 = Math.min(t.length(), (b0 + b + 1) * BLOCK) - 1;
+            Elementwise.expOfScaled(ws.middle, b * N, t.a(), c * N, (float) (f.prefix[s] - f.prefix[j1]), N);
+        }
+        Elementwise.zeroBelow(ws.middle, 0, NEGLIGIBLE, count * N);
+    }
+
+    /** f.far for row block bi's super-block and f.rowsFar for bi, where they are not made yet. */
+    private void farFactors(int c, int bi, Factors f, Workspace ws) {
+        int N = t.stateSize(), s = bi / SUPER * SUPER * BLOCK;
+        if (f.farFor != bi / SUPER) {
+            middles(c, s, 0, s / BLOCK, f, ws);
+            AttentionKernels.scaleBlocks(f.far, 0, f.stride, f.columns, 0, f.stride, ws.middle, 0, s / BLOCK, N);
+            f.farFor = bi / SUPER;
+        }
+        if (f.rowsFarFor != bi) {
+            Elementwise.expOfScaled(ws.middle, 0, t.a(), c * N, (float) (f.prefix[bi * BLOCK] - f.prefix[s]), N);
+            Elementwise.zeroBelow(ws.middle, 0, NEGLIGIBLE, N);
+            for (int p = 0; p < BLOCK; p++) Elementwise.multiply(f.rowsFar, p * N, f.rows, (bi * BLOCK + p) * N, ws.middle, 0, N);
+            f.rowsFarFor = bi;
+        }
     }
 
     private static int roundUp(int n, int multiple) {
@@ -208,9 +252,9 @@ public final class HiddenAttention {
     }
 
     /** S_last − S_first of block bi. */
-    private double span(int c, int bi) {
-        int L = t.length(), i0 = bi * BLOCK, i1 = Math.min(L, i0 + BLOCK);
-        return prefix[c * L + i1 - 1] - prefix[c * L + i0];
+    private double span(Factors f, int bi) {
+        int i0 = bi * BLOCK, i1 = Math.min(t.length(), i0 + BLOCK);
+        return f.prefix[i1 - 1] - f.prefix[i0];
     }
 
     /**
