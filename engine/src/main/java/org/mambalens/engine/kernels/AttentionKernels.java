@@ -24,12 +24,12 @@ public final class AttentionKernels {
     public static final int PRODUCT_ROWS = 4;
 
     /**
-     * A row stride for running sums of {@code length} columns that {@link #accumulate} updates a row after
-     * another, up to {@code width} columns a row: whole blocks, and enough more that consecutive rows start at
-     * least that width apart modulo 4 KiB. A row's loads otherwise wait on the previous row's stores to the
-     * same 4 KiB offsets (4K aliasing): three to four times slower at 1,024 tokens.
+     * A row stride for a matrix of {@code length} columns whose consecutive rows are read or written up to
+     * {@code width} columns at a time: whole blocks, and enough more that consecutive rows start at least that
+     * width apart modulo 4 KiB. Rows a multiple of 4 KiB long share L1 sets, and a row's loads wait on the
+     * previous row's stores to the same 4 KiB offsets (4K aliasing): three to four times slower at 1,024 tokens.
      */
-    public static int sumStride(int length, int width) {
+    public static int rowStride(int length, int width) {
         int stride = (length + BLOCK - 1) / BLOCK * BLOCK, bytes = Math.min(width, length) * Float.BYTES;
         while (stride * Float.BYTES % 4096 < bytes || stride * Float.BYTES % 4096 > 4096 - bytes) stride += BLOCK;
         return stride;

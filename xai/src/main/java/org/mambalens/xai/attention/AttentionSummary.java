@@ -90,7 +90,7 @@ public record AttentionSummary(int count, int tokens,
      * triangle is zeros, which count in the minimum and maximum.
      */
     static final class CausalAccumulator {
-        final int tokens, stride;                 // stride: AttentionKernels.sumStride, room for the kernels' whole vectors
+        final int tokens, stride;                 // stride: AttentionKernels.rowStride, room for the kernels' whole vectors
         final boolean bidirectional;
         final float[] sumF, posF, sumB, posB;     // [T, stride], strict lower triangles in each direction's own order
         final float[] diagSum, diagPos, diagonal; // [T], the combined diagonal's sums, and one channel's
@@ -99,7 +99,7 @@ public record AttentionSummary(int count, int tokens,
         CausalAccumulator(int tokens, boolean bidirectional) {
             this.tokens = tokens;
             this.bidirectional = bidirectional;
-            stride = AttentionKernels.sumStride(tokens, HiddenAttention.CHUNK);
+            stride = AttentionKernels.rowStride(tokens, HiddenAttention.CHUNK);
             sumF = new float[tokens * stride];
             posF = new float[tokens * stride];
             sumB = bidirectional ? new float[tokens * stride] : null;

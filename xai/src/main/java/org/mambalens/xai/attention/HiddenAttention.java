@@ -103,7 +103,7 @@ public final class HiddenAttention {
         final float[] rows;      // [blocks·Q, N]  C_i[n]·exp(A_n(S_i − S_{i₀})), i₀ the first token of i's block
         final double[] prefix;   // [L]  S_i = Σ_{k ≤ i} Δ_k, in double
         final float[] columns;   // [N, stride]  Δ_j·B_j[n]·exp(A_n(S_{j₁} − S_j)), j₁ the last token of j's block
-        final int stride;        // L rounded up to whole blocks
+        final int stride;        // AttentionKernels.rowStride: whole blocks, rows of states apart in L1
         float largestRate;       // max_n |A_n|, for the diagonal blocks' overflow check
         // Made when first needed for the channel: the columns before super-block farFor's first token s times
         // exp(A(S_s − S_{j₁})), and row block rowsFarFor's row factors times exp(A(S_{i₀} − S_s)), so that
@@ -113,7 +113,7 @@ public final class HiddenAttention {
         int farFor, rowsFarFor;
 
         Factors(MixerTrace t) {
-            stride = blocks(t) * BLOCK;
+            stride = AttentionKernels.rowStride(t.length(), CHUNK);
             prefix = new double[t.length()];
             rows = new float[blocks(t) * BLOCK * t.stateSize()];
             columns = new float[t.stateSize() * stride];
@@ -172,7 +172,7 @@ public final class HiddenAttention {
 
     /** Channel c's row and column factors into f, each an exponential of a prefix-sum difference (ws: scratch). */
     void prepare(int c, Factors f, Workspace ws) {
-        int L = t.length(), N = t.stateSize(), E = t.channels(), ld = f.stride;
+        int L = t.length(), N = t.stateSize(), E = t.channels(), ld = f.stride, padded = blocks * BLOCK;
         float[] a = t.a();
         double running = 0;
         for (int i = 0; i < L; i++) f.prefix[i] = running += t.delta()[i * E + c];
@@ -189,9 +189,9 @@ public final class HiddenAttention {
         }
         Elementwise.multiply(f.rows, 0, f.rows, 0, t.c(), 0, L * N);
         for (int n = 0; n < N; n++) {
-            Elementwise.expOfScaled(f.columns, n * ld, ws.toEnd, 0, a[c * N + n], ld);      // whole vectors: B and Δ are zeros past L
-            Elementwise.multiply(f.columns, n * ld, f.columns, n * ld, bByState, n * ld, ld);
-            Elementwise.multiply(f.columns, n * ld, f.columns, n * ld, ws.deltas, 0, ld);
+            Elementwise.expOfScaled(f.columns, n * ld, ws.toEnd, 0, a[c * N + n], padded);  // whole blocks: B and Δ are zeros past L
+            Elementwise.multiply(f.columns, n * ld, f.columns, n * ld, bByState, n * padded, padded);
+            Elementwise.multiply(f.columns, n * ld, f.columns, n * ld, ws.deltas, 0, padded);
         }
     }
 
