@@ -11,15 +11,13 @@ import static org.mambalens.engine.kernels.Vectors.LANES;
  * The loops of the hidden attention (DESIGN §3) and of its layer summary. A stretch of a channel's α between a
  * run of rows and a run of earlier columns is a rank-N product, row factors [rows, N] times column factors
  * [N, columns]; it is made four rows at a time against four vectors of columns where there are 32 vector
- * registers (AVX-512: sixteen accumulators, four loads and four broadcasts per state) and two vectors where there
- * are 16 (AVX2) or for the rest, and summed into a summary's running sums by a separate pass over it.
+ * registers (AVX-512: sixteen accumulators, four loads and four broadcasts per state), two vectors where there
+ * are 16 (AVX2), and what remains two or one at a time; a summary sums it by a separate pass over it.
  */
 public final class AttentionKernels {
     /** Tokens per block: one vector of columns, and whole groups of the product's four rows. */
     public static final int BLOCK = LANES;
     private static final boolean WIDE = LANES >= 16;
-    /** Columns the product makes at a time, at least: its widths are multiples of this. */
-    public static final int PRODUCT_WIDTH = 2 * LANES;
     /** Rows the product makes at a time: its row counts are multiples of this. */
     public static final int PRODUCT_ROWS = 4;
 
@@ -49,13 +47,14 @@ public final class AttentionKernels {
     /**
      * out[at + p·ld + q] = Σ_m rows[r + p·n + m]·columns[c + m·cld + q] for p &lt; count, q &lt; width: rows [count, n]
      * times columns [n, width], m ascending in fused multiply-adds from zero. count is a multiple of
-     * {@link #PRODUCT_ROWS}, width of {@link #PRODUCT_WIDTH}.
+     * {@link #PRODUCT_ROWS}, width of the vector width.
      */
     public static void product(float[] out, int at, int ld, float[] rows, int r, int count, float[] columns, int c, int cld, int width, int n) {
         for (int p = 0; p < count; p += PRODUCT_ROWS) {
-            int q = 0;
-            if (WIDE) for (; q + 2 * PRODUCT_WIDTH <= width; q += 2 * PRODUCT_WIDTH) fourRowsTimesFourVectors(out, at + p * ld + q, ld, rows, r + p * n, columns, c + q, cld, n);
-            for (; q < width; q += PRODUCT_WIDTH) fourRowsTimesTwoVectors(out, at + p * ld + q, ld, rows, r + p * n, columns, c + q, cld, n);
+            int q = 0, o = at + p * ld, x = r + p * n;
+            if (WIDE) for (; q + 4 * LANES <= width; q += 4 * LANES) fourRowsTimesFourVectors(out, o + q, ld, rows, x, columns, c + q, cld, n);
+            for (; q + 2 * LANES <= width; q += 2 * LANES) fourRowsTimesTwoVectors(out, o + q, ld, rows, x, columns, c + q, cld, n);
+            if (q < width) fourRowsTimesOneVector(out, o + q, ld, rows, x, columns, c + q, cld, n);
         }
     }
 
@@ -139,6 +138,21 @@ public final class AttentionKernels {
                 FloatVector.fromArray(F, columns, c + m * cld + q).mul(factors[f + b * n + m]).intoArray(out, at + m * ld + q);
             }
         }
+    }
+
+    private static void fourRowsTimesOneVector(float[] out, int at, int ld, float[] rows, int r, float[] columns, int c, int cld, int n) {
+        FloatVector a = FloatVector.zero(F), b = a, d = a, e = a;
+        for (int m = 0; m < n; m++) {
+            FloatVector s = FloatVector.fromArray(F, columns, c + m * cld);
+            a = s.fma(FloatVector.broadcast(F, rows[r + m]), a);
+            b = s.fma(FloatVector.broadcast(F, rows[r + n + m]), b);
+            d = s.fma(FloatVector.broadcast(F, rows[r + 2 * n + m]), d);
+            e = s.fma(FloatVector.broadcast(F, rows[r + 3 * n + m]), e);
+        }
+        a.intoArray(out, at);
+        b.intoArray(out, at + ld);
+        d.intoArray(out, at + 2 * ld);
+        e.intoArray(out, at + 3 * ld);
     }
 
     /**

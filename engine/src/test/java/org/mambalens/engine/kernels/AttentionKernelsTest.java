@@ -19,8 +19,8 @@ class AttentionKernelsTest {
 
     @Test
     void productMatchesItsTwinAndKeepsToItsRectangle() {
-        int P = AttentionKernels.PRODUCT_ROWS, W = AttentionKernels.PRODUCT_WIDTH;
-        for (int[] s : new int[][]{{P, W, 1}, {P, W, 5}, {2 * P, 3 * W, 16}, {3 * P, W, 17}}) {
+        int P = AttentionKernels.PRODUCT_ROWS, V = Vectors.LANES;
+        for (int[] s : new int[][]{{P, V, 1}, {P, 2 * V, 5}, {2 * P, 7 * V, 16}, {3 * P, 4 * V, 17}, {P, 3 * V, 3}}) {
             int count = s[0], width = s[1], n = s[2], at = 3, ld = width + 5, r = 2, c = 4, cld = width + 3;
             float[] rows = randoms(r + count * n), columns = randoms(c + n * cld);
             float[] expected = new float[at + count * ld], actual = new float[expected.length];

@@ -36,7 +36,7 @@ public final class HiddenAttention {
      * Columns of a row block computed at a time: a chunk's scaled column factors, its stretch of α and the
      * summary's sums it touches stay in L1.
      */
-    static final int CHUNK = 4 * AttentionKernels.PRODUCT_WIDTH;
+    static final int CHUNK = 8 * BLOCK;
     /** Largest |A|·(S_last − S_first) inside a diagonal block for which the split stays inside float range. */
     private static final double SAFE_SPAN = 60;
     /**
@@ -202,19 +202,18 @@ public final class HiddenAttention {
      * super-block's own columns have a middle factor per column block, folded into ws.scaled here.
      */
     void chunk(int c, int bi, int j0, int width, Factors f, Workspace ws) {
-        int N = t.stateSize(), Q = BLOCK, W = AttentionKernels.PRODUCT_WIDTH;
+        int N = t.stateSize(), Q = BLOCK;
         int far = Math.clamp(bi / SUPER * SUPER * Q - j0, 0, width), near = width - far, diagonal = bi - (j0 + far) / Q;
         if (far > 0) {
             farFactors(c, bi, f, ws);
-            AttentionKernels.product(ws.tile, 0, CHUNK, f.rowsFar, 0, Q, f.far, j0, f.stride, roundUp(far, W), N);
+            AttentionKernels.product(ws.tile, 0, CHUNK, f.rowsFar, 0, Q, f.far, j0, f.stride, far, N);
         }
         if (near == 0) return;
         boolean walk = diagonal < near / Q && f.largestRate * span(f, bi) > SAFE_SPAN;
         middles(c, bi * Q, (j0 + far) / Q, near / Q, f, ws);
         if (walk) Arrays.fill(ws.middle, diagonal * N, (diagonal + 1) * N, 0f);   // the walk fills this block
         AttentionKernels.scaleBlocks(ws.scaled, 0, CHUNK, f.columns, j0 + far, f.stride, ws.middle, 0, near / Q, N);
-        for (int n = 0; n < N; n++) Arrays.fill(ws.scaled, n * CHUNK + near, n * CHUNK + roundUp(near, W), 0f);
-        AttentionKernels.product(ws.tile, far, CHUNK, f.rows, bi * Q * N, Q, ws.scaled, 0, CHUNK, roundUp(near, W), N);
+        AttentionKernels.product(ws.tile, far, CHUNK, f.rows, bi * Q * N, Q, ws.scaled, 0, CHUNK, near, N);
         if (walk) walkBlock(c, bi, ws, far + diagonal * Q);
     }
 
@@ -247,9 +246,6 @@ public final class HiddenAttention {
         }
     }
 
-    private static int roundUp(int n, int multiple) {
-        return (n + multiple - 1) / multiple * multiple;
-    }
 
     /** S_last − S_first of block bi. */
     private double span(Factors f, int bi) {
