@@ -170,6 +170,16 @@ public final class Elementwise {
         for (; i < n; i++) out[outOff + i] = x[xOff + i] * y[yOff + i];
     }
 
+    /** out[outOff + r·n + k] = x[xOff + r·n + k]·y[yOff + k] for r &lt; rows, k &lt; n: each row of x times the same y. */
+    public static void multiplyRows(float[] out, int outOff, float[] x, int xOff, float[] y, int yOff, int rows, int n) {
+        int whole = n - n % LANES;
+        for (int r = 0; r < rows; r++) {
+            int o = outOff + r * n, i = xOff + r * n, k = 0;
+            for (; k < whole; k += LANES) FloatVector.fromArray(F, x, i + k).mul(FloatVector.fromArray(F, y, yOff + k)).intoArray(out, o + k);
+            for (; k < n; k++) out[o + k] = x[i + k] * y[yOff + k];
+        }
+    }
+
     /** x[off + i] = 0 where it is below floor, for i &lt; n. */
     public static void zeroBelow(float[] x, int off, float floor, int n) {
         int i = 0;

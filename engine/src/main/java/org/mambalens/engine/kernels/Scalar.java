@@ -156,6 +156,11 @@ public final class Scalar {
         for (int i = 0; i < n; i++) out[outOff + i] = x[xOff + i] * y[yOff + i];
     }
 
+    /** out[outOff + r·n + k] = x[xOff + r·n + k]·y[yOff + k] for r < rows, k < n. */
+    public static void multiplyRows(float[] out, int outOff, float[] x, int xOff, float[] y, int yOff, int rows, int n) {
+        for (int r = 0; r < rows; r++) multiply(out, outOff + r * n, x, xOff + r * n, y, yOff, n);
+    }
+
     /** x[off + i] = 0 where it is below floor, for i < n. */
     public static void zeroBelow(float[] x, int off, float floor, int n) {
         for (int i = 0; i < n; i++) if (x[off + i] < floor) x[off + i] = 0f;

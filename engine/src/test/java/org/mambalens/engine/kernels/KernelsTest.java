@@ -134,6 +134,10 @@ class KernelsTest {
         Elementwise.multiply(products, outOff, x, xOff, factors, 1, n);
         Scalar.multiply(productsTwin, outOff, x, xOff, factors, 1, n);
         assertThat(products).containsExactly(productsTwin);
+        float[] rowProducts = y.clone(), rowProductsTwin = y.clone();
+        Elementwise.multiplyRows(rowProducts, outOff, x, xOff, factors, 1, 3, n / 3);
+        Scalar.multiplyRows(rowProductsTwin, outOff, x, xOff, factors, 1, 3, n / 3);
+        assertThat(rowProducts).containsExactly(rowProductsTwin);
         float[] floored = y.clone(), flooredTwin = y.clone();
         Elementwise.zeroBelow(floored, outOff, 0.3f, n);
         Scalar.zeroBelow(flooredTwin, outOff, 0.3f, n);

@@ -241,7 +241,7 @@ public final class HiddenAttention {
         if (f.rowsFarFor != bi) {
             Elementwise.expOfScaled(ws.middle, 0, t.a(), c * N, (float) (f.prefix[bi * BLOCK] - f.prefix[s]), N);
             Elementwise.zeroBelow(ws.middle, 0, NEGLIGIBLE, N);
-            for (int p = 0; p < BLOCK; p++) Elementwise.multiply(f.rowsFar, p * N, f.rows, (bi * BLOCK + p) * N, ws.middle, 0, N);
+            Elementwise.multiplyRows(f.rowsFar, 0, f.rows, bi * BLOCK * N, ws.middle, 0, BLOCK, N);
             f.rowsFarFor = bi;
         }
     }
