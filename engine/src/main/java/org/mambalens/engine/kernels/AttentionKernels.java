@@ -156,16 +156,16 @@ public final class AttentionKernels {
     }
 
     /**
-     * For each v = values[from + p·vld + q], p &lt; count, q &lt; width: sum[at + p·ld + q] += v,
+     * For each v = values[from + p·vld + q], p &lt; count, q &lt; width + p·growth: sum[at + p·ld + q] += v,
      * pos[at + p·ld + q] += max(v, 0), and extremes {min, max} widen to v. Rows of an attention matrix into a
-     * layer summary's running sums; a row's last vector is masked where width is not a whole number of them.
+     * layer summary's running sums, a stretch of equal rows (growth 0) or of a lower triangle (growth 1); a row's
+     * last vector is masked where it is not whole.
      */
-    public static void accumulate(float[] sum, float[] pos, int at, int ld, float[] extremes, float[] values, int from, int vld, int count, int width) {
+    public static void accumulate(float[] sum, float[] pos, int at, int ld, float[] extremes, float[] values, int from, int vld, int count,
+                                  int width, int growth) {
         FloatVector zero = FloatVector.zero(F), lo = FloatVector.broadcast(F, extremes[0]), hi = FloatVector.broadcast(F, extremes[1]);
-        int whole = width - width % LANES;
-        VectorMask<Float> tail = LANE_INDEX.compare(VectorOperators.LT, width - whole);
         for (int p = 0; p < count; p++) {
-            int s = at + p * ld, x = from + p * vld;
+            int s = at + p * ld, x = from + p * vld, w = width + p * growth, whole = w - w % LANES;
             for (int q = 0; q < whole; q += LANES) {
                 FloatVector v = FloatVector.fromArray(F, values, x + q);
                 FloatVector.fromArray(F, sum, s + q).add(v).intoArray(sum, s + q);
@@ -173,32 +173,13 @@ public final class AttentionKernels {
                 lo = lo.blend(v, v.compare(VectorOperators.LT, lo));
                 hi = hi.blend(v, v.compare(VectorOperators.GT, hi));
             }
-            if (whole < width) {
-                FloatVector v = FloatVector.fromArray(F, values, x + whole, tail);
-                FloatVector.fromArray(F, sum, s + whole, tail).add(v).intoArray(sum, s + whole, tail);
-                FloatVector.fromArray(F, pos, s + whole, tail).add(v, v.compare(VectorOperators.GT, zero)).intoArray(pos, s + whole, tail);
-                lo = lo.blend(v, v.compare(VectorOperators.LT, lo).and(tail));
-                hi = hi.blend(v, v.compare(VectorOperators.GT, hi).and(tail));
-            }
-        }
-        extremes[0] = lo.reduceLanes(VectorOperators.MIN);
-        extremes[1] = hi.reduceLanes(VectorOperators.MAX);
-    }
-
-    /**
-     * {@link #accumulate} of a diagonal block's part below its diagonal: row p &lt; count adds its first p columns,
-     * values[from + p·vld ..+ p) into sum[at + p·ld ..+ p) and pos, one masked vector each (count ≤ LANES).
-     */
-    public static void accumulateBelowDiagonal(float[] sum, float[] pos, int at, int ld, float[] extremes, float[] values, int from, int vld, int count) {
-        FloatVector zero = FloatVector.zero(F), lo = FloatVector.broadcast(F, extremes[0]), hi = FloatVector.broadcast(F, extremes[1]);
-        for (int p = 1; p < count; p++) {
-            VectorMask<Float> below = LANE_INDEX.compare(VectorOperators.LT, p);
-            int s = at + p * ld;
-            FloatVector v = FloatVector.fromArray(F, values, from + p * vld);
-            FloatVector.fromArray(F, sum, s).add(v, below).intoArray(sum, s);
-            FloatVector.fromArray(F, pos, s).add(v, v.compare(VectorOperators.GT, zero).and(below)).intoArray(pos, s);
-            lo = lo.blend(v, v.compare(VectorOperators.LT, lo).and(below));
-            hi = hi.blend(v, v.compare(VectorOperators.GT, hi).and(below));
+            if (whole == w) continue;
+            VectorMask<Float> tail = LANE_INDEX.compare(VectorOperators.LT, w - whole);
+            FloatVector v = FloatVector.fromArray(F, values, x + whole, tail);
+            FloatVector.fromArray(F, sum, s + whole, tail).add(v).intoArray(sum, s + whole, tail);
+            FloatVector.fromArray(F, pos, s + whole, tail).add(v, v.compare(VectorOperators.GT, zero)).intoArray(pos, s + whole, tail);
+            lo = lo.blend(v, v.compare(VectorOperators.LT, lo).and(tail));
+            hi = hi.blend(v, v.compare(VectorOperators.GT, hi).and(tail));
         }
         extremes[0] = lo.reduceLanes(VectorOperators.MIN);
         extremes[1] = hi.reduceLanes(VectorOperators.MAX);

@@ -190,10 +190,11 @@ public final class Scalar {
         }
     }
 
-    /** sum[at + p·ld + q] += v, pos[..] += max(v, 0) for v = values[from + p·vld + q], p < count, q < width; extremes {min, max} widen to every v. */
-    public static void accumulate(float[] sum, float[] pos, int at, int ld, float[] extremes, float[] values, int from, int vld, int count, int width) {
+    /** sum[at + p·ld + q] += v, pos[..] += max(v, 0) for v = values[from + p·vld + q], p < count, q < width + p·growth; extremes {min, max} widen to every v. */
+    public static void accumulate(float[] sum, float[] pos, int at, int ld, float[] extremes, float[] values, int from, int vld, int count,
+                                  int width, int growth) {
         for (int p = 0; p < count; p++) {
-            for (int q = 0; q < width; q++) {
+            for (int q = 0; q < width + p * growth; q++) {
                 float v = values[from + p * vld + q];
                 sum[at + p * ld + q] += v;
                 pos[at + p * ld + q] += Math.max(v, 0f);
@@ -201,10 +202,5 @@ public final class Scalar {
                 extremes[1] = Math.max(extremes[1], v);
             }
         }
-    }
-
-    /** Row p < count's first p values: {@link AttentionKernels#accumulateBelowDiagonal}. */
-    public static void accumulateBelowDiagonal(float[] sum, float[] pos, int at, int ld, float[] extremes, float[] values, int from, int vld, int count) {
-        for (int p = 0; p < count; p++) accumulate(sum, pos, at + p * ld, 0, extremes, values, from + p * vld, 0, 1, p);
     }
 }

@@ -44,34 +44,18 @@ class AttentionKernelsTest {
         assertThat(out).containsExactly(twin);
     }
 
-    /** Adds and comparisons only: equal to the twin bit for bit, with and without a masked last vector. */
+    /** Adds and comparisons only: equal to the twin bit for bit, with and without a masked last vector, in rectangles and triangles. */
     @Test
     void accumulateEqualsItsTwinExactly() {
         int V = Vectors.LANES;
-        for (int[] s : new int[][]{{1, 0}, {1, 1}, {3, V - 1}, {2, V}, {4, 3 * V + 5}}) {
-            int count = s[0], width = s[1], at = 3, ld = width + 2, from = 1, vld = width + 4;
+        for (int[] s : new int[][]{{1, 0, 0}, {1, 1, 0}, {3, V - 1, 0}, {2, V, 0}, {4, 3 * V + 5, 0}, {V, 0, 1}, {V + 3, 2 * V, 1}}) {
+            int count = s[0], width = s[1], growth = s[2], at = 3, ld = width + count * growth + 2, from = 1, vld = ld + 2;
             float[] values = randoms(from + count * vld), sum = randoms(at + count * ld + 1), pos = new float[sum.length];
             float[] sumTwin = sum.clone(), posTwin = pos.clone(), extremes = {Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY};
             float[] extremesTwin = extremes.clone();
-            AttentionKernels.accumulate(sum, pos, at, ld, extremes, values, from, vld, count, width);
-            Scalar.accumulate(sumTwin, posTwin, at, ld, extremesTwin, values, from, vld, count, width);
-            assertThat(sum).as("%d × %d", count, width).containsExactly(sumTwin);
-            assertThat(pos).containsExactly(posTwin);
-            assertThat(extremes).containsExactly(extremesTwin);
-        }
-    }
-
-    /** The same below a diagonal, in a whole block and one cut short. */
-    @Test
-    void belowTheDiagonalEqualsItsTwinExactly() {
-        int V = Vectors.LANES, at = 1, ld = V + 3, from = 2, vld = V + 1;
-        for (int count : new int[]{V, V - 3, 1}) {
-            float[] values = randoms(from + count * vld), sum = randoms(at + count * ld + V), pos = randoms(sum.length);
-            float[] sumTwin = sum.clone(), posTwin = pos.clone(), extremes = {Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY};
-            float[] extremesTwin = extremes.clone();
-            AttentionKernels.accumulateBelowDiagonal(sum, pos, at, ld, extremes, values, from, vld, count);
-            Scalar.accumulateBelowDiagonal(sumTwin, posTwin, at, ld, extremesTwin, values, from, vld, count);
-            assertThat(sum).as("%d rows", count).containsExactly(sumTwin);
+            AttentionKernels.accumulate(sum, pos, at, ld, extremes, values, from, vld, count, width, growth);
+            Scalar.accumulate(sumTwin, posTwin, at, ld, extremesTwin, values, from, vld, count, width, growth);
+            assertThat(sum).as("%d rows of %d + %d·p", count, width, growth).containsExactly(sumTwin);
             assertThat(pos).containsExactly(posTwin);
             assertThat(extremes).containsExactly(extremesTwin);
         }

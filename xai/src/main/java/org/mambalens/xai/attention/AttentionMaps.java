@@ -298,12 +298,11 @@ public final class AttentionMaps {
                 int i0 = bi * q, rows = Math.min(length, i0 + q) - i0;
                 for (int j0 = 0; j0 < i0 + q; j0 += chunk) {
                     int width = Math.min(chunk, i0 + q - j0), beforeDiagonal = Math.min(width, i0 - j0);
+                    boolean diagonal = beforeDiagonal < width;                 // then row p stops below it, at column i0 + p
                     for (int k = 0; k < count; k++) {
                         alpha.chunk(g0 + k, bi, j0, width, factors[k], ws);
-                        if (beforeDiagonal > 0) AttentionKernels.accumulate(sum, pos, i0 * ld + j0, ld, extremes, ws.tile, 0, chunk, rows, beforeDiagonal);
-                        if (beforeDiagonal == width) continue;
-                        AttentionKernels.accumulateBelowDiagonal(sum, pos, i0 * ld + i0, ld, extremes, ws.tile, i0 - j0, chunk, rows);
-                        for (int p = 0; p < rows; p++) diag[k][i0 + p] = ws.tile[p * chunk + i0 - j0 + p];
+                        AttentionKernels.accumulate(sum, pos, i0 * ld + j0, ld, extremes, ws.tile, 0, chunk, rows, beforeDiagonal, diagonal ? 1 : 0);
+                        if (diagonal) for (int p = 0; p < rows; p++) diag[k][i0 + p] = ws.tile[p * chunk + i0 - j0 + p];
                     }
                 }
             }

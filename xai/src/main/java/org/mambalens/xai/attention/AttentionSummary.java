@@ -128,7 +128,7 @@ public record AttentionSummary(int count, int tokens,
             int T = tokens;
             for (int i = 0; i < T; i++) diagonal[i] = fwd[i] + (bwd == null ? 0f : bwd[T - 1 - i]);
             float[] extremes = {min, max};
-            AttentionKernels.accumulate(diagSum, diagPos, 0, 0, extremes, diagonal, 0, 0, 1, T);
+            AttentionKernels.accumulate(diagSum, diagPos, 0, 0, extremes, diagonal, 0, 0, 1, T, 0);
             min = extremes[0];
             max = extremes[1];
         }
@@ -142,7 +142,7 @@ public record AttentionSummary(int count, int tokens,
         /** A matrix [T, T] below its diagonal into the sums: row i, columns [0, i). */
         private void lower(float[] m, float[] sum, float[] pos) {
             float[] extremes = {min, max};
-            for (int i = 1; i < tokens; i++) AttentionKernels.accumulate(sum, pos, i * stride, 0, extremes, m, i * tokens, 0, 1, i);
+            AttentionKernels.accumulate(sum, pos, stride, stride, extremes, m, tokens, tokens, tokens - 1, 1, 1);
             min = extremes[0];
             max = extremes[1];
         }
