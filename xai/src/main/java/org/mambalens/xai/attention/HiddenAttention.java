@@ -246,7 +246,6 @@ public final class HiddenAttention {
         }
     }
 
-
     /** S_last − S_first of block bi. */
     private double span(Factors f, int bi) {
         int i0 = bi * BLOCK, i1 = Math.min(t.length(), i0 + BLOCK);
