@@ -222,20 +222,22 @@ public final class AttentionMaps {
         AttentionSummary.CausalAccumulator total = new AttentionSummary.CausalAccumulator(length, backward != null);
         // Channels are summed in chunks of a fixed size into [T, T] arrays of their own, and the chunks merged in
         // channel order whichever thread made each: the same bits for any thread count. A wave of one chunk per
-        // thread at a time bounds the memory as one range per thread did.
+        // thread at a time bounds the memory as one range per thread did; the chunks' arrays are emptied for the
+        // next wave rather than made anew (at 1,024 tokens allocating them kept the collector busy).
         int chunks = (channels + SUMMARY_CHUNK - 1) / SUMMARY_CHUNK;
         HiddenAttention hiddenForward = unified ? null : HiddenAttention.of(forward);
         HiddenAttention hiddenBackward = unified || backward == null ? null : HiddenAttention.of(backward);
+        AttentionSummary.CausalAccumulator[] partial = new AttentionSummary.CausalAccumulator[Math.min(Parallel.THREADS, chunks)];
+        for (int k = 0; k < partial.length; k++) partial[k] = new AttentionSummary.CausalAccumulator(length, backward != null);
         for (int wave = 0; wave < chunks; wave += Parallel.THREADS) {
-            int first = wave;
-            AttentionSummary.CausalAccumulator[] partial = new AttentionSummary.CausalAccumulator[Math.min(Parallel.THREADS, chunks - wave)];
-            Parallel.forRange(partial.length, 1, (k0, k1) -> {
+            int first = wave, count = Math.min(Parallel.THREADS, chunks - wave);
+            Parallel.forRange(count, 1, (k0, k1) -> {
                 for (int k = k0; k < k1; k++) {
                     int c0 = (first + k) * SUMMARY_CHUNK, c1 = Math.min(channels, c0 + SUMMARY_CHUNK);
-                    partial[k] = sum(c0, c1, hiddenForward, hiddenBackward);
+                    sum(c0, c1, partial[k], hiddenForward, hiddenBackward);
                 }
             });
-            for (AttentionSummary.CausalAccumulator p : partial) total.merge(p);
+            total.absorb(partial, count);
         }
         return total.summary(channels);
     }
@@ -243,9 +245,8 @@ public final class AttentionMaps {
     /** Channels summed per chunk of {@link #summary}: a multiple of the tiled reduction's group. */
     private static final int SUMMARY_CHUNK = 64;
 
-    /** The sums over channels [c0, c1), in channel order (the hidden attention's directions null with --unified). */
-    private AttentionSummary.CausalAccumulator sum(int c0, int c1, HiddenAttention hiddenForward, HiddenAttention hiddenBackward) {
-        AttentionSummary.CausalAccumulator acc = new AttentionSummary.CausalAccumulator(length, backward != null);
+    /** The sums over channels [c0, c1) into acc, in channel order (the hidden attention's directions null with --unified). */
+    private void sum(int c0, int c1, AttentionSummary.CausalAccumulator acc, HiddenAttention hiddenForward, HiddenAttention hiddenBackward) {
         if (unified) {
             Worker w = new Worker();
             for (int c = c0; c < c1; c++) {
@@ -256,7 +257,6 @@ public final class AttentionMaps {
         } else {
             new TiledReduction(acc).run(c0, c1, hiddenForward, hiddenBackward);
         }
-        return acc;
     }
 
     /**

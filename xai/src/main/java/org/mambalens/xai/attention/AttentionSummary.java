@@ -2,6 +2,9 @@ package org.mambalens.xai.attention;
 
 import org.mambalens.engine.kernels.AttentionKernels;
 import org.mambalens.engine.kernels.Elementwise;
+import org.mambalens.engine.kernels.Parallel;
+
+import java.util.Arrays;
 
 /**
  * What the explanation methods read from one layer's attention tensor [C, T, T] (C channels or heads),
@@ -94,7 +97,7 @@ public record AttentionSummary(int count, int tokens,
         final boolean bidirectional;
         final float[] sumF, posF, sumB, posB;     // [T, stride], strict lower triangles in each direction's own order
         final float[] diagSum, diagPos, diagonal; // [T], the combined diagonal's sums, and one channel's
-        float min = Float.POSITIVE_INFINITY, max = Float.NEGATIVE_INFINITY;
+        float min, max;
 
         CausalAccumulator(int tokens, boolean bidirectional) {
             this.tokens = tokens;
@@ -107,7 +110,7 @@ public record AttentionSummary(int count, int tokens,
             diagSum = new float[tokens];
             diagPos = new float[tokens];
             diagonal = new float[tokens];
-            if (!bidirectional && tokens > 1) min = max = 0f;
+            clearExtremes();
         }
 
         /** One channel: the forward matrix, and the backward one (null for a forward-only layer), each [T, T]. */
@@ -147,20 +150,46 @@ public record AttentionSummary(int count, int tokens,
             max = extremes[1];
         }
 
-        /** Adds another thread's sums into this one. */
-        void merge(CausalAccumulator o) {
-            for (int i = 1; i < tokens; i++) {                              // below the diagonal: row i, columns [0, i)
-                Elementwise.addInPlace(sumF, i * stride, o.sumF, i * stride, i);
-                Elementwise.addInPlace(posF, i * stride, o.posF, i * stride, i);
-                if (bidirectional) {
-                    Elementwise.addInPlace(sumB, i * stride, o.sumB, i * stride, i);
-                    Elementwise.addInPlace(posB, i * stride, o.posB, i * stride, i);
+        /**
+         * Adds the sums of {@code count} other accumulators into this one, in order, and empties them for their
+         * next chunk of channels. Rows go in parallel; each row's additions are in the same order whatever thread
+         * makes them.
+         */
+        void absorb(CausalAccumulator[] others, int count) {
+            Parallel.forRange(tokens, 16, (i0, i1) -> {
+                for (int i = Math.max(i0, 1); i < i1; i++) {                 // below the diagonal: row i, columns [0, i)
+                    for (int k = 0; k < count; k++) {
+                        CausalAccumulator o = others[k];
+                        move(sumF, o.sumF, i * stride, i);
+                        move(posF, o.posF, i * stride, i);
+                        if (bidirectional) {
+                            move(sumB, o.sumB, i * stride, i);
+                            move(posB, o.posB, i * stride, i);
+                        }
+                    }
                 }
+            });
+            for (int k = 0; k < count; k++) {
+                CausalAccumulator o = others[k];
+                move(diagSum, o.diagSum, 0, tokens);
+                move(diagPos, o.diagPos, 0, tokens);
+                min = Math.min(min, o.min);
+                max = Math.max(max, o.max);
+                o.clearExtremes();
             }
-            Elementwise.addInPlace(diagSum, o.diagSum, tokens);
-            Elementwise.addInPlace(diagPos, o.diagPos, tokens);
-            min = Math.min(min, o.min);
-            max = Math.max(max, o.max);
+        }
+
+        /** into[at ..+ n) += from[at ..+ n), and from's stretch back to zeros. */
+        private static void move(float[] into, float[] from, int at, int n) {
+            Elementwise.addInPlace(into, at, from, at, n);
+            Arrays.fill(from, at, at + n, 0f);
+        }
+
+        /** The extremes before any channel: a forward-only layer's zeros above the diagonal, else none. */
+        private void clearExtremes() {
+            boolean zeros = !bidirectional && tokens > 1;
+            min = zeros ? 0f : Float.POSITIVE_INFINITY;
+            max = zeros ? 0f : Float.NEGATIVE_INFINITY;
         }
 
         AttentionSummary summary(int count) {
