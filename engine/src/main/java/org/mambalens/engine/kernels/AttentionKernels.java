@@ -24,11 +24,12 @@ public final class AttentionKernels {
     /**
      * A row stride for a matrix of {@code length} columns whose consecutive rows are read or written up to
      * {@code width} columns at a time: whole blocks, and enough more that consecutive rows start at least that
-     * width apart modulo 4 KiB. Rows a multiple of 4 KiB long share L1 sets, and a row's loads wait on the
-     * previous row's stores to the same 4 KiB offsets (4K aliasing): three to four times slower at 1,024 tokens.
+     * width (up to 2 KiB) apart modulo 4 KiB. Rows a multiple of 4 KiB long share L1 sets, and a row's loads wait
+     * on the previous row's stores to the same 4 KiB offsets (4K aliasing): three to four times slower at 1,024
+     * tokens.
      */
     public static int rowStride(int length, int width) {
-        int stride = (length + BLOCK - 1) / BLOCK * BLOCK, bytes = Math.min(width, length) * Float.BYTES;
+        int stride = (length + BLOCK - 1) / BLOCK * BLOCK, bytes = Math.min(Math.min(width, length) * Float.BYTES, 2048);
         while (stride * Float.BYTES % 4096 < bytes || stride * Float.BYTES % 4096 > 4096 - bytes) stride += BLOCK;
         return stride;
     }

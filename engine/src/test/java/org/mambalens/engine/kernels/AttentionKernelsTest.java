@@ -34,6 +34,19 @@ class AttentionKernelsTest {
         }
     }
 
+    /** Whole blocks, rows apart in L1 sets: never a multiple of 4 KiB, whatever the width asked for. */
+    @Test
+    void rowStridesAvoidWholeMultiplesOf4KiB() {
+        for (int length : new int[]{1, 197, 1000, 1024, 4096}) {
+            for (int width : new int[]{1, 128, 10_000}) {
+                int stride = AttentionKernels.rowStride(length, width);
+                assertThat(stride).isGreaterThanOrEqualTo(length);
+                assertThat(stride % AttentionKernels.BLOCK).isZero();
+                if (length > 1) assertThat(stride * Float.BYTES % 4096).as("%d columns, %d at a time", length, width).isNotZero();
+            }
+        }
+    }
+
     @Test
     void scaledBlocksEqualTheirTwin() {
         int V = Vectors.LANES, n = 5, blocks = 3, at = 2, ld = blocks * V + 3, c = 1, cld = blocks * V + 7, f = 4;
