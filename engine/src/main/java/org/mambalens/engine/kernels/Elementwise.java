@@ -161,6 +161,35 @@ public final class Elementwise {
         for (; i < n; i++) out[outOff + i] = x[xOff + i] * s;
     }
 
+    /** out[outOff + i] = x[xOff + i]·y[yOff + i] for i &lt; n. */
+    public static void multiply(float[] out, int outOff, float[] x, int xOff, float[] y, int yOff, int n) {
+        int i = 0;
+        for (; i + LANES <= n; i += LANES) {
+            FloatVector.fromArray(F, x, xOff + i).mul(FloatVector.fromArray(F, y, yOff + i)).intoArray(out, outOff + i);
+        }
+        for (; i < n; i++) out[outOff + i] = x[xOff + i] * y[yOff + i];
+    }
+
+    /** out[outOff + r·n + k] = x[xOff + r·n + k]·y[yOff + k] for r &lt; rows, k &lt; n: each row of x times the same y. */
+    public static void multiplyRows(float[] out, int outOff, float[] x, int xOff, float[] y, int yOff, int rows, int n) {
+        int whole = n - n % LANES;
+        for (int r = 0; r < rows; r++) {
+            int o = outOff + r * n, i = xOff + r * n, k = 0;
+            for (; k < whole; k += LANES) FloatVector.fromArray(F, x, i + k).mul(FloatVector.fromArray(F, y, yOff + k)).intoArray(out, o + k);
+            for (; k < n; k++) out[o + k] = x[i + k] * y[yOff + k];
+        }
+    }
+
+    /** x[off + i] = 0 where it is below floor, for i &lt; n. */
+    public static void zeroBelow(float[] x, int off, float floor, int n) {
+        int i = 0;
+        for (; i + LANES <= n; i += LANES) {
+            FloatVector v = FloatVector.fromArray(F, x, off + i);
+            v.blend(0f, v.compare(VectorOperators.LT, floor)).intoArray(x, off + i);
+        }
+        for (; i < n; i++) if (x[off + i] < floor) x[off + i] = 0f;
+    }
+
     /** out[outOff + i] = exp(s·x[xOff + i]) for i &lt; n: the discretised Ā = exp(Δ·A) of a token's states. */
     public static void expOfScaled(float[] out, int outOff, float[] x, int xOff, float s, int n) {
         int i = 0;

@@ -151,42 +151,56 @@ public final class Scalar {
         for (int i = 0; i < n; i++) out[outOff + i] = x[xOff + i] * s;
     }
 
+    /** out[outOff + i] = x[xOff + i]·y[yOff + i] for i < n. */
+    public static void multiply(float[] out, int outOff, float[] x, int xOff, float[] y, int yOff, int n) {
+        for (int i = 0; i < n; i++) out[outOff + i] = x[xOff + i] * y[yOff + i];
+    }
+
+    /** out[outOff + r·n + k] = x[xOff + r·n + k]·y[yOff + k] for r < rows, k < n. */
+    public static void multiplyRows(float[] out, int outOff, float[] x, int xOff, float[] y, int yOff, int rows, int n) {
+        for (int r = 0; r < rows; r++) multiply(out, outOff + r * n, x, xOff + r * n, y, yOff, n);
+    }
+
+    /** x[off + i] = 0 where it is below floor, for i < n. */
+    public static void zeroBelow(float[] x, int off, float floor, int n) {
+        for (int i = 0; i < n; i++) if (x[off + i] < floor) x[off + i] = 0f;
+    }
+
     /** out[outOff + i] = exp(s·x[xOff + i]) for i < n. */
     public static void expOfScaled(float[] out, int outOff, float[] x, int xOff, float s, int n) {
         for (int i = 0; i < n; i++) out[outOff + i] = (float) Math.exp(x[xOff + i] * s);
     }
 
-    /**
-     * out[at + p·ld + q] = Σ_k rows[r + p·n + k]·block[k·Q + q] for p < count, q < Q = {@link AttentionKernels#BLOCK}:
-     * rows [count, N] times block [N, Q].
-     */
-    public static void rowsTimesBlock(float[] out, int at, int ld, float[] rows, int r, int count, float[] block, int n) {
-        int Q = AttentionKernels.BLOCK;
+    /** out[at + p·ld + q] = Σ_m rows[r + p·n + m]·columns[c + m·cld + q] for p < count, q < width: {@link AttentionKernels#product}. */
+    public static void product(float[] out, int at, int ld, float[] rows, int r, int count, float[] columns, int c, int cld, int width, int n) {
         for (int p = 0; p < count; p++) {
-            for (int q = 0; q < Q; q++) {
+            for (int q = 0; q < width; q++) {
                 double s = 0;
-                for (int k = 0; k < n; k++) s += (double) rows[r + p * n + k] * block[k * Q + q];
+                for (int m = 0; m < n; m++) s += (double) rows[r + p * n + m] * columns[c + m * cld + q];
                 out[at + p * ld + q] = (float) s;
             }
         }
     }
 
-    /** The product of {@link #rowsTimesBlock} [count, Q] into running sums: {@link #accumulate} over its rows. */
-    public static void accumulateRowsTimesBlock(float[] sum, float[] pos, float[] extremes, float[] rows, int r, int count,
-                                                float[] block, int n) {
-        float[] product = new float[count * AttentionKernels.BLOCK];
-        rowsTimesBlock(product, 0, AttentionKernels.BLOCK, rows, r, count, block, n);
-        accumulate(sum, pos, extremes, product, 0, product.length);
+    /** out[at + m·ld + b·LANES + q] = columns[c + m·cld + b·LANES + q]·factors[f + b·n + m]: {@link AttentionKernels#scaleBlocks}. */
+    public static void scaleBlocks(float[] out, int at, int ld, float[] columns, int c, int cld, float[] factors, int f, int blocks, int n) {
+        int V = Vectors.LANES;
+        for (int m = 0; m < n; m++) {
+            for (int q = 0; q < blocks * V; q++) out[at + m * ld + q] = columns[c + m * cld + q] * factors[f + (q / V) * n + m];
+        }
     }
 
-    /** sum[k] += v, pos[k] += max(v, 0) for v = values[k], k in [from, from + n); extremes {min, max} widen to every v. */
-    public static void accumulate(float[] sum, float[] pos, float[] extremes, float[] values, int from, int n) {
-        for (int k = from; k < from + n; k++) {
-            float v = values[k];
-            sum[k] += v;
-            pos[k] += Math.max(v, 0f);
-            extremes[0] = Math.min(extremes[0], v);
-            extremes[1] = Math.max(extremes[1], v);
+    /** sum[at + p·ld + q] += v, pos[..] += max(v, 0) for v = values[from + p·vld + q], p < count, q < width + p·growth; extremes {min, max} widen to every v. */
+    public static void accumulate(float[] sum, float[] pos, int at, int ld, float[] extremes, float[] values, int from, int vld, int count,
+                                  int width, int growth) {
+        for (int p = 0; p < count; p++) {
+            for (int q = 0; q < width + p * growth; q++) {
+                float v = values[from + p * vld + q];
+                sum[at + p * ld + q] += v;
+                pos[at + p * ld + q] += Math.max(v, 0f);
+                extremes[0] = Math.min(extremes[0], v);
+                extremes[1] = Math.max(extremes[1], v);
+            }
         }
     }
 }

@@ -93,7 +93,7 @@ final class Vectors {
      * 0 below the float range, +∞ above it, NaN for NaN.
      */
     static FloatVector exp(FloatVector x) {
-        FloatVector clamped = x.max(EXP_MIN).min(EXP_MAX);
+        FloatVector clamped = x.blend(EXP_MIN, x.compare(VectorOperators.LT, EXP_MIN)).blend(EXP_MAX, x.compare(VectorOperators.GT, EXP_MAX));
         FloatVector n = clamped.mul(LOG2E).add(ROUND).sub(ROUND);
         FloatVector r = n.fma(FloatVector.broadcast(F, -LN2_HI), clamped);
         r = n.fma(FloatVector.broadcast(F, -LN2_LO), r);

@@ -9,7 +9,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 /** The hidden-attention kernels against their scalar twins, on row counts, state sizes and stretches with tails. */
 class AttentionKernelsTest {
-    static final int Q = AttentionKernels.BLOCK;
     final Random random = new Random(5);
 
     float[] randoms(int n) {
@@ -19,48 +18,57 @@ class AttentionKernelsTest {
     }
 
     @Test
-    void rowsTimesBlockMatchesItsTwinAndKeepsToItsRows() {
-        for (int[] s : new int[][]{{1, 1}, {2, 5}, {3, 16}, {7, 17}, {Q + 1, 33}}) {
-            int count = s[0], n = s[1], at = 3, ld = Q + 5, r = 2;
-            float[] rows = randoms(r + count * n), block = randoms(n * Q);
-            float[] expected = new float[at + count * ld], actual = new float[at + count * ld];
-            Scalar.rowsTimesBlock(expected, at, ld, rows, r, count, block, n);
-            AttentionKernels.rowsTimesBlock(actual, at, ld, rows, r, count, block, n);
-            assertThat(Fixtures.relativeError(actual, expected)).as("%d rows, N = %d", count, n).isLessThan(1e-6);
+    void productMatchesItsTwinAndKeepsToItsRectangle() {
+        int P = AttentionKernels.PRODUCT_ROWS, V = Vectors.LANES;
+        for (int[] s : new int[][]{{P, V, 1}, {P, 2 * V, 5}, {2 * P, 7 * V, 16}, {3 * P, 4 * V, 17}, {P, 3 * V, 3}}) {
+            int count = s[0], width = s[1], n = s[2], at = 3, ld = width + 5, r = 2, c = 4, cld = width + 3;
+            float[] rows = randoms(r + count * n), columns = randoms(c + n * cld);
+            float[] expected = new float[at + count * ld], actual = new float[expected.length];
+            Scalar.product(expected, at, ld, rows, r, count, columns, c, cld, width, n);
+            AttentionKernels.product(actual, at, ld, rows, r, count, columns, c, cld, width, n);
+            assertThat(Fixtures.relativeError(actual, expected)).as("%d × %d, N = %d", count, width, n).isLessThan(1e-6);
             for (int p = 0; p < count; p++) {                                // nothing written between the rows
-                for (int q = Q; q < ld && at + p * ld + q < actual.length; q++) assertThat(actual[at + p * ld + q]).isZero();
+                for (int q = width; q < ld && at + p * ld + q < actual.length; q++) assertThat(actual[at + p * ld + q]).isZero();
             }
             assertThat(actual[0]).isZero();
         }
     }
 
+    /** Whole blocks, rows apart in L1 sets: never a multiple of 4 KiB, whatever the width asked for. */
     @Test
-    void accumulatedBlockProductMatchesItsTwin() {
-        for (int[] s : new int[][]{{1, 1}, {3, 5}, {7, 17}}) {
-            int count = s[0], n = s[1], r = 1;
-            float[] rows = randoms(r + count * n), block = randoms(n * Q);
-            float[] sum = randoms(count * Q), pos = randoms(count * Q), sumTwin = sum.clone(), posTwin = pos.clone();
-            float[] extremes = {-0.5f, 0.5f}, extremesTwin = extremes.clone();
-            AttentionKernels.accumulateRowsTimesBlock(sum, pos, extremes, rows, r, count, block, n);
-            Scalar.accumulateRowsTimesBlock(sumTwin, posTwin, extremesTwin, rows, r, count, block, n);
-            assertThat(Fixtures.relativeError(sum, sumTwin)).as("%d rows, N = %d", count, n).isLessThan(1e-6);
-            assertThat(Fixtures.relativeError(pos, posTwin)).isLessThan(1e-6);
-            assertThat(extremes[0]).isCloseTo(extremesTwin[0], org.assertj.core.data.Offset.offset(1e-5f));
-            assertThat(extremes[1]).isCloseTo(extremesTwin[1], org.assertj.core.data.Offset.offset(1e-5f));
+    void rowStridesAvoidWholeMultiplesOf4KiB() {
+        for (int length : new int[]{1, 197, 1000, 1024, 4096}) {
+            for (int width : new int[]{1, 128, 10_000}) {
+                int stride = AttentionKernels.rowStride(length, width);
+                assertThat(stride).isGreaterThanOrEqualTo(length);
+                assertThat(stride % AttentionKernels.BLOCK).isZero();
+                if (length > 1) assertThat(stride * Float.BYTES % 4096).as("%d columns, %d at a time", length, width).isNotZero();
+            }
         }
     }
 
-    /** Adds and comparisons only: the vector body and the scalar tail agree with the twin bit for bit. */
+    @Test
+    void scaledBlocksEqualTheirTwin() {
+        int V = Vectors.LANES, n = 5, blocks = 3, at = 2, ld = blocks * V + 3, c = 1, cld = blocks * V + 7, f = 4;
+        float[] columns = randoms(c + n * cld), factors = randoms(f + blocks * n);
+        float[] out = randoms(at + n * ld), twin = out.clone();
+        AttentionKernels.scaleBlocks(out, at, ld, columns, c, cld, factors, f, blocks, n);
+        Scalar.scaleBlocks(twin, at, ld, columns, c, cld, factors, f, blocks, n);
+        assertThat(out).containsExactly(twin);
+    }
+
+    /** Adds and comparisons only: equal to the twin bit for bit, with and without a masked last vector, in rectangles and triangles. */
     @Test
     void accumulateEqualsItsTwinExactly() {
-        for (int n : new int[]{0, 1, Vectors.LANES - 1, Vectors.LANES, 3 * Vectors.LANES + 5}) {
-            int from = 3;
-            float[] values = randoms(from + n + 2), sum = randoms(values.length), pos = new float[values.length];
+        int V = Vectors.LANES;
+        for (int[] s : new int[][]{{1, 0, 0}, {1, 1, 0}, {3, V - 1, 0}, {2, V, 0}, {4, 3 * V + 5, 0}, {V, 0, 1}, {V + 3, 2 * V, 1}}) {
+            int count = s[0], width = s[1], growth = s[2], at = 3, ld = width + count * growth + 2, from = 1, vld = ld + 2;
+            float[] values = randoms(from + count * vld), sum = randoms(at + count * ld + 1), pos = new float[sum.length];
             float[] sumTwin = sum.clone(), posTwin = pos.clone(), extremes = {Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY};
             float[] extremesTwin = extremes.clone();
-            AttentionKernels.accumulate(sum, pos, extremes, values, from, n);
-            Scalar.accumulate(sumTwin, posTwin, extremesTwin, values, from, n);
-            assertThat(sum).as("n = %d", n).containsExactly(sumTwin);
+            AttentionKernels.accumulate(sum, pos, at, ld, extremes, values, from, vld, count, width, growth);
+            Scalar.accumulate(sumTwin, posTwin, at, ld, extremesTwin, values, from, vld, count, width, growth);
+            assertThat(sum).as("%d rows of %d + %d·p", count, width, growth).containsExactly(sumTwin);
             assertThat(pos).containsExactly(posTwin);
             assertThat(extremes).containsExactly(extremesTwin);
         }

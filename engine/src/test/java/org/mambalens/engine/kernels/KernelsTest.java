@@ -160,6 +160,18 @@ class KernelsTest {
         Elementwise.scale(scaled, outOff, x, xOff, -1.7f, n);
         Scalar.scale(scaledTwin, outOff, x, xOff, -1.7f, n);
         assertThat(scaled).containsExactly(scaledTwin);
+        float[] products = y.clone(), productsTwin = y.clone(), factors = randoms(n + 1);
+        Elementwise.multiply(products, outOff, x, xOff, factors, 1, n);
+        Scalar.multiply(productsTwin, outOff, x, xOff, factors, 1, n);
+        assertThat(products).containsExactly(productsTwin);
+        float[] rowProducts = y.clone(), rowProductsTwin = y.clone();
+        Elementwise.multiplyRows(rowProducts, outOff, x, xOff, factors, 1, 3, n / 3);
+        Scalar.multiplyRows(rowProductsTwin, outOff, x, xOff, factors, 1, 3, n / 3);
+        assertThat(rowProducts).containsExactly(rowProductsTwin);
+        float[] floored = y.clone(), flooredTwin = y.clone();
+        Elementwise.zeroBelow(floored, outOff, 0.3f, n);
+        Scalar.zeroBelow(flooredTwin, outOff, 0.3f, n);
+        assertThat(floored).containsExactly(flooredTwin);
         float[] exps = y.clone(), expsTwin = y.clone();
         Elementwise.expOfScaled(exps, outOff, x, xOff, -0.6f, n);
         Scalar.expOfScaled(expsTwin, outOff, x, xOff, -0.6f, n);

@@ -222,18 +222,22 @@ public final class AttentionMaps {
         AttentionSummary.CausalAccumulator total = new AttentionSummary.CausalAccumulator(length, backward != null);
         // Channels are summed in chunks of a fixed size into [T, T] arrays of their own, and the chunks merged in
         // channel order whichever thread made each: the same bits for any thread count. A wave of one chunk per
-        // thread at a time bounds the memory as one range per thread did.
+        // thread at a time bounds the memory as one range per thread did; the chunks' arrays are emptied for the
+        // next wave rather than made anew (at 1,024 tokens allocating them kept the collector busy).
         int chunks = (channels + SUMMARY_CHUNK - 1) / SUMMARY_CHUNK;
+        HiddenAttention hiddenForward = unified ? null : HiddenAttention.of(forward);
+        HiddenAttention hiddenBackward = unified || backward == null ? null : HiddenAttention.of(backward);
+        AttentionSummary.CausalAccumulator[] partial = new AttentionSummary.CausalAccumulator[Math.min(Parallel.THREADS, chunks)];
+        for (int k = 0; k < partial.length; k++) partial[k] = new AttentionSummary.CausalAccumulator(length, backward != null);
         for (int wave = 0; wave < chunks; wave += Parallel.THREADS) {
-            int first = wave;
-            AttentionSummary.CausalAccumulator[] partial = new AttentionSummary.CausalAccumulator[Math.min(Parallel.THREADS, chunks - wave)];
-            Parallel.forRange(partial.length, 1, (k0, k1) -> {
+            int first = wave, count = Math.min(Parallel.THREADS, chunks - wave);
+            Parallel.forRange(count, 1, (k0, k1) -> {
                 for (int k = k0; k < k1; k++) {
                     int c0 = (first + k) * SUMMARY_CHUNK, c1 = Math.min(channels, c0 + SUMMARY_CHUNK);
-                    partial[k] = sum(c0, c1);
+                    sum(c0, c1, partial[k], hiddenForward, hiddenBackward);
                 }
             });
-            for (AttentionSummary.CausalAccumulator p : partial) total.merge(p);
+            total.absorb(partial, count);
         }
         return total.summary(channels);
     }
@@ -241,9 +245,8 @@ public final class AttentionMaps {
     /** Channels summed per chunk of {@link #summary}: a multiple of the tiled reduction's group. */
     private static final int SUMMARY_CHUNK = 64;
 
-    /** The sums over channels [c0, c1), in channel order. */
-    private AttentionSummary.CausalAccumulator sum(int c0, int c1) {
-        AttentionSummary.CausalAccumulator acc = new AttentionSummary.CausalAccumulator(length, backward != null);
+    /** The sums over channels [c0, c1) into acc, in channel order (the hidden attention's directions null with --unified). */
+    private void sum(int c0, int c1, AttentionSummary.CausalAccumulator acc, HiddenAttention hiddenForward, HiddenAttention hiddenBackward) {
         if (unified) {
             Worker w = new Worker();
             for (int c = c0; c < c1; c++) {
@@ -252,71 +255,58 @@ public final class AttentionMaps {
                 acc.add(w.fwd.matrix, w.bwd == null ? null : w.bwd.matrix);
             }
         } else {
-            new TiledReduction(acc).run(c0, c1);
+            new TiledReduction(acc).run(c0, c1, hiddenForward, hiddenBackward);
         }
-        return acc;
     }
 
     /**
-     * The hidden-attention summary block by block: for a group of channels, each block (bi, bj) of every
-     * channel is computed into a Q × Q tile and summed into block accumulators that stay in L1; the [T, T]
-     * sums are touched once per group and block instead of once per channel (at long sequences they, not the
-     * arithmetic, were the bound).
+     * The hidden-attention summary for a group of channels, row block by row block and chunk by chunk of its
+     * columns: each channel's stretch of α is made into one tile and summed from there into the [T, T] sums,
+     * whose stretch stays in L1 while the group's channels pass through it (at long sequences the sums, not
+     * the arithmetic, were the bound).
      */
     private final class TiledReduction {
         static final int GROUP = 8;
         final AttentionSummary.CausalAccumulator acc;
-        final int q = HiddenAttention.BLOCK;
-        final float[] tile = new float[q * q], blockSum = new float[q * q], blockPos = new float[q * q];
+        final float[] extremes = new float[2];
 
         TiledReduction(AttentionSummary.CausalAccumulator acc) {
             this.acc = acc;
         }
 
-        void run(int c0, int c1) {
-            HiddenAttention fwd = HiddenAttention.of(forward), bwd = backward == null ? null : HiddenAttention.of(backward);
-            HiddenAttention.Workspace[] wf = new HiddenAttention.Workspace[GROUP], wb = new HiddenAttention.Workspace[GROUP];
-            for (int k = 0; k < GROUP; k++) {
-                wf[k] = new HiddenAttention.Workspace(forward);
-                if (bwd != null) wb[k] = new HiddenAttention.Workspace(backward);
-            }
+        void run(int c0, int c1, HiddenAttention fwd, HiddenAttention bwd) {
+            HiddenAttention.Workspace ws = new HiddenAttention.Workspace(forward);
+            HiddenAttention.Factors[] factors = new HiddenAttention.Factors[GROUP];
+            for (int k = 0; k < GROUP; k++) factors[k] = new HiddenAttention.Factors(forward);
             float[][] diagF = new float[GROUP][length], diagB = new float[GROUP][length];
-            int blocks = fwd.blocks();
             for (int g0 = c0; g0 < c1; g0 += GROUP) {
                 int n = Math.min(GROUP, c1 - g0);
-                for (int k = 0; k < n; k++) {
-                    fwd.prepare(g0 + k, wf[k]);
-                    if (bwd != null) bwd.prepare(g0 + k, wb[k]);
-                }
-                for (int bi = 0; bi < blocks; bi++) {
-                    for (int bj = 0; bj <= bi; bj++) {
-                        reduce(fwd, wf, diagF, g0, n, bi, bj, false);
-                        if (bwd != null) reduce(bwd, wb, diagB, g0, n, bi, bj, true);
-                    }
-                }
+                reduce(fwd, factors, ws, diagF, g0, n, acc.sumF, acc.posF);
+                if (bwd != null) reduce(bwd, factors, ws, diagB, g0, n, acc.sumB, acc.posB);
                 for (int k = 0; k < n; k++) acc.addDiagonal(diagF[k], bwd == null ? null : diagB[k]);
             }
         }
 
-        /** Block (bi, bj) of channels [g0, g0 + n) of one direction into the accumulator; diagonals kept per channel. */
-        private void reduce(HiddenAttention alpha, HiddenAttention.Workspace[] ws, float[][] diag, int g0, int n, int bi, int bj, boolean backward) {
-            int i0 = bi * q, i1 = Math.min(length, i0 + q), rows = i1 - i0, j0 = bj * q;
-            java.util.Arrays.fill(blockSum, 0f);
-            java.util.Arrays.fill(blockPos, 0f);
-            float[] extremes = {Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY};
-            for (int k = 0; k < n; k++) {
-                if (bj < bi) {                                              // the whole block is strictly lower: fused
-                    alpha.accumulateBlock(g0 + k, bi, bj, ws[k], blockSum, blockPos, extremes);
-                    continue;
-                }
-                alpha.block(g0 + k, bi, bj, ws[k], tile, 0, q);             // below the diagonal, and the diagonal itself
-                for (int r = 0; r < rows; r++) {
-                    AttentionKernels.accumulate(blockSum, blockPos, extremes, tile, r * q, r);
-                    diag[k][i0 + r] = tile[r * q + r];
+        /** Channels [g0, g0 + count) of one direction into its sums; their diagonals kept per channel. */
+        private void reduce(HiddenAttention alpha, HiddenAttention.Factors[] factors, HiddenAttention.Workspace ws, float[][] diag,
+                            int g0, int count, float[] sum, float[] pos) {
+            int ld = acc.stride, q = HiddenAttention.BLOCK, chunk = HiddenAttention.CHUNK;
+            for (int k = 0; k < count; k++) alpha.prepare(g0 + k, factors[k], ws);
+            extremes[0] = acc.min;
+            extremes[1] = acc.max;
+            for (int bi = 0; bi < alpha.blocks(); bi++) {
+                int i0 = bi * q, rows = Math.min(length, i0 + q) - i0;
+                for (int j0 = 0; j0 < i0 + q; j0 += chunk) {
+                    int width = Math.min(chunk, i0 + q - j0), beforeDiagonal = Math.min(width, i0 - j0);
+                    boolean diagonal = beforeDiagonal < width;                 // then row p stops below it, at column i0 + p
+                    for (int k = 0; k < count; k++) {
+                        alpha.chunk(g0 + k, bi, j0, width, factors[k], ws);
+                        AttentionKernels.accumulate(sum, pos, i0 * ld + j0, ld, extremes, ws.tile, 0, chunk, rows, beforeDiagonal, diagonal ? 1 : 0);
+                        if (diagonal) for (int p = 0; p < rows; p++) diag[k][i0 + p] = ws.tile[p * chunk + i0 - j0 + p];
+                    }
                 }
             }
             acc.observe(extremes[0], extremes[1]);
-            acc.addBlock(backward, i0, i1, j0, q, blockSum, blockPos);
         }
     }
 

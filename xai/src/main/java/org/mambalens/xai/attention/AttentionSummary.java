@@ -2,6 +2,9 @@ package org.mambalens.xai.attention;
 
 import org.mambalens.engine.kernels.AttentionKernels;
 import org.mambalens.engine.kernels.Elementwise;
+import org.mambalens.engine.kernels.Parallel;
+
+import java.util.Arrays;
 
 /**
  * What the explanation methods read from one layer's attention tensor [C, T, T] (C channels or heads),
@@ -90,22 +93,24 @@ public record AttentionSummary(int count, int tokens,
      * triangle is zeros, which count in the minimum and maximum.
      */
     static final class CausalAccumulator {
-        final int tokens;
+        final int tokens, stride;                 // stride: AttentionKernels.rowStride, room for the kernels' whole vectors
         final boolean bidirectional;
-        final float[] sumF, posF, sumB, posB;     // [T, T], strict lower triangles in each direction's own order
-        final double[] diagSum, diagPos;          // [T], the combined diagonal
-        float min = Float.POSITIVE_INFINITY, max = Float.NEGATIVE_INFINITY;
+        final float[] sumF, posF, sumB, posB;     // [T, stride], strict lower triangles in each direction's own order
+        final float[] diagSum, diagPos, diagonal; // [T], the combined diagonal's sums, and one channel's
+        float min, max;
 
         CausalAccumulator(int tokens, boolean bidirectional) {
             this.tokens = tokens;
             this.bidirectional = bidirectional;
-            sumF = new float[tokens * tokens];
-            posF = new float[tokens * tokens];
-            sumB = bidirectional ? new float[tokens * tokens] : null;
-            posB = bidirectional ? new float[tokens * tokens] : null;
-            diagSum = new double[tokens];
-            diagPos = new double[tokens];
-            if (!bidirectional && tokens > 1) min = max = 0f;
+            stride = AttentionKernels.rowStride(tokens, HiddenAttention.CHUNK);
+            sumF = new float[tokens * stride];
+            posF = new float[tokens * stride];
+            sumB = bidirectional ? new float[tokens * stride] : null;
+            posB = bidirectional ? new float[tokens * stride] : null;
+            diagSum = new float[tokens];
+            diagPos = new float[tokens];
+            diagonal = new float[tokens];
+            clearExtremes();
         }
 
         /** One channel: the forward matrix, and the backward one (null for a forward-only layer), each [T, T]. */
@@ -124,27 +129,11 @@ public record AttentionSummary(int count, int tokens,
         /** One channel's diagonals, each direction in its own order; the backward one may be null. */
         void addDiagonal(float[] fwd, float[] bwd) {
             int T = tokens;
-            for (int i = 0; i < T; i++) {
-                float v = fwd[i] + (bwd == null ? 0f : bwd[T - 1 - i]);
-                diagSum[i] += v;
-                if (v > 0) diagPos[i] += v;
-                min = Math.min(min, v);
-                max = Math.max(max, v);
-            }
-        }
-
-        /**
-         * Sums of a group of channels over one block of one direction's strict lower triangle: rows [i0, i1),
-         * columns from j0, the block's (i, j) at (i − i0)·q + (j − j0) of blockSum and blockPos.
-         */
-        void addBlock(boolean backward, int i0, int i1, int j0, int q, float[] blockSum, float[] blockPos) {
-            float[] sum = backward ? sumB : sumF, pos = backward ? posB : posF;
-            int T = tokens;
-            for (int i = i0; i < i1; i++) {
-                int n = Math.min(j0 + q, i) - j0;                               // strictly below the diagonal: none if i ≤ j0
-                Elementwise.addInPlace(sum, i * T + j0, blockSum, (i - i0) * q, n);
-                Elementwise.addInPlace(pos, i * T + j0, blockPos, (i - i0) * q, n);
-            }
+            for (int i = 0; i < T; i++) diagonal[i] = fwd[i] + (bwd == null ? 0f : bwd[T - 1 - i]);
+            float[] extremes = {min, max};
+            AttentionKernels.accumulate(diagSum, diagPos, 0, 0, extremes, diagonal, 0, 0, 1, T, 0);
+            min = extremes[0];
+            max = extremes[1];
         }
 
         /** Extends the running minimum and maximum. */
@@ -153,29 +142,54 @@ public record AttentionSummary(int count, int tokens,
             max = Math.max(max, hi);
         }
 
+        /** A matrix [T, T] below its diagonal into the sums: row i, columns [0, i). */
         private void lower(float[] m, float[] sum, float[] pos) {
             float[] extremes = {min, max};
-            for (int i = 1; i < tokens; i++) AttentionKernels.accumulate(sum, pos, extremes, m, i * tokens, i);   // row i, columns [0, i)
+            AttentionKernels.accumulate(sum, pos, stride, stride, extremes, m, tokens, tokens, tokens - 1, 1, 1);
             min = extremes[0];
             max = extremes[1];
         }
 
-        /** Adds another thread's sums into this one. */
-        void merge(CausalAccumulator o) {
-            for (int k = 0; k < sumF.length; k++) {
-                sumF[k] += o.sumF[k];
-                posF[k] += o.posF[k];
-                if (bidirectional) {
-                    sumB[k] += o.sumB[k];
-                    posB[k] += o.posB[k];
+        /**
+         * Adds the sums of {@code count} other accumulators into this one, in order, and empties them for their
+         * next chunk of channels. Rows go in parallel; each row's additions are in the same order whatever thread
+         * makes them.
+         */
+        void absorb(CausalAccumulator[] others, int count) {
+            Parallel.forRange(tokens, 16, (i0, i1) -> {
+                for (int i = Math.max(i0, 1); i < i1; i++) {                 // below the diagonal: row i, columns [0, i)
+                    for (int k = 0; k < count; k++) {
+                        CausalAccumulator o = others[k];
+                        move(sumF, o.sumF, i * stride, i);
+                        move(posF, o.posF, i * stride, i);
+                        if (bidirectional) {
+                            move(sumB, o.sumB, i * stride, i);
+                            move(posB, o.posB, i * stride, i);
+                        }
+                    }
                 }
+            });
+            for (int k = 0; k < count; k++) {
+                CausalAccumulator o = others[k];
+                move(diagSum, o.diagSum, 0, tokens);
+                move(diagPos, o.diagPos, 0, tokens);
+                min = Math.min(min, o.min);
+                max = Math.max(max, o.max);
+                o.clearExtremes();
             }
-            for (int i = 0; i < tokens; i++) {
-                diagSum[i] += o.diagSum[i];
-                diagPos[i] += o.diagPos[i];
-            }
-            min = Math.min(min, o.min);
-            max = Math.max(max, o.max);
+        }
+
+        /** into[at ..+ n) += from[at ..+ n), and from's stretch back to zeros. */
+        private static void move(float[] into, float[] from, int at, int n) {
+            Elementwise.addInPlace(into, at, from, at, n);
+            Arrays.fill(from, at, at + n, 0f);
+        }
+
+        /** The extremes before any channel: a forward-only layer's zeros above the diagonal, else none. */
+        private void clearExtremes() {
+            boolean zeros = !bidirectional && tokens > 1;
+            min = zeros ? 0f : Float.POSITIVE_INFINITY;
+            max = zeros ? 0f : Float.NEGATIVE_INFINITY;
         }
 
         AttentionSummary summary(int count) {
@@ -183,9 +197,9 @@ public record AttentionSummary(int count, int tokens,
             float[] mean = new float[T * T], pos = new float[T * T];
             for (int i = 0; i < T; i++) {
                 for (int j = 0; j < T; j++) {
-                    int k = i * T + j, flipped = (T - 1 - i) * T + (T - 1 - j);
-                    double s = i > j ? sumF[k] : i == j ? diagSum[i] : bidirectional ? sumB[flipped] : 0;
-                    double p = i > j ? posF[k] : i == j ? diagPos[i] : bidirectional ? posB[flipped] : 0;
+                    int k = i * T + j, below = i * stride + j, flipped = (T - 1 - i) * stride + (T - 1 - j);
+                    double s = i > j ? sumF[below] : i == j ? diagSum[i] : bidirectional ? sumB[flipped] : 0;
+                    double p = i > j ? posF[below] : i == j ? diagPos[i] : bidirectional ? posB[flipped] : 0;
                     mean[k] = (float) (s / count);
                     pos[k] = (float) (p / count);
                 }

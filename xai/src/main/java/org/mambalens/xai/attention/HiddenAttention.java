@@ -18,29 +18,47 @@ import java.util.Arrays;
  * <p>A whole channel is computed in blocks of Q tokens, the way chunked SSM scans are: for a row block I
  * after a column block J, the decay splits at I's first token i₀ and J's last token j₁,
  * exp(A(S_i − S_j)) = exp(A(S_i − S_{i₀})) · exp(A(S_{i₀} − S_{j₁})) · exp(A(S_{j₁} − S_j)), three factors
- * in (0, 1], so α's block is a rank-N product of a row factor, a per-pair diagonal and a column factor:
- * 2·L·N + (L/Q)²·N exponentials per channel instead of L²·N/2, and vector FMAs for the rest. Inside a
- * diagonal block the split is at i₀ alone, whose column factor grows as exp(|A|·span); a block whose span
- * could overflow a float (common in trained models, whose Δ add up fast) walks each row leftwards
- * instead, multiplying in one Ā_j = exp(A·Δ_j) ≤ 1 per step in double: at most Q factors, never growing.
+ * in (0, 1]. With the middle factor folded into the column factors, a row block's stretch of α left of its
+ * diagonal block is one rank-N product, row factors [Q, N] times column factors [N, columns]
+ * ({@link AttentionKernels#product}): 2·L·N + (L/Q)²·N exponentials per channel instead of L²·N/2, and vector
+ * FMAs for the rest. Row blocks go {@link #SUPER} at a time: the columns before such a super-block, starting
+ * at token s, are scaled once for all of its rows by exp(A(S_s − S_{j₁})), and each row block's factors by
+ * exp(A(S_{i₀} − S_s)). The diagonal block splits at i₀ alone, whose column factor grows as exp(|A|·span); a
+ * block whose span could overflow a float (trained models' Δ add up fast) walks each row leftwards instead,
+ * multiplying in one Ā_j = exp(A·Δ_j) ≤ 1 per step in double: at most Q factors, never growing.
  */
 public final class HiddenAttention {
-    /** Tokens per block: the width of the kernels' block product. */
+    /** Tokens per block. */
     static final int BLOCK = AttentionKernels.BLOCK;
+    /** Row blocks per super-block, whose rows share the scaled factors of the columns before it. */
+    static final int SUPER = 4;
+    /**
+     * Columns of a row block computed at a time: a chunk's scaled column factors, its stretch of α and the
+     * summary's sums it touches stay in L1.
+     */
+    static final int CHUNK = 8 * BLOCK;
     /** Largest |A|·(S_last − S_first) inside a diagonal block for which the split stays inside float range. */
     private static final double SAFE_SPAN = 60;
-
+    /**
+     * Middle factors below this count as zero: their blocks' terms are then below 2⁻⁶⁴ of |C·Δ·B| (row and column
+     * factors are at most 1), far under a float's precision of the channel's own entries, and their products would
+     * otherwise run into subnormal floats, which the CPU multiplies two orders of magnitude slower (a 1,024-token
+     * prompt's far blocks are full of them).
+     */
+    private static final float NEGLIGIBLE = 0x1p-64f;
 
     private final MixerTrace t;
-    private final double[] prefix;   // S [E, L]: S_i[c] = Σ_{k ≤ i} Δ_k[c], in double, one channel per row
+    private final int blocks;
+    private final float[] bByState;  // B [N, blocks·Q], transposed so that a state's column factors are contiguous; zeros past L
 
     private HiddenAttention(MixerTrace trace) {
         this.t = trace;
-        int L = trace.length(), E = trace.channels();
-        prefix = new double[E * L];
-        for (int c = 0; c < E; c++) {
-            double s = 0;
-            for (int i = 0; i < L; i++) prefix[c * L + i] = s += trace.delta(i, c);
+        int L = trace.length(), N = trace.stateSize();
+        blocks = blocks(trace);
+        int padded = blocks * BLOCK;
+        bByState = new float[N * padded];
+        for (int j = 0; j < L; j++) {
+            for (int n = 0; n < N; n++) bByState[n * padded + j] = trace.b(j, n);
         }
     }
 
@@ -59,8 +77,9 @@ public final class HiddenAttention {
     /** α_c[i, j] straight from the definition (0 above the diagonal). */
     public double weight(int c, int i, int j) {
         if (j > i) return 0;
-        int L = t.length(), N = t.stateSize();
-        double decay = prefix[c * L + i] - prefix[c * L + j], sum = 0;
+        int N = t.stateSize();
+        double decay = 0, sum = 0;                                          // S_i − S_j = Σ_{k ∈ (j, i]} Δ_k
+        for (int k = j + 1; k <= i; k++) decay += t.delta(k, c);
         for (int n = 0; n < N; n++) sum += t.c(i, n) * Math.exp(t.a()[c * N + n] * decay) * t.b(j, n);
         return sum * t.delta(j, c);
     }
@@ -79,136 +98,167 @@ public final class HiddenAttention {
         return out;
     }
 
-    /** Scratch for {@link #channel(int, float[], Workspace)}: one per thread. */
+    /** One channel's row and column factors, made by {@link #prepare}; rows and columns past L are zeros. */
+    static final class Factors {
+        final float[] rows;      // [blocks·Q, N]  C_i[n]·exp(A_n(S_i − S_{i₀})), i₀ the first token of i's block
+        final double[] prefix;   // [L]  S_i = Σ_{k ≤ i} Δ_k, in double
+        final float[] columns;   // [N, stride]  Δ_j·B_j[n]·exp(A_n(S_{j₁} − S_j)), j₁ the last token of j's block
+        final int stride;        // AttentionKernels.rowStride: whole blocks, rows of states apart in L1
+        float largestRate;       // max_n |A_n|, for the diagonal blocks' overflow check
+        // Made when first needed for the channel: the columns before super-block farFor's first token s times
+        // exp(A(S_s − S_{j₁})), and row block rowsFarFor's row factors times exp(A(S_{i₀} − S_s)), so that
+        // α[i, j] = Σ_n rowsFar[i, n]·far[n, j] there.
+        final float[] far;       // [N, stride]
+        final float[] rowsFar;   // [Q, N]
+        int farFor, rowsFarFor;
+
+        Factors(MixerTrace t) {
+            stride = AttentionKernels.rowStride(t.length(), CHUNK);
+            prefix = new double[t.length()];
+            rows = new float[blocks(t) * BLOCK * t.stateSize()];
+            columns = new float[t.stateSize() * stride];
+            far = new float[t.stateSize() * stride];
+            rowsFar = new float[BLOCK * t.stateSize()];
+        }
+    }
+
+    /** One thread's scratch, with the factors of the channel it computes. */
     static final class Workspace {
-        final float[] rows;       // [L, N]  C_i[n]·exp(A_n(S_i − S_{i₀}))
-        final float[] columns;    // [N, L]  Δ_j·B_j[n]·exp(A_n(S_{j₁} − S_j)), transposed so j is contiguous
-        final float[] scaled;     // [N, Q]  a column block times the pair's middle factor, transposed so j is contiguous
-        final float[] tile;       // [Q, Q]
-        final float[] step;       // [L, N]  Ā_i = exp(A·Δ_i)
-        final float[] decay0;     // [L, N]  exp(A(S_i − S_{i₀})), i₀ the first token of i's block
-        final double[] decay;     // [Q, N]  Ā_j inside a block, in double, for the walk
-        final double[] chain;     // [N]
-        final float[] columnChain;    // [N]
+        final Factors factors;
+        final float[] scaled;     // [N, CHUNK]  a chunk's column factors times their middle factors
+        final float[] tile;       // [Q, CHUNK]  α for a row block and a chunk of columns
+        final float[] middle;     // [blocks, N]  exp(A(S_{i₀} − S_{j₁})) between a row (super-)block and each column block
+        final float[] toEnd;      // [blocks·Q]  S_{j₁} − S_j
+        final float[] deltas;     // [blocks·Q]  Δ_j of the channel, zeros past L
+        final double[] walkDecay; // [Q, N]  Ā_j inside a block, in double, for the walk
+        final double[] walkChain; // [N]
 
         Workspace(MixerTrace t) {
-            columnChain = new float[t.stateSize()];
-            step = new float[t.length() * t.stateSize()];
-            decay0 = new float[t.length() * t.stateSize()];
-            decay = new double[BLOCK * t.stateSize()];
-            chain = new double[t.stateSize()];
-            rows = new float[t.length() * t.stateSize()];
-            columns = new float[t.stateSize() * t.length()];
-            scaled = new float[t.stateSize() * BLOCK];
-            tile = new float[BLOCK * BLOCK];
+            int N = t.stateSize();
+            factors = new Factors(t);
+            scaled = new float[N * CHUNK];
+            tile = new float[BLOCK * CHUNK];
+            middle = new float[blocks(t) * N];
+            toEnd = new float[blocks(t) * BLOCK];
+            deltas = new float[blocks(t) * BLOCK];
+            walkDecay = new double[BLOCK * N];
+            walkChain = new double[N];
         }
     }
 
     /** α_c into out [L, L] (the whole array is written, zeros above the diagonal). */
     void channel(int c, float[] out, Workspace ws) {
-        int L = t.length(), Q = BLOCK, blocks = blocks();
-        prepare(c, ws);
+        int L = t.length(), Q = BLOCK;
+        prepare(c, ws.factors, ws);
         Arrays.fill(out, 0f);
-        for (int bi = 0; bi < blocks; bi++) {
-            for (int bj = 0; bj <= bi; bj++) block(c, bi, bj, ws, out, bi * Q * L + bj * Q, L);
+        for (int bi = 0; bi < blocks(); bi++) {
+            int i0 = bi * Q, rows = Math.min(L, i0 + Q) - i0;
+            for (int j0 = 0; j0 < i0 + Q; j0 += CHUNK) {
+                int width = Math.min(CHUNK, i0 + Q - j0);
+                chunk(c, bi, j0, width, ws.factors, ws);
+                for (int p = 0; p < rows; p++) System.arraycopy(ws.tile, p * CHUNK, out, (i0 + p) * L + j0, Math.min(width, i0 + p - j0 + 1));
+            }
         }
     }
 
     /** Row (and column) blocks of Q tokens. */
     int blocks() {
+        return blocks;
+    }
+
+    private static int blocks(MixerTrace t) {
         return (t.length() + BLOCK - 1) / BLOCK;
     }
 
-    /**
-     * Channel c's row and column factors into ws, for {@link #block}: with Ā_i = exp(A·Δ_i) (one exponential
-     * per token and state), the row factor exp(A(S_i − S_{i₀})) is the product of the Ā after the block's first
-     * token up to i, and the column factor exp(A(S_{j₁} − S_j)) the product of those after j up to the block's
-     * last: chains of at most Q factors in (0, 1], which only ever shrink.
-     */
-    void prepare(int c, Workspace ws) {
-        int L = t.length(), N = t.stateSize(), E = t.channels(), Q = BLOCK;
-        float[] a = t.a(), delta = t.delta(), step = ws.step, decay = ws.decay0;
-        for (int i = 0; i < L; i++) Elementwise.expOfScaled(step, i * N, a, c * N, delta[i * E + c], N);    // Ā_i
-        for (int first = 0; first < L; first += Q) {
-            int last = Math.min(L, first + Q) - 1;
-            Arrays.fill(decay, first * N, (first + 1) * N, 1f);             // forward: exp(A(S_i − S_first))
-            for (int i = first + 1; i <= last; i++) {
-                for (int n = 0; n < N; n++) decay[i * N + n] = decay[(i - 1) * N + n] * step[i * N + n];
-            }
-            for (int k = first * N; k < (last + 1) * N; k++) ws.rows[k] = t.c()[k] * decay[k];
-            float[] chain = ws.columnChain;                                 // backward: exp(A(S_last − S_j))
-            Arrays.fill(chain, 1f);
-            for (int j = last; j >= first; j--) {
-                float dj = delta[j * E + c];
-                for (int n = 0; n < N; n++) {
-                    ws.columns[n * L + j] = dj * t.b()[j * N + n] * chain[n];
-                    chain[n] *= step[j * N + n];
-                }
+    /** Channel c's row and column factors into f, each an exponential of a prefix-sum difference (ws: scratch). */
+    void prepare(int c, Factors f, Workspace ws) {
+        int L = t.length(), N = t.stateSize(), E = t.channels(), ld = f.stride, padded = blocks * BLOCK;
+        float[] a = t.a();
+        double running = 0;
+        for (int i = 0; i < L; i++) f.prefix[i] = running += t.delta()[i * E + c];
+        f.farFor = f.rowsFarFor = -1;
+        f.largestRate = 0;
+        for (int n = 0; n < N; n++) f.largestRate = Math.max(f.largestRate, Math.abs(a[c * N + n]));
+        for (int first = 0; first < L; first += BLOCK) {
+            int last = Math.min(L, first + BLOCK) - 1;
+            for (int i = first; i <= last; i++) {
+                Elementwise.expOfScaled(f.rows, i * N, a, c * N, (float) (f.prefix[i] - f.prefix[first]), N);
+                ws.toEnd[i] = (float) (f.prefix[last] - f.prefix[i]);
+                ws.deltas[i] = t.delta()[i * E + c];
             }
         }
-    }
-
-    /**
-     * Block (bi, bj), bj ≤ bi, of α_c into out: element (i, j) at out[off + (i − i₀)·ld + (j − j₀)], for the
-     * block's rows inside the sequence. A diagonal block's entries above the diagonal are left as they are.
-     */
-    void block(int c, int bi, int bj, Workspace ws, float[] out, int off, int ld) {
-        int L = t.length(), N = t.stateSize(), Q = BLOCK, s0 = c * L;
-        int i0 = bi * Q, i1 = Math.min(L, i0 + Q), j0 = bj * Q;
-        if (bj == bi) {
-            diagonalBlock(c, i0, i1, ws, out, off, ld);
-            return;
-        }
-        scaleColumns(c, i0, j0, ws);
-        AttentionKernels.rowsTimesBlock(out, off, ld, ws.rows, i0 * N, i1 - i0, ws.scaled, N);
-    }
-
-    /** ws.scaled = the column factors of the block starting at j0 times the middle factor towards row i0. */
-    private void scaleColumns(int c, int i0, int j0, Workspace ws) {
-        int L = t.length(), N = t.stateSize(), Q = BLOCK, s0 = c * L;
-        for (int n = 0; n < N; n++) {                                      // column blocks before the diagonal are full
-            float middle = (float) Math.exp(t.a()[c * N + n] * (prefix[s0 + i0] - prefix[s0 + j0 + Q - 1]));
-            Elementwise.scale(ws.scaled, n * Q, ws.columns, n * L + j0, middle, Q);
+        Elementwise.multiply(f.rows, 0, f.rows, 0, t.c(), 0, L * N);
+        for (int n = 0; n < N; n++) {
+            Elementwise.expOfScaled(f.columns, n * ld, ws.toEnd, 0, a[c * N + n], padded);  // whole blocks: B and Δ are zeros past L
+            Elementwise.multiply(f.columns, n * ld, f.columns, n * ld, bByState, n * padded, padded);
+            Elementwise.multiply(f.columns, n * ld, f.columns, n * ld, ws.deltas, 0, padded);
         }
     }
 
     /**
-     * For an off-diagonal block (bj &lt; bi): adds the block of α_c into sum and its positive part into pos
-     * (both [Q, Q], row r of the block at r·Q), and widens extremes {min, max} — without writing the block out.
+     * Row block bi of α_c for the columns [j0, j0 + width) (j0 a multiple of Q, width ≤ CHUNK, ending at the
+     * diagonal block's end at the latest) into ws.tile: (i, j) at (i − i₀)·CHUNK + (j − j0), for j ≤ i; the
+     * rest of the tile is left undefined. Columns before bi's super-block come from its far factors; the
+     * super-block's own columns have a middle factor per column block, folded into ws.scaled here.
      */
-    void accumulateBlock(int c, int bi, int bj, Workspace ws, float[] sum, float[] pos, float[] extremes) {
-        int L = t.length(), N = t.stateSize(), Q = BLOCK;
-        int i0 = bi * Q, i1 = Math.min(L, i0 + Q);
-        scaleColumns(c, i0, bj * Q, ws);
-        AttentionKernels.accumulateRowsTimesBlock(sum, pos, extremes, ws.rows, i0 * N, i1 - i0, ws.scaled, N);
+    void chunk(int c, int bi, int j0, int width, Factors f, Workspace ws) {
+        int N = t.stateSize(), Q = BLOCK;
+        int far = Math.clamp(bi / SUPER * SUPER * Q - j0, 0, width), near = width - far, diagonal = bi - (j0 + far) / Q;
+        if (far > 0) {
+            farFactors(c, bi, f, ws);
+            AttentionKernels.product(ws.tile, 0, CHUNK, f.rowsFar, 0, Q, f.far, j0, f.stride, far, N);
+        }
+        if (near == 0) return;
+        boolean walk = diagonal < near / Q && f.largestRate * span(f, bi) > SAFE_SPAN;
+        middles(c, bi * Q, (j0 + far) / Q, near / Q, f, ws);
+        if (walk) Arrays.fill(ws.middle, diagonal * N, (diagonal + 1) * N, 0f);   // the walk fills this block
+        AttentionKernels.scaleBlocks(ws.scaled, 0, CHUNK, f.columns, j0 + far, f.stride, ws.middle, 0, near / Q, N);
+        AttentionKernels.product(ws.tile, far, CHUNK, f.rows, bi * Q * N, Q, ws.scaled, 0, CHUNK, near, N);
+        if (walk) walkBlock(c, bi, ws, far + diagonal * Q);
     }
 
     /**
-     * The block's lower triangle. Split at i₀: the row factor is ws.rows, the column factor
-     * Δ_j·B_j·exp(−A(S_j − S_{i₀})) ≥ 1 — safe while |A|·span stays under SAFE_SPAN, else the walk.
+     * ws.middle [count, N] = exp(A(S_s − S_{j₁})) from token s towards column blocks [b0, b0 + count): at most 1
+     * before s, and for the diagonal block (s its first token) at most exp(SAFE_SPAN), the split at s alone.
      */
-    private void diagonalBlock(int c, int i0, int i1, Workspace ws, float[] out, int off, int ld) {
-        int L = t.length(), N = t.stateSize(), Q = BLOCK, s0 = c * L;
-        double span = prefix[s0 + i1 - 1] - prefix[s0 + i0], maxA = 0;
-        for (int n = 0; n < N; n++) maxA = Math.max(maxA, Math.abs(t.a()[c * N + n]));
-        if (maxA * span > SAFE_SPAN) {
-            walkBlock(c, i0, i1, ws, out, off, ld);
-            return;
+    private void middles(int c, int s, int b0, int count, Factors f, Workspace ws) {
+        int N = t.stateSize();
+        for (int b = 0; b < count; b++) {
+            int j1 = Math.min(t.length(), (b0 + b + 1) * BLOCK) - 1;
+            Elementwise.expOfScaled(ws.middle, b * N, t.a(), c * N, (float) (f.prefix[s] - f.prefix[j1]), N);
         }
-        Arrays.fill(ws.scaled, 0f);
-        float[] delta = t.delta();
-        int E = t.channels();
-        for (int j = i0; j < i1; j++) {                                     // Δ_j·B_j·exp(−A(S_j − S_{i₀})): no overflow below SAFE_SPAN
-            for (int n = 0; n < N; n++) ws.scaled[n * Q + j - i0] = delta[j * E + c] * t.b(j, n) / ws.decay0[j * N + n];
-        }
-        AttentionKernels.rowsTimesBlock(ws.tile, 0, Q, ws.rows, i0 * N, i1 - i0, ws.scaled, N);
-        for (int i = i0; i < i1; i++) System.arraycopy(ws.tile, (i - i0) * Q, out, off + (i - i0) * ld, i - i0 + 1);
+        Elementwise.zeroBelow(ws.middle, 0, NEGLIGIBLE, count * N);
     }
 
-    /** The diagonal block row by row: α[i, j] = Δ_j·Σ_n C_i[n]·B_j[n]·Π_{k=j+1..i} Ā_k[n], the product grown as j moves left. */
-    private void walkBlock(int c, int i0, int i1, Workspace ws, float[] out, int off, int ld) {
-        int N = t.stateSize(), E = t.channels();
-        double[] decay = ws.decay, chain = ws.chain;
+    /** f.far for row block bi's super-block and f.rowsFar for bi, where they are not made yet. */
+    private void farFactors(int c, int bi, Factors f, Workspace ws) {
+        int N = t.stateSize(), s = bi / SUPER * SUPER * BLOCK;
+        if (f.farFor != bi / SUPER) {
+            middles(c, s, 0, s / BLOCK, f, ws);
+            AttentionKernels.scaleBlocks(f.far, 0, f.stride, f.columns, 0, f.stride, ws.middle, 0, s / BLOCK, N);
+            f.farFor = bi / SUPER;
+        }
+        if (f.rowsFarFor != bi) {
+            Elementwise.expOfScaled(ws.middle, 0, t.a(), c * N, (float) (f.prefix[bi * BLOCK] - f.prefix[s]), N);
+            Elementwise.zeroBelow(ws.middle, 0, NEGLIGIBLE, N);
+            Elementwise.multiplyRows(f.rowsFar, 0, f.rows, bi * BLOCK * N, ws.middle, 0, BLOCK, N);
+            f.rowsFarFor = bi;
+        }
+    }
+
+    /** S_last − S_first of block bi. */
+    private double span(Factors f, int bi) {
+        int i0 = bi * BLOCK, i1 = Math.min(t.length(), i0 + BLOCK);
+        return f.prefix[i1 - 1] - f.prefix[i0];
+    }
+
+    /**
+     * Diagonal block bi row by row into ws.tile from column `at`: α[i, j] = Δ_j·Σ_n C_i[n]·B_j[n]·Π_{k=j+1..i} Ā_k[n],
+     * the product grown as j moves left.
+     */
+    private void walkBlock(int c, int bi, Workspace ws, int at) {
+        int N = t.stateSize(), E = t.channels(), i0 = bi * BLOCK, i1 = Math.min(t.length(), i0 + BLOCK);
+        double[] decay = ws.walkDecay, chain = ws.walkChain;
         for (int j = i0; j < i1; j++) {
             for (int n = 0; n < N; n++) decay[(j - i0) * N + n] = Math.exp(t.a()[c * N + n] * (double) t.delta()[j * E + c]);
         }
@@ -220,7 +270,7 @@ public final class HiddenAttention {
                     sum += t.c(i, n) * chain[n] * t.b(j, n);
                     chain[n] *= decay[(j - i0) * N + n];
                 }
-                out[off + (i - i0) * ld + (j - i0)] = (float) (sum * t.delta(j, c));
+                ws.tile[(i - i0) * CHUNK + at + (j - i0)] = (float) (sum * t.delta(j, c));
             }
         }
     }

@@ -147,13 +147,13 @@ class HiddenAttentionTest {
 
     /**
      * The blocked computation equals the definition on every weight, including blocks whose Δ span forces
-     * the fallback (large Δ) and sequences that end inside a block.
+     * the fallback (large Δ), columns before a super-block, and sequences that end inside a block.
      */
     @ParameterizedTest
     @ValueSource(doubles = {0.05, 3.0})
     void blockedChannelsEqualTheDefinition(double deltaScale) {
         java.util.Random r = new java.util.Random(17);
-        int L = 2 * HiddenAttention.BLOCK + 5, E = 3, N = 4;
+        int L = (2 * HiddenAttention.SUPER + 1) * HiddenAttention.BLOCK + 5, E = 3, N = 4;
         float[] delta = new float[L * E], b = new float[L * N], c = new float[L * N], a = new float[E * N];
         for (int k = 0; k < delta.length; k++) delta[k] = (float) (deltaScale * r.nextDouble());
         for (int k = 0; k < b.length; k++) {
