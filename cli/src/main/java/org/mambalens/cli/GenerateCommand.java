@@ -4,9 +4,9 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.mambalens.engine.io.CheckpointException;
 import org.mambalens.engine.io.InputFile;
+import org.mambalens.engine.model.BatchGeneration;
 import org.mambalens.engine.model.LanguageModel;
 import org.mambalens.engine.model.Models;
-import org.mambalens.engine.model.BatchGeneration;
 import org.mambalens.engine.text.BpeTokenizer;
 import org.mambalens.engine.text.Sampler;
 import org.mambalens.engine.text.StreamingDecoder;
@@ -74,6 +74,10 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Option(names = "--ignore-eos", description = "Keep generating after the end-of-sequence token.")
     boolean ignoreEos;
+
+    @Option(names = "--batch-size", paramLabel = "N", defaultValue = "64", converter = Counts.Positive.class,
+            description = "With --prompts: at most N prompts generated together at a time, which bounds the decoding states held (default ${DEFAULT-VALUE}).")
+    int batchSize;
 
     @Option(names = "--min-new-tokens", paramLabel = "N", defaultValue = "0", converter = Counts.NonNegative.class,
             description = "Never pick the end-of-sequence token before N new tokens (transformers' min_new_tokens).")
@@ -163,12 +167,18 @@ final class GenerateCommand implements Callable<Integer> {
                 samplers[i] = sampler();
             }
             long start = System.nanoTime();
-            int[][] generated;
-            try {
-                generated = BatchGeneration.generate(lm, prompts, samplers, new BatchGeneration.Options(maxNewTokens, minNewTokens, !ignoreEos));
-            } catch (BatchGeneration.NonFiniteLogits e) {
-                throw new CheckpointException(dir, "the model computed NaN or an infinity for " + where(option, file, e.prompt())
-                        + ": its weights hold NaN or infinity, or overflow float32");
+            int[][] generated = new int[prompts.length][];
+            var options = new BatchGeneration.Options(maxNewTokens, minNewTokens, !ignoreEos);
+            for (int from = 0; from < prompts.length; from += batchSize) {
+                int to = Math.min(prompts.length, from + batchSize);
+                try {
+                    int[][] part = BatchGeneration.generate(lm, Arrays.copyOfRange(prompts, from, to), Arrays.copyOfRange(samplers, from, to), options);
+                    System.arraycopy(part, 0, generated, from, part.length);
+                } catch (BatchGeneration.NonFiniteLogits e) {
+                    throw new CheckpointException(dir, "the model computed NaN or an infinity for " + where(option, file, from + e.prompt())
+                            + ": its weights hold NaN or infinity, or overflow float32");
+                }
+                if (prompts.length > batchSize) System.err.printf("[%d of %d prompts]%n", to, prompts.length);
             }
             double seconds = (System.nanoTime() - start) / 1e9;
             PrintStream out = new PrintStream(System.out, false, StandardCharsets.UTF_8);

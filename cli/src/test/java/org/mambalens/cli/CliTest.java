@@ -101,8 +101,9 @@ class CliTest {
         }
         Files.writeString(ids, idLines.toString());
         Files.writeString(texts, String.join("\n", prompts) + "\n");
-        for (String[] input : new String[][]{{"--prompts-ids", ids.toString()}, {"--prompts", texts.toString()}}) {
-            Result together = run(concat(new String[]{"generate", input[0], input[1]}, options));
+        for (String[] input : new String[][]{{"--prompts-ids", ids.toString()}, {"--prompts", texts.toString()},
+                {"--prompts", texts.toString(), "--batch-size", "2"}}) {
+            Result together = run(concat(concat(new String[]{"generate"}, input), options));
             assertThat(together.code()).as(together.err()).isZero();
             assertThat(together.out().strip().split("\n")).containsExactly(alone);
             assertThat(together.err()).contains("[3 prompts");
