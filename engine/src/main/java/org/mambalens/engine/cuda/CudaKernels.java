@@ -127,12 +127,15 @@ public final class CudaKernels {
         return states <= 64 && rank <= 64 && kernel >= 1 && kernel <= 9;
     }
 
-    /** Floats of {@link #ssmStep}'s scratch for `rows` sequences: x_proj's partial sums, one set per slice of 256 channels. */
+    /** Floats of {@link #ssmStep}'s scratch for `rows` sequences: x_proj's partial sums, one set per slice of channels. */
     public static long ssmStepScratch(int rows, int channels, int states, int rank) {
-        return (long) rows * ((channels + SSM_SLICE - 1) / SSM_SLICE) * (rank + 2 * states);
+        return (long) rows * ssmSlices(channels) * (rank + 2 * states);
     }
 
-    private static final int SSM_SLICE = 256;
+    /** The slices of SSM_SLICE channels (mambalens.cu's, 256) over which ssm_step_project splits x_proj's sums. */
+    private static int ssmSlices(int channels) {
+        return (channels + 255) / 256;
+    }
 
     /**
      * One token of each of `rows` sequences through a Mamba mixer's SSM branch (see ssm_step_project and ssm_step_scan):
@@ -141,7 +144,7 @@ public final class CudaKernels {
      */
     public void ssmStep(long y, int ldy, long xz, int ldxz, long window, long state, long partial, long taps, long convBias, DeviceMatrix xProj,
                         DeviceMatrix dtProj, long dtBias, long a, long dSkip, int rows, int channels, int states, int rank, int kernel) {
-        int E = channels, P = rank + 2 * states, slices = (E + SSM_SLICE - 1) / SSM_SLICE;
+        int E = channels, P = rank + 2 * states, slices = ssmSlices(E);
         gpu.launchOverlapped("ssm_step_project", (P + 7) / 8, slices, rows, THREADS, 0, partial, xz, ldxz, window, taps, convBias,
                 xProj.address(), xProj.precision() == Precision.BF16 ? 1 : 0, E, kernel, P);
         gpu.launchOverlapped("ssm_step_scan", (E + 15) / 16, rows, 1, 512, 4 * P, y, ldy, xz, ldxz, window, taps, convBias, dtProj.address(),
