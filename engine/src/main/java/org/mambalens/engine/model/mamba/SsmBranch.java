@@ -24,31 +24,19 @@ import static org.mambalens.engine.backend.CpuBackend.wrap;
  */
 public final class SsmBranch {
     private final Backend backend;
-    private final Buffer convTaps, convBias, dtBias, a, d;   // [K, E] tap-major, [E] or null, [E], [E, N] A = −exp(A_log), [E]
-    private final Matrix xProj, dtProj;                      // [P, E], [E, R]
-    private final Backend.SsmWeights weights;                // the same, for the backend's fused decode step
+    private final Backend.SsmWeights w;                      // conv taps [K, E] tap-major and bias [E] or null, x_proj [P, E],
+                                                             // dt_proj [E, R] and bias [E], A = −exp(A_log) [E, N], D [E]
     private final float[] hostA, hostD, hostTaps, hostBias;  // the small parameters again, for traces
-    private final int channels, stateSize, rank, taps;
 
     private SsmBranch(Backend backend, float[] taps, float[] bias, Matrix xProj, Matrix dtProj, float[] dtBias, float[] a, float[] d,
                       int e, int n, int r, int k) {
         this.backend = backend;
-        this.convTaps = backend.constant(taps);
-        this.convBias = bias == null ? null : backend.constant(bias);
-        this.dtBias = backend.constant(dtBias);
-        this.a = backend.constant(a);
-        this.d = backend.constant(d);
-        this.xProj = xProj;
-        this.dtProj = dtProj;
+        this.w = new Backend.SsmWeights(backend.constant(taps), bias == null ? null : backend.constant(bias), xProj, dtProj,
+                backend.constant(dtBias), backend.constant(a), backend.constant(d), e, n, r, k);
         this.hostA = a;
         this.hostD = d;
         this.hostTaps = taps;
         this.hostBias = bias;
-        this.channels = e;
-        this.stateSize = n;
-        this.rank = r;
-        this.taps = k;
-        this.weights = new Backend.SsmWeights(convTaps, convBias, xProj, dtProj, this.dtBias, this.a, this.d, e, n, r, k);
     }
 
     /**
@@ -85,10 +73,10 @@ public final class SsmBranch {
      * its own, reversed token order (DESIGN §5).
      */
     public void run(Run run, Buffer y, Buffer xz, int batch, int tokens, boolean reverse, boolean accumulate) {
-        int E = channels, N = stateSize, R = rank, P = R + 2 * N, rows = batch * tokens;
+        int E = w.channels(), N = w.states(), R = w.rank(), P = R + 2 * N, rows = batch * tokens;
         boolean traced = run.trace() != null && run.trace().wants(run.layer());
         if (tokens == 1 && !traced && !reverse && !accumulate && run.state() != null && run.window() != null
-                && backend.ssmStep(weights, y, xz, 2 * E, run.window(), run.state(), batch)) {
+                && backend.ssmStep(w, y, xz, 2 * E, run.window(), run.state(), batch)) {
             return;
         }
         Backend.Frame f = run.frame();
@@ -96,8 +84,8 @@ public final class SsmBranch {
         Buffer s = traced ? f.floats((long) rows * E) : null, delta = traced ? f.floats((long) rows * E) : null;
         preScan(backend, u, s, dbc, dt, xz, run.window(), batch, tokens, reverse);
         Buffer out = traced && accumulate ? f.floats((long) rows * E) : y;   // traced: keep this branch's own output
-        backend.selectiveScan(new Backend.Scan(out, E, u, E, dt, E, dtBias, dbc.at(R), P, xz.at(E), 2 * E, a, d, run.state(), delta,
-                run.window(), xz, 2 * E, taps), batch, tokens, E, N, reverse, accumulate && !traced);
+        backend.selectiveScan(new Backend.Scan(out, E, u, E, dt, E, w.dtBias(), dbc.at(R), P, xz.at(E), 2 * E, w.a(), w.d(), run.state(), delta,
+                run.window(), xz, 2 * E, w.kernel()), batch, tokens, E, N, reverse, accumulate && !traced);
         if (!traced) return;
         record(run, tokens, reverse, xz, s, u, dbc, delta, out);
         if (accumulate) backend.add(y, out, (long) rows * E);
@@ -105,14 +93,14 @@ public final class SsmBranch {
 
     /** s = conv(x') (into {@code s} when given), u = silu(s), [δr, B, C] = x_proj(u), dt = dt_proj(δr) without its bias. */
     private void preScan(Backend b, Buffer u, Buffer s, Buffer dbc, Buffer dt, Buffer xz, Buffer window, int batch, int tokens, boolean reverse) {
-        int E = channels, P = rank + 2 * stateSize, rows = batch * tokens;
-        b.causalConv(u, s, xz, 2 * E, convTaps, convBias, window, batch, tokens, E, taps, reverse, true);
-        b.linear(dbc, P, u, E, rows, xProj, null);
-        b.linear(dt, E, dbc, P, rows, dtProj, null);                    // reads δr, the first R columns
+        int E = w.channels(), P = w.rank() + 2 * w.states(), rows = batch * tokens;
+        b.causalConv(u, s, xz, 2 * E, w.convTaps(), w.convBias(), window, batch, tokens, E, w.kernel(), reverse, true);
+        b.linear(dbc, P, u, E, rows, w.xProj(), null);
+        b.linear(dt, E, dbc, P, rows, w.dtProj(), null);                    // reads δr, the first R columns
     }
 
     private void record(Run run, int T, boolean reverse, Buffer xz, Buffer s, Buffer u, Buffer dbc, Buffer delta, Buffer y) {
-        int E = channels, N = stateSize, R = rank, P = R + 2 * N;
+        int E = w.channels(), N = w.states(), R = w.rank(), P = R + 2 * N;
         float[] xzHost = read(xz, T, 2 * E, reverse), dbcHost = read(dbc, T, P, reverse);
         float[] deltaHost = read(delta, T, E, reverse), sHost = read(s, T, E, reverse), uHost = read(u, T, E, reverse), yHost = read(y, T, E, reverse);
         run.trace().record(run.layer(), () -> MambaLayerTrace.of(run.direction(), new MixerTrace(T, E, N, deltaHost,
@@ -133,10 +121,10 @@ public final class SsmBranch {
      */
     public float[] backward(float[] xz, int len, float[] dy) {
         if (backend.isGpu()) throw new IllegalStateException("the reverse pass runs on the CPU backend");
-        int E = channels, N = stateSize, R = rank, P = R + 2 * N;
+        int E = w.channels(), N = w.states(), R = w.rank(), P = R + 2 * N;
         float[] s = new float[len * E], u = new float[len * E], dbc = new float[len * P], dt = new float[len * E];
         preScan(backend, wrap(u), wrap(s), wrap(dbc), wrap(dt), wrap(xz), null, 1, len, false);
-        float[] bias = array(dtBias);
+        float[] bias = array(w.dtBias());
         for (int t = 0; t < len; t++) for (int c = 0; c < E; c++) dt[t * E + c] += bias[c];
         float[] delta = dt.clone();
         Elementwise.softplus(delta, 0, len * E);
@@ -148,16 +136,16 @@ public final class SsmBranch {
         float[] dDt = new float[len * E];                                  // through Δ = softplus(dt)
         Backward.softplus(dDt, g.ddelta(), dt, len * E);
         float[] dDeltaRank = new float[len * R];                           // through dt_proj: d(δr) [L, R]
-        Backward.linear(dDeltaRank, dDt, len, CpuBackend.tensor(dtProj));
+        Backward.linear(dDeltaRank, dDt, len, CpuBackend.tensor(w.dtProj()));
         for (int t = 0; t < len; t++) System.arraycopy(dDeltaRank, t * R, g.dbc(), t * P, R);
         float[] du = new float[len * E];                                   // through x_proj, plus the scan's own du
-        Backward.linear(du, g.dbc(), len, CpuBackend.tensor(xProj));
+        Backward.linear(du, g.dbc(), len, CpuBackend.tensor(w.xProj()));
         Elementwise.addInPlace(du, g.du(), len * E);
         float[] ds = new float[len * E];                                   // through u = silu(s)
         Backward.silu(ds, du, s, len * E);
 
         float[] dxz = new float[len * 2 * E];
-        Backward.causalConv(dxz, 0, 2 * E, ds, hostTaps, len, E, taps);
+        Backward.causalConv(dxz, 0, 2 * E, ds, hostTaps, len, E, w.kernel());
         for (int t = 0; t < len; t++) System.arraycopy(g.dz(), t * E, dxz, t * 2 * E + E, E);
         return dxz;
     }
