@@ -11,8 +11,8 @@ import java.lang.foreign.MemorySegment;
  * BF16, widened as it is read), X and Y row-major F32 with row strides (so a GEMM can read or write a
  * column range of a wider matrix).
  *
- * <p>One row (decode) is a matrix-vector product, bound by the bytes of W: rows of W are split across
- * threads and each is a dot product with four vector accumulators. Several rows (prefill) use a
+ * <p>One row (decode) is a matrix-vector product, bound by the bytes of W: groups of four rows of W are split
+ * across threads, each row a dot product with two vector accumulators. Several rows (prefill) use a
  * register-blocked GEMM. X is packed once, MR rows interleaved per k, so that a micro-kernel reads its
  * broadcasts from one contiguous stream; W is packed panel by panel (NR outputs × all inputs, widened to
  * F32, k-major), and the panels are split across threads. The micro-kernel accumulates MR rows × NR/LANES
@@ -160,17 +160,28 @@ public final class MatMul {
         }
     }
 
-    /** y[o] = W[o, :]·x (+ bias[o]) for every output o, the rows of W split across threads. */
+    /**
+     * y[o] = W[o, :]·x (+ bias[o]) for every output o: four rows of W at a time (four streams from memory, each load of x
+     * used four times), the groups split across threads. Each output's order is that of {@link #dot(DType, MemorySegment,
+     * long, float[], int, int)}, whichever group or thread computes it.
+     */
     public static void matvec(float[] y, int yOff, float[] x, int xOff, Tensor w, float[] bias) {
-        int out = w.dim(0), in = w.dim(1);
+        int out = w.dim(0), in = w.dim(1), groups = (out + 3) / 4;
         checkBounds(y, yOff, out, out, x, xOff, in, in, 1);
         DType type = w.dtype();
         MemorySegment seg = w.data();
         // Chunks of at least ~16k weights: below that a region costs more than it saves.
-        Parallel.forRange(out, Math.max(1, 16384 / Math.max(1, in)), (o0, o1) -> {
-            for (int o = o0; o < o1; o++) {
-                float s = dot(type, seg, (long) o * in, x, xOff, in);
-                y[yOff + o] = bias == null ? s : s + bias[o];
+        Parallel.forRange(groups, Math.max(1, 4096 / Math.max(1, in)), (g0, g1) -> {
+            for (int g = g0; g < g1; g++) {
+                int o = 4 * g;
+                if (o + 4 <= out) {
+                    dot4(type, seg, (long) o * in, x, xOff, in, y, yOff + o, bias, o);
+                } else {
+                    for (; o < out; o++) {
+                        float sum = dot(type, seg, (long) o * in, x, xOff, in);
+                        y[yOff + o] = bias == null ? sum : sum + bias[o];
+                    }
+                }
             }
         });
     }
@@ -220,23 +231,68 @@ public final class MatMul {
         for (; k < n; k++) y[yOff + k] += alpha * x[xOff + k];
     }
 
-    /** Σ_k W[row + k]·x[xOff + k], k < n, with four independent accumulators to hide FMA latency. */
+    /**
+     * Σ_k W[row + k]·x[xOff + k], k < n: vectors of k summed into two accumulators in turn (even and odd vectors, a
+     * last odd one into the first), the two added, their lanes summed in {@link Vectors#sum}'s order, then the k past
+     * the last whole vector one by one.
+     */
     static float dot(DType type, MemorySegment w, long row, float[] x, int xOff, int n) {
         int L = Vectors.LANES;
-        FloatVector a0 = FloatVector.zero(Vectors.F), a1 = a0, a2 = a0, a3 = a0;
+        FloatVector a = FloatVector.zero(Vectors.F), b = a;
         int k = 0;
-        for (; k + 4 * L <= n; k += 4 * L) {
-            a0 = Vectors.load(type, w, row + k).fma(FloatVector.fromArray(Vectors.F, x, xOff + k), a0);
-            a1 = Vectors.load(type, w, row + k + L).fma(FloatVector.fromArray(Vectors.F, x, xOff + k + L), a1);
-            a2 = Vectors.load(type, w, row + k + 2 * L).fma(FloatVector.fromArray(Vectors.F, x, xOff + k + 2 * L), a2);
-            a3 = Vectors.load(type, w, row + k + 3 * L).fma(FloatVector.fromArray(Vectors.F, x, xOff + k + 3 * L), a3);
+        for (; k + 2 * L <= n; k += 2 * L) {
+            a = Vectors.load(type, w, row + k).fma(FloatVector.fromArray(Vectors.F, x, xOff + k), a);
+            b = Vectors.load(type, w, row + k + L).fma(FloatVector.fromArray(Vectors.F, x, xOff + k + L), b);
         }
-        for (; k + L <= n; k += L) {
-            a0 = Vectors.load(type, w, row + k).fma(FloatVector.fromArray(Vectors.F, x, xOff + k), a0);
+        if (k + L <= n) {
+            a = Vectors.load(type, w, row + k).fma(FloatVector.fromArray(Vectors.F, x, xOff + k), a);
+            k += L;
         }
-        float s = Vectors.sum(a0.add(a1).add(a2.add(a3)));
+        float s = Vectors.sum(a.add(b));
         for (; k < n; k++) s += Scalar.weight(type, w, row + k) * x[xOff + k];
         return s;
+    }
+
+    /**
+     * The four dots of rows row, row + n, row + 2n, row + 3n with x, each in {@link #dot}'s order, into y[yOff + i]
+     * (+ bias[o + i]): eight accumulators, enough independent FMAs to hide their latency, and four rows streamed at once.
+     */
+    private static void dot4(DType type, MemorySegment w, long row, float[] x, int xOff, int n, float[] y, int yOff, float[] bias, int o) {
+        int L = Vectors.LANES;
+        long r0 = row, r1 = row + n, r2 = row + 2L * n, r3 = row + 3L * n;
+        FloatVector a0 = FloatVector.zero(Vectors.F), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+        int k = 0;
+        for (; k + 2 * L <= n; k += 2 * L) {
+            FloatVector xa = FloatVector.fromArray(Vectors.F, x, xOff + k), xb = FloatVector.fromArray(Vectors.F, x, xOff + k + L);
+            a0 = Vectors.load(type, w, r0 + k).fma(xa, a0);
+            a1 = Vectors.load(type, w, r1 + k).fma(xa, a1);
+            a2 = Vectors.load(type, w, r2 + k).fma(xa, a2);
+            a3 = Vectors.load(type, w, r3 + k).fma(xa, a3);
+            b0 = Vectors.load(type, w, r0 + k + L).fma(xb, b0);
+            b1 = Vectors.load(type, w, r1 + k + L).fma(xb, b1);
+            b2 = Vectors.load(type, w, r2 + k + L).fma(xb, b2);
+            b3 = Vectors.load(type, w, r3 + k + L).fma(xb, b3);
+        }
+        if (k + L <= n) {
+            FloatVector xa = FloatVector.fromArray(Vectors.F, x, xOff + k);
+            a0 = Vectors.load(type, w, r0 + k).fma(xa, a0);
+            a1 = Vectors.load(type, w, r1 + k).fma(xa, a1);
+            a2 = Vectors.load(type, w, r2 + k).fma(xa, a2);
+            a3 = Vectors.load(type, w, r3 + k).fma(xa, a3);
+            k += L;
+        }
+        float s0 = Vectors.sum(a0.add(b0)), s1 = Vectors.sum(a1.add(b1)), s2 = Vectors.sum(a2.add(b2)), s3 = Vectors.sum(a3.add(b3));
+        for (; k < n; k++) {
+            float xk = x[xOff + k];
+            s0 += Scalar.weight(type, w, r0 + k) * xk;
+            s1 += Scalar.weight(type, w, r1 + k) * xk;
+            s2 += Scalar.weight(type, w, r2 + k) * xk;
+            s3 += Scalar.weight(type, w, r3 + k) * xk;
+        }
+        y[yOff] = bias == null ? s0 : s0 + bias[o];
+        y[yOff + 1] = bias == null ? s1 : s1 + bias[o + 1];
+        y[yOff + 2] = bias == null ? s2 : s2 + bias[o + 2];
+        y[yOff + 3] = bias == null ? s3 : s3 + bias[o + 3];
     }
 
     /**

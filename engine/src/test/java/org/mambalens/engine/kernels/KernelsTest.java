@@ -85,6 +85,48 @@ class KernelsTest {
         }
     }
 
+    /**
+     * A matrix-vector product's bits are its documented order, whatever group of four rows or thread computes an output:
+     * vectors of k into two lane-wise FMA chains in turn (a last odd vector into the first), the two added, the lanes
+     * summed pairwise by halves, then the k past the last whole vector one by one, then the bias.
+     */
+    @ParameterizedTest
+    @EnumSource(value = DType.class, names = {"F32", "BF16", "F16"})
+    void matvecSumsInItsDocumentedOrder(DType type) {
+        int L = Vectors.LANES;
+        int[][] sizes = {{5, 3}, {2 * L, 4}, {3 * L + 1, 7}, {4 * L - 1, 9}, {300, 70}, {768, 4099}};
+        for (int[] s : sizes) {
+            int in = s[0], out = s[1];
+            Tensor w = weight(type, out, in);
+            float[] x = randoms(2 + in), y = new float[out + 1], bias = out % 2 == 0 ? null : randoms(out);
+            MatMul.matvec(y, 1, x, 2, w, bias);
+            for (int o = 0; o < out; o++) {
+                float[] a = new float[L], b = new float[L];
+                int k = 0;
+                for (; k + 2 * L <= in; k += 2 * L) {
+                    for (int j = 0; j < L; j++) {
+                        a[j] = Math.fma(w.getFloat((long) o * in + k + j), x[2 + k + j], a[j]);
+                        b[j] = Math.fma(w.getFloat((long) o * in + k + L + j), x[2 + k + L + j], b[j]);
+                    }
+                }
+                if (k + L <= in) {
+                    for (int j = 0; j < L; j++) a[j] = Math.fma(w.getFloat((long) o * in + k + j), x[2 + k + j], a[j]);
+                    k += L;
+                }
+                for (int j = 0; j < L; j++) a[j] += b[j];
+                for (int distance = L / 2; distance >= 1; distance /= 2) {
+                    float[] halves = a.clone();
+                    for (int j = 0; j < L; j++) a[j] = halves[j] + halves[j ^ distance];
+                }
+                float expected = a[0];
+                for (; k < in; k++) expected += w.getFloat((long) o * in + k) * x[2 + k];
+                if (bias != null) expected += bias[o];
+                assertThat(Float.floatToRawIntBits(y[1 + o])).as("%s %s at %d", type, java.util.Arrays.toString(s), o)
+                        .isEqualTo(Float.floatToRawIntBits(expected));
+            }
+        }
+    }
+
     @Test
     void matmulHonoursStridesAndOffsets() {
         int rows = 9, in = 40, out = 24, ldx = 50, ldy = 30;
