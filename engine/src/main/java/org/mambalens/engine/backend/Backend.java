@@ -182,7 +182,7 @@ public interface Backend extends AutoCloseable {
     /**
      * Where the selective scan reads and writes (row strides in floats): u, dt (dt_proj's output before
      * its bias) [T, E]; B and C [T, N] (in the x_proj output, {@code ldbc} apart, C right after B); the
-     * gate z; A = −exp(A_log) [E, N]; D [E]; the state [batch, E, N] (null: zeros, not kept); {@code deltaOut}
+     * gate z; A = −exp(A_log) as {@link #ssmWeights} lays it out; D [E]; the state [batch, E, N] (null: zeros, not kept); {@code deltaOut}
      * (may be null) receives Δ = softplus(dt + dtBias). When {@code window} [batch, K−1, E] is given, the scan also
      * rolls each sequence's conv window over the conv's input x (as {@link #rollWindow}; one launch fewer per layer on a GPU).
      */
@@ -198,10 +198,20 @@ public interface Backend extends AutoCloseable {
 
     /**
      * A Mamba mixer's SSM branch (DESIGN §2): conv taps [K, E] tap-major and bias [E] (may be null), x_proj [R + 2N, E],
-     * dt_proj [E, R] and its bias [E], A = −exp(A_log) [E, N], D [E].
+     * dt_proj [E, R] and its bias [E], A = −exp(A_log) (in the layout of {@link #ssmWeights}), D [E].
      */
     record SsmWeights(Buffer convTaps, Buffer convBias, Matrix xProj, Matrix dtProj, Buffer dtBias, Buffer a, Buffer d,
                       int channels, int states, int rank, int kernel) {
+    }
+
+    /**
+     * An SSM branch's weights in this backend's memory, A = −exp(A_log) given as [E, N] and kept in the layout this
+     * backend's scans read: [E, N] by default.
+     */
+    default SsmWeights ssmWeights(float[] taps, float[] convBias, Matrix xProj, Matrix dtProj, float[] dtBias, float[] a, float[] d,
+                                  int channels, int states, int rank, int kernel) {
+        return new SsmWeights(constant(taps), convBias == null ? null : constant(convBias), xProj, dtProj, constant(dtBias), constant(a),
+                constant(d), channels, states, rank, kernel);
     }
 
     /**

@@ -336,7 +336,7 @@ public final class CpuBackend implements Backend {
             float[] input = rows(in, ldx, T, E);
             if (reverse) input = flipRows(input, T, E);
             float[] conv = new float[T * E];
-            CausalConv.apply(conv, input, 0, E, w, b, start.clone(), T, E, K);   // the kernel rolls its window: a copy
+            CausalConv.apply(conv, input, 0, E, w, b, start.clone(), 0, T, E, K);   // the kernel rolls its window: a copy
             if (reverse) conv = flipRows(conv, T, E);
             if (preActivation != null) scatterRows(conv, heap(preActivation).at((long) s * T * E), E, T, E);
             if (silu) Elementwise.silu(conv, 0, E, conv, 0, E, T, E);
@@ -360,9 +360,7 @@ public final class CpuBackend implements Backend {
     @Override
     public void selectiveScan(Scan s, int batch, int tokens, int channels, int states, boolean reverse, boolean accumulate) {
         int T = tokens, E = channels, N = states;
-        float[] a = packed(s.a(), E * N), aT = new float[N * E];                  // the kernel reads A as [N, E]
-        for (int c = 0; c < E; c++) for (int i = 0; i < N; i++) aT[i * E + c] = a[c * N + i];
-        float[] d = packed(s.d(), E), dtBias = packed(s.dtBias(), E);
+        float[] aT = packed(s.a(), N * E), d = packed(s.d(), E), dtBias = packed(s.dtBias(), E);
         for (int q = 0; q < batch; q++) {
             long row0 = (long) q * T;
             Buffer state = s.state() == null ? null : s.state().at((long) q * N * E);
@@ -389,6 +387,39 @@ public final class CpuBackend implements Backend {
             if (state != null) scatterRows(h, state, N * E, 1, N * E);
             if (s.window() != null) rollWindow(s.window().at((long) q * (s.kernel() - 1) * E), heap(s.x()).at(row0 * s.ldx()), s.ldx(), T, E, s.kernel());
         }
+    }
+
+    /** A kept transposed, [N, E]: the scan kernel's inner loop runs over channels, N rows of A at a time. */
+    @Override
+    public SsmWeights ssmWeights(float[] taps, float[] convBias, Matrix xProj, Matrix dtProj, float[] dtBias, float[] a, float[] d,
+                                 int channels, int states, int rank, int kernel) {
+        float[] aT = new float[states * channels];
+        for (int c = 0; c < channels; c++) for (int i = 0; i < states; i++) aT[i * channels + c] = a[c * states + i];
+        return Backend.super.ssmWeights(taps, convBias, xProj, dtProj, dtBias, aT, d, channels, states, rank, kernel);
+    }
+
+    /**
+     * The decode step of an SSM branch with the kernels of {@link #causalConv} and {@link #selectiveScan}, in the same
+     * order (so the same bits), reading and updating each sequence's window and state where they lie instead of copying them.
+     */
+    @Override
+    public boolean ssmStep(SsmWeights w, Buffer y, Buffer xz, int ldxz, Buffer window, Buffer state, int batch) {
+        int E = w.channels(), N = w.states(), R = w.rank(), K = w.kernel(), P = R + 2 * N;
+        float[] taps = packed(w.convTaps(), K * E), convBias = optional(w.convBias(), E), dtBias = packed(w.dtBias(), E);
+        float[] aT = packed(w.a(), N * E), d = packed(w.d(), E);
+        HeapBuffer in = heap(xz), out = heap(y), windows = heap(window), states = heap(state);
+        float[] u = new float[E], dbc = new float[P], delta = new float[E];     // u = silu(conv(x')); [δr, B, C]; Δ
+        for (int q = 0; q < batch; q++) {
+            int row = in.offset() + q * ldxz;
+            CausalConv.apply(u, in.data(), row, ldxz, taps, convBias, windows.data(), windows.offset() + q * (K - 1) * E, 1, E, K);
+            Elementwise.silu(u, 0, E, u, 0, E, 1, E);
+            MatMul.matvec(dbc, 0, u, 0, tensor(w.xProj()), null);
+            MatMul.matvec(delta, 0, dbc, 0, tensor(w.dtProj()), dtBias);        // reads δr, the first R values
+            Elementwise.softplus(delta, 0, E);
+            SelectiveScan.scan(out.data(), out.offset() + q * E, new SelectiveScan.Inputs(u, delta, dbc, P, R, R + N, in.data(), row + E, ldxz),
+                    aT, d, states.data(), states.offset() + q * N * E, 1, E, N);
+        }
+        return true;
     }
 
     @Override

@@ -21,13 +21,13 @@ public final class CausalConv {
      * @param x      input, token t channel c at x[xOff + t·ldx + c]
      * @param w      taps [K, E] (tap-major: the checkpoint's [E, 1, K] transposed)
      * @param bias   [E] or null
-     * @param window [K−1, E], oldest first; read, then replaced
+     * @param window [K−1, E] from window[windowOff], oldest first; read, then replaced
      */
-    public static void apply(float[] s, float[] x, int xOff, int ldx, float[] w, float[] bias, float[] window,
+    public static void apply(float[] s, float[] x, int xOff, int ldx, float[] w, float[] bias, float[] window, int windowOff,
                              int len, int e, int taps) {
         // The window rows followed by the new inputs: row t + k of `padded` is input t − K + 1 + k.
         float[] padded = new float[(taps - 1 + len) * e];
-        System.arraycopy(window, 0, padded, 0, (taps - 1) * e);
+        System.arraycopy(window, windowOff, padded, 0, (taps - 1) * e);
         for (int t = 0; t < len; t++) System.arraycopy(x, xOff + t * ldx, padded, (taps - 1 + t) * e, e);
         float[] b = bias == null ? new float[e] : bias;
         int vectors = e / LANES;
@@ -47,6 +47,6 @@ public final class CausalConv {
                 }
             }
         });
-        System.arraycopy(padded, len * e, window, 0, (taps - 1) * e);
+        System.arraycopy(padded, len * e, window, windowOff, (taps - 1) * e);
     }
 }

@@ -31,6 +31,11 @@ public final class SelectiveScan {
      * @param h  state [N, E]
      */
     public static void scan(float[] y, Inputs in, float[] aT, float[] d, float[] h, int len, int e, int n) {
+        scan(y, 0, in, aT, d, h, 0, len, e, n);
+    }
+
+    /** As above, with y [len, E] from y[yOff] and the state [N, E] from h[hOff] (a decode state among others). */
+    public static void scan(float[] y, int yOff, Inputs in, float[] aT, float[] d, float[] h, int hOff, int len, int e, int n) {
         int vectors = e / LANES;
         // Blocks of about 384 channels (state N × 384 floats fits L1; the inner loop is long enough for
         // C2 to unroll). A scan worth splitting (≥ 8k state updates) gets a multiple of the thread
@@ -44,56 +49,56 @@ public final class SelectiveScan {
             float[] du = new float[perBlock * LANES];
             for (int b = b0; b < b1; b++) {
                 int c0 = b * perBlock * LANES, c1 = Math.min(vectors, (b + 1) * perBlock) * LANES;
-                scanBlock(y, in, aT, d, h, len, e, n, c0, c1, du);
+                scanBlock(y, yOff, in, aT, d, h, hOff, len, e, n, c0, c1, du);
             }
         });
-        for (int c = vectors * LANES; c < e; c++) scanChannel(y, in, aT, d, h, len, e, n, c);
+        for (int c = vectors * LANES; c < e; c++) scanChannel(y, yOff, in, aT, d, h, hOff, len, e, n, c);
     }
 
     /**
      * Channels [c0, c1) over all tokens. The innermost loop runs across channels, whose updates are
      * independent, so the exponentials of neighbouring vectors overlap instead of forming one chain.
      */
-    private static void scanBlock(float[] y, Inputs in, float[] aT, float[] d, float[] h, int len, int e, int n,
+    private static void scanBlock(float[] y, int yOff, Inputs in, float[] aT, float[] d, float[] h, int hOff, int len, int e, int n,
                                   int c0, int c1, float[] du) {
         float[] u = in.u(), delta = in.delta(), bc = in.bc(), z = in.z();
         for (int t = 0; t < len; t++) {
-            int row = t * e;
+            int row = t * e, yRow = yOff + row;
             for (int c = c0; c < c1; c += LANES) {
                 FloatVector ut = FloatVector.fromArray(F, u, row + c);
                 FloatVector.fromArray(F, delta, row + c).mul(ut).intoArray(du, c - c0);
-                FloatVector.fromArray(F, d, c).mul(ut).intoArray(y, row + c);
+                FloatVector.fromArray(F, d, c).mul(ut).intoArray(y, yRow + c);
             }
             int bt = t * in.ldbc() + in.bOff(), ct = t * in.ldbc() + in.cOff();
             for (int i = 0; i < n; i++) {
                 FloatVector bti = FloatVector.broadcast(F, bc[bt + i]);
                 FloatVector cti = FloatVector.broadcast(F, bc[ct + i]);
-                int hi = i * e;
+                int ai = i * e, hi = hOff + ai;
                 for (int c = c0; c < c1; c += LANES) {
-                    FloatVector decay = Vectors.exp(FloatVector.fromArray(F, delta, row + c).mul(FloatVector.fromArray(F, aT, hi + c)));
+                    FloatVector decay = Vectors.exp(FloatVector.fromArray(F, delta, row + c).mul(FloatVector.fromArray(F, aT, ai + c)));
                     FloatVector hv = FloatVector.fromArray(F, h, hi + c).fma(decay, FloatVector.fromArray(F, du, c - c0).mul(bti));
                     hv.intoArray(h, hi + c);
-                    hv.fma(cti, FloatVector.fromArray(F, y, row + c)).intoArray(y, row + c);
+                    hv.fma(cti, FloatVector.fromArray(F, y, yRow + c)).intoArray(y, yRow + c);
                 }
             }
             int zt = in.zOff() + t * in.ldz();
             for (int c = c0; c < c1; c += LANES) {
                 FloatVector zv = FloatVector.fromArray(F, z, zt + c);
-                FloatVector.fromArray(F, y, row + c).mul(zv.div(Vectors.exp(zv.neg()).add(1f))).intoArray(y, row + c);
+                FloatVector.fromArray(F, y, yRow + c).mul(zv.div(Vectors.exp(zv.neg()).add(1f))).intoArray(y, yRow + c);
             }
         }
     }
 
-    private static void scanChannel(float[] y, Inputs in, float[] aT, float[] d, float[] h, int len, int e, int n, int c) {
+    private static void scanChannel(float[] y, int yOff, Inputs in, float[] aT, float[] d, float[] h, int hOff, int len, int e, int n, int c) {
         for (int t = 0; t < len; t++) {
             float dt = in.delta()[t * e + c], ut = in.u()[t * e + c], acc = d[c] * ut;
             int bt = t * in.ldbc() + in.bOff(), ct = t * in.ldbc() + in.cOff();
             for (int i = 0; i < n; i++) {
-                float hv = (float) Math.exp(dt * aT[i * e + c]) * h[i * e + c] + dt * ut * in.bc()[bt + i];
-                h[i * e + c] = hv;
+                float hv = (float) Math.exp(dt * aT[i * e + c]) * h[hOff + i * e + c] + dt * ut * in.bc()[bt + i];
+                h[hOff + i * e + c] = hv;
                 acc += in.bc()[ct + i] * hv;
             }
-            y[t * e + c] = acc * Scalar.silu(in.z()[in.zOff() + t * in.ldz() + c]);
+            y[yOff + t * e + c] = acc * Scalar.silu(in.z()[in.zOff() + t * in.ldz() + c]);
         }
     }
 }

@@ -136,7 +136,7 @@ class BackwardTest {
         Backward.causalConv(dx, 0, e, dy, w, len, e, k);
         check(v -> {
             float[] s = new float[len * e];
-            CausalConv.apply(s, v, 0, e, w, bias, new float[(k - 1) * e], len, e, k);
+            CausalConv.apply(s, v, 0, e, w, bias, new float[(k - 1) * e], 0, len, e, k);
             return s;
         }, x, dy, dx);
     }

@@ -249,13 +249,13 @@ class KernelsTest {
         Scalar.causalConv(expected, packed, w, bias, len, e, taps);
         // All at once, then the same input split 4 + 1 + 6 with the window carried between the parts.
         float[] whole = new float[len * e], window = new float[(taps - 1) * e];
-        CausalConv.apply(whole, x, 0, ld, w, bias, window, len, e, taps);
+        CausalConv.apply(whole, x, 0, ld, w, bias, window, 0, len, e, taps);
         assertThat(Fixtures.relativeError(whole, expected)).isLessThan(1e-6);
         float[] parts = new float[len * e], window2 = new float[(taps - 1) * e];
         int[][] splits = {{0, 4}, {4, 1}, {5, 6}};
         for (int[] p : splits) {
             float[] s = new float[p[1] * e];
-            CausalConv.apply(s, x, p[0] * ld, ld, w, bias, window2, p[1], e, taps);
+            CausalConv.apply(s, x, p[0] * ld, ld, w, bias, window2, 0, p[1], e, taps);
             System.arraycopy(s, 0, parts, p[0] * e, s.length);
         }
         assertThat(Fixtures.relativeError(parts, expected)).isLessThan(1e-6);

@@ -25,14 +25,13 @@ import static org.mambalens.engine.backend.CpuBackend.wrap;
 public final class SsmBranch {
     private final Backend backend;
     private final Backend.SsmWeights w;                      // conv taps [K, E] tap-major and bias [E] or null, x_proj [P, E],
-                                                             // dt_proj [E, R] and bias [E], A = −exp(A_log) [E, N], D [E]
+                                                             // dt_proj [E, R] and bias [E], A = −exp(A_log) (the backend's layout), D [E]
     private final float[] hostA, hostD, hostTaps, hostBias;  // the small parameters again, for traces
 
     private SsmBranch(Backend backend, float[] taps, float[] bias, Matrix xProj, Matrix dtProj, float[] dtBias, float[] a, float[] d,
                       int e, int n, int r, int k) {
         this.backend = backend;
-        this.w = new Backend.SsmWeights(backend.constant(taps), bias == null ? null : backend.constant(bias), xProj, dtProj,
-                backend.constant(dtBias), backend.constant(a), backend.constant(d), e, n, r, k);
+        this.w = backend.ssmWeights(taps, bias, xProj, dtProj, dtBias, a, d, e, n, r, k);
         this.hostA = a;
         this.hostD = d;
         this.hostTaps = taps;
