@@ -4,6 +4,7 @@ import org.mambalens.engine.io.DType;
 import org.mambalens.engine.kernels.CausalConv;
 import org.mambalens.engine.kernels.Elementwise;
 import org.mambalens.engine.kernels.MatMul;
+import org.mambalens.engine.kernels.MultiHeadAttention;
 import org.mambalens.engine.kernels.Parallel;
 import org.mambalens.engine.kernels.RgLru;
 import org.mambalens.engine.kernels.Rotary;
@@ -463,29 +464,9 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void attention(Buffer context, Buffer qkv, Buffer bias, int batch, int tokens, int heads, int headSize, Buffer probs) {
-        int T = tokens, H = heads, dh = headSize, D = H * dh;
-        float scale = (float) (1 / Math.sqrt(dh));
-        HeapBuffer ctx = heap(context), in = heap(qkv);
-        float[] b = optional(bias, 3 * D);
-        float[] scores = new float[T * T];
-        for (int img = 0; img < batch; img++) {
-            float[] rows = rows(in.at((long) img * T * 3 * D), 3 * D, T, 3 * D).clone();   // the bias is added to a copy
-            if (b != null) for (int t = 0; t < T; t++) for (int j = 0; j < 3 * D; j++) rows[t * 3 * D + j] += b[j];
-            for (int h = 0; h < H; h++) {
-                float[] q = new float[T * dh], k = new float[T * dh], vT = new float[dh * T];
-                for (int t = 0; t < T; t++) {
-                    for (int j = 0; j < dh; j++) {
-                        q[t * dh + j] = rows[t * 3 * D + h * dh + j] * scale;
-                        k[t * dh + j] = rows[t * 3 * D + D + h * dh + j];
-                        vT[j * T + t] = rows[t * 3 * D + 2 * D + h * dh + j];
-                    }
-                }
-                MatMul.matmul(scores, 0, T, q, 0, dh, T, Tensor.of("k", k, T, dh), null);          // Q_h K_hᵀ
-                Elementwise.softmaxRows(scores, 0, T, T);
-                if (probs != null) System.arraycopy(scores, 0, heap(probs).data(), heap(probs).offset() + (img * H + h) * T * T, T * T);
-                MatMul.matmul(ctx.data(), ctx.offset() + img * T * D + h * dh, D, scores, 0, T, T, Tensor.of("v", vT, dh, T), null);   // A_h V_h
-            }
-        }
+        HeapBuffer out = heap(context), in = heap(qkv), p = probs == null ? null : heap(probs);
+        MultiHeadAttention.apply(out.data(), out.offset(), in.data(), in.offset(), optional(bias, 3 * heads * headSize), batch, tokens, heads,
+                headSize, p == null ? null : p.data(), p == null ? 0 : p.offset());
     }
 
     // ---- Mamba-2 ----

@@ -9,7 +9,7 @@ import java.util.Random;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.mambalens.engine.backend.CpuBackend.wrap;
 
-/** The CPU backend's rotary, storeHeads and causalAttention against plain scalar loops, on odd sizes and strided views. */
+/** The CPU backend's rotary, storeHeads, causalAttention and attention against plain scalar loops, on odd sizes and strided views. */
 class CpuAttentionOpsTest {
     private static final CpuBackend CPU = CpuBackend.INSTANCE;
 
@@ -100,5 +100,59 @@ class CpuAttentionOpsTest {
         CPU.causalAttention(wrap(without), ldContext, wrap(q), ldq, qHeadStride, wrap(keys), wrap(values), capacity, L, H, kvHeads, dh,
                 scale, P, window, null);
         assertThat(without).containsExactly(context);
+    }
+
+    /**
+     * B sequences of T tokens, every query seeing every key (ViT), q, k and v side by side with a bias; at views that do
+     * not start their arrays; several blocks of query rows and a last partial one, head sizes beside and at whole vectors.
+     */
+    @ParameterizedTest
+    @CsvSource({"1, 5, 1, 3", "2, 37, 3, 7", "1, 70, 2, 16", "3, 9, 4, 1"})
+    void attentionMatchesAScalarLoop(int B, int T, int H, int dh) {
+        Random random = new Random(B * 1000 + T);
+        int D = H * dh;
+        float scale = (float) (1 / Math.sqrt(dh));
+        float[] qkv = random(random, 1 + B * T * 3 * D), bias = random(random, 3 * D);
+        float[] context = new float[2 + B * T * D], probs = new float[3 + B * H * T * T];
+        double[] expectedContext = new double[B * T * D], expectedProbs = new double[B * H * T * T];
+        for (int b = 0; b < B; b++) {
+            for (int h = 0; h < H; h++) {
+                for (int t = 0; t < T; t++) {
+                    double[] s = new double[T];
+                    double max = Double.NEGATIVE_INFINITY, sum = 0;
+                    for (int c = 0; c < T; c++) {
+                        double dot = 0;
+                        for (int j = 0; j < dh; j++) {
+                            int qj = h * dh + j, kj = D + qj;
+                            dot += ((double) qkv[1 + (b * T + t) * 3 * D + qj] + bias[qj]) * ((double) qkv[1 + (b * T + c) * 3 * D + kj] + bias[kj]);
+                        }
+                        s[c] = scale * dot;
+                        max = Math.max(max, s[c]);
+                    }
+                    for (int c = 0; c < T; c++) sum += s[c] = Math.exp(s[c] - max);
+                    for (int c = 0; c < T; c++) expectedProbs[((b * H + h) * T + t) * T + c] = s[c] / sum;
+                    for (int j = 0; j < dh; j++) {
+                        int vj = 2 * D + h * dh + j;
+                        double acc = 0;
+                        for (int c = 0; c < T; c++) acc += s[c] / sum * ((double) qkv[1 + (b * T + c) * 3 * D + vj] + bias[vj]);
+                        expectedContext[(b * T + t) * D + h * dh + j] = acc;
+                    }
+                }
+            }
+        }
+        CPU.attention(wrap(context).at(2), wrap(qkv).at(1), wrap(bias), B, T, H, dh, wrap(probs).at(3));
+        assertThat(Fixtures.relativeError(java.util.Arrays.copyOfRange(context, 2, context.length), toFloats(expectedContext))).isLessThan(1e-5);
+        assertThat(Fixtures.relativeError(java.util.Arrays.copyOfRange(probs, 3, probs.length), toFloats(expectedProbs))).isLessThan(1e-5);
+        assertThat(context[0]).isZero();
+        assertThat(probs[0]).isZero();
+        float[] without = new float[context.length];                           // no probabilities asked for: the same context
+        CPU.attention(wrap(without).at(2), wrap(qkv).at(1), wrap(bias), B, T, H, dh, null);
+        assertThat(without).containsExactly(context);
+    }
+
+    private static float[] toFloats(double[] x) {
+        float[] f = new float[x.length];
+        for (int i = 0; i < x.length; i++) f[i] = (float) x[i];
+        return f;
     }
 }
