@@ -250,29 +250,31 @@ public final class CpuBackend implements Backend {
         }
     }
 
+    /** Row by row (each row's vector body and scalar tail the same whatever the split), the rows spread over the threads. */
     @Override
     public void biasActivation(Buffer x, Buffer bias, int rows, int cols, Activation activation) {
         HeapBuffer h = heap(x);
-        int n = rows * cols;
-        float[] v = packed(h, n), b = optional(bias, cols);
-        if (b != null) {
-            for (int r = 0; r < rows; r++) for (int c = 0; c < cols; c++) v[r * cols + c] += b[c];
-        }
-        switch (activation) {
-            case NONE -> {
+        float[] v = h.data(), b = optional(bias, cols);
+        Parallel.forRange(rows, Math.max(1, 8192 / Math.max(1, cols)), (r0, r1) -> {
+            for (int r = r0; r < r1; r++) {
+                int at = h.offset() + r * cols;
+                if (b != null) Elementwise.addInPlace(v, at, b, 0, cols);
+                switch (activation) {
+                    case NONE -> {
+                    }
+                    case GELU -> Elementwise.gelu(v, at, cols);
+                    case GELU_TANH -> Elementwise.geluTanh(v, at, cols);
+                    case SILU -> Elementwise.silu(v, at, cols, v, at, cols, 1, cols);
+                    case SIGMOID -> {
+                        for (int i = at; i < at + cols; i++) v[i] = Scalar.sigmoid(v[i]);
+                    }
+                    case RELU_SQUARED -> {
+                        for (int i = at; i < at + cols; i++) v[i] = v[i] > 0 ? v[i] * v[i] : 0f;
+                    }
+                    case SOFTPLUS -> Elementwise.softplus(v, at, cols);
+                }
             }
-            case GELU -> Elementwise.gelu(v, n);
-            case GELU_TANH -> Elementwise.geluTanh(v, n);
-            case SILU -> Elementwise.silu(v, 0, n, v, 0, n, 1, n);
-            case SIGMOID -> {
-                for (int i = 0; i < n; i++) v[i] = Scalar.sigmoid(v[i]);
-            }
-            case RELU_SQUARED -> {
-                for (int i = 0; i < n; i++) v[i] = v[i] > 0 ? v[i] * v[i] : 0f;
-            }
-            case SOFTPLUS -> Elementwise.softplus(v, 0, n);
-        }
-        scatterRows(v, h, n, 1, n);
+        });
     }
 
     @Override

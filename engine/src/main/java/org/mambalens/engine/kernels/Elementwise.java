@@ -82,12 +82,12 @@ public final class Elementwise {
     }
 
     /**
-     * x = gelu(x) = x/2·(1 + erf(x/√2)) in place over n elements: the exact GELU, with erf from the
+     * x = gelu(x) = x/2·(1 + erf(x/√2)) in place over x[off, off + n): the exact GELU, with erf from the
      * same Chebyshev fit as {@link Scalar#erf} (1.2e-7 relative), evaluated in float lanes.
      */
-    public static void gelu(float[] x, int n) {
-        int i = 0;
-        for (; i + LANES <= n; i += LANES) {
+    public static void gelu(float[] x, int off, int n) {
+        int i = off, end = off + n;
+        for (; i + LANES <= end; i += LANES) {
             FloatVector v = FloatVector.fromArray(F, x, i);
             FloatVector z = v.mul((float) (1 / Math.sqrt(2))).abs();
             FloatVector t = z.mul(0.5f).add(1f);
@@ -106,13 +106,13 @@ public final class Elementwise {
             erf = erf.blend(erf.neg(), v.compare(VectorOperators.LT, 0f));
             v.mul(0.5f).mul(erf.add(1f)).intoArray(x, i);
         }
-        for (; i < n; i++) x[i] = Scalar.gelu(x[i]);
+        for (; i < end; i++) x[i] = Scalar.gelu(x[i]);
     }
 
-    /** x = x/2·(1 + tanh(√(2/π)·(x + 0.044715·x³))) in place over n elements: PyTorch's tanh-approximated GELU. */
-    public static void geluTanh(float[] x, int n) {
+    /** x = x/2·(1 + tanh(√(2/π)·(x + 0.044715·x³))) in place over x[off, off + n): PyTorch's tanh-approximated GELU. */
+    public static void geluTanh(float[] x, int off, int n) {
         final double c = Math.sqrt(2 / Math.PI);
-        for (int i = 0; i < n; i++) {
+        for (int i = off; i < off + n; i++) {
             double v = x[i];
             x[i] = (float) (0.5 * v * (1 + Math.tanh(c * (v + 0.044715 * v * v * v))));
         }

@@ -95,13 +95,13 @@ class BackwardTest {
         Backward.gelu(dx, dy, x, n);
         check(v -> {
             float[] y = v.clone();
-            Elementwise.gelu(y, n);
+            Elementwise.gelu(y, 0, n);
             return y;
         }, x, dy, dx);
         Backward.geluTanh(dx, dy, x, n);
         check(v -> {
             float[] y = v.clone();
-            Elementwise.geluTanh(y, n);
+            Elementwise.geluTanh(y, 0, n);
             return y;
         }, x, dy, dx);
         float cap = 2.5f;

@@ -383,7 +383,7 @@ public final class GriffinModel extends BackendLanguageModel<GriffinModel.State>
         int M = config.mlpWidth();
         float[] gatePre = linear(normed, w.gate(), w.gateB(), M, L), up = linear(normed, w.up(), w.upB(), M, L);   // [L, M] each
         float[] gate = gatePre.clone();
-        Elementwise.geluTanh(gate, L * M);
+        Elementwise.geluTanh(gate, 0, L * M);
         float[] dProduct = linearBackward(dHidden, w.down(), L);          // ∂/∂(gelu(gate) ⊙ up) [L, M]
         float[] dUp = new float[L * M], dGate = new float[L * M];
         for (int k = 0; k < L * M; k++) {
@@ -403,7 +403,7 @@ public final class GriffinModel extends BackendLanguageModel<GriffinModel.State>
     private float[] recurrentBackward(Recurrent r, float[] normed, float[] dHidden, int L) {
         int W = config.lruWidth(), K = config.convWidth();
         float[] yPre = linear(normed, r.linearY(), r.linearYB(), W, L), gate = yPre.clone();       // [L, W] each
-        Elementwise.geluTanh(gate, L * W);
+        Elementwise.geluTanh(gate, 0, L * W);
         float[] xb = linear(normed, r.linearX(), r.linearXB(), W, L), x = new float[L * W], h = new float[L * W];
         backend.causalConv(wrap(x), null, wrap(xb), W, r.convTaps(), r.convB(), null, 1, L, W, K, false, false);
         backend.rgLru(wrap(h), wrap(x), W, r.lru(), null, null, null, L, W, config.heads(), 0);
