@@ -57,10 +57,19 @@ public final class MatMul {
         }
         float[] xPacked = packRows(x, xOff, ldx, rows, in, SCRATCH.get().xPacked(groups(rows) * MR * in));
         int panels = (out + NR - 1) / NR;
-        Parallel.forRange(panels, 1, (p0, p1) -> {
+        // Fewer panels than two a thread (a narrow W: 192 outputs are 3 panels) would leave threads idle: the rows are cut
+        // too, into blocks of whole row groups, and a panel is packed again by each thread that takes one of its blocks.
+        int rowBlocks = Math.min(groups(rows), panels >= 2 * Parallel.THREADS ? 1 : (2 * Parallel.THREADS + panels - 1) / panels);
+        int blockRows = (groups(rows) + rowBlocks - 1) / rowBlocks * MR;
+        Parallel.forRange(panels * rowBlocks, 1, (t0, t1) -> {
             Scratch scratch = SCRATCH.get();
             float[] packed = scratch.packed(in * NR), sums = scratch.sums(Math.min(MC, groups(rows) * MR) * NR);
-            for (int p = p0; p < p1; p++) gemmPanel(y, yOff, ldy, xPacked, rows, w, bias, p * NR, packed, sums, scratch);
+            for (int t = t0, packedPanel = -1; t < t1; t++) {
+                int p = t / rowBlocks, from = t % rowBlocks * blockRows;
+                if (p != packedPanel) pack(w, p * NR, Math.min(NR, out - p * NR), packed, scratch);
+                packedPanel = p;
+                gemmPanel(y, yOff, ldy, xPacked, from, Math.min(rows, from + blockRows), w, bias, p * NR, packed, sums, scratch);
+            }
         });
     }
 
@@ -129,18 +138,18 @@ public final class MatMul {
     }
 
     /**
-     * All rows of X against the NR outputs [o0, o0 + NR) of W, MC rows and KC inputs at a time. The last K block
-     * adds straight into Y; a partial panel or a padded row group goes through {@code sums} and is copied after.
+     * Rows [from, to) of X (from a multiple of MR) against the NR outputs [o0, o0 + NR) of W, packed, MC rows and KC
+     * inputs at a time. The last K block adds straight into Y; a partial panel or a padded row group goes through
+     * {@code sums} and is copied after.
      */
-    private static void gemmPanel(float[] y, int yOff, int ldy, float[] xPacked, int rows, Tensor w, float[] bias, int o0,
+    private static void gemmPanel(float[] y, int yOff, int ldy, float[] xPacked, int from, int to, Tensor w, float[] bias, int o0,
                                   float[] packed, float[] sums, Scratch scratch) {
         int out = w.dim(0), in = w.dim(1), nr = Math.min(NR, out - o0);
         float[] start = scratch.start;
-        pack(w, o0, nr, packed, scratch);
         java.util.Arrays.fill(start, 0f);
         if (bias != null) System.arraycopy(bias, o0, start, 0, nr);
-        for (int r0 = 0; r0 < rows; r0 += MC) {
-            int mc = Math.min(MC, rows - r0);
+        for (int r0 = from; r0 < to; r0 += MC) {
+            int mc = Math.min(MC, to - r0);
             for (int k0 = 0; k0 < in; k0 += KC) {
                 int kc = Math.min(KC, in - k0);
                 boolean first = k0 == 0, last = k0 + kc == in;
