@@ -78,16 +78,18 @@ public final class MultiHeadAttention {
 
     /** Head h of one sequence's qkv rows (from qkv[from], 3·D apart) plus the bias, into head s's place in out. */
     private static void gather(float[] out, int s, Layout at, float[] qkv, int from, float[] bias, int h, int D) {
-        int dh = at.headSize(), q = at.queries(s), kT = at.keysT(s), v = at.values(s);
+        int dh = at.headSize(), q = at.queries(s), kT = at.keysT(s), v = at.values(s), c = h * dh;
         float scale = (float) (1 / Math.sqrt(dh));
         for (int t = 0; t < at.tokens(); t++) {
-            int row = from + t * 3 * D + h * dh;
-            for (int j = 0; j < dh; j++) {
-                int c = h * dh + j;
-                out[q + t * dh + j] = (qkv[row + j] + (bias == null ? 0f : bias[c])) * scale;
-                out[kT + j * at.keys() + t] = qkv[row + D + j] + (bias == null ? 0f : bias[D + c]);
-                out[v + t * at.width() + j] = qkv[row + 2 * D + j] + (bias == null ? 0f : bias[2 * D + c]);
+            int row = from + t * 3 * D + c, qt = q + t * dh, vt = v + t * at.width();
+            System.arraycopy(qkv, row, out, qt, dh);
+            System.arraycopy(qkv, row + 2 * D, out, vt, dh);
+            if (bias != null) {
+                Elementwise.addInPlace(out, qt, bias, c, dh);
+                Elementwise.addInPlace(out, vt, bias, 2 * D + c, dh);
             }
+            Elementwise.scale(out, qt, out, qt, scale, dh);
+            for (int j = 0; j < dh; j++) out[kT + j * at.keys() + t] = qkv[row + D + j] + (bias == null ? 0f : bias[D + c + j]);
         }
     }
 }
