@@ -314,12 +314,13 @@ public final class CpuBackend implements Backend {
         scatterRows(y, out, ldOut, rows, dim);
     }
 
+    /** Rows spread over the threads, each read and written where it lies. */
     @Override
     public void layernorm(Buffer out, int ldOut, Buffer x, int ldx, Buffer w, Buffer b, int rows, int dim, float eps) {
-        float[] in = rows(x, ldx, rows, dim);
-        float[] y = ldOut == dim && heap(out).offset() == 0 ? heap(out).data() : new float[rows * dim];
-        Elementwise.layernorm(y, in, packed(w, dim), packed(b, dim), eps, rows, dim);
-        scatterRows(y, out, ldOut, rows, dim);
+        HeapBuffer y = heap(out), in = heap(x);
+        float[] weight = packed(w, dim), shift = packed(b, dim);
+        Parallel.forRange(rows, Math.max(1, 8192 / Math.max(1, dim)), (r0, r1) -> Elementwise.layernorm(y.data(), y.offset() + r0 * ldOut, ldOut,
+                in.data(), in.offset() + r0 * ldx, ldx, weight, shift, eps, r1 - r0, dim));
     }
 
     @Override

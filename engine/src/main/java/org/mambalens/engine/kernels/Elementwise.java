@@ -57,8 +57,13 @@ public final class Elementwise {
 
     /** y = (x − mean) / sqrt(var + eps) ⊙ w + b for `rows` packed rows of length d. */
     public static void layernorm(float[] y, float[] x, float[] w, float[] b, float eps, int rows, int d) {
+        layernorm(y, 0, d, x, 0, d, w, b, eps, rows, d);
+    }
+
+    /** As above, row r of y at y[yOff + r·ldy] and of x at x[xOff + r·ldx] (y may be x itself). */
+    public static void layernorm(float[] y, int yOff, int ldy, float[] x, int xOff, int ldx, float[] w, float[] b, float eps, int rows, int d) {
         for (int r = 0; r < rows; r++) {
-            int base = r * d, i = 0;
+            int base = xOff + r * ldx, out = yOff + r * ldy, i = 0;
             FloatVector acc = FloatVector.zero(F);
             for (; i + LANES <= d; i += LANES) acc = acc.add(FloatVector.fromArray(F, x, base + i));
             float sum = Vectors.sum(acc);
@@ -75,9 +80,9 @@ public final class Elementwise {
             float inv = (float) (1.0 / Math.sqrt(ss / d + eps));
             for (i = 0; i + LANES <= d; i += LANES) {
                 FloatVector.fromArray(F, x, base + i).sub(m).mul(inv).fma(FloatVector.fromArray(F, w, i), FloatVector.fromArray(F, b, i))
-                        .intoArray(y, base + i);
+                        .intoArray(y, out + i);
             }
-            for (; i < d; i++) y[base + i] = (x[base + i] - mean) * inv * w[i] + b[i];
+            for (; i < d; i++) y[out + i] = (x[base + i] - mean) * inv * w[i] + b[i];
         }
     }
 
