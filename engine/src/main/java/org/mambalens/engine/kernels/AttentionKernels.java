@@ -34,15 +34,7 @@ public final class AttentionKernels {
         return stride;
     }
 
-    private static final FloatVector LANE_INDEX = FloatVector.fromArray(F, laneIndices(), 0);
-
     private AttentionKernels() {
-    }
-
-    private static float[] laneIndices() {
-        float[] lanes = new float[LANES];
-        for (int p = 0; p < LANES; p++) lanes[p] = p;
-        return lanes;
     }
 
     /**
@@ -175,7 +167,7 @@ public final class AttentionKernels {
                 hi = hi.blend(v, v.compare(VectorOperators.GT, hi));
             }
             if (whole == w) continue;
-            VectorMask<Float> tail = LANE_INDEX.compare(VectorOperators.LT, w - whole);
+            VectorMask<Float> tail = Vectors.firstLanes(w - whole);
             FloatVector v = FloatVector.fromArray(F, values, x + whole, tail);
             FloatVector.fromArray(F, sum, s + whole, tail).add(v).intoArray(sum, s + whole, tail);
             FloatVector.fromArray(F, pos, s + whole, tail).add(v, v.compare(VectorOperators.GT, zero)).intoArray(pos, s + whole, tail);

@@ -1,6 +1,7 @@
 package org.mambalens.engine.kernels;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 
 import static org.mambalens.engine.kernels.Vectors.F;
@@ -123,25 +124,33 @@ public final class Elementwise {
         }
     }
 
-    /** Each of `rows` rows of length n starting at x[off] becomes softmax(row), max-subtracted. */
+    /**
+     * Each of `rows` rows of length n starting at x[off] becomes softmax(row), max-subtracted; a row's last, partial
+     * vector is taken masked, so every exponential is {@link Vectors#exp}.
+     */
     public static void softmaxRows(float[] x, int off, int rows, int n) {
+        int whole = n - n % LANES;
+        VectorMask<Float> tail = Vectors.firstLanes(n - whole);
         for (int r = 0; r < rows; r++) {
             int base = off + r * n, i = 0;
             FloatVector mv = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
-            for (; i + LANES <= n; i += LANES) mv = mv.max(FloatVector.fromArray(F, x, base + i));
+            for (; i < whole; i += LANES) mv = mv.max(FloatVector.fromArray(F, x, base + i));
+            if (i < n) mv = mv.blend(mv.max(FloatVector.fromArray(F, x, base + i, tail)), tail);
             float max = mv.reduceLanes(VectorOperators.MAX);
-            for (; i < n; i++) max = Math.max(max, x[base + i]);
             FloatVector sv = FloatVector.zero(F);
-            for (i = 0; i + LANES <= n; i += LANES) {
+            for (i = 0; i < whole; i += LANES) {
                 FloatVector e = Vectors.exp(FloatVector.fromArray(F, x, base + i).sub(max));
                 e.intoArray(x, base + i);
                 sv = sv.add(e);
             }
-            float sum = Vectors.sum(sv);
-            for (; i < n; i++) sum += x[base + i] = (float) Math.exp(x[base + i] - max);
-            float inv = 1f / sum;
-            for (i = 0; i + LANES <= n; i += LANES) FloatVector.fromArray(F, x, base + i).mul(inv).intoArray(x, base + i);
-            for (; i < n; i++) x[base + i] *= inv;
+            if (i < n) {
+                FloatVector e = Vectors.exp(FloatVector.fromArray(F, x, base + i, tail).sub(max));
+                e.intoArray(x, base + i, tail);
+                sv = sv.add(e, tail);
+            }
+            float inv = 1f / Vectors.sum(sv);
+            for (i = 0; i < whole; i += LANES) FloatVector.fromArray(F, x, base + i).mul(inv).intoArray(x, base + i);
+            if (i < n) FloatVector.fromArray(F, x, base + i, tail).mul(inv).intoArray(x, base + i, tail);
         }
     }
 
