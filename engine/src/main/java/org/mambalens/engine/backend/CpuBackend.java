@@ -46,9 +46,19 @@ public final class CpuBackend implements Backend {
         }
     }
 
-    /** A weight: one mapped checkpoint tensor [rows, cols], or several stacked by rows. */
-    public record TensorMatrix(Tensor[] parts, int rows, int cols) implements Matrix {
+    /**
+     * A weight: one mapped checkpoint tensor [rows, cols], or several stacked by rows; each part's panels packed for the
+     * GEMM once ({@link MatMul#panels}) when it is small, else null.
+     */
+    public record TensorMatrix(Tensor[] parts, float[][] panels, int rows, int cols) implements Matrix {
     }
+
+    /**
+     * The largest part (as F32) packed once for the GEMM: all of a ViT's or ViM's weights, a Mamba's x_proj and dt_proj.
+     * A GEMM of a few hundred rows (an image's tokens) spent a tenth of its time packing a weight read once per call;
+     * larger ones are packed panel by panel at each call instead of doubling the memory of a large checkpoint.
+     */
+    private static final long PACKED_BYTES = 4L << 20;
 
     /** The heap array behind {@code b} when it starts at element 0 (for the reverse passes, which run on the CPU). */
     public static float[] array(Buffer b) {
@@ -123,22 +133,29 @@ public final class CpuBackend implements Backend {
         return stack(cols, weight);
     }
 
+    /** Its rows are gathered, never multiplied: kept unpacked whatever its size. */
     @Override
     public Matrix table(Tensor weight, int rows, int cols) {
-        return matrix(weight, rows, cols);
+        return stack(cols, false, weight);
     }
 
     @Override
     public Matrix stack(int cols, Tensor... parts) {
+        return stack(cols, true, parts);
+    }
+
+    private static TensorMatrix stack(int cols, boolean packSmall, Tensor... parts) {
         long rows = 0;
         Tensor[] views = new Tensor[parts.length];
+        float[][] panels = new float[parts.length][];
         for (int i = 0; i < parts.length; i++) {
             Tensor t = parts[i];
             if (t.size() % cols != 0) throw new IllegalArgumentException(t + " does not have " + cols + " columns");
             views[i] = t.shape().length == 2 ? t : new Tensor(t.name(), t.dtype(), new long[]{t.size() / cols, cols}, t.data());
+            if (packSmall && 4 * t.size() <= PACKED_BYTES) panels[i] = MatMul.panels(views[i]);
             rows += t.size() / cols;
         }
-        return new TensorMatrix(views, Math.toIntExact(rows), cols);
+        return new TensorMatrix(views, panels, Math.toIntExact(rows), cols);
     }
 
     @Override
@@ -217,10 +234,11 @@ public final class CpuBackend implements Backend {
         HeapBuffer y = heap(out), x = heap(in);
         float[] b = optional(bias, m.rows());
         int column = 0;
-        for (Tensor part : m.parts()) {
+        for (int i = 0; i < m.parts().length; i++) {
+            Tensor part = m.parts()[i];
             int n = part.dim(0);
             float[] partBias = b == null ? null : m.parts().length == 1 ? b : Arrays.copyOfRange(b, column, column + n);
-            MatMul.matmul(y.data(), y.offset() + column, ldOut, x.data(), x.offset(), ldIn, rows, part, partBias);
+            MatMul.matmul(y.data(), y.offset() + column, ldOut, x.data(), x.offset(), ldIn, rows, part, m.panels()[i], partBias);
             column += n;
         }
         if (alpha != 1f) {

@@ -49,6 +49,11 @@ public final class MatMul {
      * @param bias [out] or null
      */
     public static void matmul(float[] y, int yOff, int ldy, float[] x, int xOff, int ldx, int rows, Tensor w, float[] bias) {
+        matmul(y, yOff, ldy, x, xOff, ldx, rows, w, null, bias);
+    }
+
+    /** As above, with W's panels already packed by {@link #panels} (or null: packed here, panel by panel). */
+    public static void matmul(float[] y, int yOff, int ldy, float[] x, int xOff, int ldx, int rows, Tensor w, float[] panels, float[] bias) {
         int out = w.dim(0), in = w.dim(1);
         checkBounds(y, yOff, ldy, out, x, xOff, ldx, in, rows);
         if (rows == 1) {
@@ -56,21 +61,33 @@ public final class MatMul {
             return;
         }
         float[] xPacked = packRows(x, xOff, ldx, rows, in, SCRATCH.get().xPacked(groups(rows) * MR * in));
-        int panels = (out + NR - 1) / NR;
+        int count = (out + NR - 1) / NR;
         // Fewer panels than two a thread (a narrow W: 192 outputs are 3 panels) would leave threads idle: the rows are cut
         // too, into blocks of whole row groups, and a panel is packed again by each thread that takes one of its blocks.
-        int rowBlocks = Math.min(groups(rows), panels >= 2 * Parallel.THREADS ? 1 : (2 * Parallel.THREADS + panels - 1) / panels);
+        int rowBlocks = Math.min(groups(rows), count >= 2 * Parallel.THREADS ? 1 : (2 * Parallel.THREADS + count - 1) / count);
         int blockRows = (groups(rows) + rowBlocks - 1) / rowBlocks * MR;
-        Parallel.forRange(panels * rowBlocks, 1, (t0, t1) -> {
+        Parallel.forRange(count * rowBlocks, 1, (t0, t1) -> {
             Scratch scratch = SCRATCH.get();
-            float[] packed = scratch.packed(in * NR), sums = scratch.sums(Math.min(MC, groups(rows) * MR) * NR);
+            float[] packed = panels != null ? panels : scratch.packed(in * NR), sums = scratch.sums(Math.min(MC, groups(rows) * MR) * NR);
             for (int t = t0, packedPanel = -1; t < t1; t++) {
                 int p = t / rowBlocks, from = t % rowBlocks * blockRows;
-                if (p != packedPanel) pack(w, p * NR, Math.min(NR, out - p * NR), packed, scratch);
+                if (panels == null && p != packedPanel) pack(w, p * NR, packed, 0, scratch);
                 packedPanel = p;
-                gemmPanel(y, yOff, ldy, xPacked, from, Math.min(rows, from + blockRows), w, bias, p * NR, packed, sums, scratch);
+                gemmPanel(y, yOff, ldy, xPacked, from, Math.min(rows, from + blockRows), w, bias, p * NR, packed,
+                        panels == null ? 0 : p * in * NR, sums, scratch);
             }
         });
+    }
+
+    /**
+     * W's panels packed once (panel p at [p·in·NR, (p + 1)·in·NR), as the GEMM packs each): for a weight used by many
+     * GEMMs of few rows, where packing it each time costs as much as a tenth of the product.
+     */
+    public static float[] panels(Tensor w) {
+        int out = w.dim(0), in = w.dim(1), count = (out + NR - 1) / NR;
+        float[] panels = new float[Math.multiplyExact(count * NR, in)];
+        for (int p = 0; p < count; p++) pack(w, p * NR, panels, p * in * NR, SCRATCH.get());
+        return panels;
     }
 
     /**
@@ -143,7 +160,7 @@ public final class MatMul {
      * {@code sums} and is copied after.
      */
     private static void gemmPanel(float[] y, int yOff, int ldy, float[] xPacked, int from, int to, Tensor w, float[] bias, int o0,
-                                  float[] packed, float[] sums, Scratch scratch) {
+                                  float[] packed, int po, float[] sums, Scratch scratch) {
         int out = w.dim(0), in = w.dim(1), nr = Math.min(NR, out - o0);
         float[] start = scratch.start;
         java.util.Arrays.fill(start, 0f);
@@ -160,8 +177,8 @@ public final class MatMul {
                     float[] dest = toY ? y : sums;
                     int xo = ((r0 + r) / MR * in + k0) * MR, bo = r * ldBase;
                     int dOff = toY ? yOff + (r0 + r) * ldy + o0 : r * NR, ldDest = toY ? ldy : NR;
-                    if (WIDE) micro6x4(xPacked, xo, kc, packed, k0 * NR, base, bo, ldBase, dest, dOff, ldDest);
-                    else micro2x6(xPacked, xo, kc, packed, k0 * NR, base, bo, ldBase, dest, dOff, ldDest);
+                    if (WIDE) micro6x4(xPacked, xo, kc, packed, po + k0 * NR, base, bo, ldBase, dest, dOff, ldDest);
+                    else micro2x6(xPacked, xo, kc, packed, po + k0 * NR, base, bo, ldBase, dest, dOff, ldDest);
                 }
             }
             int firstInSums = nr < NR ? 0 : mc / MR * MR;
@@ -305,12 +322,12 @@ public final class MatMul {
     }
 
     /**
-     * packed[k·NR + j] = W[o0 + j, k] widened to F32, for every k; columns j ≥ nr are zero. LANES whole rows at a time
+     * packed[po + k·NR + j] = W[o0 + j, k] widened to F32, for every k; columns past W's last output are zero. LANES whole rows at a time
      * are widened into a buffer (one sequential read of W, which the prefetcher follows), then each k's LANES outputs
      * are gathered from it into one vector store.
      */
-    private static void pack(Tensor w, int o0, int nr, float[] packed, Scratch scratch) {
-        int in = w.dim(1), L = Vectors.LANES;
+    private static void pack(Tensor w, int o0, float[] packed, int po, Scratch scratch) {
+        int in = w.dim(1), L = Vectors.LANES, nr = Math.min(NR, w.dim(0) - o0);
         DType type = w.dtype();
         MemorySegment seg = w.data();
         float[] widened = scratch.widened(in);
@@ -326,7 +343,7 @@ public final class MatMul {
                 for (; k + L <= in; k += L) Vectors.load(type, seg, start + k).intoArray(widened, at + k);
                 for (; k < in; k++) widened[at + k] = Scalar.weight(type, seg, start + k);
             }
-            for (int k = 0; k < in; k++) FloatVector.fromArray(Vectors.F, widened, k, rowStarts, 0).intoArray(packed, k * NR + j0);
+            for (int k = 0; k < in; k++) FloatVector.fromArray(Vectors.F, widened, k, rowStarts, 0).intoArray(packed, po + k * NR + j0);
         }
     }
 

@@ -57,7 +57,7 @@ class KernelsTest {
 
     /**
      * The GEMM's bits are its documented order, whatever the tile, the padding of the last row group, a partial
-     * panel, the row blocks or the threads: per output, K blocks of {@code MatMul.KC} each summed as an FMA chain
+     * panel, the row blocks, the threads or whether W was packed beforehand: per output, K blocks of {@code MatMul.KC} each summed as an FMA chain
      * from zero, added in order to the bias (or zero).
      */
     @ParameterizedTest
@@ -70,6 +70,9 @@ class KernelsTest {
             float[] x = randoms(1 + rows * ldx), y = new float[rows * ldy];
             float[] bias = s[0] % 2 == 0 ? null : randoms(out);
             MatMul.matmul(y, 0, ldy, x, 1, ldx, rows, w, bias);
+            float[] prepacked = new float[y.length];                    // W packed once beforehand: the same bits
+            MatMul.matmul(prepacked, 0, ldy, x, 1, ldx, rows, w, MatMul.panels(w), bias);
+            assertThat(prepacked).as("%s %s with W packed once", type, java.util.Arrays.toString(s)).containsExactly(y);
             for (int r = 0; r < rows; r++) {
                 for (int o = 0; o < out; o++) {
                     float expected = bias == null ? 0f : bias[o];
