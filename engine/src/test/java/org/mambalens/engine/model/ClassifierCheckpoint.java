@@ -15,12 +15,12 @@ import java.nio.file.Path;
  * and {@code pad_token_id} added, its weights as they are (same file, same dtypes), and a {@code score.weight} [labels, D]
  * in a second shard, so that the backbone is bit for bit the language model's.
  */
-final class ClassifierCheckpoint {
+public final class ClassifierCheckpoint {
     private ClassifierCheckpoint() {
     }
 
     /** Writes into {@code out} the LM of {@code dir} as a classifier {@code architecture} scoring with {@code score} [labels, D]. */
-    static Path write(Path dir, Path out, String architecture, float[] score, int labels, int padTokenId) {
+    public static Path write(Path dir, Path out, String architecture, float[] score, int labels, int padTokenId) {
         try {
             Files.createDirectories(out);
             ObjectMapper json = new ObjectMapper();
@@ -45,7 +45,7 @@ final class ClassifierCheckpoint {
     }
 
     /** Rows {@code tokens} of the LM head of {@code dir} (its embeddings where the head is tied), [tokens, D] in F32. */
-    static float[] headRows(Path dir, int... tokens) {
+    public static float[] headRows(Path dir, int... tokens) {
         String[] keys = MovedEmbeddings.keys(dir);
         try (Checkpoint ck = Checkpoint.open(dir)) {
             float[] head = ck.tensor(ck.has(keys[1]) ? keys[1] : keys[0]).toFloatArray();

@@ -27,15 +27,16 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
- * The text classifiers against their references: GPTNeoXForSequenceClassification (transformers) and
- * MambaForSequenceClassification (weights-tools/reference/sequence_classifiers.py) at random weights; the Mamba-2, RWKV
- * and Griffin classifiers against their language models' forward and reverse passes; the trained fortune topic and
+ * The text classifiers against their references at random weights: GPTNeoXForSequenceClassification (transformers) and
+ * our Mamba, Mamba-2, RWKV and RecurrentGemma ...ForSequenceClassification (weights-tools/reference/sequence_classifiers.py);
+ * the Mamba-2, RWKV and Griffin classifiers against their language models' forward and reverse passes; the trained fortune topic and
  * WordNet gloss classifiers on their whole test splits, on the CPU and, where a GPU opens, on CUDA; the GPT-NeoX LM
  * they were tuned from.
  */
 class TextClassifiersTest {
     static Stream<Arguments> randomWeights() {
-        return Fixtures.onEveryDevice("mamba_cls_f32", "mamba_cls_bf16", "neox_cls_parallel_f32", "neox_cls_sequential_bf16");
+        return Fixtures.onEveryDevice("mamba_cls_f32", "mamba_cls_bf16", "neox_cls_parallel_f32", "neox_cls_sequential_bf16", "mamba2_cls_f32",
+                "mamba2_cls_bf16", "rwkv_cls_f32", "rwkv_cls_bf16", "griffin_cls_f32", "griffin_cls_bf16");
     }
 
     static Stream<Arguments> trained() {
