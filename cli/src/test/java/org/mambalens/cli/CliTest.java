@@ -470,6 +470,8 @@ class CliTest {
         JsonNode written = Fixtures.json(results.resolve("results.json"));
         assertThat(written.get("texts").asInt()).isEqualTo(40);
         assertThat(accuracy.out()).contains(String.format("accuracy %.4f", written.get("accuracy").asDouble()));
+        Result byName = run("classify", "--model", "gptneox", "--texts", "--limit", "40");
+        assertThat(byName.out()).as("a bundled name is its directory").contains(String.format("accuracy %.4f", written.get("accuracy").asDouble()));
         Result fortunes = run("classify", "--model", Fixtures.repository().resolve("models/gptneox-fortunes-topics").toString(), "--texts",
                 Fixtures.repository().resolve("data/fortunes-topics/test.jsonl").toString(), "--limit", "10");
         assertThat(fortunes.out()).contains("on 10 texts");
@@ -526,6 +528,29 @@ class CliTest {
         expectOneLineError(run("compare-attention", "--tokens", "1", "--out", tmp.resolve("f2").toString()), "--tokens");
         expectOneLineError(run("compare-attention", "--model", Fixtures.golden().resolve("vit/vit_small").toString(), "--out", tmp.resolve("f3").toString()),
                 "not a language model");
+    }
+
+    /**
+     * The WordNet gloss classifiers of Mamba-2, RWKV and Griffin by their bundled names (models/NAME-wordnet): classify a
+     * text, and every method of evaluate-text explains their labels.
+     */
+    @Test
+    void everyFamilysWordNetClassifierRunsByItsBundledName() {
+        String[] names = {"mamba2", "rwkv", "griffin"};
+        for (String name : names) {
+            Result r = run("classify", "--model", name, "--text", "a large carnivorous feline of the grasslands of Africa", "--top", "2");
+            assertThat(r.code()).as(name + ": " + r.err()).isZero();
+            assertThat(r.out()).matches("(?s)(animal|artifact|body|food|location|person|plant|quantity|substance|time) \\(\\d+ tokens, read at position \\d+\\):.*");
+        }
+        Path out = tmp.resolve("families");
+        Result e = run("evaluate-text", "--models", String.join(",", names), "--limit", "1", "--threads", "2", "--out", out.toString());
+        assertThat(e.code()).as(e.err()).isZero();
+        JsonNode results = Fixtures.json(out.resolve("results.json"));
+        for (String name : names) {
+            for (String method : new String[]{"raw", "rollout", "attribution"}) {
+                assertThat(results.get("models").get(name).get(method).get("activation_auc").asDouble()).as(name + " " + method).isBetween(0.0, 1.0);
+            }
+        }
     }
 
     /** evaluate-text's results.json has the contract's shape: models → method → AUCs, random, texts. */
