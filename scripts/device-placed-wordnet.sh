@@ -6,7 +6,8 @@
 # Here, before the run:   mkdir -p .device/fashion-mnist && cp /usr/share/datasets/fashion-mnist/*.gz .device/fashion-mnist/
 #                         python3 weights-tools/reference/wordnet_glosses.py       (writes the ignored train split)
 # Device command:         bash scripts/device-placed-wordnet.sh   (carry: [".device", "data/wordnet-glosses/train.jsonl"];
-#                         FASHION=DIR reads the Fashion-MNIST files from DIR instead of .device/fashion-mnist)
+#                         FASHION=DIR reads the Fashion-MNIST files from DIR instead of .device/fashion-mnist;
+#                         ONLY=images trains the image models alone, with the GPU to themselves: carry [".device/fashion-mnist"])
 # The committed models were made this way on 2026-11-30 (log: weights-tools/reference/placed_wordnet_training.log),
 # with one difference: the repository and .device together were over the device's 64 MiB per call, so
 # Fashion-MNIST's images went as xz (26 MB), the first 15 MB in one call (copied to /tmp/fm there) and the rest in
@@ -21,10 +22,15 @@ trap 'tar czf - -C "$work" . | split -b 15m - "$OUT/issue21.tar.gz.part-"' EXIT 
 repo=$PWD
 cd weights-tools/reference
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
-timeout "${TEXT_LIMIT:-330}" python3 wordnet_classifiers.py --repo "$repo" --out "$work" --seconds "${CLS_SECONDS:-90}" \
-    > "$work/text.log" 2>&1 &
-text=$!
+text=
+if [ "${ONLY:-}" != images ]; then
+  timeout "${TEXT_LIMIT:-330}" python3 wordnet_classifiers.py --repo "$repo" --out "$work" --seconds "${CLS_SECONDS:-90}" \
+      > "$work/text.log" 2>&1 &
+  text=$!
+fi
 timeout "${IMAGE_LIMIT:-420}" python3 train_fashion_placed.py --fashion "${FASHION:-$repo/.device/fashion-mnist}" --repo "$repo" --out "$work" \
     --vim-seconds "${VIM_SECONDS:-190}" --vit-seconds "${VIT_SECONDS:-90}" 2>&1 | tee "$work/images.log" || echo "image training failed"
-wait "$text" || echo "text training failed"
-cat "$work/text.log"
+if [ -n "$text" ]; then
+  wait "$text" || echo "text training failed"
+  cat "$work/text.log"
+fi

@@ -13,10 +13,10 @@ The dump is a safetensors file (batch dimension dropped):
                    output_hidden_states=True, in its order and its convention for the family
 and metadata naming the family, the reference and its versions.
 
-The reference is transformers' class named by config.json's "architectures", except for two checkpoints that
-transformers has no class for: MambaForSequenceClassification (mamba_classifier.py, beside this script; its
-hidden states are its MambaModel backbone's) and Vision Mamba (vim_torch.py; hidden states: the residual stream
-entering each layer, then norm_f of the last one). Weights are upcast to --dtype (default float32: a BF16
+The reference is transformers' class named by config.json's "architectures", except for the checkpoints that
+transformers has no class for: our Mamba, Mamba-2, RWKV and RecurrentGemma ...ForSequenceClassification
+(sequence_classifiers.py, beside this script; their hidden states are their backbone's) and Vision Mamba
+(vim_torch.py; hidden states: the residual stream entering each layer, then norm_f of the last one). Weights are upcast to --dtype (default float32: a BF16
 checkpoint is then compared at F32, as MambaLens computes it).
 """
 import argparse, json, os, struct, sys, tempfile
@@ -63,22 +63,22 @@ def reference(model_dir, config, dtype, device):
     import torch
     here = os.path.dirname(os.path.abspath(__file__))
     arch = (config.get("architectures") or [""])[0]
-    if config["model_type"] == "vim" or arch == "MambaForSequenceClassification":
+    sys.path.insert(0, here)
+    from sequence_classifiers import CLASSIFIERS
+    if config["model_type"] == "vim" or arch in CLASSIFIERS:
         from safetensors.torch import load_file
-        sys.path.insert(0, here)
         if config["model_type"] == "vim":
             from vim_torch import VisionMamba
             model = VisionMamba(config)
         else:
-            from transformers import MambaConfig
-            from mamba_classifier import MambaForSequenceClassification
-            model = MambaForSequenceClassification(MambaConfig.from_pretrained(model_dir))
+            from transformers import AutoConfig
+            model = CLASSIFIERS[arch](AutoConfig.from_pretrained(model_dir))
         state = load_file(os.path.join(model_dir, "model.safetensors"))
         model.load_state_dict({k: v.to(dtype) for k, v in state.items()})
         model = model.to(dtype=dtype, device=device).eval()
         if config["model_type"] == "vim":
             return model, lambda x: vim_outputs(model, x)
-        return model, lambda ids: (model(ids), list(model.backbone(ids, use_cache=False, output_hidden_states=True).hidden_states))
+        return model, lambda ids: (model(ids), list(model.backbone_outputs(ids, output_hidden_states=True).hidden_states))
     import transformers
     cls = getattr(transformers, arch, None)
     if cls is None:

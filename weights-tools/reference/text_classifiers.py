@@ -29,7 +29,7 @@ from safetensors.torch import load_file, save_file
 from tokenizers import Tokenizer
 from transformers import GPTNeoXConfig, GPTNeoXForCausalLM, GPTNeoXForSequenceClassification, MambaConfig
 
-from mamba_classifier import MambaForSequenceClassification, last_non_pad
+from sequence_classifiers import MambaForSequenceClassification, last_non_pad
 from train_demo_lm import Backbone, read_fortunes
 
 LABELS = ["computers", "food", "law", "politics", "science"]
@@ -103,7 +103,11 @@ def train_lm(model, vocab, train_ids, test_ids, seconds, lr=1e-3, seq=256, batch
             print(f"lm step {step} {time.time() - t0:.0f}s train {loss.item():.3f} test {val:.3f}", flush=True)
             if val < best:
                 best, best_state = val, {k: v.detach().clone() for k, v in model.state_dict().items()}
-    model.load_state_dict(best_state)
+    if best_state is None:                                   # too few steps for a validation: the last state it is
+        best = evaluate()
+        print(f"lm step {step} {time.time() - t0:.0f}s train {loss.item():.3f} test {best:.3f}", flush=True)
+    else:
+        model.load_state_dict(best_state)
     return best, step
 
 
@@ -115,8 +119,10 @@ def padded(rows, tok):
     return ids.to(DEV), torch.tensor([r["label"] for r in rows], device=DEV)
 
 
-def train_classifier(name, model, logits_of, train, tok, seconds, lr=1e-4, head_lr=1e-3, batch=32):
-    """Fine-tunes every weight (the new score head faster); 10% of the train split (seed 99) picks the best epoch."""
+def train_classifier(name, model, logits_of, train, tok, seconds, lr=1e-4, head_lr=1e-3, batch=32, validate_seconds=None):
+    """Fine-tunes every weight (the new score head faster); 10% of the train split (seed 99) picks the best state,
+    validated after every epoch, or with validate_seconds every that many seconds and at the deadline, which then
+    ends training within an epoch."""
     rows = list(train)
     random.Random(99).shuffle(rows)
     n_val = len(rows) // 10
@@ -135,10 +141,22 @@ def train_classifier(name, model, logits_of, train, tok, seconds, lr=1e-4, head_
         return right / len(val)
 
     best, best_state, step, t0 = -1.0, None, 0, time.time()
+
+    def validate(loss):
+        nonlocal best, best_state
+        acc = accuracy()
+        print(f"{name} step {step} {time.time() - t0:.0f}s loss {loss.item():.3f} val accuracy {acc:.4f}", flush=True)
+        if acc > best:
+            best, best_state = acc, {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    deadline = t0 + seconds
+    next_validation = t0 + (validate_seconds or 0)
     model.train()
-    while time.time() - t0 < seconds:
+    while time.time() < deadline:
         rng.shuffle(fit)
         for i in range(0, len(fit) - batch + 1, batch):
+            if validate_seconds and time.time() >= deadline:
+                break
             ids, y = padded(fit[i:i + batch], tok)
             loss = F.cross_entropy(logits_of(ids), y)
             opt.zero_grad(set_to_none=True)
@@ -146,10 +164,13 @@ def train_classifier(name, model, logits_of, train, tok, seconds, lr=1e-4, head_
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             step += 1
-        acc = accuracy()
-        print(f"{name} step {step} {time.time() - t0:.0f}s loss {loss.item():.3f} val accuracy {acc:.4f}", flush=True)
-        if acc > best:
-            best, best_state = acc, {k: v.detach().clone() for k, v in model.state_dict().items()}
+            if validate_seconds and time.time() >= next_validation:
+                validate(loss)
+                next_validation = time.time() + validate_seconds
+        if not validate_seconds:
+            validate(loss)
+    if validate_seconds:
+        validate(loss)
     model.load_state_dict(best_state)
     model.eval()
     return best, step
@@ -193,6 +214,40 @@ def per_label_counts(train, test, labels):
     return {l: [sum(r["label"] == k for r in train), sum(r["label"] == k for r in test)] for k, l in enumerate(labels)}
 
 
+def ship_weights(state, cfg, d, reference_class):
+    """Saves state rounded to BF16 as d/model.safetensors beside cfg's config.json, and returns reference_class
+    (sequence_classifiers.py) rebuilt from those rounded weights in float32, on the GPU, in eval mode."""
+    os.makedirs(d, exist_ok=True)
+    save_file({k: v.contiguous().cpu().to(torch.bfloat16) for k, v in state.items()}, os.path.join(d, "model.safetensors"),
+              metadata={"format": "pt"})
+    cfg.save_pretrained(d)
+    reference = reference_class(cfg)
+    reference.load_state_dict({k: v.float() for k, v in load_file(os.path.join(d, "model.safetensors")).items()})
+    return reference.to(DEV).eval()
+
+
+def ship_classifier(d, golden, tokenizer, logits, train, test, labels, about, test_file, fine_tuned_from, steps, seconds,
+                    validation_accuracy, accuracy_before_rounding, **more):
+    """Writes beside the shipped classifier in d its tokenizer and training.json (`about`, the split, the figures and
+    `more`), and golden/<d's name>/test_logits.npy (the reference's float32 logits on the test split) and reference.json."""
+    shutil.copy(tokenizer, d)
+    acc = accuracy_of(logits, test)
+    counts = per_label_counts(train, test, labels)
+    json.dump(dict(about, labels=labels, train=len(train), test=len(test), fine_tuned_from=fine_tuned_from, steps=steps,
+                   seconds=seconds, validation_accuracy=validation_accuracy, test_accuracy_pytorch=acc,
+                   test_accuracy_before_bf16_rounding=accuracy_before_rounding,
+                   majority_class_accuracy=max(c[1] for c in counts.values()) / len(test), **more),
+              open(os.path.join(d, "training.json"), "w"), indent=1)
+    g = os.path.join(golden, os.path.basename(d))
+    os.makedirs(g, exist_ok=True)
+    np.save(os.path.join(g, "test_logits.npy"), logits.astype(np.float32))
+    json.dump({"data": test_file, "texts": len(test), "test_accuracy": acc,
+               "transformers_version": __import__("transformers").__version__},
+              open(os.path.join(g, "reference.json"), "w"), indent=1)
+    print(f"{os.path.basename(d)}: test accuracy {acc:.4f} (before BF16 rounding {accuracy_before_rounding:.4f}), "
+          f"validation {validation_accuracy:.4f}", flush=True)
+
+
 def fine_tune_classifiers(train, test, tok, labels, lms, outs, golden, seconds, about, test_file):
     """Fine-tunes the Mamba LM in lms["mamba"] and the GPT-NeoX LM in lms["gptneox"] as classifiers of `labels`
     (every weight; the best epoch on 10% of `train`), ships them in BF16 to outs[name] with the LM's tokenizer and
@@ -212,15 +267,8 @@ def fine_tune_classifiers(train, test, tok, labels, lms, outs, golden, seconds, 
     torch.backends.cuda.matmul.allow_tf32 = False              # references in true float32
     results = {}
     mamba_trained_acc = accuracy_of(test_logits(trainer, test, tok), test)   # before rounding to BF16
-    mamba_dir = outs["mamba"]
-    os.makedirs(mamba_dir, exist_ok=True)
-    save_file({k: v.contiguous().cpu().to(torch.bfloat16) for k, v in trainer.state_dict().items()},
-              os.path.join(mamba_dir, "model.safetensors"), metadata={"format": "pt"})
-    mamba_cfg.save_pretrained(mamba_dir)
-    reference = MambaForSequenceClassification(mamba_cfg)
-    reference.load_state_dict({k: v.float() for k, v in load_file(os.path.join(mamba_dir, "model.safetensors")).items()})
-    reference.to(DEV).eval()
-    results["mamba"] = (mamba_dir, test_logits(reference, test, tok), mamba_val, mamba_steps, mamba_trained_acc)
+    reference = ship_weights(trainer.state_dict(), mamba_cfg, outs["mamba"], MambaForSequenceClassification)
+    results["mamba"] = (outs["mamba"], test_logits(reference, test, tok), mamba_val, mamba_steps, mamba_trained_acc)
 
     neox_trained_acc = accuracy_of(test_logits(lambda ids: neox(input_ids=ids).logits, test, tok), test)
     neox_dir = outs["gptneox"]
@@ -229,23 +277,9 @@ def fine_tune_classifiers(train, test, tok, labels, lms, outs, golden, seconds, 
     results["gptneox"] = (neox_dir, test_logits(lambda ids: neox_ref(input_ids=ids).logits, test, tok), neox_val, neox_steps,
                           neox_trained_acc)
 
-    counts = per_label_counts(train, test, labels)
     for name, (d, logits, val, steps, trained_acc) in results.items():
-        shutil.copy(os.path.join(lms["mamba"], "tokenizer.json"), d)
-        acc = accuracy_of(logits, test)
-        json.dump(dict(about, labels=labels, train=len(train), test=len(test),
-                       fine_tuned_from="models/mamba-fortunes" if name == "mamba" else "models/gptneox-fortunes",
-                       steps=steps, seconds=seconds, validation_accuracy=val, test_accuracy_pytorch=acc,
-                       test_accuracy_before_bf16_rounding=trained_acc,
-                       majority_class_accuracy=max(c[1] for c in counts.values()) / len(test)),
-                  open(os.path.join(d, "training.json"), "w"), indent=1)
-        g = os.path.join(golden, os.path.basename(d))
-        os.makedirs(g, exist_ok=True)
-        np.save(os.path.join(g, "test_logits.npy"), logits.astype(np.float32))
-        json.dump({"data": test_file, "texts": len(test), "test_accuracy": acc,
-                   "transformers_version": __import__("transformers").__version__},
-                  open(os.path.join(g, "reference.json"), "w"), indent=1)
-        print(f"{name}: test accuracy {acc:.4f} (before BF16 rounding {trained_acc:.4f}), validation {val:.4f}", flush=True)
+        ship_classifier(d, golden, os.path.join(lms["mamba"], "tokenizer.json"), logits, train, test, labels, about, test_file,
+                        "models/mamba-fortunes" if name == "mamba" else "models/gptneox-fortunes", steps, seconds, val, trained_acc)
 
 
 def main():

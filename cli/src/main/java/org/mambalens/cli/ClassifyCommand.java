@@ -41,8 +41,9 @@ final class ClassifyCommand implements Callable<Integer> {
     static final String BUNDLED = "models/vim-placed", BUNDLED_TEXT = "models/mamba-wordnet";
 
     @Option(names = "--model", paramLabel = "DIR", description = "Checkpoint directory. Default: the bundled " + BUNDLED + " (models/vit-placed is the ViT; "
-            + "models/vim-fashion and models/vit-fashion the older 28×28 pair); for text, " + BUNDLED_TEXT
-            + " (models/gptneox-wordnet is the GPT-NeoX; models/*-fortunes-topics the fortune topic classifiers).")
+            + "models/vim-fashion and models/vit-fashion the older 28×28 pair); for text, " + BUNDLED_TEXT + ". A bundled text classifier "
+            + "can be named instead: the WordNet gloss classifiers mamba, gptneox, mamba2, rwkv, griffin (models/NAME-wordnet), the fortune "
+            + "topic classifiers mamba-fortunes, gptneox-fortunes (models/*-fortunes-topics).")
     Path model;
 
     static final class Input {
@@ -96,7 +97,7 @@ final class ClassifyCommand implements Callable<Integer> {
         Path home = Path.of(System.getProperty("mambalens.home", "."));
         if (input.fashionMnist != null || input.texts != null) return accuracy(home);
         if (spark.enabled()) throw new IllegalArgumentException("--spark classifies a dataset: give --fashion-mnist or --texts");
-        if (input.isText()) return classifyText(model != null ? model : home.resolve(BUNDLED_TEXT), home);
+        if (input.isText()) return classifyText(textClassifier(home), home);
         Path dir = model != null ? model : home.resolve(BUNDLED);
         if (Families.forDirectory(dir).kind() == ModelFamily.Kind.LANGUAGE) {
             throw new IllegalArgumentException("--model " + dir + " is a language model: give it --text, --token-ids or --texts");
@@ -132,6 +133,11 @@ final class ClassifyCommand implements Callable<Integer> {
         return 0;
     }
 
+    /** --model for a text: a bundled text classifier's name or a directory; by default the bundled WordNet Mamba. */
+    private Path textClassifier(Path home) {
+        return model == null ? home.resolve(BUNDLED_TEXT) : EvaluationArguments.directory(model.toString(), EvaluationArguments.TEXT_CLASSIFIERS, home);
+    }
+
     private int classifyText(Path dir, Path home) {
         if (!Models.isTextClassifier(dir)) {
             throw new IllegalArgumentException("--model " + dir + " is not a text classifier (architectures …ForSequenceClassification): --text, --token-ids and --texts need one");
@@ -153,7 +159,7 @@ final class ClassifyCommand implements Callable<Integer> {
         if (limit != null && limit < 1) throw new IllegalArgumentException("--limit must be at least 1, not " + limit);
         Job job;
         if (input.texts != null) {
-            Path dir = model != null ? model : home.resolve(BUNDLED_TEXT);
+            Path dir = textClassifier(home);
             if (!Models.isTextClassifier(dir)) {
                 throw new IllegalArgumentException("--model " + dir + " is not a text classifier (architectures …ForSequenceClassification): --texts needs one");
             }

@@ -15,7 +15,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.SequencedMap;
 import java.util.concurrent.Callable;
 import java.util.function.UnaryOperator;
 
@@ -24,16 +23,13 @@ import java.util.function.UnaryOperator;
                 + "P(true label)) and pruning (remove the least relevant first, ‖Δlogits‖), AUCs per model and method beside a random order.",
                 "Writes DIR/results.json, results.md, curve PNGs and report.html."})
 final class EvaluateTextCommand implements Callable<Integer> {
-    private static final SequencedMap<String, String> BUNDLED = EvaluationArguments.bundled(
-            "mamba", "models/mamba-wordnet", "gptneox", "models/gptneox-wordnet",
-            "mamba-fortunes", "models/mamba-fortunes-topics", "gptneox-fortunes", "models/gptneox-fortunes-topics");
     @Mixin
     DeviceOption device;
 
     @Option(names = "--models", paramLabel = "M,M", split = ",", defaultValue = "mamba,gptneox",
-            description = "mamba (models/mamba-wordnet), gptneox (models/gptneox-wordnet), the fortune topic classifiers mamba-fortunes and "
-                    + "gptneox-fortunes (models/*-fortunes-topics: give them --data " + LabelledTexts.FORTUNES_TEST + "), or text classifier "
-                    + "directories (default: mamba,gptneox).")
+            description = "The WordNet gloss classifiers mamba, gptneox, mamba2, rwkv and griffin (models/NAME-wordnet), the fortune topic "
+                    + "classifiers mamba-fortunes and gptneox-fortunes (models/*-fortunes-topics: give them --data " + LabelledTexts.FORTUNES_TEST
+                    + "), or text classifier directories (default: mamba,gptneox).")
     List<String> models;
 
     @Option(names = "--methods", paramLabel = "M,M", split = ",", defaultValue = "raw,rollout,attribution",
@@ -64,7 +60,7 @@ final class EvaluateTextCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         Path home = Path.of(System.getProperty("mambalens.home", "."));
-        Job job = new Job(EvaluationArguments.models(models, BUNDLED, home), EvaluationArguments.methods(methods), startLayer == null ? -1 : startLayer, seed,
+        Job job = new Job(EvaluationArguments.models(models, EvaluationArguments.TEXT_CLASSIFIERS, home), EvaluationArguments.methods(methods), startLayer == null ? -1 : startLayer, seed,
                 (data != null ? data : home.resolve(LabelledTexts.BUNDLED_TEST)).toString(), device.device, device.precision);
         if (spark.enabled()) return spark.run(job, limit, out);
         try (TextEvaluation evaluation = job.open()) {

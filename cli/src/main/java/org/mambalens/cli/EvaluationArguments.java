@@ -35,6 +35,17 @@ final class EvaluationArguments {
         return bundled;
     }
 
+    /** The bundled text classifiers by name: the WordNet gloss classifiers of every family, then the fortune topic ones. */
+    static final SequencedMap<String, String> TEXT_CLASSIFIERS = bundled(
+            "mamba", "models/mamba-wordnet", "gptneox", "models/gptneox-wordnet", "mamba2", "models/mamba2-wordnet",
+            "rwkv", "models/rwkv-wordnet", "griffin", "models/griffin-wordnet",
+            "mamba-fortunes", "models/mamba-fortunes-topics", "gptneox-fortunes", "models/gptneox-fortunes-topics");
+
+    /** A bundled model's directory under {@code home} when {@code name} is one of {@code bundled}'s names, else {@code name} as a path. */
+    static Path directory(String name, SequencedMap<String, String> bundled, Path home) {
+        return bundled.containsKey(name) ? home.resolve(bundled.get(name)) : Path.of(name);
+    }
+
     /** --methods as methods, each once, in the order given. */
     static List<Method> methods(List<String> names) {
         List<Method> chosen = new ArrayList<>();
@@ -57,7 +68,7 @@ final class EvaluationArguments {
         List<NamedModel> models = new ArrayList<>();
         for (String m : names) {
             String name = m.trim();
-            Path dir = bundled.containsKey(name) ? home.resolve(bundled.get(name)) : Path.of(name);
+            Path dir = directory(name, bundled, home);
             if (!Files.isDirectory(dir)) {
                 throw new IllegalArgumentException("--models: " + name + " is neither " + String.join(", ", bundled.sequencedKeySet()) + " nor a model directory");
             }

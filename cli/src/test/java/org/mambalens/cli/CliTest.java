@@ -1,7 +1,6 @@
 package org.mambalens.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.mambalens.engine.Fixtures;
@@ -470,6 +469,8 @@ class CliTest {
         JsonNode written = Fixtures.json(results.resolve("results.json"));
         assertThat(written.get("texts").asInt()).isEqualTo(40);
         assertThat(accuracy.out()).contains(String.format("accuracy %.4f", written.get("accuracy").asDouble()));
+        Result byName = run("classify", "--model", "gptneox", "--texts", "--limit", "40");
+        assertThat(byName.out()).as("a bundled name is its directory").contains(String.format("accuracy %.4f", written.get("accuracy").asDouble()));
         Result fortunes = run("classify", "--model", Fixtures.repository().resolve("models/gptneox-fortunes-topics").toString(), "--texts",
                 Fixtures.repository().resolve("data/fortunes-topics/test.jsonl").toString(), "--limit", "10");
         assertThat(fortunes.out()).contains("on 10 texts");
@@ -528,6 +529,29 @@ class CliTest {
                 "not a language model");
     }
 
+    /**
+     * The WordNet gloss classifiers of Mamba-2, RWKV and Griffin by their bundled names (models/NAME-wordnet): classify a
+     * text, and every method of evaluate-text explains their labels.
+     */
+    @Test
+    void everyFamilysWordNetClassifierRunsByItsBundledName() {
+        String[] names = {"mamba2", "rwkv", "griffin"};
+        for (String name : names) {
+            Result r = run("classify", "--model", name, "--text", "a large carnivorous feline of the grasslands of Africa", "--top", "2");
+            assertThat(r.code()).as(name + ": " + r.err()).isZero();
+            assertThat(r.out()).matches("(?s)(animal|artifact|body|food|location|person|plant|quantity|substance|time) \\(\\d+ tokens, read at position \\d+\\):.*");
+        }
+        Path out = tmp.resolve("families");
+        Result e = run("evaluate-text", "--models", String.join(",", names), "--limit", "1", "--threads", "2", "--out", out.toString());
+        assertThat(e.code()).as(e.err()).isZero();
+        JsonNode results = Fixtures.json(out.resolve("results.json"));
+        for (String name : names) {
+            for (String method : new String[]{"raw", "rollout", "attribution"}) {
+                assertThat(results.get("models").get(name).get(method).get("activation_auc").asDouble()).as(name + " " + method).isBetween(0.0, 1.0);
+            }
+        }
+    }
+
     /** evaluate-text's results.json has the contract's shape: models → method → AUCs, random, texts. */
     @Test
     void evaluateTextWritesTheContractsResults() throws IOException {
@@ -580,8 +604,8 @@ class CliTest {
     /**
      * Mamba-2 and RWKV-4 are explained by every method, attribution through their reverse passes: `explain --text`
      * with --method attribution and all, and compare-attention, on a fixture given the bundled tokenizer (its
-     * vocabulary widened to the tokenizer's with small random embedding rows). transformers has no sequence
-     * classifier of these families, so a checkpoint that claims one is refused in one line naming its config.json.
+     * vocabulary widened to the tokenizer's with small random embedding rows); and so is a classifier made of it (a
+     * random score over the WordNet glosses' ten labels), by explain and evaluate-text.
      */
     @org.junit.jupiter.params.ParameterizedTest
     @org.junit.jupiter.params.provider.ValueSource(strings = {"mamba2/mamba2_groups_bf16", "rwkv/rwkv_f32"})
@@ -607,17 +631,20 @@ class CliTest {
         assertThat(figure.code()).as(figure.err()).isZero();
         assertThat(Npy.readFloat32(tmp.resolve("figure/model/layers.npy")).dim(1)).isEqualTo(6);
 
-        ObjectNode config = (ObjectNode) Fixtures.json(model.resolve("config.json"));
-        String family = config.get("model_type").asText();
-        config.putArray("architectures").add(family.equals("rwkv") ? "RwkvForSequenceClassification" : "Mamba2ForSequenceClassification");
-        config.putObject("id2label").put("0", "a").put("1", "b");
-        config.put("pad_token_id", 0);
-        Files.writeString(model.resolve("config.json"), config.toPrettyString());
-        for (String[] args : new String[][]{{"explain", "--model", model.toString(), "--text", text, "--out", tmp.resolve("c1").toString()},
-                {"evaluate-text", "--models", model.toString(), "--methods", "attribution", "--limit", "1", "--out", tmp.resolve("c2").toString()}}) {
-            expectOneLineError(run(args), "config.json");
-            expectOneLineError(run(args), "\"" + family + "\" sequence classifiers are not supported");
-        }
+        String family = Fixtures.json(model.resolve("config.json")).get("model_type").asText();
+        int D = Fixtures.json(model.resolve("config.json")).get("hidden_size").asInt(), labels = 10;
+        java.util.Random random = new java.util.Random(2);
+        float[] score = new float[labels * D];
+        for (int k = 0; k < score.length; k++) score[k] = (float) random.nextGaussian();
+        Path classifier = org.mambalens.engine.model.ClassifierCheckpoint.write(model, tmp.resolve("classifier"),
+                family.equals("rwkv") ? "RwkvForSequenceClassification" : "Mamba2ForSequenceClassification", score, labels, 1);
+        Files.copy(model.resolve("tokenizer.json"), classifier.resolve("tokenizer.json"));
+        Result explained = run("explain", "--model", classifier.toString(), "--text", text, "--target", "3", "--out", tmp.resolve("c1").toString());
+        assertThat(explained.code()).as(explained.err()).isZero();
+        assertThat(Fixtures.json(tmp.resolve("c1/explanation.json")).get("explained_label").asText()).isEqualTo("label3");
+        Result evaluated = run("evaluate-text", "--models", classifier.toString(), "--methods", "attribution", "--limit", "1", "--out", tmp.resolve("c2").toString());
+        assertThat(evaluated.code()).as(evaluated.err()).isZero();
+        assertThat(Fixtures.json(tmp.resolve("c2/results.json")).get("models").get("classifier").has("attribution")).isTrue();
     }
 
     /** A copy of a language-model fixture whose vocabulary is the bundled tokenizer's, with that tokenizer.json. */

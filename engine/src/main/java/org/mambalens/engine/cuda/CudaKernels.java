@@ -83,7 +83,8 @@ public final class CudaKernels {
     /** The most rows a gemv normalises itself (every block recomputes their norms); see {@link #rmsnormLinear}. */
     private static final int GEMV_NORM_ROWS = 4;
     private static final int GEMV_FEATURES = 16;          // a gemv block's output features: 8 warps of GEMV_OUTPUTS
-    private static final int GEMV_TILE_BYTES = 32 * 1024; // the input rows a gemv block stages at a time (under the 48 KiB a block gets by default)
+    private static final int GEMV_TILE_BYTES = 32 * 1024; // the input rows a gemv block stages at a time (a block gets 48 KiB by default, static shared memory included)
+    private static final int GEMV_GROUP = 4;              // rows a warp sums together (mambalens.cu's GEMV_GROUP): tiles are made of whole groups
 
     /** Whether the gemv kernels take this product: few rows, an input read 16 bytes at a time, weight rows that fit the registers. */
     private static boolean gemvTakes(DeviceMatrix w, long in, int ldIn, int rows) {
@@ -97,7 +98,8 @@ public final class CudaKernels {
         boolean bf16 = w.precision() == Precision.BF16;
         int perChunk = bf16 ? 256 : 128, chunks = (w.cols() + perChunk - 1) / perChunk, registers = 1;   // a lane's 16-byte loads
         while (registers < chunks) registers *= 2;
-        int tileRows = Math.min(rows, Math.max(1, GEMV_TILE_BYTES / (4 * w.cols())));
+        int fit = GEMV_TILE_BYTES / (4 * w.cols());
+        int tileRows = rows <= fit ? rows : fit >= GEMV_GROUP ? fit / GEMV_GROUP * GEMV_GROUP : Math.max(1, fit);
         gpu.launchOverlapped((bf16 ? "gemv_bf16_v" : "gemv_f32_v") + registers, (w.rows() + GEMV_FEATURES - 1) / GEMV_FEATURES,
                 (rows + tileRows - 1) / tileRows, 1, THREADS,
                 4 * tileRows * w.cols(), out, ldOut, w.address(), in, ldIn, bias, normW, eps, rows, w.rows(), w.cols(), accumulate ? 1 : 0, tileRows);

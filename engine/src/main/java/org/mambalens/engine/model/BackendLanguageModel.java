@@ -14,8 +14,9 @@ import java.util.Arrays;
 /**
  * What a language model written over a {@link Backend} shares: the id checks, the entry points (a
  * whole-sequence forward, prefill in bounded chunks, a decode step replayed through the state's slot)
- * around the family's own {@link #blocks}, and closing the backend and checkpoint. A family supplies
- * its state and its blocks (embedded tokens in, logits of some rows out).
+ * around the family's own {@link #blocks}, the head (the LM's over the vocabulary, or a sequence
+ * classifier's score over its labels), and closing the backend and checkpoint. A family supplies its
+ * state and its blocks (embedded tokens in, logits of some rows out).
  *
  * @param <S> the family's decoding state
  */
@@ -67,15 +68,19 @@ public abstract class BackendLanguageModel<S extends BackendLanguageModel.Decode
     protected final Checkpoint checkpoint;
     protected final Backend backend;
     protected final Matrix embeddings;     // [V, D], F32: rows are gathered
+    protected final Matrix head;           // [O, D]: the LM head (O = V), or a classifier's score.weight (O = labels)
+    protected final SequenceClassification classifier;   // null for a causal LM
     private final int vocabSize, hiddenSize, layers, eosTokenId;
     private S forwardState;                // on a GPU: reused by every forward(), which then allocates no device memory
     private LanguageModel cpuView;         // on a GPU: this checkpoint on the CPU backend, for the reverse pass
 
-    protected BackendLanguageModel(Checkpoint checkpoint, Backend backend, Matrix embeddings, int vocabSize, int hiddenSize, int layers,
-                                   int eosTokenId) {
+    protected BackendLanguageModel(Checkpoint checkpoint, Backend backend, Matrix embeddings, Matrix head, SequenceClassification classifier,
+                                   int vocabSize, int hiddenSize, int layers, int eosTokenId) {
         this.checkpoint = checkpoint;
         this.backend = backend;
         this.embeddings = embeddings;
+        this.head = head;
+        this.classifier = classifier;
         this.vocabSize = vocabSize;
         this.hiddenSize = hiddenSize;
         this.layers = layers;
@@ -149,6 +154,17 @@ public abstract class BackendLanguageModel<S extends BackendLanguageModel.Decode
     @Override
     public int layers() {
         return layers;
+    }
+
+    /** The head's rows: the vocabulary of a causal LM, the labels of a classifier. */
+    @Override
+    public int outputs() {
+        return head.rows();
+    }
+
+    /** What the head scores, for toString: "LM head", or a classifier's "N labels". */
+    protected final String headName() {
+        return classifier == null ? "LM head" : outputs() + " labels";
     }
 
     @Override
@@ -350,7 +366,7 @@ public abstract class BackendLanguageModel<S extends BackendLanguageModel.Decode
     }
 
     /** ∂logit/∂(head input) [L, D] for the logit of {@code output} at {@code position}: the head's row there, zeros elsewhere (CPU backend). */
-    protected static float[] outputGradient(Matrix head, int output, int position, int L) {
+    protected final float[] outputGradient(int output, int position, int L) {
         Tensor w = CpuBackend.tensor(head);
         int D = w.dim(1);
         float[] d = new float[L * D];

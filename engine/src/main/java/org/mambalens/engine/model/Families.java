@@ -37,9 +37,9 @@ import static org.mambalens.engine.model.ModelFamily.Capability.SEQUENCE_CLASSIF
 public final class Families {
     private static final Map<String, ModelFamily> BY_TYPE = index(
             new ModelFamily("mamba", "Mamba", new Language(MambaModel::load), Set.of(MambaLayerTrace.class), SEQUENCE_CLASSIFICATION, REVERSE_PASS, CUDA),
-            new ModelFamily("mamba2", "Mamba-2", new Language(Mamba2Model::load), Set.of(SsdTrace.class), REVERSE_PASS, CUDA),
-            new ModelFamily("rwkv", "RWKV-4", new Language(RwkvModel::load), Set.of(RwkvTrace.class), REVERSE_PASS, CUDA),
-            new ModelFamily("recurrent_gemma", "Griffin", new Language(GriffinModel::load), Set.of(LruTrace.class, AttentionTrace.class), REVERSE_PASS, CUDA),
+            new ModelFamily("mamba2", "Mamba-2", new Language(Mamba2Model::load), Set.of(SsdTrace.class), SEQUENCE_CLASSIFICATION, REVERSE_PASS, CUDA),
+            new ModelFamily("rwkv", "RWKV-4", new Language(RwkvModel::load), Set.of(RwkvTrace.class), SEQUENCE_CLASSIFICATION, REVERSE_PASS, CUDA),
+            new ModelFamily("recurrent_gemma", "Griffin", new Language(GriffinModel::load), Set.of(LruTrace.class, AttentionTrace.class), SEQUENCE_CLASSIFICATION, REVERSE_PASS, CUDA),
             new ModelFamily("gpt_neox", "GPT-NeoX", new Language(GptNeoXModel::load), Set.of(AttentionTrace.class), SEQUENCE_CLASSIFICATION, REVERSE_PASS, CUDA),
             new ModelFamily("vim", "Vision Mamba", new Image(VimModel::load), Set.of(MambaLayerTrace.class), REVERSE_PASS, CUDA),
             new ModelFamily("vit", "ViT", new Image(ViTModel::load), Set.of(AttentionTrace.class), REVERSE_PASS, CUDA)

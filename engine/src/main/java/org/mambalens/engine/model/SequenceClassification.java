@@ -1,7 +1,9 @@
 package org.mambalens.engine.model;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import org.mambalens.engine.io.Checkpoint;
 import org.mambalens.engine.io.ConfigFile;
+import org.mambalens.engine.tensor.Tensor;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -31,6 +33,11 @@ public record SequenceClassification(List<String> labels, int padTokenId) {
         }
         if (!f.has("pad_token_id")) throw f.error("a sequence classifier needs \"pad_token_id\" (it reads the last token that is not a pad)");
         return new SequenceClassification(List.copyOf(labels), f.intOr("pad_token_id", 0));
+    }
+
+    /** The head in place of the LM's: {@code score.weight} [labels, hidden], no bias. */
+    public Tensor score(Checkpoint checkpoint, int hidden) {
+        return checkpoint.tensor("score.weight", labels.size(), hidden);
     }
 
     /** The position a classifier reads: the right-most id that is not the pad token (0 when all are pads), as transformers does. */

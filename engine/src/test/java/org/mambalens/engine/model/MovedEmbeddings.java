@@ -76,7 +76,8 @@ public final class MovedEmbeddings {
         return sum;
     }
 
-    private static String[] keys(Path dir) {
+    /** The input embedding table's key and the output head's key of the language model in {@code dir}. */
+    static String[] keys(Path dir) {
         String type = Families.forDirectory(dir).modelType();
         String[] keys = KEYS.get(type);
         if (keys == null) throw new IllegalArgumentException("no embedding keys for model_type " + type);

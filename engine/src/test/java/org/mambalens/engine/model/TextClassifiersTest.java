@@ -3,6 +3,7 @@ package org.mambalens.engine.model;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -12,29 +13,35 @@ import org.mambalens.engine.cuda.GpuRequired;
 import org.mambalens.engine.io.Npy;
 import org.mambalens.engine.text.BpeTokenizer;
 import org.mambalens.engine.text.Sampler;
+import org.mambalens.engine.trace.TraceRecorder;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
+import java.util.Random;
 import java.util.stream.Stream;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
- * The text classifiers against their references: GPTNeoXForSequenceClassification (transformers) and
- * MambaForSequenceClassification (weights-tools/reference/mamba_classifier.py) at random weights, and the
- * trained fortunes topic classifiers on the whole test split, on the CPU and, where a GPU opens, on CUDA; the GPT-NeoX
- * LM they were tuned from.
+ * The text classifiers against their references at random weights: GPTNeoXForSequenceClassification (transformers) and
+ * our Mamba, Mamba-2, RWKV and RecurrentGemma ...ForSequenceClassification (weights-tools/reference/sequence_classifiers.py);
+ * the Mamba-2, RWKV and Griffin classifiers against their language models' forward and reverse passes; the trained fortune topic and
+ * WordNet gloss classifiers on their whole test splits, on the CPU and, where a GPU opens, on CUDA; the GPT-NeoX LM
+ * they were tuned from.
  */
 class TextClassifiersTest {
     static Stream<Arguments> randomWeights() {
-        return Fixtures.onEveryDevice("mamba_cls_f32", "mamba_cls_bf16", "neox_cls_parallel_f32", "neox_cls_sequential_bf16");
+        return Fixtures.onEveryDevice("mamba_cls_f32", "mamba_cls_bf16", "neox_cls_parallel_f32", "neox_cls_sequential_bf16", "mamba2_cls_f32",
+                "mamba2_cls_bf16", "rwkv_cls_f32", "rwkv_cls_bf16", "griffin_cls_f32", "griffin_cls_bf16");
     }
 
     static Stream<Arguments> trained() {
-        return Fixtures.onEveryDevice("mamba-fortunes-topics", "gptneox-fortunes-topics", "mamba-wordnet", "gptneox-wordnet");
+        return Fixtures.onEveryDevice("mamba-fortunes-topics", "gptneox-fortunes-topics", "mamba-wordnet", "gptneox-wordnet", "mamba2-wordnet",
+                "rwkv-wordnet", "griffin-wordnet");
     }
 
     static TextClassifier load(Path dir, Device device) {
@@ -122,24 +129,100 @@ class TextClassifiersTest {
         return java.util.stream.IntStream.range(0, config.get("id2label").size()).mapToObj(k -> config.get("id2label").get(Integer.toString(k)).asText()).toList();
     }
 
+    static Stream<Arguments> recurrentLanguageModels() {
+        return Fixtures.onEveryDevice("mamba2/mamba2_f32", "mamba2/mamba2_groups_bf16", "rwkv/rwkv_f32", "rwkv/rwkv_bf16", "griffin/griffin_f32",
+                "griffin/griffin_bf16");
+    }
+
+    /** Our classifiers of the families transformers has none for (weights-tools/reference/sequence_classifiers.py), by model_type. */
+    private static final Map<String, String> ARCHITECTURES = Map.of("mamba2", "Mamba2ForSequenceClassification",
+            "rwkv", "RwkvForSequenceClassification", "recurrent_gemma", "RecurrentGemmaForSequenceClassification");
+
     /**
-     * transformers has no sequence-classification head for Mamba-2, RWKV or RecurrentGemma: a checkpoint whose
-     * config.json names one is refused in one line naming that file.
+     * A Mamba-2, RWKV or Griffin classifier made from the family's LM fixture with a random score [3, D]: at every
+     * position its label logits are the LM's last hidden state (the final norm's output, as the LM's forward records it)
+     * times scoreᵀ, without Griffin's soft cap; a right-padded text is read at its last token.
      */
     @ParameterizedTest
-    @org.junit.jupiter.params.provider.CsvSource({"mamba2/mamba2_f32, Mamba2ForSequenceClassification", "rwkv/rwkv_f32, RwkvForSequenceClassification",
-            "griffin/griffin_f32, RecurrentGemmaForSequenceClassification"})
-    void classifiersOfFamiliesWithoutAHeadAreRefused(String fixture, String architecture, @org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
-        Path dir = Fixtures.golden().resolve(fixture);
-        var config = (com.fasterxml.jackson.databind.node.ObjectNode) Fixtures.json(dir.resolve("config.json"));
-        config.putArray("architectures").add(architecture);
-        config.putObject("id2label").put("0", "a").put("1", "b");
-        config.put("pad_token_id", 0);
-        Files.writeString(tmp.resolve("config.json"), config.toPrettyString());
-        Files.copy(dir.resolve("model.safetensors"), tmp.resolve("model.safetensors"));
-        String type = config.get("model_type").asText();
-        assertThatThrownBy(() -> Models.loadTextClassifier(tmp, Device.CPU, Precision.F32))
-                .hasMessageContainingAll(tmp.resolve("config.json").toString(), "\"" + type + "\" sequence classifiers are not supported")
-                .hasMessageNotContaining("\n");
+    @MethodSource("recurrentLanguageModels")
+    void recurrentClassifiersScoreTheFinalHiddenState(Device device, String fixture, @TempDir Path tmp) {
+        Path lm = Fixtures.golden().resolve(fixture);
+        int[] ids = prompt(lm);
+        int L = ids.length, C = 3, pad = unusedId(ids);
+        TraceRecorder hidden = TraceRecorder.hiddenStatesOnly();
+        try (LanguageModel model = Models.loadLanguageModel(lm)) {
+            model.forward(ids, hidden);
+        }
+        float[] h = hidden.hiddenStates().getLast().values();
+        int D = h.length / L;
+        Random random = new Random(7);
+        float[] score = new float[C * D];
+        for (int k = 0; k < score.length; k++) score[k] = (float) (0.3 * random.nextGaussian());
+        float[] expected = new float[L * C];
+        for (int t = 0; t < L; t++) {
+            for (int k = 0; k < C; k++) {
+                double sum = 0;
+                for (int j = 0; j < D; j++) sum += (double) h[t * D + j] * score[k * D + j];
+                expected[t * C + k] = (float) sum;
+            }
+        }
+        Path dir = ClassifierCheckpoint.write(lm, tmp, ARCHITECTURES.get(Families.forDirectory(lm).modelType()), score, C, pad);
+        double tolerance = device == Device.CPU ? 1e-5 : 1e-4;
+        try (TextClassifier classifier = load(dir, device)) {
+            assertThat(classifier.labels()).containsExactly("label0", "label1", "label2");
+            assertThat(Fixtures.relativeError(classifier.model().forward(ids, null), expected)).isLessThan(tolerance);
+            int[] padded = Arrays.copyOf(ids, L + 5);
+            Arrays.fill(padded, L, padded.length, pad);
+            assertThat(classifier.readPosition(padded)).isEqualTo(L - 1);
+            assertThat(Fixtures.relativeError(classifier.logits(padded), Arrays.copyOfRange(expected, (L - 1) * C, L * C))).isLessThan(tolerance);
+        }
+    }
+
+    /**
+     * The reverse pass for a label is the LM's for the token whose head row that label's score copies: the same residual
+     * and input gradients, also from a GPU model (whose reverse pass runs on its checkpoint's CPU view). Griffin's LM
+     * logit is soft-capped, cap·tanh(z/cap), and the classifier's is not, so there the LM's gradient is the classifier's
+     * times 1 − tanh²(z/cap).
+     */
+    @ParameterizedTest
+    @MethodSource("recurrentLanguageModels")
+    void recurrentClassifiersReverseThroughTheirScore(Device device, String fixture, @TempDir Path tmp) {
+        Path lm = Fixtures.golden().resolve(fixture);
+        int[] ids = prompt(lm), tokens = {5, 17, 42};
+        int position = ids.length - 4, label = 1;
+        double cap = Fixtures.json(lm.resolve("config.json")).path("logits_soft_cap").asDouble(0);
+        Path dir = ClassifierCheckpoint.write(lm, tmp, ARCHITECTURES.get(Families.forDirectory(lm).modelType()),
+                ClassifierCheckpoint.headRows(lm, tokens), tokens.length, unusedId(ids));
+        TraceRecorder byLabel = TraceRecorder.allLayers(), byToken = TraceRecorder.allLayers();
+        try (TextClassifier classifier = load(dir, device); LanguageModel model = Models.loadLanguageModel(lm)) {
+            float[] labelLogits = classifier.model().forwardWithGradients(ids, position, label, byLabel);
+            float capped = model.forwardWithGradients(ids, position, tokens[label], byToken)[tokens[label]];
+            double z = labelLogits[label];
+            assertThat(capped).isCloseTo((float) (cap > 0 ? cap * Math.tanh(z / cap) : z), org.assertj.core.data.Percentage.withPercentage(1e-3));
+            float factor = (float) (cap > 0 ? 1 - (capped / cap) * (capped / cap) : 1);
+            for (int l = 0; l < classifier.model().layers(); l++) {
+                assertThat(Fixtures.relativeError(scaled(byLabel.residualGradient(l), factor), byToken.residualGradient(l))).as("layer " + l).isLessThan(1e-5);
+            }
+            assertThat(Fixtures.relativeError(scaled(byLabel.inputGradient(), factor), byToken.inputGradient())).isLessThan(1e-5);
+        }
+    }
+
+    /** The first 16 ids of a language-model fixture's prompt. */
+    private static int[] prompt(Path lm) {
+        return Arrays.copyOf(Fixtures.ints(Fixtures.json(lm.resolve("reference.json")).get("token_ids")), 16);
+    }
+
+    /** The smallest id not among {@code ids}: a pad token that pads only. */
+    private static int unusedId(int[] ids) {
+        java.util.Set<Integer> used = new java.util.HashSet<>(Arrays.stream(ids).boxed().toList());
+        int id = 0;
+        while (used.contains(id)) id++;
+        return id;
+    }
+
+    private static float[] scaled(float[] values, float factor) {
+        float[] out = values.clone();
+        for (int k = 0; k < out.length; k++) out[k] *= factor;
+        return out;
     }
 }

@@ -62,6 +62,37 @@ class TextReportTest {
     }
 
     /**
+     * A Mamba-2, RWKV or Griffin classifier (its LM fixture with a random score): every method explains a label at the
+     * read position of a right-padded text, the implicit attention of its layers and the reverse pass from the label.
+     */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.CsvSource({"mamba2/mamba2_groups_bf16, Mamba2ForSequenceClassification", "rwkv/rwkv_f32, RwkvForSequenceClassification",
+            "griffin/griffin_bf16, RecurrentGemmaForSequenceClassification"})
+    void explainsARecurrentClassifierLabelAtItsReadPosition(String fixture, String architecture) throws Exception {
+        Path lm = Fixtures.golden().resolve(fixture);
+        int[] ids = Arrays.copyOf(Fixtures.ints(Fixtures.json(lm.resolve("reference.json")).get("token_ids")), 16);
+        int pad = java.util.stream.IntStream.range(0, 300).filter(id -> Arrays.stream(ids).noneMatch(x -> x == id)).findFirst().orElseThrow();
+        Arrays.fill(ids, 12, 16, pad);
+        int D = Fixtures.json(lm.resolve("config.json")).get("hidden_size").asInt();
+        java.util.Random random = new java.util.Random(3);
+        float[] score = new float[3 * D];
+        for (int k = 0; k < score.length; k++) score[k] = (float) random.nextGaussian();
+        Path dir = org.mambalens.engine.model.ClassifierCheckpoint.write(lm, tmp.resolve("classifier"), architecture, score, 3, pad);
+        try (org.mambalens.engine.model.TextClassifier classifier = Models.loadTextClassifier(dir, org.mambalens.engine.model.Device.CPU, Precision.F32)) {
+            TextReport.write(tmp.resolve("report"), Families.forDirectory(dir), classifier.model(), ids, id -> "<" + id + ">", "padded",
+                    List.of(Method.values()), 0, TextReport.Target.label(classifier, ids, 2));
+            var json = new com.fasterxml.jackson.databind.ObjectMapper().readTree(tmp.resolve("report/explanation.json").toFile());
+            assertThat(json.get("position").asInt()).isEqualTo(11);
+            assertThat(json.get("explained_label").asText()).isEqualTo("label2");
+            for (String m : new String[]{"raw", "rollout", "attribution"}) {
+                assertThat(json.get(m).size()).isEqualTo(ids.length);
+                for (int t = 12; t < ids.length; t++) assertThat(json.get(m).get(t).asDouble()).as(m + " after the read position").isZero();
+                assertThat(json.get(m).get(11).asDouble()).as(m + ": the read position is relevant to itself").isGreaterThan(0);
+            }
+        }
+    }
+
+    /**
      * Mamba-2, RWKV and Griffin: raw attention and rollout over their implicit attention, per head and per channel;
      * Mamba-Attribution too where the family has a reverse pass (Mamba-2, RWKV).
      */

@@ -65,25 +65,18 @@ public final class GptNeoXModel extends BackendLanguageModel<GptNeoXModel.State>
 
     private final Path dir;
     private final GptNeoXConfig config;
-    private final SequenceClassification classifier;
     private final Layer[] layers;
     private final Buffer lnW, lnB;             // [D] final_layer_norm
-    private final Matrix head;                 // [O, D]: embed_out (embed_in when tied), or a classifier's score
-    private final int outputs;
     private final float[] inverseFrequencies;  // [rotaryDims / 2]
     private final Buffer frequencies;          // the same in the backend's memory (at least one value)
 
     private GptNeoXModel(Path dir, GptNeoXConfig c, SequenceClassification classifier, Checkpoint ck, Backend backend) {
         int V = c.vocabSize(), D = c.hiddenSize(), F = c.intermediateSize();
         Tensor table = ck.tensor("gpt_neox.embed_in.weight", V, D);
-        super(ck, backend, backend.table(table, V, D), V, D, c.layers(), c.eosTokenId());
+        Tensor head = classifier != null ? classifier.score(ck, D) : ck.has("embed_out.weight") ? ck.tensor("embed_out.weight", V, D) : table;
+        super(ck, backend, backend.table(table, V, D), backend.matrix(head, head.dim(0), D), classifier, V, D, c.layers(), c.eosTokenId());
         this.dir = dir;
         this.config = c;
-        this.classifier = classifier;
-        Tensor headWeight = classifier != null ? ck.tensor("score.weight", classifier.labels().size(), D)
-                : ck.has("embed_out.weight") ? ck.tensor("embed_out.weight", V, D) : table;
-        outputs = headWeight.dim(0);
-        head = backend.matrix(headWeight, outputs, D);
         layers = new Layer[c.layers()];
         for (int i = 0; i < layers.length; i++) {
             String p = "gpt_neox.layers." + i + ".";
@@ -123,11 +116,6 @@ public final class GptNeoXModel extends BackendLanguageModel<GptNeoXModel.State>
 
     public GptNeoXConfig config() {
         return config;
-    }
-
-    @Override
-    public int outputs() {
-        return outputs;
     }
 
     @Override
@@ -225,7 +213,7 @@ public final class GptNeoXModel extends BackendLanguageModel<GptNeoXModel.State>
         if (streams != null) streams[layers.length] = backend.read(x, L * D);
         backend.layernorm(normed, D, x.at((long) firstRow * D), D, lnW, lnB, rows, D, eps);
         recordHiddenState(trace, "layer " + (layers.length - 1) + " and final_layer_norm", normed, L);
-        backend.linear(logits, outputs, normed, D, rows, head, null);
+        backend.linear(logits, outputs(), normed, D, rows, head, null);
     }
 
     /**
@@ -267,7 +255,7 @@ public final class GptNeoXModel extends BackendLanguageModel<GptNeoXModel.State>
         int L = ids.length, D = config.hiddenSize(), H = config.heads(), dh = config.headSize(), F = config.intermediateSize();
         float eps = config.eps();
         float[][] streams = new float[layers.length + 1][];
-        float[] x0 = new float[L * D], logits = new float[outputs];
+        float[] x0 = new float[L * D], logits = new float[outputs()];
         backend.embed(wrap(x0), embeddings, ids);
         try (Backend.Frame frame = backend.frame()) {
             blocks(frame, wrap(x0), L, 0, Cache.shared(frame, config, L), trace, streams, wrap(logits), position, 1);
@@ -386,7 +374,7 @@ public final class GptNeoXModel extends BackendLanguageModel<GptNeoXModel.State>
     public String toString() {
         return "GPT-NeoX " + Arrays.asList(config.layers() + " layers", "D=" + config.hiddenSize(), "H=" + config.heads(),
                 "F=" + config.intermediateSize(), "rotary=" + config.rotaryDims(), config.parallelResidual() ? "parallel" : "sequential",
-                "V=" + config.vocabSize(), outputs == config.vocabSize() ? "LM head" : outputs + " labels")
+                "V=" + config.vocabSize(), headName())
                 + (backend.isGpu() ? " on " + backend : "") + " from " + dir;
     }
 }

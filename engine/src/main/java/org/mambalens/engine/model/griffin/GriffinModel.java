@@ -13,6 +13,7 @@ import org.mambalens.engine.kernels.RgLru;
 import org.mambalens.engine.kernels.Rotary;
 import org.mambalens.engine.kernels.Scalar;
 import org.mambalens.engine.model.BackendLanguageModel;
+import org.mambalens.engine.model.SequenceClassification;
 import org.mambalens.engine.tensor.Tensor;
 import org.mambalens.engine.trace.AttentionTrace;
 import org.mambalens.engine.trace.LruTrace;
@@ -25,9 +26,9 @@ import static org.mambalens.engine.backend.CpuBackend.array;
 import static org.mambalens.engine.backend.CpuBackend.wrap;
 
 /**
- * Griffin / RecurrentGemma language model (transformers' {@code RecurrentGemmaForCausalLM}), read top to
- * bottom: weights, state, then the forward pass, written once over a {@link Backend} (the CPU's Vector API
- * kernels or a CUDA GPU).
+ * Griffin / RecurrentGemma language model (transformers' {@code RecurrentGemmaForCausalLM}, or the model and
+ * score of our {@code RecurrentGemmaForSequenceClassification}, DESIGN §2.4), read top to bottom: weights, state,
+ * then the forward pass, written once over a {@link Backend} (the CPU's Vector API kernels or a CUDA GPU).
  * <pre>
  *   x = embed(ids) · √D                      (√D rounded to bfloat16, as transformers' normalizer buffer)
  *   each block:  x += Temporal(RMSNorm(x)),  x += MLP(RMSNorm(x)),    RMSNorm(x) = x / rms(x) ⊙ (1 + w)
@@ -39,10 +40,10 @@ import static org.mambalens.engine.backend.CpuBackend.wrap;
  *   attention:   multi-query softmax attention, rotary on the first dims of each head; each token sees
  *                itself and the window − 1 tokens before it
  *   MLP:         down(gelu(gate(x)) ⊙ up(x)),   gelu the tanh approximation throughout
- *   logits = cap · tanh(embedᵀ·RMSNorm(x) / cap)
+ *   logits = cap · tanh(embedᵀ·RMSNorm(x) / cap)      (a classifier: score·RMSNorm(x), no cap)
  * </pre>
  * Shapes: L new tokens, P positions before them, D = hidden, W = lru_width, H heads and KV key/value heads
- * of dh, M = intermediate_size / 2, K conv taps, V = vocab.
+ * of dh, M = intermediate_size / 2, K conv taps, V = vocab, O = outputs (V, or a classifier's labels).
  */
 public final class GriffinModel extends BackendLanguageModel<GriffinModel.State> {
 
@@ -101,16 +102,17 @@ public final class GriffinModel extends BackendLanguageModel<GriffinModel.State>
     private final float normalizer;             // √D in bfloat16
     private final Layer[] layers;
     private final Buffer finalNorm;             // [D], 1 + w
-    private final Matrix head;                  // [V, D]: lm_head, or the embeddings when tied
+    private final float softCap;                // the LM head's logits_soft_cap (0: none); a classifier's score has none
     private final Buffer inverseFrequencies;    // [rotaryDims / 2]
 
-    private GriffinModel(Path dir, GriffinConfig c, Checkpoint ck, Backend backend) {
+    private GriffinModel(Path dir, GriffinConfig c, SequenceClassification classifier, Checkpoint ck, Backend backend) {
         int V = c.vocabSize(), D = c.hiddenSize();
         Tensor table = ck.tensor("model.embed_tokens.weight", V, D);
-        super(ck, backend, backend.table(table, V, D), V, D, c.layers(), c.eosTokenId());
+        Tensor head = classifier != null ? classifier.score(ck, D) : ck.has("lm_head.weight") ? ck.tensor("lm_head.weight", V, D) : table;
+        super(ck, backend, backend.table(table, V, D), backend.matrix(head, head.dim(0), D), classifier, V, D, c.layers(), c.eosTokenId());
         this.dir = dir;
         this.config = c;
-        head = backend.matrix(ck.has("lm_head.weight") ? ck.tensor("lm_head.weight", V, D) : table, V, D);
+        softCap = classifier != null ? 0 : c.logitsSoftCap();
         normalizer = Scalar.roundToBfloat16((float) Math.sqrt(D));
         layers = new Layer[c.layers()];
         for (int i = 0; i < layers.length; i++) layers[i] = loadLayer(i, "model.layers." + i + ".");
@@ -179,10 +181,12 @@ public final class GriffinModel extends BackendLanguageModel<GriffinModel.State>
         return backend.constant(w);
     }
 
-    /** On {@code backend}. */
+    /** A RecurrentGemmaForCausalLM, or the model and score of a RecurrentGemmaForSequenceClassification, on {@code backend}. */
     public static GriffinModel load(Path dir, Backend backend) {
-        GriffinConfig config = GriffinConfig.from(ConfigFile.in(dir));
-        return Checkpoint.openFor(dir, ck -> backend.call(() -> new GriffinModel(dir, config, ck, backend)));
+        ConfigFile file = ConfigFile.in(dir);
+        GriffinConfig config = GriffinConfig.from(file);
+        SequenceClassification classifier = SequenceClassification.from(file);
+        return Checkpoint.openFor(dir, ck -> backend.call(() -> new GriffinModel(dir, config, classifier, ck, backend)));
     }
 
     /** On the CPU. */
@@ -224,7 +228,7 @@ public final class GriffinModel extends BackendLanguageModel<GriffinModel.State>
     /**
      * The blocks over the L embedded tokens in x [L, D] (the residual stream), continuing from and updating
      * {@code state}, then the final RMSNorm, the head and the soft cap for rows [firstRow, firstRow + rows) into
-     * logits [rows, V]. Each block's adds are deferred into the next norm. Hidden states as transformers'
+     * logits [rows, O]. Each block's adds are deferred into the next norm. Hidden states as transformers'
      * RecurrentGemmaModel returns them: the stream entering each layer (the first: embeddings times √D), then final_norm's output.
      */
     @Override
@@ -260,8 +264,8 @@ public final class GriffinModel extends BackendLanguageModel<GriffinModel.State>
         backend.addRmsnorm(s.normed().at(from), D, x.at(from), D, s.hidden().at(from), D, finalNorm, rows, D, eps);
         recordHiddenState(trace, "layer " + (layers.length - 1) + " and final_norm", s.normed(), L);
         if (streams != null) streams[2 * layers.length] = backend.read(x, L * D);
-        backend.linear(logits, config.vocabSize(), s.normed().at(from), D, rows, head, null);
-        if (config.logitsSoftCap() > 0) backend.softCap(logits, config.logitsSoftCap(), (long) rows * config.vocabSize());
+        backend.linear(logits, outputs(), s.normed().at(from), D, rows, head, null);
+        if (softCap > 0) backend.softCap(logits, softCap, (long) rows * outputs());
     }
 
     /** hidden = linear_out(RG-LRU(conv(linear_x(normed))) ⊙ gelu(linear_y(normed))) for L tokens, [L, D]. */
@@ -323,23 +327,23 @@ public final class GriffinModel extends BackendLanguageModel<GriffinModel.State>
      * with respect to the residual stream entering it [L, D], and the input gradient with respect to the embeddings as
      * transformers takes them ({@code inputs_embeds}, before the normaliser, so √D times layer 0's) [L, D]. The forward
      * is traced as {@link #forward} traces it; layers are recomputed one at a time from their saved inputs on the way
-     * back, by the forward's own kernels on the CPU. Returns that position's logits [V]. On a GPU the whole pass runs on
+     * back, by the forward's own kernels on the CPU. Returns that position's logits [O]. On a GPU the whole pass runs on
      * this checkpoint's CPU view.
      */
     @Override
     public float[] forwardWithGradients(int[] ids, int position, int token, TraceRecorder trace) {
         checkExplained(ids, position, token);
-        if (backend.isGpu()) return cpuView(cpu -> new GriffinModel(dir, config, checkpoint, cpu)).forwardWithGradients(ids, position, token, trace);
-        int L = ids.length, D = config.hiddenSize(), V = config.vocabSize();
+        if (backend.isGpu()) return cpuView(cpu -> new GriffinModel(dir, config, classifier, checkpoint, cpu)).forwardWithGradients(ids, position, token, trace);
+        int L = ids.length, D = config.hiddenSize();
         float[][] streams = new float[2 * layers.length + 1][];
-        float[] x = new float[L * D], logits = new float[V];
+        float[] x = new float[L * D], logits = new float[outputs()];
         embed(wrap(x), ids);
         try (Backend.Frame frame = backend.frame()) {
             blocks(frame, wrap(x), L, new State(backend, config), trace, streams, wrap(logits), position, 1);
         }
 
         float[] dLogit = {1f};                                             // logit = cap·tanh(z/cap), z = head·RMSNorm(x)[position]
-        if (config.logitsSoftCap() > 0) Backward.softCap(dLogit, dLogit, new float[]{logits[token]}, config.logitsSoftCap(), 1);
+        if (softCap > 0) Backward.softCap(dLogit, dLogit, new float[]{logits[token]}, softCap, 1);
         Tensor headWeight = CpuBackend.tensor(head);
         float[] dOut = new float[D], dRow = new float[D];
         for (int j = 0; j < D; j++) dOut[j] = dLogit[0] * headWeight.getFloat((long) token * D + j);
@@ -476,6 +480,6 @@ public final class GriffinModel extends BackendLanguageModel<GriffinModel.State>
     public String toString() {
         return "Griffin " + Arrays.asList(config.layers() + " layers " + config.blockTypes(), "D=" + config.hiddenSize(), "W=" + config.lruWidth(),
                 "H=" + config.heads(), "KV=" + config.kvHeads(), "window=" + config.window(), "M=" + config.mlpWidth(),
-                "V=" + config.vocabSize()) + (backend.isGpu() ? " on " + backend : "") + " from " + dir;
+                "V=" + config.vocabSize(), headName()) + (backend.isGpu() ? " on " + backend : "") + " from " + dir;
     }
 }

@@ -99,24 +99,17 @@ public final class MambaModel extends BackendLanguageModel<MambaModel.State> {
 
     private final Path dir;
     private final MambaConfig config;
-    private final SequenceClassification classifier;
     private final Layer[] layers;
     private final Buffer normF;        // [D]
-    private final Matrix head;         // [O, D]: lm_head (the embeddings when tied), or a classifier's score
-    private final int outputs;
 
     private MambaModel(Path dir, MambaConfig config, SequenceClassification classifier, Checkpoint checkpoint, Backend backend) {
         int V = config.vocabSize(), D = config.hiddenSize();
         Tensor table = checkpoint.tensor("backbone.embeddings.weight", V, D);
-        super(checkpoint, backend, backend.table(table, V, D), V, D, config.layers(), config.eosTokenId());
+        Tensor head = classifier != null ? classifier.score(checkpoint, D) : config.tieWordEmbeddings() ? table : checkpoint.tensor("lm_head.weight", V, D);
+        super(checkpoint, backend, backend.table(table, V, D), backend.matrix(head, head.dim(0), D), classifier, V, D, config.layers(), config.eosTokenId());
         this.dir = dir;
         this.config = config;
-        this.classifier = classifier;
         normF = backend.constant(checkpoint.tensor("backbone.norm_f.weight", D).toFloatArray());
-        Tensor headWeight = classifier != null ? checkpoint.tensor("score.weight", classifier.labels().size(), D)
-                : config.tieWordEmbeddings() ? table : checkpoint.tensor("lm_head.weight", V, D);
-        outputs = headWeight.dim(0);
-        head = backend.matrix(headWeight, outputs, D);
         layers = new Layer[config.layers()];
         for (int i = 0; i < layers.length; i++) layers[i] = loadLayer("backbone.layers." + i + ".");
     }
@@ -152,11 +145,6 @@ public final class MambaModel extends BackendLanguageModel<MambaModel.State> {
     }
 
     @Override
-    public int outputs() {
-        return outputs;
-    }
-
-    @Override
     protected State freshState() {
         return new State(backend, config, 1);
     }
@@ -169,7 +157,7 @@ public final class MambaModel extends BackendLanguageModel<MambaModel.State> {
     /** A whole-sequence forward holds [L, O] logits and a dozen [L, E] activations at once. */
     @Override
     protected void checkFits(int tokens) {
-        long bytes = 4L * tokens * (outputs + 14L * config.intermediateSize() + 4L * config.hiddenSize());
+        long bytes = 4L * tokens * (outputs() + 14L * config.intermediateSize() + 4L * config.hiddenSize());
         long heap = Runtime.getRuntime().maxMemory();
         if (bytes > heap * 3 / 4) {
             throw new IllegalArgumentException(String.format("%d tokens need about %.1f GiB for the logits and activations of a "
@@ -209,7 +197,7 @@ public final class MambaModel extends BackendLanguageModel<MambaModel.State> {
         if (streams != null) streams[layers.length] = backend.read(x, L * D);
         backend.rmsnorm(normed.at((long) firstRow * D), x.at((long) firstRow * D), normF, rows, D, eps);
         recordHiddenState(trace, "norm_f", normed, L);
-        backend.linear(logits, outputs, normed.at((long) firstRow * D), D, rows, head, null);
+        backend.linear(logits, outputs(), normed.at((long) firstRow * D), D, rows, head, null);
     }
 
     /**
@@ -224,7 +212,7 @@ public final class MambaModel extends BackendLanguageModel<MambaModel.State> {
         if (backend.isGpu()) return cpuView(cpu -> new MambaModel(dir, config, classifier, checkpoint, cpu)).forwardWithGradients(ids, position, token, trace);
         int L = ids.length, D = config.hiddenSize(), E = config.intermediateSize();
         float[][] streams = new float[layers.length + 1][];
-        float[] x = new float[L * D], normed = new float[L * D], logits = new float[outputs];
+        float[] x = new float[L * D], normed = new float[L * D], logits = new float[outputs()];
         backend.embed(CpuBackend.wrap(x), embeddings, ids);
         blocks(backend.frame(), CpuBackend.wrap(x), L, new State(backend, config, 1), trace, streams, CpuBackend.wrap(logits), position, 1);
         Tensor headWeight = CpuBackend.tensor(head);
@@ -257,7 +245,7 @@ public final class MambaModel extends BackendLanguageModel<MambaModel.State> {
     public String toString() {
         return "Mamba " + Arrays.asList(config.layers() + " layers", "D=" + config.hiddenSize(), "E=" + config.intermediateSize(),
                 "N=" + config.stateSize(), "R=" + config.timeStepRank(), "K=" + config.convKernel(), "V=" + config.vocabSize(),
-                outputs == config.vocabSize() ? "LM head" : outputs + " labels")
+                headName())
                 + (backend.isGpu() ? " on " + backend : "") + " from " + dir;
     }
 }

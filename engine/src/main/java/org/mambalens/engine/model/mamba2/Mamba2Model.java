@@ -10,6 +10,7 @@ import org.mambalens.engine.kernels.Backward;
 import org.mambalens.engine.kernels.Elementwise;
 import org.mambalens.engine.kernels.SsdScan;
 import org.mambalens.engine.model.BackendLanguageModel;
+import org.mambalens.engine.model.SequenceClassification;
 import org.mambalens.engine.tensor.Matrices;
 import org.mambalens.engine.tensor.Tensor;
 import org.mambalens.engine.trace.SsdTrace;
@@ -22,7 +23,8 @@ import static org.mambalens.engine.backend.CpuBackend.array;
 import static org.mambalens.engine.backend.CpuBackend.wrap;
 
 /**
- * Mamba-2 language model (transformers' {@code Mamba2ForCausalLM}), read top to bottom: weights, state,
+ * Mamba-2 language model (transformers' {@code Mamba2ForCausalLM}, or the backbone and score of our
+ * {@code Mamba2ForSequenceClassification}, DESIGN §2.4), read top to bottom: weights, state,
  * then the forward pass, written once over a {@link Backend} (the CPU's Vector API kernels or a CUDA GPU).
  * Each block is x + Mixer(RMSNorm(x)) as in Mamba-1; the mixer projects once into the gate z, the conv
  * input x·B·C and one Δ per head, runs a causal conv and SiLU over x·B·C, the SSD recurrence with a
@@ -30,7 +32,7 @@ import static org.mambalens.engine.backend.CpuBackend.wrap;
  * over all E channels (transformers normalises the whole width even with several groups), and out_proj.
  *
  * <p>Shapes: L tokens, D = hidden, E = H·P inner, G groups, N state, K conv taps, V vocab, W = E + 2·G·N
- * conv channels, R = E + W + H in_proj rows.
+ * conv channels, R = E + W + H in_proj rows, O = outputs (V, or a classifier's labels).
  */
 public final class Mamba2Model extends BackendLanguageModel<Mamba2Model.State> {
 
@@ -74,15 +76,15 @@ public final class Mamba2Model extends BackendLanguageModel<Mamba2Model.State> {
     private final Mamba2Config config;
     private final Layer[] layers;
     private final Buffer normF;        // [D]
-    private final Matrix head;         // [V, D]: lm_head, or the embeddings when tied
 
-    private Mamba2Model(Path dir, Mamba2Config c, Checkpoint ck, Backend backend) {
+    private Mamba2Model(Path dir, Mamba2Config c, SequenceClassification classifier, Checkpoint ck, Backend backend) {
         int V = c.vocabSize(), D = c.hiddenSize();
         Tensor table = ck.tensor("backbone.embeddings.weight", V, D);
-        super(ck, backend, backend.table(table, V, D), V, D, c.layers(), c.eosTokenId());
+        Tensor head = classifier != null ? classifier.score(ck, D)
+                : c.tieWordEmbeddings() || !ck.has("lm_head.weight") ? table : ck.tensor("lm_head.weight", V, D);
+        super(ck, backend, backend.table(table, V, D), backend.matrix(head, head.dim(0), D), classifier, V, D, c.layers(), c.eosTokenId());
         this.dir = dir;
         this.config = c;
-        head = backend.matrix(c.tieWordEmbeddings() || !ck.has("lm_head.weight") ? table : ck.tensor("lm_head.weight", V, D), V, D);
         normF = backend.constant(ck.tensor("backbone.norm_f.weight", D).toFloatArray());
         layers = new Layer[c.layers()];
         for (int i = 0; i < layers.length; i++) layers[i] = loadLayer("backbone.layers." + i + ".");
@@ -110,10 +112,12 @@ public final class Mamba2Model extends BackendLanguageModel<Mamba2Model.State> {
                 c.useBias() ? backend.constant(ck.tensor(p + "mixer.out_proj.bias", D).toFloatArray()) : null);
     }
 
-    /** A Mamba2ForCausalLM on {@code backend}. */
+    /** A Mamba2ForCausalLM, or the backbone and score of a Mamba2ForSequenceClassification, on {@code backend}. */
     public static Mamba2Model load(Path dir, Backend backend) {
-        Mamba2Config config = Mamba2Config.from(ConfigFile.in(dir));
-        return Checkpoint.openFor(dir, ck -> new Mamba2Model(dir, config, ck, backend));
+        ConfigFile file = ConfigFile.in(dir);
+        Mamba2Config config = Mamba2Config.from(file);
+        SequenceClassification classifier = SequenceClassification.from(file);
+        return Checkpoint.openFor(dir, ck -> new Mamba2Model(dir, config, classifier, ck, backend));
     }
 
     /** On the CPU. */
@@ -138,7 +142,7 @@ public final class Mamba2Model extends BackendLanguageModel<Mamba2Model.State> {
     /**
      * The blocks over the L embedded tokens in x [L, D] (the residual stream, F32), continuing from and
      * updating {@code state}, then RMSNorm_f and the head for rows [firstRow, firstRow + rows) into
-     * logits [rows, V]. Each block is x = x + Mixer(RMSNorm(x)), the add deferred into the next norm.
+     * logits [rows, O]. Each block is x = x + Mixer(RMSNorm(x)), the add deferred into the next norm.
      * When {@code streams} is given, streams[i] receives the stream entering layer i and streams[layers] the last.
      * Hidden states as transformers' Mamba2Model returns them: each layer's output, then norm_f's.
      */
@@ -163,7 +167,7 @@ public final class Mamba2Model extends BackendLanguageModel<Mamba2Model.State> {
         if (streams != null) streams[layers.length] = backend.read(x, L * D);
         recordHiddenState(trace, "layer " + (layers.length - 1), x, L);
         recordHiddenState(trace, "norm_f", normed, L);
-        backend.linear(logits, config.vocabSize(), normed.at((long) firstRow * D), D, rows, head, null);
+        backend.linear(logits, outputs(), normed.at((long) firstRow * D), D, rows, head, null);
     }
 
     /** Layer i's mixer between in_proj's output proj [L, R] and out_proj's input gated [L, E], continuing from and updating its conv window and SSM state. */
@@ -210,17 +214,17 @@ public final class Mamba2Model extends BackendLanguageModel<Mamba2Model.State> {
      * {@code position} and records, for each wanted layer, the gradient with respect to the residual stream
      * entering it [L, D], then the input gradient ∂logit/∂(token embeddings) [L, D]; the forward is traced as
      * {@link #forward} traces it. Layers are recomputed one at a time from their saved input on the way back.
-     * Returns that position's logits [V]. On a GPU the whole pass runs on this checkpoint's CPU view.
+     * Returns that position's logits [O]. On a GPU the whole pass runs on this checkpoint's CPU view.
      */
     @Override
     public float[] forwardWithGradients(int[] ids, int position, int token, TraceRecorder trace) {
         checkExplained(ids, position, token);
-        if (backend.isGpu()) return cpuView(cpu -> new Mamba2Model(dir, config, checkpoint, cpu)).forwardWithGradients(ids, position, token, trace);
+        if (backend.isGpu()) return cpuView(cpu -> new Mamba2Model(dir, config, classifier, checkpoint, cpu)).forwardWithGradients(ids, position, token, trace);
         int L = ids.length, D = config.hiddenSize();
         float[][] streams = new float[layers.length + 1][];
         float[] logits = forwardOnCpu(ids, (f, x, len, out) -> blocks(f, x, len, freshState(), trace, streams, out, position, 1));
         float[] grad = new float[L * D];                                   // through RMSNorm_f from the head's row at the position
-        Backward.rmsnorm(grad, outputGradient(head, token, position, L), streams[layers.length], array(normF), config.eps(), L, D);
+        Backward.rmsnorm(grad, outputGradient(token, position, L), streams[layers.length], array(normF), config.eps(), L, D);
         State recomputed = freshState();                                   // each layer's conv window and SSM state start empty again
         for (int i = layers.length - 1; i >= 0; i--) {                     // x_{i+1} = x_i + out_proj(mixer(in_proj(RMSNorm(x_i))))
             Elementwise.addInPlace(grad, layerBackward(i, streams[i], grad, recomputed), L * D);
@@ -281,6 +285,6 @@ public final class Mamba2Model extends BackendLanguageModel<Mamba2Model.State> {
     public String toString() {
         return "Mamba-2 " + Arrays.asList(config.layers() + " layers", "D=" + config.hiddenSize(), "H=" + config.heads(),
                 "P=" + config.headDim(), "G=" + config.groups(), "N=" + config.stateSize(), "K=" + config.convKernel(),
-                "V=" + config.vocabSize()) + (backend.isGpu() ? " on " + backend : "") + " from " + dir;
+                "V=" + config.vocabSize(), headName()) + (backend.isGpu() ? " on " + backend : "") + " from " + dir;
     }
 }

@@ -9,6 +9,7 @@ import org.mambalens.engine.io.ConfigFile;
 import org.mambalens.engine.kernels.Backward;
 import org.mambalens.engine.kernels.Elementwise;
 import org.mambalens.engine.model.BackendLanguageModel;
+import org.mambalens.engine.model.SequenceClassification;
 import org.mambalens.engine.tensor.Tensor;
 import org.mambalens.engine.trace.RwkvTrace;
 import org.mambalens.engine.trace.TraceRecorder;
@@ -22,7 +23,8 @@ import static org.mambalens.engine.backend.CpuBackend.array;
 import static org.mambalens.engine.backend.CpuBackend.wrap;
 
 /**
- * RWKV-4 language model (transformers' {@code RwkvForCausalLM}), read top to bottom: weights, state, then
+ * RWKV-4 language model (transformers' {@code RwkvForCausalLM}, or the model and score of our
+ * {@code RwkvForSequenceClassification}, DESIGN §2.4), read top to bottom: weights, state, then
  * the forward pass, written once over a {@link Backend} (the CPU's Vector API kernels or a CUDA GPU).
  * Each block is x + TimeMix(LN1(x)), then x + ChannelMix(LN2(x)) (block 0 first layer-norms the
  * embeddings). Both mixes interpolate each token with the previous one (token shift). The time mix is
@@ -35,7 +37,8 @@ import static org.mambalens.engine.backend.CpuBackend.wrap;
  *
  * <p>transformers halves the hidden states every {@code rescale_every} layers at inference and pre-divides
  * two weights to match, which leaves the function unchanged up to the layer norms' eps; this engine runs
- * the unscaled function. Shapes: L tokens, D = hidden = A, F = intermediate, V = vocab.
+ * the unscaled function. Shapes: L tokens, D = hidden = A, F = intermediate, V = vocab, O = outputs (V, or a
+ * classifier's labels).
  */
 public final class RwkvModel extends BackendLanguageModel<RwkvModel.State> {
 
@@ -84,15 +87,15 @@ public final class RwkvModel extends BackendLanguageModel<RwkvModel.State> {
     private final Buffer preLnW, preLnB;   // [D] blocks.0.pre_ln
     private final Layer[] layers;
     private final Buffer lnOutW, lnOutB;   // [D]
-    private final Matrix head;             // [V, D]: head.weight, or the embeddings when tied
 
-    private RwkvModel(Path dir, RwkvConfig c, Checkpoint ck, Backend backend) {
+    private RwkvModel(Path dir, RwkvConfig c, SequenceClassification classifier, Checkpoint ck, Backend backend) {
         int V = c.vocabSize(), D = c.hiddenSize();
         Tensor table = ck.tensor("rwkv.embeddings.weight", V, D);
-        super(ck, backend, backend.table(table, V, D), V, D, c.layers(), c.eosTokenId());
+        Tensor head = classifier != null ? classifier.score(ck, D)
+                : c.tieWordEmbeddings() || !ck.has("head.weight") ? table : ck.tensor("head.weight", V, D);
+        super(ck, backend, backend.table(table, V, D), backend.matrix(head, head.dim(0), D), classifier, V, D, c.layers(), c.eosTokenId());
         this.dir = dir;
         this.config = c;
-        head = backend.matrix(c.tieWordEmbeddings() || !ck.has("head.weight") ? table : ck.tensor("head.weight", V, D), V, D);
         preLnW = vector("rwkv.blocks.0.pre_ln.weight", D);
         preLnB = vector("rwkv.blocks.0.pre_ln.bias", D);
         layers = new Layer[c.layers()];
@@ -128,10 +131,12 @@ public final class RwkvModel extends BackendLanguageModel<RwkvModel.State> {
         return backend.matrix(checkpoint.tensor(name, rows, cols), rows, cols);
     }
 
-    /** The model in {@code dir} on {@code backend}. */
+    /** An RwkvForCausalLM, or the model and score of an RwkvForSequenceClassification, on {@code backend}. */
     public static RwkvModel load(Path dir, Backend backend) {
-        RwkvConfig config = RwkvConfig.from(ConfigFile.in(dir));
-        return Checkpoint.openFor(dir, ck -> new RwkvModel(dir, config, ck, backend));
+        ConfigFile file = ConfigFile.in(dir);
+        RwkvConfig config = RwkvConfig.from(file);
+        SequenceClassification classifier = SequenceClassification.from(file);
+        return Checkpoint.openFor(dir, ck -> new RwkvModel(dir, config, classifier, ck, backend));
     }
 
     /** On the CPU. */
@@ -199,7 +204,7 @@ public final class RwkvModel extends BackendLanguageModel<RwkvModel.State> {
         Buffer first = xn.at((long) firstRow * D);
         backend.layernorm(first, D, x.at((long) firstRow * D), D, lnOutW, lnOutB, rows, D, eps);
         recordHiddenState(trace, "ln_out", first, L);
-        backend.linear(logits, config.vocabSize(), first, D, rows, head, null);
+        backend.linear(logits, outputs(), first, D, rows, head, null);
     }
 
     /**
@@ -229,19 +234,19 @@ public final class RwkvModel extends BackendLanguageModel<RwkvModel.State> {
      * {@code position} and records, for each wanted block, the gradient with respect to the residual stream
      * entering it [L, D] (for block 0 the embeddings, which its pre_ln normalises), then the input gradient
      * ∂logit/∂(token embeddings) [L, D]; the forward is traced as {@link #forward} traces it. Blocks are
-     * recomputed one at a time from their saved input on the way back. Returns that position's logits [V]. On a
+     * recomputed one at a time from their saved input on the way back. Returns that position's logits [O]. On a
      * GPU the whole pass runs on this checkpoint's CPU view.
      */
     @Override
     public float[] forwardWithGradients(int[] ids, int position, int token, TraceRecorder trace) {
         checkExplained(ids, position, token);
-        if (backend.isGpu()) return cpuView(cpu -> new RwkvModel(dir, config, checkpoint, cpu)).forwardWithGradients(ids, position, token, trace);
+        if (backend.isGpu()) return cpuView(cpu -> new RwkvModel(dir, config, classifier, checkpoint, cpu)).forwardWithGradients(ids, position, token, trace);
         int L = ids.length, D = config.hiddenSize();
         float eps = config.eps();
         float[][] streams = new float[layers.length + 1][];
         float[] logits = forwardOnCpu(ids, (f, x, len, out) -> blocks(f, x, len, freshState(), trace, streams, out, position, 1));
         float[] grad = new float[L * D];                                   // through ln_out from the head's row at the position
-        Backward.layernorm(grad, outputGradient(head, token, position, L), streams[layers.length], array(lnOutW), eps, L, D);
+        Backward.layernorm(grad, outputGradient(token, position, L), streams[layers.length], array(lnOutW), eps, L, D);
         for (int i = layers.length - 1; i >= 0; i--) {
             float[] input = streams[i];
             if (i == 0) {                                                  // block 0 first normalises the embeddings
@@ -335,6 +340,6 @@ public final class RwkvModel extends BackendLanguageModel<RwkvModel.State> {
     @Override
     public String toString() {
         return "RWKV-4 " + Arrays.asList(config.layers() + " layers", "D=" + config.hiddenSize(), "F=" + config.intermediateSize(),
-                "V=" + config.vocabSize()) + (backend.isGpu() ? " on " + backend : "") + " from " + dir;
+                "V=" + config.vocabSize(), headName()) + (backend.isGpu() ? " on " + backend : "") + " from " + dir;
     }
 }

@@ -561,14 +561,50 @@ __device__ __forceinline__ float chunk_dot(uint4 w, const float4* xr, int c) {
 __device__ constexpr int weights_per_chunk(float4) { return 4; }
 __device__ constexpr int weights_per_chunk(uint4) { return 8; }
 
+// One lane's share of a row's dot product: its chunks c = 32i + lane in order, each chunk's products summed first.
+template <typename Chunk, int V>
+__device__ __forceinline__ float lane_partial(const Chunk (&w)[V], const float4* xr, int lane, int chunks) {
+    float sum = 0.f;
+#pragma unroll
+    for (int i = 0; i < V; i++) {
+        int c = 32 * i + lane;
+        if (c < chunks) sum += chunk_dot(w[i], xr, c);
+    }
+    return sum;
+}
+
+#define GEMV_GROUP 4                          // rows whose lane partials one warp reduces together
+#define GEMV_GROUP_LANES (32 / GEMV_GROUP)    // the lanes that end with each row's sum
+
+// The warp sums of GEMV_GROUP rows' lane partials at once, each by warp_sum's own tree (offsets 16, 8, 4, 2, 1; at
+// each a lane adds its partner's value to its own), so every row gets warp_sum's bits. At the first log2(GEMV_GROUP)
+// offsets a lane keeps half of its rows and hands the other half to its partner, which keeps the complementary half
+// (one shuffle a kept row instead of one a row); at the remaining offsets the single row left is summed as warp_sum
+// does. Lane l ends with the sum of row (l / GEMV_GROUP_LANES) % GEMV_GROUP: its top bits say which half it kept.
+__device__ __forceinline__ float warp_sum_rows(float (&p)[GEMV_GROUP], int lane) {
+    int s = 16;
+#pragma unroll
+    for (int h = GEMV_GROUP / 2; h >= 1; h /= 2, s /= 2) {
+        bool upper = lane & s;
+#pragma unroll
+        for (int j = 0; j < h; j++) {
+            float send = upper ? p[j] : p[j + h], keep = upper ? p[j + h] : p[j];
+            p[j] = keep + __shfl_xor_sync(0xffffffffu, send, s);
+        }
+    }
+    float v = p[0];
+    for (; s > 0; s >>= 1) v += __shfl_xor_sync(0xffffffffu, v, s);
+    return v;
+}
+
 // y[r, o] = Σ_k W[o, k]·x'[r, k] (+ bias[o]) (+ y[r, o] when accumulate) for r < rows, o < out, with x' = x, or
 // RMSNorm(x) ⊙ normW (as add_rmsnorm computes it) when normW is given; for a bfloat16 W (cublasGemmEx's BF16 operands)
 // x' rounded to bfloat16, F32 products and sums. W's rows are chunks of 16 bytes (Chunk: float4, or uint4 of 8
 // bfloat16). Each warp computes GEMV_OUTPUTS features: lane l keeps their chunks c = 32i + l, i < V, in registers,
 // loaded before the inputs are waited for (wait_for_inputs), and reuses them for every row of the block's tile of x',
 // staged in shared memory (more rows: more blocks, each loading the weights again, from L2 after the first). A row's
-// sum is the same float operations whatever the rows (lane partials in chunk order, then a butterfly), so a batch of
-// sequences gives each the bits it gets alone. in a multiple of the chunk, in ≤ V chunks a lane; x 16-byte aligned,
+// sum is the same float operations whatever the rows (lane partials in chunk order, then warp_sum's tree, for
+// whole groups of GEMV_GROUP rows through warp_sum_rows), so a batch of sequences gives each the bits it gets alone. in a multiple of the chunk, in ≤ V chunks a lane; x 16-byte aligned,
 // ldx % 4 == 0. Grid (⌈out / (GEMV_WARPS·GEMV_OUTPUTS)⌉, ⌈rows / tileRows⌉): blockIdx.y takes rows [y·tileRows,
 // (y + 1)·tileRows); block 256, shared tileRows·in floats.
 template <typename Chunk, int V>
@@ -590,24 +626,38 @@ __device__ void gemv(float* y, int ldy, const Chunk* __restrict__ W, const float
     wait_for_inputs();
     int r0 = blockIdx.y * tileRows, n = min(tileRows, rows - r0);
     stage_rows(gemvRows, x + (i64) r0 * ldx, ldx, normW, eps, n, in, bf16);
+    float b[GEMV_OUTPUTS];
 #pragma unroll
-    for (int q = 0; q < GEMV_OUTPUTS; q++) {
-        int o = o0 + q;
-        if (o >= out) break;
-        float b = bias ? bias[o] : 0.f;
-#pragma unroll 4
-        for (int r = 0; r < n; r++) {                     // rows' sums side by side: their butterflies overlap
-            const float4* xr = gemvRows + r * in4;
-            float sum = 0.f;
+    for (int q = 0; q < GEMV_OUTPUTS; q++) b[q] = bias && o0 + q < out ? bias[o0 + q] : 0.f;
+    int r = 0;
+    for (; r + GEMV_GROUP <= n; r += GEMV_GROUP) {        // whole groups: GEMV_GROUP rows' sums reduced together
+        float part[GEMV_OUTPUTS][GEMV_GROUP];
 #pragma unroll
-            for (int i = 0; i < V; i++) {
-                int c = 32 * i + lane;
-                if (c < chunks) sum += chunk_dot(w[q][i], xr, c);
+        for (int k = 0; k < GEMV_GROUP; k++) {
+            const float4* xr = gemvRows + (r + k) * in4;
+#pragma unroll
+            for (int q = 0; q < GEMV_OUTPUTS; q++) part[q][k] = lane_partial(w[q], xr, lane, chunks);
+        }
+        int j = (lane / GEMV_GROUP_LANES) & (GEMV_GROUP - 1);   // the row whose sum this lane ends with (see warp_sum_rows)
+#pragma unroll
+        for (int q = 0; q < GEMV_OUTPUTS; q++) {
+            float sum = warp_sum_rows(part[q], lane);
+            if (o0 + q < out && lane % GEMV_GROUP_LANES == 0) {
+                float* target = y + (i64) (r0 + r + j) * ldy + o0 + q;
+                float v = sum + b[q];
+                *target = accumulate ? *target + v : v;
             }
-            sum = warp_sum(sum);
-            if (lane == 0) {
-                float* target = y + (i64) (r0 + r) * ldy + o;
-                float v = sum + b;
+        }
+    }
+#pragma unroll 4
+    for (; r < n; r++) {                                  // the rest one by one: their butterflies overlap
+        const float4* xr = gemvRows + r * in4;
+#pragma unroll
+        for (int q = 0; q < GEMV_OUTPUTS; q++) {
+            float sum = warp_sum(lane_partial(w[q], xr, lane, chunks));
+            if (o0 + q < out && lane == 0) {
+                float* target = y + (i64) (r0 + r) * ldy + o0 + q;
+                float v = sum + b[q];
                 *target = accumulate ? *target + v : v;
             }
         }
