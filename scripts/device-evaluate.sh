@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The full evaluation (10,000 test images, placed Fashion-MNIST by default; vim and vit, raw/rollout/attribution + random) on
-# the GPU machine's 16 CPU cores. A run longer than one device call resumes from the journal brought back.
+# the GPU machine's CPU cores (16; the 2-GPU kind has 32: THREADS=30 there did all 10,000 with the mean fill in 330 s).
+# A run longer than one device call resumes from the journal brought back.
 # Here, before the run:  mvn -q -B -DskipTests install && cp cli/target/mambalens.jar .device/ \
 #                          && mkdir -p .device/fashion && cp /usr/share/datasets/fashion-mnist/t10k-* .device/fashion/
 #                        (to resume: cp <files_at>/journal.jsonl .device/)
