@@ -15,6 +15,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
+import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -147,7 +148,7 @@ final class GenerateCommand implements Callable<Integer> {
         List<String> lines;
         try {
             lines = Files.readAllLines(InputFile.wholeInMemory(file, 4), StandardCharsets.UTF_8);
-        } catch (java.io.IOException e) {
+        } catch (IOException e) {
             throw new IllegalArgumentException(option + " " + file + ": cannot read: " + e.getMessage());
         }
         if (lines.isEmpty()) throw new IllegalArgumentException(option + " " + file + ": no prompts (the file is empty)");

@@ -248,7 +248,6 @@ public final class CpuBackend implements Backend {
         }
     }
 
-
     @Override
     public void linearAdd(Buffer out, int ldOut, Buffer in, int ldIn, int rows, Matrix w, Buffer bias) {
         int n = w.rows();
@@ -258,6 +257,7 @@ public final class CpuBackend implements Backend {
         Elementwise.addInPlace(sum, branch, rows * n);
         scatterRows(sum, out, ldOut, rows, n);
     }
+
     @Override
     public void embed(Buffer out, Matrix table, int[] ids) {
         Tensor t = tensor(table);
@@ -273,7 +273,7 @@ public final class CpuBackend implements Backend {
     public void biasActivation(Buffer x, Buffer bias, int rows, int cols, Activation activation) {
         HeapBuffer h = heap(x);
         float[] v = h.data(), b = optional(bias, cols);
-        Parallel.forRange(rows, Math.max(1, 8192 / Math.max(1, cols)), (r0, r1) -> {
+        Parallel.forRange(rows, Parallel.rowGrain(cols), (r0, r1) -> {
             for (int r = r0; r < r1; r++) {
                 int at = h.offset() + r * cols;
                 if (b != null) Elementwise.addInPlace(v, at, b, 0, cols);
@@ -337,7 +337,7 @@ public final class CpuBackend implements Backend {
     public void layernorm(Buffer out, int ldOut, Buffer x, int ldx, Buffer w, Buffer b, int rows, int dim, float eps) {
         HeapBuffer y = heap(out), in = heap(x);
         float[] weight = packed(w, dim), shift = packed(b, dim);
-        Parallel.forRange(rows, Math.max(1, 8192 / Math.max(1, dim)), (r0, r1) -> Elementwise.layernorm(y.data(), y.offset() + r0 * ldOut, ldOut,
+        Parallel.forRange(rows, Parallel.rowGrain(dim), (r0, r1) -> Elementwise.layernorm(y.data(), y.offset() + r0 * ldOut, ldOut,
                 in.data(), in.offset() + r0 * ldx, ldx, weight, shift, eps, r1 - r0, dim));
     }
 

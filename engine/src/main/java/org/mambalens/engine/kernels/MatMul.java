@@ -138,7 +138,7 @@ public final class MatMul {
      * with zero rows: a padded row is computed and thrown away, which keeps one kernel for every row count.
      */
     private static float[] packRows(float[] x, int xOff, int ldx, int rows, int in, float[] packed) {
-        Parallel.forRange(groups(rows), Math.max(1, 8192 / Math.max(1, in)), (g0, g1) -> {
+        Parallel.forRange(groups(rows), Parallel.rowGrain(in), (g0, g1) -> {
             for (int g = g0; g < g1; g++) {
                 for (int i = 0; i < MR; i++) {
                     int to = g * MR * in + i;

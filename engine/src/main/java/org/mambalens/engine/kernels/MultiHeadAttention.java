@@ -1,5 +1,7 @@
 package org.mambalens.engine.kernels;
 
+import java.util.Arrays;
+
 import static org.mambalens.engine.kernels.Vectors.LANES;
 
 /**
@@ -100,10 +102,10 @@ public final class MultiHeadAttention {
                 Elementwise.addInPlace(out, vt, bias, 2 * D + c, dh);
             }
             Elementwise.scale(out, qt, out, qt, scale, dh);
-            java.util.Arrays.fill(out, vt + dh, vt + at.width(), 0f);
+            Arrays.fill(out, vt + dh, vt + at.width(), 0f);
             for (int j = 0; j < dh; j++) out[kT + j * at.keys() + t] = qkv[row + D + j] + (bias == null ? 0f : bias[D + c + j]);
         }
-        java.util.Arrays.fill(out, q + at.tokens() * dh, kT, 0f);
-        for (int j = 0; j < dh; j++) java.util.Arrays.fill(out, kT + j * at.keys() + at.tokens(), kT + (j + 1) * at.keys(), 0f);
+        Arrays.fill(out, q + at.tokens() * dh, kT, 0f);
+        for (int j = 0; j < dh; j++) Arrays.fill(out, kT + j * at.keys() + at.tokens(), kT + (j + 1) * at.keys(), 0f);
     }
 }

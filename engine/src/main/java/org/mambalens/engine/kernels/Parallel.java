@@ -54,6 +54,11 @@ public final class Parallel {
     private Parallel() {
     }
 
+    /** A grain for rows of {@code width} values each: chunks of at least ~8k values, below which a region costs more than it saves. */
+    public static int rowGrain(int width) {
+        return Math.max(1, 8192 / Math.max(1, width));
+    }
+
     /**
      * Runs {@code body} over [0, n) in chunks of at least {@code grain} items, on the caller alone when
      * there is a single chunk (the fast path that keeps small decode kernels free of any overhead), when

@@ -28,17 +28,9 @@ final class Vectors {
     private Vectors() {
     }
 
-    private static final FloatVector LANE_INDEX = FloatVector.fromArray(F, laneIndices(), 0);
-
-    private static float[] laneIndices() {
-        float[] lanes = new float[LANES];
-        for (int p = 0; p < LANES; p++) lanes[p] = p;
-        return lanes;
-    }
-
     /** The lanes [0, count): a row's last, partial vector. */
     static VectorMask<Float> firstLanes(int count) {
-        return LANE_INDEX.compare(VectorOperators.LT, count);
+        return F.indexInRange(0, count);
     }
 
     /** {@code LANES} weights starting at element {@code index} of a segment of {@code type}, as floats. */

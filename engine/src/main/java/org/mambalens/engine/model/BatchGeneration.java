@@ -1,5 +1,6 @@
 package org.mambalens.engine.model;
 
+import org.mambalens.engine.backend.TopTwo;
 import org.mambalens.engine.text.Sampler;
 
 import java.util.Arrays;
@@ -52,7 +53,7 @@ public final class BatchGeneration {
         int[] count = new int[n], topTwo = new int[2 * n];
         for (int i = 0; i < n; i++) {
             logits[i] = lm.prefill(prompts[i], batch.sequence(i));
-            if (greedy) System.arraycopy(org.mambalens.engine.backend.TopTwo.of(logits[i], 1, outputs), 0, topTwo, 2 * i, 2);
+            if (greedy) System.arraycopy(TopTwo.of(logits[i], 1, outputs), 0, topTwo, 2 * i, 2);
             generated[i] = new int[Math.min(options.maxNewTokens(), 1024)];   // grown as tokens come
         }
         boolean[] done = new boolean[n];

@@ -2,7 +2,7 @@ package org.mambalens.engine.model;
 
 import org.mambalens.engine.backend.Backend;
 import org.mambalens.engine.backend.CpuBackend;
-
+import org.mambalens.engine.backend.TopTwo;
 import org.mambalens.engine.trace.TraceRecorder;
 
 /** A causal language model: logits for a prompt, then one token at a time from a recurrent state. */
@@ -119,7 +119,7 @@ public interface LanguageModel extends AutoCloseable {
      * of the logits, which then need not leave the device.
      */
     default int[] stepTopTwo(int[] ids, Batch batch) {
-        int[] two = org.mambalens.engine.backend.TopTwo.of(step(ids, batch), ids.length, outputs());
+        int[] two = TopTwo.of(step(ids, batch), ids.length, outputs());
         for (int i = 0; i < ids.length; i++) if (ids[i] < 0) two[2 * i] = two[2 * i + 1] = -1;
         return two;
     }
