@@ -182,6 +182,13 @@ public final class CudaBenchmark {
             kernels.put("norm_in_proj", () -> k.rmsnormLinear(xz.address(), 2 * E, x.address(), norm.address(), 1e-5f, normed.address(), rows, inProj, 0));
             kernels.put("ssm_step", () -> k.ssmStep(y.address(), E, xz.address(), 2 * E, window.address(), state.address(), partial.address(),
                     taps.address(), 0, xProj, dtProj, dtBias.address(), a.address(), d.address(), rows, E, N, R, K));
+            if (rows > 1) {                                                 // both launch shapes of the SSM step's scan
+                for (int channelsPerWarp : new int[]{1, 4}) {
+                    kernels.put("ssm_step_c" + channelsPerWarp, () -> k.ssmStep(y.address(), E, xz.address(), 2 * E, window.address(),
+                            state.address(), partial.address(), taps.address(), 0, xProj, dtProj, dtBias.address(), a.address(), d.address(),
+                            rows, E, N, R, K, channelsPerWarp));
+                }
+            }
             kernels.put("out_proj_add", () -> k.linear(x.address(), D, y.address(), E, rows, outProj, 0, 1f, true));
             kernels.put("head", () -> k.linear(logits.address(), V, x.address(), D, rows, head, 0, 1f, false));
             if (rows == 1) {

@@ -42,7 +42,8 @@ public final class CudaKernels {
     /**
      * out[rows, W.rows] (row stride ldOut) = alpha · in[rows, W.cols] (row stride ldIn) · Wᵀ (+ bias) (+ out when
      * {@code accumulate}): a row-major linear layer. Up to {@link #GEMV_ROWS} rows (decode steps) go through the
-     * gemv kernels, which keep each weight row in registers for all the rows and add the bias themselves; more
+     * gemv kernels, which keep each weight row in registers for all the rows and add the bias themselves, or from 16
+     * rows through gemm_rows, which sums each row as gemv does from register tiles of 8 rows × 4 features; more
      * rows through cuBLAS, which sees column-major W(ᵀ)·in: SGEMM for an F32 weight, GemmEx for a BF16 one after
      * in is rounded to a packed BF16 copy. bias may be 0.
      */
@@ -85,6 +86,9 @@ public final class CudaKernels {
     private static final int GEMV_FEATURES = 16;          // a gemv block's output features: 8 warps of GEMV_OUTPUTS
     private static final int GEMV_TILE_BYTES = 32 * 1024; // the input rows a gemv block stages at a time (a block gets 48 KiB by default, static shared memory included)
     private static final int GEMV_GROUP = 4;              // rows a warp sums together (mambalens.cu's GEMV_GROUP): tiles are made of whole groups
+    // From this many rows the gemm_rows kernels take over: the same sums, from register tiles of 8 rows × 4 features, so
+    // the weights stream from memory once for up to 64 rows rather than once per tile of gemv.
+    private static final int GEMM_ROWS_FROM = 16;
 
     /** Whether the gemv kernels take this product: few rows, an input read 16 bytes at a time, weight rows that fit the registers. */
     private static boolean gemvTakes(DeviceMatrix w, long in, int ldIn, int rows) {
@@ -96,6 +100,12 @@ public final class CudaKernels {
     /** out = in · Wᵀ (+ bias) (+ out), in normalised first (RMSNorm ⊙ normW) when normW ≠ 0; see gemv_f32 in mambalens.cu. */
     private void gemv(long out, int ldOut, long in, int ldIn, int rows, DeviceMatrix w, long bias, long normW, float eps, boolean accumulate) {
         boolean bf16 = w.precision() == Precision.BF16;
+        if (rows >= GEMM_ROWS_FROM && normW == 0) {
+            int warps = Math.min(8, (rows + 7) / 8);          // a warp per 8 rows, up to 64 rows a block
+            gpu.launchOverlapped(bf16 ? "gemm_rows_bf16" : "gemm_rows_f32", (w.rows() + 3) / 4, (rows + 8 * warps - 1) / (8 * warps), 1,
+                    32 * warps, 0, out, ldOut, w.address(), in, ldIn, bias, rows, w.rows(), w.cols(), accumulate ? 1 : 0);
+            return;
+        }
         int perChunk = bf16 ? 256 : 128, chunks = (w.cols() + perChunk - 1) / perChunk, registers = 1;   // a lane's 16-byte loads
         while (registers < chunks) registers *= 2;
         int fit = GEMV_TILE_BYTES / (4 * w.cols());
@@ -124,6 +134,8 @@ public final class CudaKernels {
         gpu.launch("top_two_rows", rows, 1, 1, 1024, 0, out, x, cols);
     }
 
+    private static final int SSM_BATCH_ROWS = 16;         // from this many sequences a warp of ssm_step_scan takes 4 channels
+
     /** Whether {@link #ssmStep} takes these shapes (ssm_step_scan keeps at most two states and two dt ranks a lane). */
     public static boolean ssmStepTakes(int states, int kernel, int rank) {
         return states <= 64 && rank <= 64 && kernel >= 1 && kernel <= 9;
@@ -146,11 +158,25 @@ public final class CudaKernels {
      */
     public void ssmStep(long y, int ldy, long xz, int ldxz, long window, long state, long partial, long taps, long convBias, DeviceMatrix xProj,
                         DeviceMatrix dtProj, long dtBias, long a, long dSkip, int rows, int channels, int states, int rank, int kernel) {
+        ssmStep(y, ldy, xz, ldxz, window, state, partial, taps, convBias, xProj, dtProj, dtBias, a, dSkip, rows, channels, states, rank,
+                kernel, rows >= SSM_BATCH_ROWS ? 4 : 1);
+    }
+
+    /**
+     * {@link #ssmStep} with ssm_step_scan's channels a warp given (1 or 4): a batch takes 4, so that a warp's chains of loads
+     * overlap (6 % faster at 64 rows on the H200); one sequence takes 1, for the most blocks. A row's arithmetic is the same
+     * either way. Public for the benchmark that times both.
+     */
+    public void ssmStep(long y, int ldy, long xz, int ldxz, long window, long state, long partial, long taps, long convBias, DeviceMatrix xProj,
+                        DeviceMatrix dtProj, long dtBias, long a, long dSkip, int rows, int channels, int states, int rank, int kernel,
+                        int channelsPerWarp) {
+        if (channelsPerWarp != 1 && channelsPerWarp != 4) throw new IllegalArgumentException("ssmStep: " + channelsPerWarp + " channels a warp");
         int E = channels, P = rank + 2 * states, slices = ssmSlices(E);
         gpu.launchOverlapped("ssm_step_project", (P + 7) / 8, slices, rows, THREADS, 0, partial, xz, ldxz, window, taps, convBias,
                 xProj.address(), xProj.precision() == Precision.BF16 ? 1 : 0, E, kernel, P);
-        gpu.launchOverlapped("ssm_step_scan", (E + 15) / 16, rows, 1, 512, 4 * P, y, ldy, xz, ldxz, window, taps, convBias, dtProj.address(),
-                dtProj.precision() == Precision.BF16 ? 1 : 0, dtBias, a, dSkip, state, partial, slices, E, states, rank, kernel);
+        gpu.launchOverlapped("ssm_step_scan_c" + channelsPerWarp, (E + 16 * channelsPerWarp - 1) / (16 * channelsPerWarp), rows, 1, 512,
+                4 * P, y, ldy, xz, ldxz, window, taps, convBias, dtProj.address(), dtProj.precision() == Precision.BF16 ? 1 : 0, dtBias, a,
+                dSkip, state, partial, slices, E, states, rank, kernel);
     }
 
     private long bfloat16Operand(long count) {

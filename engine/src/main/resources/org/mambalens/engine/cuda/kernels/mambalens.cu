@@ -546,16 +546,24 @@ __device__ void stage_rows(float4* staged, const float* x, int ldx, const float*
 }
 
 // One lane's products of a weight chunk with the staged row x' at that chunk's place: 4 F32 weights (a float4), or
-// 8 bfloat16 weights (a uint4; x' was rounded to bfloat16 when staged), summed in order.
+// 8 bfloat16 weights (a uint4; x' was rounded to bfloat16 when staged), summed in order. The multiply-adds are written
+// out (the _rn intrinsics are never contracted or reordered), so the gemv and gemm_rows kernels, which both sum
+// through here, do the same float operations whatever the compiler makes of their loops.
 __device__ __forceinline__ float chunk_dot(float4 w, const float4* xr, int c) {
     float4 v = xr[c];
-    return w.x * v.x + w.y * v.y + w.z * v.z + w.w * v.w;
+    return __fmaf_rn(w.w, v.w, __fmaf_rn(w.z, v.z, __fmaf_rn(w.y, v.y, __fmul_rn(w.x, v.x))));
 }
 
 __device__ __forceinline__ float chunk_dot(uint4 w, const float4* xr, int c) {
     float4 lo = xr[2 * c], hi = xr[2 * c + 1];
-    return from_bf16(w.x & 0xffffu) * lo.x + from_bf16(w.x >> 16) * lo.y + from_bf16(w.y & 0xffffu) * lo.z + from_bf16(w.y >> 16) * lo.w
-         + from_bf16(w.z & 0xffffu) * hi.x + from_bf16(w.z >> 16) * hi.y + from_bf16(w.w & 0xffffu) * hi.z + from_bf16(w.w >> 16) * hi.w;
+    float s = __fmul_rn(from_bf16(w.x & 0xffffu), lo.x);
+    s = __fmaf_rn(from_bf16(w.x >> 16), lo.y, s);
+    s = __fmaf_rn(from_bf16(w.y & 0xffffu), lo.z, s);
+    s = __fmaf_rn(from_bf16(w.y >> 16), lo.w, s);
+    s = __fmaf_rn(from_bf16(w.z & 0xffffu), hi.x, s);
+    s = __fmaf_rn(from_bf16(w.z >> 16), hi.y, s);
+    s = __fmaf_rn(from_bf16(w.w & 0xffffu), hi.z, s);
+    return __fmaf_rn(from_bf16(w.w >> 16), hi.w, s);
 }
 
 __device__ constexpr int weights_per_chunk(float4) { return 4; }
@@ -568,7 +576,7 @@ __device__ __forceinline__ float lane_partial(const Chunk (&w)[V], const float4*
 #pragma unroll
     for (int i = 0; i < V; i++) {
         int c = 32 * i + lane;
-        if (c < chunks) sum += chunk_dot(w[i], xr, c);
+        if (c < chunks) sum = __fadd_rn(sum, chunk_dot(w[i], xr, c));
     }
     return sum;
 }
@@ -576,15 +584,17 @@ __device__ __forceinline__ float lane_partial(const Chunk (&w)[V], const float4*
 #define GEMV_GROUP 4                          // rows whose lane partials one warp reduces together
 #define GEMV_GROUP_LANES (32 / GEMV_GROUP)    // the lanes that end with each row's sum
 
-// The warp sums of GEMV_GROUP rows' lane partials at once, each by warp_sum's own tree (offsets 16, 8, 4, 2, 1; at
-// each a lane adds its partner's value to its own), so every row gets warp_sum's bits. At the first log2(GEMV_GROUP)
-// offsets a lane keeps half of its rows and hands the other half to its partner, which keeps the complementary half
-// (one shuffle a kept row instead of one a row); at the remaining offsets the single row left is summed as warp_sum
-// does. Lane l ends with the sum of row (l / GEMV_GROUP_LANES) % GEMV_GROUP: its top bits say which half it kept.
-__device__ __forceinline__ float warp_sum_rows(float (&p)[GEMV_GROUP], int lane) {
+// The warp sums of G sets of lane partials at once (G a power of 2 up to 32), each by warp_sum's own tree (offsets 16,
+// 8, 4, 2, 1; at each a lane adds its partner's value to its own), so every set gets warp_sum's bits. At the first
+// log2(G) offsets a lane keeps half of its sets and hands the other half to its partner, which keeps the complementary
+// half (one shuffle a kept set instead of one a set: 31 shuffles for 32 sets rather than 160); at the remaining
+// offsets the single set left is summed as warp_sum does. Lane l ends with the sum of set (l / (32 / G)) % G: its top
+// bits say which half it kept.
+template <int G>
+__device__ __forceinline__ float warp_sum_rows(float (&p)[G], int lane) {
     int s = 16;
 #pragma unroll
-    for (int h = GEMV_GROUP / 2; h >= 1; h /= 2, s /= 2) {
+    for (int h = G / 2; h >= 1; h /= 2, s /= 2) {
         bool upper = lane & s;
 #pragma unroll
         for (int j = 0; j < h; j++) {
@@ -641,7 +651,7 @@ __device__ void gemv(float* y, int ldy, const Chunk* __restrict__ W, const float
         int j = (lane / GEMV_GROUP_LANES) & (GEMV_GROUP - 1);   // the row whose sum this lane ends with (see warp_sum_rows)
 #pragma unroll
         for (int q = 0; q < GEMV_OUTPUTS; q++) {
-            float sum = warp_sum_rows(part[q], lane);
+            float sum = warp_sum_rows<GEMV_GROUP>(part[q], lane);
             if (o0 + q < out && lane % GEMV_GROUP_LANES == 0) {
                 float* target = y + (i64) (r0 + r + j) * ldy + o0 + q;
                 float v = sum + b[q];
@@ -685,6 +695,66 @@ GEMV_BF16_KERNEL(1)
 GEMV_BF16_KERNEL(2)
 GEMV_BF16_KERNEL(4)
 GEMV_BF16_KERNEL(8)
+
+// ---- Many rows: register tiles that sum as the gemv does --------------------------------------------------
+#define GEMM_THREADS 256     // at most 8 warps, one a group of 8 rows: a block covers up to 64 rows × 4 features
+
+// y[r, o] as gemv computes it, bit for bit, for batches of many rows. gemv re-stages x' and reloads its weights once
+// per tile of rows, and spends a butterfly per (row, feature); here each warp holds 8 rows × 4 features of lane
+// partials (32 sums a lane), reads each weight chunk once for its 8 rows and each input chunk once for its 4 features,
+// and ends with warp_sum_rows<32> (31 shuffles for 32 sums). Lane l sums chunks c = 32i + l in order, as gemv's
+// lane_partial, and the tree is warp_sum's. The operands come straight from global memory: the 8 warps of a block
+// read the same weight rows at the same time (one trip from DRAM, the rest from L1), and every block reads the same
+// inputs (from L1/L2). No norm prologue (add_rmsnorm first); x 16-byte aligned, ldx % 4 == 0, in a multiple of the
+// chunk. Grid (⌈out / 4⌉, ⌈rows / (8·warps)⌉), block 32·warps, warps ≤ 8.
+template <typename Chunk>
+__device__ void gemm_rows(float* y, int ldy, const Chunk* __restrict__ W, const float* __restrict__ x, int ldx,
+                          const float* __restrict__ bias, int rows, int out, int in, int accumulate) {
+    constexpr int XV = weights_per_chunk(Chunk()) / 4;            // float4s of x' a chunk: 1 (F32) or 2 (BF16)
+    let_dependents_start();
+    int lane = threadIdx.x & 31, f0 = blockIdx.x * 4, r0 = (blockIdx.y * (blockDim.x >> 5) + (threadIdx.x >> 5)) * 8;
+    int chunks = in / weights_per_chunk(Chunk());
+    const Chunk* w = W + (i64) f0 * chunks;                       // feature f0 + f at w + f·chunks
+    const float4* xr = (const float4*) (x + (i64) r0 * ldx);      // row r0 + r at xr + r·ldx4
+    int ldx4 = ldx / 4, lastFeature = out - 1 - f0, lastRow = rows - 1 - r0;   // past them: read (clamped), not written
+    float acc[32];                                                // [8 rows][4 features]: lane partials
+#pragma unroll
+    for (int j = 0; j < 32; j++) acc[j] = 0.f;
+    wait_for_inputs();
+    for (int c = lane; c < chunks; c += 32) {
+        Chunk wc[4];
+#pragma unroll
+        for (int f = 0; f < 4; f++) wc[f] = w[(i64) min(f, lastFeature) * chunks + c];
+#pragma unroll
+        for (int r = 0; r < 8; r++) {
+            float4 v[XV];
+#pragma unroll
+            for (int q = 0; q < XV; q++) {
+                v[q] = xr[(i64) min(r, lastRow) * ldx4 + XV * c + q];
+                if (XV == 2) v[q] = make_float4(rounded(v[q].x), rounded(v[q].y), rounded(v[q].z), rounded(v[q].w));
+            }
+#pragma unroll
+            for (int f = 0; f < 4; f++) acc[4 * r + f] = __fadd_rn(acc[4 * r + f], chunk_dot(wc[f], v, 0));
+        }
+    }
+    float sum = warp_sum_rows<32>(acc, lane);                     // lane l: row l / 4, feature l % 4 of the warp's
+    int row = r0 + lane / 4, o = f0 + lane % 4;
+    if (row < rows && o < out) {
+        float* target = y + (i64) row * ldy + o;
+        float v = sum + (bias ? bias[o] : 0.f);
+        *target = accumulate ? *target + v : v;
+    }
+}
+
+KERNEL void __launch_bounds__(GEMM_THREADS, 2) gemm_rows_f32(float* y, int ldy, const float* W, const float* x, int ldx, const float* bias,
+                                                             int rows, int out, int in, int accumulate) {
+    gemm_rows<float4>(y, ldy, (const float4*) W, x, ldx, bias, rows, out, in, accumulate);
+}
+
+KERNEL void __launch_bounds__(GEMM_THREADS, 2) gemm_rows_bf16(float* y, int ldy, const unsigned short* W, const float* x, int ldx,
+                                                              const float* bias, int rows, int out, int in, int accumulate) {
+    gemm_rows<uint4>(y, ldy, (const uint4*) W, x, ldx, bias, rows, out, in, accumulate);
+}
 
 // The conv of one new token, channel e: s = bias[e] + Σ_{j<K−1} taps[j, e]·window[j, e] + taps[K−1, e]·x'[e]
 // (causal_conv's order at t = 0), u = silu(s). window [K−1, E] and x' are the sequence's own.
@@ -735,26 +805,34 @@ KERNEL void ssm_step_project(float* partial, const float* xz, int ldxz, const fl
     if (lane == 0) partial[((i64) b * slices + blockIdx.y) * P + p] = sum;
 }
 
-// Decode step, second half, one warp per channel e of sequence b = blockIdx.y, lane n keeping state n (and n + 32):
-// [δr, B, C] = the slices' partial sums added in order (δr rounded for a BF16 dt_proj), u again (conv_step),
-// dt = dt_proj(δr), Δ = softplus(dt + dtBias), h_n = exp(Δ·A_n)·h_n + Δ·u·B_n, y = (Σ_n C_n·h_n + D·u) ⊙ silu(z), into
-// y [rows, E] (rows ldy apart); then the state [rows, E, N] and the conv window [rows, K−1, E] move on. The warp's sums
-// (over r, over n) are butterflies: the same order whatever the rows. N ≤ 64. Grid (⌈E/16⌉, rows), block 512 (the
-// partial sums are added once per 16 channels), shared R + 2N floats.
-KERNEL void ssm_step_scan(float* __restrict__ y, int ldy, const float* __restrict__ xz, int ldxz, float* __restrict__ window,
-                          const float* __restrict__ taps, const float* __restrict__ convBias, const void* __restrict__ dtProj, int bf16,
-                          const float* __restrict__ dtBias, const float* __restrict__ A, const float* __restrict__ Dskip,
-                          float* __restrict__ state, const float* __restrict__ partial, int slices, int E, int N, int R, int K) {
+// Decode step, second half, for sequence b = blockIdx.y: each warp C channels (C = 1, or 4 for batches, whose chains
+// of loads then overlap), lane n keeping state n (and n + 32) of each: [δr, B, C] = the slices' partial sums added in
+// order (δr rounded for a BF16 dt_proj), u again (conv_step), dt = dt_proj(δr), Δ = softplus(dt + dtBias),
+// h_n = exp(Δ·A_n)·h_n + Δ·u·B_n, y = (Σ_n C_n·h_n + D·u) ⊙ silu(z), into y [rows, E] (rows ldy apart); then the state
+// [rows, E, N] and the conv window [rows, K−1, E] move on. The warp's sums (over r, over n) are butterflies: a channel's
+// arithmetic is the same whatever the rows and C. N ≤ 64. Grid (⌈E/(16·C)⌉, rows), block 512 (the partial sums are
+// added once per 16·C channels), shared R + 2N floats. Warp w's channels: 16·C·blockIdx.x + w + 16i, i < C.
+template <int C>
+__device__ void ssm_step_scan(float* __restrict__ y, int ldy, const float* __restrict__ xz, int ldxz, float* __restrict__ window,
+                              const float* __restrict__ taps, const float* __restrict__ convBias, const void* __restrict__ dtProj, int bf16,
+                              const float* __restrict__ dtBias, const float* __restrict__ A, const float* __restrict__ Dskip,
+                              float* __restrict__ state, const float* __restrict__ partial, int slices, int E, int N, int R, int K) {
     extern __shared__ float projected[];               // this sequence's [δr, B, C]
     let_dependents_start();
-    int b = blockIdx.y, P = R + 2 * N, lane = threadIdx.x & 31, e = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
-    bool active = e < E;
-    float w0 = 0.f, w1 = 0.f, a0 = 0.f, a1 = 0.f;      // dt_proj[e, lane (+32)] and A[e, lane (+32)]: weights, read before the wait
-    if (active) {
-        if (lane < R) w0 = bf16 ? from_bf16(((const unsigned short*) dtProj)[(i64) e * R + lane]) : ((const float*) dtProj)[(i64) e * R + lane];
-        if (lane + 32 < R) w1 = bf16 ? from_bf16(((const unsigned short*) dtProj)[(i64) e * R + lane + 32]) : ((const float*) dtProj)[(i64) e * R + lane + 32];
-        if (lane < N) a0 = A[(i64) e * N + lane];
-        if (lane + 32 < N) a1 = A[(i64) e * N + lane + 32];
+    int b = blockIdx.y, P = R + 2 * N, lane = threadIdx.x & 31;
+    int e[C];
+    bool active[C];
+    float w0[C], w1[C], a0[C], a1[C];                  // dt_proj[e, lane (+32)] and A[e, lane (+32)]: weights, read before the wait
+#pragma unroll
+    for (int i = 0; i < C; i++) {
+        e[i] = blockIdx.x * 16 * C + (threadIdx.x >> 5) + 16 * i;
+        active[i] = e[i] < E;
+        w0[i] = w1[i] = a0[i] = a1[i] = 0.f;
+        if (!active[i]) continue;
+        if (lane < R) w0[i] = bf16 ? from_bf16(((const unsigned short*) dtProj)[(i64) e[i] * R + lane]) : ((const float*) dtProj)[(i64) e[i] * R + lane];
+        if (lane + 32 < R) w1[i] = bf16 ? from_bf16(((const unsigned short*) dtProj)[(i64) e[i] * R + lane + 32]) : ((const float*) dtProj)[(i64) e[i] * R + lane + 32];
+        if (lane < N) a0[i] = A[(i64) e[i] * N + lane];
+        if (lane + 32 < N) a1[i] = A[(i64) e[i] * N + lane + 32];
     }
     wait_for_inputs();
     for (int i = threadIdx.x; i < P; i += blockDim.x) {
@@ -764,33 +842,58 @@ KERNEL void ssm_step_scan(float* __restrict__ y, int ldy, const float* __restric
         projected[i] = bf16 && i < R ? rounded(v) : v;
     }
     __syncthreads();
-    if (!active) return;
     float* win = window + (i64) b * (K - 1) * E;
     const float* xb = xz + (i64) b * ldxz;
-    float u = conv_step(win, xb, taps, convBias, E, K, e);
-    float dt = warp_sum((lane < R ? w0 * projected[lane] : 0.f) + (lane + 32 < R ? w1 * projected[lane + 32] : 0.f));
-    float delta = softplus(dt + dtBias[e]), du = delta * u;
     const float* Bt = projected + R;
     const float* Ct = Bt + N;
-    float* h = state + ((i64) b * E + e) * N;
-    float part = 0.f;
-    if (lane < N) {
-        float hn = __expf(delta * a0) * h[lane] + du * Bt[lane];
-        h[lane] = hn;
-        part = Ct[lane] * hn;
+    float* h = state + (i64) b * E * N;
+    float u[C], delta[C], h0[C], h1[C], z[C];
+#pragma unroll
+    for (int i = 0; i < C; i++) {                      // every channel's loads first, so their round trips overlap
+        u[i] = h0[i] = h1[i] = z[i] = 0.f;
+        if (!active[i]) continue;
+        u[i] = conv_step(win, xb, taps, convBias, E, K, e[i]);
+        if (lane < N) h0[i] = h[(i64) e[i] * N + lane];
+        if (lane + 32 < N) h1[i] = h[(i64) e[i] * N + lane + 32];
+        z[i] = xb[E + e[i]];
     }
-    if (lane + 32 < N) {
-        float hn = __expf(delta * a1) * h[lane + 32] + du * Bt[lane + 32];
-        h[lane + 32] = hn;
-        part += Ct[lane + 32] * hn;
+#pragma unroll
+    for (int i = 0; i < C; i++) {
+        float dt = warp_sum((lane < R ? w0[i] * projected[lane] : 0.f) + (lane + 32 < R ? w1[i] * projected[lane + 32] : 0.f));
+        delta[i] = active[i] ? softplus(dt + dtBias[e[i]]) : 0.f;
     }
-    float yv = warp_sum(part) + Dskip[e] * u;
-    yv *= silu(xb[E + e]);
-    if (lane != 0) return;
-    y[(i64) b * ldy + e] = yv;
-    for (int j = 0; j + 2 < K; j++) win[(i64) j * E + e] = win[(i64) (j + 1) * E + e];
-    if (K > 1) win[(i64) (K - 2) * E + e] = xb[e];
+#pragma unroll
+    for (int i = 0; i < C; i++) {
+        if (!active[i]) continue;
+        float du = delta[i] * u[i], part = 0.f;
+        float* hc = h + (i64) e[i] * N;
+        if (lane < N) {
+            float hn = __expf(delta[i] * a0[i]) * h0[i] + du * Bt[lane];
+            hc[lane] = hn;
+            part = Ct[lane] * hn;
+        }
+        if (lane + 32 < N) {
+            float hn = __expf(delta[i] * a1[i]) * h1[i] + du * Bt[lane + 32];
+            hc[lane + 32] = hn;
+            part += Ct[lane + 32] * hn;
+        }
+        float yv = warp_sum(part) + Dskip[e[i]] * u[i];
+        yv *= silu(z[i]);
+        if (lane != 0) continue;
+        y[(i64) b * ldy + e[i]] = yv;
+        for (int j = 0; j + 2 < K; j++) win[(i64) j * E + e[i]] = win[(i64) (j + 1) * E + e[i]];
+        if (K > 1) win[(i64) (K - 2) * E + e[i]] = xb[e[i]];
+    }
 }
+
+#define SSM_STEP_SCAN_KERNEL(C)                                                                                                        \
+    KERNEL void ssm_step_scan_c##C(float* y, int ldy, const float* xz, int ldxz, float* window, const float* taps, const float* convBias, \
+                                   const void* dtProj, int bf16, const float* dtBias, const float* A, const float* Dskip, float* state,   \
+                                   const float* partial, int slices, int E, int N, int R, int K) {                                      \
+        ssm_step_scan<C>(y, ldy, xz, ldxz, window, taps, convBias, dtProj, bf16, dtBias, A, Dskip, state, partial, slices, E, N, R, K); \
+    }
+SSM_STEP_SCAN_KERNEL(1)
+SSM_STEP_SCAN_KERNEL(4)
 
 // ---- A greedy decoder's choice ----------------------------------------------------------------------------
 
