@@ -92,7 +92,8 @@ final class EvaluateTextCommand implements Callable<Integer> {
                 for (EvaluationArguments.NamedModel m : models) {
                     Path tokenizer = m.dir().resolve("tokenizer.json");
                     if (!Files.isRegularFile(tokenizer)) throw new IllegalArgumentException("--models: " + m.dir() + " has no tokenizer.json");
-                    subjects.add(new TextEvaluation.Subject(m.key(), Models.loadTextClassifier(m.dir(), device, precision), BpeTokenizer.load(tokenizer)));
+                    subjects.add(new TextEvaluation.Subject(m.key(), m.dir(), Models.loadTextClassifier(m.dir(), device, precision),
+                            BpeTokenizer.load(tokenizer)));
                 }
                 List<String> labels = subjects.getFirst().classifier().labels();
                 for (TextEvaluation.Subject s : subjects) {

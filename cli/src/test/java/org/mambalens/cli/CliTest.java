@@ -571,6 +571,15 @@ class CliTest {
             assertThat(out.resolve("curves_" + model + "_activation.png")).exists();
         }
         assertThat(Files.readString(out.resolve("results.md"))).contains("| mamba | attribution |");
+        // one text more: the two done are read back from the journal, not recomputed; other settings are refused there
+        Result more = run("evaluate-text", "--models", "mamba,gptneox", "--methods", "raw,attribution", "--limit", "3", "--threads", "2",
+                "--out", out.toString());
+        assertThat(more.code()).as(more.err()).isZero();
+        assertThat(more.err()).contains("resuming: 2 of 3 texts already in");
+        assertThat(Files.readAllLines(out.resolve("journal.jsonl"))).hasSize(1 + 3);
+        assertThat(Fixtures.json(out.resolve("results.json")).get("texts").asInt()).isEqualTo(3);
+        expectOneLineError(run("evaluate-text", "--models", "mamba", "--methods", "raw,attribution", "--limit", "3", "--out", out.toString()),
+                "other models, methods or settings");
         expectOneLineError(run("evaluate-text", "--methods", "nonsense", "--out", out.toString()), "--methods");
         // The fortune topic classifiers stay reachable, on their own data.
         Path fortunes = tmp.resolve("fortunes");

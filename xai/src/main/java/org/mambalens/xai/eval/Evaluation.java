@@ -10,14 +10,8 @@ import org.mambalens.xai.data.ImagePreprocessor;
 import org.mambalens.xai.methods.ImageExplainer;
 import org.mambalens.xai.methods.ImageExplainer.Method;
 
-import java.io.IOException;
 import java.io.PrintStream;
-import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
-import java.util.ArrayList;
 import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -45,7 +39,6 @@ public final class Evaluation implements DatasetJob {
     public enum Fill { mean, black }
 
     static final String RANDOM = "random";
-    static final String JOURNAL = "journal.jsonl";
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private final List<Subject> subjects;
@@ -80,7 +73,7 @@ public final class Evaluation implements DatasetJob {
     ObjectNode config() {
         ObjectNode c = JSON.createObjectNode();
         ArrayNode ms = c.putArray("models");
-        for (Subject s : subjects) ms.addObject().put("name", s.name()).put("weights", fingerprint(s.dir()))
+        for (Subject s : subjects) ms.addObject().put("name", s.name()).put("weights", Journal.fingerprint(s.dir()))
                 .put("start_layer", startLayers.get(s.name()));
         ArrayNode me = c.putArray("methods");
         methods.forEach(m -> me.add(m.name()));
@@ -91,35 +84,12 @@ public final class Evaluation implements DatasetJob {
         return c;
     }
 
-    /** CRC-32 of config.json and of the weights: the same model wherever its directory lies. */
-    private static String fingerprint(Path dir) {
-        java.util.zip.CRC32 crc = new java.util.zip.CRC32();
-        try (var files = Files.list(dir)) {
-            for (Path f : files.filter(p -> p.getFileName().toString().matches("config\\.json|.*\\.safetensors")).sorted().toList()) {
-                try (var in = Files.newInputStream(f)) {
-                    byte[] buf = new byte[1 << 16];
-                    for (int r; (r = in.read(buf)) > 0; ) crc.update(buf, 0, r);
-                }
-            }
-        } catch (IOException e) {
-            throw new UncheckedIOException(dir + ": " + e.getMessage(), e);
-        }
-        return Long.toHexString(crc.getValue());
-    }
-
     /**
      * Evaluates the first {@code limit} test images on {@code threads} threads (each image on one), skipping
      * those the journal in {@code out} already holds; then writes the results. Returns results.json.
      */
     public Path run(Path out, int limit, int threads, PrintStream progress) {
-        int n = Math.min(limit, data.size());
-        Journal journal = Journal.open(out.resolve(JOURNAL), config());
-        List<Integer> todo = new ArrayList<>();
-        for (int i = 0; i < n; i++) if (!journal.done().containsKey(i)) todo.add(i);
-        if (todo.size() < n) progress.printf("resuming: %d of %d images already in %s%n", n - todo.size(), n, journal.file());
-        LocalRun.compute(this, todo, threads, journal::append, progress);
-        var done = new TreeMap<>(Journal.open(out.resolve(JOURNAL), config()).done());
-        return write(out, done.subMap(0, n));
+        return LocalRun.resume(this, config(), "image", out, limit, threads, progress);
     }
 
     @Override
@@ -191,45 +161,6 @@ public final class Evaluation implements DatasetJob {
             }
         }
         return line;
-    }
-
-    /** The append-only record of finished images, one JSON object per line after a config line. */
-    record Journal(Path file, Map<Integer, JsonNode> done) {
-        static Journal open(Path file, ObjectNode config) {
-            Map<Integer, JsonNode> done = new TreeMap<>();
-            try {
-                Files.createDirectories(file.toAbsolutePath().getParent());
-                if (!Files.exists(file) || Files.size(file) == 0) {
-                    Files.writeString(file, JSON.writeValueAsString(JSON.createObjectNode().set("config", config)) + "\n", StandardCharsets.UTF_8);
-                    return new Journal(file, done);
-                }
-                List<String> lines = Files.readAllLines(file, StandardCharsets.UTF_8);
-                JsonNode head = JSON.readTree(lines.get(0)).path("config");
-                if (!head.equals(JSON.readTree(JSON.writeValueAsString(config)))) {
-                    throw new IllegalArgumentException(file + " holds a run with other models, methods or settings (" + head
-                            + "); give another --out or remove it");
-                }
-                for (String line : lines.subList(1, lines.size())) {
-                    try {
-                        JsonNode n = JSON.readTree(line);
-                        done.put(n.get("image").asInt(), n);
-                    } catch (IOException | NullPointerException e) {
-                        // a line cut short by an interruption: that image is simply done again
-                    }
-                }
-            } catch (IOException e) {
-                throw new UncheckedIOException(file + ": " + e.getMessage(), e);
-            }
-            return new Journal(file, done);
-        }
-
-        synchronized void append(ObjectNode line) {
-            try {
-                Files.writeString(file, JSON.writeValueAsString(line) + "\n", StandardCharsets.UTF_8, StandardOpenOption.APPEND);
-            } catch (IOException e) {
-                throw new UncheckedIOException(file + ": " + e.getMessage(), e);
-            }
-        }
     }
 
     /** A one-line progress bar with rate and time left, redrawn at most twice a second. */

@@ -9,6 +9,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SortedMap;
+import java.util.TreeMap;
 import java.util.concurrent.ConcurrentSkipListMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
@@ -24,6 +25,21 @@ public final class LocalRun {
     public static Path run(DatasetJob job, Path out, int limit, int threads, PrintStream progress) {
         List<Integer> items = IntStream.range(0, Math.min(limit, job.size())).boxed().toList();
         return job.write(out, compute(job, items, threads, result -> { }, progress));
+    }
+
+    /**
+     * As {@link #run}, resumable: each finished item is appended to {@code out}/journal.jsonl as it comes (under its index
+     * field {@code key}), and the items an earlier run with the same {@code config} left there are not computed again. A
+     * run stopped part-way loses only the items in flight; one with other models or settings is refused.
+     */
+    public static Path resume(DatasetJob job, ObjectNode config, String key, Path out, int limit, int threads, PrintStream progress) {
+        int n = Math.min(limit, job.size());
+        Journal journal = Journal.open(out.resolve(Journal.FILE), config, key);
+        List<Integer> todo = IntStream.range(0, n).filter(i -> !journal.done().containsKey(i)).boxed().toList();
+        if (todo.size() < n) progress.printf("resuming: %d of %d %s already in %s%n", n - todo.size(), n, job.unit(), journal.file());
+        compute(job, todo, threads, journal::append, progress);
+        var done = new TreeMap<>(Journal.open(journal.file(), config, key).done());
+        return job.write(out, done.subMap(0, n));
     }
 
     /**

@@ -38,8 +38,8 @@ import java.util.stream.IntStream;
  * AUCs by the trapezoid rule over the perturbed fraction in [0, 1].
  */
 public final class TextEvaluation implements DatasetJob {
-    /** A classifier under test, with its tokenizer. */
-    public record Subject(String name, TextClassifier classifier, BpeTokenizer tokenizer) {
+    /** A classifier under test, loaded from {@code dir}, with its tokenizer. */
+    public record Subject(String name, Path dir, TextClassifier classifier, BpeTokenizer tokenizer) {
     }
 
     static final int STEPS = 10;
@@ -64,9 +64,26 @@ public final class TextEvaluation implements DatasetJob {
     private record Curves(double[][][] values, boolean correct) {
     }
 
-    /** Evaluates the first {@code limit} texts, {@code threads} at once; writes results.json, results.md, curve PNGs and report.html. */
+    /**
+     * Evaluates the first {@code limit} texts, {@code threads} at once; writes results.json, results.md, curve PNGs and
+     * report.html. Texts already in {@code out}'s journal from an interrupted run with the same config are not done again.
+     */
     public Path run(Path out, int limit, int threads, PrintStream progress) {
-        return LocalRun.run(this, out, limit, threads, progress);
+        return LocalRun.resume(this, config(), "text", out, limit, threads, progress);
+    }
+
+    /** What identifies a run: resuming with other models or options would mix incomparable figures. */
+    ObjectNode config() {
+        ObjectNode c = JSON.createObjectNode();
+        ArrayNode models = c.putArray("models");
+        for (Subject s : subjects) models.addObject().put("name", s.name()).put("weights", Journal.fingerprint(s.dir()));
+        ArrayNode ms = c.putArray("methods");
+        methods.forEach(m -> ms.add(m.name()));
+        c.put("data", data.file().toAbsolutePath().normalize().toString());
+        c.put("start_layer", startLayer);
+        c.put("seed", seed);
+        c.put("steps", STEPS);
+        return c;
     }
 
     @Override
