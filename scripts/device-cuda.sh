@@ -46,6 +46,9 @@ tar xJf .device/jre-cuda.tar.xz -C /tmp && export PATH=/tmp/jre/bin:$PATH
 mkdir -p /tmp/cp && tar xJf .device/cuda.tar.xz -C /tmp/cp
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv | tee "$OUT/gpu.txt"
 java=(java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED)
+# The tests get a time limit of their own (TEST_SECONDS), so that a hang does not spend the whole device call: the JVM
+# first prints its threads' stacks into tests.txt (SIGQUIT), then is killed.
+tests_java=(timeout -s QUIT -k 10 "${TEST_SECONDS:-360}" "${java[@]}")
 cp="$(ls -d /tmp/cp/engine /tmp/cp/engine-tests /tmp/cp/xai /tmp/cp/xai-tests /tmp/cp/benchmarks /tmp/cp/lib/* | tr '\n' ':')"
 tests=0
 quick=0; torch=1
@@ -57,7 +60,7 @@ for arg in "$@"; do
   esac
 done
 if [ $quick = 1 ]; then
-  "${java[@]}" -Dmambalens.cuda.required=true -Dmambalens.cuda.poison=true -cp "$cp" org.junit.platform.console.ConsoleLauncher execute \
+  "${tests_java[@]}" -Dmambalens.cuda.required=true -Dmambalens.cuda.poison=true -cp "$cp" org.junit.platform.console.ConsoleLauncher execute \
     --select-package org.mambalens.engine.cuda --select-class org.mambalens.engine.model.mamba.MambaGoldenTest \
     --select-class org.mambalens.engine.model.BatchGenerationTest --select-class org.mambalens.engine.model.vim.VimGoldenTest \
     --details=tree --disable-banner > "$OUT/tests.txt" 2>&1 || tests=$?
@@ -68,7 +71,7 @@ if [ $quick = 1 ]; then
   echo "device-cuda --quick: exit $tests"
   exit $tests
 fi
-"${java[@]}" -Dmambalens.cuda.required=true -Dmambalens.cuda.poison=true -cp "$cp" org.junit.platform.console.ConsoleLauncher execute \
+"${tests_java[@]}" -Dmambalens.cuda.required=true -Dmambalens.cuda.poison=true -cp "$cp" org.junit.platform.console.ConsoleLauncher execute \
   --select-package org.mambalens.engine.cuda --select-class org.mambalens.engine.model.DeviceTest \
   --select-class org.mambalens.engine.model.mamba2.Mamba2GoldenTest --select-class org.mambalens.engine.model.rwkv.RwkvGoldenTest \
   --select-class org.mambalens.engine.model.griffin.GriffinGoldenTest --select-class org.mambalens.engine.model.gptneox.GptNeoXGoldenTest \
