@@ -171,6 +171,16 @@ public final class Scalar {
         for (int i = 0; i < n; i++) out[outOff + i] = (float) Math.exp(x[xOff + i] * s);
     }
 
+    /** out[outOff + i] = exp(s·x[xOff + i])·y[yOff + i] for i < n. */
+    public static void expOfScaledTimes(float[] out, int outOff, float[] x, int xOff, float s, float[] y, int yOff, int n) {
+        for (int i = 0; i < n; i++) out[outOff + i] = (float) Math.exp(x[xOff + i] * s) * y[yOff + i];
+    }
+
+    /** out[outOff + i] = exp(s·x[xOff + i])·y[yOff + i]·z[zOff + i] for i < n. */
+    public static void expOfScaledTimes(float[] out, int outOff, float[] x, int xOff, float s, float[] y, int yOff, float[] z, int zOff, int n) {
+        for (int i = 0; i < n; i++) out[outOff + i] = (float) Math.exp(x[xOff + i] * s) * y[yOff + i] * z[zOff + i];
+    }
+
     /** out[at + p·ld + q] = Σ_m rows[r + p·n + m]·columns[c + m·cld + q] for p < count, q < width: {@link AttentionKernels#product}. */
     public static void product(float[] out, int at, int ld, float[] rows, int r, int count, float[] columns, int c, int cld, int width, int n) {
         for (int p = 0; p < count; p++) {

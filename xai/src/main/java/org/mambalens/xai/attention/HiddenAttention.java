@@ -182,16 +182,13 @@ public final class HiddenAttention {
         for (int first = 0; first < L; first += BLOCK) {
             int last = Math.min(L, first + BLOCK) - 1;
             for (int i = first; i <= last; i++) {
-                Elementwise.expOfScaled(f.rows, i * N, a, c * N, (float) (f.prefix[i] - f.prefix[first]), N);
+                Elementwise.expOfScaledTimes(f.rows, i * N, a, c * N, (float) (f.prefix[i] - f.prefix[first]), t.c(), i * N, N);
                 ws.toEnd[i] = (float) (f.prefix[last] - f.prefix[i]);
                 ws.deltas[i] = t.delta()[i * E + c];
             }
         }
-        Elementwise.multiply(f.rows, 0, f.rows, 0, t.c(), 0, L * N);
-        for (int n = 0; n < N; n++) {
-            Elementwise.expOfScaled(f.columns, n * ld, ws.toEnd, 0, a[c * N + n], padded);  // whole blocks: B and Δ are zeros past L
-            Elementwise.multiply(f.columns, n * ld, f.columns, n * ld, bByState, n * padded, padded);
-            Elementwise.multiply(f.columns, n * ld, f.columns, n * ld, ws.deltas, 0, padded);
+        for (int n = 0; n < N; n++) {                                   // whole blocks: B and Δ are zeros past L
+            Elementwise.expOfScaledTimes(f.columns, n * ld, ws.toEnd, 0, a[c * N + n], bByState, n * padded, ws.deltas, 0, padded);
         }
     }
 
@@ -210,7 +207,7 @@ public final class HiddenAttention {
         }
         if (near == 0) return;
         boolean walk = diagonal < near / Q && f.largestRate * span(f, bi) > SAFE_SPAN;
-        middles(c, bi * Q, (j0 + far) / Q, near / Q, f, ws);
+        middles(c, bi * Q, (j0 + far) / Q, walk ? diagonal : near / Q, f, ws);     // a walked block's could overflow
         if (walk) Arrays.fill(ws.middle, diagonal * N, (diagonal + 1) * N, 0f);   // the walk fills this block
         AttentionKernels.scaleBlocks(ws.scaled, 0, CHUNK, f.columns, j0 + far, f.stride, ws.middle, 0, near / Q, N);
         AttentionKernels.product(ws.tile, far, CHUNK, f.rows, bi * Q * N, Q, ws.scaled, 0, CHUNK, near, N);
@@ -219,7 +216,8 @@ public final class HiddenAttention {
 
     /**
      * ws.middle [count, N] = exp(A(S_s − S_{j₁})) from token s towards column blocks [b0, b0 + count): at most 1
-     * before s, and for the diagonal block (s its first token) at most exp(SAFE_SPAN), the split at s alone.
+     * before s, and for the diagonal block (s its first token) at most exp(SAFE_SPAN), the split at s alone (a
+     * diagonal block of a wider span, which is walked, must not be among them: its exponential could overflow).
      */
     private void middles(int c, int s, int b0, int count, Factors f, Workspace ws) {
         int N = t.stateSize();
