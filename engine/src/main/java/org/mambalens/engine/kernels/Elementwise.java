@@ -195,6 +195,17 @@ public final class Elementwise {
         for (; i < n; i++) if (x[off + i] < floor) x[off + i] = 0f;
     }
 
+    /** One past the last element of x[off ..+ n) that is not zero; 0 if all are. */
+    public static int endOfNonZeros(float[] x, int off, int n) {
+        int end = n;
+        for (; end % LANES != 0; end--) if (x[off + end - 1] != 0f) return end;
+        for (; end > 0; end -= LANES) {
+            int last = FloatVector.fromArray(F, x, off + end - LANES).compare(VectorOperators.NE, 0f).lastTrue();
+            if (last >= 0) return end - LANES + last + 1;
+        }
+        return 0;
+    }
+
     /**
      * out[outOff + i] = exp(s·x[xOff + i]) for i &lt; n, each s·x at most 88 (above it the result is undefined): the
      * decays of the hidden attention, exp(A·(S_i − S_j)).

@@ -214,6 +214,11 @@ class KernelsTest {
         Elementwise.zeroBelow(floored, outOff, 0.3f, n);
         Scalar.zeroBelow(flooredTwin, outOff, 0.3f, n);
         assertThat(floored).containsExactly(flooredTwin);
+        for (int zeros : new int[]{0, 1, Vectors.LANES, Vectors.LANES + 2, n}) {
+            float[] ending = x.clone();
+            java.util.Arrays.fill(ending, xOff + n - zeros, xOff + n, 0f);
+            assertThat(Elementwise.endOfNonZeros(ending, xOff, n)).as("%d zeros", zeros).isEqualTo(Scalar.endOfNonZeros(ending, xOff, n)).isEqualTo(n - zeros);
+        }
         float[] exps = y.clone(), expsTwin = y.clone();
         Elementwise.expOfScaled(exps, outOff, x, xOff, -0.6f, n);
         Scalar.expOfScaled(expsTwin, outOff, x, xOff, -0.6f, n);
