@@ -230,16 +230,18 @@ public final class HiddenAttention {
 
     /**
      * Row block bi of α_c for the columns [j0, j0 + width) (j0 a multiple of Q, width ≤ CHUNK, ending at the
-     * diagonal block's end at the latest) into ws.tile: (i, j) at (i − i₀)·CHUNK + (j − j0), for j ≤ i; the
+     * diagonal block's end at the latest) into ws.tile: (i, j) at (i − i₀)·CHUNK + (j − j0), for j ≤ i &lt; L; the
      * rest of the tile is left undefined. Columns before bi's super-block come from its far factors; the
      * super-block's own columns have a middle factor per column block, folded into ws.scaled here.
      */
     void chunk(int c, int bi, int j0, int width, Factors f, Workspace ws) {
         int N = t.stateSize(), Q = BLOCK;
         int far = Math.clamp(bi / SUPER * SUPER * Q - j0, 0, width), near = width - far, diagonal = bi - (j0 + far) / Q;
+        // The rows before L only (the last block's may be fewer), in whole groups of the product's rows.
+        int rows = Math.ceilDiv(Math.min(t.length() - bi * Q, Q), AttentionKernels.PRODUCT_ROWS) * AttentionKernels.PRODUCT_ROWS;
         if (far > 0) {
             farFactors(bi, f, ws);
-            AttentionKernels.product(ws.tile, 0, CHUNK, f.rowsFar, 0, Q, f.far, j0, f.stride, far, N, f.farStates, j0 / Q);
+            AttentionKernels.product(ws.tile, 0, CHUNK, f.rowsFar, 0, rows, f.far, j0, f.stride, far, N, f.farStates, j0 / Q);
         }
         if (near == 0) return;
         boolean walk = diagonal < near / Q && f.largestRate * span(f, bi) > SAFE_SPAN;
@@ -249,7 +251,7 @@ public final class HiddenAttention {
             ws.states[diagonal] = 0;
         }
         AttentionKernels.scaleBlocks(ws.scaled, 0, CHUNK, f.columns, j0 + far, f.stride, ws.middle, 0, near / Q, N, live);
-        AttentionKernels.product(ws.tile, far, CHUNK, f.rows, bi * Q * N, Q, ws.scaled, 0, CHUNK, near, N, ws.states, 0);
+        AttentionKernels.product(ws.tile, far, CHUNK, f.rows, bi * Q * N, rows, ws.scaled, 0, CHUNK, near, N, ws.states, 0);
         if (walk) walkBlock(c, bi, ws, far + diagonal * Q);
     }
 
