@@ -56,19 +56,20 @@ public final class AttentionKernels {
      */
     public static void product(float[] out, int at, int ld, float[] rows, int r, int count, float[] columns, int c, int cld, int width, int n,
                                int[] states, int s) {
-        for (int p = 0; p < count; p += PRODUCT_ROWS) {
-            int q = 0, o = at + p * ld, x = r + p * n;
-            if (WIDE) {
-                for (; q + 4 * LANES <= width; q += 4 * LANES) {
-                    int terms = states == null ? n : terms(states, s + q / LANES, 4);
-                    fourRowsTimesFourVectors(out, o + q, ld, rows, x, n, columns, c + q, cld, terms);
-                }
+        int q = 0;                                      // a run of columns at a time, down all the rows: its terms counted once
+        if (WIDE) {
+            for (; q + 4 * LANES <= width; q += 4 * LANES) {
+                int terms = states == null ? n : terms(states, s + q / LANES, 4);
+                for (int p = 0; p < count; p += PRODUCT_ROWS) fourRowsTimesFourVectors(out, at + p * ld + q, ld, rows, r + p * n, n, columns, c + q, cld, terms);
             }
-            for (; q + 2 * LANES <= width; q += 2 * LANES) {
-                int terms = states == null ? n : terms(states, s + q / LANES, 2);
-                fourRowsTimesTwoVectors(out, o + q, ld, rows, x, n, columns, c + q, cld, terms);
-            }
-            if (q < width) fourRowsTimesOneVector(out, o + q, ld, rows, x, n, columns, c + q, cld, states == null ? n : states[s + q / LANES]);
+        }
+        for (; q + 2 * LANES <= width; q += 2 * LANES) {
+            int terms = states == null ? n : terms(states, s + q / LANES, 2);
+            for (int p = 0; p < count; p += PRODUCT_ROWS) fourRowsTimesTwoVectors(out, at + p * ld + q, ld, rows, r + p * n, n, columns, c + q, cld, terms);
+        }
+        if (q < width) {
+            int terms = states == null ? n : states[s + q / LANES];
+            for (int p = 0; p < count; p += PRODUCT_ROWS) fourRowsTimesOneVector(out, at + p * ld + q, ld, rows, r + p * n, n, columns, c + q, cld, terms);
         }
     }
 
