@@ -1,12 +1,10 @@
 package org.mambalens.engine.kernels;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 
 import static org.mambalens.engine.kernels.Vectors.F;
-import static org.mambalens.engine.kernels.Vectors.I;
 import static org.mambalens.engine.kernels.Vectors.LANES;
 
 /**
@@ -180,55 +178,31 @@ public final class AttentionKernels {
 
     /**
      * For each v = values[from + p·vld + q], p &lt; count, q &lt; width + p·growth: sum[at + p·ld + q] += v,
-     * pos[at + p·ld + q] += max(v, 0), and extremes {min, max} widen to v (−0 counting as less than +0). Rows of an
-     * attention matrix into a layer summary's running sums, a stretch of equal rows (growth 0) or of a lower
-     * triangle (growth 1); a row's last vector is masked where it is not whole.
+     * pos[at + p·ld + q] += max(v, 0), and extremes {min, max} widen to v. Rows of an attention matrix into a
+     * layer summary's running sums, a stretch of equal rows (growth 0) or of a lower triangle (growth 1); a row's
+     * last vector is masked where it is not whole.
      */
     public static void accumulate(float[] sum, float[] pos, int at, int ld, float[] extremes, float[] values, int from, int vld, int count,
                                   int width, int growth) {
-        // The extremes as ordered ints (see order): an integer min and max a vector, one cycle each, where a float
-        // compare-and-blend chained from vector to vector took four and bounded the loop.
-        FloatVector zero = FloatVector.zero(F);
-        IntVector lo = IntVector.broadcast(I, order(extremes[0])), hi = IntVector.broadcast(I, order(extremes[1]));
+        FloatVector zero = FloatVector.zero(F), lo = FloatVector.broadcast(F, extremes[0]), hi = FloatVector.broadcast(F, extremes[1]);
         for (int p = 0; p < count; p++) {
             int s = at + p * ld, x = from + p * vld, w = width + p * growth, whole = w - w % LANES;
             for (int q = 0; q < whole; q += LANES) {
                 FloatVector v = FloatVector.fromArray(F, values, x + q);
                 FloatVector.fromArray(F, sum, s + q).add(v).intoArray(sum, s + q);
                 FloatVector.fromArray(F, pos, s + q).add(v, v.compare(VectorOperators.GT, zero)).intoArray(pos, s + q);
-                IntVector key = order(v);
-                lo = lo.min(key);
-                hi = hi.max(key);
+                lo = lo.blend(v, v.compare(VectorOperators.LT, lo));
+                hi = hi.blend(v, v.compare(VectorOperators.GT, hi));
             }
             if (whole == w) continue;
             VectorMask<Float> tail = Vectors.firstLanes(w - whole);
             FloatVector v = FloatVector.fromArray(F, values, x + whole, tail);
             FloatVector.fromArray(F, sum, s + whole, tail).add(v).intoArray(sum, s + whole, tail);
             FloatVector.fromArray(F, pos, s + whole, tail).add(v, v.compare(VectorOperators.GT, zero)).intoArray(pos, s + whole, tail);
-            IntVector key = order(v);
-            VectorMask<Integer> lanes = tail.cast(I);
-            lo = lo.blend(lo.min(key), lanes);
-            hi = hi.blend(hi.max(key), lanes);
+            lo = lo.blend(v, v.compare(VectorOperators.LT, lo).and(tail));
+            hi = hi.blend(v, v.compare(VectorOperators.GT, hi).and(tail));
         }
-        extremes[0] = unorder(lo.reduceLanes(VectorOperators.MIN));
-        extremes[1] = unorder(hi.reduceLanes(VectorOperators.MAX));
-    }
-
-    /**
-     * A float's bits as an int that orders as the float does (negative floats' magnitude bits flipped): −0 below +0,
-     * NaNs beyond the infinities. Its own inverse.
-     */
-    private static IntVector order(FloatVector v) {
-        IntVector bits = v.reinterpretAsInts();
-        return bits.lanewise(VectorOperators.XOR, bits.lanewise(VectorOperators.ASHR, 31).lanewise(VectorOperators.AND, Integer.MAX_VALUE));
-    }
-
-    private static int order(float f) {
-        int bits = Float.floatToRawIntBits(f);
-        return bits ^ ((bits >> 31) & Integer.MAX_VALUE);
-    }
-
-    private static float unorder(int key) {
-        return Float.intBitsToFloat(key ^ ((key >> 31) & Integer.MAX_VALUE));
+        extremes[0] = lo.reduceLanes(VectorOperators.MIN);
+        extremes[1] = hi.reduceLanes(VectorOperators.MAX);
     }
 }
