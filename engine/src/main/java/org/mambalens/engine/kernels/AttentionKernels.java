@@ -43,19 +43,46 @@ public final class AttentionKernels {
      * {@link #PRODUCT_ROWS}, width of the vector width.
      */
     public static void product(float[] out, int at, int ld, float[] rows, int r, int count, float[] columns, int c, int cld, int width, int n) {
-        for (int p = 0; p < count; p += PRODUCT_ROWS) {
-            int q = 0, o = at + p * ld, x = r + p * n;
-            if (WIDE) for (; q + 4 * LANES <= width; q += 4 * LANES) fourRowsTimesFourVectors(out, o + q, ld, rows, x, columns, c + q, cld, n);
-            for (; q + 2 * LANES <= width; q += 2 * LANES) fourRowsTimesTwoVectors(out, o + q, ld, rows, x, columns, c + q, cld, n);
-            if (q < width) fourRowsTimesOneVector(out, o + q, ld, rows, x, columns, c + q, cld, n);
+        product(out, at, ld, rows, r, count, columns, c, cld, width, n, null, 0);
+    }
+
+    /**
+     * As above, where the b-th vector of columns is zero from state {@code states[s + b]} on (null: none is): the
+     * sums leave those zero terms out, as many as the other vectors made at the same time allow. The values are the
+     * same (a zero term changes a sum at most from −0 to +0); at long sequences the far columns' fast-decaying
+     * states are such zeros.
+     */
+    public static void product(float[] out, int at, int ld, float[] rows, int r, int count, float[] columns, int c, int cld, int width, int n,
+                               int[] states, int s) {
+        int q = 0;                                      // a run of columns at a time, down all the rows: its terms counted once
+        if (WIDE) {
+            for (; q + 4 * LANES <= width; q += 4 * LANES) {
+                int terms = states == null ? n : terms(states, s + q / LANES, 4);
+                for (int p = 0; p < count; p += PRODUCT_ROWS) fourRowsTimesFourVectors(out, at + p * ld + q, ld, rows, r + p * n, n, columns, c + q, cld, terms);
+            }
+        }
+        for (; q + 2 * LANES <= width; q += 2 * LANES) {
+            int terms = states == null ? n : terms(states, s + q / LANES, 2);
+            for (int p = 0; p < count; p += PRODUCT_ROWS) fourRowsTimesTwoVectors(out, at + p * ld + q, ld, rows, r + p * n, n, columns, c + q, cld, terms);
+        }
+        if (q < width) {
+            int terms = states == null ? n : states[s + q / LANES];
+            for (int p = 0; p < count; p += PRODUCT_ROWS) fourRowsTimesOneVector(out, at + p * ld + q, ld, rows, r + p * n, n, columns, c + q, cld, terms);
         }
     }
 
-    private static void fourRowsTimesFourVectors(float[] out, int at, int ld, float[] rows, int r, float[] columns, int c, int cld, int n) {
+    /** The states that some vector among states[from ..+ vectors) needs. */
+    private static int terms(int[] states, int from, int vectors) {
+        int most = 0;
+        for (int b = from; b < from + vectors; b++) most = Math.max(most, states[b]);
+        return most;
+    }
+
+    private static void fourRowsTimesFourVectors(float[] out, int at, int ld, float[] rows, int r, int n, float[] columns, int c, int cld, int terms) {
         int V = LANES;
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
         FloatVector c0 = a0, c1 = a0, c2 = a0, c3 = a0, d0 = a0, d1 = a0, d2 = a0, d3 = a0;
-        for (int m = 0; m < n; m++) {
+        for (int m = 0; m < terms; m++) {
             FloatVector w = FloatVector.broadcast(F, rows[r + m]), x = FloatVector.broadcast(F, rows[r + n + m]);
             FloatVector y = FloatVector.broadcast(F, rows[r + 2 * n + m]), z = FloatVector.broadcast(F, rows[r + 3 * n + m]);
             int o = c + m * cld;
@@ -93,10 +120,10 @@ public final class AttentionKernels {
         v3.intoArray(out, at + 3 * LANES);
     }
 
-    private static void fourRowsTimesTwoVectors(float[] out, int at, int ld, float[] rows, int r, float[] columns, int c, int cld, int n) {
+    private static void fourRowsTimesTwoVectors(float[] out, int at, int ld, float[] rows, int r, int n, float[] columns, int c, int cld, int terms) {
         int V = LANES;
         FloatVector a0 = FloatVector.zero(F), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, d0 = a0, d1 = a0;
-        for (int m = 0; m < n; m++) {
+        for (int m = 0; m < terms; m++) {
             FloatVector w = FloatVector.broadcast(F, rows[r + m]), x = FloatVector.broadcast(F, rows[r + n + m]);
             FloatVector y = FloatVector.broadcast(F, rows[r + 2 * n + m]), z = FloatVector.broadcast(F, rows[r + 3 * n + m]);
             int o = c + m * cld;
@@ -121,11 +148,12 @@ public final class AttentionKernels {
     }
 
     /**
-     * out[at + m·ld + b·LANES + q] = columns[c + m·cld + b·LANES + q]·factors[f + b·n + m] for m &lt; n, b &lt; blocks,
-     * q &lt; LANES: blocks of a vector of columns each, every state of a block scaled by its own factor.
+     * out[at + m·ld + b·LANES + q] = columns[c + m·cld + b·LANES + q]·factors[f + b·n + m] for m &lt; states, b &lt; blocks,
+     * q &lt; LANES: blocks of a vector of columns each, every state of a block scaled by its own factor. The states from
+     * {@code states} to n, whose factors are zeros, are left out.
      */
-    public static void scaleBlocks(float[] out, int at, int ld, float[] columns, int c, int cld, float[] factors, int f, int blocks, int n) {
-        for (int m = 0; m < n; m++) {
+    public static void scaleBlocks(float[] out, int at, int ld, float[] columns, int c, int cld, float[] factors, int f, int blocks, int n, int states) {
+        for (int m = 0; m < states; m++) {
             for (int b = 0; b < blocks; b++) {
                 int q = b * LANES;
                 FloatVector.fromArray(F, columns, c + m * cld + q).mul(factors[f + b * n + m]).intoArray(out, at + m * ld + q);
@@ -133,9 +161,9 @@ public final class AttentionKernels {
         }
     }
 
-    private static void fourRowsTimesOneVector(float[] out, int at, int ld, float[] rows, int r, float[] columns, int c, int cld, int n) {
+    private static void fourRowsTimesOneVector(float[] out, int at, int ld, float[] rows, int r, int n, float[] columns, int c, int cld, int terms) {
         FloatVector a = FloatVector.zero(F), b = a, d = a, e = a;
-        for (int m = 0; m < n; m++) {
+        for (int m = 0; m < terms; m++) {
             FloatVector s = FloatVector.fromArray(F, columns, c + m * cld);
             a = s.fma(FloatVector.broadcast(F, rows[r + m]), a);
             b = s.fma(FloatVector.broadcast(F, rows[r + n + m]), b);

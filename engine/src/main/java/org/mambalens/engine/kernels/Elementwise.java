@@ -175,15 +175,6 @@ public final class Elementwise {
         for (; i < n; i++) out[outOff + i] = x[xOff + i] * s;
     }
 
-    /** out[outOff + i] = x[xOff + i]·y[yOff + i] for i &lt; n. */
-    public static void multiply(float[] out, int outOff, float[] x, int xOff, float[] y, int yOff, int n) {
-        int i = 0;
-        for (; i + LANES <= n; i += LANES) {
-            FloatVector.fromArray(F, x, xOff + i).mul(FloatVector.fromArray(F, y, yOff + i)).intoArray(out, outOff + i);
-        }
-        for (; i < n; i++) out[outOff + i] = x[xOff + i] * y[yOff + i];
-    }
-
     /** out[outOff + r·n + k] = x[xOff + r·n + k]·y[yOff + k] for r &lt; rows, k &lt; n: each row of x times the same y. */
     public static void multiplyRows(float[] out, int outOff, float[] x, int xOff, float[] y, int yOff, int rows, int n) {
         int whole = n - n % LANES;
@@ -204,12 +195,52 @@ public final class Elementwise {
         for (; i < n; i++) if (x[off + i] < floor) x[off + i] = 0f;
     }
 
-    /** out[outOff + i] = exp(s·x[xOff + i]) for i &lt; n: the discretised Ā = exp(Δ·A) of a token's states. */
+    /** One past the last element of x[off ..+ n) that is not zero; 0 if all are. */
+    public static int endOfNonZeros(float[] x, int off, int n) {
+        int end = n;
+        for (; end % LANES != 0; end--) if (x[off + end - 1] != 0f) return end;
+        for (; end > 0; end -= LANES) {
+            int last = FloatVector.fromArray(F, x, off + end - LANES).compare(VectorOperators.NE, 0f).lastTrue();
+            if (last >= 0) return end - LANES + last + 1;
+        }
+        return 0;
+    }
+
+    /**
+     * out[outOff + i] = exp(s·x[xOff + i]) for i &lt; n, each s·x at most 88 (above it the result is undefined): the
+     * decays of the hidden attention, exp(A·(S_i − S_j)).
+     */
     public static void expOfScaled(float[] out, int outOff, float[] x, int xOff, float s, int n) {
         int i = 0;
         for (; i + LANES <= n; i += LANES) {
-            Vectors.exp(FloatVector.fromArray(F, x, xOff + i).mul(s)).intoArray(out, outOff + i);
+            Vectors.expInRange(FloatVector.fromArray(F, x, xOff + i).mul(s)).intoArray(out, outOff + i);
         }
         for (; i < n; i++) out[outOff + i] = (float) Math.exp(x[xOff + i] * s);
+    }
+
+    /**
+     * out[outOff + i] = exp(s·x[xOff + i])·y[yOff + i] for i &lt; n, s·x at most 88: a token's decays times its C,
+     * in one pass.
+     */
+    public static void expOfScaledTimes(float[] out, int outOff, float[] x, int xOff, float s, float[] y, int yOff, int n) {
+        int i = 0;
+        for (; i + LANES <= n; i += LANES) {
+            FloatVector e = Vectors.expInRange(FloatVector.fromArray(F, x, xOff + i).mul(s));
+            e.mul(FloatVector.fromArray(F, y, yOff + i)).intoArray(out, outOff + i);
+        }
+        for (; i < n; i++) out[outOff + i] = (float) Math.exp(x[xOff + i] * s) * y[yOff + i];
+    }
+
+    /**
+     * out[outOff + i] = exp(s·x[xOff + i])·y[yOff + i]·z[zOff + i] for i &lt; n, multiplied left to right, s·x at most 88: a
+     * state's column decays times B times Δ, in one pass.
+     */
+    public static void expOfScaledTimes(float[] out, int outOff, float[] x, int xOff, float s, float[] y, int yOff, float[] z, int zOff, int n) {
+        int i = 0;
+        for (; i + LANES <= n; i += LANES) {
+            FloatVector e = Vectors.expInRange(FloatVector.fromArray(F, x, xOff + i).mul(s));
+            e.mul(FloatVector.fromArray(F, y, yOff + i)).mul(FloatVector.fromArray(F, z, zOff + i)).intoArray(out, outOff + i);
+        }
+        for (; i < n; i++) out[outOff + i] = (float) Math.exp(x[xOff + i] * s) * y[yOff + i] * z[zOff + i];
     }
 }

@@ -166,9 +166,26 @@ public final class Scalar {
         for (int i = 0; i < n; i++) if (x[off + i] < floor) x[off + i] = 0f;
     }
 
+    /** One past the last element of x[off ..+ n) that is not zero; 0 if all are. */
+    public static int endOfNonZeros(float[] x, int off, int n) {
+        int end = n;
+        while (end > 0 && x[off + end - 1] == 0f) end--;
+        return end;
+    }
+
     /** out[outOff + i] = exp(s·x[xOff + i]) for i < n. */
     public static void expOfScaled(float[] out, int outOff, float[] x, int xOff, float s, int n) {
         for (int i = 0; i < n; i++) out[outOff + i] = (float) Math.exp(x[xOff + i] * s);
+    }
+
+    /** out[outOff + i] = exp(s·x[xOff + i])·y[yOff + i] for i < n. */
+    public static void expOfScaledTimes(float[] out, int outOff, float[] x, int xOff, float s, float[] y, int yOff, int n) {
+        for (int i = 0; i < n; i++) out[outOff + i] = (float) Math.exp(x[xOff + i] * s) * y[yOff + i];
+    }
+
+    /** out[outOff + i] = exp(s·x[xOff + i])·y[yOff + i]·z[zOff + i] for i < n. */
+    public static void expOfScaledTimes(float[] out, int outOff, float[] x, int xOff, float s, float[] y, int yOff, float[] z, int zOff, int n) {
+        for (int i = 0; i < n; i++) out[outOff + i] = (float) Math.exp(x[xOff + i] * s) * y[yOff + i] * z[zOff + i];
     }
 
     /** out[at + p·ld + q] = Σ_m rows[r + p·n + m]·columns[c + m·cld + q] for p < count, q < width: {@link AttentionKernels#product}. */
@@ -182,10 +199,10 @@ public final class Scalar {
         }
     }
 
-    /** out[at + m·ld + b·LANES + q] = columns[c + m·cld + b·LANES + q]·factors[f + b·n + m]: {@link AttentionKernels#scaleBlocks}. */
-    public static void scaleBlocks(float[] out, int at, int ld, float[] columns, int c, int cld, float[] factors, int f, int blocks, int n) {
+    /** out[at + m·ld + b·LANES + q] = columns[c + m·cld + b·LANES + q]·factors[f + b·n + m], m &lt; states: {@link AttentionKernels#scaleBlocks}. */
+    public static void scaleBlocks(float[] out, int at, int ld, float[] columns, int c, int cld, float[] factors, int f, int blocks, int n, int states) {
         int V = Vectors.LANES;
-        for (int m = 0; m < n; m++) {
+        for (int m = 0; m < states; m++) {
             for (int q = 0; q < blocks * V; q++) out[at + m * ld + q] = columns[c + m * cld + q] * factors[f + (q / V) * n + m];
         }
     }

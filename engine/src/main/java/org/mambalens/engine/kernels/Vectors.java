@@ -116,6 +116,31 @@ final class Vectors {
         return e.blend(x, x.test(VectorOperators.IS_NAN));
     }
 
+    /** Adding this to the bits of n + ROUND, an integer n in float, gives n + 127, its power's biased exponent. */
+    private static final int BIAS_OVER_ROUND = 127 - Float.floatToRawIntBits(ROUND);
+
+    /**
+     * e^x as {@link #exp} (the same bits) for x ≤ {@code EXP_MAX}, 0 below the float range: for the decays of the
+     * hidden attention, whose callers keep their arguments in range. Without the clamp above, the ∞ and NaN
+     * tests, and with the power's exponent read from the bits of n + ROUND rather than converted, a fifth faster.
+     */
+    static FloatVector expInRange(FloatVector x) {
+        VectorMask<Float> under = x.compare(VectorOperators.LT, EXP_MIN);
+        FloatVector clamped = x.blend(EXP_MIN, under);
+        FloatVector shifted = clamped.mul(LOG2E).add(ROUND), n = shifted.sub(ROUND);
+        FloatVector r = n.fma(FloatVector.broadcast(F, -LN2_HI), clamped);
+        r = n.fma(FloatVector.broadcast(F, -LN2_LO), r);
+        FloatVector p = FloatVector.broadcast(F, 1.9875691500e-4f);
+        p = p.fma(r, FloatVector.broadcast(F, 1.3981999507e-3f));
+        p = p.fma(r, FloatVector.broadcast(F, 8.3334519073e-3f));
+        p = p.fma(r, FloatVector.broadcast(F, 4.1665795894e-2f));
+        p = p.fma(r, FloatVector.broadcast(F, 1.6666665459e-1f));
+        p = p.fma(r, FloatVector.broadcast(F, 5.0000001201e-1f));
+        FloatVector y = p.mul(r.mul(r)).add(r).add(1f);
+        IntVector exponent = shifted.reinterpretAsInts().add(BIAS_OVER_ROUND).lanewise(VectorOperators.LSHL, 23);
+        return y.mul(exponent.reinterpretAsFloats()).blend(0f, under);
+    }
+
     /**
      * ln(1 + y) for y in [0, 1], within 2 ulp: with s = y / (2 + y) ≤ 1/3, ln(1 + y) = 2·atanh(s) =
      * 2(s + s³/3 + … + s¹⁵/15), exact enough at s = 1/3 and free of the cancellation of ln(1 + y) for small y.

@@ -34,6 +34,21 @@ class AttentionKernelsTest {
         }
     }
 
+    /** Columns whose last states are zeros, vector by vector: the sums without those terms equal the sums with them. */
+    @Test
+    void productLeavesOutTheZeroStatesOfEachVector() {
+        int P = AttentionKernels.PRODUCT_ROWS, V = Vectors.LANES, n = 16, count = 2 * P, width = 7 * V, ld = width + 1, cld = width + 2;
+        int[] states = {0, 3, 16, 5, 1, 16, 9, 2};                                      // one per vector, from the second
+        float[] rows = randoms(count * n), columns = randoms(n * cld);
+        for (int b = 0; b < width / V; b++) {
+            for (int m = states[1 + b]; m < n; m++) for (int q = 0; q < V; q++) columns[m * cld + b * V + q] = 0f;
+        }
+        float[] expected = new float[count * ld], actual = new float[expected.length];
+        AttentionKernels.product(expected, 0, ld, rows, 0, count, columns, 0, cld, width, n);
+        AttentionKernels.product(actual, 0, ld, rows, 0, count, columns, 0, cld, width, n, states, 1);
+        assertThat(actual).containsExactly(expected);
+    }
+
     /** Whole blocks, rows apart in L1 sets: never a multiple of 4 KiB, whatever the width asked for. */
     @Test
     void rowStridesAvoidWholeMultiplesOf4KiB() {
@@ -52,9 +67,13 @@ class AttentionKernelsTest {
         int V = Vectors.LANES, n = 5, blocks = 3, at = 2, ld = blocks * V + 3, c = 1, cld = blocks * V + 7, f = 4;
         float[] columns = randoms(c + n * cld), factors = randoms(f + blocks * n);
         float[] out = randoms(at + n * ld), twin = out.clone();
-        AttentionKernels.scaleBlocks(out, at, ld, columns, c, cld, factors, f, blocks, n);
-        Scalar.scaleBlocks(twin, at, ld, columns, c, cld, factors, f, blocks, n);
+        AttentionKernels.scaleBlocks(out, at, ld, columns, c, cld, factors, f, blocks, n, n);
+        Scalar.scaleBlocks(twin, at, ld, columns, c, cld, factors, f, blocks, n, n);
         assertThat(out).containsExactly(twin);
+        float[] fewer = randoms(out.length), fewerTwin = fewer.clone();                // the rows of the last two states left as they were
+        AttentionKernels.scaleBlocks(fewer, at, ld, columns, c, cld, factors, f, blocks, n, n - 2);
+        Scalar.scaleBlocks(fewerTwin, at, ld, columns, c, cld, factors, f, blocks, n, n - 2);
+        assertThat(fewer).containsExactly(fewerTwin);
     }
 
     /** Adds and comparisons only: equal to the twin bit for bit, with and without a masked last vector, in rectangles and triangles. */

@@ -205,10 +205,7 @@ class KernelsTest {
         Elementwise.scale(scaled, outOff, x, xOff, -1.7f, n);
         Scalar.scale(scaledTwin, outOff, x, xOff, -1.7f, n);
         assertThat(scaled).containsExactly(scaledTwin);
-        float[] products = y.clone(), productsTwin = y.clone(), factors = randoms(n + 1);
-        Elementwise.multiply(products, outOff, x, xOff, factors, 1, n);
-        Scalar.multiply(productsTwin, outOff, x, xOff, factors, 1, n);
-        assertThat(products).containsExactly(productsTwin);
+        float[] factors = randoms(n + 1);
         float[] rowProducts = y.clone(), rowProductsTwin = y.clone();
         Elementwise.multiplyRows(rowProducts, outOff, x, xOff, factors, 1, 3, n / 3);
         Scalar.multiplyRows(rowProductsTwin, outOff, x, xOff, factors, 1, 3, n / 3);
@@ -217,12 +214,26 @@ class KernelsTest {
         Elementwise.zeroBelow(floored, outOff, 0.3f, n);
         Scalar.zeroBelow(flooredTwin, outOff, 0.3f, n);
         assertThat(floored).containsExactly(flooredTwin);
+        for (int zeros : new int[]{0, 1, Vectors.LANES, Vectors.LANES + 2, n}) {
+            float[] ending = x.clone();
+            java.util.Arrays.fill(ending, xOff + n - zeros, xOff + n, 0f);
+            assertThat(Elementwise.endOfNonZeros(ending, xOff, n)).as("%d zeros", zeros).isEqualTo(Scalar.endOfNonZeros(ending, xOff, n)).isEqualTo(n - zeros);
+        }
         float[] exps = y.clone(), expsTwin = y.clone();
         Elementwise.expOfScaled(exps, outOff, x, xOff, -0.6f, n);
         Scalar.expOfScaled(expsTwin, outOff, x, xOff, -0.6f, n);
         assertThat(Fixtures.relativeError(exps, expsTwin)).isLessThan(1e-6);
         assertThat(exps[outOff - 1]).isEqualTo(y[outOff - 1]);
         assertThat(exps[outOff + n]).isEqualTo(y[outOff + n]);
+        float[] times = y.clone(), timesTwin = y.clone(), thrice = y.clone(), thriceTwin = y.clone(), more = randoms(n + 2);
+        Elementwise.expOfScaledTimes(times, outOff, x, xOff, -0.6f, factors, 1, n);
+        Scalar.expOfScaledTimes(timesTwin, outOff, x, xOff, -0.6f, factors, 1, n);
+        assertThat(Fixtures.relativeError(times, timesTwin)).isLessThan(1e-6);
+        Elementwise.expOfScaledTimes(thrice, outOff, x, xOff, -0.6f, factors, 1, more, 2, n);
+        Scalar.expOfScaledTimes(thriceTwin, outOff, x, xOff, -0.6f, factors, 1, more, 2, n);
+        assertThat(Fixtures.relativeError(thrice, thriceTwin)).isLessThan(1e-6);
+        assertThat(thrice[outOff - 1]).isEqualTo(y[outOff - 1]);
+        assertThat(thrice[outOff + n]).isEqualTo(y[outOff + n]);
     }
 
     @Test

@@ -47,6 +47,18 @@ class VectorsTest {
     }
 
     @Test
+    void expInRangeHasExpsBitsUpToTheTopOfTheFloatRange() {
+        Random r = new Random(11);
+        float[] x = new float[LANES], expected = new float[LANES], actual = new float[LANES];
+        for (int k = 0; k < 20_000; k++) {
+            for (int i = 0; i < LANES; i++) x[i] = -200f + 288f * r.nextFloat();    // below the float range up to 88
+            Vectors.exp(FloatVector.fromArray(F, x, 0)).intoArray(expected, 0);
+            Vectors.expInRange(FloatVector.fromArray(F, x, 0)).intoArray(actual, 0);
+            assertThat(actual).containsExactly(expected);
+        }
+    }
+
+    @Test
     void log1pUnitIsWithinFourUlpsOfMathLog1p() {
         assertThat(worstUlps(Vectors::log1pUnit, Math::log1p, 0f, 1e-6f)).isLessThan(4);
         assertThat(worstUlps(Vectors::log1pUnit, Math::log1p, 0f, 1f)).isLessThan(4);

@@ -192,18 +192,21 @@ public record AttentionSummary(int count, int tokens,
             max = zeros ? 0f : Float.NEGATIVE_INFINITY;
         }
 
+        /** The means, rows in parallel (each element on its own: the same bits for any thread count). */
         AttentionSummary summary(int count) {
             int T = tokens;
             float[] mean = new float[T * T], pos = new float[T * T];
-            for (int i = 0; i < T; i++) {
-                for (int j = 0; j < T; j++) {
-                    int k = i * T + j, below = i * stride + j, flipped = (T - 1 - i) * stride + (T - 1 - j);
-                    double s = i > j ? sumF[below] : i == j ? diagSum[i] : bidirectional ? sumB[flipped] : 0;
-                    double p = i > j ? posF[below] : i == j ? diagPos[i] : bidirectional ? posB[flipped] : 0;
-                    mean[k] = (float) (s / count);
-                    pos[k] = (float) (p / count);
+            Parallel.forRange(T, Parallel.rowGrain(T), (i0, i1) -> {
+                for (int i = i0; i < i1; i++) {
+                    for (int j = 0; j < T; j++) {
+                        int k = i * T + j, below = i * stride + j, flipped = (T - 1 - i) * stride + (T - 1 - j);
+                        double s = i > j ? sumF[below] : i == j ? diagSum[i] : bidirectional ? sumB[flipped] : 0;
+                        double p = i > j ? posF[below] : i == j ? diagPos[i] : bidirectional ? posB[flipped] : 0;
+                        mean[k] = (float) (s / count);
+                        pos[k] = (float) (p / count);
+                    }
                 }
-            }
+            });
             return new AttentionSummary(count, T, mean, pos, min, max);
         }
     }

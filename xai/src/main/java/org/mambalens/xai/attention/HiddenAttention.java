@@ -98,8 +98,14 @@ public final class HiddenAttention {
         return out;
     }
 
-    /** One channel's row and column factors, made by {@link #prepare}; rows and columns past L are zeros. */
+    /**
+     * One channel's row and column factors, made by {@link #prepare}; rows and columns past L are zeros. Their states
+     * n are the channel's in {@link #order}: slowest decay first, so that the middle factors towards far column
+     * blocks, which vanish from the fastest states on, leave zeros at the end that the products skip.
+     */
     static final class Factors {
+        final int[] order;       // [N]  the channel's state at each place n, by |A| ascending (ties in state order)
+        final float[] rates;     // [N]  A_n in that order
         final float[] rows;      // [blocks·Q, N]  C_i[n]·exp(A_n(S_i − S_{i₀})), i₀ the first token of i's block
         final double[] prefix;   // [L]  S_i = Σ_{k ≤ i} Δ_k, in double
         final float[] columns;   // [N, stride]  Δ_j·B_j[n]·exp(A_n(S_{j₁} − S_j)), j₁ the last token of j's block
@@ -109,15 +115,19 @@ public final class HiddenAttention {
         // exp(A(S_s − S_{j₁})), and row block rowsFarFor's row factors times exp(A(S_{i₀} − S_s)), so that
         // α[i, j] = Σ_n rowsFar[i, n]·far[n, j] there.
         final float[] far;       // [N, stride]
+        final int[] farStates;   // [blocks]  per column block before s, where far's factors end in zeros
         final float[] rowsFar;   // [Q, N]
         int farFor, rowsFarFor;
 
         Factors(MixerTrace t) {
+            order = new int[t.stateSize()];
+            rates = new float[t.stateSize()];
             stride = AttentionKernels.rowStride(t.length(), CHUNK);
             prefix = new double[t.length()];
             rows = new float[blocks(t) * BLOCK * t.stateSize()];
             columns = new float[t.stateSize() * stride];
             far = new float[t.stateSize() * stride];
+            farStates = new int[blocks(t)];
             rowsFar = new float[BLOCK * t.stateSize()];
         }
     }
@@ -128,6 +138,8 @@ public final class HiddenAttention {
         final float[] scaled;     // [N, CHUNK]  a chunk's column factors times their middle factors
         final float[] tile;       // [Q, CHUNK]  α for a row block and a chunk of columns
         final float[] middle;     // [blocks, N]  exp(A(S_{i₀} − S_{j₁})) between a row (super-)block and each column block
+        final int[] states;       // [blocks]  per column block, where its middle factors end in zeros
+        final float[] stateRow;   // [N]  one token's C in the factors' state order
         final float[] toEnd;      // [blocks·Q]  S_{j₁} − S_j
         final float[] deltas;     // [blocks·Q]  Δ_j of the channel, zeros past L
         final double[] walkDecay; // [Q, N]  Ā_j inside a block, in double, for the walk
@@ -139,6 +151,8 @@ public final class HiddenAttention {
             scaled = new float[N * CHUNK];
             tile = new float[BLOCK * CHUNK];
             middle = new float[blocks(t) * N];
+            states = new int[blocks(t)];
+            stateRow = new float[N];
             toEnd = new float[blocks(t) * BLOCK];
             deltas = new float[blocks(t) * BLOCK];
             walkDecay = new double[BLOCK * N];
@@ -173,73 +187,104 @@ public final class HiddenAttention {
     /** Channel c's row and column factors into f, each an exponential of a prefix-sum difference (ws: scratch). */
     void prepare(int c, Factors f, Workspace ws) {
         int L = t.length(), N = t.stateSize(), E = t.channels(), ld = f.stride, padded = blocks * BLOCK;
-        float[] a = t.a();
         double running = 0;
         for (int i = 0; i < L; i++) f.prefix[i] = running += t.delta()[i * E + c];
         f.farFor = f.rowsFarFor = -1;
+        boolean inOrder = orderStates(c, f);
         f.largestRate = 0;
-        for (int n = 0; n < N; n++) f.largestRate = Math.max(f.largestRate, Math.abs(a[c * N + n]));
+        for (int n = 0; n < N; n++) f.largestRate = Math.max(f.largestRate, Math.abs(f.rates[n]));
         for (int first = 0; first < L; first += BLOCK) {
             int last = Math.min(L, first + BLOCK) - 1;
             for (int i = first; i <= last; i++) {
-                Elementwise.expOfScaled(f.rows, i * N, a, c * N, (float) (f.prefix[i] - f.prefix[first]), N);
+                float[] cs = t.c();
+                int at = i * N;
+                if (!inOrder) {
+                    for (int n = 0; n < N; n++) ws.stateRow[n] = cs[i * N + f.order[n]];
+                    cs = ws.stateRow;
+                    at = 0;
+                }
+                Elementwise.expOfScaledTimes(f.rows, i * N, f.rates, 0, (float) (f.prefix[i] - f.prefix[first]), cs, at, N);
                 ws.toEnd[i] = (float) (f.prefix[last] - f.prefix[i]);
                 ws.deltas[i] = t.delta()[i * E + c];
             }
         }
-        Elementwise.multiply(f.rows, 0, f.rows, 0, t.c(), 0, L * N);
-        for (int n = 0; n < N; n++) {
-            Elementwise.expOfScaled(f.columns, n * ld, ws.toEnd, 0, a[c * N + n], padded);  // whole blocks: B and Δ are zeros past L
-            Elementwise.multiply(f.columns, n * ld, f.columns, n * ld, bByState, n * padded, padded);
-            Elementwise.multiply(f.columns, n * ld, f.columns, n * ld, ws.deltas, 0, padded);
+        for (int n = 0; n < N; n++) {                                   // whole blocks: B and Δ are zeros past L
+            Elementwise.expOfScaledTimes(f.columns, n * ld, ws.toEnd, 0, f.rates[n], bByState, f.order[n] * padded, ws.deltas, 0, padded);
         }
+    }
+
+    /** f.order and f.rates for channel c (an insertion sort: N is small); whether that is the states' own order. */
+    private boolean orderStates(int c, Factors f) {
+        int N = t.stateSize();
+        float[] a = t.a();
+        boolean inOrder = true;
+        for (int n = 0; n < N; n++) {
+            int k = n;
+            for (; k > 0 && Math.abs(a[c * N + f.order[k - 1]]) > Math.abs(a[c * N + n]); k--) f.order[k] = f.order[k - 1];
+            f.order[k] = n;
+            inOrder &= k == n;
+        }
+        for (int n = 0; n < N; n++) f.rates[n] = a[c * N + f.order[n]];
+        return inOrder;
     }
 
     /**
      * Row block bi of α_c for the columns [j0, j0 + width) (j0 a multiple of Q, width ≤ CHUNK, ending at the
-     * diagonal block's end at the latest) into ws.tile: (i, j) at (i − i₀)·CHUNK + (j − j0), for j ≤ i; the
+     * diagonal block's end at the latest) into ws.tile: (i, j) at (i − i₀)·CHUNK + (j − j0), for j ≤ i &lt; L; the
      * rest of the tile is left undefined. Columns before bi's super-block come from its far factors; the
      * super-block's own columns have a middle factor per column block, folded into ws.scaled here.
      */
     void chunk(int c, int bi, int j0, int width, Factors f, Workspace ws) {
         int N = t.stateSize(), Q = BLOCK;
         int far = Math.clamp(bi / SUPER * SUPER * Q - j0, 0, width), near = width - far, diagonal = bi - (j0 + far) / Q;
+        // The rows before L only (the last block's may be fewer), in whole groups of the product's rows.
+        int rows = Math.ceilDiv(Math.min(t.length() - bi * Q, Q), AttentionKernels.PRODUCT_ROWS) * AttentionKernels.PRODUCT_ROWS;
         if (far > 0) {
-            farFactors(c, bi, f, ws);
-            AttentionKernels.product(ws.tile, 0, CHUNK, f.rowsFar, 0, Q, f.far, j0, f.stride, far, N);
+            farFactors(bi, f, ws);
+            AttentionKernels.product(ws.tile, 0, CHUNK, f.rowsFar, 0, rows, f.far, j0, f.stride, far, N, f.farStates, j0 / Q);
         }
         if (near == 0) return;
         boolean walk = diagonal < near / Q && f.largestRate * span(f, bi) > SAFE_SPAN;
-        middles(c, bi * Q, (j0 + far) / Q, near / Q, f, ws);
-        if (walk) Arrays.fill(ws.middle, diagonal * N, (diagonal + 1) * N, 0f);   // the walk fills this block
-        AttentionKernels.scaleBlocks(ws.scaled, 0, CHUNK, f.columns, j0 + far, f.stride, ws.middle, 0, near / Q, N);
-        AttentionKernels.product(ws.tile, far, CHUNK, f.rows, bi * Q * N, Q, ws.scaled, 0, CHUNK, near, N);
+        int live = middles(bi * Q, (j0 + far) / Q, walk ? diagonal : near / Q, f, ws, ws.states);   // a walked block's could overflow
+        if (walk) {                                                                                  // the walk fills this block
+            Arrays.fill(ws.middle, diagonal * N, (diagonal + 1) * N, 0f);
+            ws.states[diagonal] = 0;
+        }
+        AttentionKernels.scaleBlocks(ws.scaled, 0, CHUNK, f.columns, j0 + far, f.stride, ws.middle, 0, near / Q, N, live);
+        AttentionKernels.product(ws.tile, far, CHUNK, f.rows, bi * Q * N, rows, ws.scaled, 0, CHUNK, near, N, ws.states, 0);
         if (walk) walkBlock(c, bi, ws, far + diagonal * Q);
     }
 
     /**
      * ws.middle [count, N] = exp(A(S_s − S_{j₁})) from token s towards column blocks [b0, b0 + count): at most 1
-     * before s, and for the diagonal block (s its first token) at most exp(SAFE_SPAN), the split at s alone.
+     * before s, and for the diagonal block (s its first token) at most exp(SAFE_SPAN), the split at s alone (a
+     * diagonal block of a wider span, which is walked, must not be among them: its exponential could overflow).
+     * states[b] is where block b's factors end in zeros; returns the largest.
      */
-    private void middles(int c, int s, int b0, int count, Factors f, Workspace ws) {
-        int N = t.stateSize();
+    private int middles(int s, int b0, int count, Factors f, Workspace ws, int[] states) {
+        int N = t.stateSize(), most = 0;
         for (int b = 0; b < count; b++) {
             int j1 = Math.min(t.length(), (b0 + b + 1) * BLOCK) - 1;
-            Elementwise.expOfScaled(ws.middle, b * N, t.a(), c * N, (float) (f.prefix[s] - f.prefix[j1]), N);
+            Elementwise.expOfScaled(ws.middle, b * N, f.rates, 0, (float) (f.prefix[s] - f.prefix[j1]), N);
         }
         Elementwise.zeroBelow(ws.middle, 0, NEGLIGIBLE, count * N);
+        for (int b = 0; b < count; b++) {
+            states[b] = Elementwise.endOfNonZeros(ws.middle, b * N, N);
+            most = Math.max(most, states[b]);
+        }
+        return most;
     }
 
     /** f.far for row block bi's super-block and f.rowsFar for bi, where they are not made yet. */
-    private void farFactors(int c, int bi, Factors f, Workspace ws) {
+    private void farFactors(int bi, Factors f, Workspace ws) {
         int N = t.stateSize(), s = bi / SUPER * SUPER * BLOCK;
         if (f.farFor != bi / SUPER) {
-            middles(c, s, 0, s / BLOCK, f, ws);
-            AttentionKernels.scaleBlocks(f.far, 0, f.stride, f.columns, 0, f.stride, ws.middle, 0, s / BLOCK, N);
+            int live = middles(s, 0, s / BLOCK, f, ws, f.farStates);
+            AttentionKernels.scaleBlocks(f.far, 0, f.stride, f.columns, 0, f.stride, ws.middle, 0, s / BLOCK, N, live);
             f.farFor = bi / SUPER;
         }
         if (f.rowsFarFor != bi) {
-            Elementwise.expOfScaled(ws.middle, 0, t.a(), c * N, (float) (f.prefix[bi * BLOCK] - f.prefix[s]), N);
+            Elementwise.expOfScaled(ws.middle, 0, f.rates, 0, (float) (f.prefix[bi * BLOCK] - f.prefix[s]), N);
             Elementwise.zeroBelow(ws.middle, 0, NEGLIGIBLE, N);
             Elementwise.multiplyRows(f.rowsFar, 0, f.rows, bi * BLOCK * N, ws.middle, 0, BLOCK, N);
             f.rowsFarFor = bi;
