@@ -100,7 +100,17 @@ final class Vectors {
     static FloatVector exp(FloatVector x) {
         FloatVector clamped = x.blend(EXP_MIN, x.compare(VectorOperators.LT, EXP_MIN)).blend(EXP_MAX, x.compare(VectorOperators.GT, EXP_MAX));
         FloatVector n = clamped.mul(LOG2E).add(ROUND).sub(ROUND);
-        FloatVector r = n.fma(FloatVector.broadcast(F, -LN2_HI), clamped);
+        FloatVector y = expOfRemainder(clamped, n);
+        IntVector exponent = ((IntVector) n.convertShape(VectorOperators.F2I, I, 0)).add(127).lanewise(VectorOperators.LSHL, 23);
+        FloatVector e = y.mul(exponent.reinterpretAsFloats());
+        e = e.blend(0f, x.compare(VectorOperators.LT, EXP_MIN));
+        e = e.blend(Float.POSITIVE_INFINITY, x.compare(VectorOperators.GT, EXP_MAX));
+        return e.blend(x, x.test(VectorOperators.IS_NAN));
+    }
+
+    /** e^r for r = x − n·ln 2 (|r| ≤ ln 2 / 2): Cephes' degree-6 polynomial, shared by both exponentials. */
+    private static FloatVector expOfRemainder(FloatVector x, FloatVector n) {
+        FloatVector r = n.fma(FloatVector.broadcast(F, -LN2_HI), x);
         r = n.fma(FloatVector.broadcast(F, -LN2_LO), r);
         FloatVector p = FloatVector.broadcast(F, 1.9875691500e-4f);
         p = p.fma(r, FloatVector.broadcast(F, 1.3981999507e-3f));
@@ -108,12 +118,7 @@ final class Vectors {
         p = p.fma(r, FloatVector.broadcast(F, 4.1665795894e-2f));
         p = p.fma(r, FloatVector.broadcast(F, 1.6666665459e-1f));
         p = p.fma(r, FloatVector.broadcast(F, 5.0000001201e-1f));
-        FloatVector y = p.mul(r.mul(r)).add(r).add(1f);
-        IntVector exponent = ((IntVector) n.convertShape(VectorOperators.F2I, I, 0)).add(127).lanewise(VectorOperators.LSHL, 23);
-        FloatVector e = y.mul(exponent.reinterpretAsFloats());
-        e = e.blend(0f, x.compare(VectorOperators.LT, EXP_MIN));
-        e = e.blend(Float.POSITIVE_INFINITY, x.compare(VectorOperators.GT, EXP_MAX));
-        return e.blend(x, x.test(VectorOperators.IS_NAN));
+        return p.mul(r.mul(r)).add(r).add(1f);
     }
 
     /** Adding this to the bits of n + ROUND, an integer n in float, gives n + 127, its power's biased exponent. */
@@ -128,15 +133,7 @@ final class Vectors {
         VectorMask<Float> under = x.compare(VectorOperators.LT, EXP_MIN);
         FloatVector clamped = x.blend(EXP_MIN, under);
         FloatVector shifted = clamped.mul(LOG2E).add(ROUND), n = shifted.sub(ROUND);
-        FloatVector r = n.fma(FloatVector.broadcast(F, -LN2_HI), clamped);
-        r = n.fma(FloatVector.broadcast(F, -LN2_LO), r);
-        FloatVector p = FloatVector.broadcast(F, 1.9875691500e-4f);
-        p = p.fma(r, FloatVector.broadcast(F, 1.3981999507e-3f));
-        p = p.fma(r, FloatVector.broadcast(F, 8.3334519073e-3f));
-        p = p.fma(r, FloatVector.broadcast(F, 4.1665795894e-2f));
-        p = p.fma(r, FloatVector.broadcast(F, 1.6666665459e-1f));
-        p = p.fma(r, FloatVector.broadcast(F, 5.0000001201e-1f));
-        FloatVector y = p.mul(r.mul(r)).add(r).add(1f);
+        FloatVector y = expOfRemainder(clamped, n);
         IntVector exponent = shifted.reinterpretAsInts().add(BIAS_OVER_ROUND).lanewise(VectorOperators.LSHL, 23);
         return y.mul(exponent.reinterpretAsFloats()).blend(0f, under);
     }
