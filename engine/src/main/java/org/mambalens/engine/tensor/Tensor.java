@@ -57,6 +57,10 @@ public record Tensor(String name, DType dtype, long[] shape, MemorySegment data)
     /** The whole tensor widened to F32 on the heap: for the small per-channel parameters only. */
     public float[] toFloatArray() {
         float[] out = new float[Math.toIntExact(size())];
+        if (dtype == DType.F32) {
+            MemorySegment.copy(data, F32, 0, out, 0, out.length);    // one bulk copy: fast before the JIT has compiled anything
+            return out;
+        }
         for (int i = 0; i < out.length; i++) out[i] = getFloat(i);
         return out;
     }
