@@ -36,8 +36,8 @@ public final class SelectiveScan {
     /** As above, with y [len, E] from y[yOff] and the state [N, E] from h[hOff] (a decode state among others). */
     public static void scan(float[] y, int yOff, Inputs in, float[] aT, float[] d, float[] h, int hOff, int len, int e, int n) {
         int vectors = e / LANES;
-        // Blocks of about 384 channels (state N × 384 floats fits L1). A scan worth splitting (≥ 8k state updates) gets a multiple of the thread
-        // count, so that no thread is left with an extra block.
+        // Blocks of about 384 channels (state N × 384 floats fits L1). A scan worth splitting (≥ 8k state
+        // updates) gets a multiple of the thread count, so that no thread is left with an extra block.
         int work = 8192;
         int blocks = Math.max(1, (int) Math.round(vectors * LANES / 384.0));
         if (len * n * e >= work) blocks = (blocks + Parallel.THREADS - 1) / Parallel.THREADS * Parallel.THREADS;
