@@ -253,9 +253,10 @@ public final class CpuBackend implements Backend {
         int n = w.rows();
         float[] branch = new float[rows * n];
         linear(wrap(branch), n, in, ldIn, rows, w, bias);
-        float[] sum = rows(out, ldOut, rows, n);
-        Elementwise.addInPlace(sum, branch, rows * n);
-        scatterRows(sum, out, ldOut, rows, n);
+        HeapBuffer o = heap(out);
+        Parallel.forRange(rows, Parallel.rowGrain(n), (r0, r1) -> {
+            for (int r = r0; r < r1; r++) Elementwise.addInPlace(o.data(), o.offset() + r * ldOut, branch, r * n, n);
+        });
     }
 
     @Override
@@ -355,6 +356,13 @@ public final class CpuBackend implements Backend {
         for (int s = 0; s < batch; s++) {
             float[] start = window == null ? new float[(K - 1) * E] : packed(window.at((long) s * (K - 1) * E), (K - 1) * E);
             HeapBuffer in = heap(x).at((long) s * T * ldx);
+            if (!reverse && silu) {
+                // Forward: convolved and activated in one pass across the threads, read and written where they lie.
+                HeapBuffer pre = preActivation == null ? null : heap(preActivation).at((long) s * T * E), o = heap(out).at((long) s * T * E);
+                CausalConv.apply(pre == null ? null : pre.data(), pre == null ? 0 : pre.offset(), o.data(), o.offset(),
+                        in.data(), in.offset(), ldx, w, b, start.clone(), 0, T, E, K);   // the kernel rolls its window: a copy
+                continue;
+            }
             float[] input = rows(in, ldx, T, E);
             if (reverse) input = flipRows(input, T, E);
             float[] conv = new float[T * E];
@@ -389,23 +397,33 @@ public final class CpuBackend implements Backend {
             float[] h = state == null ? new float[N * E] : packed(state, N * E);
             float[] u = rows(heap(s.u()).at(row0 * s.ldu()), s.ldu(), T, E);
             float[] delta = rows(heap(s.dt()).at(row0 * s.lddt()), s.lddt(), T, E);
-            for (int t = 0; t < T; t++) for (int c = 0; c < E; c++) delta[t * E + c] += dtBias[c];
-            Elementwise.softplus(delta, 0, T * E);
+            // Row by row across the threads: serial, these took as long as a tenth of a prefill.
+            Parallel.forRange(T, Parallel.rowGrain(E), (t0, t1) -> {
+                for (int t = t0; t < t1; t++) {
+                    Elementwise.addInPlace(delta, t * E, dtBias, 0, E);
+                    Elementwise.softplus(delta, t * E, E);
+                }
+            });
             if (s.deltaOut() != null) scatterRows(delta, heap(s.deltaOut()).at(row0 * E), E, T, E);
-            float[] bc = rows(heap(s.bc()).at(row0 * s.ldbc()), s.ldbc(), T, 2 * N);
-            float[] z = rows(heap(s.z()).at(row0 * s.ldz()), s.ldz(), T, E);
-            if (reverse) {
-                u = flipRows(u, T, E);
-                delta = flipRows(delta, T, E);
-                bc = flipRows(bc, T, 2 * N);
-                z = flipRows(z, T, E);
+            HeapBuffer z = heap(s.z()).at(row0 * s.ldz()), target = heap(s.y()).at(row0 * s.ldy());
+            if (!reverse && !accumulate && s.ldy() == E) {
+                // Forward into y: the scan reads B, C and z and writes y where they lie, without copies.
+                HeapBuffer bc = heap(s.bc()).at(row0 * s.ldbc());
+                SelectiveScan.scan(target.data(), target.offset(), new SelectiveScan.Inputs(u, delta, bc.data(), s.ldbc(), bc.offset(), bc.offset() + N,
+                        z.data(), z.offset(), s.ldz()), aT, d, h, 0, T, E, N);
+            } else {
+                float[] bc = rows(heap(s.bc()).at(row0 * s.ldbc()), s.ldbc(), T, 2 * N), zRows = rows(z, s.ldz(), T, E);
+                if (reverse) {
+                    u = flipRows(u, T, E);
+                    bc = flipRows(bc, T, 2 * N);
+                    zRows = flipRows(zRows, T, E);
+                }
+                float[] y = new float[T * E];
+                SelectiveScan.scan(y, new SelectiveScan.Inputs(u, reverse ? flipRows(delta, T, E) : delta, bc, 2 * N, 0, N, zRows, 0, E), aT, d, h, T, E, N);
+                if (reverse) y = flipRows(y, T, E);
+                if (accumulate) Elementwise.addInPlace(y, rows(target, s.ldy(), T, E), T * E);
+                scatterRows(y, target, s.ldy(), T, E);
             }
-            float[] y = new float[T * E];
-            SelectiveScan.scan(y, new SelectiveScan.Inputs(u, delta, bc, 2 * N, 0, N, z, 0, E), aT, d, h, T, E, N);
-            if (reverse) y = flipRows(y, T, E);
-            HeapBuffer target = heap(s.y()).at(row0 * s.ldy());
-            if (accumulate) Elementwise.addInPlace(y, rows(target, s.ldy(), T, E), T * E);
-            scatterRows(y, target, s.ldy(), T, E);
             if (state != null) scatterRows(h, state, N * E, 1, N * E);
             if (s.window() != null) rollWindow(s.window().at((long) q * (s.kernel() - 1) * E), heap(s.x()).at(row0 * s.ldx()), s.ldx(), T, E, s.kernel());
         }

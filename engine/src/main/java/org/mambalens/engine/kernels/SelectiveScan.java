@@ -1,7 +1,6 @@
 package org.mambalens.engine.kernels;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 
 import static org.mambalens.engine.kernels.Vectors.F;
 import static org.mambalens.engine.kernels.Vectors.LANES;
@@ -37,54 +36,45 @@ public final class SelectiveScan {
     /** As above, with y [len, E] from y[yOff] and the state [N, E] from h[hOff] (a decode state among others). */
     public static void scan(float[] y, int yOff, Inputs in, float[] aT, float[] d, float[] h, int hOff, int len, int e, int n) {
         int vectors = e / LANES;
-        // Blocks of about 384 channels (state N × 384 floats fits L1; the inner loop is long enough for
-        // C2 to unroll). A scan worth splitting (≥ 8k state updates) gets a multiple of the thread
-        // count, so that no thread is left with an extra block.
+        // Blocks of about 384 channels (state N × 384 floats fits L1). A scan worth splitting (≥ 8k state
+        // updates) gets a multiple of the thread count, so that no thread is left with an extra block.
         int work = 8192;
         int blocks = Math.max(1, (int) Math.round(vectors * LANES / 384.0));
         if (len * n * e >= work) blocks = (blocks + Parallel.THREADS - 1) / Parallel.THREADS * Parallel.THREADS;
         int perBlock = Math.max(1, (vectors + blocks - 1) / blocks);
         int used = (vectors + perBlock - 1) / perBlock;
         Parallel.forRange(used, Math.max(1, work / Math.max(1, len * n * perBlock * LANES)), (b0, b1) -> {
-            float[] du = new float[perBlock * LANES];
             for (int b = b0; b < b1; b++) {
                 int c0 = b * perBlock * LANES, c1 = Math.min(vectors, (b + 1) * perBlock) * LANES;
-                scanBlock(y, yOff, in, aT, d, h, hOff, len, e, n, c0, c1, du);
+                scanBlock(y, yOff, in, aT, d, h, hOff, len, e, n, c0, c1);
             }
         });
         for (int c = vectors * LANES; c < e; c++) scanChannel(y, yOff, in, aT, d, h, hOff, len, e, n, c);
     }
 
     /**
-     * Channels [c0, c1) over all tokens. The innermost loop runs across channels, whose updates are
-     * independent, so the exponentials of neighbouring vectors overlap instead of forming one chain.
+     * Channels [c0, c1) over all tokens. For each vector of channels the N states run innermost, so that y's sum
+     * stays in a register (Σ_n in n order, as the scalar channel sums it) and u, Δ and Δ·u are loaded once; the
+     * N exponentials of one vector are independent, so they overlap instead of forming one chain.
      */
     private static void scanBlock(float[] y, int yOff, Inputs in, float[] aT, float[] d, float[] h, int hOff, int len, int e, int n,
-                                  int c0, int c1, float[] du) {
+                                  int c0, int c1) {
         float[] u = in.u(), delta = in.delta(), bc = in.bc(), z = in.z();
         for (int t = 0; t < len; t++) {
-            int row = t * e, yRow = yOff + row;
-            for (int c = c0; c < c1; c += LANES) {
-                FloatVector ut = FloatVector.fromArray(F, u, row + c);
-                FloatVector.fromArray(F, delta, row + c).mul(ut).intoArray(du, c - c0);
-                FloatVector.fromArray(F, d, c).mul(ut).intoArray(y, yRow + c);
-            }
-            int bt = t * in.ldbc() + in.bOff(), ct = t * in.ldbc() + in.cOff();
-            for (int i = 0; i < n; i++) {
-                FloatVector bti = FloatVector.broadcast(F, bc[bt + i]);
-                FloatVector cti = FloatVector.broadcast(F, bc[ct + i]);
-                int ai = i * e, hi = hOff + ai;
-                for (int c = c0; c < c1; c += LANES) {
-                    FloatVector decay = Vectors.exp(FloatVector.fromArray(F, delta, row + c).mul(FloatVector.fromArray(F, aT, ai + c)));
-                    FloatVector hv = FloatVector.fromArray(F, h, hi + c).fma(decay, FloatVector.fromArray(F, du, c - c0).mul(bti));
-                    hv.intoArray(h, hi + c);
-                    hv.fma(cti, FloatVector.fromArray(F, y, yRow + c)).intoArray(y, yRow + c);
-                }
-            }
+            int row = t * e, yRow = yOff + row, bt = t * in.ldbc() + in.bOff(), ct = t * in.ldbc() + in.cOff();
             int zt = in.zOff() + t * in.ldz();
             for (int c = c0; c < c1; c += LANES) {
+                FloatVector ut = FloatVector.fromArray(F, u, row + c), dt = FloatVector.fromArray(F, delta, row + c), du = dt.mul(ut);
+                FloatVector acc = FloatVector.fromArray(F, d, c).mul(ut);
+                for (int i = 0, hi = hOff + c, ai = c; i < n; i++, hi += e, ai += e) {
+                    // Δ ≥ 0 (a softplus) and A < 0: the argument is never above 0, in the range of the faster exponential.
+                    FloatVector decay = Vectors.expInRange(dt.mul(FloatVector.fromArray(F, aT, ai)));
+                    FloatVector hv = FloatVector.fromArray(F, h, hi).fma(decay, du.mul(bc[bt + i]));
+                    hv.intoArray(h, hi);
+                    acc = hv.fma(FloatVector.broadcast(F, bc[ct + i]), acc);
+                }
                 FloatVector zv = FloatVector.fromArray(F, z, zt + c);
-                FloatVector.fromArray(F, y, yRow + c).mul(zv.div(Vectors.exp(zv.neg()).add(1f))).intoArray(y, yRow + c);
+                acc.mul(zv.div(Vectors.exp(zv.neg()).add(1f))).intoArray(y, yRow + c);
             }
         }
     }
