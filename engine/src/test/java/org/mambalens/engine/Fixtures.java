@@ -188,6 +188,13 @@ public final class Fixtures {
         }
     }
 
+    /** n values of a normal distribution times {@code scale} (multiplied in double, then rounded to float). */
+    public static float[] gaussian(java.util.Random random, int n, double scale) {
+        float[] values = new float[n];
+        for (int i = 0; i < n; i++) values[i] = (float) (random.nextGaussian() * scale);
+        return values;
+    }
+
     /** max |a − b| / max |b|: the tolerance measure of the golden tests. */
     public static double relativeError(float[] a, float[] b) {
         if (a.length != b.length) throw new IllegalArgumentException("lengths " + a.length + " and " + b.length);

@@ -13,18 +13,12 @@ import static org.mambalens.engine.backend.CpuBackend.wrap;
 class CpuAttentionOpsTest {
     private static final CpuBackend CPU = CpuBackend.INSTANCE;
 
-    private static float[] random(Random r, int n) {
-        float[] x = new float[n];
-        for (int i = 0; i < n; i++) x[i] = (float) r.nextGaussian();
-        return x;
-    }
-
     @ParameterizedTest
     @CsvSource({"3, 2, 11, 6, 0", "5, 3, 7, 2, 13", "1, 1, 9, 8, 1000"})
     void rotaryTurnsThePairsOfEachHeadsFirstDims(int rows, int heads, int headStride, int rotaryDims, int first) {
         Random random = new Random(rows * 31 + heads);
         int ld = heads * headStride + 3, offset = 5, half = rotaryDims / 2;
-        float[] x = random(random, offset + rows * ld), expected = x.clone();
+        float[] x = Fixtures.gaussian(random, offset + rows * ld, 1), expected = x.clone();
         float[] f = new float[half];
         for (int j = 0; j < half; j++) f[j] = (float) (1 / Math.pow(10000, 2.0 * j / rotaryDims));
         for (int r = 0; r < rows; r++) {
@@ -48,7 +42,7 @@ class CpuAttentionOpsTest {
     void storeHeadsAppendsPositionsToAHeadMajorCache(int rows, int heads, int headSize, int capacity, int first) {
         Random random = new Random(7);
         int headStride = headSize + 2, ld = heads * headStride + 1;
-        float[] x = random(random, rows * ld), cache = random(random, heads * capacity * headSize), expected = cache.clone();
+        float[] x = Fixtures.gaussian(random, rows * ld, 1), cache = Fixtures.gaussian(random, heads * capacity * headSize, 1), expected = cache.clone();
         for (int g = 0; g < heads; g++) {
             for (int r = 0; r < rows; r++) {
                 for (int j = 0; j < headSize; j++) expected[(g * capacity + first + r) * headSize + j] = x[r * ld + g * headStride + j];
@@ -65,8 +59,8 @@ class CpuAttentionOpsTest {
         Random random = new Random(L * 100 + P);
         int T = P + L, capacity = T + 3, qHeadStride = 3 * dh, ldq = H * qHeadStride + 2, ldContext = H * dh + 1;
         float scale = (float) (1 / Math.sqrt(dh));
-        float[] q = random(random, L * ldq), keys = random(random, kvHeads * capacity * dh), values = random(random, kvHeads * capacity * dh);
-        float[] context = new float[L * ldContext], probs = random(random, H * L * T);
+        float[] q = Fixtures.gaussian(random, L * ldq, 1), keys = Fixtures.gaussian(random, kvHeads * capacity * dh, 1), values = Fixtures.gaussian(random, kvHeads * capacity * dh, 1);
+        float[] context = new float[L * ldContext], probs = Fixtures.gaussian(random, H * L * T, 1);
         float[] expectedContext = new float[L * ldContext], expectedProbs = new float[H * L * T];
         for (int h = 0; h < H; h++) {
             int g = h / (H / kvHeads);
@@ -112,7 +106,7 @@ class CpuAttentionOpsTest {
         Random random = new Random(B * 1000 + T);
         int D = H * dh;
         float scale = (float) (1 / Math.sqrt(dh));
-        float[] qkv = random(random, 1 + B * T * 3 * D), bias = random(random, 3 * D);
+        float[] qkv = Fixtures.gaussian(random, 1 + B * T * 3 * D, 1), bias = Fixtures.gaussian(random, 3 * D, 1);
         float[] context = new float[2 + B * T * D], probs = new float[3 + B * H * T * T];
         double[] expectedContext = new double[B * T * D], expectedProbs = new double[B * H * T * T];
         for (int b = 0; b < B; b++) {

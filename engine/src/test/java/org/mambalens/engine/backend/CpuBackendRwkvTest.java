@@ -11,17 +11,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 class CpuBackendRwkvTest {
     private final CpuBackend cpu = CpuBackend.INSTANCE;
 
-    private static float[] random(Random rnd, int n, float scale) {
-        float[] a = new float[n];
-        for (int i = 0; i < n; i++) a[i] = (float) (rnd.nextGaussian() * scale);
-        return a;
-    }
-
     @Test
     void tokenShiftInterpolatesEachRowWithThePreviousOne() {
         Random rnd = new Random(1);
         int rows = 5, dim = 37, ldx = 41, offset = 3;
-        float[] x = random(rnd, offset + rows * ldx, 1), mix = random(rnd, dim, 1), shift = random(rnd, dim, 1);
+        float[] x = Fixtures.gaussian(rnd, offset + rows * ldx, 1), mix = Fixtures.gaussian(rnd, dim, 1), shift = Fixtures.gaussian(rnd, dim, 1);
         float[] out = new float[2 + rows * dim];
         cpu.tokenShift(CpuBackend.wrap(out).at(2), CpuBackend.wrap(x).at(offset), ldx, cpu.constant(mix), cpu.constant(shift), rows, dim);
         float[] expected = new float[rows * dim], actual = java.util.Arrays.copyOfRange(out, 2, out.length);
@@ -40,8 +34,8 @@ class CpuBackendRwkvTest {
     void wkvIsTheGatedRatioOfDecayedSums() {
         Random rnd = new Random(2);
         int T = 11, A = 19;
-        float[] k = random(rnd, T * A, 1), v = random(rnd, T * A, 1), gate = new float[T * A];
-        float[] decay = new float[A], bonus = random(rnd, A, 1);
+        float[] k = Fixtures.gaussian(rnd, T * A, 1), v = Fixtures.gaussian(rnd, T * A, 1), gate = new float[T * A];
+        float[] decay = new float[A], bonus = Fixtures.gaussian(rnd, A, 1);
         for (int i = 0; i < gate.length; i++) gate[i] = rnd.nextFloat();
         for (int a = 0; a < A; a++) decay[a] = (float) -Math.exp(rnd.nextGaussian());
         float[] expected = new float[T * A];

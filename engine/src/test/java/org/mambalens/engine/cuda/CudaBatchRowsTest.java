@@ -3,6 +3,7 @@ package org.mambalens.engine.cuda;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.mambalens.engine.Fixtures;
 import org.mambalens.engine.backend.Precision;
 import org.mambalens.engine.tensor.Tensor;
 
@@ -29,7 +30,7 @@ class CudaBatchRowsTest {
     void aBatchedLinearGivesEachRowItsBitsAlone(Precision precision, int in, int rows) {
         int out = 300, ldIn = in + 4, ldOut = 301;                  // a partial feature tile; strided rows
         Random r = new Random(rows);
-        float[] w = gaussian(r, out * in, 1), x = gaussian(r, rows * ldIn, 3), y0 = gaussian(r, rows * ldOut, 1), b = gaussian(r, out, 1);
+        float[] w = Fixtures.gaussian(r, out * in, 1), x = Fixtures.gaussian(r, rows * ldIn, 3), y0 = Fixtures.gaussian(r, rows * ldOut, 1), b = Fixtures.gaussian(r, out, 1);
         try (Gpu gpu = Gpu.open(); DeviceArena arena = gpu.newArena()) {
             CudaKernels kernels = new CudaKernels(gpu, arena);
             DeviceMatrix weight = DeviceMatrix.upload(arena, Tensor.of("w", w, out, in), out, in, precision);
@@ -52,7 +53,7 @@ class CudaBatchRowsTest {
     void aBatchedNormAndLinearGivesEachRowItsBitsAlone(Precision precision, int rows) {
         int in = 768, out = 3072;
         Random r = new Random(5);
-        float[] w = gaussian(r, out * in, 1), x = gaussian(r, rows * in, 2), norm = gaussian(r, in, 1);
+        float[] w = Fixtures.gaussian(r, out * in, 1), x = Fixtures.gaussian(r, rows * in, 2), norm = Fixtures.gaussian(r, in, 1);
         try (Gpu gpu = Gpu.open(); DeviceArena arena = gpu.newArena()) {
             CudaKernels kernels = new CudaKernels(gpu, arena);
             DeviceMatrix weight = DeviceMatrix.upload(arena, Tensor.of("w", w, out, in), out, in, precision);
@@ -71,15 +72,15 @@ class CudaBatchRowsTest {
     void aBatchedSsmStepGivesEachSequenceItsBitsAlone(Precision precision, int rows, int states, int rank, int kernel, int channelsPerWarp) {
         int E = 1536 - 64, P = rank + 2 * states, ldxz = 2 * E + 8; // a partial slice of channels; strided rows
         Random r = new Random(rows + states);
-        float[] xz = gaussian(r, rows * ldxz, 1), window = gaussian(r, rows * (kernel - 1) * E, 1), state = gaussian(r, rows * E * states, 1);
+        float[] xz = Fixtures.gaussian(r, rows * ldxz, 1), window = Fixtures.gaussian(r, rows * (kernel - 1) * E, 1), state = Fixtures.gaussian(r, rows * E * states, 1);
         try (Gpu gpu = Gpu.open(); DeviceArena arena = gpu.newArena()) {
             CudaKernels kernels = new CudaKernels(gpu, arena);
-            DeviceMatrix xProj = DeviceMatrix.upload(arena, Tensor.of("x_proj", gaussian(r, P * E, 0.05f), P, E), P, E, precision),
-                    dtProj = DeviceMatrix.upload(arena, Tensor.of("dt_proj", gaussian(r, E * rank, 0.2f), E, rank), E, rank, precision);
-            DeviceBuffer taps = arena.upload(gaussian(r, kernel * E, 0.5f)), convBias = arena.upload(gaussian(r, E, 0.5f)),
-                    dtBias = arena.upload(gaussian(r, E, 0.5f)), d = arena.upload(gaussian(r, E, 1)), xzBuffer = arena.upload(xz),
+            DeviceMatrix xProj = DeviceMatrix.upload(arena, Tensor.of("x_proj", Fixtures.gaussian(r, P * E, 0.05f), P, E), P, E, precision),
+                    dtProj = DeviceMatrix.upload(arena, Tensor.of("dt_proj", Fixtures.gaussian(r, E * rank, 0.2f), E, rank), E, rank, precision);
+            DeviceBuffer taps = arena.upload(Fixtures.gaussian(r, kernel * E, 0.5f)), convBias = arena.upload(Fixtures.gaussian(r, E, 0.5f)),
+                    dtBias = arena.upload(Fixtures.gaussian(r, E, 0.5f)), d = arena.upload(Fixtures.gaussian(r, E, 1)), xzBuffer = arena.upload(xz),
                     partial = arena.floats(CudaKernels.ssmStepScratch(rows, E, states, rank));
-            float[] a = gaussian(r, E * states, 1);
+            float[] a = Fixtures.gaussian(r, E * states, 1);
             for (int i = 0; i < a.length; i++) a[i] = -Math.abs(a[i]);
             DeviceBuffer aBuffer = arena.upload(a);
             DeviceBuffer[] y = new DeviceBuffer[2], windows = new DeviceBuffer[2], stateBuffers = new DeviceBuffer[2];
@@ -103,12 +104,6 @@ class CudaBatchRowsTest {
             assertSameBits("conv window", windows[0].download(0, window.length), windows[1].download(0, window.length));
             assertSameBits("state", stateBuffers[0].download(0, state.length), stateBuffers[1].download(0, state.length));
         }
-    }
-
-    private static float[] gaussian(Random r, int n, float scale) {
-        float[] v = new float[n];
-        for (int i = 0; i < n; i++) v[i] = (float) r.nextGaussian() * scale;
-        return v;
     }
 
     /** Equal bits everywhere; else the count of differences and the first (AssertJ's diff of a million values takes hours). */
