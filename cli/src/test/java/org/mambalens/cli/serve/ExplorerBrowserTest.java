@@ -59,7 +59,7 @@ class ExplorerBrowserTest {
         Files.createDirectories(SCREENSHOTS);
         try (ExplorerServer server = new ExplorerServer(new InetSocketAddress("127.0.0.1", 0), repository.resolve("models"), null,
                 repository.resolve("data/fashion-mnist"), 2, 8 << 20);
-             Chromium chrome = new Chromium(browser, tmp)) {
+             Chromium chrome = new Chromium(browser)) {
             server.start();
             String origin = "http://127.0.0.1:" + server.port();
 
@@ -133,9 +133,14 @@ class ExplorerBrowserTest {
         final Map<Integer, CompletableFuture<JsonNode>> pending = new ConcurrentHashMap<>();
         final List<String> exceptions = new CopyOnWriteArrayList<>(), requested = new CopyOnWriteArrayList<>();
 
-        Chromium(Path binary, Path profile) throws Exception {
+        /** Not under the test's {@code @TempDir}: JUnit fails a test whose directory it cannot remove, and a browser's
+         * profile can still be written to while it shuts down. This one is removed by {@link #close()}, retrying. */
+        final Path profile;
+
+        Chromium(Path binary) throws Exception {
+            profile = Files.createTempDirectory("mambalens-chromium");
             process = new ProcessBuilder(binary.toString(), "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-extensions",
-                    "--no-first-run", "--remote-debugging-port=0", "--remote-allow-origins=*", "--user-data-dir=" + profile,
+                    "--no-first-run", "--disable-crash-reporter", "--disable-breakpad", "--remote-debugging-port=0", "--remote-allow-origins=*", "--user-data-dir=" + profile,
                     "--window-size=1400,1500", "about:blank")
                     .redirectErrorStream(true).redirectOutput(profile.resolve("chromium.log").toFile()).start();
             Path portFile = profile.resolve("DevToolsActivePort");
@@ -229,8 +234,28 @@ class ExplorerBrowserTest {
             } catch (Exception e) {
                 // The browser is stopped below either way.
             }
-            process.destroy();
-            if (!process.waitFor(10, TimeUnit.SECONDS)) process.destroyForcibly().waitFor();
+            // The whole tree: a helper (crashpad, a renderer) outliving the browser keeps writing into the profile,
+            // and the temporary directory then cannot be removed.
+            List<ProcessHandle> tree = new ArrayList<>(process.descendants().toList());
+            tree.add(process.toHandle());
+            tree.forEach(ProcessHandle::destroy);
+            for (ProcessHandle p : tree) {
+                try {
+                    p.onExit().get(10, TimeUnit.SECONDS);
+                } catch (java.util.concurrent.TimeoutException e) {
+                    p.destroyForcibly();
+                    p.onExit().get(10, TimeUnit.SECONDS);
+                }
+            }
+            for (int attempt = 1; ; attempt++) {
+                try (Stream<Path> files = Files.walk(profile)) {
+                    for (Path f : files.sorted(java.util.Comparator.reverseOrder()).toList()) Files.deleteIfExists(f);
+                    return;
+                } catch (java.io.IOException | java.io.UncheckedIOException e) {
+                    if (attempt == 5) throw e;
+                    Thread.sleep(200);
+                }
+            }
         }
     }
 }
