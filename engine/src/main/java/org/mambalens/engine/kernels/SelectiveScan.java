@@ -47,6 +47,7 @@ public final class SelectiveScan {
             for (int b = b0; b < b1; b++) {
                 int c0 = b * perBlock * LANES, c1 = Math.min(vectors, (b + 1) * perBlock) * LANES;
                 scanBlock(y, yOff, in, aT, d, h, hOff, len, e, n, c0, c1);
+                gateBlock(y, yOff, in, len, e, c0, c1);
             }
         });
         for (int c = vectors * LANES; c < e; c++) scanChannel(y, yOff, in, aT, d, h, hOff, len, e, n, c);
@@ -73,10 +74,14 @@ public final class SelectiveScan {
                     hv.intoArray(h, hi);
                     acc = hv.fma(FloatVector.broadcast(F, bc[ct + i]), acc);
                 }
-                FloatVector zv = FloatVector.fromArray(F, z, zt + c);
-                acc.mul(zv.div(Vectors.exp(zv.neg()).add(1f))).intoArray(y, yRow + c);
+                acc.intoArray(y, yRow + c);
             }
         }
+    }
+
+    /** y[t, c] ·= silu(z[t, c]) for channels [c0, c1) of every token. */
+    private static void gateBlock(float[] y, int yOff, Inputs in, int len, int e, int c0, int c1) {
+        for (int t = 0; t < len; t++) Elementwise.multiplyBySilu(y, yOff + t * e + c0, in.z(), in.zOff() + t * in.ldz() + c0, c1 - c0);
     }
 
     private static void scanChannel(float[] y, int yOff, Inputs in, float[] aT, float[] d, float[] h, int hOff, int len, int e, int n, int c) {

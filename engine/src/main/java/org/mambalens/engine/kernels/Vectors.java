@@ -25,6 +25,10 @@ final class Vectors {
     static final int LANES = F.length();
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
+    static {
+        CompilerHints.installInBackground();    // every kernel loads this class before it runs
+    }
+
     private Vectors() {
     }
 
