@@ -74,22 +74,24 @@ final class Vectors {
     // one order interpreted and another compiled, and lanewise(EXP) calls a different library once C2 compiles
     // it: both made the first, not-yet-compiled call of a model differ from later ones in the last bits.
 
-    private static final VectorShuffle<Float>[] HALVES = halves();
+    /**
+     * Lane l to lane l ^ d, for the pairwise sum's steps d = LANES/2, …, 2, 1 (a step wider than the species is never
+     * taken). Constants in fields of their own, not elements of an array: C2 compiles a rearrange by a constant shuffle
+     * to one instruction, and one by a shuffle it reads from an array to the API's Java fallback, boxing the vectors.
+     */
+    private static final VectorShuffle<Float> SWAP8 = swap(8), SWAP4 = swap(4), SWAP2 = swap(2), SWAP1 = swap(1);
 
-    @SuppressWarnings("unchecked")
-    private static VectorShuffle<Float>[] halves() {
-        int steps = Integer.numberOfTrailingZeros(LANES);
-        VectorShuffle<Float>[] shuffles = new VectorShuffle[steps];
-        for (int s = 0; s < steps; s++) {
-            int distance = LANES >> (s + 1);
-            shuffles[s] = VectorShuffle.fromOp(F, lane -> lane ^ distance);
-        }
-        return shuffles;
+    private static VectorShuffle<Float> swap(int distance) {
+        return VectorShuffle.fromOp(F, lane -> distance < LANES ? lane ^ distance : lane);
     }
 
     /** The sum of the lanes, always in the same order: halves added pairwise, down to one lane. */
     static float sum(FloatVector v) {
-        for (VectorShuffle<Float> half : HALVES) v = v.add(v.rearrange(half));
+        for (int d = LANES / 2; d > 8; d /= 2) v = v.add(v.rearrange(swap(d)));   // species wider than 512 bits (SVE)
+        if (LANES >= 16) v = v.add(v.rearrange(SWAP8));
+        if (LANES >= 8) v = v.add(v.rearrange(SWAP4));
+        if (LANES >= 4) v = v.add(v.rearrange(SWAP2));
+        if (LANES >= 2) v = v.add(v.rearrange(SWAP1));
         return v.lane(0);
     }
 
