@@ -35,7 +35,9 @@ final class CompilerHints {
     /** Kernel loops holding an exponential or logarithm: compiled on their own. */
     static final List<String> OWN_COMPILATION = List.of(
             "Elementwise.silu", "Elementwise.multiplyBySilu", "Elementwise.softplus", "Elementwise.gelu",
-            "Elementwise.softmaxRows", "Elementwise.expOfScaled", "Elementwise.expOfScaledTimes");
+            "Elementwise.softmaxRows", "Elementwise.expOfScaled", "Elementwise.expOfScaledTimes",
+            // and the matrix-vector product's lane sums, whose shuffles would take dot4 past the budget
+            "MatMul.laneSums");
     /**
      * Helpers taking or returning vectors that C2 left out of line by its size heuristics though their callers were
      * small: always inlined. (The weight load in {@code dot4}'s last-vector step, which dt_proj's 48 inputs take.)

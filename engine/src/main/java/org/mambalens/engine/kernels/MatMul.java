@@ -198,10 +198,11 @@ public final class MatMul {
         MemorySegment seg = w.data();
         // Chunks of at least ~16k weights: below that a region costs more than it saves.
         Parallel.forRange(groups, Math.max(1, 4096 / Math.max(1, in)), (g0, g1) -> {
+            float[] partial = new float[4 * Vectors.LANES + 4];
             for (int g = g0; g < g1; g++) {
                 int o = 4 * g;
                 if (o + 4 <= out) {
-                    dot4(type, seg, (long) o * in, x, xOff, in, y, yOff + o, bias, o);
+                    dot4(type, seg, (long) o * in, x, xOff, in, y, yOff + o, bias, o, partial);
                 } else {
                     for (; o < out; o++) {
                         float sum = dot(type, seg, (long) o * in, x, xOff, in);
@@ -283,7 +284,8 @@ public final class MatMul {
      * The four dots of rows row, row + n, row + 2n, row + 3n with x, each in {@link #dot}'s order, into y[yOff + i]
      * (+ bias[o + i]): eight accumulators, enough independent FMAs to hide their latency, and four rows streamed at once.
      */
-    private static void dot4(DType type, MemorySegment w, long row, float[] x, int xOff, int n, float[] y, int yOff, float[] bias, int o) {
+    private static void dot4(DType type, MemorySegment w, long row, float[] x, int xOff, int n, float[] y, int yOff, float[] bias, int o,
+                             float[] partial) {
         int L = Vectors.LANES;
         long r0 = row, r1 = row + n, r2 = row + 2L * n, r3 = row + 3L * n;
         FloatVector a0 = FloatVector.zero(Vectors.F), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
@@ -307,7 +309,14 @@ public final class MatMul {
             a3 = Vectors.load(type, w, r3 + k).fma(xa, a3);
             k += L;
         }
-        float s0 = Vectors.sum(a0.add(b0)), s1 = Vectors.sum(a1.add(b1)), s2 = Vectors.sum(a2.add(b2)), s3 = Vectors.sum(a3.add(b3));
+        // The lanes are summed by laneSums, compiled on its own (CompilerHints): written out here, its shuffles took this
+        // method past C2's inlining budget, and the additions above fell back to the Vector API's Java code.
+        a0.add(b0).intoArray(partial, 0);
+        a1.add(b1).intoArray(partial, L);
+        a2.add(b2).intoArray(partial, 2 * L);
+        a3.add(b3).intoArray(partial, 3 * L);
+        laneSums(partial);
+        float s0 = partial[4 * L], s1 = partial[4 * L + 1], s2 = partial[4 * L + 2], s3 = partial[4 * L + 3];
         for (; k < n; k++) {
             float xk = x[xOff + k];
             s0 += Scalar.weight(type, w, r0 + k) * xk;
@@ -319,6 +328,12 @@ public final class MatMul {
         y[yOff + 1] = bias == null ? s1 : s1 + bias[o + 1];
         y[yOff + 2] = bias == null ? s2 : s2 + bias[o + 2];
         y[yOff + 3] = bias == null ? s3 : s3 + bias[o + 3];
+    }
+
+    /** partial[4·LANES + i] = the sum of partial[i·LANES ..+ LANES) in {@link Vectors#sum}'s order, i &lt; 4. */
+    static void laneSums(float[] partial) {
+        int L = Vectors.LANES;
+        for (int i = 0; i < 4; i++) partial[4 * L + i] = Vectors.sum(FloatVector.fromArray(Vectors.F, partial, i * L));
     }
 
     /**
