@@ -54,16 +54,16 @@ public final class SelectiveScan {
     }
 
     /**
-     * Channels [c0, c1) over all tokens. For each vector of channels the N states run innermost, so that y's sum
-     * stays in a register (Σ_n in n order, as the scalar channel sums it) and u, Δ and Δ·u are loaded once; the
-     * N exponentials of one vector are independent, so they overlap instead of forming one chain.
+     * Channels [c0, c1) over all tokens, y before its gate ({@link #gateBlock} follows). For each vector of channels the
+     * N states run innermost, so that y's sum stays in a register (Σ_n in n order, as the scalar channel sums it) and u,
+     * Δ and Δ·u are loaded once; the N exponentials of one vector are independent, so they overlap instead of forming
+     * one chain.
      */
     private static void scanBlock(float[] y, int yOff, Inputs in, float[] aT, float[] d, float[] h, int hOff, int len, int e, int n,
                                   int c0, int c1) {
-        float[] u = in.u(), delta = in.delta(), bc = in.bc(), z = in.z();
+        float[] u = in.u(), delta = in.delta(), bc = in.bc();
         for (int t = 0; t < len; t++) {
             int row = t * e, yRow = yOff + row, bt = t * in.ldbc() + in.bOff(), ct = t * in.ldbc() + in.cOff();
-            int zt = in.zOff() + t * in.ldz();
             for (int c = c0; c < c1; c += LANES) {
                 FloatVector ut = FloatVector.fromArray(F, u, row + c), dt = FloatVector.fromArray(F, delta, row + c), du = dt.mul(ut);
                 FloatVector acc = FloatVector.fromArray(F, d, c).mul(ut);
