@@ -36,6 +36,7 @@ final class CompilerHints {
     static final List<String> OWN_COMPILATION = List.of(
             "Elementwise.silu", "Elementwise.multiplyBySilu", "Elementwise.softplus", "Elementwise.gelu",
             "Elementwise.softmaxRows", "Elementwise.expOfScaled", "Elementwise.expOfScaledTimes",
+            "Elementwise.expOfScaledRowsTimes",
             // and the matrix-vector product's lane sums, whose shuffles would take dot4 past the budget
             "MatMul.laneSums");
     /**

@@ -235,16 +235,22 @@ public final class Elementwise {
     }
 
     /**
-     * out[outOff + i] = exp(s·x[xOff + i])·y[yOff + i] for i &lt; n, s·x at most 88: a token's decays times its C,
-     * in one pass.
+     * out[outOff + r·n + i] = exp(s_r·x[xOff + i])·y[yOff + r·n + i] for r &lt; rows, i &lt; n, s_r = scales[sOff + r], each
+     * s_r·x at most 88: every token's decays times its C, in one pass (a row is a vector or two of states, too short for
+     * a call of its own).
      */
-    public static void expOfScaledTimes(float[] out, int outOff, float[] x, int xOff, float s, float[] y, int yOff, int n) {
-        int i = 0;
-        for (; i + LANES <= n; i += LANES) {
-            FloatVector e = Vectors.expInRange(FloatVector.fromArray(F, x, xOff + i).mul(s));
-            e.mul(FloatVector.fromArray(F, y, yOff + i)).intoArray(out, outOff + i);
+    public static void expOfScaledRowsTimes(float[] out, int outOff, float[] x, int xOff, float[] scales, int sOff, float[] y, int yOff,
+                                            int rows, int n) {
+        int whole = n - n % LANES;
+        for (int r = 0; r < rows; r++) {
+            float s = scales[sOff + r];
+            int o = outOff + r * n, yo = yOff + r * n, i = 0;
+            for (; i < whole; i += LANES) {
+                FloatVector e = Vectors.expInRange(FloatVector.fromArray(F, x, xOff + i).mul(s));
+                e.mul(FloatVector.fromArray(F, y, yo + i)).intoArray(out, o + i);
+            }
+            for (; i < n; i++) out[o + i] = (float) Math.exp(x[xOff + i] * s) * y[yo + i];
         }
-        for (; i < n; i++) out[outOff + i] = (float) Math.exp(x[xOff + i] * s) * y[yOff + i];
     }
 
     /**

@@ -225,10 +225,13 @@ class KernelsTest {
         assertThat(Fixtures.relativeError(exps, expsTwin)).isLessThan(1e-6);
         assertThat(exps[outOff - 1]).isEqualTo(y[outOff - 1]);
         assertThat(exps[outOff + n]).isEqualTo(y[outOff + n]);
-        float[] times = y.clone(), timesTwin = y.clone(), thrice = y.clone(), thriceTwin = y.clone(), more = randoms(n + 2);
-        Elementwise.expOfScaledTimes(times, outOff, x, xOff, -0.6f, factors, 1, n);
-        Scalar.expOfScaledTimes(timesTwin, outOff, x, xOff, -0.6f, factors, 1, n);
-        assertThat(Fixtures.relativeError(times, timesTwin)).isLessThan(1e-6);
+        float[] scales = {-0.6f, -0.1f, -1.3f}, rowFactors = randoms(3 * n + 1), rowsOut = new float[3 * n + 2], rowsTwin = rowsOut.clone();
+        Elementwise.expOfScaledRowsTimes(rowsOut, 1, x, xOff, scales, 0, rowFactors, 1, 3, n);
+        for (int r = 0; r < 3; r++) Scalar.expOfScaledTimes(rowsTwin, 1 + r * n, x, xOff, scales[r], rowFactors, 1 + r * n, n);
+        assertThat(Fixtures.relativeError(rowsOut, rowsTwin)).isLessThan(1e-6);
+        assertThat(rowsOut[0]).isZero();
+        assertThat(rowsOut[3 * n + 1]).isZero();
+        float[] thrice = y.clone(), thriceTwin = y.clone(), more = randoms(n + 2);
         Elementwise.expOfScaledTimes(thrice, outOff, x, xOff, -0.6f, factors, 1, more, 2, n);
         Scalar.expOfScaledTimes(thriceTwin, outOff, x, xOff, -0.6f, factors, 1, more, 2, n);
         assertThat(Fixtures.relativeError(thrice, thriceTwin)).isLessThan(1e-6);

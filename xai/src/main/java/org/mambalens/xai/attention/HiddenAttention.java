@@ -139,7 +139,8 @@ public final class HiddenAttention {
         final float[] tile;       // [Q, CHUNK]  α for a row block and a chunk of columns
         final float[] middle;     // [blocks, N]  exp(A(S_{i₀} − S_{j₁})) between a row (super-)block and each column block
         final int[] states;       // [blocks]  per column block, where its middle factors end in zeros
-        final float[] stateRow;   // [N]  one token's C in the factors' state order
+        final float[] cInOrder;   // [L, N]  C in the factors' state order, where that is not the states' own
+        final float[] fromStart;  // [blocks·Q]  S_i − S_{i₀}
         final float[] toEnd;      // [blocks·Q]  S_{j₁} − S_j
         final float[] deltas;     // [blocks·Q]  Δ_j of the channel, zeros past L
         final double[] walkDecay; // [Q, N]  Ā_j inside a block, in double, for the walk
@@ -152,7 +153,8 @@ public final class HiddenAttention {
             tile = new float[BLOCK * CHUNK];
             middle = new float[blocks(t) * N];
             states = new int[blocks(t)];
-            stateRow = new float[N];
+            cInOrder = new float[t.length() * N];
+            fromStart = new float[blocks(t) * BLOCK];
             toEnd = new float[blocks(t) * BLOCK];
             deltas = new float[blocks(t) * BLOCK];
             walkDecay = new double[BLOCK * N];
@@ -193,21 +195,21 @@ public final class HiddenAttention {
         boolean inOrder = orderStates(c, f);
         f.largestRate = 0;
         for (int n = 0; n < N; n++) f.largestRate = Math.max(f.largestRate, Math.abs(f.rates[n]));
+        float[] cs = t.c();
+        if (!inOrder) {                                                 // C's states in the factors' order
+            for (int i = 0; i < L; i++) for (int n = 0; n < N; n++) ws.cInOrder[i * N + n] = cs[i * N + f.order[n]];
+            cs = ws.cInOrder;
+        }
         for (int first = 0; first < L; first += BLOCK) {
             int last = Math.min(L, first + BLOCK) - 1;
             for (int i = first; i <= last; i++) {
-                float[] cs = t.c();
-                int at = i * N;
-                if (!inOrder) {
-                    for (int n = 0; n < N; n++) ws.stateRow[n] = cs[i * N + f.order[n]];
-                    cs = ws.stateRow;
-                    at = 0;
-                }
-                Elementwise.expOfScaledTimes(f.rows, i * N, f.rates, 0, (float) (f.prefix[i] - f.prefix[first]), cs, at, N);
+                ws.fromStart[i] = (float) (f.prefix[i] - f.prefix[first]);
                 ws.toEnd[i] = (float) (f.prefix[last] - f.prefix[i]);
                 ws.deltas[i] = t.delta()[i * E + c];
             }
         }
+        // Every token's row in one call: a row is one vector of states, too short to pay for a call of its own.
+        Elementwise.expOfScaledRowsTimes(f.rows, 0, f.rates, 0, ws.fromStart, 0, cs, 0, L, N);
         for (int n = 0; n < N; n++) {                                   // whole blocks: B and Δ are zeros past L
             Elementwise.expOfScaledTimes(f.columns, n * ld, ws.toEnd, 0, f.rates[n], bByState, f.order[n] * padded, ws.deltas, 0, padded);
         }
