@@ -228,13 +228,18 @@ public final class AttentionMaps {
         HiddenAttention hiddenForward = unified ? null : HiddenAttention.of(forward);
         HiddenAttention hiddenBackward = unified || backward == null ? null : HiddenAttention.of(backward);
         AttentionSummary.CausalAccumulator[] partial = new AttentionSummary.CausalAccumulator[Math.min(Parallel.THREADS, chunks)];
-        for (int k = 0; k < partial.length; k++) partial[k] = new AttentionSummary.CausalAccumulator(length, backward != null);
+        TiledReduction[] reductions = new TiledReduction[partial.length];   // a slot's scratch, reused by its chunk of every wave
+        for (int k = 0; k < partial.length; k++) {
+            partial[k] = new AttentionSummary.CausalAccumulator(length, backward != null);
+            if (!unified) reductions[k] = new TiledReduction(partial[k]);
+        }
         for (int wave = 0; wave < chunks; wave += Parallel.THREADS) {
             int first = wave, count = Math.min(Parallel.THREADS, chunks - wave);
             Parallel.forRange(count, 1, (k0, k1) -> {
                 for (int k = k0; k < k1; k++) {
                     int c0 = (first + k) * SUMMARY_CHUNK, c1 = Math.min(channels, c0 + SUMMARY_CHUNK);
-                    sum(c0, c1, partial[k], hiddenForward, hiddenBackward);
+                    if (unified) sumUnified(c0, c1, partial[k]);
+                    else reductions[k].run(c0, c1, hiddenForward, hiddenBackward);
                 }
             });
             total.absorb(partial, count);
@@ -245,17 +250,13 @@ public final class AttentionMaps {
     /** Channels summed per chunk of {@link #summary}: a multiple of the tiled reduction's group. */
     private static final int SUMMARY_CHUNK = 64;
 
-    /** The sums over channels [c0, c1) into acc, in channel order (the hidden attention's directions null with --unified). */
-    private void sum(int c0, int c1, AttentionSummary.CausalAccumulator acc, HiddenAttention hiddenForward, HiddenAttention hiddenBackward) {
-        if (unified) {
-            Worker w = new Worker();
-            for (int c = c0; c < c1; c++) {
-                w.fwd.compute(c);
-                if (w.bwd != null) w.bwd.compute(c);
-                acc.add(w.fwd.matrix, w.bwd == null ? null : w.bwd.matrix);
-            }
-        } else {
-            new TiledReduction(acc).run(c0, c1, hiddenForward, hiddenBackward);
+    /** The unified attention's sums over channels [c0, c1) into acc, in channel order. */
+    private void sumUnified(int c0, int c1, AttentionSummary.CausalAccumulator acc) {
+        Worker w = new Worker();
+        for (int c = c0; c < c1; c++) {
+            w.fwd.compute(c);
+            if (w.bwd != null) w.bwd.compute(c);
+            acc.add(w.fwd.matrix, w.bwd == null ? null : w.bwd.matrix);
         }
     }
 
@@ -269,16 +270,17 @@ public final class AttentionMaps {
         static final int GROUP = 8;
         final AttentionSummary.CausalAccumulator acc;
         final float[] extremes = new float[2];
+        // Scratch for the channels this reduction sums, whichever chunk: prepare rewrites a channel's factors whole.
+        final HiddenAttention.Workspace ws = new HiddenAttention.Workspace(forward);
+        final HiddenAttention.Factors[] factors = new HiddenAttention.Factors[GROUP];
+        final float[][] diagF = new float[GROUP][length], diagB = new float[GROUP][length];
 
         TiledReduction(AttentionSummary.CausalAccumulator acc) {
             this.acc = acc;
+            for (int k = 0; k < GROUP; k++) factors[k] = new HiddenAttention.Factors(forward);
         }
 
         void run(int c0, int c1, HiddenAttention fwd, HiddenAttention bwd) {
-            HiddenAttention.Workspace ws = new HiddenAttention.Workspace(forward);
-            HiddenAttention.Factors[] factors = new HiddenAttention.Factors[GROUP];
-            for (int k = 0; k < GROUP; k++) factors[k] = new HiddenAttention.Factors(forward);
-            float[][] diagF = new float[GROUP][length], diagB = new float[GROUP][length];
             for (int g0 = c0; g0 < c1; g0 += GROUP) {
                 int n = Math.min(GROUP, c1 - g0);
                 reduce(fwd, factors, ws, diagF, g0, n, acc.sumF, acc.posF);
