@@ -25,7 +25,7 @@ public final class Elementwise {
     }
 
     /**
-     * y[i] ·= silu(z[i]), i < n: the gate as the fused kernels apply it (y·(z / (e^−z + 1)), the same bits). A method of its
+     * y[i] ·= silu(z[i]), i &lt; n: the gate as the fused kernels apply it (y·(z / (e^−z + 1)), the same bits). A method of its
      * own so that the kernel calling it stays below C2's inlining budget: past it, the gate's exponential was left out of
      * line and its vectors were boxed on the heap at every call.
      */
