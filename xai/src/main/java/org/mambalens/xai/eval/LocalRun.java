@@ -38,6 +38,8 @@ public final class LocalRun {
         List<Integer> todo = IntStream.range(0, n).filter(i -> !journal.done().containsKey(i)).boxed().toList();
         if (todo.size() < n) progress.printf("resuming: %d of %d %s already in %s%n", n - todo.size(), n, job.unit(), journal.file());
         compute(job, todo, threads, journal::append, progress);
+        // Every item as the journal holds it, this run's too: a resumed run then writes the values a fresh one writes
+        // (an item's numbers as read back from JSON, not the ones computed in memory).
         var done = new TreeMap<>(Journal.open(journal.file(), config, key).done());
         return job.write(out, done.subMap(0, n));
     }
