@@ -3,7 +3,8 @@
 # and every activation buffer is poisoned with NaN before each model run), then the benchmark command
 # (org.mambalens.benchmarks.CudaBenchmark) beside PyTorch (benchmarks/cuda_torch_bench.py) on the same GPU.
 #   Here:    scripts/device-cuda.sh --prepare
-#   Device:  bash scripts/device-cuda.sh [--quick] [--no-torch]   (--quick: the Mamba tests and the Mamba LM rows only;
+#   Device:  bash scripts/device-cuda.sh [--quick|--families] [--no-torch]   (--quick: the Mamba tests and the Mamba LM rows only;
+#            --families: the other language families' tests and rows, at their ~130M configs;
 #            --no-torch: without the PyTorch rows; carry: [".device/jre-cuda.tar.xz", ".device/cuda.tar.xz", ".device/mamba_floor.py"]);
 #            results in $OUT
 # The device takes the working tree and the carried files up to 64 MiB in all, so both are packed small: a
@@ -51,10 +52,11 @@ java=(java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED
 tests_java=(timeout -s QUIT -k 10 "${TEST_SECONDS:-360}" "${java[@]}")
 cp="$(ls -d /tmp/cp/engine /tmp/cp/engine-tests /tmp/cp/xai /tmp/cp/xai-tests /tmp/cp/benchmarks /tmp/cp/lib/* | tr '\n' ':')"
 tests=0
-quick=0; torch=1
+quick=0; torch=1; families_only=0
 for arg in "$@"; do
   case "$arg" in
     --quick) quick=1 ;;
+    --families) families_only=1 ;;
     --no-torch) torch=0 ;;
     *) echo "device-cuda: unknown option $arg" >&2; exit 2 ;;
   esac
@@ -63,6 +65,7 @@ if [ $quick = 1 ]; then
   "${tests_java[@]}" -Dmambalens.cuda.required=true -Dmambalens.cuda.poison=true -cp "$cp" org.junit.platform.console.ConsoleLauncher execute \
     --select-package org.mambalens.engine.cuda --select-class org.mambalens.engine.model.mamba.MambaGoldenTest \
     --select-class org.mambalens.engine.model.BatchGenerationTest --select-class org.mambalens.engine.model.vim.VimGoldenTest \
+    --select-class org.mambalens.engine.model.vit.ViTGoldenTest \
     --details=tree --disable-banner > "$OUT/tests.txt" 2>&1 || tests=$?
   grep -E 'tests (successful|failed|skipped|aborted)|✘|=>' "$OUT/tests.txt" | head -40 || true
   python3 .device/mamba_floor.py --write /tmp/mamba130m > /dev/null
@@ -71,8 +74,26 @@ if [ $quick = 1 ]; then
   echo "device-cuda --quick: exit $tests"
   exit $tests
 fi
+family_args() {
+  python3 benchmarks/make_family_checkpoints.py /tmp/families
+  families=()
+  for f in mamba2-130m rwkv4-169m pythia-160m recurrentgemma-small; do families+=(--family "$f=/tmp/families/$f"); done
+}
+if [ $families_only = 1 ]; then
+  "${tests_java[@]}" -Dmambalens.cuda.required=true -Dmambalens.cuda.poison=true -cp "$cp" org.junit.platform.console.ConsoleLauncher execute \
+    --select-class org.mambalens.engine.model.mamba2.Mamba2GoldenTest --select-class org.mambalens.engine.model.rwkv.RwkvGoldenTest \
+    --select-class org.mambalens.engine.model.griffin.GriffinGoldenTest --select-class org.mambalens.engine.model.gptneox.GptNeoXGoldenTest \
+    --select-class org.mambalens.engine.model.ReplayedStepTest --details=tree --disable-banner > "$OUT/tests.txt" 2>&1 || tests=$?
+  grep -E 'tests (successful|failed|skipped|aborted)|✘|=>' "$OUT/tests.txt" | head -40 || true
+  family_args
+  "${java[@]}" -cp "$cp" org.mambalens.benchmarks.CudaBenchmark "${families[@]}" --out "$OUT/cuda_java.json" > /dev/null || tests=1
+  if [ $torch = 1 ]; then timeout 300 python3 benchmarks/cuda_torch_bench.py "${families[@]}" --out "$OUT/cuda_torch.json" || tests=1; fi
+  echo "device-cuda --families: exit $tests"
+  exit $tests
+fi
 "${tests_java[@]}" -Dmambalens.cuda.required=true -Dmambalens.cuda.poison=true -cp "$cp" org.junit.platform.console.ConsoleLauncher execute \
   --select-package org.mambalens.engine.cuda --select-class org.mambalens.engine.model.DeviceTest \
+  --select-class org.mambalens.engine.model.ReplayedStepTest \
   --select-class org.mambalens.engine.model.mamba2.Mamba2GoldenTest --select-class org.mambalens.engine.model.rwkv.RwkvGoldenTest \
   --select-class org.mambalens.engine.model.griffin.GriffinGoldenTest --select-class org.mambalens.engine.model.gptneox.GptNeoXGoldenTest \
   --select-class org.mambalens.engine.model.mamba.MambaGoldenTest --select-class org.mambalens.engine.model.vim.VimGoldenTest \
@@ -104,9 +125,7 @@ sys.exit(0 if n > 0 and worst <= 1e-5 else 1)
 PY
 python3 .device/mamba_floor.py --write /tmp/mamba130m > /dev/null
 python3 benchmarks/make_vision_checkpoints.py /tmp/vision
-python3 benchmarks/make_family_checkpoints.py /tmp/families
-families=()
-for f in mamba2-130m rwkv4-169m pythia-160m recurrentgemma-small; do families+=(--family "$f=/tmp/families/$f"); done
+family_args
 "${java[@]}" -cp "$cp" org.mambalens.benchmarks.CudaBenchmark --lm /tmp/mamba130m --vim /tmp/vision/vim-tiny-224 \
   --vit /tmp/vision/deit-tiny-224 "${families[@]}" --out "$OUT/cuda_java.json" > /dev/null
 if [ $torch = 1 ]; then

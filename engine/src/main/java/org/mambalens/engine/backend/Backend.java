@@ -84,6 +84,18 @@ public interface Backend extends AutoCloseable {
     void replay(ReplaySlot slot, Runnable work);
 
     /**
+     * {@link #replay} for a step whose work depends on its token position only through the position-taking operations
+     * ({@link #rotary}, {@link #storeHeads}, {@link #causalAttention}, {@link #slidingWindowAttention}, {@link #ringAppend},
+     * {@link #rgLru}), each given this {@code position}: a GPU keeps the position in device memory, so one capture
+     * serves every step. Everything else the work does must be the same from step to step (buffer sizes included);
+     * whatever depends on more than the position (a cache that grows) is done before, and a change of it is followed
+     * by a fresh slot. By default, runs it.
+     */
+    default void replayAt(ReplaySlot slot, int position, Runnable work) {
+        work.run();
+    }
+
+    /**
      * The most rows whose products this backend computes each as it computes a single row (the GPU's GEMV kernels), so that
      * sequences decoded together in a batch of up to this many get the bits each gets alone; 1 where a single row is its own
      * kernel (the CPU's matrix-vector product, whose sums run in another order than its GEMM's).

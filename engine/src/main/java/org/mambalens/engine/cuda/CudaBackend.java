@@ -29,6 +29,8 @@ public final class CudaBackend implements Backend {
     private final CudaKernels kernels;
     private final DeviceArena weights, states, workspace;
     private final Map<String, DeviceMatrix> f32Tables = new HashMap<>();
+    private DeviceBuffer stepPosition;                         // replayAt's device int
+    private int replayPosition = -1;                           // inside replayAt: the step's position
     private final List<Graph> graphs = new ArrayList<>();
     private DeviceBuffer region;                               // the frames' memory
     private long generation;                                   // bumped when the region moves: captured graphs are stale
@@ -259,6 +261,32 @@ public final class CudaBackend implements Backend {
         }
     }
 
+    /**
+     * A step at {@code position} replayed as {@link #replay} replays: the position goes to a device int before the
+     * graph runs, and the position-taking kernels launched inside read it there (they are given it as well, and it
+     * must be this one), so one capture serves every position.
+     */
+    @Override
+    public void replayAt(ReplaySlot slot, int position, Runnable work) {
+        if (stepPosition == null) stepPosition = workspace.floats(1);
+        stepPosition.upload(new int[]{position});    // a synchronous copy: after the last step's graph, before this one's
+        replayPosition = position;
+        try {
+            replay(slot, work);
+        } finally {
+            replayPosition = -1;
+        }
+    }
+
+    /** Inside {@link #replayAt}, the device int that holds the step's position ({@code literal} must be it); 0 elsewhere. */
+    private long positionAt(int literal) {
+        if (replayPosition < 0) return 0;
+        if (literal != replayPosition) {
+            throw new IllegalStateException("a replayed step at position " + replayPosition + " launched a kernel for position " + literal);
+        }
+        return stepPosition.address();
+    }
+
     @Override
     public void linear(Buffer out, int ldOut, Buffer in, int ldIn, int rows, Matrix w, Buffer bias, float alpha) {
         kernels.linear(address(out), ldOut, address(in), ldIn, rows, device(w), address(bias), alpha, false);
@@ -460,23 +488,25 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void rotary(Buffer x, int ldx, int rows, int heads, int headStride, Buffer inverseFrequencies, int rotaryDims, int firstPosition) {
-        kernels.rotary(address(x), ldx, rows, heads, headStride, address(inverseFrequencies), rotaryDims, firstPosition);
+        kernels.rotary(address(x), ldx, rows, heads, headStride, address(inverseFrequencies), rotaryDims, firstPosition, positionAt(firstPosition));
     }
 
     @Override
     public void slidingWindowAttention(Buffer context, int ldContext, Buffer q, int ldq, Buffer k, Buffer v, int ldkv, KeyValueRing ring,
                                        int position, int tokens, int heads, int kvHeads, int headSize, int window, float scale, Buffer probs) {
         KeyValueRing.check(ring, position, window);
-        int nmax = (int) Math.min(window, (long) position + tokens);
+        long positionAt = positionAt(position);     // replayed: scratch for the most a query ever sees
+        int nmax = positionAt != 0 ? window : (int) Math.min(window, (long) position + tokens);
         Buffer scores = openFrame().floats((long) tokens * heads * nmax);
         kernels.slidingWindowAttention(address(context), ldContext, address(q), ldq, address(k), address(v), ldkv,
                 ring == null ? 0 : address(ring.keys()), ring == null ? 0 : address(ring.values()), ring == null ? 1 : ring.capacity(),
-                position, tokens, heads, kvHeads, headSize, window, scale, address(scores), nmax, address(probs));
+                position, tokens, heads, kvHeads, headSize, window, scale, address(scores), nmax, address(probs), positionAt);
     }
 
     @Override
     public void ringAppend(KeyValueRing ring, Buffer k, Buffer v, int ldkv, int width, int position, int tokens) {
-        kernels.ringAppend(address(ring.keys()), address(ring.values()), address(k), address(v), ldkv, width, ring.capacity(), position, tokens);
+        kernels.ringAppend(address(ring.keys()), address(ring.values()), address(k), address(v), ldkv, width, ring.capacity(), position, tokens,
+                positionAt(position));
     }
 
     @Override
@@ -485,7 +515,7 @@ public final class CudaBackend implements Backend {
         Buffer gates = a != null ? a : openFrame().floats((long) tokens * channels);
         kernels.rgLru(address(y), address(x), ldx, address(w.inputGate()), address(w.inputGateBias()), address(w.recurrentGate()),
                 address(w.recurrentGateBias()), address(w.softplusLambda()), address(state), address(gates), address(b), tokens, channels,
-                channels / blocks, position);
+                channels / blocks, position, positionAt(position));
     }
 
     @Override
@@ -496,7 +526,9 @@ public final class CudaBackend implements Backend {
     @Override
     public void storeHeads(Buffer cache, int capacity, int firstPosition, Buffer x, int ldx, int headStride, int rows, int heads, int headSize) {
         if (firstPosition + rows > capacity) throw new IndexOutOfBoundsException("positions up to " + (firstPosition + rows) + " in a cache of " + capacity);
-        if (rows > 0) kernels.storeHeads(address(cache), capacity, firstPosition, address(x), ldx, headStride, rows, heads, headSize);
+        if (rows > 0) {
+            kernels.storeHeads(address(cache), capacity, firstPosition, address(x), ldx, headStride, rows, heads, headSize, positionAt(firstPosition));
+        }
     }
 
     @Override
@@ -504,9 +536,10 @@ public final class CudaBackend implements Backend {
                                 int tokens, int heads, int kvHeads, int headSize, float scale, int firstPosition, int window, Buffer probs) {
         if (heads % kvHeads != 0) throw new IllegalArgumentException(heads + " heads do not share " + kvHeads + " kv heads evenly");
         if (firstPosition + tokens > capacity) throw new IndexOutOfBoundsException((firstPosition + tokens) + " positions in a cache of " + capacity);
-        Buffer scores = probs != null ? probs : openFrame().floats((long) heads * tokens * (firstPosition + tokens));
+        long positionAt = positionAt(firstPosition);    // replayed: scratch for a query at the cache's last position
+        Buffer scores = probs != null ? probs : openFrame().floats((long) heads * tokens * (positionAt != 0 ? capacity : firstPosition + tokens));
         kernels.causalAttention(address(context), ldContext, address(q), ldq, qHeadStride, address(keys), address(values), capacity,
-                tokens, heads, kvHeads, headSize, scale, firstPosition, window, address(scores));
+                tokens, heads, kvHeads, headSize, scale, firstPosition, window, address(scores), positionAt);
     }
 
     @Override

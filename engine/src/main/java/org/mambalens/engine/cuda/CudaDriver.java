@@ -147,7 +147,7 @@ public final class CudaDriver {
         }
     }
 
-    /** A launch described by a CUlaunchConfig (grid, block, shared bytes, stream and attributes; see Gpu.launchOverlapped). */
+    /** A launch described by a CUlaunchConfig (grid, block, shared bytes, stream and attributes; see Gpu.launch). */
     int cuLaunchKernelEx(MemorySegment config, MemorySegment function, MemorySegment params, MemorySegment extra) {
         try {
             return (int) cuLaunchKernelEx.invokeExact(config, function, params, extra);

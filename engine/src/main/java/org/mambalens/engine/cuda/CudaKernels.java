@@ -102,7 +102,7 @@ public final class CudaKernels {
         boolean bf16 = w.precision() == Precision.BF16;
         if (rows >= GEMM_ROWS_FROM && normW == 0) {
             int warps = Math.min(8, (rows + 7) / 8);          // a warp per 8 rows, up to 64 rows a block
-            gpu.launchOverlapped(bf16 ? "gemm_rows_bf16" : "gemm_rows_f32", (w.rows() + 3) / 4, (rows + 8 * warps - 1) / (8 * warps), 1,
+            gpu.launch(bf16 ? "gemm_rows_bf16" : "gemm_rows_f32", (w.rows() + 3) / 4, (rows + 8 * warps - 1) / (8 * warps), 1,
                     32 * warps, 0, out, ldOut, w.address(), in, ldIn, bias, rows, w.rows(), w.cols(), accumulate ? 1 : 0);
             return;
         }
@@ -110,7 +110,7 @@ public final class CudaKernels {
         while (registers < chunks) registers *= 2;
         int fit = GEMV_TILE_BYTES / (4 * w.cols());
         int tileRows = rows <= fit ? rows : fit >= GEMV_GROUP ? fit / GEMV_GROUP * GEMV_GROUP : Math.max(1, fit);
-        gpu.launchOverlapped((bf16 ? "gemv_bf16_v" : "gemv_f32_v") + registers, (w.rows() + GEMV_FEATURES - 1) / GEMV_FEATURES,
+        gpu.launch((bf16 ? "gemv_bf16_v" : "gemv_f32_v") + registers, (w.rows() + GEMV_FEATURES - 1) / GEMV_FEATURES,
                 (rows + tileRows - 1) / tileRows, 1, THREADS,
                 4 * tileRows * w.cols(), out, ldOut, w.address(), in, ldIn, bias, normW, eps, rows, w.rows(), w.cols(), accumulate ? 1 : 0, tileRows);
     }
@@ -172,9 +172,9 @@ public final class CudaKernels {
                         int channelsPerWarp) {
         if (channelsPerWarp != 1 && channelsPerWarp != 4) throw new IllegalArgumentException("ssmStep: " + channelsPerWarp + " channels a warp");
         int E = channels, P = rank + 2 * states, slices = ssmSlices(E);
-        gpu.launchOverlapped("ssm_step_project", (P + 7) / 8, slices, rows, THREADS, 0, partial, xz, ldxz, window, taps, convBias,
+        gpu.launch("ssm_step_project", (P + 7) / 8, slices, rows, THREADS, 0, partial, xz, ldxz, window, taps, convBias,
                 xProj.address(), xProj.precision() == Precision.BF16 ? 1 : 0, E, kernel, P);
-        gpu.launchOverlapped("ssm_step_scan_c" + channelsPerWarp, (E + 16 * channelsPerWarp - 1) / (16 * channelsPerWarp), rows, 1, 512,
+        gpu.launch("ssm_step_scan_c" + channelsPerWarp, (E + 16 * channelsPerWarp - 1) / (16 * channelsPerWarp), rows, 1, 512,
                 4 * P, y, ldy, xz, ldxz, window, taps, convBias, dtProj.address(), dtProj.precision() == Precision.BF16 ? 1 : 0, dtBias, a,
                 dSkip, state, partial, slices, E, states, rank, kernel);
     }
@@ -395,11 +395,16 @@ public final class CudaKernels {
 
     // ---- Griffin (griffin.cu) ---------------------------------------------------------------------
 
-    /** Rotary position embedding in place over `rows` rows (ldx apart) at positions first + r, head h at column h·headStride. */
-    public void rotary(long x, int ldx, int rows, int heads, int headStride, long inverseFrequencies, int rotaryDims, int firstPosition) {
+    /**
+     * Rotary position embedding in place over `rows` rows (ldx apart) at positions first + r, head h at column h·headStride.
+     * Here and in the other methods that take a position, {@code positionAt} (0: none) is a device int that holds it
+     * instead, for a decode step captured once and replayed at every position (see CudaBackend.replayAt).
+     */
+    public void rotary(long x, int ldx, int rows, int heads, int headStride, long inverseFrequencies, int rotaryDims, int firstPosition,
+                       long positionAt) {
         int half = rotaryDims / 2;
         long n = (long) rows * heads * half;
-        if (n > 0) gpu.launch("rotary_rows", blocks(n), 1, 1, THREADS, 0, x, ldx, rows, heads, headStride, inverseFrequencies, half, firstPosition);
+        if (n > 0) gpu.launch("rotary_rows", blocks(n), 1, 1, THREADS, 0, x, ldx, rows, heads, headStride, inverseFrequencies, half, firstPosition, positionAt);
     }
 
     /**
@@ -408,16 +413,17 @@ public final class CudaKernels {
      */
     public void slidingWindowAttention(long context, int ldc, long q, int ldq, long k, long v, int ldkv, long keyRing, long valueRing,
                                        int capacity, int position, int tokens, int heads, int kvHeads, int headSize, int window,
-                                       float scale, long scores, int nmax, long probs) {
+                                       float scale, long scores, int nmax, long probs, long positionAt) {
         if (heads > 65535) throw new IllegalArgumentException(heads + " heads in one attention launch; the grid takes at most 65,535");
         gpu.launch("sliding_window_attention", tokens, heads, 1, 128, 0, context, ldc, q, ldq, k, v, ldkv, keyRing, valueRing, capacity, position,
-                tokens, heads, kvHeads, headSize, window, scale, scores, nmax, probs);
+                tokens, heads, kvHeads, headSize, window, scale, scores, nmax, probs, positionAt);
     }
 
     /** The keys and values [T, width] (rows ldkv apart) of positions [P, P + T) written into their ring rows. */
-    public void ringAppend(long keyRing, long valueRing, long k, long v, int ldkv, int width, int capacity, int position, int tokens) {
+    public void ringAppend(long keyRing, long valueRing, long k, long v, int ldkv, int width, int capacity, int position, int tokens,
+                           long positionAt) {
         long n = (long) Math.min(tokens, capacity) * width;
-        if (n > 0) gpu.launch("ring_append", blocks(n), 1, 1, THREADS, 0, keyRing, valueRing, k, v, ldkv, width, capacity, position, tokens);
+        if (n > 0) gpu.launch("ring_append", blocks(n), 1, 1, THREADS, 0, keyRing, valueRing, k, v, ldkv, width, capacity, position, tokens, positionAt);
     }
 
     /**
@@ -425,11 +431,11 @@ public final class CudaKernels {
      * into a (scratch or the trace's) and b (may be 0), the input term into y, then the recurrence turns y into h.
      */
     public void rgLru(long y, long x, int ldx, long inputGate, long inputGateBias, long recurrentGate, long recurrentGateBias,
-                      long softplusLambda, long state, long a, long b, int tokens, int channels, int blockWidth, int position) {
+                      long softplusLambda, long state, long a, long b, int tokens, int channels, int blockWidth, int position, long positionAt) {
         if (tokens > 65535) throw new IllegalArgumentException(tokens + " tokens in one RG-LRU launch; the grid takes at most 65,535");
         gpu.launch("griffin_rg_lru_gates", (channels + 127) / 128, tokens, 1, 128, 0, a, b, y, x, ldx, inputGate, inputGateBias,
-                recurrentGate, recurrentGateBias, softplusLambda, channels, blockWidth, position);
-        gpu.launch("griffin_rg_lru_scan", (channels + 127) / 128, 1, 1, 128, 0, y, a, state, tokens, channels, position);
+                recurrentGate, recurrentGateBias, softplusLambda, channels, blockWidth, position, positionAt);
+        gpu.launch("griffin_rg_lru_scan", (channels + 127) / 128, 1, 1, 128, 0, y, a, state, tokens, channels, position, positionAt);
     }
 
     /** x = cap·tanh(x / cap) for n values. */
@@ -440,9 +446,10 @@ public final class CudaKernels {
     // ---- GPT-NeoX (attention.cu) ----
 
     /** cache [heads, capacity, dh] rows first … first + rows − 1 of every head from x (rows ldx apart, head g at g·headStride). */
-    public void storeHeads(long cache, int capacity, int firstPosition, long x, int ldx, int headStride, int rows, int heads, int headSize) {
+    public void storeHeads(long cache, int capacity, int firstPosition, long x, int ldx, int headStride, int rows, int heads, int headSize,
+                           long positionAt) {
         gpu.launch("store_heads", blocks((long) rows * heads * headSize), 1, 1, THREADS, 0, cache, capacity, firstPosition, x, (long) ldx,
-                headStride, rows, heads, headSize);
+                headStride, rows, heads, headSize, positionAt);
     }
 
     /**
@@ -450,11 +457,12 @@ public final class CudaKernels {
      * (query, head)); {@code scores} [heads, L, first + L] receives the probabilities.
      */
     public void causalAttention(long context, int ldContext, long q, int ldq, int qHeadStride, long keys, long values, int capacity,
-                                int tokens, int heads, int kvHeads, int headSize, float scale, int firstPosition, int window, long scores) {
+                                int tokens, int heads, int kvHeads, int headSize, float scale, int firstPosition, int window, long scores,
+                                long positionAt) {
         if (heads > 65535) throw new IllegalArgumentException(heads + " heads in one attention launch; the grid takes at most 65,535");
         int block = 128, shared = 4 * (headSize + block + 32);
         gpu.launch("causal_attention", tokens, heads, 1, block, shared, context, (long) ldContext, q, (long) ldq, qHeadStride, keys, values,
-                capacity, tokens, heads, kvHeads, headSize, scale, firstPosition, window, scores);
+                capacity, tokens, heads, kvHeads, headSize, scale, firstPosition, window, scores, positionAt);
     }
 
     /** Token rows [B·(M+1), D]: patch embeddings + bias with the cls token at clsPosition, plus position embeddings. */

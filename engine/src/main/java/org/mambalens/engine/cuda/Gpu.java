@@ -27,7 +27,7 @@ public final class Gpu implements AutoCloseable {
     final CudaDriver cu;
     final Cublas blas;
     private final int device, architecture;
-    private final boolean overlap;                      // programmatic dependent launches (launchOverlapped)
+    private final boolean overlap;                      // programmatic dependent launches (see launch)
     private final String name;
     private final MemorySegment context, stream, blasHandle;
     private final List<Module> modules;
@@ -195,26 +195,18 @@ public final class Gpu implements AutoCloseable {
     /**
      * Launches a kernel, found by name in the modules, on the stream. {@code args} follow the kernel's C signature:
      * a Java {@code long} for a pointer or a 64-bit integer, {@code int} for int, {@code float} for float.
+     * On sm_90 and later the launch is a programmatic dependent one: the kernel may start while the kernel before it on
+     * the stream finishes, and reads what that one wrote only after {@code wait_for_inputs()} (prelude.cuh), which every
+     * kernel calls; its launch, and a GEMV's weight loads, overlap the other's tail (a decode step is a chain of short
+     * kernels). Elsewhere, or with -Dmambalens.cuda.overlap=false, a plain launch.
      */
     void launch(String kernel, int gridX, int gridY, int gridZ, int block, int sharedBytes, Object... args) {
         try (Arena arena = Arena.ofConfined()) {
-            cu.check("cuLaunchKernel(" + kernel + ")", cu.cuLaunchKernel(function(kernel), gridX, gridY, gridZ, block, 1, 1, sharedBytes,
-                    stream, parameters(arena, kernel, args), MemorySegment.NULL));
-        }
-    }
-
-    /**
-     * Launches a kernel that reads what the kernel before it on the stream writes only after {@code wait_for_inputs()}
-     * (mambalens.cu), as a programmatic dependent launch: on sm_90 and later it may start while that kernel finishes, its
-     * weight loads overlapping the other's tail (a decode step is a chain of such short kernels). Elsewhere, or with
-     * -Dmambalens.cuda.overlap=false, a plain launch.
-     */
-    void launchOverlapped(String kernel, int gridX, int gridY, int gridZ, int block, int sharedBytes, Object... args) {
-        if (!overlap) {
-            launch(kernel, gridX, gridY, gridZ, block, sharedBytes, args);
-            return;
-        }
-        try (Arena arena = Arena.ofConfined()) {
+            if (!overlap) {
+                cu.check("cuLaunchKernel(" + kernel + ")", cu.cuLaunchKernel(function(kernel), gridX, gridY, gridZ, block, 1, 1, sharedBytes,
+                        stream, parameters(arena, kernel, args), MemorySegment.NULL));
+                return;
+            }
             MemorySegment attribute = arena.allocate(LAUNCH_ATTRIBUTE_BYTES, 8);      // CUlaunchAttribute: id, padding, value
             attribute.set(JAVA_INT, 0, CudaDriver.CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION);
             attribute.set(JAVA_INT, 8, 1);

@@ -17,10 +17,14 @@ record KernelSource(String name, String text) {
         return resource("index.txt").lines().map(String::strip).filter(l -> !l.isEmpty() && !l.startsWith("#")).toList();
     }
 
-    /** Every file of the index, read. */
+    /** Every file of the index, read, each after the prelude (prelude.cuh) and a #line that gives it its own line numbers. */
     static List<KernelSource> all() {
-        return index().stream().map(name -> new KernelSource(name, resource(name))).toList();
+        String prelude = resource(PRELUDE);
+        return index().stream().map(name -> new KernelSource(name, prelude + "\n#line 1 \"" + name + "\"\n" + resource(name))).toList();
     }
+
+    /** What every kernel file needs first (programmatic-launch helpers); not a file of its own in the index. */
+    static final String PRELUDE = "prelude.cuh";
 
     private static String resource(String name) {
         try (InputStream in = KernelSource.class.getResourceAsStream(DIRECTORY + name)) {

@@ -35,6 +35,11 @@ public abstract class BackendLanguageModel<S extends BackendLanguageModel.Decode
             return position;
         }
 
+        /** Drops the captured step: what it reads or writes has moved (a cache that grew); the next step captures afresh. */
+        protected void forgetStep() {
+            step.hold(null);
+        }
+
         /** Sets the family's buffers to the start of a sequence, as a fresh state has them. */
         protected abstract void clear(Backend backend);
 
@@ -114,11 +119,10 @@ public abstract class BackendLanguageModel<S extends BackendLanguageModel.Decode
     }
 
     /**
-     * Whether a decode step's launches are the same every time (no position among their arguments), so that a
-     * GPU captures them once and replays them; otherwise a step is a prefill of one token.
+     * Makes ready, before a decode step, what its replayed work cannot do itself ({@link Backend#replayAt}): a cache
+     * that must grow for one more position. Nothing by default.
      */
-    protected boolean stepReplays() {
-        return true;
+    protected void prepareStep(S state) {
     }
 
     /**
@@ -217,11 +221,10 @@ public abstract class BackendLanguageModel<S extends BackendLanguageModel.Decode
         });
     }
 
-    /** One token: replayed on a GPU when {@link #stepReplays}, else a prefill of one. */
+    /** One token, through the state's replay slot at its position ({@link Backend#replayAt}: a GPU replays one captured graph). */
     @Override
     @SuppressWarnings("unchecked")
     public float[] step(int id, State state) {
-        if (!stepReplays()) return prefill(new int[]{id}, state);
         checkIds(new int[]{id});
         S st = (S) state;
         checkPositions(st.position(), 1);
@@ -231,7 +234,8 @@ public abstract class BackendLanguageModel<S extends BackendLanguageModel.Decode
                 Buffer x = f.floats(hiddenSize), out = f.floats(outputs);
                 embed(x, new int[]{id});
                 DecodeState d = st;
-                backend.replay(d.step, () -> blocks(f, x, 1, st, null, out, 0, 1));
+                prepareStep(st);
+                backend.replayAt(d.step, d.position, () -> blocks(f, x, 1, st, null, out, 0, 1));
                 d.position++;
                 return backend.read(out, outputs);
             }

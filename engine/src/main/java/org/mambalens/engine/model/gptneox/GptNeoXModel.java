@@ -57,6 +57,12 @@ public final class GptNeoXModel extends BackendLanguageModel<GptNeoXModel.State>
             values = new Buffer[layers];
         }
 
+        /** The caches now hold {@code capacity} positions, in new buffers: a captured step no longer points at them. */
+        void grew(int capacity) {
+            this.capacity = capacity;
+            forgetStep();
+        }
+
         /** Nothing to clear: positions past the state's are never read. */
         @Override
         protected void clear(Backend backend) {
@@ -123,10 +129,10 @@ public final class GptNeoXModel extends BackendLanguageModel<GptNeoXModel.State>
         return new State(config.layers());
     }
 
-    /** Its kernels take the position, so a GPU launches a step afresh. */
+    /** The caches grow here, outside the replayed step, which captures afresh when they do. */
     @Override
-    protected boolean stepReplays() {
-        return false;
+    protected void prepareStep(State state) {
+        ensureCapacity(state, state.position() + 1);
     }
 
     @Override
@@ -152,7 +158,7 @@ public final class GptNeoXModel extends BackendLanguageModel<GptNeoXModel.State>
             s.keys[i] = keys;
             s.values[i] = values;
         }
-        s.capacity = capacity;
+        s.grew(capacity);
     }
 
     /** Where each layer's attention keeps its keys and values, head-major [H, capacity, dh]. */
@@ -186,29 +192,29 @@ public final class GptNeoXModel extends BackendLanguageModel<GptNeoXModel.State>
         int D = config.hiddenSize(), H = config.heads(), F = config.intermediateSize();
         float eps = config.eps();
         Buffer normed = f.floats((long) L * D), qkv = f.floats((long) L * 3 * D), context = f.floats((long) L * D);
-        Buffer hidden = f.floats((long) L * D), mlp = f.floats((long) L * F);
+        Buffer mlp = f.floats((long) L * F);
         Buffer probs = trace != null && P == 0 ? f.floats((long) H * L * L) : null;     // [H, L, L]
         for (int i = 0; i < layers.length; i++) {
             Layer w = layers[i];
             if (streams != null) streams[i] = backend.read(x, L * D);
             recordHiddenState(trace, i == 0 ? "embeddings" : "layer " + (i - 1), x, L);
             backend.layernorm(normed, D, x, D, w.ln1W(), w.ln1B(), L, D, eps);
-            attention(w, normed, L, P, cache.keys()[i], cache.values()[i], cache.capacity(), qkv, context, probs, hidden);
+            attentionContext(w, normed, L, P, cache.keys()[i], cache.values()[i], cache.capacity(), qkv, context, probs);
             if (probs != null && trace.wants(i)) {
                 float[] a = backend.read(probs, H * L * L);
                 trace.record(i, () -> new AttentionTrace(H, L, a));
             }
+            // The branches are added into the stream by their last product (one launch fewer each on a GPU).
             if (config.parallelResidual()) {                               // x + Attn(LN1(x)) + MLP(LN2(x))
                 backend.layernorm(normed, D, x, D, w.ln2W(), w.ln2B(), L, D, eps);
-                backend.add(x, hidden, (long) L * D);
+                backend.linearAdd(x, D, context, D, L, w.dense(), w.denseB());
             } else {                                                        // x + Attn(LN1(x)), then + MLP(LN2(·))
-                backend.add(x, hidden, (long) L * D);
+                backend.linearAdd(x, D, context, D, L, w.dense(), w.denseB());
                 backend.layernorm(normed, D, x, D, w.ln2W(), w.ln2B(), L, D, eps);
             }
-            mlpPreActivation(w, normed, L, mlp);
-            backend.biasActivation(mlp, null, L, F, Backend.Activation.GELU);
-            backend.linear(hidden, D, mlp, F, L, w.fc2(), w.fc2B());
-            backend.add(x, hidden, (long) L * D);
+            backend.linear(mlp, F, normed, D, L, w.fc1(), null);
+            backend.biasActivation(mlp, w.fc1B(), L, F, Backend.Activation.GELU);
+            backend.linearAdd(x, D, mlp, F, L, w.fc2(), w.fc2B());
         }
         if (streams != null) streams[layers.length] = backend.read(x, L * D);
         backend.layernorm(normed, D, x.at((long) firstRow * D), D, lnW, lnB, rows, D, eps);
@@ -216,13 +222,20 @@ public final class GptNeoXModel extends BackendLanguageModel<GptNeoXModel.State>
         backend.linear(logits, outputs(), normed, D, rows, head, null);
     }
 
-    /**
-     * One attention sub-layer over the layer-normed rows xn [L, D] at positions P …: qkv [L, 3D] (its q and k
-     * rotated in place), the new keys and values appended to the cache, probs [H, L, P + L] (may be null),
-     * context [L, D] = concat_h(A_h V_h) and out [L, D] = dense(context).
-     */
+    /** One attention sub-layer: {@link #attentionContext}, then out [L, D] = dense(context). */
     private void attention(Layer w, Buffer xn, int L, int P, Buffer keys, Buffer values, int capacity, Buffer qkv, Buffer context,
                            Buffer probs, Buffer out) {
+        attentionContext(w, xn, L, P, keys, values, capacity, qkv, context, probs);
+        backend.linear(out, config.hiddenSize(), context, config.hiddenSize(), L, w.dense(), w.denseB());
+    }
+
+    /**
+     * An attention sub-layer up to its dense product, over the layer-normed rows xn [L, D] at positions P …: qkv [L, 3D]
+     * (its q and k rotated in place), the new keys and values appended to the cache, probs [H, L, P + L] (may be null)
+     * and context [L, D] = concat_h(A_h V_h).
+     */
+    private void attentionContext(Layer w, Buffer xn, int L, int P, Buffer keys, Buffer values, int capacity, Buffer qkv, Buffer context,
+                                  Buffer probs) {
         int D = config.hiddenSize(), H = config.heads(), dh = config.headSize(), R = config.rotaryDims();
         backend.linear(qkv, 3 * D, xn, D, L, w.qkv(), w.qkvB());
         backend.rotary(qkv, 3 * D, L, H, 3 * dh, frequencies, R, P);                  // q
@@ -231,7 +244,6 @@ public final class GptNeoXModel extends BackendLanguageModel<GptNeoXModel.State>
         backend.storeHeads(values, capacity, P, qkv.at(2L * dh), 3 * D, 3 * dh, L, H, dh);
         backend.causalAttention(context, D, qkv, 3 * D, 3 * dh, keys, values, capacity, L, H, H, dh, (float) (1 / Math.sqrt(dh)),
                 P, 0, probs);
-        backend.linear(out, D, context, D, L, w.dense(), w.denseB());
     }
 
     /** pre [L, F] = dense_h_to_4h(in) + its bias, before the GELU. */

@@ -212,12 +212,6 @@ public final class GriffinModel extends BackendLanguageModel<GriffinModel.State>
         return new State(backend, config);
     }
 
-    /** Its kernels take the position, so a GPU launches a step afresh. */
-    @Override
-    protected boolean stepReplays() {
-        return false;
-    }
-
     /** The embeddings times the normalizer √D. */
     @Override
     protected void embed(Buffer x, int[] ids) {

@@ -142,7 +142,7 @@ public final class Mamba2Model extends BackendLanguageModel<Mamba2Model.State> {
     /**
      * The blocks over the L embedded tokens in x [L, D] (the residual stream, F32), continuing from and
      * updating {@code state}, then RMSNorm_f and the head for rows [firstRow, firstRow + rows) into
-     * logits [rows, O]. Each block is x = x + Mixer(RMSNorm(x)), the add deferred into the next norm.
+     * logits [rows, O]. Each block is x = x + Mixer(RMSNorm(x)), out_proj adding into the stream.
      * When {@code streams} is given, streams[i] receives the stream entering layer i and streams[layers] the last.
      * Hidden states as transformers' Mamba2Model returns them: each layer's output, then norm_f's.
      */
@@ -150,22 +150,21 @@ public final class Mamba2Model extends BackendLanguageModel<Mamba2Model.State> {
                         Buffer logits, int firstRow, int rows) {
         int D = config.hiddenSize(), E = config.intermediateSize(), W = config.convChannels(), R = config.projectionSize();
         float eps = config.eps();
-        Buffer hidden = f.floats((long) L * D), normed = f.floats((long) L * D);   // mixer output, RMSNorm(x) [L, D]
+        Buffer normed = f.floats((long) L * D);                                    // RMSNorm(x) [L, D]
         Buffer proj = f.floats((long) L * R);                                      // in_proj [L, R]: z = [0, E), x·B·C = [E, E+W), dt = [E+W, R)
         Buffer xbc = f.floats((long) L * W);                                       // silu(conv(x·B·C)) [L, W]
         Buffer y = f.floats((long) L * E), gated = f.floats((long) L * E);         // SSD(x) + D·x, RMSNorm(y ⊙ silu(z)) [L, E]
         for (int i = 0; i < layers.length; i++) {
             Layer w = layers[i];
-            backend.addRmsnorm(normed, D, x, D, i == 0 ? null : hidden, D, w.norm(), L, D, eps);
             if (i > 0) recordHiddenState(trace, "layer " + (i - 1), x, L);
             if (streams != null) streams[i] = backend.read(x, L * D);
-            backend.linear(proj, R, normed, D, L, w.inProj(), w.inProjBias());
+            backend.rmsnormLinear(proj, R, x, w.norm(), eps, normed, L, D, w.inProj(), w.inProjBias());
             mixer(f, i, proj, xbc, y, gated, L, state, trace);
-            backend.linear(hidden, D, gated, E, L, w.outProj(), w.outProjBias());
+            backend.linearAdd(x, D, gated, E, L, w.outProj(), w.outProjBias());
         }
-        backend.addRmsnorm(normed.at((long) firstRow * D), D, x.at((long) firstRow * D), D, hidden.at((long) firstRow * D), D, normF, rows, D, eps);
         if (streams != null) streams[layers.length] = backend.read(x, L * D);
         recordHiddenState(trace, "layer " + (layers.length - 1), x, L);
+        backend.rmsnorm(normed.at((long) firstRow * D), x.at((long) firstRow * D), normF, rows, D, eps);
         recordHiddenState(trace, "norm_f", normed, L);
         backend.linear(logits, outputs(), normed.at((long) firstRow * D), D, rows, head, null);
     }

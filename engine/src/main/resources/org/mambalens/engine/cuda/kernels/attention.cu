@@ -35,8 +35,12 @@ static __device__ __forceinline__ float attn_block_reduce(float v, bool max, flo
 }
 
 // cache[g, first + r, :] = x[r, g·headStride … + dh) into a head-major cache [heads, capacity, dh]. One thread per value.
+// Here and in causal_attention, firstAt (may be null) holds `first` instead, in device memory: a replayed decode step's
+// graph reads the step's own position.
 extern "C" __global__ void store_heads(float* cache, int capacity, int first, const float* x, attn_i64 ldx, int headStride,
-                                       int rows, int heads, int dh) {
+                                       int rows, int heads, int dh, const int* firstAt) {
+    AFTER_INPUTS();
+    if (firstAt) first = *firstAt;
     attn_i64 i = (attn_i64) blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= (attn_i64) rows * heads * dh) return;
     int j = (int) (i % dh);
@@ -51,7 +55,9 @@ extern "C" __global__ void store_heads(float* cache, int capacity, int first, co
 // T = first + L, 0 outside the visible range [lo, p] (the caller's probs, or scratch).
 extern "C" __global__ void causal_attention(float* context, attn_i64 ldContext, const float* q, attn_i64 ldq, int qHeadStride,
                                             const float* keys, const float* values, int capacity, int L, int heads, int kvHeads,
-                                            int dh, float scale, int first, int window, float* scores) {
+                                            int dh, float scale, int first, int window, float* scores, const int* firstAt) {
+    AFTER_INPUTS();
+    if (firstAt) first = *firstAt;
     extern __shared__ float attn_shared[];
     float* qs = attn_shared;                       // [dh]
     float* partial = attn_shared + dh;             // [blockDim.x]: the context's partial sums
@@ -69,6 +75,7 @@ extern "C" __global__ void causal_attention(float* context, attn_i64 ldContext, 
     for (int s = lo + threadIdx.x; s <= p; s += blockDim.x) {
         const float* ks = k + (attn_i64) s * dh;
         float acc = 0.f;
+#pragma unroll 8                                   // several keys' loads in flight: the sums keep their order
         for (int j = 0; j < dh; j++) acc += qs[j] * ks[j];
         acc *= scale;
         row[s] = acc;
@@ -90,6 +97,7 @@ extern "C" __global__ void causal_attention(float* context, attn_i64 ldContext, 
         int groups = blockDim.x / dh, j = threadIdx.x % dh, group = threadIdx.x / dh;
         float acc = 0.f;
         if (group < groups) {
+#pragma unroll 8
             for (int s = lo + group; s <= p; s += groups) acc += row[s] * v[(attn_i64) s * dh + j];
         }
         partial[threadIdx.x] = acc;
@@ -102,6 +110,7 @@ extern "C" __global__ void causal_attention(float* context, attn_i64 ldContext, 
     } else {
         for (int j = threadIdx.x; j < dh; j += blockDim.x) {
             float acc = 0.f;
+#pragma unroll 8
             for (int s = lo; s <= p; s++) acc += row[s] * v[(attn_i64) s * dh + j];
             out[j] = acc;
         }

@@ -35,9 +35,12 @@ static __device__ __forceinline__ float griffin_sigmoid(float x) {
 
 // Rotary position embedding (rotate_half) in place: row r of x (ldx apart) holds `heads` heads, head h from
 // column h·headStride; in each, the pairs (j, j + half) for j < half turn by the angle (first + r)·f_j.
-// One thread per (row, head, j): grid ⌈rows·heads·half / block⌉.
+// One thread per (row, head, j): grid ⌈rows·heads·half / block⌉. Here and in the kernels below that take a position,
+// positionAt (may be null) holds it instead, in device memory: a replayed decode step's graph reads the step's own.
 extern "C" __global__ void rotary_rows(float* x, int ldx, int rows, int heads, int headStride, const float* f, int half,
-                                       int first) {
+                                       int first, const int* positionAt) {
+    AFTER_INPUTS();
+    if (positionAt) first = *positionAt;
     long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= (long long) rows * heads * half) return;
     int j = (int) (i % half), head = (int) ((i / half) % heads), r = (int) (i / ((long long) half * heads));
@@ -58,7 +61,9 @@ extern "C" __global__ void rotary_rows(float* x, int ldx, int rows, int heads, i
 extern "C" __global__ void sliding_window_attention(float* context, int ldc, const float* q, int ldq, const float* k,
                                                     const float* v, int ldkv, const float* keyRing, const float* valueRing,
                                                     int capacity, int P, int T, int H, int KV, int dh, int window, float scale,
-                                                    float* scores, int nmax, float* probs) {
+                                                    float* scores, int nmax, float* probs, const int* positionAt) {
+    AFTER_INPUTS();
+    if (positionAt) P = *positionAt;
     int t = blockIdx.x, h = blockIdx.y, g = h / (H / KV), p = P + t;
     int first = p - window + 1 > 0 ? p - window + 1 : 0, n = p - first + 1;
     const float* qr = q + (long long) t * ldq + (long long) h * dh;
@@ -70,6 +75,7 @@ extern "C" __global__ void sliding_window_attention(float* context, int ldc, con
         const float* kr = key >= P ? k + (long long) (key - P) * ldkv + (long long) g * dh
                                    : keyRing + (long long) (key % capacity) * ringRow + (long long) g * dh;
         float dot = 0.f;
+#pragma unroll 8                                       // several loads in flight: the sums keep their order
         for (int d = 0; d < dh; d++) dot = fmaf(qr[d], kr[d], dot);
         float score = __fmul_rn(dot, scale);
         sc[s] = score;
@@ -85,6 +91,7 @@ extern "C" __global__ void sliding_window_attention(float* context, int ldc, con
     sum = griffin_block_reduce(sum, false);            // its barriers also make every sc[] write visible
     for (int d = threadIdx.x; d < dh; d += blockDim.x) {
         float acc = 0.f;
+#pragma unroll 8
         for (int s = 0; s < n; s++) {
             int key = first + s;
             const float* vr = key >= P ? v + (long long) (key - P) * ldkv + (long long) g * dh
@@ -103,7 +110,9 @@ extern "C" __global__ void sliding_window_attention(float* context, int ldc, con
 // Writes the keys k and values v [T, width] (rows ldkv apart) of positions [P, P + T) into rows
 // (P + t) mod capacity of the rings, the last min(T, capacity) of them. One thread per value written.
 extern "C" __global__ void ring_append(float* keyRing, float* valueRing, const float* k, const float* v, int ldkv, int width,
-                                       int capacity, int P, int T) {
+                                       int capacity, int P, int T, const int* positionAt) {
+    AFTER_INPUTS();
+    if (positionAt) P = *positionAt;
     int m = T < capacity ? T : capacity;
     long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= (long long) m * width) return;
@@ -121,7 +130,9 @@ extern "C" __global__ void ring_append(float* keyRing, float* valueRing, const f
 extern "C" __global__ void griffin_rg_lru_gates(float* a, float* b, float* u, const float* x, int ldx, const float* inputGate,
                                                 const float* inputGateBias, const float* recurrentGate,
                                                 const float* recurrentGateBias, const float* softplusLambda, int W, int bw,
-                                                int position) {
+                                                int position, const int* positionAt) {
+    AFTER_INPUTS();
+    if (positionAt) position = *positionAt;
     int c = blockIdx.x * blockDim.x + threadIdx.x, t = blockIdx.y;
     if (c >= W) return;
     int c0 = c / bw * bw, o = c - c0;
@@ -144,7 +155,9 @@ extern "C" __global__ void griffin_rg_lru_gates(float* a, float* b, float* u, co
 
 // The RG-LRU's recurrence over T tokens: h_t = a_t·h_{t−1} + u_t (position 0 resets: h = u), y holding
 // u on entry and h on return, [T, W] packed; state [W] (null: zeros, not kept). One thread per channel.
-extern "C" __global__ void griffin_rg_lru_scan(float* y, const float* a, float* state, int T, int W, int position) {
+extern "C" __global__ void griffin_rg_lru_scan(float* y, const float* a, float* state, int T, int W, int position, const int* positionAt) {
+    AFTER_INPUTS();
+    if (positionAt) position = *positionAt;
     int c = blockIdx.x * blockDim.x + threadIdx.x;
     if (c >= W) return;
     float h = state ? state[c] : 0.f;
@@ -158,6 +171,7 @@ extern "C" __global__ void griffin_rg_lru_scan(float* y, const float* a, float* 
 
 // x = cap·tanh(x / cap) over n values: a logit soft cap.
 extern "C" __global__ void soft_cap(float* x, float cap, long long n) {
+    AFTER_INPUTS();
     long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) x[i] = __fmul_rn((float) tanh((double) __fdiv_rn(x[i], cap)), cap);
 }

@@ -49,6 +49,7 @@ __device__ __forceinline__ float softplus(float x) { return x > 20.f ? x : log1p
 
 // out[r, :] = table[ids[r], :]. Grid (rows), block any.
 KERNEL void gather_rows(float* out, const float* table, const int* ids, int D) {
+    AFTER_INPUTS();
     const float* src = table + (i64) ids[blockIdx.x] * D;
     for (int i = threadIdx.x; i < D; i += blockDim.x) out[(i64) blockIdx.x * D + i] = src[i];
 }
@@ -66,6 +67,7 @@ __device__ float rms_inverse(const float* x, int D, float eps) {
 // each buffer, so the cls rows of a batch can be normalised alone. Block: 256 threads (see rms_inverse).
 KERNEL void add_rmsnorm(float* out, i64 outStride, float* residual, i64 residualStride, const float* hidden,
                         i64 hiddenStride, const float* weight, int D, float eps) {
+    AFTER_INPUTS();
     float* x = residual + blockIdx.x * residualStride;
     float* o = out + blockIdx.x * outStride;
     if (hidden) {                          // each thread adds the values it reads back in rms_inverse
@@ -79,6 +81,7 @@ KERNEL void add_rmsnorm(float* out, i64 outStride, float* residual, i64 residual
 // out_r = (x_r − mean) / sqrt(var + eps) ⊙ w + b, rows `stride` floats apart. Grid (rows).
 KERNEL void layernorm(float* out, i64 outStride, const float* x, i64 xStride, const float* w, const float* b,
                       int D, float eps) {
+    AFTER_INPUTS();
     const float* xr = x + blockIdx.x * xStride;
     float* o = out + blockIdx.x * outStride;
     float sum = 0.f;
@@ -92,6 +95,7 @@ KERNEL void layernorm(float* out, i64 outStride, const float* x, i64 xStride, co
 
 // x[r, c] += y[r, c] + bias[c] (bias may be null) over rows·cols elements.
 KERNEL void add_bias_residual(float* x, const float* y, const float* bias, i64 rows, int cols) {
+    AFTER_INPUTS();
     i64 i = (i64) blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= rows * cols) return;
     x[i] += y[i] + (bias ? bias[i % cols] : 0.f);
@@ -100,6 +104,7 @@ KERNEL void add_bias_residual(float* x, const float* y, const float* bias, i64 r
 // x[r, c] = act(x[r, c] + bias[c]), act as Backend.Activation's order: 0 identity, 1 exact (erf) GELU,
 // 2 tanh-approximated GELU, 3 SiLU, 4 sigmoid, 5 relu², 6 softplus (linear above 20, as PyTorch).
 KERNEL void bias_activation(float* x, const float* bias, i64 rows, int cols, int act) {
+    AFTER_INPUTS();
     i64 i = (i64) blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= rows * cols) return;
     float v = x[i] + (bias ? bias[i % cols] : 0.f);
@@ -117,12 +122,14 @@ KERNEL void bias_activation(float* x, const float* bias, i64 rows, int cols, int
 
 // x[i] *= y[i] (y given) or x[i] *= factor, for i < n.
 KERNEL void multiply(float* x, const float* y, float factor, i64 n) {
+    AFTER_INPUTS();
     i64 i = (i64) blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) x[i] *= y ? y[i] : factor;
 }
 
 // dst[i] = src[i] (src given) or value, for i < n: copies and fills as launches, so graphs can hold them.
 KERNEL void copy_fill(float* dst, const float* src, float value, i64 n) {
+    AFTER_INPUTS();
     i64 i = (i64) blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) dst[i] = src ? src[i] : value;
 }
@@ -142,6 +149,7 @@ __device__ __forceinline__ float from_bf16(unsigned int half) {
 // The BF16 operand of a GEMM (cublasGemmEx with BF16 inputs, F32 accumulation): in [rows, cols] (rows ld_in
 // floats apart) rounded to bfloat16 into packed out [rows, cols].
 KERNEL void to_bf16_rows(unsigned short* out, const float* in, i64 ld_in, i64 rows, int cols) {
+    AFTER_INPUTS();
     i64 i = (i64) blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= rows * cols) return;
     out[i] = to_bf16(in[i / cols * ld_in + i % cols]);
@@ -155,6 +163,7 @@ KERNEL void to_bf16_rows(unsigned short* out, const float* in, i64 ld_in, i64 ro
 // u = silu(s), or s when act = 0; sOut (may be null) receives s for the trace. Grid (⌈E/block⌉, T, B).
 KERNEL void causal_conv(float* u, float* sOut, const float* x, int ldx, const float* taps, const float* bias,
                         const float* window, int T, int E, int K, int reverse, int act) {
+    AFTER_INPUTS();
     int e = blockIdx.x * blockDim.x + threadIdx.x;
     if (e >= E) return;
     int t = blockIdx.y;
@@ -207,6 +216,7 @@ __device__ void scan(float* __restrict__ y, int ldy, const float* __restrict__ u
                      const float* __restrict__ A, const float* __restrict__ Dskip, float* __restrict__ state,
                      float* __restrict__ deltaOut, float* __restrict__ window, const float* __restrict__ x, int ldx, int K,
                      int T, int E, int N, int reverse, int accumulate, int chunk) {
+    AFTER_INPUTS();
     extern __shared__ float staged[];                  // [SCAN_CHUNK][2N]: B_t then C_t
     int e = blockIdx.x * blockDim.x + threadIdx.x;
     bool active = e < E;
@@ -274,6 +284,7 @@ __device__ void scan(float* __restrict__ y, int ldy, const float* __restrict__ u
 
 // The conv's decode state moved on over T inputs without a scan (see roll_window), one thread per channel.
 KERNEL void roll_conv_window(float* window, const float* x, int ldx, int K, int T, int E) {
+    AFTER_INPUTS();
     int e = blockIdx.x * blockDim.x + threadIdx.x;
     if (e < E) roll_window(window, x, ldx, K, T, E, e);
 }
@@ -301,6 +312,7 @@ template <int MAXN>
 __device__ void chunk_ends(float* __restrict__ hEnd, float* __restrict__ sumDelta, const float* __restrict__ u, int ldu,
                            const float* __restrict__ dt, int lddt, const float* __restrict__ dtBias, const float* __restrict__ bc,
                            int ldbc, const float* __restrict__ A, int T, int E, int N, int chunk) {
+    AFTER_INPUTS();
     extern __shared__ float stagedB[];                 // [SCAN_CHUNK][N]
     int e = blockIdx.x * blockDim.x + threadIdx.x;
     bool active = e < E;
@@ -351,6 +363,7 @@ CHUNK_ENDS_KERNEL(scan_chunk_ends_n64, 64)
 // over the T inputs x (row stride ldx), as the one-pass scan does.
 KERNEL void scan_chunk_carry(float* hStart, const float* hEnd, const float* sumDelta, const float* A, float* state,
                              float* window, const float* x, int ldx, int K, int T, int chunks, int E, int N) {
+    AFTER_INPUTS();
     i64 i = (i64) blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= (i64) E * N) return;
     int e = (int) (i / N);
@@ -366,6 +379,7 @@ KERNEL void scan_chunk_carry(float* hStart, const float* hEnd, const float* sumD
 // Splits fused qkv [B·T, 3D] (+ bias [3D], may be null) into q, k, v [B, H, T, dh], q scaled.
 KERNEL void qkv_to_heads(float* q, float* k, float* v, const float* qkv, const float* bias, int B, int T, int H,
                          int dh, float scale) {
+    AFTER_INPUTS();
     int D = H * dh;
     i64 i = (i64) blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= (i64) B * T * 3 * D) return;
@@ -382,6 +396,7 @@ KERNEL void qkv_to_heads(float* q, float* k, float* v, const float* qkv, const f
 
 // context [B, H, T, dh] → rows [B·T, D] with the heads side by side.
 KERNEL void heads_to_rows(float* out, const float* context, int B, int T, int H, int dh) {
+    AFTER_INPUTS();
     int D = H * dh;
     i64 i = (i64) blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= (i64) B * T * D) return;
@@ -393,6 +408,7 @@ KERNEL void heads_to_rows(float* out, const float* context, int B, int T, int H,
 
 // In place, each of gridDim.x rows of `cols` floats: x = softmax(x).
 KERNEL void softmax_rows(float* x, int cols) {
+    AFTER_INPUTS();
     float* r = x + (i64) blockIdx.x * cols;
     float m = -INFINITY_F;
     for (int i = threadIdx.x; i < cols; i += blockDim.x) m = fmaxf(m, r[i]);
@@ -405,6 +421,7 @@ KERNEL void softmax_rows(float* x, int cols) {
 
 // Pixels [B, C, S, S] → patches [B·G·G, C·P·P] flattened in the conv weight's (c, i, j) order.
 KERNEL void im2col(float* out, const float* pixels, int B, int C, int S, int P, int stride, int G) {
+    AFTER_INPUTS();
     int patchLen = C * P * P;
     i64 i = (i64) blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= (i64) B * G * G * patchLen) return;
@@ -419,6 +436,7 @@ KERNEL void im2col(float* out, const float* pixels, int B, int C, int S, int P, 
 // clsPosition, then position embeddings [T, D] added. T = M + 1.
 KERNEL void assemble_tokens(float* x, const float* patches, const float* patchBias, const float* cls,
                             const float* position, int B, int M, int D, int clsPosition) {
+    AFTER_INPUTS();
     int T = M + 1;
     i64 i = (i64) blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= (i64) B * T * D) return;
@@ -452,6 +470,7 @@ __device__ void attention_summary(float* __restrict__ sum, float* __restrict__ p
                                      const float* __restrict__ C, const float* __restrict__ A,
                                      const float* __restrict__ deltaTb, const double* __restrict__ sumTb, const float* __restrict__ Bb,
                                      const float* __restrict__ Cb, const float* __restrict__ Ab, int T, int E, int N) {
+    AFTER_INPUTS();
     int i = blockIdx.y, j = blockIdx.x * blockDim.x + threadIdx.x;
     bool inside = j < T;
     bool forward = inside && j <= i, backward = inside && deltaTb && j >= i;
@@ -502,21 +521,6 @@ SUMMARY_KERNEL(hidden_attention_summary_n64, 64)
 // in_proj's GEMV, the conv into x_proj, dt_proj into the scan and the residual add into out_proj, four
 // launches a layer instead of seven. Each row's arithmetic is the same whatever the number of rows, so a
 // batch of sequences gives every sequence the bits it gets decoded alone.
-
-// Programmatic dependent launch (sm_90 and later): a kernel launched by Gpu.launchOverlapped may start while the kernel
-// before it finishes, so it loads its weights then; wait_for_inputs() returns once that kernel's writes are visible,
-// and let_dependents_start() lets the next kernel start early in turn. Elsewhere, or launched plainly, both do nothing.
-__device__ __forceinline__ void wait_for_inputs() {
-#if __CUDA_ARCH__ >= 900
-    asm volatile("griddepcontrol.wait;" ::: "memory");
-#endif
-}
-
-__device__ __forceinline__ void let_dependents_start() {
-#if __CUDA_ARCH__ >= 900
-    asm volatile("griddepcontrol.launch_dependents;" :::);
-#endif
-}
 
 #define GEMV_WARPS 8          // warps in a GEMV block of 256 threads
 #define GEMV_OUTPUTS 2        // output features per warp
@@ -912,6 +916,7 @@ __device__ __forceinline__ TopTwo top_two_add(TopTwo t, float v, int i) {
 // index first among equals; −1 for a row of one value), or −1, −1 when the row holds a NaN or an infinity. Grid (rows),
 // block 1024 (a power of 2).
 KERNEL void top_two_rows(int* out, const float* x, int cols) {
+    AFTER_INPUTS();
     __shared__ TopTwo best[1024];
     __shared__ int nonFinite;
     if (threadIdx.x == 0) nonFinite = 0;

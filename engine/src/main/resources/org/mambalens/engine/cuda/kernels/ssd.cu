@@ -27,6 +27,7 @@ extern "C" __global__ void ssd_scan(float* y, int ldy, const float* x, int ldx, 
                                     const float* dt, int lddt, const float* dtBias, float dtMin, float dtMax,
                                     const float* A, const float* D, float* state, float* deltaOut,
                                     int T, int H, int P, int G, int N) {
+    AFTER_INPUTS();
     int lane = threadIdx.x & 31;
     long long channel = (long long) blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
     if (channel >= (long long) H * P) return;                 // the whole warp leaves together
@@ -69,6 +70,7 @@ extern "C" __global__ void ssd_scan(float* y, int ldy, const float* x, int ldx, 
 // buffer's rows its own stride apart. Block: a multiple of 32 threads, at most 1024.
 extern "C" __global__ void gated_rmsnorm(float* out, long long ldOut, const float* y, long long ldy, const float* z,
                                          long long ldz, const float* w, int dim, float eps) {
+    AFTER_INPUTS();
     __shared__ float partial[32];
     const float* yr = y + blockIdx.x * ldy;
     const float* zr = z + blockIdx.x * ldz;

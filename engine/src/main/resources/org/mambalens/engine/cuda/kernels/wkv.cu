@@ -7,6 +7,7 @@ typedef long long i64;
 // out[t, j] = x[t, j]·mix[j] + x[t−1, j]·(1 − mix[j]) for T rows of D (x's rows ldx apart, out packed),
 // with x[−1] = shift[j] (only read). One thread per element.
 extern "C" __global__ void token_shift(float* out, const float* x, int ldx, const float* mix, const float* shift, int T, int D) {
+    AFTER_INPUTS();
     i64 i = (i64) blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= (i64) T * D) return;
     int t = (int) (i / D), j = (int) (i % D);
@@ -19,6 +20,7 @@ extern "C" __global__ void token_shift(float* out, const float* x, int ldx, cons
 // One thread per channel, sequential over the tokens; the same steps as the CPU's Wkv.recurrence.
 extern "C" __global__ void wkv_forward(float* out, const float* gate, const float* k, const float* v, const float* decay,
                                        const float* bonus, float* state, int T, int A) {
+    AFTER_INPUTS();
     int a = blockIdx.x * blockDim.x + threadIdx.x;
     if (a >= A) return;
     float num = state[a], den = state[A + a], max = state[2 * A + a];
