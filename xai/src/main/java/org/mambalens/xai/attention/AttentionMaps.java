@@ -15,6 +15,7 @@ import org.mambalens.engine.trace.SsdTrace;
 import org.mambalens.engine.trace.TraceRecorder;
 
 import java.io.PrintStream;
+import java.lang.ref.SoftReference;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Objects;
@@ -219,20 +220,16 @@ public final class AttentionMaps {
     public AttentionSummary summary() {
         if (forward == null) throw new IllegalArgumentException("a layer summary combines the directions: ask for FORWARD (one-way models) or BOTH");
         checkMemory();
-        AttentionSummary.CausalAccumulator total = new AttentionSummary.CausalAccumulator(length, backward != null);
         // Channels are summed in chunks of a fixed size into [T, T] arrays of their own, and the chunks merged in
         // channel order whichever thread made each: the same bits for any thread count. A wave of one chunk per
         // thread at a time bounds the memory as one range per thread did; the chunks' arrays are emptied for the
-        // next wave rather than made anew (at 1,024 tokens allocating them kept the collector busy).
+        // next wave, and the layer's for the next layer, rather than made anew (Slots).
         int chunks = (channels + SUMMARY_CHUNK - 1) / SUMMARY_CHUNK;
         HiddenAttention hiddenForward = unified ? null : HiddenAttention.of(forward);
         HiddenAttention hiddenBackward = unified || backward == null ? null : HiddenAttention.of(backward);
-        AttentionSummary.CausalAccumulator[] partial = new AttentionSummary.CausalAccumulator[Math.min(Parallel.THREADS, chunks)];
-        TiledReduction[] reductions = new TiledReduction[partial.length];   // a slot's scratch, reused by its chunk of every wave
-        for (int k = 0; k < partial.length; k++) {
-            partial[k] = new AttentionSummary.CausalAccumulator(length, backward != null);
-            if (!unified) reductions[k] = new TiledReduction(partial[k]);
-        }
+        Slots slots = Slots.take(this, Math.min(Parallel.THREADS, chunks));
+        AttentionSummary.CausalAccumulator total = slots.total, partial[] = slots.partial;
+        TiledReduction[] reductions = slots.reductions;
         for (int wave = 0; wave < chunks; wave += Parallel.THREADS) {
             int first = wave, count = Math.min(Parallel.THREADS, chunks - wave);
             Parallel.forRange(count, 1, (k0, k1) -> {
@@ -244,7 +241,54 @@ public final class AttentionMaps {
             });
             total.absorb(partial, count);
         }
-        return total.summary(channels);
+        AttentionSummary summary = total.takeSummary(channels);
+        Slots.keep(slots);                                   // every sum back to zeros: absorbed, or taken
+        return summary;
+    }
+
+    /**
+     * The sums of {@link #summary}: the layer's total, and per thread slot its partial sums and the tiled reduction
+     * (workspace and factors) that its chunk of every wave reuses. A layer leaves the sums empty, and the calling thread
+     * keeps them for its next layer of the same shape: made anew for each layer they were ~3 MB of zeros (ViM-tiny)
+     * written by the calling thread alone while the other threads waited, 5 % of the explanation. Held softly, so the
+     * collector may take them back when memory is short.
+     */
+    private static final class Slots {
+        private static final ThreadLocal<SoftReference<Slots>> KEPT = new ThreadLocal<>();
+        final int length, states, count;
+        final boolean bidirectional, unified;
+        final AttentionSummary.CausalAccumulator total;
+        final AttentionSummary.CausalAccumulator[] partial;
+        final TiledReduction[] reductions;   // null for the unified attention, which sums whole matrices
+
+        private Slots(AttentionMaps maps, int count) {
+            length = maps.length;
+            states = maps.forward.stateSize();
+            bidirectional = maps.backward != null;
+            unified = maps.unified;
+            this.count = count;
+            total = new AttentionSummary.CausalAccumulator(length, bidirectional);
+            partial = new AttentionSummary.CausalAccumulator[count];
+            reductions = unified ? null : new TiledReduction[count];
+            for (int k = 0; k < count; k++) {
+                partial[k] = new AttentionSummary.CausalAccumulator(length, bidirectional);
+                if (!unified) reductions[k] = new TiledReduction(partial[k], maps.forward);
+            }
+        }
+
+        /** The slots this thread kept, if they fit this layer (taken out, so a failed call never hands back dirty sums), or new ones. */
+        static Slots take(AttentionMaps maps, int count) {
+            SoftReference<Slots> kept = KEPT.get();
+            Slots slots = kept == null ? null : kept.get();
+            KEPT.remove();
+            boolean fits = slots != null && slots.length == maps.length && slots.states == maps.forward.stateSize()
+                    && slots.bidirectional == (maps.backward != null) && slots.unified == maps.unified && slots.count == count;
+            return fits ? slots : new Slots(maps, count);
+        }
+
+        static void keep(Slots slots) {
+            KEPT.set(new SoftReference<>(slots));
+        }
     }
 
     /** Channels summed per chunk of {@link #summary}: a multiple of the tiled reduction's group. */
@@ -266,18 +310,25 @@ public final class AttentionMaps {
      * whose stretch stays in L1 while the group's channels pass through it (at long sequences the sums, not
      * the arithmetic, were the bound).
      */
-    private final class TiledReduction {
+    private static final class TiledReduction {
         static final int GROUP = 8;
         final AttentionSummary.CausalAccumulator acc;
+        final int length;
         final float[] extremes = new float[2];
-        // Scratch for the channels this reduction sums, whichever chunk: prepare rewrites a channel's factors whole.
-        final HiddenAttention.Workspace ws = new HiddenAttention.Workspace(forward);
+        // Scratch for the channels this reduction sums, whichever chunk or layer of the shape: prepare rewrites a
+        // channel's factors whole.
+        final HiddenAttention.Workspace ws;
         final HiddenAttention.Factors[] factors = new HiddenAttention.Factors[GROUP];
-        final float[][] diagF = new float[GROUP][length], diagB = new float[GROUP][length];
+        final float[][] diagF, diagB;
 
-        TiledReduction(AttentionSummary.CausalAccumulator acc) {
+        /** For the layers shaped as {@code shape} (tokens and states). */
+        TiledReduction(AttentionSummary.CausalAccumulator acc, MixerTrace shape) {
             this.acc = acc;
-            for (int k = 0; k < GROUP; k++) factors[k] = new HiddenAttention.Factors(forward);
+            length = shape.length();
+            ws = new HiddenAttention.Workspace(shape);
+            for (int k = 0; k < GROUP; k++) factors[k] = new HiddenAttention.Factors(shape);
+            diagF = new float[GROUP][length];
+            diagB = new float[GROUP][length];
         }
 
         void run(int c0, int c1, HiddenAttention fwd, HiddenAttention bwd) {

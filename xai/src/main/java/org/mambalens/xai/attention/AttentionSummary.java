@@ -192,8 +192,12 @@ public record AttentionSummary(int count, int tokens,
             max = zeros ? 0f : Float.NEGATIVE_INFINITY;
         }
 
-        /** The means, rows in parallel (each element on its own: the same bits for any thread count). */
-        AttentionSummary summary(int count) {
+        /**
+         * The means, rows in parallel (each element on its own: the same bits for any thread count), leaving the sums
+         * empty for the next layer: row i's task is the only one to read row i of the forward sums, row T − 1 − i of the
+         * backward ones and the diagonal's i, so it empties them as it goes.
+         */
+        AttentionSummary takeSummary(int count) {
             int T = tokens;
             float[] mean = new float[T * T], pos = new float[T * T];
             Parallel.forRange(T, Parallel.rowGrain(T), (i0, i1) -> {
@@ -205,9 +209,19 @@ public record AttentionSummary(int count, int tokens,
                         mean[k] = (float) (s / count);
                         pos[k] = (float) (p / count);
                     }
+                    Arrays.fill(sumF, i * stride, i * stride + i, 0f);
+                    Arrays.fill(posF, i * stride, i * stride + i, 0f);
+                    if (bidirectional) {
+                        int r = T - 1 - i;
+                        Arrays.fill(sumB, r * stride, r * stride + r, 0f);
+                        Arrays.fill(posB, r * stride, r * stride + r, 0f);
+                    }
+                    diagSum[i] = diagPos[i] = 0f;
                 }
             });
-            return new AttentionSummary(count, T, mean, pos, min, max);
+            AttentionSummary summary = new AttentionSummary(count, T, mean, pos, min, max);
+            clearExtremes();
+            return summary;
         }
     }
 }
