@@ -396,6 +396,12 @@ public final class CudaKernels {
     // ---- Griffin (griffin.cu) ---------------------------------------------------------------------
 
     /**
+     * Threads of an attention block (one query and head): a decode step has one query a head, so its keys and the context's
+     * sums are spread over many threads (8 groups of 64 for a head of 64).
+     */
+    private static final int ATTENTION_THREADS = 512;
+
+    /**
      * Rotary position embedding in place over `rows` rows (ldx apart) at positions first + r, head h at column h·headStride.
      * Here and in the other methods that take a position, {@code positionAt} (0: none) is a device int that holds it
      * instead, for a decode step captured once and replayed at every position (see CudaBackend.replayAt).
@@ -415,7 +421,7 @@ public final class CudaKernels {
                                        int capacity, int position, int tokens, int heads, int kvHeads, int headSize, int window,
                                        float scale, long scores, int nmax, long probs, long positionAt) {
         if (heads > 65535) throw new IllegalArgumentException(heads + " heads in one attention launch; the grid takes at most 65,535");
-        gpu.launch("sliding_window_attention", tokens, heads, 1, 128, 0, context, ldc, q, ldq, k, v, ldkv, keyRing, valueRing, capacity, position,
+        gpu.launch("sliding_window_attention", tokens, heads, 1, ATTENTION_THREADS, 4 * ATTENTION_THREADS, context, ldc, q, ldq, k, v, ldkv, keyRing, valueRing, capacity, position,
                 tokens, heads, kvHeads, headSize, window, scale, scores, nmax, probs, positionAt);
     }
 
@@ -460,7 +466,7 @@ public final class CudaKernels {
                                 int tokens, int heads, int kvHeads, int headSize, float scale, int firstPosition, int window, long scores,
                                 long positionAt) {
         if (heads > 65535) throw new IllegalArgumentException(heads + " heads in one attention launch; the grid takes at most 65,535");
-        int block = 128, shared = 4 * (headSize + block + 32);
+        int block = ATTENTION_THREADS, shared = 4 * (headSize + block + 32);
         gpu.launch("causal_attention", tokens, heads, 1, block, shared, context, (long) ldContext, q, (long) ldq, qHeadStride, keys, values,
                 capacity, tokens, heads, kvHeads, headSize, scale, firstPosition, window, scores, positionAt);
     }

@@ -57,11 +57,12 @@ extern "C" __global__ void rotary_rows(float* x, int ldx, int rows, int heads, i
 // P + t. A position ≥ P has its key/value in k/v (row p − P, ldkv apart), an earlier one in the ring
 // (row p mod capacity, KV·dh wide). context [T, H·dh] rows ldc apart; scores [T·H, nmax] scratch
 // (nmax ≥ the most positions a query sees); probs (may be null) [H, T, P + T], 0 where not seen.
-// Grid (T, H), block a multiple of 32.
+// Grid (T, H), block a multiple of 32, dynamic shared memory block floats.
 extern "C" __global__ void sliding_window_attention(float* context, int ldc, const float* q, int ldq, const float* k,
                                                     const float* v, int ldkv, const float* keyRing, const float* valueRing,
                                                     int capacity, int P, int T, int H, int KV, int dh, int window, float scale,
                                                     float* scores, int nmax, float* probs, const int* positionAt) {
+    extern __shared__ float contextPartial[];          // [blockDim.x]
     AFTER_INPUTS();
     if (positionAt) P = *positionAt;
     int t = blockIdx.x, h = blockIdx.y, g = h / (H / KV), p = P + t;
@@ -89,16 +90,30 @@ extern "C" __global__ void sliding_window_attention(float* context, int ldc, con
         sum += e;
     }
     sum = griffin_block_reduce(sum, false);            // its barriers also make every sc[] write visible
-    for (int d = threadIdx.x; d < dh; d += blockDim.x) {
+    // The context: groups of dh threads take every groups-th key (a decode step's one query uses the whole block), their
+    // partial sums added in group order; dimension d of group q sums its keys in order.
+    float* out = context + (long long) t * ldc + (long long) h * dh;
+    int groups = blockDim.x / dh;
+    for (int d0 = 0; d0 < dh; d0 += blockDim.x) {      // one pass when dh ≤ blockDim.x
+        int d = d0 + threadIdx.x % min(dh, (int) blockDim.x), group = groups > 0 ? threadIdx.x / dh : 0, stride = max(groups, 1);
         float acc = 0.f;
+        if (group < stride && d < dh) {
 #pragma unroll 8
-        for (int s = 0; s < n; s++) {
-            int key = first + s;
-            const float* vr = key >= P ? v + (long long) (key - P) * ldkv + (long long) g * dh
-                                       : valueRing + (long long) (key % capacity) * ringRow + (long long) g * dh;
-            acc = fmaf(sc[s] / sum, vr[d], acc);
+            for (int s = group; s < n; s += stride) {
+                int key = first + s;
+                const float* vr = key >= P ? v + (long long) (key - P) * ldkv + (long long) g * dh
+                                           : valueRing + (long long) (key % capacity) * ringRow + (long long) g * dh;
+                acc = fmaf(sc[s] / sum, vr[d], acc);
+            }
         }
-        context[(long long) t * ldc + (long long) h * dh + d] = acc;
+        contextPartial[threadIdx.x] = acc;
+        __syncthreads();
+        if (threadIdx.x < min(dh - d0, (int) blockDim.x)) {
+            float total = 0.f;
+            for (int q = 0; q < stride; q++) total += contextPartial[q * min(dh, (int) blockDim.x) + threadIdx.x];
+            out[d0 + threadIdx.x] = total;
+        }
+        __syncthreads();
     }
     if (probs) {
         int span = P + T;
