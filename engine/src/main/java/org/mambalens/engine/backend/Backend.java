@@ -129,6 +129,17 @@ public interface Backend extends AutoCloseable {
         linear(out, ldOut, normed, dim, rows, w, bias);
     }
 
+    /**
+     * out = (LayerNorm(x) ⊙ lnW + lnB) · Wᵀ (+ bias) for `rows` packed rows of x [rows, dim], as {@link #rmsnormLinear} for
+     * RMSNorm: by default {@link #layernorm} into {@code normed} (scratch), then the product; a backend may normalise
+     * inside the product instead (a GPU's decode step), with the same values.
+     */
+    default void layernormLinear(Buffer out, int ldOut, Buffer x, Buffer lnW, Buffer lnB, float eps, Buffer normed, int rows, int dim,
+                                 Matrix w, Buffer bias) {
+        layernorm(normed, dim, x, dim, lnW, lnB, rows, dim, eps);
+        linear(out, ldOut, normed, dim, rows, w, bias);
+    }
+
     /** out[t, :] = table[ids[t], :] for every id: [ids, D] from the table [V, D]. */
     void embed(Buffer out, Matrix table, int[] ids);
 
@@ -190,6 +201,17 @@ public interface Backend extends AutoCloseable {
 
     /** window [K−1, channels] (one sequence's) becomes the last K−1 of its old rows followed by the T new inputs x (rows ldx apart). */
     void rollWindow(Buffer window, Buffer x, int ldx, int tokens, int channels, int kernel);
+
+    /**
+     * One sequence's {@link #causalConv} (forward) from its {@code window}, then {@link #rollWindow} over the same inputs, as a
+     * decoding model keeps its conv state. A GPU does one token's in one launch (each channel's thread reads its window,
+     * then moves it on).
+     */
+    default void causalConvAndRoll(Buffer out, Buffer preActivation, Buffer x, int ldx, Buffer taps, Buffer bias, Buffer window,
+                                   int tokens, int channels, int kernel, boolean silu) {
+        causalConv(out, preActivation, x, ldx, taps, bias, window, 1, tokens, channels, kernel, false, silu);
+        if (kernel > 1) rollWindow(window, x, ldx, tokens, channels, kernel);
+    }
 
     /**
      * Where the selective scan reads and writes (row strides in floats): u, dt (dt_proj's output before

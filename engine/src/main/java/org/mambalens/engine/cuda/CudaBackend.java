@@ -306,6 +306,14 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
+    public void layernormLinear(Buffer out, int ldOut, Buffer x, Buffer lnW, Buffer lnB, float eps, Buffer normed, int rows, int dim,
+                                Matrix w, Buffer bias) {
+        DeviceMatrix m = device(w);
+        if (m.cols() != dim) throw new IllegalArgumentException("a weight of " + m.cols() + " inputs after a norm over " + dim);
+        kernels.layernormLinear(address(out), ldOut, address(x), address(lnW), address(lnB), eps, address(normed), rows, m, address(bias));
+    }
+
+    @Override
     public int[] topTwo(Buffer x, int rows, int cols) {
         Buffer out = openFrame().floats(2L * rows);
         kernels.topTwo(address(out), address(x), rows, cols);
@@ -376,6 +384,17 @@ public final class CudaBackend implements Backend {
                            int batch, int tokens, int channels, int kernel, boolean reverse, boolean silu) {
         kernels.causalConv(address(out), address(preActivation), address(x), ldx, address(taps), address(bias), address(window),
                 batch, tokens, channels, kernel, reverse, silu);
+    }
+
+    @Override
+    public void causalConvAndRoll(Buffer out, Buffer preActivation, Buffer x, int ldx, Buffer taps, Buffer bias, Buffer window,
+                                  int tokens, int channels, int kernel, boolean silu) {
+        if (tokens != 1 || window == null || kernel > 9) {
+            Backend.super.causalConvAndRoll(out, preActivation, x, ldx, taps, bias, window, tokens, channels, kernel, silu);
+            return;
+        }
+        kernels.causalConvStep(address(out), address(preActivation), address(x), ldx, address(taps), address(bias), address(window), channels,
+                kernel, silu);
     }
 
     @Override

@@ -49,7 +49,7 @@ public final class CudaKernels {
      */
     public void linear(long out, int ldOut, long in, int ldIn, int rows, DeviceMatrix w, long bias, float alpha, boolean accumulate) {
         if (alpha == 1f && gemvTakes(w, in, ldIn, rows)) {
-            gemv(out, ldOut, in, ldIn, rows, w, bias, 0, 0f, accumulate);
+            gemv(out, ldOut, in, ldIn, rows, w, bias, 0, 0, 0f, accumulate);
             return;
         }
         int outFeatures = w.rows(), inFeatures = w.cols();
@@ -97,8 +97,12 @@ public final class CudaKernels {
         return rows <= GEMV_ROWS && fits && in % 16 == 0 && ldIn % 4 == 0;
     }
 
-    /** out = in · Wᵀ (+ bias) (+ out), in normalised first (RMSNorm ⊙ normW) when normW ≠ 0; see gemv_f32 in mambalens.cu. */
-    private void gemv(long out, int ldOut, long in, int ldIn, int rows, DeviceMatrix w, long bias, long normW, float eps, boolean accumulate) {
+    /**
+     * out = in · Wᵀ (+ bias) (+ out), in normalised first when normW ≠ 0: RMSNorm ⊙ normW, or LayerNorm ⊙ normW + normB when
+     * normB ≠ 0 too; see gemv_f32 in mambalens.cu.
+     */
+    private void gemv(long out, int ldOut, long in, int ldIn, int rows, DeviceMatrix w, long bias, long normW, long normB, float eps,
+                      boolean accumulate) {
         boolean bf16 = w.precision() == Precision.BF16;
         if (rows >= GEMM_ROWS_FROM && normW == 0) {
             int warps = Math.min(8, (rows + 7) / 8);          // a warp per 8 rows, up to 64 rows a block
@@ -112,7 +116,8 @@ public final class CudaKernels {
         int tileRows = rows <= fit ? rows : fit >= GEMV_GROUP ? fit / GEMV_GROUP * GEMV_GROUP : Math.max(1, fit);
         gpu.launch((bf16 ? "gemv_bf16_v" : "gemv_f32_v") + registers, (w.rows() + GEMV_FEATURES - 1) / GEMV_FEATURES,
                 (rows + tileRows - 1) / tileRows, 1, THREADS,
-                4 * tileRows * w.cols(), out, ldOut, w.address(), in, ldIn, bias, normW, eps, rows, w.rows(), w.cols(), accumulate ? 1 : 0, tileRows);
+                4 * tileRows * w.cols(), out, ldOut, w.address(), in, ldIn, bias, normW, normB, eps, rows, w.rows(), w.cols(), accumulate ? 1 : 0,
+                tileRows);
     }
 
     /**
@@ -122,10 +127,25 @@ public final class CudaKernels {
     public void rmsnormLinear(long out, int ldOut, long x, long normW, float eps, long normed, int rows, DeviceMatrix w, long bias) {
         int dim = w.cols();
         if (rows <= GEMV_NORM_ROWS && gemvTakes(w, x, dim, rows) && normW % 16 == 0) {
-            gemv(out, ldOut, x, dim, rows, w, bias, normW, eps, false);
+            gemv(out, ldOut, x, dim, rows, w, bias, normW, 0, eps, false);
             return;
         }
         addRmsnorm(normed, dim, x, dim, 0, dim, normW, rows, dim, eps);
+        linear(out, ldOut, normed, dim, rows, w, bias, 1f, false);
+    }
+
+    /**
+     * out = (LayerNorm(x) ⊙ lnW + lnB) · Wᵀ (+ bias) for `rows` packed rows of x [rows, W.cols], as {@link #rmsnormLinear}
+     * does for RMSNorm: one gemv that normalises as it reads for a few rows, else layernorm into {@code normed} and the
+     * product (the same bits either way).
+     */
+    public void layernormLinear(long out, int ldOut, long x, long lnW, long lnB, float eps, long normed, int rows, DeviceMatrix w, long bias) {
+        int dim = w.cols();
+        if (rows <= GEMV_NORM_ROWS && gemvTakes(w, x, dim, rows) && lnW % 16 == 0 && lnB % 16 == 0) {
+            gemv(out, ldOut, x, dim, rows, w, bias, lnW, lnB, eps, false);
+            return;
+        }
+        layernorm(normed, dim, x, dim, lnW, lnB, rows, dim, eps);
         linear(out, ldOut, normed, dim, rows, w, bias, 1f, false);
     }
 
@@ -248,7 +268,13 @@ public final class CudaKernels {
                            int channels, int kernel, boolean reverse, boolean silu) {
         if (tokens > 65535) throw new IllegalArgumentException(tokens + " tokens in one conv launch; the grid takes at most 65,535");
         gpu.launch("causal_conv", (channels + 127) / 128, tokens, batch, 128, 0, u, sOut, x, ldx, taps, bias, window, tokens,
-                channels, kernel, reverse ? 1 : 0, silu ? 1 : 0);
+                channels, kernel, reverse ? 1 : 0, silu ? 1 : 0, 0);
+    }
+
+    /** {@link #causalConv} of one token of one sequence, then the window [K−1, E] moved on over it, in one launch (K ≤ 9). */
+    public void causalConvStep(long u, long sOut, long x, int ldx, long taps, long bias, long window, int channels, int kernel, boolean silu) {
+        gpu.launch("causal_conv", (channels + 127) / 128, 1, 1, 128, 0, u, sOut, x, ldx, taps, bias, window, 1, channels, kernel, 0,
+                silu ? 1 : 0, 1);
     }
 
     /** The conv window [(K−1), E] moved on over T new inputs x (rows ldx apart). */

@@ -198,21 +198,21 @@ public final class GptNeoXModel extends BackendLanguageModel<GptNeoXModel.State>
             Layer w = layers[i];
             if (streams != null) streams[i] = backend.read(x, L * D);
             recordHiddenState(trace, i == 0 ? "embeddings" : "layer " + (i - 1), x, L);
-            backend.layernorm(normed, D, x, D, w.ln1W(), w.ln1B(), L, D, eps);
-            attentionContext(w, normed, L, P, cache.keys()[i], cache.values()[i], cache.capacity(), qkv, context, probs);
+            backend.layernormLinear(qkv, 3 * D, x, w.ln1W(), w.ln1B(), eps, normed, L, D, w.qkv(), w.qkvB());
+            attend(qkv, L, P, cache.keys()[i], cache.values()[i], cache.capacity(), context, probs);
             if (probs != null && trace.wants(i)) {
                 float[] a = backend.read(probs, H * L * L);
                 trace.record(i, () -> new AttentionTrace(H, L, a));
             }
-            // The branches are added into the stream by their last product (one launch fewer each on a GPU).
+            // The norms are taken in the products that follow them, and the branches added into the stream by their last
+            // product (fewer launches on a GPU).
             if (config.parallelResidual()) {                               // x + Attn(LN1(x)) + MLP(LN2(x))
-                backend.layernorm(normed, D, x, D, w.ln2W(), w.ln2B(), L, D, eps);
+                backend.layernormLinear(mlp, F, x, w.ln2W(), w.ln2B(), eps, normed, L, D, w.fc1(), null);
                 backend.linearAdd(x, D, context, D, L, w.dense(), w.denseB());
             } else {                                                        // x + Attn(LN1(x)), then + MLP(LN2(·))
                 backend.linearAdd(x, D, context, D, L, w.dense(), w.denseB());
-                backend.layernorm(normed, D, x, D, w.ln2W(), w.ln2B(), L, D, eps);
+                backend.layernormLinear(mlp, F, x, w.ln2W(), w.ln2B(), eps, normed, L, D, w.fc1(), null);
             }
-            backend.linear(mlp, F, normed, D, L, w.fc1(), null);
             backend.biasActivation(mlp, w.fc1B(), L, F, Backend.Activation.GELU);
             backend.linearAdd(x, D, mlp, F, L, w.fc2(), w.fc2B());
         }
@@ -222,22 +222,21 @@ public final class GptNeoXModel extends BackendLanguageModel<GptNeoXModel.State>
         backend.linear(logits, outputs(), normed, D, rows, head, null);
     }
 
-    /** One attention sub-layer: {@link #attentionContext}, then out [L, D] = dense(context). */
+    /** One attention sub-layer over the layer-normed rows xn [L, D]: qkv = QKV(xn), {@link #attend}, then out [L, D] = dense(context). */
     private void attention(Layer w, Buffer xn, int L, int P, Buffer keys, Buffer values, int capacity, Buffer qkv, Buffer context,
                            Buffer probs, Buffer out) {
-        attentionContext(w, xn, L, P, keys, values, capacity, qkv, context, probs);
-        backend.linear(out, config.hiddenSize(), context, config.hiddenSize(), L, w.dense(), w.denseB());
+        int D = config.hiddenSize();
+        backend.linear(qkv, 3 * D, xn, D, L, w.qkv(), w.qkvB());
+        attend(qkv, L, P, keys, values, capacity, context, probs);
+        backend.linear(out, D, context, D, L, w.dense(), w.denseB());
     }
 
     /**
-     * An attention sub-layer up to its dense product, over the layer-normed rows xn [L, D] at positions P …: qkv [L, 3D]
-     * (its q and k rotated in place), the new keys and values appended to the cache, probs [H, L, P + L] (may be null)
-     * and context [L, D] = concat_h(A_h V_h).
+     * Attention from qkv [L, 3D] at positions P …: q and k rotated in place, the new keys and values appended to the cache,
+     * probs [H, L, P + L] (may be null) and context [L, D] = concat_h(A_h V_h).
      */
-    private void attentionContext(Layer w, Buffer xn, int L, int P, Buffer keys, Buffer values, int capacity, Buffer qkv, Buffer context,
-                                  Buffer probs) {
+    private void attend(Buffer qkv, int L, int P, Buffer keys, Buffer values, int capacity, Buffer context, Buffer probs) {
         int D = config.hiddenSize(), H = config.heads(), dh = config.headSize(), R = config.rotaryDims();
-        backend.linear(qkv, 3 * D, xn, D, L, w.qkv(), w.qkvB());
         backend.rotary(qkv, 3 * D, L, H, 3 * dh, frequencies, R, P);                  // q
         backend.rotary(qkv.at(dh), 3 * D, L, H, 3 * dh, frequencies, R, P);           // k
         backend.storeHeads(keys, capacity, P, qkv.at(dh), 3 * D, 3 * dh, L, H, dh);

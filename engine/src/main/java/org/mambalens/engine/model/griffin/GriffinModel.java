@@ -270,8 +270,7 @@ public final class GriffinModel extends BackendLanguageModel<GriffinModel.State>
         backend.biasActivation(gate, null, L, W, Backend.Activation.GELU_TANH);
         backend.linear(xb, W, s.normed(), D, L, r.linearX(), r.linearXB());
         Buffer window = state.conv[index];
-        backend.causalConv(x, null, xb, W, r.convTaps(), r.convB(), window, 1, L, W, K, false, false);
-        backend.rollWindow(window, xb, W, L, W, K);
+        backend.causalConvAndRoll(x, null, xb, W, r.convTaps(), r.convB(), window, L, W, K, false);
         backend.rgLru(h, x, W, r.lru(), state.h[index], s.a(), s.b(), L, W, config.heads(), P);
         if (trace != null && P == 0) {
             int n = L * W;

@@ -184,8 +184,7 @@ public final class Mamba2Model extends BackendLanguageModel<Mamba2Model.State> {
         int E = c.intermediateSize(), H = c.heads(), P = c.headDim(), G = c.groups(), N = c.stateSize(), W = c.convChannels(),
                 R = c.projectionSize(), K = c.convKernel();
         Buffer xbcIn = proj.at(E);
-        backend.causalConv(xbc, convOut, xbcIn, R, w.convTaps(), w.convBias(), state.convWindow[i], 1, L, W, K, false, true);
-        if (K > 1) backend.rollWindow(state.convWindow[i], xbcIn, R, L, W, K);
+        backend.causalConvAndRoll(xbc, convOut, xbcIn, R, w.convTaps(), w.convBias(), state.convWindow[i], L, W, K, true);
         backend.ssdScan(new Backend.Ssd(y, E, xbc, W, xbc.at(E), xbc.at(E + (long) G * N), W, proj.at(E + W), R, w.dtBias(),
                 (float) c.dtMin(), (float) c.dtMax(), w.a(), w.d(), state.ssm[i], delta), L, H, P, G, N);
         backend.gatedRmsnorm(gated, E, y, E, proj, R, w.gateNorm(), L, E, c.eps());

@@ -78,18 +78,25 @@ KERNEL void add_rmsnorm(float* out, i64 outStride, float* residual, i64 residual
     for (int i = threadIdx.x; i < D; i += blockDim.x) o[i] = x[i] * inv * weight[i];
 }
 
-// out_r = (x_r − mean) / sqrt(var + eps) ⊙ w + b, rows `stride` floats apart. Grid (rows).
+// The mean of the D values of x (into mean) and 1 / sqrt(var + eps), reduced over the block; every thread gets them.
+// layernorm and the GEMV's LayerNorm prologue both use it, with blocks of 256 threads, so they give the same bits.
+__device__ float layernorm_inverse(const float* x, int D, float eps, float& mean) {
+    float sum = 0.f;
+    for (int i = threadIdx.x; i < D; i += blockDim.x) sum += x[i];
+    mean = block_reduce(sum, false) / D;
+    float squares = 0.f;
+    for (int i = threadIdx.x; i < D; i += blockDim.x) { float c = x[i] - mean; squares += c * c; }
+    return rsqrtf(block_reduce(squares, false) / D + eps);
+}
+
+// out_r = (x_r − mean) / sqrt(var + eps) ⊙ w + b, rows `stride` floats apart. Grid (rows), block 256 (see layernorm_inverse).
 KERNEL void layernorm(float* out, i64 outStride, const float* x, i64 xStride, const float* w, const float* b,
                       int D, float eps) {
     AFTER_INPUTS();
     const float* xr = x + blockIdx.x * xStride;
     float* o = out + blockIdx.x * outStride;
-    float sum = 0.f;
-    for (int i = threadIdx.x; i < D; i += blockDim.x) sum += xr[i];
-    float mean = block_reduce(sum, false) / D;
-    float squares = 0.f;
-    for (int i = threadIdx.x; i < D; i += blockDim.x) { float c = xr[i] - mean; squares += c * c; }
-    float inv = rsqrtf(block_reduce(squares, false) / D + eps);
+    float mean;
+    float inv = layernorm_inverse(xr, D, eps, mean);
     for (int i = threadIdx.x; i < D; i += blockDim.x) o[i] = (xr[i] - mean) * inv * w[i] + b[i];
 }
 
@@ -160,9 +167,12 @@ KERNEL void to_bf16_rows(unsigned short* out, const float* in, i64 ld_in, i64 ro
 //   s = bias[e] + Σ_j taps[j, e] · x[t + (K−1) − j, e]          (reverse = 1: the conv of the
 //                                           token-reversed sequence, written at the original index)
 // Inputs before the sequence start read its `window` [B, K−1, E] (oldest first) when given, else 0.
-// u = silu(s), or s when act = 0; sOut (may be null) receives s for the trace. Grid (⌈E/block⌉, T, B).
+// u = silu(s), or s when act = 0; sOut (may be null) receives s for the trace. With roll = 1 (one token of one sequence,
+// forward, K ≤ 9) each channel's thread then moves its window on (roll_window), having read it. Grid (⌈E/block⌉, T, B).
+__device__ void roll_window(float* window, const float* x, int ldx, int K, int T, int E, int e);
+
 KERNEL void causal_conv(float* u, float* sOut, const float* x, int ldx, const float* taps, const float* bias,
-                        const float* window, int T, int E, int K, int reverse, int act) {
+                        float* window, int T, int E, int K, int reverse, int act, int roll) {
     AFTER_INPUTS();
     int e = blockIdx.x * blockDim.x + threadIdx.x;
     if (e >= E) return;
@@ -179,6 +189,7 @@ KERNEL void causal_conv(float* u, float* sOut, const float* x, int ldx, const fl
     i64 o = (sequence + t) * E + e;
     if (sOut) sOut[o] = acc;
     u[o] = act ? silu(acc) : acc;
+    if (roll) roll_window(window, x, ldx, K, 1, E, e);
 }
 
 // The decode state of the conv after T more inputs x (row stride ldx), for channel e: the window [(K−1), E]
@@ -527,18 +538,24 @@ SUMMARY_KERNEL(hidden_attention_summary_n64, 64)
 
 __device__ __forceinline__ float rounded(float v) { return from_bf16(to_bf16(v)); }
 
-// n rows of x' (rows ldx apart; normalised as add_rmsnorm does when normW is given; rounded to bfloat16 when asked)
+// n rows of x' (rows ldx apart; normalised as add_rmsnorm does when normW is given, as layernorm does with normW and normB
+// when normB is given too; rounded to bfloat16 when asked)
 // into staged [n, in/4], by the whole block, between barriers (so the previous tile's readers are done).
-__device__ void stage_rows(float4* staged, const float* x, int ldx, const float* __restrict__ normW, float eps, int n, int in,
-                           bool toBf16) {
+__device__ void stage_rows(float4* staged, const float* x, int ldx, const float* __restrict__ normW, const float* __restrict__ normB,
+                           float eps, int n, int in, bool toBf16) {
     int in4 = in / 4;
     __syncthreads();
     for (int r = 0; r < n; r++) {
         const float* xr = x + (i64) r * ldx;
-        float s = normW ? rms_inverse(xr, in, eps) : 1.f;
+        float mean = 0.f;
+        float s = normB ? layernorm_inverse(xr, in, eps, mean) : normW ? rms_inverse(xr, in, eps) : 1.f;
         for (int c = threadIdx.x; c < in4; c += blockDim.x) {
             float4 v = ((const float4*) xr)[c];
-            if (normW) {
+            if (normB) {
+                float4 g = ((const float4*) normW)[c], h = ((const float4*) normB)[c];
+                v = make_float4((v.x - mean) * s * g.x + h.x, (v.y - mean) * s * g.y + h.y, (v.z - mean) * s * g.z + h.z,
+                                (v.w - mean) * s * g.w + h.w);
+            } else if (normW) {
                 float4 g = ((const float4*) normW)[c];
                 v = make_float4(v.x * s * g.x, v.y * s * g.y, v.z * s * g.z, v.w * s * g.w);
             }
@@ -612,7 +629,8 @@ __device__ __forceinline__ float warp_sum_rows(float (&p)[G], int lane) {
 }
 
 // y[r, o] = Σ_k W[o, k]·x'[r, k] (+ bias[o]) (+ y[r, o] when accumulate) for r < rows, o < out, with x' = x, or
-// RMSNorm(x) ⊙ normW (as add_rmsnorm computes it) when normW is given; for a bfloat16 W (cublasGemmEx's BF16 operands)
+// RMSNorm(x) ⊙ normW (as add_rmsnorm computes it) when normW is given, or LayerNorm(x) ⊙ normW + normB (as layernorm
+// computes it) when normB is given too; for a bfloat16 W (cublasGemmEx's BF16 operands)
 // x' rounded to bfloat16, F32 products and sums. W's rows are chunks of 16 bytes (Chunk: float4, or uint4 of 8
 // bfloat16). Each warp computes GEMV_OUTPUTS features: lane l keeps their chunks c = 32i + l, i < V, in registers,
 // loaded before the inputs are waited for (wait_for_inputs), and reuses them for every row of the block's tile of x',
@@ -623,7 +641,7 @@ __device__ __forceinline__ float warp_sum_rows(float (&p)[G], int lane) {
 // (y + 1)·tileRows); block 256, shared tileRows·in floats.
 template <typename Chunk, int V>
 __device__ void gemv(float* y, int ldy, const Chunk* __restrict__ W, const float* __restrict__ x, int ldx,
-                     const float* __restrict__ bias, const float* __restrict__ normW, float eps, int rows, int out,
+                     const float* __restrict__ bias, const float* __restrict__ normW, const float* __restrict__ normB, float eps, int rows, int out,
                      int in, int accumulate, int tileRows) {
     extern __shared__ float4 gemvRows[];               // [tileRows, in/4]
     let_dependents_start();
@@ -639,7 +657,7 @@ __device__ void gemv(float* y, int ldy, const Chunk* __restrict__ W, const float
     }
     wait_for_inputs();
     int r0 = blockIdx.y * tileRows, n = min(tileRows, rows - r0);
-    stage_rows(gemvRows, x + (i64) r0 * ldx, ldx, normW, eps, n, in, bf16);
+    stage_rows(gemvRows, x + (i64) r0 * ldx, ldx, normW, normB, eps, n, in, bf16);
     float b[GEMV_OUTPUTS];
 #pragma unroll
     for (int q = 0; q < GEMV_OUTPUTS; q++) b[q] = bias && o0 + q < out ? bias[o0 + q] : 0.f;
@@ -682,13 +700,15 @@ __device__ void gemv(float* y, int ldy, const Chunk* __restrict__ W, const float
 // 256·8 values would not fit the registers without spilling.
 #define GEMV_F32_KERNEL(V)                                                                                                \
     KERNEL void gemv_f32_v##V(float* y, int ldy, const float* W, const float* x, int ldx, const float* bias,             \
-                              const float* normW, float eps, int rows, int out, int in, int accumulate, int tileRows) {  \
-        gemv<float4, V>(y, ldy, (const float4*) W, x, ldx, bias, normW, eps, rows, out, in, accumulate, tileRows);     \
+                              const float* normW, const float* normB, float eps, int rows, int out, int in, int accumulate,  \
+                              int tileRows) {                                                                           \
+        gemv<float4, V>(y, ldy, (const float4*) W, x, ldx, bias, normW, normB, eps, rows, out, in, accumulate, tileRows); \
     }
 #define GEMV_BF16_KERNEL(V)                                                                                               \
     KERNEL void gemv_bf16_v##V(float* y, int ldy, const unsigned short* W, const float* x, int ldx, const float* bias,   \
-                               const float* normW, float eps, int rows, int out, int in, int accumulate, int tileRows) { \
-        gemv<uint4, V>(y, ldy, (const uint4*) W, x, ldx, bias, normW, eps, rows, out, in, accumulate, tileRows);       \
+                               const float* normW, const float* normB, float eps, int rows, int out, int in, int accumulate, \
+                               int tileRows) {                                                                          \
+        gemv<uint4, V>(y, ldy, (const uint4*) W, x, ldx, bias, normW, normB, eps, rows, out, in, accumulate, tileRows); \
     }
 GEMV_F32_KERNEL(1)
 GEMV_F32_KERNEL(2)
