@@ -1,12 +1,11 @@
 package org.mambalens.cli;
 
+import org.mambalens.engine.io.DirectoryTree;
+
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Comparator;
 import java.util.List;
-import java.util.stream.Stream;
 
 /**
  * The training run of the launcher's start-up cache: the JVM records, with {@code -XX:AOTCacheOutput}, the classes
@@ -42,15 +41,7 @@ final class StartupTraining {
             }
             return failed;
         } finally {
-            try (Stream<Path> files = Files.walk(out)) {
-                files.sorted(Comparator.reverseOrder()).forEach(p -> {
-                    try {
-                        Files.delete(p);
-                    } catch (IOException e) {
-                        throw new UncheckedIOException(e);
-                    }
-                });
-            }
+            DirectoryTree.delete(out);
         }
     }
 

@@ -2,13 +2,13 @@ package org.mambalens.spark;
 
 import org.apache.spark.SparkFiles;
 import org.apache.spark.api.java.JavaSparkContext;
+import org.mambalens.engine.io.DirectoryTree;
 
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Comparator;
 import java.util.List;
 import java.util.zip.Deflater;
 import java.util.zip.ZipEntry;
@@ -69,10 +69,6 @@ final class Shipment implements AutoCloseable {
     /** Deletes the zips once the job is done (the executors have fetched them). */
     @Override
     public void close() {
-        try (var files = Files.walk(zips)) {
-            for (Path p : files.sorted(Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
-        } catch (IOException e) {
-            // a temporary directory left behind is no reason to fail a finished job
-        }
+        DirectoryTree.deleteQuietly(zips);   // a temporary directory left behind is no reason to fail a finished job
     }
 }

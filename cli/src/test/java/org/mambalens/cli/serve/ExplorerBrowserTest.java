@@ -7,6 +7,7 @@ import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.mambalens.engine.Fixtures;
+import org.mambalens.engine.io.DirectoryTree;
 import org.mambalens.engine.io.Npy;
 
 import java.net.InetSocketAddress;
@@ -248,10 +249,10 @@ class ExplorerBrowserTest {
                 }
             }
             for (int attempt = 1; ; attempt++) {
-                try (Stream<Path> files = Files.walk(profile)) {
-                    for (Path f : files.sorted(java.util.Comparator.reverseOrder()).toList()) Files.deleteIfExists(f);
+                try {
+                    DirectoryTree.delete(profile);
                     return;
-                } catch (java.io.IOException | java.io.UncheckedIOException e) {
+                } catch (java.io.IOException e) {
                     if (attempt == 5) throw e;
                     Thread.sleep(200);
                 }

@@ -4,7 +4,6 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.Function;
@@ -39,7 +38,7 @@ public final class OutputDirectory {
         } catch (IOException e) {
             throw new CheckpointException(dir, "cannot write: " + AtomicWrite.reason(e));
         } finally {
-            deleteTree(staging);
+            DirectoryTree.deleteQuietly(staging);   // after the outcome: a leftover hidden staging directory is all that can remain
         }
     }
 
@@ -56,15 +55,6 @@ public final class OutputDirectory {
             Path to = dir.resolve(staging.relativize(f));
             Files.createDirectories(to.getParent());
             Files.move(f, to, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-        }
-    }
-
-    private static void deleteTree(Path root) {
-        if (!Files.exists(root)) return;
-        try (Stream<Path> walk = Files.walk(root)) {
-            for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
-        } catch (IOException ignored) {
-            // Cleaning up after the outcome was decided: a leftover hidden staging directory is all that can remain.
         }
     }
 }
