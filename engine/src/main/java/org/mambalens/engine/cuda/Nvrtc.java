@@ -17,8 +17,11 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
  */
 public final class Nvrtc {
     static final int NVRTC_ERROR_INVALID_OPTION = 5;
-    /** The file names NVRTC is looked for by: CUDA 13's, then 12's, then whatever the unversioned name links to. */
-    static final List<String> NAMES = List.of("libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so");
+    /**
+     * The file names NVRTC is looked for by: CUDA 13's, then 12's, then whatever the unversioned name links to, then CUDA
+     * 11.8's by the name Debian ships it under (package libnvrtc11.2), the oldest that compiles every kernel.
+     */
+    static final List<String> NAMES = List.of("libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so", "libnvrtc.so.11.2");
     static final String NEED = "NVRTC (the CUDA run-time compiler) is needed to compile the kernels";
     static final String PROPERTY = "mambalens.cuda.nvrtc";
 
