@@ -162,6 +162,17 @@ KERNEL void to_bf16_rows(unsigned short* out, const float* in, i64 ld_in, i64 ro
     out[i] = to_bf16(in[i / cols * ld_in + i % cols]);
 }
 
+// The decode state of the conv after T more inputs x (row stride ldx), for channel e: the window [(K−1), E]
+// (oldest first) becomes the last K−1 inputs, reaching back into the old window when T < K−1. K ≤ 9.
+__device__ void roll_window(float* window, const float* x, int ldx, int K, int T, int E, int e) {
+    float rolled[8];
+    for (int r = 0; r < K - 1; r++) {
+        int src = T - (K - 1) + r;                      // input index of new window row r
+        rolled[r] = src >= 0 ? x[(i64) src * ldx + e] : window[(i64) (K - 1 + src) * E + e];
+    }
+    for (int r = 0; r < K - 1; r++) window[(i64) r * E + e] = rolled[r];
+}
+
 // Depthwise causal conv and SiLU over B sequences of T tokens: for token t, channel e,
 //   s = bias[e] + Σ_j taps[j, e] · x[t − (K−1) + j, e]          (reverse = 0)
 //   s = bias[e] + Σ_j taps[j, e] · x[t + (K−1) − j, e]          (reverse = 1: the conv of the
@@ -169,8 +180,6 @@ KERNEL void to_bf16_rows(unsigned short* out, const float* in, i64 ld_in, i64 ro
 // Inputs before the sequence start read its `window` [B, K−1, E] (oldest first) when given, else 0.
 // u = silu(s), or s when act = 0; sOut (may be null) receives s for the trace. With roll = 1 (one token of one sequence,
 // forward, K ≤ 9) each channel's thread then moves its window on (roll_window), having read it. Grid (⌈E/block⌉, T, B).
-__device__ void roll_window(float* window, const float* x, int ldx, int K, int T, int E, int e);
-
 KERNEL void causal_conv(float* u, float* sOut, const float* x, int ldx, const float* taps, const float* bias,
                         float* window, int T, int E, int K, int reverse, int act, int roll) {
     AFTER_INPUTS();
@@ -190,17 +199,6 @@ KERNEL void causal_conv(float* u, float* sOut, const float* x, int ldx, const fl
     if (sOut) sOut[o] = acc;
     u[o] = act ? silu(acc) : acc;
     if (roll) roll_window(window, x, ldx, K, 1, E, e);
-}
-
-// The decode state of the conv after T more inputs x (row stride ldx), for channel e: the window [(K−1), E]
-// (oldest first) becomes the last K−1 inputs, reaching back into the old window when T < K−1. K ≤ 9.
-__device__ void roll_window(float* window, const float* x, int ldx, int K, int T, int E, int e) {
-    float rolled[8];
-    for (int r = 0; r < K - 1; r++) {
-        int src = T - (K - 1) + r;                      // input index of new window row r
-        rolled[r] = src >= 0 ? x[(i64) src * ldx + e] : window[(i64) (K - 1 + src) * E + e];
-    }
-    for (int r = 0; r < K - 1; r++) window[(i64) r * E + e] = rolled[r];
 }
 
 // Tokens of B and C staged in shared memory per pass of the scan loop.
