@@ -300,17 +300,21 @@ public final class CudaBackend implements Backend {
     @Override
     public void rmsnormLinear(Buffer out, int ldOut, Buffer x, Buffer norm, float eps, Buffer normed, int rows, int dim, Matrix w,
                               Buffer bias) {
-        DeviceMatrix m = device(w);
-        if (m.cols() != dim) throw new IllegalArgumentException("a weight of " + m.cols() + " inputs after a norm over " + dim);
-        kernels.rmsnormLinear(address(out), ldOut, address(x), address(norm), eps, address(normed), rows, m, address(bias));
+        kernels.rmsnormLinear(address(out), ldOut, address(x), address(norm), eps, address(normed), rows, afterNorm(w, dim), address(bias));
     }
 
     @Override
     public void layernormLinear(Buffer out, int ldOut, Buffer x, Buffer lnW, Buffer lnB, float eps, Buffer normed, int rows, int dim,
                                 Matrix w, Buffer bias) {
+        kernels.layernormLinear(address(out), ldOut, address(x), address(lnW), address(lnB), eps, address(normed), rows, afterNorm(w, dim),
+                address(bias));
+    }
+
+    /** The weight of a product that follows a norm over {@code dim} values: its inputs must be those. */
+    private static DeviceMatrix afterNorm(Matrix w, int dim) {
         DeviceMatrix m = device(w);
         if (m.cols() != dim) throw new IllegalArgumentException("a weight of " + m.cols() + " inputs after a norm over " + dim);
-        kernels.layernormLinear(address(out), ldOut, address(x), address(lnW), address(lnB), eps, address(normed), rows, m, address(bias));
+        return m;
     }
 
     @Override

@@ -125,27 +125,23 @@ public final class CudaKernels {
      * it reads for a few rows, else add_rmsnorm into {@code normed} and the product (the same bits either way).
      */
     public void rmsnormLinear(long out, int ldOut, long x, long normW, float eps, long normed, int rows, DeviceMatrix w, long bias) {
-        int dim = w.cols();
-        if (rows <= GEMV_NORM_ROWS && gemvTakes(w, x, dim, rows) && normW % 16 == 0) {
-            gemv(out, ldOut, x, dim, rows, w, bias, normW, 0, eps, false);
-            return;
-        }
-        addRmsnorm(normed, dim, x, dim, 0, dim, normW, rows, dim, eps);
-        linear(out, ldOut, normed, dim, rows, w, bias, 1f, false);
+        normLinear(out, ldOut, x, normW, 0, eps, normed, rows, w, bias);
     }
 
-    /**
-     * out = (LayerNorm(x) ⊙ lnW + lnB) · Wᵀ (+ bias) for `rows` packed rows of x [rows, W.cols], as {@link #rmsnormLinear}
-     * does for RMSNorm: one gemv that normalises as it reads for a few rows, else layernorm into {@code normed} and the
-     * product (the same bits either way).
-     */
+    /** As {@link #rmsnormLinear}, with (LayerNorm(x) ⊙ lnW + lnB), layernorm's values, for the normalised input. */
     public void layernormLinear(long out, int ldOut, long x, long lnW, long lnB, float eps, long normed, int rows, DeviceMatrix w, long bias) {
+        normLinear(out, ldOut, x, lnW, lnB, eps, normed, rows, w, bias);
+    }
+
+    /** The norm (RMSNorm; LayerNorm when normB ≠ 0) inside a gemv for a few rows, else its own kernel into normed, then the product. */
+    private void normLinear(long out, int ldOut, long x, long normW, long normB, float eps, long normed, int rows, DeviceMatrix w, long bias) {
         int dim = w.cols();
-        if (rows <= GEMV_NORM_ROWS && gemvTakes(w, x, dim, rows) && lnW % 16 == 0 && lnB % 16 == 0) {
-            gemv(out, ldOut, x, dim, rows, w, bias, lnW, lnB, eps, false);
+        if (rows <= GEMV_NORM_ROWS && gemvTakes(w, x, dim, rows) && normW % 16 == 0 && normB % 16 == 0) {
+            gemv(out, ldOut, x, dim, rows, w, bias, normW, normB, eps, false);
             return;
         }
-        layernorm(normed, dim, x, dim, lnW, lnB, rows, dim, eps);
+        if (normB == 0) addRmsnorm(normed, dim, x, dim, 0, dim, normW, rows, dim, eps);
+        else layernorm(normed, dim, x, dim, normW, normB, rows, dim, eps);
         linear(out, ldOut, normed, dim, rows, w, bias, 1f, false);
     }
 
@@ -436,7 +432,10 @@ public final class CudaKernels {
                        long positionAt) {
         int half = rotaryDims / 2;
         long n = (long) rows * heads * half;
-        if (n > 0) gpu.launch("rotary_rows", blocks(n), 1, 1, THREADS, 0, x, ldx, rows, heads, headStride, inverseFrequencies, half, firstPosition, positionAt);
+        if (n > 0) {
+            gpu.launch("rotary_rows", blocks(n), 1, 1, THREADS, 0, x, ldx, rows, heads, headStride, inverseFrequencies, half, firstPosition,
+                    positionAt);
+        }
     }
 
     /**
@@ -447,15 +446,18 @@ public final class CudaKernels {
                                        int capacity, int position, int tokens, int heads, int kvHeads, int headSize, int window,
                                        float scale, long scores, int nmax, long probs, long positionAt) {
         if (heads > 65535) throw new IllegalArgumentException(heads + " heads in one attention launch; the grid takes at most 65,535");
-        gpu.launch("sliding_window_attention", tokens, heads, 1, ATTENTION_THREADS, 4 * ATTENTION_THREADS, context, ldc, q, ldq, k, v, ldkv, keyRing, valueRing, capacity, position,
-                tokens, heads, kvHeads, headSize, window, scale, scores, nmax, probs, positionAt);
+        gpu.launch("sliding_window_attention", tokens, heads, 1, ATTENTION_THREADS, 4 * ATTENTION_THREADS, context, ldc, q, ldq, k, v, ldkv,
+                keyRing, valueRing, capacity, position, tokens, heads, kvHeads, headSize, window, scale, scores, nmax, probs, positionAt);
     }
 
     /** The keys and values [T, width] (rows ldkv apart) of positions [P, P + T) written into their ring rows. */
     public void ringAppend(long keyRing, long valueRing, long k, long v, int ldkv, int width, int capacity, int position, int tokens,
                            long positionAt) {
         long n = (long) Math.min(tokens, capacity) * width;
-        if (n > 0) gpu.launch("ring_append", blocks(n), 1, 1, THREADS, 0, keyRing, valueRing, k, v, ldkv, width, capacity, position, tokens, positionAt);
+        if (n > 0) {
+            gpu.launch("ring_append", blocks(n), 1, 1, THREADS, 0, keyRing, valueRing, k, v, ldkv, width, capacity, position, tokens,
+                    positionAt);
+        }
     }
 
     /**

@@ -5,6 +5,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 import org.mambalens.engine.Fixtures;
 import org.mambalens.engine.backend.Precision;
 import org.mambalens.engine.cuda.GpuRequired;
+import org.mambalens.engine.text.Sampler;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -35,9 +36,7 @@ class ReplayedStepTest {
             List<float[]> out = new ArrayList<>();
             float[] logits = model.prefill(new int[]{3, 17, 5, 11, 2}, state);
             for (int step = 0; step < 90; step++) {
-                int next = 0;
-                for (int i = 1; i < logits.length; i++) if (logits[i] > logits[next]) next = i;
-                logits = model.step(next, state);
+                logits = model.step(Sampler.argmax(logits), state);
                 out.add(logits);
             }
             return out;
