@@ -47,7 +47,8 @@ class ArchitectureTest {
             FOREIGN_MEMORY, Set.of(
                     "org.mambalens.benchmarks.MatMulBenchmark"),        // an off-heap weight, as a mapped checkpoint's: the backend's buffer once there is one
             GPU, Set.of(
-                    "org.mambalens.benchmarks.CudaBenchmark"),          // CUDA kernels called one by one
+                    "org.mambalens.benchmarks.CudaBenchmark",           // CUDA kernels called one by one
+                    "org.mambalens.benchmarks.KernelProfile"),          // a profiler's range (Gpu.profiled) around a model's work
             MODEL_FAMILIES, Set.of(
                     "org.mambalens.engine.model.Device",
                     "org.mambalens.engine.model.Models"),             // Device opens the GPU and Models makes its CudaBackend: loaders, not forward passes

@@ -36,7 +36,7 @@ public final class CudaDriver {
             cuGetErrorName, cuGetErrorString, cuDriverGetVersion,
             cuStreamCreate, cuStreamDestroy, cuStreamSynchronize, cuStreamBeginCapture, cuStreamEndCapture,
             cuGraphInstantiate, cuGraphLaunch, cuGraphDestroy, cuGraphExecDestroy,
-            cuEventCreate, cuEventRecord, cuEventSynchronize, cuEventElapsedTime, cuEventDestroy;
+            cuEventCreate, cuEventRecord, cuEventSynchronize, cuEventElapsedTime, cuEventDestroy, cuProfilerStart, cuProfilerStop;
 
     private CudaDriver(NativeLibrary lib) {
         var critical = new Linker.Option[]{Linker.Option.critical(true)};   // memcpy straight from/to Java arrays
@@ -82,6 +82,8 @@ public final class CudaDriver {
         cuEventSynchronize = lib.function(FunctionDescriptor.of(JAVA_INT, ADDRESS), "cuEventSynchronize");
         cuEventElapsedTime = lib.function(FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS), "cuEventElapsedTime_v2", "cuEventElapsedTime");
         cuEventDestroy = lib.function(FunctionDescriptor.of(JAVA_INT, ADDRESS), "cuEventDestroy_v2");
+        cuProfilerStart = lib.function(FunctionDescriptor.of(JAVA_INT), "cuProfilerStart");
+        cuProfilerStop = lib.function(FunctionDescriptor.of(JAVA_INT), "cuProfilerStop");
     }
 
     private static CudaDriver instance;
@@ -173,5 +175,7 @@ public final class CudaDriver {
     int cuEventSynchronize(MemorySegment event) { try { return (int) cuEventSynchronize.invokeExact(event); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
     int cuEventElapsedTime(MemorySegment millis, MemorySegment start, MemorySegment end) { try { return (int) cuEventElapsedTime.invokeExact(millis, start, end); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
     int cuEventDestroy(MemorySegment event) { try { return (int) cuEventDestroy.invokeExact(event); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
+    int cuProfilerStart() { try { return (int) cuProfilerStart.invokeExact(); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
+    int cuProfilerStop() { try { return (int) cuProfilerStop.invokeExact(); } catch (Throwable t) { throw NativeLibrary.rethrow(t); } }
 
 }

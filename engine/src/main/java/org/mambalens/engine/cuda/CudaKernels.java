@@ -14,7 +14,7 @@ import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 public final class CudaKernels {
     private static final int THREADS = 256;
     /**
-     * The shortest sequence that goes through the chunked scan (in about 64 chunks of at least 16 tokens),
+     * The shortest sequence that goes through the chunked scan (in about 128 chunks of at least 8 tokens),
      * unless -Dmambalens.cuda.onePassScan=true (read when the kernels are made) keeps every scan one pass.
      */
     public static final int PARALLEL_SCAN_TOKENS = 64;
@@ -90,34 +90,63 @@ public final class CudaKernels {
     // the weights stream from memory once for up to 64 rows rather than once per tile of gemv.
     private static final int GEMM_ROWS_FROM = 16;
 
-    /** Whether the gemv kernels take this product: few rows, an input read 16 bytes at a time, weight rows that fit the registers. */
+    /** Whether the gemv kernels take this product: few rows, an input read 16 bytes at a time, weight rows that fit the registers in slices. */
     private static boolean gemvTakes(DeviceMatrix w, long in, int ldIn, int rows) {
-        int k = w.cols();
-        boolean fits = w.precision() == Precision.BF16 ? k % 8 == 0 && k <= 256 * 8 : k % 4 == 0 && k <= 128 * 16;
-        return rows <= GEMV_ROWS && fits && in % 16 == 0 && ldIn % 4 == 0;
+        return rows <= GEMV_ROWS && gemvSlices(w) > 0 && in % 16 == 0 && ldIn % 4 == 0;
+    }
+
+    /** The widest weight row a gemv lane holds in registers without spilling (elements). */
+    private static int gemvWidest(DeviceMatrix w) {
+        return w.precision() == Precision.BF16 ? 256 * 8 : 128 * 16;
+    }
+
+    /**
+     * The equal column slices a gemv takes a weight in, each narrow enough for the registers and a whole number of
+     * 16-byte chunks (up to 4 slices); 0 when none fit.
+     */
+    private static int gemvSlices(DeviceMatrix w) {
+        int k = w.cols(), chunk = w.precision() == Precision.BF16 ? 8 : 4;
+        for (int slices = (k + gemvWidest(w) - 1) / gemvWidest(w); slices <= 4; slices++) {
+            if (k % (slices * chunk) == 0) return slices;
+        }
+        return 0;
     }
 
     /**
      * out = in · Wᵀ (+ bias) (+ out), in normalised first when normW ≠ 0: RMSNorm ⊙ normW, or LayerNorm ⊙ normW + normB when
-     * normB ≠ 0 too; see gemv_f32 in mambalens.cu.
+     * normB ≠ 0 too; see gemv_f32 in mambalens.cu. A weight too wide for a lane's registers goes in column slices, one launch
+     * each, the first adding the bias, the rest adding into out (a fixed order, the same for any number of rows: a batch's
+     * rows keep their bits alone). Only a single slice takes a norm, which needs the whole row.
      */
     private void gemv(long out, int ldOut, long in, int ldIn, int rows, DeviceMatrix w, long bias, long normW, long normB, float eps,
                       boolean accumulate) {
+        int slices = gemvSlices(w), width = w.cols() / slices;
+        if (slices > 1 && normW != 0) throw new IllegalArgumentException("a gemv norm over " + w.cols() + " inputs in " + slices + " slices");
+        for (int s = 0; s < slices; s++) {
+            gemvSlice(out, ldOut, in + 4L * s * width, ldIn, rows, w, s * width, width, s == 0 ? bias : 0, normW, normB, eps, accumulate || s > 0);
+        }
+    }
+
+    /** {@link #gemv} over W's columns [column0, column0 + width) and the same columns of in (in points at the first). */
+    private void gemvSlice(long out, int ldOut, long in, int ldIn, int rows, DeviceMatrix w, int column0, int width, long bias, long normW,
+                           long normB, float eps, boolean accumulate) {
         boolean bf16 = w.precision() == Precision.BF16;
+        int elementBytes = bf16 ? 2 : 4, ldw = w.cols() * elementBytes / 16;    // in 16-byte chunks
+        long weights = w.address() + (long) column0 * elementBytes;
         if (rows >= GEMM_ROWS_FROM && normW == 0) {
             int warps = Math.min(8, (rows + 7) / 8);          // a warp per 8 rows, up to 64 rows a block
             gpu.launch(bf16 ? "gemm_rows_bf16" : "gemm_rows_f32", (w.rows() + 3) / 4, (rows + 8 * warps - 1) / (8 * warps), 1,
-                    32 * warps, 0, out, ldOut, w.address(), in, ldIn, bias, rows, w.rows(), w.cols(), accumulate ? 1 : 0);
+                    32 * warps, 0, out, ldOut, weights, in, ldIn, bias, rows, w.rows(), width, accumulate ? 1 : 0, ldw);
             return;
         }
-        int perChunk = bf16 ? 256 : 128, chunks = (w.cols() + perChunk - 1) / perChunk, registers = 1;   // a lane's 16-byte loads
+        int perChunk = bf16 ? 256 : 128, chunks = (width + perChunk - 1) / perChunk, registers = 1;   // a lane's 16-byte loads
         while (registers < chunks) registers *= 2;
-        int fit = GEMV_TILE_BYTES / (4 * w.cols());
+        int fit = GEMV_TILE_BYTES / (4 * width);
         int tileRows = rows <= fit ? rows : fit >= GEMV_GROUP ? fit / GEMV_GROUP * GEMV_GROUP : Math.max(1, fit);
         gpu.launch((bf16 ? "gemv_bf16_v" : "gemv_f32_v") + registers, (w.rows() + GEMV_FEATURES - 1) / GEMV_FEATURES,
                 (rows + tileRows - 1) / tileRows, 1, THREADS,
-                4 * tileRows * w.cols(), out, ldOut, w.address(), in, ldIn, bias, normW, normB, eps, rows, w.rows(), w.cols(), accumulate ? 1 : 0,
-                tileRows);
+                4 * tileRows * width, out, ldOut, weights, in, ldIn, bias, normW, normB, eps, rows, w.rows(), width, accumulate ? 1 : 0,
+                tileRows, ldw);
     }
 
     /**
@@ -136,7 +165,7 @@ public final class CudaKernels {
     /** The norm (RMSNorm; LayerNorm when normB ≠ 0) inside a gemv for a few rows, else its own kernel into normed, then the product. */
     private void normLinear(long out, int ldOut, long x, long normW, long normB, float eps, long normed, int rows, DeviceMatrix w, long bias) {
         int dim = w.cols();
-        if (rows <= GEMV_NORM_ROWS && gemvTakes(w, x, dim, rows) && normW % 16 == 0 && normB % 16 == 0) {
+        if (rows <= GEMV_NORM_ROWS && gemvTakes(w, x, dim, rows) && gemvSlices(w) == 1 && normW % 16 == 0 && normB % 16 == 0) {
             gemv(out, ldOut, x, dim, rows, w, bias, normW, normB, eps, false);
             return;
         }
@@ -320,7 +349,8 @@ public final class CudaKernels {
     }
 
     private void chunkedScan(ScanArgs s, int tokens, int channels, int states, boolean accumulate) {
-        int chunk = Math.max(16, (tokens + 63) / 64), chunks = (tokens + chunk - 1) / chunk;
+        // A thread per (channel, chunk): at 1,536 channels, 64 chunks of 8 tokens fill an H200 twice as well as 32 of 16.
+        int chunk = Math.max(8, (tokens + 127) / 128), chunks = (tokens + chunk - 1) / chunk;
         long perChunk = (long) channels * states;
         chunkStates = atLeast(chunkStates, (2 * perChunk + channels) * chunks);
         long hEnd = chunkStates.address(), hStart = hEnd + 4 * perChunk * chunks,
@@ -467,7 +497,7 @@ public final class CudaKernels {
     public void rgLru(long y, long x, int ldx, long inputGate, long inputGateBias, long recurrentGate, long recurrentGateBias,
                       long softplusLambda, long state, long a, long b, int tokens, int channels, int blockWidth, int position, long positionAt) {
         if (tokens > 65535) throw new IllegalArgumentException(tokens + " tokens in one RG-LRU launch; the grid takes at most 65,535");
-        gpu.launch("griffin_rg_lru_gates", (channels + 127) / 128, tokens, 1, 128, 0, a, b, y, x, ldx, inputGate, inputGateBias,
+        gpu.launch("griffin_rg_lru_gates", (channels + 63) / 64, tokens, 1, 64, 0, a, b, y, x, ldx, inputGate, inputGateBias,
                 recurrentGate, recurrentGateBias, softplusLambda, channels, blockWidth, position, positionAt);
         gpu.launch("griffin_rg_lru_scan", (channels + 127) / 128, 1, 1, 128, 0, y, a, state, tokens, channels, position, positionAt);
     }

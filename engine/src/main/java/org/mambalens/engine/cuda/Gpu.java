@@ -276,6 +276,21 @@ public final class Gpu implements AutoCloseable {
         return new Graph(this, graph.get(ADDRESS, 0), exec.get(ADDRESS, 0));
     }
 
+    /**
+     * Runs {@code work} between cuProfilerStart and cuProfilerStop, for the context current on this thread (a GPU model's
+     * calls leave theirs current): a profiler started with profiling off (Nsight Compute's --profile-from-start off) then
+     * records that work alone. Without a profiler attached, both calls do nothing.
+     */
+    public static void profiled(Runnable work) {
+        CudaDriver cu = CudaDriver.get();
+        cu.check("cuProfilerStart", cu.cuProfilerStart());
+        try {
+            work.run();
+        } finally {
+            cu.check("cuProfilerStop", cu.cuProfilerStop());
+        }
+    }
+
     /** Milliseconds of device time that {@code work}'s queued launches take, measured with events around them. */
     public float time(Runnable work) {
         try (Arena arena = Arena.ofConfined()) {

@@ -26,7 +26,7 @@ class CudaBatchRowsTest {
     }
 
     @ParameterizedTest
-    @CsvSource({"F32, 768, 64", "F32, 1540, 37", "F32, 260, 16", "BF16, 768, 64", "BF16, 2040, 33", "BF16, 264, 17"})
+    @CsvSource({"F32, 768, 64", "F32, 1540, 37", "F32, 260, 16", "F32, 3072, 40", "BF16, 768, 64", "BF16, 2040, 33", "BF16, 264, 17", "BF16, 2304, 20"})
     void aBatchedLinearGivesEachRowItsBitsAlone(Precision precision, int in, int rows) {
         int out = 300, ldIn = in + 4, ldOut = 301;                  // a partial feature tile; strided rows
         Random r = new Random(rows);

@@ -42,11 +42,12 @@ class CudaBf16Test {
     }
 
     /**
-     * Both GEMM paths (the gemv kernels for up to 64 rows with alpha 1, cuBLAS otherwise) in both precisions: an F32 sum
+     * Both GEMM paths (the gemv kernels for up to 64 rows with alpha 1, in column slices past 2,048 inputs; cuBLAS
+     * otherwise) in both precisions: an F32 sum
      * of the (for BF16: bfloat16-rounded) operands, plus the bias, plus the old output when accumulating.
      */
     @ParameterizedTest
-    @org.junit.jupiter.params.provider.CsvSource({"BF16, 257", "BF16, 256", "BF16, 2304", "F32, 257", "F32, 256", "F32, 1540"})
+    @org.junit.jupiter.params.provider.CsvSource({"BF16, 257", "BF16, 256", "BF16, 2304", "BF16, 4096", "F32, 257", "F32, 256", "F32, 1540", "F32, 3072", "F32, 2056"})
     void aLinearIsAnF32SumOfItsOperands(Precision precision, int in) {
         int out = 300, rows = 40, ldIn = in + 4 - in % 4, ldOut = 301;     // strided rows, several tiles of the gemv
         Random r = new Random(11);

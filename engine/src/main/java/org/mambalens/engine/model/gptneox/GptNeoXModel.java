@@ -149,11 +149,9 @@ public final class GptNeoXModel extends BackendLanguageModel<GptNeoXModel.State>
         int capacity = Math.max(n, Math.min(config.maxPositions(), Math.max(64, 2 * s.capacity)));
         for (int i = 0; i < layers.length; i++) {
             Buffer keys = backend.allocate((long) H * capacity * dh), values = backend.allocate((long) H * capacity * dh);
-            if (s.position() > 0) {
-                for (int h = 0; h < H; h++) {
-                    backend.copy(keys.at((long) h * capacity * dh), s.keys[i].at((long) h * s.capacity * dh), (long) s.position() * dh);
-                    backend.copy(values.at((long) h * capacity * dh), s.values[i].at((long) h * s.capacity * dh), (long) s.position() * dh);
-                }
+            if (s.position() > 0) {     // the old cache read as rows of H heads (row r: position r), stored as new rows are
+                backend.storeHeads(keys, capacity, 0, s.keys[i], dh, s.capacity * dh, s.position(), H, dh);
+                backend.storeHeads(values, capacity, 0, s.values[i], dh, s.capacity * dh, s.position(), H, dh);
             }
             s.keys[i] = keys;
             s.values[i] = values;

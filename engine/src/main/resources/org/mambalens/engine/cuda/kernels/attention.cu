@@ -7,6 +7,9 @@ typedef long long attn_i64;
 
 #define ATTN_NEG_INF __int_as_float(0xff800000)
 
+// Keys whose dot products a warp takes at once (their loads in flight together).
+#define ATTN_KEYS 8
+
 static __device__ __forceinline__ float attn_warp_sum(float v) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;
@@ -71,15 +74,24 @@ extern "C" __global__ void causal_attention(float* context, attn_i64 ldContext, 
     for (int j = threadIdx.x; j < dh; j += blockDim.x) qs[j] = qh[j];
     __syncthreads();
 
+    // Warp w takes keys lo + w, lo + w + warps, …, ATTN_KEYS of them at a time (warp_key_dots: their loads in flight together).
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
     float m = ATTN_NEG_INF;
-    for (int s = lo + threadIdx.x; s <= p; s += blockDim.x) {
-        const float* ks = k + (attn_i64) s * dh;
-        float acc = 0.f;
-#pragma unroll 8                                   // several keys' loads in flight: the sums keep their order
-        for (int j = 0; j < dh; j++) acc += qs[j] * ks[j];
-        acc *= scale;
-        row[s] = acc;
-        m = fmaxf(m, acc);
+    for (int s0 = lo + warp; s0 <= p; s0 += warps * ATTN_KEYS) {
+        const float* rows[ATTN_KEYS];
+#pragma unroll
+        for (int u = 0; u < ATTN_KEYS; u++) rows[u] = k + (attn_i64) min(s0 + u * warps, p) * dh;
+        float dot[ATTN_KEYS];
+        warp_key_dots<ATTN_KEYS>(dot, rows, qs, dh);
+#pragma unroll
+        for (int u = 0; u < ATTN_KEYS; u++) {
+            int s = s0 + u * warps;
+            float score = dot[u] * scale;
+            if (s <= p) {
+                if (lane == 0) row[s] = score;
+                m = fmaxf(m, score);
+            }
+        }
     }
     m = attn_block_reduce(m, true, reduce);
     float sum = 0.f;
@@ -97,8 +109,17 @@ extern "C" __global__ void causal_attention(float* context, attn_i64 ldContext, 
         int groups = blockDim.x / dh, j = threadIdx.x % dh, group = threadIdx.x / dh;
         float acc = 0.f;
         if (group < groups) {
-#pragma unroll 8
-            for (int s = lo + group; s <= p; s += groups) acc += row[s] * v[(attn_i64) s * dh + j];
+            for (int s0 = lo + group; s0 <= p; s0 += groups * ATTN_KEYS) {   // ATTN_KEYS keys' loads in flight, summed in order
+                float weight[ATTN_KEYS], value[ATTN_KEYS];
+#pragma unroll
+                for (int u = 0; u < ATTN_KEYS; u++) {
+                    int s = min(s0 + u * groups, p);
+                    weight[u] = row[s];
+                    value[u] = v[(attn_i64) s * dh + j];
+                }
+#pragma unroll
+                for (int u = 0; u < ATTN_KEYS; u++) if (s0 + u * groups <= p) acc += weight[u] * value[u];
+            }
         }
         partial[threadIdx.x] = acc;
         __syncthreads();

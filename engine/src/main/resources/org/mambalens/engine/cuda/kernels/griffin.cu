@@ -5,6 +5,9 @@
 // matters for the decode-equals-forward checks, the same float operations are spelled out (__f*_rn keep
 // the compiler from fusing them, double exp/cos/sin as Java's Math).
 
+// Keys whose dot products a warp of sliding_window_attention takes at once (their loads in flight together).
+#define GRIFFIN_KEYS 8
+
 // Sum (or max) over the whole block; blockDim.x is a multiple of 32, at most 1024. Every thread gets it.
 static __device__ __forceinline__ float griffin_block_reduce(float v, bool max) {
     __shared__ float partial[32];
@@ -70,17 +73,27 @@ extern "C" __global__ void sliding_window_attention(float* context, int ldc, con
     const float* qr = q + (long long) t * ldq + (long long) h * dh;
     float* sc = scores + ((long long) t * H + h) * nmax;
     long long ringRow = (long long) KV * dh;
+    // Warp w takes keys w, w + warps, …, GRIFFIN_KEYS of them at a time (warp_key_dots: their loads in flight together).
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
     float mx = __int_as_float(0xff800000);   // −∞
-    for (int s = threadIdx.x; s < n; s += blockDim.x) {
-        int key = first + s;
-        const float* kr = key >= P ? k + (long long) (key - P) * ldkv + (long long) g * dh
-                                   : keyRing + (long long) (key % capacity) * ringRow + (long long) g * dh;
-        float dot = 0.f;
-#pragma unroll 8                                       // several loads in flight: the sums keep their order
-        for (int d = 0; d < dh; d++) dot = fmaf(qr[d], kr[d], dot);
-        float score = __fmul_rn(dot, scale);
-        sc[s] = score;
-        mx = fmaxf(mx, score);
+    for (int s0 = warp; s0 < n; s0 += warps * GRIFFIN_KEYS) {
+        const float* rows[GRIFFIN_KEYS];
+#pragma unroll
+        for (int u = 0; u < GRIFFIN_KEYS; u++) {
+            int key = first + min(s0 + u * warps, n - 1);
+            rows[u] = (key >= P ? k + (long long) (key - P) * ldkv : keyRing + (long long) (key % capacity) * ringRow) + (long long) g * dh;
+        }
+        float dot[GRIFFIN_KEYS];
+        warp_key_dots<GRIFFIN_KEYS>(dot, rows, qr, dh);
+#pragma unroll
+        for (int u = 0; u < GRIFFIN_KEYS; u++) {
+            int s = s0 + u * warps;
+            float score = __fmul_rn(dot[u], scale);
+            if (s < n) {
+                if (lane == 0) sc[s] = score;
+                mx = fmaxf(mx, score);
+            }
+        }
     }
     mx = griffin_block_reduce(mx, true);
     float sum = 0.f;
@@ -98,12 +111,18 @@ extern "C" __global__ void sliding_window_attention(float* context, int ldc, con
         int d = d0 + threadIdx.x % min(dh, (int) blockDim.x), group = groups > 0 ? threadIdx.x / dh : 0, stride = max(groups, 1);
         float acc = 0.f;
         if (group < stride && d < dh) {
-#pragma unroll 8
-            for (int s = group; s < n; s += stride) {
-                int key = first + s;
-                const float* vr = key >= P ? v + (long long) (key - P) * ldkv + (long long) g * dh
-                                           : valueRing + (long long) (key % capacity) * ringRow + (long long) g * dh;
-                acc = fmaf(sc[s] / sum, vr[d], acc);
+            for (int s0 = group; s0 < n; s0 += stride * GRIFFIN_KEYS) {   // GRIFFIN_KEYS keys' loads in flight, summed in order
+                float weight[GRIFFIN_KEYS], value[GRIFFIN_KEYS];
+#pragma unroll
+                for (int u = 0; u < GRIFFIN_KEYS; u++) {
+                    int s = min(s0 + u * stride, n - 1), key = first + s;
+                    const float* vr = key >= P ? v + (long long) (key - P) * ldkv + (long long) g * dh
+                                               : valueRing + (long long) (key % capacity) * ringRow + (long long) g * dh;
+                    weight[u] = sc[s];
+                    value[u] = vr[d];
+                }
+#pragma unroll
+                for (int u = 0; u < GRIFFIN_KEYS; u++) if (s0 + u * stride < n) acc = fmaf(weight[u] / sum, value[u], acc);
             }
         }
         contextPartial[threadIdx.x] = acc;
@@ -153,11 +172,23 @@ extern "C" __global__ void griffin_rg_lru_gates(float* a, float* b, float* u, co
     int c0 = c / bw * bw, o = c - c0;
     const float* xr = x + (long long) t * ldx;
     float inputPre = inputGateBias[c], recurrentPre = recurrentGateBias[c];
-    for (int in = 0; in < bw; in++) {
-        float value = xr[c0 + in];
-        long long w = (long long) (c0 + in) * bw + o;
-        inputPre = __fadd_rn(inputPre, __fmul_rn(value, inputGate[w]));
-        recurrentPre = __fadd_rn(recurrentPre, __fmul_rn(value, recurrentGate[w]));
+    for (int in0 = 0; in0 < bw; in0 += 32) {           // 32 inputs' loads written out first, in flight together; summed in order
+        float value[32], wi[32], wr[32];
+#pragma unroll
+        for (int j = 0; j < 32; j++) {
+            int in = min(in0 + j, bw - 1);
+            long long w = (long long) (c0 + in) * bw + o;
+            value[j] = xr[c0 + in];
+            wi[j] = inputGate[w];
+            wr[j] = recurrentGate[w];
+        }
+#pragma unroll
+        for (int j = 0; j < 32; j++) {
+            if (in0 + j < bw) {
+                inputPre = __fadd_rn(inputPre, __fmul_rn(value[j], wi[j]));
+                recurrentPre = __fadd_rn(recurrentPre, __fmul_rn(value[j], wr[j]));
+            }
+        }
     }
     float i = griffin_sigmoid(inputPre), logA = __fmul_rn(__fmul_rn(-8.f, griffin_sigmoid(recurrentPre)), softplusLambda[c]);
     float at = (float) exp((double) logA);

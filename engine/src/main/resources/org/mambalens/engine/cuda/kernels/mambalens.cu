@@ -370,13 +370,15 @@ CHUNK_ENDS_KERNEL(scan_chunk_ends_n64, 64)
 // Pass 2, one thread per (channel e, state n): hStart(c) for c = 0 … C−1 from state [E, N] (null: zeros),
 // then the final state written back to it; the threads with n = 0 also roll the conv window (may be null)
 // over the T inputs x (row stride ldx), as the one-pass scan does.
-KERNEL void scan_chunk_carry(float* hStart, const float* hEnd, const float* sumDelta, const float* A, float* state,
-                             float* window, const float* x, int ldx, int K, int T, int chunks, int E, int N) {
+KERNEL void scan_chunk_carry(float* __restrict__ hStart, const float* __restrict__ hEnd, const float* __restrict__ sumDelta,
+                             const float* __restrict__ A, float* __restrict__ state, float* window, const float* x, int ldx, int K,
+                             int T, int chunks, int E, int N) {
     AFTER_INPUTS();
     i64 i = (i64) blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= (i64) E * N) return;
     int e = (int) (i / N);
     float a = A[i], h = state ? state[i] : 0.f;
+#pragma unroll 8                                       // the chunks' loads in flight together (restrict: no store aliases them)
     for (int c = 0; c < chunks; c++) {
         hStart[(i64) c * E * N + i] = h;
         h = __expf(a * sumDelta[(i64) c * E + e]) * h + hEnd[(i64) c * E * N + i];
@@ -634,13 +636,14 @@ __device__ __forceinline__ float warp_sum_rows(float (&p)[G], int lane) {
 // loaded before the inputs are waited for (wait_for_inputs), and reuses them for every row of the block's tile of x',
 // staged in shared memory (more rows: more blocks, each loading the weights again, from L2 after the first). A row's
 // sum is the same float operations whatever the rows (lane partials in chunk order, then warp_sum's tree, for
-// whole groups of GEMV_GROUP rows through warp_sum_rows), so a batch of sequences gives each the bits it gets alone. in a multiple of the chunk, in ≤ V chunks a lane; x 16-byte aligned,
+// whole groups of GEMV_GROUP rows through warp_sum_rows), so a batch of sequences gives each the bits it gets alone.
+// W's rows are ldw chunks apart (a slice of a wider weight: see CudaKernels.gemv). in a multiple of the chunk, in ≤ V chunks a lane; x 16-byte aligned,
 // ldx % 4 == 0. Grid (⌈out / (GEMV_WARPS·GEMV_OUTPUTS)⌉, ⌈rows / tileRows⌉): blockIdx.y takes rows [y·tileRows,
 // (y + 1)·tileRows); block 256, shared tileRows·in floats.
 template <typename Chunk, int V>
 __device__ void gemv(float* y, int ldy, const Chunk* __restrict__ W, const float* __restrict__ x, int ldx,
                      const float* __restrict__ bias, const float* __restrict__ normW, const float* __restrict__ normB, float eps, int rows, int out,
-                     int in, int accumulate, int tileRows) {
+                     int in, int accumulate, int tileRows, int ldw) {
     extern __shared__ float4 gemvRows[];               // [tileRows, in/4]
     let_dependents_start();
     const bool bf16 = weights_per_chunk(Chunk()) == 8;
@@ -649,7 +652,7 @@ __device__ void gemv(float* y, int ldy, const Chunk* __restrict__ W, const float
     Chunk w[GEMV_OUTPUTS][V];
 #pragma unroll
     for (int q = 0; q < GEMV_OUTPUTS; q++) {
-        const Chunk* row = W + (i64) min(o0 + q, out - 1) * chunks;
+        const Chunk* row = W + (i64) min(o0 + q, out - 1) * ldw;
 #pragma unroll
         for (int i = 0; i < V; i++) w[q][i] = 32 * i + lane < chunks ? row[32 * i + lane] : Chunk();
     }
@@ -699,14 +702,14 @@ __device__ void gemv(float* y, int ldy, const Chunk* __restrict__ W, const float
 #define GEMV_F32_KERNEL(V)                                                                                                \
     KERNEL void gemv_f32_v##V(float* y, int ldy, const float* W, const float* x, int ldx, const float* bias,             \
                               const float* normW, const float* normB, float eps, int rows, int out, int in, int accumulate,  \
-                              int tileRows) {                                                                           \
-        gemv<float4, V>(y, ldy, (const float4*) W, x, ldx, bias, normW, normB, eps, rows, out, in, accumulate, tileRows); \
+                              int tileRows, int ldw) {                                                                  \
+        gemv<float4, V>(y, ldy, (const float4*) W, x, ldx, bias, normW, normB, eps, rows, out, in, accumulate, tileRows, ldw); \
     }
 #define GEMV_BF16_KERNEL(V)                                                                                               \
     KERNEL void gemv_bf16_v##V(float* y, int ldy, const unsigned short* W, const float* x, int ldx, const float* bias,   \
                                const float* normW, const float* normB, float eps, int rows, int out, int in, int accumulate, \
-                               int tileRows) {                                                                          \
-        gemv<uint4, V>(y, ldy, (const uint4*) W, x, ldx, bias, normW, normB, eps, rows, out, in, accumulate, tileRows); \
+                               int tileRows, int ldw) {                                                                 \
+        gemv<uint4, V>(y, ldy, (const uint4*) W, x, ldx, bias, normW, normB, eps, rows, out, in, accumulate, tileRows, ldw); \
     }
 GEMV_F32_KERNEL(1)
 GEMV_F32_KERNEL(2)
@@ -728,15 +731,15 @@ GEMV_BF16_KERNEL(8)
 // lane_partial, and the tree is warp_sum's. The operands come straight from global memory: the 8 warps of a block
 // read the same weight rows at the same time (one trip from DRAM, the rest from L1), and every block reads the same
 // inputs (from L1/L2). No norm prologue (add_rmsnorm first); x 16-byte aligned, ldx % 4 == 0, in a multiple of the
-// chunk. Grid (⌈out / 4⌉, ⌈rows / (8·warps)⌉), block 32·warps, warps ≤ 8.
+// chunk; W's rows ldw chunks apart. Grid (⌈out / 4⌉, ⌈rows / (8·warps)⌉), block 32·warps, warps ≤ 8.
 template <typename Chunk>
 __device__ void gemm_rows(float* y, int ldy, const Chunk* __restrict__ W, const float* __restrict__ x, int ldx,
-                          const float* __restrict__ bias, int rows, int out, int in, int accumulate) {
+                          const float* __restrict__ bias, int rows, int out, int in, int accumulate, int ldw) {
     constexpr int XV = weights_per_chunk(Chunk()) / 4;            // float4s of x' a chunk: 1 (F32) or 2 (BF16)
     let_dependents_start();
     int lane = threadIdx.x & 31, f0 = blockIdx.x * 4, r0 = (blockIdx.y * (blockDim.x >> 5) + (threadIdx.x >> 5)) * 8;
     int chunks = in / weights_per_chunk(Chunk());
-    const Chunk* w = W + (i64) f0 * chunks;                       // feature f0 + f at w + f·chunks
+    const Chunk* w = W + (i64) f0 * ldw;                          // feature f0 + f at w + f·ldw
     const float4* xr = (const float4*) (x + (i64) r0 * ldx);      // row r0 + r at xr + r·ldx4
     int ldx4 = ldx / 4, lastFeature = out - 1 - f0, lastRow = rows - 1 - r0;   // past them: read (clamped), not written
     float acc[32];                                                // [8 rows][4 features]: lane partials
@@ -746,7 +749,7 @@ __device__ void gemm_rows(float* y, int ldy, const Chunk* __restrict__ W, const 
     for (int c = lane; c < chunks; c += 32) {
         Chunk wc[4];
 #pragma unroll
-        for (int f = 0; f < 4; f++) wc[f] = w[(i64) min(f, lastFeature) * chunks + c];
+        for (int f = 0; f < 4; f++) wc[f] = w[(i64) min(f, lastFeature) * ldw + c];
 #pragma unroll
         for (int r = 0; r < 8; r++) {
             float4 v[XV];
@@ -769,13 +772,13 @@ __device__ void gemm_rows(float* y, int ldy, const Chunk* __restrict__ W, const 
 }
 
 KERNEL void __launch_bounds__(GEMM_THREADS, 2) gemm_rows_f32(float* y, int ldy, const float* W, const float* x, int ldx, const float* bias,
-                                                             int rows, int out, int in, int accumulate) {
-    gemm_rows<float4>(y, ldy, (const float4*) W, x, ldx, bias, rows, out, in, accumulate);
+                                                             int rows, int out, int in, int accumulate, int ldw) {
+    gemm_rows<float4>(y, ldy, (const float4*) W, x, ldx, bias, rows, out, in, accumulate, ldw);
 }
 
 KERNEL void __launch_bounds__(GEMM_THREADS, 2) gemm_rows_bf16(float* y, int ldy, const unsigned short* W, const float* x, int ldx,
-                                                              const float* bias, int rows, int out, int in, int accumulate) {
-    gemm_rows<uint4>(y, ldy, (const uint4*) W, x, ldx, bias, rows, out, in, accumulate);
+                                                              const float* bias, int rows, int out, int in, int accumulate, int ldw) {
+    gemm_rows<uint4>(y, ldy, (const uint4*) W, x, ldx, bias, rows, out, in, accumulate, ldw);
 }
 
 // The conv of one new token, channel e: s = bias[e] + Σ_{j<K−1} taps[j, e]·window[j, e] + taps[K−1, e]·x'[e]
