@@ -7,12 +7,22 @@
 #            --families: the other language families' tests and rows, at their ~130M configs;
 #            --no-torch: without the PyTorch rows; carry: [".device/jre-cuda.tar.xz", ".device/cuda.tar.xz", ".device/mamba_floor.py"]);
 #            results in $OUT
+#   Here, for --quick and --families: scripts/device-cuda.sh --slim first deletes from the working tree the bundled models
+#            those runs do not read, so that tree and archives fit the device's 64 MiB; `git checkout -- models` brings them back.
 # The device takes the working tree and the carried files up to 64 MiB in all, so both are packed small: a
 # Java runtime of only the modules these runs use (no java.desktop: nothing is drawn there), native code
 # stripped, and the class path (our classes, the test classes, and the jars unpacked) as one xz archive.
 set -euo pipefail
 root=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 cd "$root"
+if [ "${1:-}" = --slim ]; then     # the bundled models that --quick and --families never read (tracked: git restores them)
+  for m in gptneox-fortunes gptneox-fortunes-topics gptneox-wordnet rwkv-wordnet griffin-wordnet mamba2-wordnet mamba-wordnet \
+           mamba-fortunes-topics vit-placed; do
+    rm -rf "models/$m"
+  done
+  echo "device-cuda: bundled models not read by --quick/--families removed; restore them with: git checkout -- models"
+  exit 0
+fi
 if [ "${1:-}" = --prepare ]; then
   . scripts/find-jdk25.sh
   mvn -q -B -DskipTests install
