@@ -49,7 +49,7 @@ if [ "${1:-}" = --prepare ]; then
   XZ_OPT=-9e tar cJf .device/cuda.tar.xz -C "$stage/cp" .
   cp ../shared/bench/mamba_floor.py .device/
   ls -la .device/jre-cuda.tar.xz .device/cuda.tar.xz
-  echo "carried in all (tree + these): $(( ( $(git ls-files -z | xargs -0 cat | wc -c) + $(cat .device/jre-cuda.tar.xz .device/cuda.tar.xz .device/mamba_floor.py | wc -c) ) / 1048576 )) MiB of 64"
+  echo "carried in all (tree + these): $(( ( $(git ls-files -z | xargs -0 cat 2>/dev/null | wc -c) + $(cat .device/jre-cuda.tar.xz .device/cuda.tar.xz .device/mamba_floor.py | wc -c) ) / 1048576 )) MiB of 64"
   exit 0
 fi
 export PYTHONUNBUFFERED=1

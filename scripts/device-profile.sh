@@ -7,9 +7,9 @@
 # here under /tmp), PHASE prefill or decode (see benchmarks' KernelProfile). For each it writes $OUT/NAME.csv (ncu's raw
 # rows) and prints a table: every kernel's total and mean microseconds, per step for decode.
 # ncu's times are of each kernel alone, caches kept (--cache-control none), at the base clocks ncu sets, with no overlap
-# between launches: a replayed step takes less than their sum. With --detail REGEX, the first two launches of each kernel
-# whose name matches are profiled instead with ncu's speed-of-light, occupancy, warp-state and scheduler sections
-# ($OUT/NAME.txt): why those kernels take the time they do.
+# between launches: a replayed step takes less than their sum. With --detail REGEX, the first six launches of kernels
+# whose names match (six in all, whichever kernels they are) are profiled instead with ncu's speed-of-light, occupancy,
+# warp-state, scheduler and memory sections ($OUT/NAME.txt): why those kernels take the time they do.
 set -euo pipefail
 root=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 cd "$root"
@@ -18,8 +18,8 @@ ncu=$(command -v ncu || ls /usr/local/cuda/bin/ncu 2>/dev/null || true)
 tar xJf .device/jre-cuda.tar.xz -C /tmp && export PATH=/tmp/jre/bin:$PATH
 mkdir -p /tmp/cp && tar xJf .device/cuda.tar.xz -C /tmp/cp
 cp="$(ls -d /tmp/cp/engine /tmp/cp/benchmarks /tmp/cp/lib/* | tr '\n' ':')"
-[ -d /tmp/models/mamba130m ] || python3 .device/mamba_floor.py --write /tmp/models/mamba130m > /dev/null
-[ -d /tmp/models/lm ] || python3 benchmarks/make_family_checkpoints.py /tmp/models/lm > /dev/null
+case " $* " in *=mamba130m:*) [ -d /tmp/models/mamba130m ] || python3 .device/mamba_floor.py --write /tmp/models/mamba130m > /dev/null ;; esac
+case " $* " in *=lm/*) [ -d /tmp/models/lm ] || python3 benchmarks/make_family_checkpoints.py /tmp/models/lm > /dev/null ;; esac
 detail=""
 if [ "${1:-}" = --detail ]; then detail=$2; shift 2; fi
 for spec in "$@"; do
@@ -34,7 +34,7 @@ for spec in "$@"; do
     continue
   fi
   "$ncu" --profile-from-start off --graph-profiling node --cache-control none --metrics gpu__time_duration.sum \
-    --print-kernel-base function --csv --log-file "$OUT/$name.csv" \
+    --print-kernel-base function --print-units base --csv --log-file "$OUT/$name.csv" \
     java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp "$cp" org.mambalens.benchmarks.KernelProfile \
     "/tmp/models/$dir" "$phase" "$tokens" "$steps" ${precision:-f32} > "$OUT/$name.log" 2>&1 || { tail -5 "$OUT/$name.log"; continue; }
   python3 - "$OUT/$name.csv" "$name" "$phase" "$steps" <<'PY'
@@ -43,7 +43,8 @@ from collections import OrderedDict
 path, name, phase, steps = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 rows = [r for r in csv.reader(l for l in open(path) if l.startswith('"'))]
 head, rows = rows[0], rows[1:]
-k, v = head.index("Kernel Name"), head.index("Metric Value")
+k, v, unit = head.index("Kernel Name"), head.index("Metric Value"), head.index("Metric Unit")
+assert all(r[unit] in ("ns", "nsecond", "nanosecond") for r in rows), "gpu__time_duration not in nanoseconds"
 total = OrderedDict()
 for r in rows:
     t = float(r[v].replace(",", "")) / 1e3

@@ -349,7 +349,7 @@ public final class CudaKernels {
     }
 
     private void chunkedScan(ScanArgs s, int tokens, int channels, int states, boolean accumulate) {
-        // A thread per (channel, chunk): at 1,536 channels, 64 chunks of 8 tokens fill an H200 twice as well as 32 of 16.
+        // A thread per (channel, chunk): for 512 tokens of 1,536 channels, 64 chunks of 8 fill an H200 twice as well as 32 of 16.
         int chunk = Math.max(8, (tokens + 127) / 128), chunks = (tokens + chunk - 1) / chunk;
         long perChunk = (long) channels * states;
         chunkStates = atLeast(chunkStates, (2 * perChunk + channels) * chunks);
