@@ -292,14 +292,19 @@ public final class CudaKernels {
     public void causalConv(long u, long sOut, long x, int ldx, long taps, long bias, long window, int batch, int tokens,
                            int channels, int kernel, boolean reverse, boolean silu) {
         if (tokens > 65535) throw new IllegalArgumentException(tokens + " tokens in one conv launch; the grid takes at most 65,535");
-        gpu.launch("causal_conv", (channels + 127) / 128, tokens, batch, 128, 0, u, sOut, x, ldx, taps, bias, window, tokens,
-                channels, kernel, reverse ? 1 : 0, silu ? 1 : 0, 0);
+        conv(u, sOut, x, ldx, taps, bias, window, batch, tokens, channels, kernel, reverse, silu, false);
     }
 
     /** {@link #causalConv} of one token of one sequence, then the window [K−1, E] moved on over it, in one launch (K ≤ 9). */
     public void causalConvStep(long u, long sOut, long x, int ldx, long taps, long bias, long window, int channels, int kernel, boolean silu) {
-        gpu.launch("causal_conv", (channels + 127) / 128, 1, 1, 128, 0, u, sOut, x, ldx, taps, bias, window, 1, channels, kernel, 0,
-                silu ? 1 : 0, 1);
+        conv(u, sOut, x, ldx, taps, bias, window, 1, 1, channels, kernel, false, silu, true);
+    }
+
+    /** The causal_conv launch: a block of 128 channels for each token of each sequence. */
+    private void conv(long u, long sOut, long x, int ldx, long taps, long bias, long window, int batch, int tokens, int channels, int kernel,
+                      boolean reverse, boolean silu, boolean roll) {
+        gpu.launch("causal_conv", (channels + 127) / 128, tokens, batch, 128, 0, u, sOut, x, ldx, taps, bias, window, tokens,
+                channels, kernel, reverse ? 1 : 0, silu ? 1 : 0, roll ? 1 : 0);
     }
 
     /** The conv window [(K−1), E] moved on over T new inputs x (rows ldx apart). */
