@@ -4,8 +4,9 @@
 # Prepare here with `bash scripts/device-cuda.sh --prepare`, then run there with the same carry:
 #   bash scripts/device-profile.sh [--detail REGEX] NAME=DIR:PHASE:TOKENS[:STEPS[:bf16]] ...
 # where DIR is a language model (mamba130m, or lm/FAMILY for benchmarks/make_family_checkpoints.py's checkpoints, made
-# here under /tmp), PHASE prefill or decode (see benchmarks' KernelProfile). For each it writes $OUT/NAME.csv (ncu's raw
-# rows) and prints a table: every kernel's total and mean microseconds, per step for decode.
+# here under /tmp), PHASE prefill, decode or batch (TOKENS sequences stepped together; see benchmarks' KernelProfile). For
+# each it writes $OUT/NAME.csv (ncu's raw rows) and prints a table: every kernel's total and mean microseconds, per step
+# for decode and batch.
 # ncu's times are of each kernel alone, caches kept (--cache-control none), at the base clocks ncu sets, with no overlap
 # between launches: a replayed step takes less than their sum. With --detail REGEX, the first six launches of kernels
 # whose names match (six in all, whichever kernels they are) are profiled instead with ncu's speed-of-light, occupancy,
@@ -50,7 +51,7 @@ for r in rows:
     t = float(r[v].replace(",", "")) / 1e3
     n, s = total.get(r[k], (0, 0.0))
     total[r[k]] = (n + 1, s + t)
-per = steps if phase == "decode" else 1
+per = steps if phase in ("decode", "batch") else 1
 whole = sum(s for _, s in total.values()) / per
 print(f"\n{name}: {len(rows)} kernels, {whole:.1f} us summed" + (f" a step ({steps} steps)" if per > 1 else ""))
 print(f"| kernel | launches{' a step' if per > 1 else ''} | us{' a step' if per > 1 else ''} | share | us a launch |")

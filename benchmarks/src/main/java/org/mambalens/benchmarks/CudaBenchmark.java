@@ -36,34 +36,50 @@ import java.util.function.DoubleSupplier;
  * batch 1 and 64, with F32 GEMMs and again with BF16 GEMMs (keys ending in {@code _bf16}), plus one GEMM
  * of each kind; and for each {@code --family NAME=DIR} (any language model), prefill and decode on the GPU and
  * on the CPU of the same machine, and on the CPU the reverse pass of attribution ({@code family_NAME_...} keys). Every figure is the median of several runs after a warm-up.
- * <pre>java -cp benchmarks.jar org.mambalens.benchmarks.CudaBenchmark --lm DIR --vim DIR --vit DIR [--family NAME=DIR ...] --out FILE.json</pre>
+ * <pre>java -cp benchmarks.jar org.mambalens.benchmarks.CudaBenchmark --lm DIR --vim DIR --vit DIR [--family NAME=DIR ...] [--decode-only] --out FILE.json</pre>
+ * {@code --decode-only} keeps the decode kernels' rows and the Mamba LM's decode rows (a short run).
  * (scripts/device-cuda.sh runs it beside benchmarks/cuda_torch_bench.py on the same GPU).
  */
 public final class CudaBenchmark {
     private final ObjectNode results = new ObjectMapper().createObjectNode();
+    private final boolean decodeOnly;          // --decode-only: the decode kernels and the LM's decode rows
+
+    private CudaBenchmark(boolean decodeOnly) {
+        this.decodeOnly = decodeOnly;
+    }
 
     public static void main(String[] args) throws IOException {
         String lm = null, vim = null, vit = null, out = null;
+        boolean decodeOnly = false;
         Map<String, Path> families = new LinkedHashMap<>();
-        for (int i = 0; i + 1 < args.length; i += 2) {
-            switch (args[i]) {
-                case "--lm" -> lm = args[i + 1];
-                case "--vim" -> vim = args[i + 1];
-                case "--vit" -> vit = args[i + 1];
-                case "--out" -> out = args[i + 1];
+        for (int i = 0; i < args.length; i++) {
+            String option = args[i];
+            if (option.equals("--decode-only")) {
+                decodeOnly = true;
+                continue;
+            }
+            if (i + 1 == args.length) throw new IllegalArgumentException(option + " takes a value");
+            String value = args[++i];
+            switch (option) {
+                case "--lm" -> lm = value;
+                case "--vim" -> vim = value;
+                case "--vit" -> vit = value;
+                case "--out" -> out = value;
                 case "--family" -> {
-                    String[] nameDir = args[i + 1].split("=", 2);
-                    if (nameDir.length != 2) throw new IllegalArgumentException("--family takes NAME=DIR, not " + args[i + 1]);
+                    String[] nameDir = value.split("=", 2);
+                    if (nameDir.length != 2) throw new IllegalArgumentException("--family takes NAME=DIR, not " + value);
                     families.put(nameDir[0], Path.of(nameDir[1]));
                 }
-                default -> throw new IllegalArgumentException("unknown option " + args[i]);
+                default -> throw new IllegalArgumentException("unknown option " + option);
             }
         }
-        CudaBenchmark b = new CudaBenchmark();
+        CudaBenchmark b = new CudaBenchmark(decodeOnly);
         try (Gpu gpu = Gpu.open()) {
             b.results.put("device", gpu.name());
-            b.bandwidth(gpu);
-            b.gemms(gpu);
+            if (!decodeOnly) {
+                b.bandwidth(gpu);
+                b.gemms(gpu);
+            }
             for (Precision precision : Precision.values()) b.decodeKernels(gpu, precision);
         }
         for (Precision precision : Precision.values()) {
@@ -176,18 +192,16 @@ public final class CudaBenchmark {
                     xz = random(arena, (long) rows * 2 * E, r, 1f), y = arena.floats((long) rows * E),
                     window = random(arena, (long) rows * (K - 1) * E, r, 1f), state = random(arena, (long) rows * E * N, r, 1f),
                     partial = arena.floats(CudaKernels.ssmStepScratch(rows, E, N, R)), taps = random(arena, (long) K * E, r, 1f),
-                    dtBias = random(arena, E, r, 1f), a = random(arena, (long) E * N, r, -1f), d = random(arena, E, r, 1f),
+                    dtBias = random(arena, E, r, 1f), a = k.ssmStepWeights(arena, random(E * N, r, -1f), dtProj, E, N, R), d = random(arena, E, r, 1f),
                     logits = arena.floats((long) rows * V);
             Map<String, Runnable> kernels = new LinkedHashMap<>();
             kernels.put("norm_in_proj", () -> k.rmsnormLinear(xz.address(), 2 * E, x.address(), norm.address(), 1e-5f, normed.address(), rows, inProj, 0));
             kernels.put("ssm_step", () -> k.ssmStep(y.address(), E, xz.address(), 2 * E, window.address(), state.address(), partial.address(),
                     taps.address(), 0, xProj, dtProj, dtBias.address(), a.address(), d.address(), rows, E, N, R, K));
-            if (rows > 1) {                                                 // both launch shapes of the SSM step's scan
-                for (int channelsPerWarp : new int[]{1, 4}) {
-                    kernels.put("ssm_step_c" + channelsPerWarp, () -> k.ssmStep(y.address(), E, xz.address(), 2 * E, window.address(),
-                            state.address(), partial.address(), taps.address(), 0, xProj, dtProj, dtBias.address(), a.address(), d.address(),
-                            rows, E, N, R, K, channelsPerWarp));
-                }
+            for (int channelsPerWarp : new int[]{0, 1, 4}) {                // every layout of the SSM step's second half
+                kernels.put("ssm_step_c" + channelsPerWarp, () -> k.ssmStep(y.address(), E, xz.address(), 2 * E, window.address(),
+                        state.address(), partial.address(), taps.address(), 0, xProj, dtProj, dtBias.address(), a.address(), d.address(),
+                        rows, E, N, R, K, channelsPerWarp));
             }
             kernels.put("out_proj_add", () -> k.linear(x.address(), D, y.address(), E, rows, outProj, 0, 1f, true));
             kernels.put("head", () -> k.linear(logits.address(), V, x.address(), D, rows, head, 0, 1f, false));
@@ -196,14 +210,17 @@ public final class CudaBenchmark {
                 kernels.put("out_proj_cublas", () -> k.linear(x.address(), D, y.address(), E, 1, outProj, 0, 0.999f, false));
                 kernels.put("head_cublas", () -> k.linear(logits.address(), V, x.address(), D, 1, head, 0, 0.999f, false));
             }
-            kernels.forEach((name, launch) -> {
-                launch.run();                                               // cuBLAS sets itself up outside the capture
-                try (Graph graph = gpu.capture(() -> {
-                    for (int i = 0; i < 100; i++) launch.run();
-                })) {
-                    put("decode_kernel_" + name + suffix + "_us", 10 * median(10, () -> gpu.time(graph::launch)), "µs per launch (in a graph)");
-                }
-            });
+            kernels.forEach((name, launch) -> timeInGraph(gpu, name + suffix, launch));
+        }
+    }
+
+    /** A kernel launched 100 times in a captured graph: decode_kernel_NAME_us, its time a launch in a replayed step. */
+    private void timeInGraph(Gpu gpu, String name, Runnable launch) {
+        launch.run();                                                       // cuBLAS sets itself up outside the capture
+        try (Graph graph = gpu.capture(() -> {
+            for (int i = 0; i < 100; i++) launch.run();
+        })) {
+            put("decode_kernel_" + name + "_us", 10 * median(10, () -> gpu.time(graph::launch)), "µs per launch (in a graph)");
         }
     }
 
@@ -218,16 +235,21 @@ public final class CudaBenchmark {
     }
 
     private static DeviceBuffer random(DeviceArena arena, long count, Random r, float sign) {
-        float[] v = new float[Math.toIntExact(count)];
+        return arena.upload(random(Math.toIntExact(count), r, sign));
+    }
+
+    /** Gaussian values of scale 0.5, or for sign < 0 values in (−1.5, −0.5] (A's decays). */
+    private static float[] random(int count, Random r, float sign) {
+        float[] v = new float[count];
         for (int i = 0; i < v.length; i++) v[i] = sign < 0 ? -(0.5f + r.nextFloat()) : (float) r.nextGaussian() * 0.5f;
-        return arena.upload(v);
+        return v;
     }
 
     private void languageModel(Path dir, Precision precision) {
         Random r = new Random(3);
         String suffix = suffix(precision);
         try (LanguageModel lm = Models.loadLanguageModel(dir, Device.CUDA, precision)) {
-            for (int tokens : new int[]{512, 2048}) {
+            for (int tokens : decodeOnly ? new int[0] : new int[]{512, 2048}) {
                 int[] prompt = r.ints(tokens, 0, lm.vocabSize()).toArray();
                 double s = median(5, () -> {
                     long t0 = System.nanoTime();
@@ -245,7 +267,7 @@ public final class CudaBenchmark {
             }
             put("lm_decode_batch64_logits_tokens_per_s" + suffix, decodeBatch(lm, r, 64, 64, false),
                     "tokens/s (64 sequences stepped together, every step's logits read back, argmax on the host)");
-            if (precision == Precision.F32) {                                 // one layer's hidden-attention summary, GPU and CPU
+            if (precision == Precision.F32 && !decodeOnly) {                  // one layer's hidden-attention summary, GPU and CPU
                 for (int tokens : new int[]{1024, 4096}) {
                     TraceRecorder trace = TraceRecorder.layers(java.util.Set.of(0));
                     lm.forward(r.ints(tokens, 0, lm.vocabSize()).toArray(), trace);
@@ -257,6 +279,14 @@ public final class CudaBenchmark {
                 }
             }
         }
+        System.setProperty("mambalens.cuda.ssmStep", "warps");             // a batch's SSM step in the other layout, same run
+        try (LanguageModel lm = Models.loadLanguageModel(dir, Device.CUDA, precision)) {
+            put("lm_decode_batch64_ssm_warps_tokens_per_s" + suffix, decodeBatch(lm, r, 64, 64, true),
+                    "tokens/s (64 sequences, as lm_decode_batch64, the SSM step's second half a warp per channel)");
+        } finally {
+            System.clearProperty("mambalens.cuda.ssmStep");
+        }
+        if (decodeOnly) return;
         System.setProperty("mambalens.cuda.overlap", "false");
         try (LanguageModel lm = Models.loadLanguageModel(dir, Device.CUDA, precision)) {
             put("lm_decode_graphs_no_overlap_tokens_per_s" + suffix, decode(lm, r), "tokens/s (batch 1, CUDA graphs, no programmatic dependent launches)");

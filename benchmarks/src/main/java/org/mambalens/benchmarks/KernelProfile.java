@@ -7,6 +7,7 @@ import org.mambalens.engine.model.LanguageModel;
 import org.mambalens.engine.model.Models;
 import java.nio.file.Path;
 import java.util.Random;
+import java.util.function.IntConsumer;
 
 /**
  * A language model's prefill, or a few of its decode steps, on the GPU inside {@link Gpu#profiled}, so a profiler
@@ -14,26 +15,44 @@ import java.util.Random;
  * Everything before stays outside: the model's upload, kernel compiles, a warm-up of the same work, and for decode the
  * state's first two steps (one launched, one that captures the graph, with any cache growth), so only replays are
  * profiled. {@code scripts/device-profile.sh} runs it under {@code ncu} and sums the times per kernel.
- * <pre>java -cp … org.mambalens.benchmarks.KernelProfile DIR prefill|decode TOKENS [STEPS] [bf16]</pre>
- * prefill: one prefill of TOKENS random tokens; decode: STEPS greedy steps after a TOKENS-token prompt and two more.
+ * <pre>java -cp … org.mambalens.benchmarks.KernelProfile DIR prefill|decode|batch TOKENS [STEPS] [bf16]</pre>
+ * prefill: one prefill of TOKENS random tokens; decode: STEPS greedy steps after a TOKENS-token prompt and two more;
+ * batch: STEPS greedy steps of TOKENS sequences stepped together (each after an 8-token prompt of its own) and two more.
  */
 public final class KernelProfile {
     private KernelProfile() {
     }
 
     public static void main(String[] args) {
-        if (args.length < 3) throw new IllegalArgumentException("usage: KernelProfile DIR prefill|decode TOKENS [STEPS] [bf16]");
+        if (args.length < 3) throw new IllegalArgumentException("usage: KernelProfile DIR prefill|decode|batch TOKENS [STEPS] [bf16]");
         Path dir = Path.of(args[0]);
-        boolean decode = switch (args[1]) {
-            case "prefill" -> false;
-            case "decode" -> true;
-            default -> throw new IllegalArgumentException("phase must be prefill or decode, not " + args[1]);
-        };
+        String phase = args[1];
+        if (!phase.equals("prefill") && !phase.equals("decode") && !phase.equals("batch")) {
+            throw new IllegalArgumentException("phase must be prefill, decode or batch, not " + phase);
+        }
+        boolean decode = phase.equals("decode");
         int tokens = Integer.parseInt(args[2]), stepCount = args.length > 3 ? Integer.parseInt(args[3]) : 3;
         Precision precision = args.length > 4 && args[4].equals("bf16") ? Precision.BF16 : Precision.F32;
         try (LanguageModel lm = Models.loadLanguageModel(dir, Device.CUDA, precision)) {
-            int[] prompt = new Random(5).ints(tokens, 0, lm.vocabSize()).toArray();
+            Random random = new Random(5);
             for (int round = 0; round < 2; round++) {                      // round 0 warms up: compiles, allocations
+                if (phase.equals("batch")) {
+                    LanguageModel.Batch batch = lm.newBatch(tokens);
+                    for (int i = 0; i < tokens; i++) lm.prefill(random.ints(8, 0, lm.vocabSize()).toArray(), batch.sequence(i));
+                    int[][] two = {new int[2 * tokens]};
+                    IntConsumer batchSteps = count -> {
+                        for (int step = 0; step < count; step++) {
+                            int[] ids = new int[tokens];
+                            for (int i = 0; i < tokens; i++) ids[i] = Math.max(0, two[0][2 * i]);
+                            two[0] = lm.stepTopTwo(ids, batch);
+                        }
+                    };
+                    batchSteps.accept(2);                                  // launched, then captured: outside, as for decode
+                    if (round == 0) batchSteps.accept(stepCount);
+                    else Gpu.profiled(() -> batchSteps.accept(stepCount));
+                    continue;
+                }
+                int[] prompt = random.ints(tokens, 0, lm.vocabSize()).toArray();
                 var state = lm.newState();
                 float[][] logits = {decode ? lm.prefill(prompt, state) : null};
                 Runnable steps = () -> {
@@ -46,8 +65,11 @@ public final class KernelProfile {
                 if (round == 0) work.run();
                 else Gpu.profiled(work);
             }
-            System.out.println("profiled " + (decode ? stepCount + " replayed decode steps after " + tokens + " tokens" : "a prefill of " + tokens + " tokens")
-                    + ": " + lm);
+            System.out.println("profiled " + switch (phase) {
+                case "decode" -> stepCount + " replayed decode steps after " + tokens + " tokens";
+                case "batch" -> stepCount + " replayed decode steps of " + tokens + " sequences together";
+                default -> "a prefill of " + tokens + " tokens";
+            } + ": " + lm);
         }
     }
 

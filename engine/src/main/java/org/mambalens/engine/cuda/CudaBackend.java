@@ -327,6 +327,14 @@ public final class CudaBackend implements Backend {
         return two;
     }
 
+    /** A as the kernels read it: after the scans' [E, N], the decode step's transposed weights ({@link CudaKernels#ssmStepWeights}). */
+    @Override
+    public SsmWeights ssmWeights(float[] taps, float[] convBias, Matrix xProj, Matrix dtProj, float[] dtBias, float[] a, float[] d,
+                                 int channels, int states, int rank, int kernel) {
+        return new SsmWeights(constant(taps), convBias == null ? null : constant(convBias), xProj, dtProj, constant(dtBias),
+                of(kernels.ssmStepWeights(weights, a, device(dtProj), channels, states, rank)), constant(d), channels, states, rank, kernel);
+    }
+
     @Override
     public boolean ssmStep(SsmWeights w, Buffer y, Buffer xz, int ldxz, Buffer window, Buffer state, int batch) {
         int E = w.channels(), N = w.states();

@@ -3,6 +3,7 @@ package org.mambalens.engine.cuda;
 import org.mambalens.engine.backend.Precision;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
 
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 
@@ -21,6 +22,7 @@ public final class CudaKernels {
     private final Gpu gpu;
     private final DeviceArena workspace;
     private final boolean chunkedScans = !Boolean.getBoolean("mambalens.cuda.onePassScan");
+    private final boolean ssmStepByWarps = "warps".equals(System.getProperty("mambalens.cuda.ssmStep"));
     // Grown, never freed before the workspace (captured graphs may point at them):
     private DeviceBuffer operand;       // a BF16 GEMM's activation operand
     private DeviceBuffer chunkStates;   // the chunked scan's per-chunk end states, start states and ΣΔ
@@ -179,7 +181,9 @@ public final class CudaKernels {
         gpu.launch("top_two_rows", rows, 1, 1, 1024, 0, out, x, cols);
     }
 
-    private static final int SSM_BATCH_ROWS = 16;         // from this many sequences a warp of ssm_step_scan takes 4 channels
+    private static final int SSM_BATCH_ROWS = 16;         // from this many sequences: ssm_step_channels, or ssm_step_scan's 4 channels a warp
+    private static final int SSM_STEP_THREADS = 64;       // a block of ssm_step_channels: 24 blocks for mamba-130m's 1,536 channels
+    private static final int SSM_STEP_MAXR = 64;          // mambalens.cu's: the dt ranks ssm_step_channels keeps in registers
 
     /** Whether {@link #ssmStep} takes these shapes (ssm_step_scan keeps at most two states and two dt ranks a lane). */
     public static boolean ssmStepTakes(int states, int kernel, int rank) {
@@ -197,30 +201,66 @@ public final class CudaKernels {
     }
 
     /**
-     * One token of each of `rows` sequences through a Mamba mixer's SSM branch (see ssm_step_project and ssm_step_scan):
-     * from xz [rows, 2E] (rows ldxz apart) into y [rows, E] (rows ldy apart), rolling window [rows, K−1, E] and state
-     * [rows, E, N] on; partial ({@link #ssmStepScratch} floats) is scratch.
+     * Whether {@link #ssmStep} may run its second half a thread per channel for a batch (ssm_step_channels: up to 16
+     * states, 64 dt ranks), unless -Dmambalens.cuda.ssmStep=warps; else always a warp per channel (ssm_step_scan).
+     */
+    public boolean ssmStepByChannel(int states, int rank) {
+        return !ssmStepByWarps && states <= 16 && rank <= SSM_STEP_MAXR;
+    }
+
+    /**
+     * A on the device as this backend's kernels read it: [E, N] for the scans, then, where the decode step goes a thread
+     * per channel ({@link #ssmStepByChannel}), Aᵀ [N, E] and dt_projᵀ [R, E] (F32) for it, so that its loads are coalesced.
+     */
+    public DeviceBuffer ssmStepWeights(DeviceArena arena, float[] a, DeviceMatrix dtProj, int channels, int states, int rank) {
+        int E = channels, N = states, R = rank;
+        if (!ssmStepByChannel(N, R)) return arena.upload(a);
+        float[] both = Arrays.copyOf(a, 2 * E * N);
+        for (int e = 0; e < E; e++) for (int n = 0; n < N; n++) both[E * N + n * E + e] = a[e * N + n];
+        DeviceBuffer b = arena.floats(2L * E * N + (long) R * E);
+        b.upload(both);
+        gpu.launch("dt_proj_transposed", blocks((long) E * R), 1, 1, THREADS, 0, b.at(2L * E * N), dtProj.address(),
+                dtProj.precision() == Precision.BF16 ? 1 : 0, E, R);
+        return b;
+    }
+
+    /**
+     * One token of each of `rows` sequences through a Mamba mixer's SSM branch (see ssm_step_project, then
+     * ssm_step_channels or ssm_step_scan): from xz [rows, 2E] (rows ldxz apart) into y [rows, E] (rows ldy apart), rolling
+     * window [rows, K−1, E] and state [rows, E, N] on; a is {@link #ssmStepWeights}'s; partial ({@link #ssmStepScratch}
+     * floats) is scratch. One sequence goes a warp per channel (the most blocks); a batch of 16 or more a thread per
+     * channel where the shapes allow (H200, mamba-130m, 64 sequences: 40 against 73 µs), else 4 channels a warp. All
+     * three layouts give a row the same bits, so a batch keeps each row's bits alone.
      */
     public void ssmStep(long y, int ldy, long xz, int ldxz, long window, long state, long partial, long taps, long convBias, DeviceMatrix xProj,
                         DeviceMatrix dtProj, long dtBias, long a, long dSkip, int rows, int channels, int states, int rank, int kernel) {
         ssmStep(y, ldy, xz, ldxz, window, state, partial, taps, convBias, xProj, dtProj, dtBias, a, dSkip, rows, channels, states, rank,
-                kernel, rows >= SSM_BATCH_ROWS ? 4 : 1);
+                kernel, rows < SSM_BATCH_ROWS ? 1 : ssmStepByChannel(states, rank) ? 0 : 4);
     }
 
     /**
-     * {@link #ssmStep} with ssm_step_scan's channels a warp given (1 or 4): a batch takes 4, so that a warp's chains of loads
-     * overlap (6 % faster at 64 rows on the H200); one sequence takes 1, for the most blocks. A row's arithmetic is the same
-     * either way. Public for the benchmark that times both.
+     * {@link #ssmStep} with the second half's layout given: 0, a thread per channel (ssm_step_channels; a must then hold
+     * its transposed weights); or ssm_step_scan with 1 or 4 channels a warp (4: a warp's chains of loads overlap). A row
+     * gets the same bits from each. Public for the benchmark that times them.
      */
     public void ssmStep(long y, int ldy, long xz, int ldxz, long window, long state, long partial, long taps, long convBias, DeviceMatrix xProj,
                         DeviceMatrix dtProj, long dtBias, long a, long dSkip, int rows, int channels, int states, int rank, int kernel,
                         int channelsPerWarp) {
-        if (channelsPerWarp != 1 && channelsPerWarp != 4) throw new IllegalArgumentException("ssmStep: " + channelsPerWarp + " channels a warp");
-        int E = channels, P = rank + 2 * states, slices = ssmSlices(E);
+        if (channelsPerWarp != 0 && channelsPerWarp != 1 && channelsPerWarp != 4) {
+            throw new IllegalArgumentException("ssmStep: " + channelsPerWarp + " channels a warp");
+        }
+        int E = channels, P = rank + 2 * states, slices = ssmSlices(E), bf16 = dtProj.precision() == Precision.BF16 ? 1 : 0;
         gpu.launch("ssm_step_project", (P + 7) / 8, slices, rows, THREADS, 0, partial, xz, ldxz, window, taps, convBias,
                 xProj.address(), xProj.precision() == Precision.BF16 ? 1 : 0, E, kernel, P);
+        if (channelsPerWarp == 0) {
+            if (states > 16 || rank > SSM_STEP_MAXR) throw new IllegalArgumentException("ssm_step_channels: " + states + " states, rank " + rank);
+            gpu.launch("ssm_step_channels", (E + SSM_STEP_THREADS - 1) / SSM_STEP_THREADS, rows, 1, SSM_STEP_THREADS, 4 * P, y, ldy, xz, ldxz,
+                    window, taps, convBias, a + 8L * E * states, bf16, dtBias, a + 4L * E * states, dSkip, state, partial, slices, E, states,
+                    rank, kernel);
+            return;
+        }
         gpu.launch("ssm_step_scan_c" + channelsPerWarp, (E + 16 * channelsPerWarp - 1) / (16 * channelsPerWarp), rows, 1, 512,
-                4 * P, y, ldy, xz, ldxz, window, taps, convBias, dtProj.address(), dtProj.precision() == Precision.BF16 ? 1 : 0, dtBias, a,
+                4 * P, y, ldy, xz, ldxz, window, taps, convBias, dtProj.address(), bf16, dtBias, a,
                 dSkip, state, partial, slices, E, states, rank, kernel);
     }
 

@@ -15,7 +15,7 @@ import static org.assertj.core.api.Assertions.fail;
 
 /**
  * A batch of decode rows gets from each kernel the bits that one row gets alone: the batched kernels (gemm_rows from
- * 16 rows, ssm_step_scan in both launch shapes) against the single-row launch of the same
+ * 16 rows; ssm_step_scan with 4 channels a warp and ssm_step_channels) against the single-row launch of the same
  * product, row by row, at batch sizes that leave partial tiles. Batched generation rests on this (BatchGenerationTest
  * checks it end to end with a few prompts, below the sizes where these kernels take over).
  */
@@ -68,9 +68,10 @@ class CudaBatchRowsTest {
     }
 
     @ParameterizedTest
-    @CsvSource({"F32, 64, 16, 48, 4, 4", "F32, 21, 16, 48, 4, 4", "BF16, 64, 16, 48, 4, 4", "F32, 40, 64, 40, 3, 4", "F32, 64, 16, 48, 4, 1"})
+    @CsvSource({"F32, 64, 16, 48, 4, 4", "F32, 21, 16, 48, 4, 4", "BF16, 64, 16, 48, 4, 4", "F32, 40, 64, 40, 3, 4", "F32, 64, 16, 48, 4, 1",
+                "F32, 64, 16, 48, 4, 0", "F32, 21, 16, 48, 4, 0", "BF16, 64, 16, 48, 4, 0", "F32, 40, 16, 64, 3, 0", "F32, 33, 12, 20, 4, 0"})
     void aBatchedSsmStepGivesEachSequenceItsBitsAlone(Precision precision, int rows, int states, int rank, int kernel, int channelsPerWarp) {
-        int E = 1536 - 64, P = rank + 2 * states, ldxz = 2 * E + 8; // a partial slice of channels; strided rows
+        int E = 1536 - 72, P = rank + 2 * states, ldxz = 2 * E + 8; // a partial slice and block of channels; strided rows
         Random r = new Random(rows + states);
         float[] xz = Fixtures.gaussian(r, rows * ldxz, 1), window = Fixtures.gaussian(r, rows * (kernel - 1) * E, 1), state = Fixtures.gaussian(r, rows * E * states, 1);
         try (Gpu gpu = Gpu.open(); DeviceArena arena = gpu.newArena()) {
@@ -82,7 +83,7 @@ class CudaBatchRowsTest {
                     partial = arena.floats(CudaKernels.ssmStepScratch(rows, E, states, rank));
             float[] a = Fixtures.gaussian(r, E * states, 1);
             for (int i = 0; i < a.length; i++) a[i] = -Math.abs(a[i]);
-            DeviceBuffer aBuffer = arena.upload(a);
+            DeviceBuffer aBuffer = kernels.ssmStepWeights(arena, a, dtProj, E, states, rank);
             DeviceBuffer[] y = new DeviceBuffer[2], windows = new DeviceBuffer[2], stateBuffers = new DeviceBuffer[2];
             for (int run = 0; run < 2; run++) {                      // 0: all rows together, 1: each row alone
                 y[run] = arena.floats((long) rows * E);
@@ -96,7 +97,7 @@ class CudaBatchRowsTest {
             for (int t = 0; t < rows; t++) {
                 kernels.ssmStep(y[1].at((long) t * E), E, xzBuffer.at((long) t * ldxz), ldxz, windows[1].at((long) t * (kernel - 1) * E),
                         stateBuffers[1].at((long) t * E * states), partial.address(), taps.address(), convBias.address(), xProj, dtProj,
-                        dtBias.address(), aBuffer.address(), d.address(), 1, E, states, rank, kernel);
+                        dtBias.address(), aBuffer.address(), d.address(), 1, E, states, rank, kernel, 1);
             }
             float[] written = y[0].download(0, rows * E);
             assertThat(IntStream.range(0, written.length).filter(i -> Float.isNaN(written[i]))).as("outputs left unwritten").isEmpty();

@@ -165,12 +165,16 @@ KERNEL void to_bf16_rows(unsigned short* out, const float* in, i64 ld_in, i64 ro
 // The decode state of the conv after T more inputs x (row stride ldx), for channel e: the window [(K−1), E]
 // (oldest first) becomes the last K−1 inputs, reaching back into the old window when T < K−1. K ≤ 9.
 __device__ void roll_window(float* window, const float* x, int ldx, int K, int T, int E, int e) {
-    float rolled[8];
-    for (int r = 0; r < K - 1; r++) {
+    float rolled[8];                                    // unrolled to its size, so that it stays in registers
+#pragma unroll
+    for (int r = 0; r < 8; r++) {
         int src = T - (K - 1) + r;                      // input index of new window row r
-        rolled[r] = src >= 0 ? x[(i64) src * ldx + e] : window[(i64) (K - 1 + src) * E + e];
+        if (r < K - 1) rolled[r] = src >= 0 ? x[(i64) src * ldx + e] : window[(i64) (K - 1 + src) * E + e];
     }
-    for (int r = 0; r < K - 1; r++) window[(i64) r * E + e] = rolled[r];
+#pragma unroll
+    for (int r = 0; r < 8; r++) {
+        if (r < K - 1) window[(i64) r * E + e] = rolled[r];
+    }
 }
 
 // Depthwise causal conv and SiLU over B sequences of T tokens: for token t, channel e,
@@ -786,9 +790,61 @@ KERNEL void __launch_bounds__(GEMM_THREADS, 2) gemm_rows_bf16(float* y, int ldy,
 __device__ __forceinline__ float conv_step(const float* window, const float* xz, const float* taps, const float* bias, int E, int K, int e) {
     float acc = bias ? bias[e] : 0.f;
 #pragma unroll 8
-    for (int j = 0; j < K - 1; j++) acc += taps[(i64) j * E + e] * window[(i64) j * E + e];
-    acc += taps[(i64) (K - 1) * E + e] * xz[e];
+    for (int j = 0; j < K - 1; j++) acc = __fmaf_rn(taps[(i64) j * E + e], window[(i64) j * E + e], acc);
+    acc = __fmaf_rn(taps[(i64) (K - 1) * E + e], xz[e], acc);
     return silu(acc);
+}
+
+// A channel's arithmetic in the decode step's second half, shared by its two layouts (ssm_step_scan: a warp per channel,
+// ssm_step_channels: a thread per channel) and written with explicitly rounded operations: left to itself the compiler
+// contracts products into FMAs differently in each kernel. With these, and warp_sum's butterfly written out for one
+// thread (butterfly_sum), both layouts give a channel the same bits, so a batch may take whichever is faster at its size.
+// Lane l's term of a sum over up to 64 products: x0·y[l] + x1·y[l + 32], a product 0 where absent (y is read only where present).
+__device__ __forceinline__ float lane_term(const float* y, int l, bool low, float x0, bool high, float x1) {
+    return __fadd_rn(low ? __fmul_rn(x0, y[l]) : 0.f, high ? __fmul_rn(x1, y[l + 32]) : 0.f);
+}
+
+// h' = exp(Δ·a)·h + (Δ·u)·B
+__device__ __forceinline__ float ssm_state_update(float delta, float a, float h, float du, float B) {
+    return __fadd_rn(__fmul_rn(__expf(__fmul_rn(delta, a)), h), __fmul_rn(du, B));
+}
+
+// y = (Σ_n C_n·h_n + D·u) ⊙ silu(z)
+__device__ __forceinline__ float ssm_output(float sum, float D, float u, float z) {
+    return __fmul_rn(__fadd_rn(sum, __fmul_rn(D, u)), silu(z));
+}
+
+// Sequence b's [δr, B, C] into shared memory: the slices' partial sums of x_proj added in slice order (δr rounded to
+// bfloat16 for a BF16 dt_proj); then a barrier.
+__device__ __forceinline__ void gather_projected(float* projected, const float* partial, int b, int slices, int P, int R, int bf16) {
+    for (int i = threadIdx.x; i < P; i += blockDim.x) {
+        float v = 0.f;
+#pragma unroll 8
+        for (int s = 0; s < slices; s++) v += partial[((i64) b * slices + s) * P + i];
+        projected[i] = bf16 && i < R ? rounded(v) : v;
+    }
+    __syncthreads();
+}
+
+// Channel e's conv window [K−1, E] moves on by the one token x'[e] (roll_window for T = 1, written for it: measured
+// 1 µs faster in the decode step on the H200).
+__device__ __forceinline__ void shift_window(float* win, const float* xb, int E, int K, int e) {
+    for (int j = 0; j + 2 < K; j++) win[(i64) j * E + e] = win[(i64) (j + 1) * E + e];
+    if (K > 1) win[(i64) (K - 2) * E + e] = xb[e];
+}
+
+// warp_sum of the 32 lanes' terms t[l], in one thread: warp_sum's lane 0 adds, at offset o, the value of lane o.
+// (Each offset's loop is written out: nested, the inner loops stay rolled and t goes to local memory.)
+__device__ __forceinline__ float butterfly_sum(float (&t)[32]) {
+#pragma unroll
+    for (int l = 0; l < 16; l++) t[l] = __fadd_rn(t[l], t[l + 16]);
+#pragma unroll
+    for (int l = 0; l < 8; l++) t[l] = __fadd_rn(t[l], t[l + 8]);
+#pragma unroll
+    for (int l = 0; l < 4; l++) t[l] = __fadd_rn(t[l], t[l + 4]);
+    t[0] = __fadd_rn(t[0], t[2]);
+    t[1] = __fadd_rn(t[1], t[3]);
+    return __fadd_rn(t[0], t[1]);
 }
 
 // Channels of one slice of x_proj's sum in the decode step: a block's conv outputs, a warp's share of a row.
@@ -860,13 +916,7 @@ __device__ void ssm_step_scan(float* __restrict__ y, int ldy, const float* __res
         if (lane + 32 < N) a1[i] = A[(i64) e[i] * N + lane + 32];
     }
     wait_for_inputs();
-    for (int i = threadIdx.x; i < P; i += blockDim.x) {
-        float v = 0.f;
-#pragma unroll 8
-        for (int s = 0; s < slices; s++) v += partial[((i64) b * slices + s) * P + i];
-        projected[i] = bf16 && i < R ? rounded(v) : v;
-    }
-    __syncthreads();
+    gather_projected(projected, partial, b, slices, P, R, bf16);
     float* win = window + (i64) b * (K - 1) * E;
     const float* xb = xz + (i64) b * ldxz;
     const float* Bt = projected + R;
@@ -884,30 +934,20 @@ __device__ void ssm_step_scan(float* __restrict__ y, int ldy, const float* __res
     }
 #pragma unroll
     for (int i = 0; i < C; i++) {
-        float dt = warp_sum((lane < R ? w0[i] * projected[lane] : 0.f) + (lane + 32 < R ? w1[i] * projected[lane + 32] : 0.f));
+        float dt = warp_sum(lane_term(projected, lane, lane < R, w0[i], lane + 32 < R, w1[i]));
         delta[i] = active[i] ? softplus(dt + dtBias[e[i]]) : 0.f;
     }
 #pragma unroll
     for (int i = 0; i < C; i++) {
         if (!active[i]) continue;
-        float du = delta[i] * u[i], part = 0.f;
+        float du = __fmul_rn(delta[i], u[i]), hn0 = 0.f, hn1 = 0.f;
         float* hc = h + (i64) e[i] * N;
-        if (lane < N) {
-            float hn = __expf(delta[i] * a0[i]) * h0[i] + du * Bt[lane];
-            hc[lane] = hn;
-            part = Ct[lane] * hn;
-        }
-        if (lane + 32 < N) {
-            float hn = __expf(delta[i] * a1[i]) * h1[i] + du * Bt[lane + 32];
-            hc[lane + 32] = hn;
-            part += Ct[lane + 32] * hn;
-        }
-        float yv = warp_sum(part) + Dskip[e[i]] * u[i];
-        yv *= silu(z[i]);
+        if (lane < N) hc[lane] = hn0 = ssm_state_update(delta[i], a0[i], h0[i], du, Bt[lane]);
+        if (lane + 32 < N) hc[lane + 32] = hn1 = ssm_state_update(delta[i], a1[i], h1[i], du, Bt[lane + 32]);
+        float yv = ssm_output(warp_sum(lane_term(Ct, lane, lane < N, hn0, lane + 32 < N, hn1)), Dskip[e[i]], u[i], z[i]);
         if (lane != 0) continue;
         y[(i64) b * ldy + e[i]] = yv;
-        for (int j = 0; j + 2 < K; j++) win[(i64) j * E + e[i]] = win[(i64) (j + 1) * E + e[i]];
-        if (K > 1) win[(i64) (K - 2) * E + e[i]] = xb[e[i]];
+        shift_window(win, xb, E, K, e[i]);
     }
 }
 
@@ -919,6 +959,63 @@ __device__ void ssm_step_scan(float* __restrict__ y, int ldy, const float* __res
     }
 SSM_STEP_SCAN_KERNEL(1)
 SSM_STEP_SCAN_KERNEL(4)
+
+// dtT [R, E] (F32) = dt_proj [E, R] transposed, F32 or bfloat16 (its values as F32, which ssm_step_channels multiplies as
+// ssm_step_scan multiplies the bfloat16 ones). One thread per value.
+KERNEL void dt_proj_transposed(float* dtT, const void* dtProj, int bf16, int E, int R) {
+    AFTER_INPUTS();
+    i64 i = (i64) blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (i64) E * R) return;
+    int e = (int) (i / R), r = (int) (i - (i64) e * R);
+    dtT[(i64) r * E + e] = bf16 ? from_bf16(((const unsigned short*) dtProj)[i]) : ((const float*) dtProj)[i];
+}
+
+#define SSM_STEP_MAXR 64       // the dt ranks ssm_step_channels keeps in registers
+
+// Decode step, second half, a thread per channel, for models of N ≤ 16 states and R ≤ 64 dt ranks: ssm_step_scan's
+// bits (its butterflies written out: butterfly_sum), but each thread keeps its channel's dt_proj row, A row and states
+// in registers, so a warp does 32 channels where ssm_step_scan's does one: faster for batches, slower for one sequence.
+// The weights come transposed (dtT [R, E], aT [N, E], laid out when the model loads: CudaKernels.ssmStepWeights), so
+// that each of a thread's loads is one coalesced load of the warp, all in flight before the inputs are waited for.
+// Grid (⌈E/block⌉, rows), shared P floats.
+KERNEL void ssm_step_channels(float* __restrict__ y, int ldy, const float* __restrict__ xz, int ldxz, float* __restrict__ window,
+                              const float* __restrict__ taps, const float* __restrict__ convBias, const float* __restrict__ dtT, int bf16,
+                              const float* __restrict__ dtBias, const float* __restrict__ aT, const float* __restrict__ Dskip,
+                              float* __restrict__ state, const float* __restrict__ partial, int slices, int E, int N, int R, int K) {
+    extern __shared__ float projected[];               // this sequence's [δr, B, C]
+    let_dependents_start();
+    int b = blockIdx.y, P = R + 2 * N, e = blockIdx.x * blockDim.x + threadIdx.x;
+    bool active = e < E;
+    float w[SSM_STEP_MAXR], a[16];
+#pragma unroll
+    for (int r = 0; r < SSM_STEP_MAXR; r++) w[r] = active && r < R ? dtT[(i64) r * E + e] : 0.f;
+#pragma unroll
+    for (int n = 0; n < 16; n++) a[n] = active && n < N ? aT[(i64) n * E + e] : 0.f;
+    wait_for_inputs();
+    gather_projected(projected, partial, b, slices, P, R, bf16);
+    if (!active) return;
+    float* win = window + (i64) b * (K - 1) * E;
+    const float* xb = xz + (i64) b * ldxz;
+    float* hc = state + ((i64) b * E + e) * N;
+    float h[16];
+#pragma unroll
+    for (int n = 0; n < 16; n++) h[n] = n < N ? hc[n] : 0.f;
+    float u = conv_step(win, xb, taps, convBias, E, K, e), z = xb[E + e];
+    float t[32];
+#pragma unroll
+    for (int l = 0; l < 32; l++) t[l] = lane_term(projected, l, l < R, w[l], l + 32 < R, w[l + 32]);
+    float delta = softplus(butterfly_sum(t) + dtBias[e]), du = __fmul_rn(delta, u);
+    const float* Bt = projected + R;
+    const float* Ct = Bt + N;
+#pragma unroll
+    for (int n = 0; n < 16; n++) {
+        if (n < N) hc[n] = h[n] = ssm_state_update(delta, a[n], h[n], du, Bt[n]);
+        t[n] = lane_term(Ct, n, n < N, h[n], false, 0.f);   // N ≤ 16: no lane holds a second state,
+        t[n + 16] = 0.f;                                    // and lanes 16-31 none (lane_term's +0)
+    }
+    y[(i64) b * ldy + e] = ssm_output(butterfly_sum(t), Dskip[e], u, z);
+    shift_window(win, xb, E, K, e);
+}
 
 // ---- A greedy decoder's choice ----------------------------------------------------------------------------
 
