@@ -183,7 +183,7 @@ public final class CudaKernels {
 
     private static final int SSM_BATCH_ROWS = 16;         // from this many sequences: ssm_step_channels, or ssm_step_scan's 4 channels a warp
     private static final int SSM_STEP_THREADS = 64;       // a block of ssm_step_channels: 24 blocks for mamba-130m's 1,536 channels
-    private static final int SSM_STEP_MAXR = 64;          // mambalens.cu's: the dt ranks ssm_step_channels keeps in registers
+    private static final int SSM_STEP_MAXR = 64;          // the dt ranks ssm_step_channels sums (ssm_step_scan: two a lane)
 
     /** Whether {@link #ssmStep} takes these shapes (ssm_step_scan keeps at most two states and two dt ranks a lane). */
     public static boolean ssmStepTakes(int states, int kernel, int rank) {
@@ -250,8 +250,9 @@ public final class CudaKernels {
             throw new IllegalArgumentException("ssmStep: " + channelsPerWarp + " channels a warp");
         }
         int E = channels, P = rank + 2 * states, slices = ssmSlices(E), bf16 = dtProj.precision() == Precision.BF16 ? 1 : 0;
-        gpu.launch("ssm_step_project", (P + 7) / 8, slices, rows, THREADS, 0, partial, xz, ldxz, window, taps, convBias,
-                xProj.address(), xProj.precision() == Precision.BF16 ? 1 : 0, E, kernel, P);
+        int outputsPerWarp = rows < SSM_BATCH_ROWS ? 1 : 4, warpOutputs = 8 * outputsPerWarp;   // the same sums either way
+        gpu.launch("ssm_step_project_q" + outputsPerWarp, (P + warpOutputs - 1) / warpOutputs, slices, rows, THREADS, 0, partial, xz, ldxz,
+                window, taps, convBias, xProj.address(), xProj.precision() == Precision.BF16 ? 1 : 0, E, kernel, P);
         if (channelsPerWarp == 0) {
             if (states > 16 || rank > SSM_STEP_MAXR) throw new IllegalArgumentException("ssm_step_channels: " + states + " states, rank " + rank);
             gpu.launch("ssm_step_channels", (E + SSM_STEP_THREADS - 1) / SSM_STEP_THREADS, rows, 1, SSM_STEP_THREADS, 4 * P, y, ldy, xz, ldxz,

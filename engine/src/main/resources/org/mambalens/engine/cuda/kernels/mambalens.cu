@@ -833,18 +833,17 @@ __device__ __forceinline__ void shift_window(float* win, const float* xb, int E,
     if (K > 1) win[(i64) (K - 2) * E + e] = xb[e];
 }
 
-// warp_sum of the 32 lanes' terms t[l], in one thread: warp_sum's lane 0 adds, at offset o, the value of lane o.
-// (Each offset's loop is written out: nested, the inner loops stay rolled and t goes to local memory.)
-__device__ __forceinline__ float butterfly_sum(float (&t)[32]) {
+// warp_sum of 32 lanes' terms t[l], in one thread: warp_sum's lane 0 adds, at offset o, the value of lane o. Given
+// s[l] = t[l] + t[l + 16], the sums after the first offset, so that the 32 terms need not be live together.
+// (Each offset's loop is written out: nested, the inner loops stay rolled and s goes to local memory.)
+__device__ __forceinline__ float butterfly_sum(float (&s)[16]) {
 #pragma unroll
-    for (int l = 0; l < 16; l++) t[l] = __fadd_rn(t[l], t[l + 16]);
+    for (int l = 0; l < 8; l++) s[l] = __fadd_rn(s[l], s[l + 8]);
 #pragma unroll
-    for (int l = 0; l < 8; l++) t[l] = __fadd_rn(t[l], t[l + 8]);
-#pragma unroll
-    for (int l = 0; l < 4; l++) t[l] = __fadd_rn(t[l], t[l + 4]);
-    t[0] = __fadd_rn(t[0], t[2]);
-    t[1] = __fadd_rn(t[1], t[3]);
-    return __fadd_rn(t[0], t[1]);
+    for (int l = 0; l < 4; l++) s[l] = __fadd_rn(s[l], s[l + 4]);
+    s[0] = __fadd_rn(s[0], s[2]);
+    s[1] = __fadd_rn(s[1], s[3]);
+    return __fadd_rn(s[0], s[1]);
 }
 
 // Channels of one slice of x_proj's sum in the decode step: a block's conv outputs, a warp's share of a row.
@@ -852,22 +851,29 @@ __device__ __forceinline__ float butterfly_sum(float (&t)[32]) {
 
 // Decode step, first half of the SSM branch, for sequence b = blockIdx.z and channels [s·256, s·256 + 256), s =
 // blockIdx.y: u = silu(conv(x')) of those channels into shared memory (rounded to bfloat16 for a BF16 x_proj), then
-// each warp the slice's part of one output p of x_proj(u) = [δr, B, C]: partial [rows, S, P], S = ⌈E/256⌉ slices,
-// which ssm_step_scan sums in slice order. Lane l reads channels l + 32j, j < 8, all its loads at once: the latency of
-// one round trip to memory, not of 48. x' is xz's first E columns (rows ldxz apart); window [rows, K−1, E] is only
-// read. Grid (⌈P/8⌉, S, rows), block 256.
-KERNEL void ssm_step_project(float* partial, const float* xz, int ldxz, const float* window, const float* taps, const float* convBias,
-                             const void* xProj, int bf16, int E, int K, int P) {
+// each warp the slice's part of Q outputs p of x_proj(u) = [δr, B, C]: partial [rows, S, P], S = ⌈E/256⌉ slices,
+// which the second half sums in slice order. Lane l reads channels l + 32j, j < 8, all its loads at once: the latency
+// of one round trip to memory, not of 48. An output's sum is the same whichever warp makes it, so Q only spreads the
+// work: 1 for one sequence (the most blocks), 4 for a batch (the conv computed once for 32 outputs, not 8). x' is xz's
+// first E columns (rows ldxz apart); window [rows, K−1, E] is only read. Grid (⌈P/(8Q)⌉, S, rows), block 256; warp w's
+// outputs: 8Q·blockIdx.x + w + 8q, q < Q.
+template <int Q>
+__device__ void ssm_step_project(float* partial, const float* xz, int ldxz, const float* window, const float* taps, const float* convBias,
+                                 const void* xProj, int bf16, int E, int K, int P) {
     __shared__ float us[SSM_SLICE];
     let_dependents_start();
-    int b = blockIdx.z, slices = gridDim.y, c0 = blockIdx.y * SSM_SLICE;
-    int lane = threadIdx.x & 31, p = blockIdx.x * 8 + (threadIdx.x >> 5);
-    float w[SSM_SLICE / 32];
+    int b = blockIdx.z, slices = gridDim.y, c0 = blockIdx.y * SSM_SLICE, lane = threadIdx.x & 31;
+    int p[Q];
+    float w[Q][SSM_SLICE / 32];
 #pragma unroll
-    for (int j = 0; j < SSM_SLICE / 32; j++) {
-        int c = c0 + lane + 32 * j;
-        w[j] = p >= P || c >= E ? 0.f
-             : bf16 ? from_bf16(((const unsigned short*) xProj)[(i64) p * E + c]) : ((const float*) xProj)[(i64) p * E + c];
+    for (int q = 0; q < Q; q++) {
+        p[q] = blockIdx.x * 8 * Q + (threadIdx.x >> 5) + 8 * q;
+#pragma unroll
+        for (int j = 0; j < SSM_SLICE / 32; j++) {
+            int c = c0 + lane + 32 * j;
+            w[q][j] = p[q] >= P || c >= E ? 0.f
+                    : bf16 ? from_bf16(((const unsigned short*) xProj)[(i64) p[q] * E + c]) : ((const float*) xProj)[(i64) p[q] * E + c];
+        }
     }
     wait_for_inputs();
     int e = c0 + threadIdx.x;
@@ -878,13 +884,24 @@ KERNEL void ssm_step_project(float* partial, const float* xz, int ldxz, const fl
         us[threadIdx.x] = 0.f;
     }
     __syncthreads();
-    if (p >= P) return;
-    float sum = 0.f;
 #pragma unroll
-    for (int j = 0; j < SSM_SLICE / 32; j++) sum += w[j] * us[lane + 32 * j];
-    sum = warp_sum(sum);
-    if (lane == 0) partial[((i64) b * slices + blockIdx.y) * P + p] = sum;
+    for (int q = 0; q < Q; q++) {
+        if (p[q] >= P) break;
+        float sum = 0.f;
+#pragma unroll
+        for (int j = 0; j < SSM_SLICE / 32; j++) sum = __fmaf_rn(w[q][j], us[lane + 32 * j], sum);
+        sum = warp_sum(sum);
+        if (lane == 0) partial[((i64) b * slices + blockIdx.y) * P + p[q]] = sum;
+    }
 }
+
+#define SSM_STEP_PROJECT_KERNEL(Q)                                                                                          \
+    KERNEL void ssm_step_project_q##Q(float* partial, const float* xz, int ldxz, const float* window, const float* taps,     \
+                                      const float* convBias, const void* xProj, int bf16, int E, int K, int P) {            \
+        ssm_step_project<Q>(partial, xz, ldxz, window, taps, convBias, xProj, bf16, E, K, P);                               \
+    }
+SSM_STEP_PROJECT_KERNEL(1)
+SSM_STEP_PROJECT_KERNEL(4)
 
 // Decode step, second half, for sequence b = blockIdx.y: each warp C channels (C = 1, or 4 for batches, whose chains
 // of loads then overlap), lane n keeping state n (and n + 32) of each: [δr, B, C] = the slices' partial sums added in
@@ -970,13 +987,11 @@ KERNEL void dt_proj_transposed(float* dtT, const void* dtProj, int bf16, int E, 
     dtT[(i64) r * E + e] = bf16 ? from_bf16(((const unsigned short*) dtProj)[i]) : ((const float*) dtProj)[i];
 }
 
-#define SSM_STEP_MAXR 64       // the dt ranks ssm_step_channels keeps in registers
-
 // Decode step, second half, a thread per channel, for models of N ≤ 16 states and R ≤ 64 dt ranks: ssm_step_scan's
-// bits (its butterflies written out: butterfly_sum), but each thread keeps its channel's dt_proj row, A row and states
-// in registers, so a warp does 32 channels where ssm_step_scan's does one: faster for batches, slower for one sequence.
-// The weights come transposed (dtT [R, E], aT [N, E], laid out when the model loads: CudaKernels.ssmStepWeights), so
-// that each of a thread's loads is one coalesced load of the warp, all in flight before the inputs are waited for.
+// bits (its butterflies written out: butterfly_sum), but a warp does 32 channels where ssm_step_scan's does one: faster
+// for batches, slower for one sequence. The weights come transposed (dtT [R, E], aT [N, E], laid out when the model
+// loads: CudaKernels.ssmStepWeights), so that each of a thread's loads is one coalesced load of the warp; they are read
+// as the sums need them, and the state in 16-byte pieces where N allows, which keeps few registers live: many warps.
 // Grid (⌈E/block⌉, rows), shared P floats.
 KERNEL void ssm_step_channels(float* __restrict__ y, int ldy, const float* __restrict__ xz, int ldxz, float* __restrict__ window,
                               const float* __restrict__ taps, const float* __restrict__ convBias, const float* __restrict__ dtT, int bf16,
@@ -985,35 +1000,51 @@ KERNEL void ssm_step_channels(float* __restrict__ y, int ldy, const float* __res
     extern __shared__ float projected[];               // this sequence's [δr, B, C]
     let_dependents_start();
     int b = blockIdx.y, P = R + 2 * N, e = blockIdx.x * blockDim.x + threadIdx.x;
-    bool active = e < E;
-    float w[SSM_STEP_MAXR], a[16];
-#pragma unroll
-    for (int r = 0; r < SSM_STEP_MAXR; r++) w[r] = active && r < R ? dtT[(i64) r * E + e] : 0.f;
-#pragma unroll
-    for (int n = 0; n < 16; n++) a[n] = active && n < N ? aT[(i64) n * E + e] : 0.f;
     wait_for_inputs();
     gather_projected(projected, partial, b, slices, P, R, bf16);
-    if (!active) return;
+    if (e >= E) return;
     float* win = window + (i64) b * (K - 1) * E;
     const float* xb = xz + (i64) b * ldxz;
     float* hc = state + ((i64) b * E + e) * N;
+    bool vectors = (N & 3) == 0;                       // the state's rows are whole float4s (the base is 16-byte aligned)
     float h[16];
 #pragma unroll
-    for (int n = 0; n < 16; n++) h[n] = n < N ? hc[n] : 0.f;
-    float u = conv_step(win, xb, taps, convBias, E, K, e), z = xb[E + e];
-    float t[32];
+    for (int n = 0; n < 16; n += 4) {
+        if (vectors && n < N) {
+            float4 v = *(const float4*) (hc + n);
+            h[n] = v.x; h[n + 1] = v.y; h[n + 2] = v.z; h[n + 3] = v.w;
+        } else {
 #pragma unroll
-    for (int l = 0; l < 32; l++) t[l] = lane_term(projected, l, l < R, w[l], l + 32 < R, w[l + 32]);
-    float delta = softplus(butterfly_sum(t) + dtBias[e]), du = __fmul_rn(delta, u);
+            for (int i = n; i < n + 4; i++) h[i] = i < N ? hc[i] : 0.f;
+        }
+    }
+    float u = conv_step(win, xb, taps, convBias, E, K, e), z = xb[E + e];
+    float s[16];                                       // lanes l and l + 16 of ssm_step_scan's dt sum, added
+#pragma unroll
+    for (int l = 0; l < 16; l++) {
+        float w[4];                                    // dt_proj[e, l + 16i]
+#pragma unroll
+        for (int i = 0; i < 4; i++) w[i] = l + 16 * i < R ? dtT[(i64) (l + 16 * i) * E + e] : 0.f;
+        s[l] = __fadd_rn(lane_term(projected, l, l < R, w[0], l + 32 < R, w[2]), lane_term(projected, l + 16, l + 16 < R, w[1], l + 48 < R, w[3]));
+    }
+    float delta = softplus(butterfly_sum(s) + dtBias[e]), du = __fmul_rn(delta, u);
     const float* Bt = projected + R;
     const float* Ct = Bt + N;
 #pragma unroll
     for (int n = 0; n < 16; n++) {
-        if (n < N) hc[n] = h[n] = ssm_state_update(delta, a[n], h[n], du, Bt[n]);
-        t[n] = lane_term(Ct, n, n < N, h[n], false, 0.f);   // N ≤ 16: no lane holds a second state,
-        t[n + 16] = 0.f;                                    // and lanes 16-31 none (lane_term's +0)
+        if (n < N) h[n] = ssm_state_update(delta, aT[(i64) n * E + e], h[n], du, Bt[n]);
+        s[n] = __fadd_rn(lane_term(Ct, n, n < N, h[n], false, 0.f), 0.f);   // N ≤ 16: lanes 16-31 hold no state (+0)
     }
-    y[(i64) b * ldy + e] = ssm_output(butterfly_sum(t), Dskip[e], u, z);
+    y[(i64) b * ldy + e] = ssm_output(butterfly_sum(s), Dskip[e], u, z);
+#pragma unroll
+    for (int n = 0; n < 16; n += 4) {
+        if (vectors && n < N) {
+            *(float4*) (hc + n) = make_float4(h[n], h[n + 1], h[n + 2], h[n + 3]);
+        } else {
+#pragma unroll
+            for (int i = n; i < n + 4; i++) if (i < N) hc[i] = h[i];
+        }
+    }
     shift_window(win, xb, E, K, e);
 }
 
