@@ -10,7 +10,7 @@
 # ncu's times are of each kernel alone, caches kept (--cache-control none), at the base clocks ncu sets, with no overlap
 # between launches: a replayed step takes less than their sum. With --detail REGEX, the first six launches of kernels
 # whose names match (six in all, whichever kernels they are) are profiled instead with ncu's speed-of-light, occupancy,
-# warp-state, scheduler and memory sections ($OUT/NAME.txt): why those kernels take the time they do.
+# warp-state, scheduler, memory, pipe and instruction-mix sections ($OUT/NAME.txt): why those kernels take the time they do.
 set -euo pipefail
 root=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 cd "$root"
@@ -29,7 +29,7 @@ for spec in "$@"; do
   if [ -n "$detail" ]; then
     "$ncu" --profile-from-start off --graph-profiling node --cache-control none -k "regex:$detail" --launch-count 6 \
       --section SpeedOfLight --section Occupancy --section WarpStateStats --section SchedulerStats --section MemoryWorkloadAnalysis \
-      --section LaunchStats --print-kernel-base function --log-file "$OUT/$name.txt" \
+      --section LaunchStats --section ComputeWorkloadAnalysis --section InstructionStats --print-kernel-base function --log-file "$OUT/$name.txt" \
       java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp "$cp" org.mambalens.benchmarks.KernelProfile \
       "/tmp/models/$dir" "$phase" "$tokens" "$steps" ${precision:-f32} > "$OUT/$name.log" 2>&1 || tail -5 "$OUT/$name.log"
     continue

@@ -16,6 +16,7 @@ typedef long long i64;
 #define INFINITY_F __int_as_float(0x7f800000)
 
 __device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;
 }
@@ -615,20 +616,27 @@ __device__ __forceinline__ float lane_partial(const Chunk (&w)[V], const float4*
 // half (one shuffle a kept set instead of one a set: 31 shuffles for 32 sets rather than 160); at the remaining
 // offsets the single set left is summed as warp_sum does. Lane l ends with the sum of set (l / (32 / G)) % G: its top
 // bits say which half it kept.
+// (The halving levels are a template recursion: as a loop over h /= 2 the compiler left them rolled, p in local memory
+// and every access a branch, which made gemm_rows' epilogue cost more instructions than its products.)
+template <int H, int S>
+__device__ __forceinline__ void warp_fold_sets(float* p, int lane) {
+    if constexpr (H >= 1) {
+        bool upper = lane & S;
+#pragma unroll
+        for (int j = 0; j < H; j++) {
+            float send = upper ? p[j] : p[j + H], keep = upper ? p[j + H] : p[j];
+            p[j] = keep + __shfl_xor_sync(0xffffffffu, send, S);
+        }
+        warp_fold_sets<H / 2, S / 2>(p, lane);
+    }
+}
+
 template <int G>
 __device__ __forceinline__ float warp_sum_rows(float (&p)[G], int lane) {
-    int s = 16;
-#pragma unroll
-    for (int h = G / 2; h >= 1; h /= 2, s /= 2) {
-        bool upper = lane & s;
-#pragma unroll
-        for (int j = 0; j < h; j++) {
-            float send = upper ? p[j] : p[j + h], keep = upper ? p[j + h] : p[j];
-            p[j] = keep + __shfl_xor_sync(0xffffffffu, send, s);
-        }
-    }
+    warp_fold_sets<G / 2, 16>(p, lane);
     float v = p[0];
-    for (; s > 0; s >>= 1) v += __shfl_xor_sync(0xffffffffu, v, s);
+#pragma unroll
+    for (int s = 16 / G; s > 0; s >>= 1) v += __shfl_xor_sync(0xffffffffu, v, s);
     return v;
 }
 
