@@ -281,6 +281,8 @@ public final class CudaBenchmark {
         }
         System.setProperty("mambalens.cuda.ssmStep", "warps");             // a batch's SSM step in the other layout, same run
         try (LanguageModel lm = Models.loadLanguageModel(dir, Device.CUDA, precision)) {
+            put("lm_decode_batch8_ssm_warps_tokens_per_s" + suffix, decodeBatch(lm, r, 8, 64, true),
+                    "tokens/s (8 sequences, as lm_decode_batch8, the SSM step's second half a warp per channel)");
             put("lm_decode_batch64_ssm_warps_tokens_per_s" + suffix, decodeBatch(lm, r, 64, 64, true),
                     "tokens/s (64 sequences, as lm_decode_batch64, the SSM step's second half a warp per channel)");
         } finally {

@@ -181,8 +181,10 @@ public final class CudaKernels {
         gpu.launch("top_two_rows", rows, 1, 1, 1024, 0, out, x, cols);
     }
 
-    private static final int SSM_BATCH_ROWS = 16;         // from this many sequences: ssm_step_channels, or ssm_step_scan's 4 channels a warp
-    private static final int SSM_STEP_THREADS = 64;       // a block of ssm_step_channels: 24 blocks for mamba-130m's 1,536 channels
+    private static final int SSM_BATCH_ROWS = 16;         // from this many sequences ssm_step_scan takes 4 channels a warp, ssm_step_project 4 outputs
+    private static final int SSM_QUAD_ROWS = 8;           // from this many, ssm_step_channels where it may (H200: 1 sequence 2,337 tokens/s
+                                                          // against 1,999; 8: 9,701 against 8,152)
+    private static final int SSM_STEP_THREADS = 128;      // a block of ssm_step_channels: 32 channels, a quad of threads each
     private static final int SSM_STEP_MAXR = 64;          // the dt ranks ssm_step_channels sums (ssm_step_scan: two a lane)
 
     /** Whether {@link #ssmStep} takes these shapes (ssm_step_scan keeps at most two states and two dt ranks a lane). */
@@ -201,16 +203,17 @@ public final class CudaKernels {
     }
 
     /**
-     * Whether {@link #ssmStep} may run its second half a thread per channel for a batch (ssm_step_channels: up to 16
-     * states, 64 dt ranks), unless -Dmambalens.cuda.ssmStep=warps; else always a warp per channel (ssm_step_scan).
+     * Whether {@link #ssmStep} may run its second half a quad of threads per channel for a batch (ssm_step_channels: up
+     * to 16 states, 64 dt ranks), unless -Dmambalens.cuda.ssmStep=warps; else always a warp per channel (ssm_step_scan).
      */
     public boolean ssmStepByChannel(int states, int rank) {
         return !ssmStepByWarps && states <= 16 && rank <= SSM_STEP_MAXR;
     }
 
     /**
-     * A on the device as this backend's kernels read it: [E, N] for the scans, then, where the decode step goes a thread
-     * per channel ({@link #ssmStepByChannel}), Aᵀ [N, E] and dt_projᵀ [R, E] (F32) for it, so that its loads are coalesced.
+     * A on the device as this backend's kernels read it: [E, N] for the scans, then, where a batch's decode step may go a
+     * quad of threads per channel ({@link #ssmStepByChannel}), Aᵀ [N, E] and dt_projᵀ [R, E] (F32) for it, so that its
+     * loads are coalesced.
      */
     public DeviceBuffer ssmStepWeights(DeviceArena arena, float[] a, DeviceMatrix dtProj, int channels, int states, int rank) {
         int E = channels, N = states, R = rank;
@@ -228,20 +231,20 @@ public final class CudaKernels {
      * One token of each of `rows` sequences through a Mamba mixer's SSM branch (see ssm_step_project, then
      * ssm_step_channels or ssm_step_scan): from xz [rows, 2E] (rows ldxz apart) into y [rows, E] (rows ldy apart), rolling
      * window [rows, K−1, E] and state [rows, E, N] on; a is {@link #ssmStepWeights}'s; partial ({@link #ssmStepScratch}
-     * floats) is scratch. One sequence goes a warp per channel (the most blocks); a batch of 16 or more a thread per
-     * channel where the shapes allow (H200, mamba-130m, 64 sequences: 40 against 73 µs), else 4 channels a warp. All
-     * three layouts give a row the same bits, so a batch keeps each row's bits alone.
+     * floats) is scratch. One sequence goes a warp per channel (the most blocks); a batch of 8 or more a quad of threads
+     * per channel where the shapes allow (H200, mamba-130m, 64 sequences: 23 against 70 µs), else from 16 rows 4 channels
+     * a warp. All three layouts give a row the same bits, so a batch keeps each row's bits alone.
      */
     public void ssmStep(long y, int ldy, long xz, int ldxz, long window, long state, long partial, long taps, long convBias, DeviceMatrix xProj,
                         DeviceMatrix dtProj, long dtBias, long a, long dSkip, int rows, int channels, int states, int rank, int kernel) {
         ssmStep(y, ldy, xz, ldxz, window, state, partial, taps, convBias, xProj, dtProj, dtBias, a, dSkip, rows, channels, states, rank,
-                kernel, rows < SSM_BATCH_ROWS ? 1 : ssmStepByChannel(states, rank) ? 0 : 4);
+                kernel, rows >= SSM_QUAD_ROWS && ssmStepByChannel(states, rank) ? 0 : rows >= SSM_BATCH_ROWS ? 4 : 1);
     }
 
     /**
-     * {@link #ssmStep} with the second half's layout given: 0, a thread per channel (ssm_step_channels; a must then hold
-     * its transposed weights); or ssm_step_scan with 1 or 4 channels a warp (4: a warp's chains of loads overlap). A row
-     * gets the same bits from each. Public for the benchmark that times them.
+     * {@link #ssmStep} with the second half's layout given: 0, a quad of threads per channel (ssm_step_channels; a must
+     * then hold its transposed weights); or ssm_step_scan with 1 or 4 channels a warp (4: a warp's chains of loads
+     * overlap). A row gets the same bits from each. Public for the benchmark that times them.
      */
     public void ssmStep(long y, int ldy, long xz, int ldxz, long window, long state, long partial, long taps, long convBias, DeviceMatrix xProj,
                         DeviceMatrix dtProj, long dtBias, long a, long dSkip, int rows, int channels, int states, int rank, int kernel,
@@ -255,7 +258,8 @@ public final class CudaKernels {
                 window, taps, convBias, xProj.address(), xProj.precision() == Precision.BF16 ? 1 : 0, E, kernel, P);
         if (channelsPerWarp == 0) {
             if (states > 16 || rank > SSM_STEP_MAXR) throw new IllegalArgumentException("ssm_step_channels: " + states + " states, rank " + rank);
-            gpu.launch("ssm_step_channels", (E + SSM_STEP_THREADS - 1) / SSM_STEP_THREADS, rows, 1, SSM_STEP_THREADS, 4 * P, y, ldy, xz, ldxz,
+            int blockChannels = SSM_STEP_THREADS / 4;
+            gpu.launch("ssm_step_channels", (E + blockChannels - 1) / blockChannels, rows, 1, SSM_STEP_THREADS, 4 * P, y, ldy, xz, ldxz,
                     window, taps, convBias, a + 8L * E * states, bf16, dtBias, a + 4L * E * states, dSkip, state, partial, slices, E, states,
                     rank, kernel);
             return;

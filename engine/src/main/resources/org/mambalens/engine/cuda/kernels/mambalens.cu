@@ -794,19 +794,46 @@ KERNEL void __launch_bounds__(GEMM_THREADS, 2) gemm_rows_bf16(float* y, int ldy,
 }
 
 // The conv of one new token, channel e: s = bias[e] + Σ_{j<K−1} taps[j, e]·window[j, e] + taps[K−1, e]·x'[e]
-// (causal_conv's order at t = 0), u = silu(s). window [K−1, E] and x' are the sequence's own.
+// (causal_conv's order at t = 0), u = silu(s). window [K−1, E] and x' are the sequence's own. Its inputs are loaded
+// apart from its arithmetic (conv_inputs, then conv_from), so that a kernel can have them in flight while it waits on
+// other loads. K ≤ 9.
+struct ConvInputs { float tap[8], win[8], tapLast, x, bias; };
+
+__device__ __forceinline__ ConvInputs conv_inputs(const float* window, const float* xz, const float* taps, const float* bias, int E, int K,
+                                                  int e) {
+    ConvInputs c;
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+        c.tap[j] = j < K - 1 ? taps[(i64) j * E + e] : 0.f;
+        c.win[j] = j < K - 1 ? window[(i64) j * E + e] : 0.f;
+    }
+    c.tapLast = taps[(i64) (K - 1) * E + e];
+    c.x = xz[e];
+    c.bias = bias ? bias[e] : 0.f;
+    return c;
+}
+
+__device__ __forceinline__ float conv_from(const ConvInputs& c, int K) {
+    float acc = c.bias;
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+        if (j < K - 1) acc = __fmaf_rn(c.tap[j], c.win[j], acc);
+    }
+    return silu(__fmaf_rn(c.tapLast, c.x, acc));
+}
+
+// The same operations with the loads in the loop, for K − 1 of them rather than 8 (fewer instructions and registers).
 __device__ __forceinline__ float conv_step(const float* window, const float* xz, const float* taps, const float* bias, int E, int K, int e) {
     float acc = bias ? bias[e] : 0.f;
 #pragma unroll 8
     for (int j = 0; j < K - 1; j++) acc = __fmaf_rn(taps[(i64) j * E + e], window[(i64) j * E + e], acc);
-    acc = __fmaf_rn(taps[(i64) (K - 1) * E + e], xz[e], acc);
-    return silu(acc);
+    return silu(__fmaf_rn(taps[(i64) (K - 1) * E + e], xz[e], acc));
 }
 
 // A channel's arithmetic in the decode step's second half, shared by its two layouts (ssm_step_scan: a warp per channel,
-// ssm_step_channels: a thread per channel) and written with explicitly rounded operations: left to itself the compiler
-// contracts products into FMAs differently in each kernel. With these, and warp_sum's butterfly written out for one
-// thread (butterfly_sum), both layouts give a channel the same bits, so a batch may take whichever is faster at its size.
+// ssm_step_channels: a quad of threads per channel) and written with explicitly rounded operations: left to itself the
+// compiler contracts products into FMAs differently in each kernel. With these, and warp_sum's butterfly retraced over a
+// quad (quad_butterfly_sum), both layouts give a channel the same bits, so a batch may take whichever is faster.
 // Lane l's term of a sum over up to 64 products: x0·y[l] + x1·y[l + 32], a product 0 where absent (y is read only where present).
 __device__ __forceinline__ float lane_term(const float* y, int l, bool low, float x0, bool high, float x1) {
     return __fadd_rn(low ? __fmul_rn(x0, y[l]) : 0.f, high ? __fmul_rn(x1, y[l + 32]) : 0.f);
@@ -841,17 +868,23 @@ __device__ __forceinline__ void shift_window(float* win, const float* xb, int E,
     if (K > 1) win[(i64) (K - 2) * E + e] = xb[e];
 }
 
-// warp_sum of 32 lanes' terms t[l], in one thread: warp_sum's lane 0 adds, at offset o, the value of lane o. Given
-// s[l] = t[l] + t[l + 16], the sums after the first offset, so that the 32 terms need not be live together.
-// (Each offset's loop is written out: nested, the inner loops stay rolled and s goes to local memory.)
-__device__ __forceinline__ float butterfly_sum(float (&s)[16]) {
+// The sum of 16 values s[l] spread over a quad of lanes (quarter q holds s[4q..4q+3]) as butterfly_sum adds them: at
+// offset 8 quarters 0 and 1 take quarters 2 and 3's values, at offset 4 quarter 0 takes quarter 1's, then within quarter
+// 0; every lane of the quad gets the sum. All 32 lanes of the warp must take part.
+__device__ __forceinline__ float quad_butterfly_sum(float (&s)[4], int q) {
+    int lane = threadIdx.x & 31;
 #pragma unroll
-    for (int l = 0; l < 8; l++) s[l] = __fadd_rn(s[l], s[l + 8]);
+    for (int i = 0; i < 4; i++) {
+        float other = __shfl_down_sync(0xffffffffu, s[i], 2);
+        if (q < 2) s[i] = __fadd_rn(s[i], other);
+    }
 #pragma unroll
-    for (int l = 0; l < 4; l++) s[l] = __fadd_rn(s[l], s[l + 4]);
-    s[0] = __fadd_rn(s[0], s[2]);
-    s[1] = __fadd_rn(s[1], s[3]);
-    return __fadd_rn(s[0], s[1]);
+    for (int i = 0; i < 4; i++) {
+        float other = __shfl_down_sync(0xffffffffu, s[i], 1);
+        if (q == 0) s[i] = __fadd_rn(s[i], other);
+    }
+    float sum = __fadd_rn(__fadd_rn(s[0], s[2]), __fadd_rn(s[1], s[3]));
+    return __shfl_sync(0xffffffffu, sum, lane & ~3);
 }
 
 // Channels of one slice of x_proj's sum in the decode step: a block's conv outputs, a warp's share of a row.
@@ -941,15 +974,29 @@ __device__ void ssm_step_scan(float* __restrict__ y, int ldy, const float* __res
         if (lane + 32 < N) a1[i] = A[(i64) e[i] * N + lane + 32];
     }
     wait_for_inputs();
-    gather_projected(projected, partial, b, slices, P, R, bf16);
     float* win = window + (i64) b * (K - 1) * E;
     const float* xb = xz + (i64) b * ldxz;
-    const float* Bt = projected + R;
-    const float* Ct = Bt + N;
     float* h = state + (i64) b * E * N;
     float u[C], delta[C], h0[C], h1[C], z[C];
+    ConvInputs conv;
+    if (C == 1) {                                      // one channel's inputs: in flight with the gather's loads
+        u[0] = h0[0] = h1[0] = z[0] = 0.f;
+        if (active[0]) {
+            conv = conv_inputs(win, xb, taps, convBias, E, K, e[0]);
+            if (lane < N) h0[0] = h[(i64) e[0] * N + lane];
+            if (lane + 32 < N) h1[0] = h[(i64) e[0] * N + lane + 32];
+            z[0] = xb[E + e[0]];
+        }
+    }
+    gather_projected(projected, partial, b, slices, P, R, bf16);
+    const float* Bt = projected + R;
+    const float* Ct = Bt + N;
 #pragma unroll
-    for (int i = 0; i < C; i++) {                      // every channel's loads first, so their round trips overlap
+    for (int i = 0; i < C; i++) {                      // 4 channels' loads after it (before: too many registers), all first
+        if (C == 1) {
+            if (active[0]) u[0] = conv_from(conv, K);
+            continue;
+        }
         u[i] = h0[i] = h1[i] = z[i] = 0.f;
         if (!active[i]) continue;
         u[i] = conv_step(win, xb, taps, convBias, E, K, e[i]);
@@ -976,10 +1023,12 @@ __device__ void ssm_step_scan(float* __restrict__ y, int ldy, const float* __res
     }
 }
 
-#define SSM_STEP_SCAN_KERNEL(C)                                                                                                        \
-    KERNEL void ssm_step_scan_c##C(float* y, int ldy, const float* xz, int ldxz, float* window, const float* taps, const float* convBias, \
-                                   const void* dtProj, int bf16, const float* dtBias, const float* A, const float* Dskip, float* state,   \
-                                   const float* partial, int slices, int E, int N, int R, int K) {                                      \
+// Bounded to two blocks an SM (64 registers): at 66 the 4-channel kernel ran one block an SM, 70 -> 118 µs for 64 rows.
+#define SSM_STEP_SCAN_KERNEL(C)                                                                                                 \
+    KERNEL void __launch_bounds__(512, 2) ssm_step_scan_c##C(float* y, int ldy, const float* xz, int ldxz, float* window,        \
+                                   const float* taps, const float* convBias, const void* dtProj, int bf16, const float* dtBias, \
+                                   const float* A, const float* Dskip, float* state, const float* partial, int slices, int E,   \
+                                   int N, int R, int K) {                                                                       \
         ssm_step_scan<C>(y, ldy, xz, ldxz, window, taps, convBias, dtProj, bf16, dtBias, A, Dskip, state, partial, slices, E, N, R, K); \
     }
 SSM_STEP_SCAN_KERNEL(1)
@@ -995,64 +1044,66 @@ KERNEL void dt_proj_transposed(float* dtT, const void* dtProj, int bf16, int E, 
     dtT[(i64) r * E + e] = bf16 ? from_bf16(((const unsigned short*) dtProj)[i]) : ((const float*) dtProj)[i];
 }
 
-// Decode step, second half, a thread per channel, for models of N ≤ 16 states and R ≤ 64 dt ranks: ssm_step_scan's
-// bits (its butterflies written out: butterfly_sum), but a warp does 32 channels where ssm_step_scan's does one: faster
-// for batches, slower for one sequence. The weights come transposed (dtT [R, E], aT [N, E], laid out when the model
-// loads: CudaKernels.ssmStepWeights), so that each of a thread's loads is one coalesced load of the warp; they are read
-// as the sums need them, and the state in 16-byte pieces where N allows, which keeps few registers live: many warps.
-// Grid (⌈E/block⌉, rows), shared P floats.
+// Decode step, second half, a quad of threads per channel, for models of N ≤ 16 states and R ≤ 64 dt ranks:
+// ssm_step_scan's bits (its butterflies written out: the dt terms l and l + 16 added as warp_sum's first offset does,
+// then quad_butterfly_sum), but a warp does 8 channels where ssm_step_scan's does one: faster for batches, slower for one
+// sequence. Quarter q of a quad keeps states 4q..4q+3 and the dt terms of lanes 4q..4q+3 (and 16 on). The weights come
+// transposed (dtT [R, E], aT [N, E], laid out when the model loads: CudaKernels.ssmStepWeights), so that the quads'
+// loads are coalesced; this step's inputs are loaded before the partial sums are gathered, so that both round trips
+// overlap. Grid (⌈E/(block/4)⌉, rows), shared P floats.
 KERNEL void ssm_step_channels(float* __restrict__ y, int ldy, const float* __restrict__ xz, int ldxz, float* __restrict__ window,
                               const float* __restrict__ taps, const float* __restrict__ convBias, const float* __restrict__ dtT, int bf16,
                               const float* __restrict__ dtBias, const float* __restrict__ aT, const float* __restrict__ Dskip,
                               float* __restrict__ state, const float* __restrict__ partial, int slices, int E, int N, int R, int K) {
     extern __shared__ float projected[];               // this sequence's [δr, B, C]
     let_dependents_start();
-    int b = blockIdx.y, P = R + 2 * N, e = blockIdx.x * blockDim.x + threadIdx.x;
+    int b = blockIdx.y, P = R + 2 * N, q = threadIdx.x & 3, e0 = blockIdx.x * (blockDim.x >> 2) + (threadIdx.x >> 2);
+    bool active = e0 < E;
+    int e = active ? e0 : E - 1;                       // past E: a real channel's arithmetic, for the shuffles, never written
     wait_for_inputs();
-    gather_projected(projected, partial, b, slices, P, R, bf16);
-    if (e >= E) return;
     float* win = window + (i64) b * (K - 1) * E;
     const float* xb = xz + (i64) b * ldxz;
-    float* hc = state + ((i64) b * E + e) * N;
-    bool vectors = (N & 3) == 0;                       // the state's rows are whole float4s (the base is 16-byte aligned)
-    float h[16];
+    float* hc = state + ((i64) b * E + e) * N + 4 * q; // this quarter's states
+    float h[4];
+    if ((N & 3) == 0 && 4 * q < N) {                   // whole float4s (the base is 16-byte aligned)
+        float4 v = *(const float4*) hc;
+        h[0] = v.x; h[1] = v.y; h[2] = v.z; h[3] = v.w;
+    } else {
 #pragma unroll
-    for (int n = 0; n < 16; n += 4) {
-        if (vectors && n < N) {
-            float4 v = *(const float4*) (hc + n);
-            h[n] = v.x; h[n + 1] = v.y; h[n + 2] = v.z; h[n + 3] = v.w;
-        } else {
-#pragma unroll
-            for (int i = n; i < n + 4; i++) h[i] = i < N ? hc[i] : 0.f;
-        }
+        for (int i = 0; i < 4; i++) h[i] = 4 * q + i < N ? hc[i] : 0.f;
     }
-    float u = conv_step(win, xb, taps, convBias, E, K, e), z = xb[E + e];
-    float s[16];                                       // lanes l and l + 16 of ssm_step_scan's dt sum, added
+    ConvInputs conv = conv_inputs(win, xb, taps, convBias, E, K, e);
+    float z = xb[E + e];
+    gather_projected(projected, partial, b, slices, P, R, bf16);
+    float u = conv_from(conv, K);
+    float s[4];                                        // dt terms l = 4q + i and l + 16, added
 #pragma unroll
-    for (int l = 0; l < 16; l++) {
-        float w[4];                                    // dt_proj[e, l + 16i]
+    for (int i = 0; i < 4; i++) {
+        int l = 4 * q + i;
+        float w[4];                                    // dt_proj[e, l + 16j]
 #pragma unroll
-        for (int i = 0; i < 4; i++) w[i] = l + 16 * i < R ? dtT[(i64) (l + 16 * i) * E + e] : 0.f;
-        s[l] = __fadd_rn(lane_term(projected, l, l < R, w[0], l + 32 < R, w[2]), lane_term(projected, l + 16, l + 16 < R, w[1], l + 48 < R, w[3]));
+        for (int j = 0; j < 4; j++) w[j] = l + 16 * j < R ? dtT[(i64) (l + 16 * j) * E + e] : 0.f;
+        s[i] = __fadd_rn(lane_term(projected, l, l < R, w[0], l + 32 < R, w[2]), lane_term(projected, l + 16, l + 16 < R, w[1], l + 48 < R, w[3]));
     }
-    float delta = softplus(butterfly_sum(s) + dtBias[e]), du = __fmul_rn(delta, u);
+    float delta = softplus(quad_butterfly_sum(s, q) + dtBias[e]), du = __fmul_rn(delta, u);
     const float* Bt = projected + R;
     const float* Ct = Bt + N;
 #pragma unroll
-    for (int n = 0; n < 16; n++) {
-        if (n < N) h[n] = ssm_state_update(delta, aT[(i64) n * E + e], h[n], du, Bt[n]);
-        s[n] = __fadd_rn(lane_term(Ct, n, n < N, h[n], false, 0.f), 0.f);   // N ≤ 16: lanes 16-31 hold no state (+0)
+    for (int i = 0; i < 4; i++) {
+        int n = 4 * q + i;
+        if (n < N) h[i] = ssm_state_update(delta, aT[(i64) n * E + e], h[i], du, Bt[n]);
+        s[i] = __fadd_rn(lane_term(Ct, n, n < N, h[i], false, 0.f), 0.f);   // N ≤ 16: lanes 16-31 hold no state (+0)
     }
-    y[(i64) b * ldy + e] = ssm_output(butterfly_sum(s), Dskip[e], u, z);
+    float yv = ssm_output(quad_butterfly_sum(s, q), Dskip[e], u, z);
+    if (!active) return;
+    if ((N & 3) == 0 && 4 * q < N) {
+        *(float4*) hc = make_float4(h[0], h[1], h[2], h[3]);
+    } else {
 #pragma unroll
-    for (int n = 0; n < 16; n += 4) {
-        if (vectors && n < N) {
-            *(float4*) (hc + n) = make_float4(h[n], h[n + 1], h[n + 2], h[n + 3]);
-        } else {
-#pragma unroll
-            for (int i = n; i < n + 4; i++) if (i < N) hc[i] = h[i];
-        }
+        for (int i = 0; i < 4; i++) if (4 * q + i < N) hc[i] = h[i];
     }
+    if (q != 0) return;
+    y[(i64) b * ldy + e] = yv;
     shift_window(win, xb, E, K, e);
 }
 
