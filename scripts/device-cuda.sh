@@ -4,7 +4,7 @@
 # (org.mambalens.benchmarks.CudaBenchmark) beside PyTorch (benchmarks/cuda_torch_bench.py) on the same GPU.
 #   Here:    scripts/device-cuda.sh --prepare
 #   Device:  bash scripts/device-cuda.sh [--quick|--families|--decode] [--no-torch]   (--quick: the Mamba tests and the Mamba LM rows only;
-#            --decode: the Mamba decode-step tests and decode rows alone, F32, about a minute;
+#            --decode: the Mamba decode-step tests and decode rows alone, about a minute;
 #            --families: the other language families' tests and rows, at their ~130M configs;
 #            --no-torch: without the PyTorch rows; carry: [".device/jre-cuda.tar.xz", ".device/cuda.tar.xz", ".device/mamba_floor.py"]);
 #            results in $OUT

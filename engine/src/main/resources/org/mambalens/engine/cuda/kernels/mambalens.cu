@@ -868,9 +868,10 @@ __device__ __forceinline__ void shift_window(float* win, const float* xb, int E,
     if (K > 1) win[(i64) (K - 2) * E + e] = xb[e];
 }
 
-// The sum of 16 values s[l] spread over a quad of lanes (quarter q holds s[4q..4q+3]) as butterfly_sum adds them: at
-// offset 8 quarters 0 and 1 take quarters 2 and 3's values, at offset 4 quarter 0 takes quarter 1's, then within quarter
-// 0; every lane of the quad gets the sum. All 32 lanes of the warp must take part.
+// The sum of 16 values s[l] spread over a quad of lanes (quarter q holds s[4q..4q+3]), added as warp_sum's lane 0 adds
+// its lanes' values from offset 8 on (s[l] the sums after offset 16): at offset 8 quarters 0 and 1 take quarters 2 and
+// 3's values, at offset 4 quarter 0 takes quarter 1's, then offsets 2 and 1 within quarter 0; every lane of the quad
+// gets the sum. All 32 lanes of the warp must take part.
 __device__ __forceinline__ float quad_butterfly_sum(float (&s)[4], int q) {
     int lane = threadIdx.x & 31;
 #pragma unroll
