@@ -149,7 +149,7 @@ class KernelCompilerTest {
         }
     }
 
-    private static Nvrtc nvrtc() {
+    static Nvrtc nvrtc() {
         String reason = unavailableReason();
         if (reason != null) {
             System.err.println("NVRTC test skipped: " + reason);
