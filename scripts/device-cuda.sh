@@ -9,19 +9,22 @@
 #            --no-torch: without the PyTorch rows; carry: [".device/jre-cuda.tar.xz", ".device/cuda.tar.xz", ".device/mamba_floor.py"]);
 #            results in $OUT
 #   Here, for --quick and --families: scripts/device-cuda.sh --slim first deletes from the working tree the bundled models
-#            those runs do not read, so that tree and archives fit the device's 64 MiB; `git checkout -- models` brings them back.
+#            and recorded results those runs do not read, so that tree and archives fit the device's 64 MiB;
+#            `git checkout -- models benchmarks/results 'benchmarks/xai-*'` brings them back.
 # The device takes the working tree and the carried files up to 64 MiB in all, so both are packed small: a
 # Java runtime of only the modules these runs use (no java.desktop: nothing is drawn there), native code
 # stripped, and the class path (our classes, the test classes, and the jars unpacked) as one xz archive.
 set -euo pipefail
 root=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 cd "$root"
-if [ "${1:-}" = --slim ]; then     # the bundled models that --quick and --families never read (tracked: git restores them)
+if [ "${1:-}" = --slim ]; then     # what --quick and --families never read (all tracked: git restores it)
   for m in gptneox-fortunes gptneox-fortunes-topics gptneox-wordnet rwkv-wordnet griffin-wordnet mamba2-wordnet mamba-wordnet \
            mamba-fortunes-topics vit-placed; do
     rm -rf "models/$m"
   done
-  echo "device-cuda: bundled models not read by --quick/--families removed; restore them with: git checkout -- models"
+  rm -rf benchmarks/results benchmarks/xai-*      # recorded figures and evaluations (about 10 MiB)
+  echo "device-cuda: bundled models and recorded results not read by --quick/--families removed; restore them with:"
+  echo "  git checkout -- models benchmarks/results 'benchmarks/xai-*'"
   exit 0
 fi
 if [ "${1:-}" = --prepare ]; then
@@ -50,7 +53,8 @@ if [ "${1:-}" = --prepare ]; then
   XZ_OPT=-9e tar cJf .device/cuda.tar.xz -C "$stage/cp" .
   cp ../shared/bench/mamba_floor.py .device/
   ls -la .device/jre-cuda.tar.xz .device/cuda.tar.xz
-  echo "carried in all (tree + these): $(( ( $(git ls-files -z | xargs -0 cat 2>/dev/null | wc -c) + $(cat .device/jre-cuda.tar.xz .device/cuda.tar.xz .device/mamba_floor.py | wc -c) ) / 1048576 )) MiB of 64"
+  tree=$(git ls-files -z | xargs -0 stat -c %s 2>/dev/null | awk '{s += $1} END {print s}')   # files --slim removed count nothing
+  echo "carried in all (tree + these): $(( ( tree + $(cat .device/jre-cuda.tar.xz .device/cuda.tar.xz .device/mamba_floor.py | wc -c) ) / 1048576 )) MiB of 64"
   exit 0
 fi
 export PYTHONUNBUFFERED=1

@@ -257,7 +257,10 @@ public final class CudaKernels {
         gpu.launch("ssm_step_project_q" + outputsPerWarp, (P + warpOutputs - 1) / warpOutputs, slices, rows, THREADS, 0, partial, xz, ldxz,
                 window, taps, convBias, xProj.address(), xProj.precision() == Precision.BF16 ? 1 : 0, E, kernel, P);
         if (channelsPerWarp == 0) {
-            if (states > 16 || rank > SSM_STEP_MAXR) throw new IllegalArgumentException("ssm_step_channels: " + states + " states, rank " + rank);
+            if (!ssmStepByChannel(states, rank)) {        // then ssmStepWeights laid out no transposed weights after A
+                throw new IllegalArgumentException("ssm_step_channels: " + states + " states, rank " + rank + (ssmStepByWarps ? ", warps asked for" : ""));
+            }
+            if (states % 4 == 0 && state % 16 != 0) throw new IllegalArgumentException("ssm_step_channels: a state not 16-byte aligned");
             int blockChannels = SSM_STEP_THREADS / 4;
             gpu.launch("ssm_step_channels", (E + blockChannels - 1) / blockChannels, rows, 1, SSM_STEP_THREADS, 4 * P, y, ldy, xz, ldxz,
                     window, taps, convBias, a + 8L * E * states, bf16, dtBias, a + 4L * E * states, dSkip, state, partial, slices, E, states,
@@ -342,6 +345,7 @@ public final class CudaKernels {
 
     /** {@link #causalConv} of one token of one sequence, then the window [K−1, E] moved on over it, in one launch (K ≤ 9). */
     public void causalConvStep(long u, long sOut, long x, int ldx, long taps, long bias, long window, int channels, int kernel, boolean silu) {
+        if (kernel > 9) throw new IllegalArgumentException("conv kernel " + kernel + ": the CUDA decode state keeps at most 8 past inputs");
         conv(u, sOut, x, ldx, taps, bias, window, 1, 1, channels, kernel, false, silu, true);
     }
 

@@ -69,7 +69,8 @@ class CudaBatchRowsTest {
 
     @ParameterizedTest
     @CsvSource({"F32, 64, 16, 48, 4, 4", "F32, 21, 16, 48, 4, 4", "BF16, 64, 16, 48, 4, 4", "F32, 40, 64, 40, 3, 4", "F32, 64, 16, 48, 4, 1",
-                "F32, 64, 16, 48, 4, 0", "F32, 21, 16, 48, 4, 0", "F32, 9, 16, 48, 4, 0", "BF16, 64, 16, 48, 4, 0", "F32, 40, 16, 64, 3, 0", "F32, 33, 12, 20, 4, 0"})
+                "F32, 64, 16, 48, 4, 0", "F32, 21, 16, 48, 4, 0", "F32, 9, 16, 48, 4, 0", "BF16, 64, 16, 48, 4, 0", "F32, 40, 16, 64, 3, 0", "F32, 33, 12, 20, 4, 0",
+                "F32, 17, 10, 12, 2, 0", "F32, 12, 16, 48, 4, 0"})
     void aBatchedSsmStepGivesEachSequenceItsBitsAlone(Precision precision, int rows, int states, int rank, int kernel, int channelsPerWarp) {
         int E = 1536 - 72, P = rank + 2 * states, ldxz = 2 * E + 8; // a partial slice and block of channels; strided rows
         Random r = new Random(rows + states);

@@ -947,7 +947,7 @@ SSM_STEP_PROJECT_KERNEL(4)
 
 // Decode step, second half, for sequence b = blockIdx.y: each warp C channels (C = 1, or 4 for batches, whose chains
 // of loads then overlap), lane n keeping state n (and n + 32) of each: [δr, B, C] = the slices' partial sums added in
-// order (δr rounded for a BF16 dt_proj), u again (conv_step), dt = dt_proj(δr), Δ = softplus(dt + dtBias),
+// order (δr rounded for a BF16 dt_proj), u again (conv_step's operations), dt = dt_proj(δr), Δ = softplus(dt + dtBias),
 // h_n = exp(Δ·A_n)·h_n + Δ·u·B_n, y = (Σ_n C_n·h_n + D·u) ⊙ silu(z), into y [rows, E] (rows ldy apart); then the state
 // [rows, E, N] and the conv window [rows, K−1, E] move on. The warp's sums (over r, over n) are butterflies: a channel's
 // arithmetic is the same whatever the rows and C. N ≤ 64. Grid (⌈E/(16·C)⌉, rows), block 512 (the partial sums are
