@@ -3,8 +3,11 @@ package org.mambalens.engine.cuda;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -12,19 +15,24 @@ import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * Every kernel keeps its arrays in registers: its PTX (NVRTC, no GPU needed) reads and writes no local memory. A loop
- * the compiler leaves rolled over an array indexed by its counter puts that array there, with a branch per access:
- * gemm_rows' epilogue did (warp_sum_rows as a loop over h /= 2), costing more instructions than its products and a
- * third of a 64-sequence decode step (benchmarks/RESULTS.md). Skipped, saying why, where there is no NVRTC.
+ * Every kernel keeps its values in registers: its PTX (NVRTC, no GPU needed) reads and writes no local memory, and
+ * ptxas, compiling it for sm_90, spills none there. A loop the compiler leaves rolled over an array indexed by its
+ * counter puts that array in local memory, with a branch per access: gemm_rows' epilogue did (warp_sum_rows as a loop
+ * over h /= 2), costing more instructions than its products and a third of a 64-sequence decode step
+ * (benchmarks/RESULTS.md). Skipped, saying why, where there is no NVRTC.
  */
 class KernelLocalMemoryTest {
     /** Kernels whose local memory is the double-precision math library's scratch (tanh, sincos), not an array of ours. */
     private static final Set<String> MATH_LIBRARY_SCRATCH = Set.of("soft_cap", "rotary_rows");
 
     private static final Pattern ENTRY = Pattern.compile("\\.entry\\s+(\\w+)\\(");
+    private static final Pattern PROPERTIES = Pattern.compile(
+            "Function properties for (\\w+)\\s+ptxas\\s+\\.\\s+(\\d+) bytes stack frame, (\\d+) bytes spill stores, (\\d+) bytes spill loads");
 
     @TempDir
     Path cache;
@@ -41,6 +49,48 @@ class KernelLocalMemoryTest {
                 .filter(k -> !MATH_LIBRARY_SCRATCH.contains(k.getKey()) && k.getValue().contains(".local"))
                 .map(Map.Entry::getKey).toList();
         assertThat(local).as("kernels whose PTX uses local memory").isEmpty();
+    }
+
+    @Test
+    void noKernelSpillsOnSm90() {
+        Nvrtc nvrtc = KernelCompilerTest.nvrtc();
+        List<String> spilling = new ArrayList<>();
+        int kernels = 0;
+        for (KernelSource source : KernelSource.all()) {
+            Matcher m = PROPERTIES.matcher(ptxasReport(nvrtc, source));
+            while (m.find()) {
+                kernels++;
+                boolean spills = Long.parseLong(m.group(3)) + Long.parseLong(m.group(4)) > 0;
+                boolean frame = Long.parseLong(m.group(2)) > 0 && !MATH_LIBRARY_SCRATCH.contains(m.group(1));
+                if (spills || frame) spilling.add(m.group(0).replaceAll("\\s+", " "));
+            }
+        }
+        assertThat(kernels).as("functions ptxas reported on").isGreaterThan(40);
+        assertThat(spilling).as("kernels with a stack frame or spills on sm_90").isEmpty();
+    }
+
+    /** What ptxas says of each function when NVRTC compiles the source for sm_90 with --ptxas-options=-v. */
+    private static String ptxasReport(Nvrtc nvrtc, KernelSource source) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment program = arena.allocate(ADDRESS);
+            nvrtc.check("nvrtcCreateProgram", nvrtc.nvrtcCreateProgram(program, arena.allocateFrom(source.text()),
+                    arena.allocateFrom(source.name()), 0, MemorySegment.NULL, MemorySegment.NULL));
+            MemorySegment p = program.get(ADDRESS, 0);
+            try {
+                List<String> options = new ArrayList<>(List.of("--gpu-architecture=sm_90", "--ptxas-options=-v"));
+                options.addAll(KernelCompiler.OPTIONS);
+                MemorySegment array = arena.allocate(ADDRESS, options.size());
+                for (int i = 0; i < options.size(); i++) array.setAtIndex(ADDRESS, i, arena.allocateFrom(options.get(i)));
+                nvrtc.check(source.name() + ": nvrtcCompileProgram", nvrtc.nvrtcCompileProgram(p, options.size(), array));
+                MemorySegment size = arena.allocate(JAVA_LONG);
+                nvrtc.check("nvrtcGetProgramLogSize", nvrtc.nvrtcGetProgramLogSize(p, size));
+                MemorySegment log = arena.allocate(Math.max(1, size.get(JAVA_LONG, 0)));
+                nvrtc.check("nvrtcGetProgramLog", nvrtc.nvrtcGetProgramLog(p, log));
+                return log.getString(0);
+            } finally {
+                nvrtc.nvrtcDestroyProgram(program);
+            }
+        }
     }
 
     /** Each .entry's name and text, up to the next entry. */
