@@ -23,7 +23,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  * Every kernel keeps its values in registers: its PTX (NVRTC, no GPU needed) reads and writes no local memory, and
  * ptxas, compiling it for sm_90, spills none there. A loop the compiler leaves rolled over an array indexed by its
  * counter puts that array in local memory, with a branch per access: gemm_rows' epilogue did (warp_sum_rows as a loop
- * over h /= 2), costing more instructions than its products and a third of a 64-sequence decode step
+ * over h /= 2), costing more instructions than its products and a quarter of a 64-sequence decode step
  * (benchmarks/RESULTS.md). Skipped, saying why, where there is no NVRTC.
  */
 class KernelLocalMemoryTest {
