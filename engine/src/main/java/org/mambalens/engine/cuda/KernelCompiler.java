@@ -18,6 +18,7 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.BiFunction;
 import java.util.stream.Collectors;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
@@ -208,6 +209,23 @@ final class KernelCompiler {
     }
 
     private byte[] nvrtcCompile(KernelSource source) {
+        return compiled(source, List.of(), (arena, p) -> {
+            MemorySegment size = arena.allocate(JAVA_LONG);
+            String kind = cubin() ? "CUBIN" : "PTX";
+            nvrtc.check("nvrtcGet" + kind + "Size", cubin() ? nvrtc.nvrtcGetCUBINSize(p, size) : nvrtc.nvrtcGetPTXSize(p, size));
+            MemorySegment image = arena.allocate(size.get(JAVA_LONG, 0));
+            nvrtc.check("nvrtcGet" + kind, cubin() ? nvrtc.nvrtcGetCUBIN(p, image) : nvrtc.nvrtcGetPTX(p, image));
+            return image.toArray(JAVA_BYTE);
+        });
+    }
+
+    /** NVRTC's log of compiling {@code source} for this target with {@code extra} options (with --ptxas-options=-v, ptxas' report). */
+    String compileLog(KernelSource source, String... extra) {
+        return compiled(source, List.of(extra), this::log);
+    }
+
+    /** {@code source} compiled for this target with NVRTC's options and {@code extra}, then {@code read} from the program. */
+    private <T> T compiled(KernelSource source, List<String> extra, BiFunction<Arena, MemorySegment, T> read) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment program = arena.allocate(ADDRESS);
             nvrtc.check("nvrtcCreateProgram(" + source.name() + ")", nvrtc.nvrtcCreateProgram(program, arena.allocateFrom(source.text()),
@@ -216,18 +234,14 @@ final class KernelCompiler {
             try {
                 List<String> options = new ArrayList<>(List.of("--gpu-architecture=" + target));
                 options.addAll(OPTIONS);
+                options.addAll(extra);
                 MemorySegment array = arena.allocate(ADDRESS, options.size());
                 for (int i = 0; i < options.size(); i++) array.setAtIndex(ADDRESS, i, arena.allocateFrom(options.get(i)));
                 int status = nvrtc.nvrtcCompileProgram(p, options.size(), array);
                 if (status != 0) {
                     throw new CudaException(nvrtc.error(source.name() + ": nvrtcCompileProgram", status) + " for " + target + ":\n" + log(arena, p));
                 }
-                MemorySegment size = arena.allocate(JAVA_LONG);
-                String kind = cubin() ? "CUBIN" : "PTX";
-                nvrtc.check("nvrtcGet" + kind + "Size", cubin() ? nvrtc.nvrtcGetCUBINSize(p, size) : nvrtc.nvrtcGetPTXSize(p, size));
-                MemorySegment image = arena.allocate(size.get(JAVA_LONG, 0));
-                nvrtc.check("nvrtcGet" + kind, cubin() ? nvrtc.nvrtcGetCUBIN(p, image) : nvrtc.nvrtcGetPTX(p, image));
-                return image.toArray(JAVA_BYTE);
+                return read.apply(arena, p);
             } finally {
                 nvrtc.nvrtcDestroyProgram(program);
             }

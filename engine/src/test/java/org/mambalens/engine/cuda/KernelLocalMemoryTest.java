@@ -3,8 +3,6 @@ package org.mambalens.engine.cuda;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -15,8 +13,6 @@ import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
-import static java.lang.foreign.ValueLayout.ADDRESS;
-import static java.lang.foreign.ValueLayout.JAVA_LONG;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
@@ -53,11 +49,12 @@ class KernelLocalMemoryTest {
 
     @Test
     void noKernelSpillsOnSm90() {
-        Nvrtc nvrtc = KernelCompilerTest.nvrtc();
+        KernelCompiler compiler = new KernelCompiler(KernelCompilerTest.nvrtc(), 90, cache);
+        assertThat(compiler.target()).isEqualTo("sm_90");
         List<String> spilling = new ArrayList<>();
         int kernels = 0;
         for (KernelSource source : KernelSource.all()) {
-            Matcher m = PROPERTIES.matcher(ptxasReport(nvrtc, source));
+            Matcher m = PROPERTIES.matcher(compiler.compileLog(source, "--ptxas-options=-v"));   // ptxas' report on each function
             while (m.find()) {
                 kernels++;
                 boolean spills = Long.parseLong(m.group(3)) + Long.parseLong(m.group(4)) > 0;
@@ -67,30 +64,6 @@ class KernelLocalMemoryTest {
         }
         assertThat(kernels).as("functions ptxas reported on").isGreaterThan(40);
         assertThat(spilling).as("kernels with a stack frame or spills on sm_90").isEmpty();
-    }
-
-    /** What ptxas says of each function when NVRTC compiles the source for sm_90 with --ptxas-options=-v. */
-    private static String ptxasReport(Nvrtc nvrtc, KernelSource source) {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment program = arena.allocate(ADDRESS);
-            nvrtc.check("nvrtcCreateProgram", nvrtc.nvrtcCreateProgram(program, arena.allocateFrom(source.text()),
-                    arena.allocateFrom(source.name()), 0, MemorySegment.NULL, MemorySegment.NULL));
-            MemorySegment p = program.get(ADDRESS, 0);
-            try {
-                List<String> options = new ArrayList<>(List.of("--gpu-architecture=sm_90", "--ptxas-options=-v"));
-                options.addAll(KernelCompiler.OPTIONS);
-                MemorySegment array = arena.allocate(ADDRESS, options.size());
-                for (int i = 0; i < options.size(); i++) array.setAtIndex(ADDRESS, i, arena.allocateFrom(options.get(i)));
-                nvrtc.check(source.name() + ": nvrtcCompileProgram", nvrtc.nvrtcCompileProgram(p, options.size(), array));
-                MemorySegment size = arena.allocate(JAVA_LONG);
-                nvrtc.check("nvrtcGetProgramLogSize", nvrtc.nvrtcGetProgramLogSize(p, size));
-                MemorySegment log = arena.allocate(Math.max(1, size.get(JAVA_LONG, 0)));
-                nvrtc.check("nvrtcGetProgramLog", nvrtc.nvrtcGetProgramLog(p, log));
-                return log.getString(0);
-            } finally {
-                nvrtc.nvrtcDestroyProgram(program);
-            }
-        }
     }
 
     /** Each .entry's name and text, up to the next entry. */
