@@ -3,8 +3,9 @@
 # and every activation buffer is poisoned with NaN before each model run), then the benchmark command
 # (org.mambalens.benchmarks.CudaBenchmark) beside PyTorch (benchmarks/cuda_torch_bench.py) on the same GPU.
 #   Here:    scripts/device-cuda.sh --prepare
-#   Device:  bash scripts/device-cuda.sh [--quick|--families|--decode] [--no-torch]   (--quick: the Mamba tests and the Mamba LM rows only;
+#   Device:  bash scripts/device-cuda.sh [--quick|--families|--decode|--prefill] [--no-torch]   (--quick: the Mamba tests and the Mamba LM rows only;
 #            --decode: the Mamba decode-step tests and decode rows alone, about a minute;
+#            --prefill: the scan's and Mamba's and ViM's golden tests, the scan and prefill rows;
 #            --families: the other language families' tests and rows, at their ~130M configs;
 #            --no-torch: without the PyTorch rows; carry: [".device/jre-cuda.tar.xz", ".device/cuda.tar.xz", ".device/mamba_floor.py"]);
 #            results in $OUT
@@ -67,12 +68,13 @@ java=(java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED
 tests_java=(timeout -s QUIT -k 10 "${TEST_SECONDS:-360}" "${java[@]}")
 cp="$(ls -d /tmp/cp/engine /tmp/cp/engine-tests /tmp/cp/xai /tmp/cp/xai-tests /tmp/cp/benchmarks /tmp/cp/lib/* | tr '\n' ':')"
 tests=0
-quick=0; torch=1; families_only=0; decode_only=0
+quick=0; torch=1; families_only=0; decode_only=0; prefill_only=0
 for arg in "$@"; do
   case "$arg" in
     --quick) quick=1 ;;
     --families) families_only=1 ;;
     --decode) decode_only=1 ;;
+    --prefill) prefill_only=1 ;;
     --no-torch) torch=0 ;;
     *) echo "device-cuda: unknown option $arg" >&2; exit 2 ;;
   esac
@@ -85,6 +87,16 @@ if [ $decode_only = 1 ]; then
   python3 .device/mamba_floor.py --write /tmp/mamba130m > /dev/null
   "${java[@]}" -cp "$cp" org.mambalens.benchmarks.CudaBenchmark --lm /tmp/mamba130m --decode-only --out "$OUT/cuda_java.json" > /dev/null || tests=1
   echo "device-cuda --decode: exit $tests"
+  exit $tests
+fi
+if [ $prefill_only = 1 ]; then
+  "${tests_java[@]}" -Dmambalens.cuda.required=true -Dmambalens.cuda.poison=true -cp "$cp" org.junit.platform.console.ConsoleLauncher execute \
+    --select-class org.mambalens.engine.cuda.CudaScanTest --select-class org.mambalens.engine.model.mamba.MambaGoldenTest \
+    --select-class org.mambalens.engine.model.vim.VimGoldenTest --details=tree --disable-banner > "$OUT/tests.txt" 2>&1 || tests=$?
+  grep -E 'tests (successful|failed|skipped|aborted)|✘|=>' "$OUT/tests.txt" | head -40 || true
+  python3 .device/mamba_floor.py --write /tmp/mamba130m > /dev/null
+  "${java[@]}" -cp "$cp" org.mambalens.benchmarks.CudaBenchmark --lm /tmp/mamba130m --prefill-only --out "$OUT/cuda_java.json" > /dev/null || tests=1
+  echo "device-cuda --prefill: exit $tests"
   exit $tests
 fi
 if [ $quick = 1 ]; then

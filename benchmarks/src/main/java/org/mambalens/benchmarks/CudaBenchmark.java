@@ -36,26 +36,30 @@ import java.util.function.DoubleSupplier;
  * batch 1 and 64, with F32 GEMMs and again with BF16 GEMMs (keys ending in {@code _bf16}), plus one GEMM
  * of each kind; and for each {@code --family NAME=DIR} (any language model), prefill and decode on the GPU and
  * on the CPU of the same machine, and on the CPU the reverse pass of attribution ({@code family_NAME_...} keys). Every figure is the median of several runs after a warm-up.
- * <pre>java -cp benchmarks.jar org.mambalens.benchmarks.CudaBenchmark --lm DIR --vim DIR --vit DIR [--family NAME=DIR ...] [--decode-only] --out FILE.json</pre>
- * {@code --decode-only} keeps the decode kernels' rows and the Mamba LM's decode rows (a short run).
+ * <pre>java -cp benchmarks.jar org.mambalens.benchmarks.CudaBenchmark --lm DIR --vim DIR --vit DIR [--family NAME=DIR ...] [--decode-only|--prefill-only] --out FILE.json</pre>
+ * {@code --decode-only} keeps the decode kernels' rows and the Mamba LM's decode rows (a short run);
+ * {@code --prefill-only} the copy bandwidth, the scan rows and the Mamba LM's prefill rows.
  * (scripts/device-cuda.sh runs it beside benchmarks/cuda_torch_bench.py on the same GPU).
  */
 public final class CudaBenchmark {
     private final ObjectNode results = new ObjectMapper().createObjectNode();
     private final boolean decodeOnly;          // --decode-only: the decode kernels and the LM's decode rows
+    private final boolean prefillOnly;         // --prefill-only: bandwidth, scans and the LM's prefill rows
 
-    private CudaBenchmark(boolean decodeOnly) {
+    private CudaBenchmark(boolean decodeOnly, boolean prefillOnly) {
         this.decodeOnly = decodeOnly;
+        this.prefillOnly = prefillOnly;
     }
 
     public static void main(String[] args) throws IOException {
         String lm = null, vim = null, vit = null, out = null;
-        boolean decodeOnly = false;
+        boolean decodeOnly = false, prefillOnly = false;
         Map<String, Path> families = new LinkedHashMap<>();
         for (int i = 0; i < args.length; i++) {
             String option = args[i];
-            if (option.equals("--decode-only")) {
-                decodeOnly = true;
+            if (option.equals("--decode-only") || option.equals("--prefill-only")) {
+                decodeOnly |= option.equals("--decode-only");
+                prefillOnly |= option.equals("--prefill-only");
                 continue;
             }
             if (i + 1 == args.length) throw new IllegalArgumentException(option + " takes a value");
@@ -73,14 +77,13 @@ public final class CudaBenchmark {
                 default -> throw new IllegalArgumentException("unknown option " + option);
             }
         }
-        CudaBenchmark b = new CudaBenchmark(decodeOnly);
+        if (decodeOnly && prefillOnly) throw new IllegalArgumentException("--decode-only and --prefill-only exclude each other");
+        CudaBenchmark b = new CudaBenchmark(decodeOnly, prefillOnly);
         try (Gpu gpu = Gpu.open()) {
             b.results.put("device", gpu.name());
-            if (!decodeOnly) {
-                b.bandwidth(gpu);
-                b.gemms(gpu);
-            }
-            for (Precision precision : Precision.values()) b.decodeKernels(gpu, precision);
+            if (!decodeOnly) b.bandwidth(gpu);
+            if (!decodeOnly && !prefillOnly) b.gemms(gpu);
+            if (!prefillOnly) for (Precision precision : Precision.values()) b.decodeKernels(gpu, precision);
         }
         for (Precision precision : Precision.values()) {
             if (lm != null) b.languageModel(Path.of(lm), precision);
@@ -123,15 +126,9 @@ public final class CudaBenchmark {
             put("upload_batch64_224_ms", 1e3 * median(10, () -> seconds(() -> pixels.uploadAll(images, staging))),
                     "ms (64 images of 3x224x224 F32 from the Java heap: gathered into pinned memory, one copy)");
         }
-        scan(gpu, "scan_mamba130m_L4096", 1, 4096, 1536, 16);              // chunked (one long sequence)
+        scan(gpu, "scan_mamba130m_L4096", 1, 4096, 1536, 16);              // one long sequence
         scan(gpu, "scan_mamba130m_L2048", 1, 2048, 1536, 16);
-        System.setProperty("mambalens.cuda.onePassScan", "true");
-        try {
-            scan(gpu, "scan_mamba130m_L4096_one_pass", 1, 4096, 1536, 16);
-            scan(gpu, "scan_mamba130m_L2048_one_pass", 1, 2048, 1536, 16);
-        } finally {
-            System.clearProperty("mambalens.cuda.onePassScan");
-        }
+        scan(gpu, "scan_mamba130m_L512", 1, 512, 1536, 16);                // a prefill's chunk
         scan(gpu, "scan_vim_tiny_B64", 64, 197, 384, 16);
     }
 
@@ -146,7 +143,13 @@ public final class CudaBenchmark {
                     bias = random(arena, channels, r, 1f), y = arena.floats(rows * channels);
             ScanArgs args = new ScanArgs(y.address(), channels, u.address(), channels, dt.address(), channels, bias.address(), bc.address(),
                     2 * states, z.address(), channels, a.address(), d.address(), 0, 0, 0, 0, 0, 4);
-            double ms = median(20, () -> gpu.time(() -> k.selectiveScan(args, batch, tokens, channels, states, false, false)));
+            k.selectiveScan(args, batch, tokens, channels, states, false, false);          // scratch allocated outside the capture
+            double ms;
+            try (Graph graph = gpu.capture(() -> {                          // 10 scans replayed: the GPU's time, not the launches'
+                for (int i = 0; i < 10; i++) k.selectiveScan(args, batch, tokens, channels, states, false, false);
+            })) {
+                ms = median(10, () -> gpu.time(graph::launch)) / 10;
+            }
             double bytes = 4.0 * rows * (4L * channels + 2L * states);      // u, dt, z read, y written; B, C read once
             put(name + "_us", ms * 1e3, "µs");
             put(name + "_GBps", bytes / (ms * 1e6), "GB/s");
@@ -258,6 +261,7 @@ public final class CudaBenchmark {
                 });
                 put("lm_prefill_" + tokens + "_tokens_per_s" + suffix, tokens / s, "tokens/s");
             }
+            if (prefillOnly) return;
             put("lm_decode_graphs_tokens_per_s" + suffix, decode(lm, r), "tokens/s (batch 1, CUDA graphs)");
             put("lm_decode_greedy_on_gpu_tokens_per_s" + suffix, decodeBatch(lm, r, 1, 256, true),
                     "tokens/s (batch 1, CUDA graphs, each step's two likeliest tokens found on the GPU: no logits read back)");

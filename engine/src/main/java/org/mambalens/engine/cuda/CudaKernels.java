@@ -14,14 +14,11 @@ import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
  */
 public final class CudaKernels {
     private static final int THREADS = 256;
-    /**
-     * The shortest sequence that goes through the chunked scan (in about 128 chunks of at least 8 tokens),
-     * unless -Dmambalens.cuda.onePassScan=true (read when the kernels are made) keeps every scan one pass.
-     */
-    public static final int PARALLEL_SCAN_TOKENS = 64;
+    private static final int SCAN_WARPS = 4, SCAN_LANE_CHANNELS = 8;  // as mambalens.cu defines them: a block's warps, a warp's channels
+    /** Warps an SM the chunked scan aims at (its kernels' registers allow 16), and its shortest chunk. */
+    private static final int SCAN_WARPS_PER_SM = 16, MIN_CHUNK_TOKENS = 64;
     private final Gpu gpu;
     private final DeviceArena workspace;
-    private final boolean chunkedScans = !Boolean.getBoolean("mambalens.cuda.onePassScan");
     private final boolean ssmStepByWarps = "warps".equals(System.getProperty("mambalens.cuda.ssmStep"));
     // Grown, never freed before the workspace (captured graphs may point at them):
     private DeviceBuffer operand;       // a BF16 GEMM's activation operand
@@ -389,28 +386,31 @@ public final class CudaKernels {
 
     /**
      * The selective scan with softplus, D skip and gate fused (see mambalens.cu), for `batch` sequences of
-     * T tokens, E channels, N states (N ≤ 64). One forward sequence of at least {@link #PARALLEL_SCAN_TOKENS}
-     * tokens (a prompt) goes through the chunked scan, which spreads it over the whole GPU.
+     * T tokens, E channels, N states (N ≤ 64): a channel's states on 4 lanes of a warp. One forward sequence whose
+     * channels alone would leave the GPU short of warps (a prompt) is cut into chunks scanned side by side, their
+     * start states carried from one to the next; chunks of at least {@value #MIN_CHUNK_TOKENS} tokens.
      */
     public void selectiveScan(ScanArgs s, int batch, int tokens, int channels, int states, boolean reverse, boolean accumulate) {
         if (states > 64) throw new IllegalArgumentException("state size " + states + ": the CUDA scan keeps at most 64 states per channel");
         if (s.window() != 0 && s.kernel() > 9) throw new IllegalArgumentException("conv kernel " + s.kernel() + ": the CUDA decode state keeps at most 8 past inputs");
-        if (chunkedScans && batch == 1 && !reverse && tokens >= PARALLEL_SCAN_TOKENS) {
-            chunkedScan(s, tokens, channels, states, accumulate);
+        int warps = (channels + SCAN_LANE_CHANNELS - 1) / SCAN_LANE_CHANNELS, chunks = batch == 1 && !reverse
+                ? Math.min(tokens / MIN_CHUNK_TOKENS, (gpu.multiprocessors() * SCAN_WARPS_PER_SM + warps - 1) / warps) : 1;
+        if (chunks > 1) {
+            chunkedScan(s, tokens, channels, states, accumulate, chunks);
             return;
         }
         scanLaunch(s, batch, tokens, channels, states, reverse, accumulate, 0);
     }
 
-    private void chunkedScan(ScanArgs s, int tokens, int channels, int states, boolean accumulate) {
-        // A thread per (channel, chunk): for 512 tokens of 1,536 channels, 64 chunks of 8 fill an H200 twice as well as 32 of 16.
-        int chunk = Math.max(8, (tokens + 127) / 128), chunks = (tokens + chunk - 1) / chunk;
+    /** The chunks' end states from zero, then their start states carried, then the scan of each from its start (mambalens.cu). */
+    private void chunkedScan(ScanArgs s, int tokens, int channels, int states, boolean accumulate, int chunks) {
+        int chunk = (tokens + chunks - 1) / chunks;
+        chunk = (chunk + 15) / 16 * 16;                                  // whole rounds of 16 tokens
+        chunks = (tokens + chunk - 1) / chunk;
         long perChunk = (long) channels * states;
         chunkStates = atLeast(chunkStates, (2 * perChunk + channels) * chunks);
-        long hEnd = chunkStates.address(), hStart = hEnd + 4 * perChunk * chunks,
-                sumDelta = hStart + 4 * perChunk * chunks;
-        String suffix = states <= 16 ? "_n16" : "_n64";
-        gpu.launch("scan_chunk_ends" + suffix, (channels + 127) / 128, chunks, 1, 128, 64 * states * 4, hEnd, sumDelta,
+        long hEnd = chunkStates.address(), hStart = hEnd + 4 * perChunk * chunks, sumDelta = hStart + 4 * perChunk * chunks;
+        gpu.launch("scan_chunk_ends" + scanSuffix(states), scanBlocks(channels), chunks, 1, 32 * SCAN_WARPS, 0, hEnd, sumDelta,
                 s.u(), s.ldu(), s.dt(), s.lddt(), s.dtBias(), s.bc(), s.ldbc(), s.a(), tokens, channels, states, chunk);
         gpu.launch("scan_chunk_carry", blocks(perChunk), 1, 1, THREADS, 0, hStart, hEnd, sumDelta, s.a(), s.state(), s.window(), s.x(),
                 s.ldx(), s.kernel(), tokens, chunks, channels, states);
@@ -419,13 +419,18 @@ public final class CudaKernels {
     }
 
     private void scanLaunch(ScanArgs s, int gridY, int tokens, int channels, int states, boolean reverse, boolean accumulate, int chunk) {
-        String kernel = states <= 16 ? "selective_scan_n16" : "selective_scan_n64";
-        int shared = 64 * 2 * states * 4;
-        gpu.launch(kernel, (channels + 127) / 128, gridY, 1, 128, shared, s.y(), s.ldy(), s.u(), s.ldu(), s.dt(), s.lddt(), s.dtBias(),
-                s.bc(), s.ldbc(), s.z(), s.ldz(), s.a(), s.dSkip(), s.state(), s.deltaOut(), s.window(), s.x(), s.ldx(), s.kernel(),
-                tokens, channels, states, reverse ? 1 : 0, accumulate ? 1 : 0, chunk);
+        gpu.launch("selective_scan" + scanSuffix(states), scanBlocks(channels), gridY, 1, 32 * SCAN_WARPS, 0, s.y(), s.ldy(), s.u(), s.ldu(),
+                s.dt(), s.lddt(), s.dtBias(), s.bc(), s.ldbc(), s.z(), s.ldz(), s.a(), s.dSkip(), s.state(), s.deltaOut(), s.window(), s.x(),
+                s.ldx(), s.kernel(), tokens, channels, states, reverse ? 1 : 0, accumulate ? 1 : 0, chunk);
     }
 
+    private static String scanSuffix(int states) {
+        return states <= 16 ? "_n16" : states <= 32 ? "_n32" : "_n64";
+    }
+
+    private static int scanBlocks(int channels) {
+        return (channels + SCAN_LANE_CHANNELS * SCAN_WARPS - 1) / (SCAN_LANE_CHANNELS * SCAN_WARPS);
+    }
 
     /**
      * One layer's hidden-attention sums over E channels (see mambalens.cu): sum and positive [T, T], and per

@@ -26,7 +26,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 public final class Gpu implements AutoCloseable {
     final CudaDriver cu;
     final Cublas blas;
-    private final int device, architecture;
+    private final int device, architecture, multiprocessors;
     private final boolean overlap;                      // programmatic dependent launches (see launch)
     private final String name;
     private final MemorySegment context, stream, blasHandle;
@@ -52,6 +52,7 @@ public final class Gpu implements AutoCloseable {
         name = text.getString(0);
         architecture = attribute(CudaDriver.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR) * 10
                 + attribute(CudaDriver.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR);
+        multiprocessors = attribute(CudaDriver.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT);
         overlap = architecture >= 90 && !"false".equals(System.getProperty("mambalens.cuda.overlap"));
         // NVRTC first: a machine without it fails here, before anything is allocated on the device.
         KernelCompiler compiler = new KernelCompiler(Nvrtc.get(), architecture, KernelCompiler.cacheDirectory());
@@ -67,6 +68,11 @@ public final class Gpu implements AutoCloseable {
         blasHandle = h.get(ADDRESS, 0);
         blas.check("cublasSetStream", blas.cublasSetStream(blasHandle, stream));
         modules = loadModules(compiler, KernelSource.all());
+    }
+
+    /** The GPU's streaming multiprocessors: how many blocks run at once, for kernels that size their grid to fill it. */
+    int multiprocessors() {
+        return multiprocessors;
     }
 
     private int attribute(int attribute) {

@@ -109,7 +109,7 @@ class CudaBatchRowsTest {
     }
 
     /** Equal bits everywhere; else the count of differences and the first (AssertJ's diff of a million values takes hours). */
-    private static void assertSameBits(String what, float[] together, float[] alone) {
+    static void assertSameBits(String what, float[] together, float[] alone) {
         assertThat(together).as(what).hasSameSizeAs(alone);
         int first = -1, differ = 0;
         for (int i = 0; i < alone.length; i++) {

@@ -26,6 +26,28 @@ __device__ __forceinline__ float warp_max(float v) {
     return v;
 }
 
+// The warp sums of G sets of lane partials at once (G a power of 2 up to 32), each by warp_sum's own tree (offsets 16,
+// 8, 4, 2, 1; at each a lane adds its partner's value to its own), so every set gets warp_sum's bits. At the first
+// log2(G) offsets a lane keeps half of its sets and hands the other half to its partner, which keeps the complementary
+// half (one shuffle a kept set instead of one a set: 31 shuffles for 32 sets rather than 160); at the remaining
+// offsets the single set left is summed as warp_sum does. Lane l ends with the sum of set (l / (32 / G)) % G: its top
+// bits say which half it kept. Started at offset S < 16 (H = S), it sums within each group of 2S lanes instead, lane l
+// ending with set l % 2S: the selective scan's per-channel lane groups.
+// (The halving levels are a template recursion: as a loop over h /= 2 the compiler left them rolled, p in local memory
+// and every access a branch, which made gemm_rows' epilogue cost more instructions than its products.)
+template <int H, int S>
+__device__ __forceinline__ void warp_fold_sets(float* p, int lane) {
+    if constexpr (H >= 1) {
+        bool upper = lane & S;
+#pragma unroll
+        for (int j = 0; j < H; j++) {
+            float send = upper ? p[j] : p[j + H], keep = upper ? p[j + H] : p[j];
+            p[j] = keep + __shfl_xor_sync(0xffffffffu, send, S);
+        }
+        warp_fold_sets<H / 2, S / 2>(p, lane);
+    }
+}
+
 // Sum (or max) over the whole block; blockDim.x is a multiple of 32. Every thread gets the result.
 __device__ float block_reduce(float v, bool max) {
     __shared__ float partial[32];
@@ -206,94 +228,186 @@ KERNEL void causal_conv(float* u, float* sOut, const float* x, int ldx, const fl
     if (roll) roll_window(window, x, ldx, K, 1, E, e);
 }
 
-// Tokens of B and C staged in shared memory per pass of the scan loop.
-#define SCAN_CHUNK 64
+// Warps in one block of the selective scan; each holds SCAN_LANE_CHANNELS channels, a channel's states on 4 lanes.
+#define SCAN_WARPS 4
+#define SCAN_LANE_CHANNELS 8
 
-// The selective scan of DESIGN §2 for B sequences, one thread per (channel, sequence), the N states
-// in registers; B_t and C_t (shared by all channels) staged in shared memory:
+// 2^x with denormal results flushed to zero: MUFU.EX2 alone (ex2.approx.f32 adds a rescaling around it for
+// denormals). The scan's decays exp(Δ·A) ≤ 1 lose nothing that matters: a decay below 2^−126 is 0 either way to F32's
+// sums, and __expf(x) = 2^(x·log2 e) rounds the same for every normal result.
+__device__ __forceinline__ float exp2_ftz(float x) {
+    float r;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
+    return r;
+}
+
+// The selective scan of DESIGN §2 for B sequences of T tokens, E channels, N ≤ 4·S states:
 //   Δ = softplus(dt + dtBias);  h = exp(Δ·A)·h + Δ·B_t·u;  y = C_t·h + D·u;  y ·= silu(z)
 // dt is dt_proj's output without its bias; bc points at B (C follows N columns later) with row
 // stride ldbc; z (may be null) is the gate. With reverse = 1 the scan walks the sequence from its
 // end (the backward branch of Vision Mamba), writing y at the original index. accumulate = 1 adds
 // into y. state [B, E, N] (may be null: start from 0 and keep nothing) is read and written back.
 // deltaOut [B·T, E] (may be null) receives Δ for the trace. When window is given (decode state of
-// the conv that ran before this kernel), each sequence's window [B, K−1, E] is rolled forward over this chunk's
+// the conv that ran before this kernel), each sequence's window [B, K−1, E] is rolled forward over its
 // conv inputs x (row stride ldx): the conv has finished reading it, and this saves a launch per layer.
-// Grid (⌈E/block⌉, B), dynamic shared memory SCAN_CHUNK·2N floats. With chunk > 0 the grid's y runs over
-// the chunks of one sequence instead (pass 3 of the chunked scan below): chunk c covers tokens
-// [c·chunk, min((c+1)·chunk, T)) and starts from state[c] (window is then null).
-// The loads of step t + 1 are issued before step t computes (the restrict qualifiers let the compiler
-// move them past the stores), so a step costs its arithmetic, not a round trip to memory.
-template <int MAXN>
-__device__ void scan(float* __restrict__ y, int ldy, const float* __restrict__ u, int ldu, const float* __restrict__ dt, int lddt,
-                     const float* __restrict__ dtBias, const float* __restrict__ bc, int ldbc, const float* __restrict__ z, int ldz,
-                     const float* __restrict__ A, const float* __restrict__ Dskip, float* __restrict__ state,
-                     float* __restrict__ deltaOut, float* __restrict__ window, const float* __restrict__ x, int ldx, int K,
-                     int T, int E, int N, int reverse, int accumulate, int chunk) {
+//
+// Layout. A warp holds 8 channels, a channel's states on 4 lanes: lane l of channel c keeps states l·S … l·S + S − 1
+// in registers, so a step of a token is S independent exp-and-FMA chains a lane, and the per-token work that is not
+// per state (Δ's softplus, the loads of dt, u and z, the gate and the store of y) is shared out rather than repeated:
+// in a round of R tokens lane l of channel c is also the lane of tokens l, l + 4, … of its channel. It computes their Δ
+// and Δ·u and puts them in a slice of shared memory private to its warp, beside the round's B_t and C_t (which the
+// warp's lanes load together, coalesced). For each token a lane then updates its states and keeps the sum of their
+// C_t·h_t (in state order); every 4 tokens, warp_fold_sets sums the 4 lanes' values for those 4 tokens at once, lane l
+// ending with token 4f + l's, its own: it adds the D skip, applies the gate and writes y. Nothing is shared beyond the
+// warp, so warps never wait for each other (one __syncwarp a round; the shared slices have two buffers). The inputs of
+// the next D rounds are in flight while one is computed. The sum over states (a lane's states in order, then the
+// fold's tree) is the same operations whatever B, T and the token's place in a round: a sequence gets the same bits
+// alone, in a batch, or as a longer prompt's prefix (unless it is cut into chunks: below).
+// Tokens past T (the last round's) and states past N read clamped rows and columns, with Δ = 0 and B = 0, so that the
+// states stay as they are and contribute nothing.
+// Grid (⌈E / (SCAN_LANE_CHANNELS·SCAN_WARPS)⌉, B), block 32·SCAN_WARPS. With chunk > 0 the grid's y runs over the chunks
+// of one sequence instead (pass 3 of the chunked scan below): chunk c covers tokens [c·chunk, min((c + 1)·chunk, T))
+// and starts from state[c] (window is then null). With ENDS (pass 1), only the states: y receives ΣΔ [C, E] and state
+// the end states, started from 0.
+template <int S, int R, int D, bool ENDS>
+__device__ void scan_lanes(float* __restrict__ y, int ldy, const float* __restrict__ u, int ldu, const float* __restrict__ dt,
+                           int lddt, const float* __restrict__ dtBias, const float* __restrict__ bc, int ldbc,
+                           const float* __restrict__ z, int ldz, const float* __restrict__ A, const float* __restrict__ Dskip,
+                           float* __restrict__ state, float* __restrict__ deltaOut, float* __restrict__ window,
+                           const float* __restrict__ x, int ldx, int K, int T, int E, int N, int reverse, int accumulate,
+                           int chunk) {
+    constexpr int W = SCAN_LANE_CHANNELS, NP = 4 * S;               // NP: the states padded to the lanes' share
+    constexpr int MINE = R / 4;                                     // tokens a lane loads, and ends with, a round
+    constexpr int BC = R * 2 * NP / 32;                             // B and C values a lane loads a round
+    static_assert(R % 4 == 0 && (R * 2 * NP) % 32 == 0 && S % 4 == 0, "scan_lanes: rounds of whole folds, states in float4s");
+    __shared__ float2 roundDelta[SCAN_WARPS][2][R][W];              // per warp, round parity, token, channel: (Δ, Δ·u)
+    __shared__ __align__(16) float roundBC[SCAN_WARPS][2][R][2 * NP];   // per warp, round parity, token: B_t, then C_t
     AFTER_INPUTS();
-    extern __shared__ float staged[];                  // [SCAN_CHUNK][2N]: B_t then C_t
-    int e = blockIdx.x * blockDim.x + threadIdx.x;
-    bool active = e < E;
-    i64 sequence = (i64) blockIdx.y * (chunk > 0 ? chunk : T);
-    if (chunk > 0) T = min(chunk, T - (int) sequence);
-    float a[MAXN], h[MAXN];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, c = lane >> 2, l = lane & 3;
+    const int e = (blockIdx.x * SCAN_WARPS + warp) * W + c, ec = min(e, E - 1);     // ec: a channel to read
+    int first = blockIdx.y * T;                                                     // this sequence's (or chunk's) first row
+    if (chunk > 0) {
+        first = blockIdx.y * chunk;
+        T = min(chunk, T - first);
+    }
+    const float bias = dtBias[ec], skip = ENDS ? 0.f : Dskip[ec];
+    float a[S], h[S];                                               // a: A·log2(e), so that a decay is one exp2
 #pragma unroll
-    for (int n = 0; n < MAXN; n++) {
-        a[n] = active && n < N ? A[(i64) e * N + n] : 0.f;
-        h[n] = active && n < N && state ? state[((i64) blockIdx.y * E + e) * N + n] : 0.f;
+    for (int j = 0; j < S; j++) {
+        int n = l * S + j;
+        bool real = e < E && n < N;
+        a[j] = real ? A[(i64) e * N + n] * 1.44269504088896341f : 0.f;
+        h[j] = real && state && !ENDS ? state[((i64) blockIdx.y * E + e) * N + n] : 0.f;
     }
-    float bias = active ? dtBias[e] : 0.f, skip = active ? Dskip[e] : 0.f;
-    int first = reverse ? T - 1 : 0, step = reverse ? -1 : 1;
-    float dtNext = 0.f, uNext = 0.f, zNext = 0.f;
-    if (active) {
-        i64 row = sequence + first;
-        dtNext = dt[row * lddt + e];
-        uNext = u[row * ldu + e];
-        zNext = z ? z[row * ldz + e] : 0.f;
-    }
-    for (int c0 = 0; c0 < T; c0 += SCAN_CHUNK) {
-        int len = min(SCAN_CHUNK, T - c0);
-        __syncthreads();
-        for (int i = threadIdx.x; i < len * 2 * N; i += blockDim.x) {
-            int s = i / (2 * N), k = i - s * 2 * N;
-            staged[i] = bc[(sequence + first + step * (c0 + s)) * ldbc + k];
+    const int rounds = (T + R - 1) / R;
+    auto row = [&](int k) { return first + (reverse ? T - 1 - k : k); };            // k < T (past T: clamped to T − 1)
+    float dtAhead[D][MINE], uAhead[D][MINE], zAhead[D][MINE], bcAhead[BC];
+    auto load = [&](int round, int slot) {                          // this lane's tokens' dt, u, z
+#pragma unroll
+        for (int q = 0; q < MINE; q++) {
+            int r = row(min(round * R + l + 4 * q, T - 1));
+            dtAhead[slot][q] = dt[(i64) r * lddt + ec];
+            uAhead[slot][q] = u[(i64) r * ldu + ec];
+            zAhead[slot][q] = !ENDS && z ? z[(i64) r * ldz + ec] : 0.f;
         }
-        __syncthreads();
-        if (!active) continue;
-        for (int s = 0; s < len; s++) {
-            i64 row = sequence + first + step * (c0 + s);
-            float dtv = dtNext, uv = uNext, zv = zNext;
-            if (c0 + s + 1 < T) {
-                i64 next = row + step;
-                dtNext = dt[next * lddt + e];
-                uNext = u[next * ldu + e];
-                if (z) zNext = z[next * ldz + e];
-            }
-            float delta = softplus(dtv + bias);
-            if (deltaOut) deltaOut[row * E + e] = delta;
-            float du = delta * uv;
-            const float* Bt = staged + s * 2 * N;
-            const float* Ct = Bt + N;
-            float y0 = 0.f, y1 = 0.f;                  // two chains, so the sum does not serialise the step
+    };
+    auto loadBC = [&](int round) {                                  // the round's B_t and C_t, a row of 2·NP a token
 #pragma unroll
-            for (int n = 0; n < MAXN; n++) {
-                if (n < N) {
-                    h[n] = __expf(delta * a[n]) * h[n] + du * Bt[n];
-                    if (n & 1) y1 += Ct[n] * h[n]; else y0 += Ct[n] * h[n];
+        for (int i = 0; i < BC; i++) {
+            int at = lane + 32 * i, t = at / (2 * NP), col = at % (2 * NP), n = col % NP;
+            const float* r = bc + (i64) row(min(round * R + t, T - 1)) * ldbc;
+            float v = r[(col < NP ? 0 : N) + min(n, N - 1)];
+            bcAhead[i] = col >= NP || n < N ? v : 0.f;              // B past N is 0: those states stay 0
+        }
+    };
+    float sumDelta = 0.f;                                           // ENDS: this lane's share of the chunk's ΣΔ
+    auto step = [&](int round, int slot) {                          // one round: stage, run the states, write y
+        int b2 = round & 1;
+        float uMine[MINE], zMine[MINE];
+#pragma unroll
+        for (int q = 0; q < MINE; q++) {
+            int t = l + 4 * q;
+            float delta = round * R + t < T ? softplus(dtAhead[slot][q] + bias) : 0.f;    // 0 past T: the states stay
+            if (ENDS) sumDelta += delta;
+            uMine[q] = uAhead[slot][q];
+            zMine[q] = zAhead[slot][q];
+            if (deltaOut && e < E && round * R + t < T) deltaOut[(i64) row(round * R + t) * E + e] = delta;
+            roundDelta[warp][b2][t][c] = make_float2(delta, delta * uMine[q]);
+        }
+#pragma unroll
+        for (int i = 0; i < BC; i++) {
+            int at = lane + 32 * i;
+            roundBC[warp][b2][at / (2 * NP)][at % (2 * NP)] = bcAhead[i];
+        }
+        __syncwarp();
+        if (round + 1 < rounds) loadBC(round + 1);
+        if (round + D < rounds) load(round + D, slot);
+        float yMine[MINE];
+#pragma unroll
+        for (int f = 0; f < MINE; f++) {                            // folds of 4 tokens
+            float p[4];
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                int t = 4 * f + i;
+                float2 du = roundDelta[warp][b2][t][c];             // (Δ, Δ·u) of token t
+                const float4* bRow = reinterpret_cast<const float4*>(&roundBC[warp][b2][t][l * S]);
+                const float4* cRow = reinterpret_cast<const float4*>(&roundBC[warp][b2][t][NP + l * S]);
+                float sum = 0.f;
+#pragma unroll
+                for (int j4 = 0; j4 < S / 4; j4++) {
+                    float4 b = bRow[j4];
+                    float bs[4] = {b.x, b.y, b.z, b.w};
+#pragma unroll
+                    for (int k = 0; k < 4; k++) h[4 * j4 + k] = exp2_ftz(du.x * a[4 * j4 + k]) * h[4 * j4 + k] + du.y * bs[k];
+                    if constexpr (!ENDS) {
+                        float4 cv = cRow[j4];
+                        float cs[4] = {cv.x, cv.y, cv.z, cv.w};
+#pragma unroll
+                        for (int k = 0; k < 4; k++) sum = j4 == 0 && k == 0 ? cs[k] * h[4 * j4 + k] : sum + cs[k] * h[4 * j4 + k];
+                    }
                 }
+                p[i] = sum;
             }
-            float yv = y0 + y1 + skip * uv;
-            if (z) yv *= silu(zv);
-            float* out = y + row * ldy + e;
-            *out = accumulate ? *out + yv : yv;
+            if constexpr (!ENDS) {
+                warp_fold_sets<2, 2>(p, lane);                      // lane l: token 4f + l's Σ C_t·h_t
+                yMine[f] = p[0];
+            }
+        }
+        if constexpr (!ENDS) {
+#pragma unroll
+            for (int q = 0; q < MINE; q++) {
+                int k = round * R + l + 4 * q;
+                if (e >= E || k >= T) continue;
+                float v = yMine[q] + skip * uMine[q];
+                if (z) v *= silu(zMine[q]);
+                float* out = y + (i64) row(k) * ldy + e;
+                *out = accumulate ? *out + v : v;
+            }
+        }
+    };
+#pragma unroll
+    for (int q = 0; q < D; q++) if (q < rounds) load(q, q);
+    loadBC(0);
+    for (int r0 = 0; r0 < rounds; r0 += D) {
+#pragma unroll
+        for (int q = 0; q < D; q++) {                                // slot q holds round r0 + q (unrolled: registers)
+            if (r0 + q < rounds) step(r0 + q, q);
         }
     }
-    if (!active) return;
+    if constexpr (ENDS) {
+        sumDelta += __shfl_xor_sync(0xffffffffu, sumDelta, 1);
+        sumDelta += __shfl_xor_sync(0xffffffffu, sumDelta, 2);
+    }
+    if (e >= E) return;
+    if (ENDS && l == 0) y[(i64) blockIdx.y * E + e] = sumDelta;
     if (state) {
 #pragma unroll
-        for (int n = 0; n < MAXN; n++) if (n < N) state[((i64) blockIdx.y * E + e) * N + n] = h[n];
+        for (int j = 0; j < S; j++) {
+            int n = l * S + j;
+            if (n < N) state[((i64) blockIdx.y * E + e) * N + n] = h[j];
+        }
     }
-    if (window) roll_window(window + (i64) blockIdx.y * (K - 1) * E, x + sequence * ldx, ldx, K, T, E, e);
+    if (window && l == 0) roll_window(window + (i64) blockIdx.y * (K - 1) * E, x + (i64) first * ldx, ldx, K, T, E, e);
 }
 
 // The conv's decode state moved on over T inputs without a scan (see roll_window), one thread per channel.
@@ -303,74 +417,37 @@ KERNEL void roll_conv_window(float* window, const float* x, int ldx, int K, int 
     if (e < E) roll_window(window, x, ldx, K, T, E, e);
 }
 
-#define SCAN_KERNEL(NAME, MAXN)                                                                              \
-    KERNEL void NAME(float* y, int ldy, const float* u, int ldu, const float* dt, int lddt, const float* dtBias, \
-                     const float* bc, int ldbc, const float* z, int ldz, const float* A, const float* Dskip,   \
-                     float* state, float* deltaOut, float* window, const float* x, int ldx, int K,            \
-                     int T, int E, int N, int reverse, int accumulate, int chunk) {                           \
-        scan<MAXN>(y, ldy, u, ldu, dt, lddt, dtBias, bc, ldbc, z, ldz, A, Dskip, state, deltaOut, window, x, ldx, \
-                   K, T, E, N, reverse, accumulate, chunk);                                                  \
+#define SCAN_KERNEL(NAME, S, R, D)                                                                            \
+    KERNEL void __launch_bounds__(32 * SCAN_WARPS) NAME(float* y, int ldy, const float* u, int ldu, const float* dt,      \
+                     int lddt, const float* dtBias, const float* bc, int ldbc, const float* z, int ldz, const float* A, \
+                     const float* Dskip, float* state, float* deltaOut, float* window, const float* x, int ldx, int K,   \
+                     int T, int E, int N, int reverse, int accumulate, int chunk) {                             \
+        scan_lanes<S, R, D, false>(y, ldy, u, ldu, dt, lddt, dtBias, bc, ldbc, z, ldz, A, Dskip, state, deltaOut, window, x, \
+                                ldx, K, T, E, N, reverse, accumulate, chunk);                                   \
     }
-SCAN_KERNEL(selective_scan_n16, 16)
-SCAN_KERNEL(selective_scan_n64, 64)
+SCAN_KERNEL(selective_scan_n16, 4, 16, 2)
+SCAN_KERNEL(selective_scan_n32, 8, 8, 2)
+SCAN_KERNEL(selective_scan_n64, 16, 4, 2)
 
-// The chunked scan of one long sequence (one thread per channel leaves most of the GPU idle): the
-// recurrence h_t = exp(Δ_t·A)·h_{t−1} + Δ_t·B_t·u_t is linear in h, so chunk c's end state is
+// The chunked scan of one long sequence, for when its channels alone leave the GPU short of warps (each warp's round
+// is a chain of dependent steps; more warps hide it). The recurrence h_t = exp(Δ_t·A)·h_{t−1} + Δ_t·B_t·u_t is linear in
+// h, so chunk c's end state is
 //   h_end(c) = exp(A · ΣΔ over c) · h_start(c) + (the chunk's scan from zero).
-// Pass 1 (chunk_ends) runs every chunk from zero in parallel, keeping its end state hEnd [C, E, N] and ΣΔ
-// [C, E]; pass 2 (chunk_carry) walks the C chunks per (channel, state) to get each chunk's start state
-// hStart [C, E, N] (and the final state and conv window); pass 3 is selective_scan with chunk > 0, every
-// chunk again in parallel, from its start state, writing y. Grid of pass 1 (⌈E/block⌉, C), shared
-// SCAN_CHUNK·N floats (B only).
-template <int MAXN>
-__device__ void chunk_ends(float* __restrict__ hEnd, float* __restrict__ sumDelta, const float* __restrict__ u, int ldu,
-                           const float* __restrict__ dt, int lddt, const float* __restrict__ dtBias, const float* __restrict__ bc,
-                           int ldbc, const float* __restrict__ A, int T, int E, int N, int chunk) {
-    AFTER_INPUTS();
-    extern __shared__ float stagedB[];                 // [SCAN_CHUNK][N]
-    int e = blockIdx.x * blockDim.x + threadIdx.x;
-    bool active = e < E;
-    int start = blockIdx.y * chunk, len = min(chunk, T - start);
-    float a[MAXN], h[MAXN];
-#pragma unroll
-    for (int n = 0; n < MAXN; n++) {
-        a[n] = active && n < N ? A[(i64) e * N + n] : 0.f;
-        h[n] = 0.f;
+// Pass 1 (scan_chunk_ends) runs every chunk from zero side by side: scan_lanes' states alone (no C, no y), keeping each
+// chunk's end state hEnd [C, E, N] and ΣΔ [C, E] (lane sums in token order, then a butterfly over the 16 lanes); pass 2
+// (scan_chunk_carry) walks the C chunks per (channel, state) to each chunk's start state hStart [C, E, N], and the final
+// state and conv window; pass 3 is selective_scan with chunk > 0, every chunk again side by side from its start state,
+// writing y. Grid of pass 1 (⌈E / (2·SCAN_WARPS)⌉, C).
+#define CHUNK_ENDS_KERNEL(NAME, S, R, D)                                                                      \
+    KERNEL void __launch_bounds__(32 * SCAN_WARPS) NAME(float* hEnd, float* sumDelta, const float* u, int ldu,          \
+                     const float* dt, int lddt, const float* dtBias, const float* bc, int ldbc, const float* A, int T, \
+                     int E, int N, int chunk) {                                                                 \
+        scan_lanes<S, R, D, true>(sumDelta, 0, u, ldu, dt, lddt, dtBias, bc, ldbc, nullptr, 0, A, nullptr, hEnd, nullptr,    \
+                               nullptr, nullptr, 0, 0, T, E, N, 0, 0, chunk);                                   \
     }
-    float bias = active ? dtBias[e] : 0.f, total = 0.f;
-    for (int c0 = 0; c0 < len; c0 += SCAN_CHUNK) {
-        int part = min(SCAN_CHUNK, len - c0);
-        __syncthreads();
-        for (int i = threadIdx.x; i < part * N; i += blockDim.x) {
-            int s = i / N, k = i - s * N;
-            stagedB[i] = bc[(i64) (start + c0 + s) * ldbc + k];
-        }
-        __syncthreads();
-        if (!active) continue;
-        for (int s = 0; s < part; s++) {
-            i64 row = start + c0 + s;
-            float delta = softplus(dt[row * lddt + e] + bias);
-            total += delta;
-            float du = delta * u[row * ldu + e];
-            const float* Bt = stagedB + s * N;
-#pragma unroll
-            for (int n = 0; n < MAXN; n++) if (n < N) h[n] = __expf(delta * a[n]) * h[n] + du * Bt[n];
-        }
-    }
-    if (!active) return;
-    i64 at = (i64) blockIdx.y * E + e;
-    sumDelta[at] = total;
-#pragma unroll
-    for (int n = 0; n < MAXN; n++) if (n < N) hEnd[at * N + n] = h[n];
-}
-
-#define CHUNK_ENDS_KERNEL(NAME, MAXN)                                                                        \
-    KERNEL void NAME(float* hEnd, float* sumDelta, const float* u, int ldu, const float* dt, int lddt,          \
-                     const float* dtBias, const float* bc, int ldbc, const float* A, int T, int E, int N, int chunk) { \
-        chunk_ends<MAXN>(hEnd, sumDelta, u, ldu, dt, lddt, dtBias, bc, ldbc, A, T, E, N, chunk);                 \
-    }
-CHUNK_ENDS_KERNEL(scan_chunk_ends_n16, 16)
-CHUNK_ENDS_KERNEL(scan_chunk_ends_n64, 64)
+CHUNK_ENDS_KERNEL(scan_chunk_ends_n16, 4, 16, 2)
+CHUNK_ENDS_KERNEL(scan_chunk_ends_n32, 8, 8, 2)
+CHUNK_ENDS_KERNEL(scan_chunk_ends_n64, 16, 4, 2)
 
 // Pass 2, one thread per (channel e, state n): hStart(c) for c = 0 … C−1 from state [E, N] (null: zeros),
 // then the final state written back to it; the threads with n = 0 also roll the conv window (may be null)
@@ -609,27 +686,6 @@ __device__ __forceinline__ float lane_partial(const Chunk (&w)[V], const float4*
 
 #define GEMV_GROUP 4                          // rows whose lane partials one warp reduces together
 #define GEMV_GROUP_LANES (32 / GEMV_GROUP)    // the lanes that end with each row's sum
-
-// The warp sums of G sets of lane partials at once (G a power of 2 up to 32), each by warp_sum's own tree (offsets 16,
-// 8, 4, 2, 1; at each a lane adds its partner's value to its own), so every set gets warp_sum's bits. At the first
-// log2(G) offsets a lane keeps half of its sets and hands the other half to its partner, which keeps the complementary
-// half (one shuffle a kept set instead of one a set: 31 shuffles for 32 sets rather than 160); at the remaining
-// offsets the single set left is summed as warp_sum does. Lane l ends with the sum of set (l / (32 / G)) % G: its top
-// bits say which half it kept.
-// (The halving levels are a template recursion: as a loop over h /= 2 the compiler left them rolled, p in local memory
-// and every access a branch, which made gemm_rows' epilogue cost more instructions than its products.)
-template <int H, int S>
-__device__ __forceinline__ void warp_fold_sets(float* p, int lane) {
-    if constexpr (H >= 1) {
-        bool upper = lane & S;
-#pragma unroll
-        for (int j = 0; j < H; j++) {
-            float send = upper ? p[j] : p[j + H], keep = upper ? p[j + H] : p[j];
-            p[j] = keep + __shfl_xor_sync(0xffffffffu, send, S);
-        }
-        warp_fold_sets<H / 2, S / 2>(p, lane);
-    }
-}
 
 template <int G>
 __device__ __forceinline__ float warp_sum_rows(float (&p)[G], int lane) {
