@@ -88,10 +88,16 @@ public final class CudaKernels {
     // From this many rows the gemm_rows kernels take over: the same sums, from register tiles of 8 rows × 4 features, so
     // the weights stream from memory once for up to 64 rows rather than once per tile of gemv.
     private static final int GEMM_ROWS_FROM = 16;
+    // Products of at most this many features go to gemm_rows whatever their rows (mamba-130m's x_proj has 80).
+    private static final int NARROW_FEATURES = 256;
 
-    /** Whether the gemv kernels take this product: few rows, an input read 16 bytes at a time, weight rows that fit the registers in slices. */
+    /**
+     * Whether the gemv kernels take this product: few rows, or any rows of a narrow product (gemm_rows: cuBLAS leaves most
+     * of the GPU idle on a product of a few features, such as x_proj's, where K is long); an input read 16 bytes at a time,
+     * weight rows that fit the registers in slices.
+     */
     private static boolean gemvTakes(DeviceMatrix w, long in, int ldIn, int rows) {
-        return rows <= GEMV_ROWS && gemvSlices(w) > 0 && in % 16 == 0 && ldIn % 4 == 0;
+        return (rows <= GEMV_ROWS || w.rows() <= NARROW_FEATURES) && gemvSlices(w) > 0 && in % 16 == 0 && ldIn % 4 == 0;
     }
 
     /** The widest weight row a gemv lane holds in registers without spilling (elements). */
