@@ -14,6 +14,7 @@ import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
  */
 public final class CudaKernels {
     private static final int THREADS = 256;
+    private static final int CONV_TOKENS = 8;                        // as mambalens.cu defines it: a conv thread's tokens
     private static final int SCAN_WARPS = 4, SCAN_LANE_CHANNELS = 8;  // as mambalens.cu defines them: a block's warps, a warp's channels
     /** Warps an SM the chunked scan aims at (its kernels' registers allow 16), and its shortest chunk. */
     private static final int SCAN_WARPS_PER_SM = 16, MIN_CHUNK_TOKENS = 64;
@@ -342,7 +343,8 @@ public final class CudaKernels {
      */
     public void causalConv(long u, long sOut, long x, int ldx, long taps, long bias, long window, int batch, int tokens,
                            int channels, int kernel, boolean reverse, boolean silu) {
-        if (tokens > 65535) throw new IllegalArgumentException(tokens + " tokens in one conv launch; the grid takes at most 65,535");
+        if (kernel > 9) throw new IllegalArgumentException("conv kernel " + kernel + ": the CUDA conv takes at most 9 taps");
+        if (tokens > 65535 * CONV_TOKENS) throw new IllegalArgumentException(tokens + " tokens in one conv launch; the grid takes at most " + 65535 * CONV_TOKENS);
         conv(u, sOut, x, ldx, taps, bias, window, batch, tokens, channels, kernel, reverse, silu, false);
     }
 
@@ -352,10 +354,10 @@ public final class CudaKernels {
         conv(u, sOut, x, ldx, taps, bias, window, 1, 1, channels, kernel, false, silu, true);
     }
 
-    /** The causal_conv launch: a block of 128 channels for each token of each sequence. */
+    /** The causal_conv launch: a block of 128 channels for each CONV_TOKENS tokens of each sequence. */
     private void conv(long u, long sOut, long x, int ldx, long taps, long bias, long window, int batch, int tokens, int channels, int kernel,
                       boolean reverse, boolean silu, boolean roll) {
-        gpu.launch("causal_conv", (channels + 127) / 128, tokens, batch, 128, 0, u, sOut, x, ldx, taps, bias, window, tokens,
+        gpu.launch("causal_conv", (channels + 127) / 128, (tokens + CONV_TOKENS - 1) / CONV_TOKENS, batch, 128, 0, u, sOut, x, ldx, taps, bias, window, tokens,
                 channels, kernel, reverse ? 1 : 0, silu ? 1 : 0, roll ? 1 : 0);
     }
 

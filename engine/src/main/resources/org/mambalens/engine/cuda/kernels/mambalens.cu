@@ -200,31 +200,57 @@ __device__ void roll_window(float* window, const float* x, int ldx, int K, int T
     }
 }
 
+// Tokens a thread of causal_conv computes: their K − 1 + CONV_TOKENS inputs are loaded once, not K times each.
+#define CONV_TOKENS 8
+
 // Depthwise causal conv and SiLU over B sequences of T tokens: for token t, channel e,
 //   s = bias[e] + Σ_j taps[j, e] · x[t − (K−1) + j, e]          (reverse = 0)
 //   s = bias[e] + Σ_j taps[j, e] · x[t + (K−1) − j, e]          (reverse = 1: the conv of the
 //                                           token-reversed sequence, written at the original index)
 // Inputs before the sequence start read its `window` [B, K−1, E] (oldest first) when given, else 0.
 // u = silu(s), or s when act = 0; sOut (may be null) receives s for the trace. With roll = 1 (one token of one sequence,
-// forward, K ≤ 9) each channel's thread then moves its window on (roll_window), having read it. Grid (⌈E/block⌉, T, B).
-KERNEL void causal_conv(float* u, float* sOut, const float* x, int ldx, const float* taps, const float* bias,
-                        float* window, int T, int E, int K, int reverse, int act, int roll) {
+// forward) each channel's thread then moves its window on (roll_window), having read it. A thread takes CONV_TOKENS
+// consecutive tokens of a channel, so each input is loaded once for all the outputs that read it; the sums are the same
+// operations in the same order as one output at a time. K ≤ 9. Grid (⌈E/block⌉, ⌈T/CONV_TOKENS⌉, B).
+KERNEL void causal_conv(float* u, float* sOut, const float* __restrict__ x, int ldx, const float* __restrict__ taps,
+                        const float* __restrict__ bias, float* window, int T, int E, int K, int reverse, int act, int roll) {
     AFTER_INPUTS();
     int e = blockIdx.x * blockDim.x + threadIdx.x;
     if (e >= E) return;
-    int t = blockIdx.y;
-    i64 sequence = (i64) blockIdx.z * T;
-    float acc = bias ? bias[e] : 0.f;
-    for (int j = 0; j < K; j++) {
-        int src = reverse ? t + (K - 1 - j) : t - (K - 1 - j);
+    const int t0 = blockIdx.y * CONV_TOKENS;
+    const i64 sequence = (i64) blockIdx.z * T;
+    // Forward, in[i] is input t0 − (K−1) + i and token t0 + q sums tap[j]·in[q + j] for j = 0 … K−1. Reverse, in[i] is
+    // input t0 + i, tap[i] = taps[K−1−i], and token t0 + q sums tap[i]·in[q + i] for i = K−1 … 0: taps j = 0 … K−1 in
+    // order both ways, and every index a constant once the loops unroll (registers, not local memory).
+    float tap[9], in[CONV_TOKENS + 8];
+#pragma unroll
+    for (int j = 0; j < 9; j++) tap[j] = j < K ? taps[(i64) (reverse ? K - 1 - j : j) * E + e] : 0.f;
+#pragma unroll
+    for (int i = 0; i < CONV_TOKENS + 8; i++) {
+        int src = reverse ? t0 + i : t0 - (K - 1) + i;
         float v = 0.f;
-        if (src >= 0 && src < T) v = x[(sequence + src) * ldx + e];
-        else if (src < 0 && window) v = window[((i64) blockIdx.z * (K - 1) + K - 1 + src) * E + e];
-        acc += taps[(i64) j * E + e] * v;
+        if (i < CONV_TOKENS + K - 1) {
+            if (src >= 0 && src < T) v = x[(sequence + src) * ldx + e];
+            else if (src < 0 && window) v = window[((i64) blockIdx.z * (K - 1) + K - 1 + src) * E + e];
+        }
+        in[i] = v;
     }
-    i64 o = (sequence + t) * E + e;
-    if (sOut) sOut[o] = acc;
-    u[o] = act ? silu(acc) : acc;
+    const float b = bias ? bias[e] : 0.f;
+#pragma unroll
+    for (int q = 0; q < CONV_TOKENS; q++) {
+        if (t0 + q >= T) break;
+        float acc = b;
+        if (!reverse) {
+#pragma unroll
+            for (int j = 0; j < 9; j++) if (j < K) acc += tap[j] * in[q + j];
+        } else {
+#pragma unroll
+            for (int j = 8; j >= 0; j--) if (j < K) acc += tap[j] * in[q + j];
+        }
+        i64 o = (sequence + t0 + q) * E + e;
+        if (sOut) sOut[o] = acc;
+        u[o] = act ? silu(acc) : acc;
+    }
     if (roll) roll_window(window, x, ldx, K, 1, E, e);
 }
 
