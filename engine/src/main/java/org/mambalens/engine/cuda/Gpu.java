@@ -70,7 +70,7 @@ public final class Gpu implements AutoCloseable {
         modules = loadModules(compiler, KernelSource.all());
     }
 
-    /** The GPU's streaming multiprocessors: how many blocks run at once, for kernels that size their grid to fill it. */
+    /** The GPU's streaming multiprocessors, for kernels that size their grid to fill the GPU. */
     int multiprocessors() {
         return multiprocessors;
     }

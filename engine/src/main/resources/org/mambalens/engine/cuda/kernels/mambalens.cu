@@ -285,8 +285,8 @@ __device__ __forceinline__ float exp2_ftz(float x) {
 // warp's lanes load together, coalesced). For each token a lane then updates its states and keeps the sum of their
 // C_t·h_t (in state order); every 4 tokens, warp_fold_sets sums the 4 lanes' values for those 4 tokens at once, lane l
 // ending with token 4f + l's, its own: it adds the D skip, applies the gate and writes y. Nothing is shared beyond the
-// warp, so warps never wait for each other (one __syncwarp a round; the shared slices have two buffers). The inputs of
-// the next D rounds are in flight while one is computed. The sum over states (a lane's states in order, then the
+// warp, so warps never wait for each other (one __syncwarp a round; the shared slices have two buffers). The dt, u and
+// z of the next D rounds, and B and C of the next, are in flight while one is computed. The sum over states (a lane's states in order, then the
 // fold's tree) is the same operations whatever B, T and the token's place in a round: a sequence gets the same bits
 // alone, in a batch, or as a longer prompt's prefix (unless it is cut into chunks: below).
 // Tokens past T (the last round's) and states past N read clamped rows and columns, with Δ = 0 and B = 0, so that the
@@ -449,7 +449,7 @@ KERNEL void roll_conv_window(float* window, const float* x, int ldx, int K, int 
                      const float* Dskip, float* state, float* deltaOut, float* window, const float* x, int ldx, int K,   \
                      int T, int E, int N, int reverse, int accumulate, int chunk) {                             \
         scan_lanes<S, R, D, false>(y, ldy, u, ldu, dt, lddt, dtBias, bc, ldbc, z, ldz, A, Dskip, state, deltaOut, window, x, \
-                                ldx, K, T, E, N, reverse, accumulate, chunk);                                   \
+                                   ldx, K, T, E, N, reverse, accumulate, chunk);                                \
     }
 SCAN_KERNEL(selective_scan_n16, 4, 16, 2)
 SCAN_KERNEL(selective_scan_n32, 8, 8, 2)
@@ -460,16 +460,16 @@ SCAN_KERNEL(selective_scan_n64, 16, 4, 2)
 // h, so chunk c's end state is
 //   h_end(c) = exp(A · ΣΔ over c) · h_start(c) + (the chunk's scan from zero).
 // Pass 1 (scan_chunk_ends) runs every chunk from zero side by side: scan_lanes' states alone (no C, no y), keeping each
-// chunk's end state hEnd [C, E, N] and ΣΔ [C, E] (lane sums in token order, then a butterfly over the 16 lanes); pass 2
+// chunk's end state hEnd [C, E, N] and ΣΔ [C, E] (lane sums in token order, then a butterfly over the 4 lanes); pass 2
 // (scan_chunk_carry) walks the C chunks per (channel, state) to each chunk's start state hStart [C, E, N], and the final
 // state and conv window; pass 3 is selective_scan with chunk > 0, every chunk again side by side from its start state,
-// writing y. Grid of pass 1 (⌈E / (2·SCAN_WARPS)⌉, C).
+// writing y. Grid of pass 1 (⌈E / (SCAN_LANE_CHANNELS·SCAN_WARPS)⌉, C).
 #define CHUNK_ENDS_KERNEL(NAME, S, R, D)                                                                      \
     KERNEL void __launch_bounds__(32 * SCAN_WARPS) NAME(float* hEnd, float* sumDelta, const float* u, int ldu,          \
                      const float* dt, int lddt, const float* dtBias, const float* bc, int ldbc, const float* A, int T, \
                      int E, int N, int chunk) {                                                                 \
-        scan_lanes<S, R, D, true>(sumDelta, 0, u, ldu, dt, lddt, dtBias, bc, ldbc, nullptr, 0, A, nullptr, hEnd, nullptr,    \
-                               nullptr, nullptr, 0, 0, T, E, N, 0, 0, chunk);                                   \
+        scan_lanes<S, R, D, true>(sumDelta, 0, u, ldu, dt, lddt, dtBias, bc, ldbc, nullptr, 0, A, nullptr, hEnd, nullptr, \
+                                  nullptr, nullptr, 0, 0, T, E, N, 0, 0, chunk);                                \
     }
 CHUNK_ENDS_KERNEL(scan_chunk_ends_n16, 4, 16, 2)
 CHUNK_ENDS_KERNEL(scan_chunk_ends_n32, 8, 8, 2)
