@@ -344,7 +344,10 @@ public final class CudaKernels {
     public void causalConv(long u, long sOut, long x, int ldx, long taps, long bias, long window, int batch, int tokens,
                            int channels, int kernel, boolean reverse, boolean silu) {
         if (kernel > 9) throw new IllegalArgumentException("conv kernel " + kernel + ": the CUDA conv takes at most 9 taps");
-        if (tokens > 65535 * CONV_TOKENS) throw new IllegalArgumentException(tokens + " tokens in one conv launch; the grid takes at most " + 65535 * CONV_TOKENS);
+        if (tokens > 65535 * CONV_TOKENS || batch > 65535) {
+            throw new IllegalArgumentException(batch + " sequences of " + tokens + " tokens in one conv launch; the grid takes at most 65,535 sequences of "
+                    + 65535 * CONV_TOKENS + " tokens");
+        }
         conv(u, sOut, x, ldx, taps, bias, window, batch, tokens, channels, kernel, reverse, silu, false);
     }
 
@@ -401,6 +404,8 @@ public final class CudaKernels {
     public void selectiveScan(ScanArgs s, int batch, int tokens, int channels, int states, boolean reverse, boolean accumulate) {
         if (states > 64) throw new IllegalArgumentException("state size " + states + ": the CUDA scan keeps at most 64 states per channel");
         if (s.window() != 0 && s.kernel() > 9) throw new IllegalArgumentException("conv kernel " + s.kernel() + ": the CUDA decode state keeps at most 8 past inputs");
+        if (batch > 65535) throw new IllegalArgumentException(batch + " sequences in one scan launch; the grid takes at most 65,535");
+        if (tokens == 0) return;                                         // nothing to scan, and the state stays as it is
         int warps = (channels + SCAN_LANE_CHANNELS - 1) / SCAN_LANE_CHANNELS, chunks = batch == 1 && !reverse
                 ? Math.min(tokens / MIN_CHUNK_TOKENS, (gpu.multiprocessors() * SCAN_WARPS_PER_SM + warps - 1) / warps) : 1;
         if (chunks > 1) {

@@ -16,9 +16,11 @@ import static org.mambalens.engine.cuda.CudaBatchRowsTest.assertSameBits;
  * The CUDA selective scan (a channel's states on a group of lanes, tokens in rounds: see mambalens.cu) against a
  * double-precision scan written out here from DESIGN §2, for each of its kernels (up to 16, 32 and 64 states), forward
  * and reverse, with partial rounds and channel blocks, strided rows, and every optional part (gate, state, Δ trace,
- * conv window, accumulation); one forward sequence of 128 tokens or more is scanned in chunks (the first, and the
- * 700- to 1,000-token cases). Then a sequence's bits: the same alone, in a batch, and as a longer prompt's prefix
- * (sequences short enough not to be cut into chunks, whose carried states round differently).
+ * conv window, accumulation). One forward sequence of 128 tokens or more is scanned in chunks: on a 132-SM H200 the
+ * (1, 300, 1536, 16) case in 4 chunks, (1, 1000, 64, 16) in 13, (1, 700, 40, 20) in 9, (1, 300, 30, 64) in 4, and
+ * (1, 1000, 1536, 16) in 11, where the SMs rather than the tokens set the count. Then a sequence's bits: the same alone,
+ * in a batch, and as a longer prompt's prefix (sequences short enough not to be cut into chunks, whose carried states
+ * round differently).
  */
 class CudaScanTest {
     private static final int KERNEL = 4;
@@ -31,7 +33,7 @@ class CudaScanTest {
     @ParameterizedTest
     @CsvSource({"1, 300, 1536, 16, false", "3, 37, 100, 10, false", "3, 37, 100, 10, true", "2, 65, 72, 32, false", "2, 50, 40, 64, true",
                 "1, 2, 24, 16, false", "4, 197, 384, 16, true", "1, 33, 20, 20, false", "1, 1000, 64, 16, false", "1, 700, 40, 20, false",
-                "1, 300, 30, 64, false", "1, 300, 30, 16, true"})
+                "1, 300, 30, 64, false", "1, 300, 30, 16, true", "2, 50, 40, 64, false", "1, 1000, 1536, 16, false", "1, 298, 30, 64, false"})
     void matchesTheReference(int batch, int tokens, int channels, int states, boolean reverse) {
         for (boolean everything : new boolean[]{false, true}) {
             Problem p = new Problem(new Random(tokens * 31L + states), batch, tokens, channels, states, everything);
