@@ -10,7 +10,8 @@
 # ncu's times are of each kernel alone, caches kept (--cache-control none), at the base clocks ncu sets, with no overlap
 # between launches: a replayed step takes less than their sum. With --detail REGEX, the first six launches of kernels
 # whose names match (six in all, whichever kernels they are) are profiled instead with ncu's speed-of-light, occupancy,
-# warp-state, scheduler, memory, pipe and instruction-mix sections ($OUT/NAME.txt): why those kernels take the time they do.
+# warp-state, scheduler, memory, pipe and instruction-mix sections, and the stall reasons per issued instruction (which
+# WarpStateStats' text leaves out) ($OUT/NAME.txt): why those kernels take the time they do.
 set -euo pipefail
 root=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 cd "$root"
@@ -23,13 +24,19 @@ case " $* " in *=mamba130m:*) [ -d /tmp/models/mamba130m ] || python3 .device/ma
 case " $* " in *=lm/*) [ -d /tmp/models/lm ] || python3 benchmarks/make_family_checkpoints.py /tmp/models/lm > /dev/null ;; esac
 detail=""
 if [ "${1:-}" = --detail ]; then detail=$2; shift 2; fi
+stalls=""
+for reason in long_scoreboard short_scoreboard wait barrier membar math_pipe_throttle lg_throttle mio_throttle no_instruction \
+              dispatch_stall branch_resolving not_selected selected sleeping drain imc_miss tex_throttle misc; do
+  stalls="$stalls${stalls:+,}smsp__average_warps_issue_stalled_${reason}_per_issue_active.ratio"
+done
 for spec in "$@"; do
   name=${spec%%=*}; IFS=: read -r dir phase tokens steps precision <<< "${spec#*=}"
   steps=${steps:-3}
   if [ -n "$detail" ]; then
     "$ncu" --profile-from-start off --graph-profiling node --cache-control none -k "regex:$detail" --launch-count 6 \
       --section SpeedOfLight --section Occupancy --section WarpStateStats --section SchedulerStats --section MemoryWorkloadAnalysis \
-      --section LaunchStats --section ComputeWorkloadAnalysis --section InstructionStats --print-kernel-base function --log-file "$OUT/$name.txt" \
+      --section LaunchStats --section ComputeWorkloadAnalysis --section InstructionStats --metrics "$stalls" \
+      --print-kernel-base function --log-file "$OUT/$name.txt" \
       java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp "$cp" org.mambalens.benchmarks.KernelProfile \
       "/tmp/models/$dir" "$phase" "$tokens" "$steps" ${precision:-f32} > "$OUT/$name.log" 2>&1 || tail -5 "$OUT/$name.log"
     continue
