@@ -79,35 +79,38 @@ for arg in "$@"; do
     *) echo "device-cuda: unknown option $arg" >&2; exit 2 ;;
   esac
 done
-if [ $decode_only = 1 ]; then
+# The JUnit classes or packages selected by the arguments, with a GPU required and activations poisoned, into
+# $OUT/tests.txt; the summary printed. A failure sets tests.
+gpu_tests() {
   "${tests_java[@]}" -Dmambalens.cuda.required=true -Dmambalens.cuda.poison=true -cp "$cp" org.junit.platform.console.ConsoleLauncher execute \
-    --select-class org.mambalens.engine.cuda.CudaBatchRowsTest --select-class org.mambalens.engine.model.mamba.MambaGoldenTest \
-    --select-class org.mambalens.engine.model.BatchGenerationTest --details=tree --disable-banner > "$OUT/tests.txt" 2>&1 || tests=$?
+    "$@" --details=tree --disable-banner > "$OUT/tests.txt" 2>&1 || tests=$?
   grep -E 'tests (successful|failed|skipped|aborted)|✘|=>' "$OUT/tests.txt" | head -40 || true
+}
+# CudaBenchmark's Mamba LM rows on mamba-130m's config with random weights (plus the arguments, e.g. --decode-only),
+# into $OUT/cuda_java.json. A failure sets tests.
+mamba_rows() {
   python3 .device/mamba_floor.py --write /tmp/mamba130m > /dev/null
-  "${java[@]}" -cp "$cp" org.mambalens.benchmarks.CudaBenchmark --lm /tmp/mamba130m --decode-only --out "$OUT/cuda_java.json" > /dev/null || tests=1
+  "${java[@]}" -cp "$cp" org.mambalens.benchmarks.CudaBenchmark --lm /tmp/mamba130m "$@" --out "$OUT/cuda_java.json" > /dev/null || tests=1
+}
+if [ $decode_only = 1 ]; then
+  gpu_tests --select-class org.mambalens.engine.cuda.CudaBatchRowsTest --select-class org.mambalens.engine.model.mamba.MambaGoldenTest \
+    --select-class org.mambalens.engine.model.BatchGenerationTest
+  mamba_rows --decode-only
   echo "device-cuda --decode: exit $tests"
   exit $tests
 fi
 if [ $prefill_only = 1 ]; then
-  "${tests_java[@]}" -Dmambalens.cuda.required=true -Dmambalens.cuda.poison=true -cp "$cp" org.junit.platform.console.ConsoleLauncher execute \
-    --select-class org.mambalens.engine.cuda.CudaScanTest --select-class org.mambalens.engine.model.mamba.MambaGoldenTest \
-    --select-class org.mambalens.engine.model.vim.VimGoldenTest --details=tree --disable-banner > "$OUT/tests.txt" 2>&1 || tests=$?
-  grep -E 'tests (successful|failed|skipped|aborted)|✘|=>' "$OUT/tests.txt" | head -40 || true
-  python3 .device/mamba_floor.py --write /tmp/mamba130m > /dev/null
-  "${java[@]}" -cp "$cp" org.mambalens.benchmarks.CudaBenchmark --lm /tmp/mamba130m --prefill-only --out "$OUT/cuda_java.json" > /dev/null || tests=1
+  gpu_tests --select-class org.mambalens.engine.cuda.CudaScanTest --select-class org.mambalens.engine.model.mamba.MambaGoldenTest \
+    --select-class org.mambalens.engine.model.vim.VimGoldenTest
+  mamba_rows --prefill-only
   echo "device-cuda --prefill: exit $tests"
   exit $tests
 fi
 if [ $quick = 1 ]; then
-  "${tests_java[@]}" -Dmambalens.cuda.required=true -Dmambalens.cuda.poison=true -cp "$cp" org.junit.platform.console.ConsoleLauncher execute \
-    --select-package org.mambalens.engine.cuda --select-class org.mambalens.engine.model.mamba.MambaGoldenTest \
+  gpu_tests --select-package org.mambalens.engine.cuda --select-class org.mambalens.engine.model.mamba.MambaGoldenTest \
     --select-class org.mambalens.engine.model.BatchGenerationTest --select-class org.mambalens.engine.model.vim.VimGoldenTest \
-    --select-class org.mambalens.engine.model.vit.ViTGoldenTest \
-    --details=tree --disable-banner > "$OUT/tests.txt" 2>&1 || tests=$?
-  grep -E 'tests (successful|failed|skipped|aborted)|✘|=>' "$OUT/tests.txt" | head -40 || true
-  python3 .device/mamba_floor.py --write /tmp/mamba130m > /dev/null
-  "${java[@]}" -cp "$cp" org.mambalens.benchmarks.CudaBenchmark --lm /tmp/mamba130m --out "$OUT/cuda_java.json" > /dev/null || tests=1
+    --select-class org.mambalens.engine.model.vit.ViTGoldenTest
+  mamba_rows
   if [ $torch = 1 ]; then timeout 300 python3 benchmarks/cuda_torch_bench.py --lm /tmp/mamba130m --out "$OUT/cuda_torch.json" || tests=1; fi
   echo "device-cuda --quick: exit $tests"
   exit $tests
@@ -118,11 +121,9 @@ family_args() {
   for f in mamba2-130m rwkv4-169m pythia-160m recurrentgemma-small; do families+=(--family "$f=/tmp/families/$f"); done
 }
 if [ $families_only = 1 ]; then
-  "${tests_java[@]}" -Dmambalens.cuda.required=true -Dmambalens.cuda.poison=true -cp "$cp" org.junit.platform.console.ConsoleLauncher execute \
-    --select-class org.mambalens.engine.model.mamba2.Mamba2GoldenTest --select-class org.mambalens.engine.model.rwkv.RwkvGoldenTest \
+  gpu_tests --select-class org.mambalens.engine.model.mamba2.Mamba2GoldenTest --select-class org.mambalens.engine.model.rwkv.RwkvGoldenTest \
     --select-class org.mambalens.engine.model.griffin.GriffinGoldenTest --select-class org.mambalens.engine.model.gptneox.GptNeoXGoldenTest \
-    --select-class org.mambalens.engine.model.ReplayedStepTest --details=tree --disable-banner > "$OUT/tests.txt" 2>&1 || tests=$?
-  grep -E 'tests (successful|failed|skipped|aborted)|✘|=>' "$OUT/tests.txt" | head -40 || true
+    --select-class org.mambalens.engine.model.ReplayedStepTest
   family_args
   "${java[@]}" -cp "$cp" org.mambalens.benchmarks.CudaBenchmark "${families[@]}" --out "$OUT/cuda_java.json" > /dev/null || tests=1
   if [ $torch = 1 ]; then timeout 300 python3 benchmarks/cuda_torch_bench.py "${families[@]}" --out "$OUT/cuda_torch.json" || tests=1; fi
