@@ -54,7 +54,7 @@ if [ "${1:-}" = --prepare ]; then
   XZ_OPT=-9e tar cJf .device/cuda.tar.xz -C "$stage/cp" .
   cp ../shared/bench/mamba_floor.py .device/
   ls -la .device/jre-cuda.tar.xz .device/cuda.tar.xz
-  tree=$(git ls-files -z | xargs -0 stat -c %s 2>/dev/null | awk '{s += $1} END {print s}')   # files --slim removed count nothing
+  tree=$( (git ls-files -z | xargs -0 stat -c %s 2>/dev/null || true) | awk '{s += $1} END {print s}')   # files --slim removed count nothing
   echo "carried in all (tree + these): $(( ( tree + $(cat .device/jre-cuda.tar.xz .device/cuda.tar.xz .device/mamba_floor.py | wc -c) ) / 1048576 )) MiB of 64"
   exit 0
 fi

@@ -12,6 +12,7 @@
 # whose names match (six in all, whichever kernels they are) are profiled instead with ncu's speed-of-light, occupancy,
 # warp-state, scheduler, memory, pipe and instruction-mix sections, and the stall reasons per issued instruction (which
 # WarpStateStats' text leaves out) ($OUT/NAME.txt): why those kernels take the time they do.
+# PROFILE_JAVA_OPTIONS, when set, goes to the JVM (e.g. -Dmambalens.cuda.gemm=cublas, to profile the path it selects).
 set -euo pipefail
 root=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 cd "$root"
@@ -37,13 +38,13 @@ for spec in "$@"; do
       --section SpeedOfLight --section Occupancy --section WarpStateStats --section SchedulerStats --section MemoryWorkloadAnalysis \
       --section LaunchStats --section ComputeWorkloadAnalysis --section InstructionStats --metrics "$stalls" \
       --print-kernel-base function --log-file "$OUT/$name.txt" \
-      java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp "$cp" org.mambalens.benchmarks.KernelProfile \
+      java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED ${PROFILE_JAVA_OPTIONS:-} -cp "$cp" org.mambalens.benchmarks.KernelProfile \
       "/tmp/models/$dir" "$phase" "$tokens" "$steps" ${precision:-f32} > "$OUT/$name.log" 2>&1 || tail -5 "$OUT/$name.log"
     continue
   fi
   "$ncu" --profile-from-start off --graph-profiling node --cache-control none --metrics gpu__time_duration.sum \
     --print-kernel-base function --print-units base --csv --log-file "$OUT/$name.csv" \
-    java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp "$cp" org.mambalens.benchmarks.KernelProfile \
+    java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED ${PROFILE_JAVA_OPTIONS:-} -cp "$cp" org.mambalens.benchmarks.KernelProfile \
     "/tmp/models/$dir" "$phase" "$tokens" "$steps" ${precision:-f32} > "$OUT/$name.log" 2>&1 || { tail -5 "$OUT/$name.log"; continue; }
   python3 - "$OUT/$name.csv" "$name" "$phase" "$steps" <<'PY'
 import csv, sys

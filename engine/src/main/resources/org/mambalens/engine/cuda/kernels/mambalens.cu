@@ -8,10 +8,6 @@
 // block of a wider matrix, as the scan reads z out of in_proj's [T, 2E] output). Pointers that may be
 // absent are null (0).
 
-#define KERNEL extern "C" __global__
-
-typedef long long i64;
-
 // math.h's INFINITY, as its float bits.
 #define INFINITY_F __int_as_float(0x7f800000)
 

@@ -1,6 +1,10 @@
 // Prepended to every kernel file before NVRTC compiles it (KernelSource), then a #line directive gives the file its own
 // line numbers back. What every file needs and no header can give (NVRTC has no system headers).
 
+#define KERNEL extern "C" __global__
+
+typedef long long i64;
+
 // Programmatic dependent launch (sm_90 and later): every kernel is launched so that it may start while the kernel before
 // it on the stream finishes (Gpu.launch), and so every kernel calls wait_for_inputs() before it touches memory that an
 // earlier kernel wrote or reads (a GEMV first loads its weights, which nothing writes); it returns once that kernel has

@@ -2,8 +2,6 @@
 // Conventions as in mambalens.cu: row-major F32, rows are tokens, ld = floats between rows. No headers:
 // NVRTC compiles this file at run time.
 
-typedef long long i64;
-
 // out[t, j] = x[t, j]·mix[j] + x[t−1, j]·(1 − mix[j]) for T rows of D (x's rows ldx apart, out packed),
 // with x[−1] = shift[j] (only read). One thread per element.
 extern "C" __global__ void token_shift(float* out, const float* x, int ldx, const float* mix, const float* shift, int T, int D) {
