@@ -252,9 +252,11 @@ public interface Backend extends AutoCloseable {
      * One token of each of `batch` sequences through an SSM branch in one fused pass, where this backend has one: from
      * in_proj's output xz [batch, 2E] (x' then z, rows ldxz apart) into y [batch, E], the values of {@link #causalConv}
      * (window [batch, K−1, E]) → x_proj → dt_proj → {@link #selectiveScan} (state [batch, E, N]), window and state moved
-     * on. Returns false, having done nothing, where it has none: the caller then runs those operations.
+     * on. Returns false, having done nothing, where it has none: the caller then runs those operations. {@code upcoming}:
+     * weights the step's next operations read (out_proj, the next layer's in_proj), which a GPU asks its cache for while
+     * the step's latency-bound kernels run; a hint, with no effect on the values.
      */
-    default boolean ssmStep(SsmWeights w, Buffer y, Buffer xz, int ldxz, Buffer window, Buffer state, int batch) {
+    default boolean ssmStep(SsmWeights w, Buffer y, Buffer xz, int ldxz, Buffer window, Buffer state, int batch, Matrix... upcoming) {
         return false;
     }
 

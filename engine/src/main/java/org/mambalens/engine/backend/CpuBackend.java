@@ -443,7 +443,7 @@ public final class CpuBackend implements Backend {
      * order (so the same bits), reading and updating each sequence's window and state where they lie instead of copying them.
      */
     @Override
-    public boolean ssmStep(SsmWeights w, Buffer y, Buffer xz, int ldxz, Buffer window, Buffer state, int batch) {
+    public boolean ssmStep(SsmWeights w, Buffer y, Buffer xz, int ldxz, Buffer window, Buffer state, int batch, Matrix... upcoming) {
         int E = w.channels(), N = w.states(), R = w.rank(), K = w.kernel(), P = R + 2 * N;
         float[] taps = packed(w.convTaps(), K * E), convBias = optional(w.convBias(), E), dtBias = packed(w.dtBias(), E);
         float[] aT = packed(w.a(), N * E), d = packed(w.d(), E);

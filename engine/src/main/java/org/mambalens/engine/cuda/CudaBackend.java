@@ -10,6 +10,7 @@ import org.mambalens.engine.trace.MixerTrace;
 
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -336,13 +337,13 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
-    public boolean ssmStep(SsmWeights w, Buffer y, Buffer xz, int ldxz, Buffer window, Buffer state, int batch) {
+    public boolean ssmStep(SsmWeights w, Buffer y, Buffer xz, int ldxz, Buffer window, Buffer state, int batch, Matrix... upcoming) {
         int E = w.channels(), N = w.states();
         if (!CudaKernels.ssmStepTakes(N, w.kernel(), w.rank())) return false;
         Buffer dbc = openFrame().floats(CudaKernels.ssmStepScratch(batch, E, N, w.rank()));
         kernels.ssmStep(address(y), E, address(xz), ldxz, address(window), address(state), address(dbc), address(w.convTaps()),
                 address(w.convBias()), device(w.xProj()), device(w.dtProj()), address(w.dtBias()), address(w.a()), address(w.d()),
-                batch, E, N, w.rank(), w.kernel());
+                batch, E, N, w.rank(), w.kernel(), Arrays.stream(upcoming).map(CudaBackend::device).toArray(DeviceMatrix[]::new));
         return true;
     }
 

@@ -21,6 +21,7 @@ public final class CudaKernels {
     private final Gpu gpu;
     private final DeviceArena workspace;
     private final boolean ssmStepByWarps = "warps".equals(System.getProperty("mambalens.cuda.ssmStep"));
+    private final boolean prefetchWeights = !"false".equals(System.getProperty("mambalens.cuda.prefetch"));   // false: to compare
     // Grown, never freed before the workspace (captured graphs may point at them):
     private DeviceBuffer operand;       // a BF16 GEMM's activation operand
     private DeviceBuffer chunkStates;   // the chunked scan's per-chunk end states, start states and ΣΔ
@@ -186,6 +187,9 @@ public final class CudaKernels {
     }
 
     private static final int SSM_BATCH_ROWS = 16;         // from this many sequences ssm_step_scan takes 4 channels a warp, ssm_step_project 4 outputs
+    private static final int SSM_PREFETCH_ROWS = 16;      // from this many, ssm_step_project asks L2 for the upcoming weights (H200, 64
+                                                          // sequences: 36,425–36,513 tokens/s against 34,628–34,638; one: 2,243–2,248
+                                                          // against 2,279–2,289)
     private static final int SSM_QUAD_ROWS = 8;           // from this many, ssm_step_channels where it may (H200: 1 sequence 2,337 tokens/s
                                                           // against 1,999; 8: 9,701 against 8,152)
     private static final int SSM_STEP_THREADS = 128;      // a block of ssm_step_channels: 32 channels, a quad of threads each
@@ -237,12 +241,15 @@ public final class CudaKernels {
      * window [rows, K−1, E] and state [rows, E, N] on; a is {@link #ssmStepWeights}'s; partial ({@link #ssmStepScratch}
      * floats) is scratch. One sequence goes a warp per channel (the most blocks); a batch of 8 or more a quad of threads
      * per channel where the shapes allow (H200, mamba-130m, 64 sequences: 23 against 70 µs), else from 16 rows 4 channels
-     * a warp. All three layouts give a row the same bits, so a batch keeps each row's bits alone.
+     * a warp. All three layouts give a row the same bits, so a batch keeps each row's bits alone. For a batch of 16 or more
+     * the first kernel asks L2 for up to two {@code upcoming} weights, which the kernels after the step read (see
+     * ssm_step_project); the values do not depend on it.
      */
     public void ssmStep(long y, int ldy, long xz, int ldxz, long window, long state, long partial, long taps, long convBias, DeviceMatrix xProj,
-                        DeviceMatrix dtProj, long dtBias, long a, long dSkip, int rows, int channels, int states, int rank, int kernel) {
+                        DeviceMatrix dtProj, long dtBias, long a, long dSkip, int rows, int channels, int states, int rank, int kernel,
+                        DeviceMatrix... upcoming) {
         ssmStep(y, ldy, xz, ldxz, window, state, partial, taps, convBias, xProj, dtProj, dtBias, a, dSkip, rows, channels, states, rank,
-                kernel, rows >= SSM_QUAD_ROWS && ssmStepByChannel(states, rank) ? 0 : rows >= SSM_BATCH_ROWS ? 4 : 1);
+                kernel, rows >= SSM_QUAD_ROWS && ssmStepByChannel(states, rank) ? 0 : rows >= SSM_BATCH_ROWS ? 4 : 1, upcoming);
     }
 
     /**
@@ -252,14 +259,22 @@ public final class CudaKernels {
      */
     public void ssmStep(long y, int ldy, long xz, int ldxz, long window, long state, long partial, long taps, long convBias, DeviceMatrix xProj,
                         DeviceMatrix dtProj, long dtBias, long a, long dSkip, int rows, int channels, int states, int rank, int kernel,
-                        int channelsPerWarp) {
+                        int channelsPerWarp, DeviceMatrix... upcoming) {
         if (channelsPerWarp != 0 && channelsPerWarp != 1 && channelsPerWarp != 4) {
             throw new IllegalArgumentException("ssmStep: " + channelsPerWarp + " channels a warp");
+        }
+        if (upcoming.length > 2) throw new IllegalArgumentException("ssmStep: " + upcoming.length + " upcoming weights, at most 2");
+        long[] prefetch = new long[4];                    // (address, bytes) twice; 0 where absent
+        for (int i = 0; i < upcoming.length && prefetchWeights && rows >= SSM_PREFETCH_ROWS; i++) {
+            DeviceMatrix m = upcoming[i];
+            prefetch[2 * i] = m.address();
+            prefetch[2 * i + 1] = (long) m.rows() * m.cols() * (m.precision() == Precision.BF16 ? 2 : 4);
         }
         int E = channels, P = rank + 2 * states, slices = ssmSlices(E), bf16 = dtProj.precision() == Precision.BF16 ? 1 : 0;
         int outputsPerWarp = rows < SSM_BATCH_ROWS ? 1 : 4, warpOutputs = 8 * outputsPerWarp;   // the same sums either way
         gpu.launch("ssm_step_project_q" + outputsPerWarp, (P + warpOutputs - 1) / warpOutputs, slices, rows, THREADS, 0, partial, xz, ldxz,
-                window, taps, convBias, xProj.address(), xProj.precision() == Precision.BF16 ? 1 : 0, E, kernel, P);
+                window, taps, convBias, xProj.address(), xProj.precision() == Precision.BF16 ? 1 : 0, E, kernel, P, prefetch[0], prefetch[1],
+                prefetch[2], prefetch[3]);
         if (channelsPerWarp == 0) {
             if (!ssmStepByChannel(states, rank)) {        // then ssmStepWeights laid out no transposed weights after A
                 throw new IllegalArgumentException("ssm_step_channels: " + states + " states, rank " + rank + (ssmStepByWarps ? ", warps asked for" : ""));

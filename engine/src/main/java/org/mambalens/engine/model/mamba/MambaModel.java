@@ -189,7 +189,8 @@ public final class MambaModel extends BackendLanguageModel<MambaModel.State> {
             Layer w = layers[i];
             if (streams != null) streams[i] = backend.read(x, L * D);
             backend.rmsnormLinear(xz, 2 * E, x, w.norm(), eps, normed, L, D, w.inProj(), w.inProjBias());
-            w.ssm().run(new SsmBranch.Run(f, state.convWindow(i), state.ssm(i), trace, i, TraceRecorder.Direction.FORWARD),
+            Matrix[] upcoming = i + 1 < layers.length ? new Matrix[]{w.outProj(), layers[i + 1].inProj()} : new Matrix[]{w.outProj()};
+            w.ssm().run(new SsmBranch.Run(f, state.convWindow(i), state.ssm(i), trace, i, TraceRecorder.Direction.FORWARD, upcoming),
                     y, xz, B, L / B, false, false);
             backend.linearAdd(x, D, y, E, L, w.outProj(), w.outProjBias());
             recordHiddenState(trace, "layer " + i, x, L);

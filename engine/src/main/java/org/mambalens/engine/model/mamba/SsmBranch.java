@@ -59,9 +59,12 @@ public final class SsmBranch {
                 e, n, r, k);
     }
 
-    /** Where a branch's tensors go for one call: scratch from the frame, the decode state when there is one. */
+    /**
+     * Where a branch's tensors go for one call: scratch from the frame, the decode state when there is one; {@code upcoming},
+     * the weights read after the branch (see {@link Backend#ssmStep}).
+     */
     public record Run(Backend.Frame frame, Buffer window, Buffer state, TraceRecorder trace, int layer,
-                      TraceRecorder.Direction direction) {
+                      TraceRecorder.Direction direction, Matrix... upcoming) {
     }
 
     /**
@@ -75,7 +78,7 @@ public final class SsmBranch {
         int E = w.channels(), N = w.states(), R = w.rank(), P = R + 2 * N, rows = batch * tokens;
         boolean traced = run.trace() != null && run.trace().wants(run.layer());
         if (tokens == 1 && !traced && !reverse && !accumulate && run.state() != null && run.window() != null
-                && backend.ssmStep(w, y, xz, 2 * E, run.window(), run.state(), batch)) {
+                && backend.ssmStep(w, y, xz, 2 * E, run.window(), run.state(), batch, run.upcoming())) {
             return;
         }
         Backend.Frame f = run.frame();

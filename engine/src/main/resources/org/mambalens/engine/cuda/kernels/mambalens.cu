@@ -969,6 +969,16 @@ __device__ __forceinline__ float quad_butterfly_sum(float (&s)[4], int q) {
 // Channels of one slice of x_proj's sum in the decode step: a block's conv outputs, a warp's share of a row.
 #define SSM_SLICE 256
 
+// Asks L2 for bytes [p, p + n) (p 0: nothing), a 128-byte line at a time, striped over every thread of the grid: weights
+// that a later kernel of the decode step reads, fetched while the SSM step's kernels, bound by their chains of dependent
+// loads, leave DRAM idle. Issued at a kernel's start, before it waits for its inputs.
+__device__ __forceinline__ void prefetch_l2(const char* p, i64 n) {
+    if (!p) return;
+    i64 threads = (i64) gridDim.x * gridDim.y * gridDim.z * blockDim.x;
+    i64 id = (((i64) blockIdx.z * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x) * blockDim.x + threadIdx.x;
+    for (i64 at = id * 128; at < n; at += threads * 128) asm volatile("prefetch.global.L2 [%0];" ::"l"(p + at));
+}
+
 // Decode step, first half of the SSM branch, for sequence b = blockIdx.z and channels [s·256, s·256 + 256), s =
 // blockIdx.y: u = silu(conv(x')) of those channels into shared memory (rounded to bfloat16 for a BF16 x_proj), then
 // each warp the slice's part of Q outputs p of x_proj(u) = [δr, B, C]: partial [rows, S, P], S = ⌈E/256⌉ slices,
@@ -976,12 +986,15 @@ __device__ __forceinline__ float quad_butterfly_sum(float (&s)[4], int q) {
 // of one round trip to memory, not of 48. An output's sum is the same whichever warp makes it, so Q only spreads the
 // work: 1 for one sequence (the most blocks), 4 for a batch (the conv computed once for 32 outputs, not 8). x' is xz's
 // first E columns (rows ldxz apart); window [rows, K−1, E] is only read. Grid (⌈P/(8Q)⌉, S, rows), block 256; warp w's
-// outputs: 8Q·blockIdx.x + w + 8q, q < Q.
+// outputs: 8Q·blockIdx.x + w + 8q, q < Q. First it asks L2 for up to two ranges of upcoming weights (prefetch_l2).
 template <int Q>
 __device__ void ssm_step_project(float* partial, const float* xz, int ldxz, const float* window, const float* taps, const float* convBias,
-                                 const void* xProj, int bf16, int E, int K, int P) {
+                                 const void* xProj, int bf16, int E, int K, int P, const char* upcoming0, i64 bytes0,
+                                 const char* upcoming1, i64 bytes1) {
     __shared__ float us[SSM_SLICE];
     let_dependents_start();
+    prefetch_l2(upcoming0, bytes0);
+    prefetch_l2(upcoming1, bytes1);
     int b = blockIdx.z, slices = gridDim.y, c0 = blockIdx.y * SSM_SLICE, lane = threadIdx.x & 31;
     int p[Q];
     float w[Q][SSM_SLICE / 32];
@@ -1017,8 +1030,10 @@ __device__ void ssm_step_project(float* partial, const float* xz, int ldxz, cons
 
 #define SSM_STEP_PROJECT_KERNEL(Q)                                                                                          \
     KERNEL void ssm_step_project_q##Q(float* partial, const float* xz, int ldxz, const float* window, const float* taps,     \
-                                      const float* convBias, const void* xProj, int bf16, int E, int K, int P) {            \
-        ssm_step_project<Q>(partial, xz, ldxz, window, taps, convBias, xProj, bf16, E, K, P);                               \
+                                      const float* convBias, const void* xProj, int bf16, int E, int K, int P,              \
+                                      const char* upcoming0, i64 bytes0, const char* upcoming1, i64 bytes1) {               \
+        ssm_step_project<Q>(partial, xz, ldxz, window, taps, convBias, xProj, bf16, E, K, P, upcoming0, bytes0, upcoming1,  \
+                            bytes1);                                                                                        \
     }
 SSM_STEP_PROJECT_KERNEL(1)
 SSM_STEP_PROJECT_KERNEL(4)
