@@ -12,7 +12,7 @@
 # whose names match (six in all, whichever kernels they are) are profiled instead with ncu's speed-of-light, occupancy,
 # warp-state, scheduler, memory, pipe and instruction-mix sections, and the stall reasons per issued instruction (which
 # WarpStateStats' text leaves out) ($OUT/NAME.txt): why those kernels take the time they do.
-# PROFILE_JAVA_OPTIONS, when set, goes to the JVM (e.g. -Dmambalens.cuda.gemm=cublas, to profile the path it selects).
+# PROFILE_JAVA_OPTIONS, when set, goes to the JVM (e.g. -Dmambalens.cuda.prefetch=false, to profile the path it selects).
 set -euo pipefail
 root=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 cd "$root"
