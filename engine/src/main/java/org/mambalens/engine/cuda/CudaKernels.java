@@ -265,10 +265,12 @@ public final class CudaKernels {
         }
         if (upcoming.length > 2) throw new IllegalArgumentException("ssmStep: " + upcoming.length + " upcoming weights, at most 2");
         long[] prefetch = new long[4];                    // (address, bytes) twice; 0 where absent
-        for (int i = 0; i < upcoming.length && prefetchWeights && rows >= SSM_PREFETCH_ROWS; i++) {
-            DeviceMatrix m = upcoming[i];
-            prefetch[2 * i] = m.address();
-            prefetch[2 * i + 1] = (long) m.rows() * m.cols() * (m.precision() == Precision.BF16 ? 2 : 4);
+        if (prefetchWeights && rows >= SSM_PREFETCH_ROWS) {
+            for (int i = 0; i < upcoming.length; i++) {
+                DeviceMatrix m = upcoming[i];
+                prefetch[2 * i] = m.address();
+                prefetch[2 * i + 1] = (long) m.rows() * m.cols() * (m.precision() == Precision.BF16 ? 2 : 4);
+            }
         }
         int E = channels, P = rank + 2 * states, slices = ssmSlices(E), bf16 = dtProj.precision() == Precision.BF16 ? 1 : 0;
         int outputsPerWarp = rows < SSM_BATCH_ROWS ? 1 : 4, warpOutputs = 8 * outputsPerWarp;   // the same sums either way
