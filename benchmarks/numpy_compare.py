@@ -5,7 +5,10 @@
 
 Prints (as JSON) sgemm GFLOP/s at mamba-130m's in_proj prefill shape (512 x 768 -> 3072), copy
 bandwidth (bytes read + written per second of a 1 GiB copy), and numpy's decode time for mamba-130m
-when every layer has its own weights (the shared floor script reuses one layer's, which then sit in cache).
+when every layer has its own weights (the shared floor script reuses one layer's, which then sit in cache),
+and the shared script's prefill floor in its two parts: the 24 layers' GEMMs, and the tied head over all 512
+rows (its `X @ head.T`). The engine's prefill returns the last row's logits only, so the work it does is the
+layers plus the head over one row (numpy_prefill_last_row_s).
 --bf16 also writes a BF16 copy of a F32 safetensors checkpoint (round to nearest even).
 """
 import json, os, shutil, struct, sys, time
@@ -67,11 +70,22 @@ def main():
             m[0] @ x; m[1] @ xe; m[2] @ xe[:R]; m[3] @ xe
         head @ x
 
+    X, XE = np.ones((512, D), np.float32), np.ones((512, E), np.float32)
+
+    def prefill_layers():
+        for m in mats:
+            X @ m[0].T; XE @ m[1].T; XE[:, :R] @ m[2].T; XE @ m[3].T
+
+    layers = best(prefill_layers, 3)
+    head_all, head_last = best(lambda: X @ head.T, 3), best(lambda: X[-1:] @ head.T)
     weights = sum(m.nbytes for layer in mats for m in layer) + head.nbytes
     print(json.dumps({"numpy_sgemm_gflops": 2 * 512 * D * 2 * E / gemm / 1e9,
                       "copy_gbytes_per_s": 2 * a.nbytes / copy / 1e9,
                       "numpy_decode_distinct_weights_ms": best(decode) * 1e3,
-                      "decode_weight_bytes_f32": weights}))
+                      "decode_weight_bytes_f32": weights,
+                      "numpy_prefill_layers_s": layers,
+                      "numpy_prefill_head_all_rows_s": head_all,
+                      "numpy_prefill_last_row_s": layers + head_last}))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import java.lang.foreign.MemorySegment;
  * register-blocked GEMM. X is packed once, MR rows interleaved per k, so that a micro-kernel reads its
  * broadcasts from one contiguous stream; W is packed panel by panel (NR outputs × all inputs, widened to
  * F32, k-major), and the panels are split across threads. The micro-kernel accumulates MR rows × NR/LANES
- * vectors of outputs in registers over KC inputs: 2 × 6 where there are 16 registers (AVX2), 6 × 4 where
+ * vectors of outputs in registers over KC inputs: 2 × 5 where there are 16 registers (AVX2), 6 × 4 where
  * there are 32 (AVX-512).
  *
  * <p>The summation order is fixed, whatever the tile, the thread count or the row count: each output sums
@@ -26,11 +26,12 @@ import java.lang.foreign.MemorySegment;
 public final class MatMul {
     /**
      * The register tile, chosen from the vector width: with 16 vector registers (256-bit species, AVX2) 2 rows ×
-     * 6 vectors of outputs (12 accumulators); with 32 (512-bit, AVX-512) 6 rows × 4 vectors (24 accumulators, 4
-     * loads and 6 broadcasts per 24 FMAs). Both keep every output's order, so they give the same bits.
+     * 5 vectors of outputs (10 accumulators, 5 loads and a broadcast: all 16 registers, 7 loads per 10 FMAs); with 32
+     * (512-bit, AVX-512) 6 rows × 4 vectors (24 accumulators, 4 loads and 6 broadcasts per 24 FMAs). Both keep every
+     * output's order, so they give the same bits.
      */
     private static final boolean WIDE = Vectors.LANES >= 16;
-    private static final int NR = (WIDE ? 4 : 6) * Vectors.LANES;
+    private static final int NR = (WIDE ? 4 : 5) * Vectors.LANES;
     private static final int MR = WIDE ? 6 : 2;
     /** Inputs per K block: part of the results' order (each block is summed from zero, then added). */
     static final int KC = 128;
@@ -178,7 +179,7 @@ public final class MatMul {
                     int xo = ((r0 + r) / MR * in + k0) * MR, bo = r * ldBase;
                     int dOff = toY ? yOff + (r0 + r) * ldy + o0 : r * NR, ldDest = toY ? ldy : NR;
                     if (WIDE) micro6x4(xPacked, xo, kc, packed, po + k0 * NR, base, bo, ldBase, dest, dOff, ldDest);
-                    else micro2x6(xPacked, xo, kc, packed, po + k0 * NR, base, bo, ldBase, dest, dOff, ldDest);
+                    else micro2x5(xPacked, xo, kc, packed, po + k0 * NR, base, bo, ldBase, dest, dOff, ldDest);
                 }
             }
             int firstInSums = nr < NR ? 0 : mc / MR * MR;
@@ -363,51 +364,47 @@ public final class MatMul {
     }
 
     /**
-     * MR = 2 packed rows of X (x[xo + k·2 + i]) against a packed W panel of NR = 6 vectors: twelve accumulators stay
-     * in registers over the kc inputs, then d[dOff + i·ldd + j] = base[bo + i·ldb + j] + the sum (base is the
+     * MR = 2 packed rows of X (x[xo + k·2 + i]) against a packed W panel of NR = 5 vectors: ten accumulators stay
+     * in registers over the kc inputs (the 2 × 6 tile of twelve needed 19 registers of 16 and ran 2–3 % slower), then d[dOff + i·ldd + j] = base[bo + i·ldb + j] + the sum (base is the
      * panel's start with ldb = 0 on the first K block, the partial sums after). No vector crosses a call, so
      * none is ever boxed (a vector passed to a method C2 declines to inline is allocated on the heap): hence the
      * stores written out, as a helper taking a row's vectors was not inlined and ran 20× slower.
      */
-    private static void micro2x6(float[] x, int xo, int kc, float[] packed, int po, float[] base, int bo, int ldb, float[] d, int dOff, int ldd) {
+    private static void micro2x5(float[] x, int xo, int kc, float[] packed, int po, float[] base, int bo, int ldb, float[] d, int dOff, int ldd) {
         int L = Vectors.LANES;
-        FloatVector c00 = FloatVector.zero(Vectors.F), c01 = c00, c02 = c00, c03 = c00, c04 = c00, c05 = c00, c10 = c00,
-                c11 = c00, c12 = c00, c13 = c00, c14 = c00, c15 = c00;
+        FloatVector c00 = FloatVector.zero(Vectors.F), c01 = c00, c02 = c00, c03 = c00, c04 = c00, c10 = c00,
+                c11 = c00, c12 = c00, c13 = c00, c14 = c00;
         for (int k = 0; k < kc; k++) {
             int pk = po + k * NR, xk = xo + k * 2;
             FloatVector b0 = FloatVector.fromArray(Vectors.F, packed, pk), b1 = FloatVector.fromArray(Vectors.F, packed, pk + L), b2 = FloatVector.fromArray(Vectors.F, packed, pk + 2 * L),
-                    b3 = FloatVector.fromArray(Vectors.F, packed, pk + 3 * L), b4 = FloatVector.fromArray(Vectors.F, packed, pk + 4 * L), b5 = FloatVector.fromArray(Vectors.F, packed, pk + 5 * L);
+                    b3 = FloatVector.fromArray(Vectors.F, packed, pk + 3 * L), b4 = FloatVector.fromArray(Vectors.F, packed, pk + 4 * L);
             FloatVector a = FloatVector.broadcast(Vectors.F, x[xk]);
             c00 = b0.fma(a, c00);
             c01 = b1.fma(a, c01);
             c02 = b2.fma(a, c02);
             c03 = b3.fma(a, c03);
             c04 = b4.fma(a, c04);
-            c05 = b5.fma(a, c05);
             a = FloatVector.broadcast(Vectors.F, x[xk + 1]);
             c10 = b0.fma(a, c10);
             c11 = b1.fma(a, c11);
             c12 = b2.fma(a, c12);
             c13 = b3.fma(a, c13);
             c14 = b4.fma(a, c14);
-            c15 = b5.fma(a, c15);
         }
         FloatVector.fromArray(Vectors.F, base, bo).add(c00).intoArray(d, dOff);
         FloatVector.fromArray(Vectors.F, base, bo + L).add(c01).intoArray(d, dOff + L);
         FloatVector.fromArray(Vectors.F, base, bo + 2 * L).add(c02).intoArray(d, dOff + 2 * L);
         FloatVector.fromArray(Vectors.F, base, bo + 3 * L).add(c03).intoArray(d, dOff + 3 * L);
         FloatVector.fromArray(Vectors.F, base, bo + 4 * L).add(c04).intoArray(d, dOff + 4 * L);
-        FloatVector.fromArray(Vectors.F, base, bo + 5 * L).add(c05).intoArray(d, dOff + 5 * L);
         FloatVector.fromArray(Vectors.F, base, bo + ldb).add(c10).intoArray(d, dOff + ldd);
         FloatVector.fromArray(Vectors.F, base, bo + ldb + L).add(c11).intoArray(d, dOff + ldd + L);
         FloatVector.fromArray(Vectors.F, base, bo + ldb + 2 * L).add(c12).intoArray(d, dOff + ldd + 2 * L);
         FloatVector.fromArray(Vectors.F, base, bo + ldb + 3 * L).add(c13).intoArray(d, dOff + ldd + 3 * L);
         FloatVector.fromArray(Vectors.F, base, bo + ldb + 4 * L).add(c14).intoArray(d, dOff + ldd + 4 * L);
-        FloatVector.fromArray(Vectors.F, base, bo + ldb + 5 * L).add(c15).intoArray(d, dOff + ldd + 5 * L);
     }
 
     /**
-     * MR = 6 packed rows against a panel of NR = 4 vectors (the 512-bit tile), as {@link #micro2x6}: 24 accumulators,
+     * MR = 6 packed rows against a panel of NR = 4 vectors (the 512-bit tile), as {@link #micro2x5}: 24 accumulators,
      * 4 loads and 6 broadcasts per k. Six rows, not eight: C2 hoists every broadcast of an iteration ahead of the
      * FMAs, so 8 × 3 (32 live vectors) spills, while 6 × 4 needs 4 + 1 + 24 registers.
      */
