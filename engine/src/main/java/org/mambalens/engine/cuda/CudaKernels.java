@@ -44,7 +44,7 @@ public final class CudaKernels {
      * out[rows, W.rows] (row stride ldOut) = alpha · in[rows, W.cols] (row stride ldIn) · Wᵀ (+ bias) (+ out when
      * {@code accumulate}): a row-major linear layer. Up to {@link #GEMV_ROWS} rows (decode steps) go through the
      * gemv kernels, which keep each weight row in registers for all the rows and add the bias themselves, or from 16
-     * rows through gemm_rows, which sums each row as gemv does from register tiles of 8 rows × 4 features; more
+     * rows through gemm_rows, which sums each row as gemv does from register tiles of 32 (row, feature) pairs a warp; more
      * rows through cuBLAS, which sees column-major W(ᵀ)·in: SGEMM for an F32 weight, GemmEx for a BF16 one after
      * in is rounded to a packed BF16 copy. bias may be 0.
      */
@@ -87,7 +87,7 @@ public final class CudaKernels {
     private static final int GEMV_FEATURES = 16;          // a gemv block's output features: 8 warps of GEMV_OUTPUTS
     private static final int GEMV_TILE_BYTES = 32 * 1024; // the input rows a gemv block stages at a time (a block gets 48 KiB by default, static shared memory included)
     private static final int GEMV_GROUP = 4;              // rows a warp sums together (mambalens.cu's GEMV_GROUP): tiles are made of whole groups
-    // From this many rows the gemm_rows kernels take over: the same sums, from register tiles of 8 rows × 4 features, so
+    // From this many rows the gemm_rows kernels take over: the same sums, from register tiles of 32 (row, feature) pairs, so
     // the weights stream from memory once for up to 64 rows rather than once per tile of gemv.
     private static final int GEMM_ROWS_FROM = 16;
     // Products of at most this many features go to gemm_rows whatever their rows (mamba-130m's x_proj has 80).
@@ -141,9 +141,11 @@ public final class CudaKernels {
         int elementBytes = bf16 ? 2 : 4, ldw = w.cols() * elementBytes / 16;    // in 16-byte chunks
         long weights = w.address() + (long) column0 * elementBytes;
         if (rows >= GEMM_ROWS_FROM && normW == 0) {
-            int warps = Math.min(8, (rows + 7) / 8);          // a warp per 8 rows, up to 64 rows a block
-            gpu.launch(bf16 ? "gemm_rows_bf16" : "gemm_rows_f32", (w.rows() + 3) / 4, (rows + 8 * warps - 1) / (8 * warps), 1,
-                    32 * warps, 0, out, ldOut, weights, in, ldIn, bias, rows, w.rows(), width, accumulate ? 1 : 0, ldw);
+            // A warp's tile: 4 rows × 8 features for F32 weights, 8 × 4 for BF16 (4 × 8 spills there); a block up to 8 warps.
+            int tileRows = bf16 ? 8 : 4, tileFeatures = 32 / tileRows, warps = Math.min(8, (rows + tileRows - 1) / tileRows);
+            gpu.launch(bf16 ? "gemm_rows_bf16" : "gemm_rows_f32", (w.rows() + tileFeatures - 1) / tileFeatures,
+                    (rows + tileRows * warps - 1) / (tileRows * warps), 1, 32 * warps, 0, out, ldOut, weights, in, ldIn, bias, rows,
+                    w.rows(), width, accumulate ? 1 : 0, ldw);
             return;
         }
         int perChunk = bf16 ? 256 : 128, chunks = (width + perChunk - 1) / perChunk, registers = 1;   // a lane's 16-byte loads
