@@ -130,6 +130,17 @@ public interface Backend extends AutoCloseable {
     }
 
     /**
+     * out += (RMSNorm(y ⊙ silu(z)) ⊙ norm) · Wᵀ + bias for `rows` rows of y and z [rows, dim] (ldy and ldz apart): Mamba-2's
+     * gated norm and out_proj, added into the residual stream. By default {@link #gatedRmsnorm} into {@code normed} [rows, dim]
+     * (scratch), then {@link #linearAdd}; a GPU folds the norm into a decode step's GEMV, with the same values.
+     */
+    default void gatedRmsnormLinearAdd(Buffer out, int ldOut, Buffer y, int ldy, Buffer z, int ldz, Buffer norm, float eps, Buffer normed,
+                                       int rows, int dim, Matrix w, Buffer bias) {
+        gatedRmsnorm(normed, dim, y, ldy, z, ldz, norm, rows, dim, eps);
+        linearAdd(out, ldOut, normed, dim, rows, w, bias);
+    }
+
+    /**
      * out = (LayerNorm(x) ⊙ lnW + lnB) · Wᵀ (+ bias) for `rows` packed rows of x [rows, dim], as {@link #rmsnormLinear} for
      * RMSNorm: by default {@link #layernorm} into {@code normed} (scratch), then the product; a backend may normalise
      * inside the product instead (a GPU's decode step), with the same values.

@@ -305,6 +305,13 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
+    public void gatedRmsnormLinearAdd(Buffer out, int ldOut, Buffer y, int ldy, Buffer z, int ldz, Buffer norm, float eps, Buffer normed,
+                                      int rows, int dim, Matrix w, Buffer bias) {
+        kernels.gatedRmsnormLinearAdd(address(out), ldOut, address(y), ldy, address(z), ldz, address(norm), eps, address(normed), rows,
+                afterNorm(w, dim), address(bias));
+    }
+
+    @Override
     public void layernormLinear(Buffer out, int ldOut, Buffer x, Buffer lnW, Buffer lnB, float eps, Buffer normed, int rows, int dim,
                                 Matrix w, Buffer bias) {
         kernels.layernormLinear(address(out), ldOut, address(x), address(lnW), address(lnB), eps, address(normed), rows, afterNorm(w, dim),

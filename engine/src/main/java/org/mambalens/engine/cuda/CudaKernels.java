@@ -22,6 +22,7 @@ public final class CudaKernels {
     private final DeviceArena workspace;
     private final boolean ssmStepByWarps = "warps".equals(System.getProperty("mambalens.cuda.ssmStep"));
     private final boolean prefetchWeights = !"false".equals(System.getProperty("mambalens.cuda.prefetch"));   // false: to compare
+    private final boolean foldGatedNorm = !"false".equals(System.getProperty("mambalens.cuda.foldGatedNorm")); // false: to compare
     // Grown, never freed before the workspace (captured graphs may point at them):
     private DeviceBuffer operand;       // a BF16 GEMM's activation operand
     private DeviceBuffer chunkStates;   // the chunked scan's per-chunk end states, start states and ΣΔ
@@ -50,7 +51,7 @@ public final class CudaKernels {
      */
     public void linear(long out, int ldOut, long in, int ldIn, int rows, DeviceMatrix w, long bias, float alpha, boolean accumulate) {
         if (alpha == 1f && gemvTakes(w, in, ldIn, rows)) {
-            gemv(out, ldOut, in, ldIn, rows, w, bias, 0, 0, 0f, accumulate);
+            gemv(out, ldOut, in, ldIn, rows, w, bias, 0, 0, 0, 0, 0f, accumulate);
             return;
         }
         int outFeatures = w.rows(), inFeatures = w.cols();
@@ -121,22 +122,23 @@ public final class CudaKernels {
 
     /**
      * out = in · Wᵀ (+ bias) (+ out), in normalised first when normW ≠ 0: RMSNorm ⊙ normW, or LayerNorm ⊙ normW + normB when
-     * normB ≠ 0 too; see gemv_f32 in mambalens.cu. A weight too wide for a lane's registers goes in column slices, one launch
+     * normB ≠ 0 too, or RMSNorm(in ⊙ silu(gate)) ⊙ normW when gate ≠ 0 (rows ldGate apart); see gemv_f32 in mambalens.cu. A weight too wide for a lane's registers goes in column slices, one launch
      * each, the first adding the bias, the rest adding into out (a fixed order, the same for any number of rows: a batch's
      * rows keep their bits alone). Only a single slice takes a norm, which needs the whole row.
      */
-    private void gemv(long out, int ldOut, long in, int ldIn, int rows, DeviceMatrix w, long bias, long normW, long normB, float eps,
-                      boolean accumulate) {
+    private void gemv(long out, int ldOut, long in, int ldIn, int rows, DeviceMatrix w, long bias, long normW, long normB, long gate,
+                      int ldGate, float eps, boolean accumulate) {
         int slices = gemvSlices(w), width = w.cols() / slices;
         if (slices > 1 && normW != 0) throw new IllegalArgumentException("a gemv norm over " + w.cols() + " inputs in " + slices + " slices");
         for (int s = 0; s < slices; s++) {
-            gemvSlice(out, ldOut, in + 4L * s * width, ldIn, rows, w, s * width, width, s == 0 ? bias : 0, normW, normB, eps, accumulate || s > 0);
+            gemvSlice(out, ldOut, in + 4L * s * width, ldIn, rows, w, s * width, width, s == 0 ? bias : 0, normW, normB, gate, ldGate, eps,
+                    accumulate || s > 0);
         }
     }
 
     /** {@link #gemv} over W's columns [column0, column0 + width) and the same columns of in (in points at the first). */
     private void gemvSlice(long out, int ldOut, long in, int ldIn, int rows, DeviceMatrix w, int column0, int width, long bias, long normW,
-                           long normB, float eps, boolean accumulate) {
+                           long normB, long gate, int ldGate, float eps, boolean accumulate) {
         boolean bf16 = w.precision() == Precision.BF16;
         int elementBytes = bf16 ? 2 : 4, ldw = w.cols() * elementBytes / 16;    // in 16-byte chunks
         long weights = w.address() + (long) column0 * elementBytes;
@@ -154,8 +156,8 @@ public final class CudaKernels {
         int tileRows = rows <= fit ? rows : fit >= GEMV_GROUP ? fit / GEMV_GROUP * GEMV_GROUP : Math.max(1, fit);
         gpu.launch((bf16 ? "gemv_bf16_v" : "gemv_f32_v") + registers, (w.rows() + GEMV_FEATURES - 1) / GEMV_FEATURES,
                 (rows + tileRows - 1) / tileRows, 1, THREADS,
-                4 * tileRows * width, out, ldOut, weights, in, ldIn, bias, normW, normB, eps, rows, w.rows(), width, accumulate ? 1 : 0,
-                tileRows, ldw);
+                4 * tileRows * width, out, ldOut, weights, in, ldIn, bias, normW, normB, gate, ldGate, eps, rows, w.rows(), width,
+                accumulate ? 1 : 0, tileRows, ldw);
     }
 
     /**
@@ -175,12 +177,28 @@ public final class CudaKernels {
     private void normLinear(long out, int ldOut, long x, long normW, long normB, float eps, long normed, int rows, DeviceMatrix w, long bias) {
         int dim = w.cols();
         if (rows <= GEMV_NORM_ROWS && gemvTakes(w, x, dim, rows) && gemvSlices(w) == 1 && normW % 16 == 0 && normB % 16 == 0) {
-            gemv(out, ldOut, x, dim, rows, w, bias, normW, normB, eps, false);
+            gemv(out, ldOut, x, dim, rows, w, bias, normW, normB, 0, 0, eps, false);
             return;
         }
         if (normB == 0) addRmsnorm(normed, dim, x, dim, 0, dim, normW, rows, dim, eps);
         else layernorm(normed, dim, x, dim, normW, normB, rows, dim, eps);
         linear(out, ldOut, normed, dim, rows, w, bias, 1f, false);
+    }
+
+    /**
+     * out += (RMSNorm(y ⊙ silu(z)) ⊙ normW) · Wᵀ (+ bias) for `rows` rows of y [rows, W.cols] (ldy apart) and z (ldz apart):
+     * Mamba-2's gated norm and out_proj added into the residual stream. One gemv that normalises as it reads for a few rows,
+     * else gated_rmsnorm into {@code normed} [rows, W.cols] and the product (the same bits either way).
+     */
+    public void gatedRmsnormLinearAdd(long out, int ldOut, long y, int ldy, long z, int ldz, long normW, float eps, long normed, int rows,
+                                      DeviceMatrix w, long bias) {
+        int dim = w.cols();
+        if (foldGatedNorm && rows <= GEMV_NORM_ROWS && gemvTakes(w, y, ldy, rows) && gemvSlices(w) == 1 && normW % 16 == 0) {
+            gemv(out, ldOut, y, ldy, rows, w, bias, normW, 0, z, ldz, eps, true);
+            return;
+        }
+        gatedRmsnorm(normed, dim, y, ldy, z, ldz, normW, rows, dim, eps);
+        linear(out, ldOut, normed, dim, rows, w, bias, 1f, true);
     }
 
     /** Per row of x [rows, cols] the indices of its two largest values into out [rows, 2] (ints; see top_two_rows). */

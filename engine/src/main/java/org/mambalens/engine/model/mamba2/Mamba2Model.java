@@ -159,8 +159,11 @@ public final class Mamba2Model extends BackendLanguageModel<Mamba2Model.State> {
             if (i > 0) recordHiddenState(trace, "layer " + (i - 1), x, L);
             if (streams != null) streams[i] = backend.read(x, L * D);
             backend.rmsnormLinear(proj, R, x, w.norm(), eps, normed, L, D, w.inProj(), w.inProjBias());
-            mixer(f, i, proj, xbc, y, gated, L, state, trace);
-            backend.linearAdd(x, D, gated, E, L, w.outProj(), w.outProjBias());
+            if (mixer(f, i, proj, xbc, y, gated, L, state, trace)) {
+                backend.linearAdd(x, D, gated, E, L, w.outProj(), w.outProjBias());
+            } else {                                        // the gated norm inside out_proj's product where the backend can
+                backend.gatedRmsnormLinearAdd(x, D, y, E, proj, R, w.gateNorm(), eps, gated, L, E, w.outProj(), w.outProjBias());
+            }
         }
         if (streams != null) streams[layers.length] = backend.read(x, L * D);
         recordHiddenState(trace, "layer " + (layers.length - 1), x, L);
@@ -169,16 +172,30 @@ public final class Mamba2Model extends BackendLanguageModel<Mamba2Model.State> {
         backend.linear(logits, outputs(), normed.at((long) firstRow * D), D, rows, head, null);
     }
 
-    /** Layer i's mixer between in_proj's output proj [L, R] and out_proj's input gated [L, E], continuing from and updating its conv window and SSM state. */
-    private void mixer(Backend.Frame f, int i, Buffer proj, Buffer xbc, Buffer y, Buffer gated, int L, State state, TraceRecorder trace) {
+    /**
+     * Layer i's mixer from in_proj's output proj [L, R] to y [L, E], continuing from and updating its conv window and SSM
+     * state. When the trace wants the layer, also the gated norm into gated [L, E] (out_proj's input), recorded; returns
+     * whether it did.
+     */
+    private boolean mixer(Backend.Frame f, int i, Buffer proj, Buffer xbc, Buffer y, Buffer gated, int L, State state, TraceRecorder trace) {
         boolean traced = trace != null && trace.wants(i);
         Buffer convOut = traced ? f.floats((long) L * config.convChannels()) : null, delta = traced ? f.floats((long) L * config.heads()) : null;
-        mixer(i, proj, convOut, xbc, delta, y, gated, L, state);
-        if (traced) record(trace, i, L, layers[i], proj, convOut, xbc, delta, y, gated);
+        mixer(i, proj, convOut, xbc, delta, y, L, state);
+        if (traced) {
+            gatedNorm(i, gated, y, proj, L);
+            record(trace, i, L, layers[i], proj, convOut, xbc, delta, y, gated);
+        }
+        return traced;
     }
 
-    /** The mixer, keeping the conv's output before the SiLU [L, W] and Δ [L, H] where those buffers are given. */
-    private void mixer(int i, Buffer proj, Buffer convOut, Buffer xbc, Buffer delta, Buffer y, Buffer gated, int L, State state) {
+    /** gated = RMSNorm(y ⊙ silu(z)) ⊙ norm [L, E], z = proj's first E columns. */
+    private void gatedNorm(int i, Buffer gated, Buffer y, Buffer proj, int L) {
+        int E = config.intermediateSize();
+        backend.gatedRmsnorm(gated, E, y, E, proj, config.projectionSize(), layers[i].gateNorm(), L, E, config.eps());
+    }
+
+    /** The conv and the SSD scan, keeping the conv's output before the SiLU [L, W] and Δ [L, H] where those buffers are given. */
+    private void mixer(int i, Buffer proj, Buffer convOut, Buffer xbc, Buffer delta, Buffer y, int L, State state) {
         Layer w = layers[i];
         Mamba2Config c = config;
         int E = c.intermediateSize(), H = c.heads(), P = c.headDim(), G = c.groups(), N = c.stateSize(), W = c.convChannels(),
@@ -187,7 +204,6 @@ public final class Mamba2Model extends BackendLanguageModel<Mamba2Model.State> {
         backend.causalConvAndRoll(xbc, convOut, xbcIn, R, w.convTaps(), w.convBias(), state.convWindow[i], L, W, K, true);
         backend.ssdScan(new Backend.Ssd(y, E, xbc, W, xbc.at(E), xbc.at(E + (long) G * N), W, proj.at(E + W), R, w.dtBias(),
                 (float) c.dtMin(), (float) c.dtMax(), w.a(), w.d(), state.ssm[i], delta), L, H, P, G, N);
-        backend.gatedRmsnorm(gated, E, y, E, proj, R, w.gateNorm(), L, E, c.eps());
     }
 
     /** Layer i's SsdTrace, read back from the backend (the frame's buffers are reused by the next layer). */
@@ -244,10 +260,10 @@ public final class Mamba2Model extends BackendLanguageModel<Mamba2Model.State> {
                 N = c.stateSize(), W = c.convChannels(), R = c.projectionSize(), K = c.convKernel();
         float[] normed = new float[L * D], proj = new float[L * R];                         // RMSNorm(x) [L, D], in_proj [L, R]
         float[] convOut = new float[L * W], xbc = new float[L * W], delta = new float[L * H];  // conv(x·B·C), its SiLU [L, W], Δ [L, H]
-        float[] y = new float[L * E], gated = new float[L * E];                              // SSD(x) + D·x, RMSNorm(y ⊙ silu(z)) [L, E]
+        float[] y = new float[L * E];                                                        // SSD(x) + D·x [L, E]
         Elementwise.rmsnorm(normed, x, array(w.norm()), c.eps(), L, D);
         backend.linear(wrap(proj), R, wrap(normed), D, L, w.inProj(), w.inProjBias());
-        mixer(i, wrap(proj), wrap(convOut), wrap(xbc), wrap(delta), wrap(y), wrap(gated), L, state);
+        mixer(i, wrap(proj), wrap(convOut), wrap(xbc), wrap(delta), wrap(y), L, state);
 
         float[] dGated = new float[L * E], dy = new float[L * E], dz = new float[L * E];   // out_proj, then the gated norm
         Backward.linear(dGated, dOut, L, CpuBackend.tensor(w.outProj()));

@@ -97,6 +97,14 @@ KERNEL void add_rmsnorm(float* out, i64 outStride, float* residual, i64 residual
     for (int i = threadIdx.x; i < D; i += blockDim.x) o[i] = x[i] * inv * weight[i];
 }
 
+// 1 / sqrt(mean(g²) + eps) over the D values g = gated_value(y, z), reduced over the block: gated_rmsnorm's (ssd.cu)
+// operations and tree, so that the GEMV prologue normalising Mamba-2's out_proj input gives its bits. Blocks of 256.
+__device__ float gated_rms_inverse(const float* y, const float* z, int D, float eps) {
+    float squares = 0.f;
+    for (int i = threadIdx.x; i < D; i += blockDim.x) { float v = gated_value(y[i], z[i]); squares = __fmaf_rn(v, v, squares); }
+    return rsqrtf(block_reduce(squares, false) / D + eps);
+}
+
 // The mean of the D values of x (into mean) and 1 / sqrt(var + eps), reduced over the block; every thread gets them.
 // layernorm and the GEMV's LayerNorm prologue both use it, with blocks of 256 threads, so they give the same bits.
 __device__ float layernorm_inverse(const float* x, int D, float eps, float& mean) {
@@ -643,19 +651,26 @@ SUMMARY_KERNEL(hidden_attention_summary_n64, 64)
 __device__ __forceinline__ float rounded(float v) { return from_bf16(to_bf16(v)); }
 
 // n rows of x' (rows ldx apart; normalised as add_rmsnorm does when normW is given, as layernorm does with normW and normB
-// when normB is given too; rounded to bfloat16 when asked)
-// into staged [n, in/4], by the whole block, between barriers (so the previous tile's readers are done).
+// when normB is given too, as gated_rmsnorm does with normW and a gate z (rows ldz apart, any alignment): x' = RMSNorm(x ⊙
+// silu(z)) ⊙ normW; rounded to bfloat16 when asked) into staged [n, in/4], by the whole block, between barriers (so the
+// previous tile's readers are done).
 __device__ void stage_rows(float4* staged, const float* x, int ldx, const float* __restrict__ normW, const float* __restrict__ normB,
-                           float eps, int n, int in, bool toBf16) {
+                           const float* __restrict__ gate, int ldGate, float eps, int n, int in, bool toBf16) {
     int in4 = in / 4;
     __syncthreads();
     for (int r = 0; r < n; r++) {
         const float* xr = x + (i64) r * ldx;
+        const float* zr = gate ? gate + (i64) r * ldGate : nullptr;
         float mean = 0.f;
-        float s = normB ? layernorm_inverse(xr, in, eps, mean) : normW ? rms_inverse(xr, in, eps) : 1.f;
+        float s = zr ? gated_rms_inverse(xr, zr, in, eps) : normB ? layernorm_inverse(xr, in, eps, mean) : normW ? rms_inverse(xr, in, eps) : 1.f;
         for (int c = threadIdx.x; c < in4; c += blockDim.x) {
             float4 v = ((const float4*) xr)[c];
-            if (normB) {
+            if (zr) {                                  // gated_rmsnorm's ((g · s) · w)
+                float4 g = ((const float4*) normW)[c];
+                const float* z = zr + 4 * c;
+                v = make_float4(__fmul_rn(__fmul_rn(gated_value(v.x, z[0]), s), g.x), __fmul_rn(__fmul_rn(gated_value(v.y, z[1]), s), g.y),
+                                __fmul_rn(__fmul_rn(gated_value(v.z, z[2]), s), g.z), __fmul_rn(__fmul_rn(gated_value(v.w, z[3]), s), g.w));
+            } else if (normB) {
                 float4 g = ((const float4*) normW)[c], h = ((const float4*) normB)[c];
                 v = make_float4((v.x - mean) * s * g.x + h.x, (v.y - mean) * s * g.y + h.y, (v.z - mean) * s * g.z + h.z,
                                 (v.w - mean) * s * g.w + h.w);
@@ -720,7 +735,8 @@ __device__ __forceinline__ float warp_sum_rows(float (&p)[G], int lane) {
 
 // y[r, o] = Σ_k W[o, k]·x'[r, k] (+ bias[o]) (+ y[r, o] when accumulate) for r < rows, o < out, with x' = x, or
 // RMSNorm(x) ⊙ normW (as add_rmsnorm computes it) when normW is given, or LayerNorm(x) ⊙ normW + normB (as layernorm
-// computes it) when normB is given too; for a bfloat16 W (cublasGemmEx's BF16 operands)
+// computes it) when normB is given too, or RMSNorm(x ⊙ silu(z)) ⊙ normW (as gated_rmsnorm computes it) when normW and a
+// gate z (rows ldGate apart) are given; for a bfloat16 W (cublasGemmEx's BF16 operands)
 // x' rounded to bfloat16, F32 products and sums. W's rows are chunks of 16 bytes (Chunk: float4, or uint4 of 8
 // bfloat16). Each warp computes GEMV_OUTPUTS features: lane l keeps their chunks c = 32i + l, i < V, in registers,
 // loaded before the inputs are waited for (wait_for_inputs), and reuses them for every row of the block's tile of x',
@@ -732,8 +748,8 @@ __device__ __forceinline__ float warp_sum_rows(float (&p)[G], int lane) {
 // (y + 1)·tileRows); block 256, shared tileRows·in floats.
 template <typename Chunk, int V>
 __device__ void gemv(float* y, int ldy, const Chunk* __restrict__ W, const float* __restrict__ x, int ldx,
-                     const float* __restrict__ bias, const float* __restrict__ normW, const float* __restrict__ normB, float eps, int rows, int out,
-                     int in, int accumulate, int tileRows, int ldw) {
+                     const float* __restrict__ bias, const float* __restrict__ normW, const float* __restrict__ normB,
+                     const float* __restrict__ gate, int ldGate, float eps, int rows, int out, int in, int accumulate, int tileRows, int ldw) {
     extern __shared__ float4 gemvRows[];               // [tileRows, in/4]
     let_dependents_start();
     const bool bf16 = weights_per_chunk(Chunk()) == 8;
@@ -748,7 +764,7 @@ __device__ void gemv(float* y, int ldy, const Chunk* __restrict__ W, const float
     }
     wait_for_inputs();
     int r0 = blockIdx.y * tileRows, n = min(tileRows, rows - r0);
-    stage_rows(gemvRows, x + (i64) r0 * ldx, ldx, normW, normB, eps, n, in, bf16);
+    stage_rows(gemvRows, x + (i64) r0 * ldx, ldx, normW, normB, gate ? gate + (i64) r0 * ldGate : nullptr, ldGate, eps, n, in, bf16);
     float b[GEMV_OUTPUTS];
 #pragma unroll
     for (int q = 0; q < GEMV_OUTPUTS; q++) b[q] = bias && o0 + q < out ? bias[o0 + q] : 0.f;
@@ -791,15 +807,17 @@ __device__ void gemv(float* y, int ldy, const Chunk* __restrict__ W, const float
 // 256·8 values would not fit the registers without spilling.
 #define GEMV_F32_KERNEL(V)                                                                                                \
     KERNEL void gemv_f32_v##V(float* y, int ldy, const float* W, const float* x, int ldx, const float* bias,             \
-                              const float* normW, const float* normB, float eps, int rows, int out, int in, int accumulate,  \
-                              int tileRows, int ldw) {                                                                  \
-        gemv<float4, V>(y, ldy, (const float4*) W, x, ldx, bias, normW, normB, eps, rows, out, in, accumulate, tileRows, ldw); \
+                              const float* normW, const float* normB, const float* gate, int ldGate, float eps, int rows,  \
+                              int out, int in, int accumulate, int tileRows, int ldw) {                                 \
+        gemv<float4, V>(y, ldy, (const float4*) W, x, ldx, bias, normW, normB, gate, ldGate, eps, rows, out, in, accumulate, \
+                        tileRows, ldw);                                                                                 \
     }
 #define GEMV_BF16_KERNEL(V)                                                                                               \
     KERNEL void gemv_bf16_v##V(float* y, int ldy, const unsigned short* W, const float* x, int ldx, const float* bias,   \
-                               const float* normW, const float* normB, float eps, int rows, int out, int in, int accumulate, \
-                               int tileRows, int ldw) {                                                                 \
-        gemv<uint4, V>(y, ldy, (const uint4*) W, x, ldx, bias, normW, normB, eps, rows, out, in, accumulate, tileRows, ldw); \
+                               const float* normW, const float* normB, const float* gate, int ldGate, float eps, int rows, \
+                               int out, int in, int accumulate, int tileRows, int ldw) {                                \
+        gemv<uint4, V>(y, ldy, (const uint4*) W, x, ldx, bias, normW, normB, gate, ldGate, eps, rows, out, in, accumulate,  \
+                       tileRows, ldw);                                                                                  \
     }
 GEMV_F32_KERNEL(1)
 GEMV_F32_KERNEL(2)

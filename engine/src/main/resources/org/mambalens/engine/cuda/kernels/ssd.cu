@@ -67,7 +67,8 @@ extern "C" __global__ void ssd_scan(float* y, int ldy, const float* x, int ldx, 
 }
 
 // out_r = g_r / sqrt(mean(g_r²) + eps) ⊙ w with g_r = y_r ⊙ silu(z_r), for each of gridDim.x rows r; each
-// buffer's rows its own stride apart. Block: a multiple of 32 threads, at most 1024.
+// buffer's rows its own stride apart. Block: 256 threads, with which the GEMV's gated prologue (gated_rms_inverse in
+// mambalens.cu) sums g² in the same order and so gives the same bits.
 extern "C" __global__ void gated_rmsnorm(float* out, long long ldOut, const float* y, long long ldy, const float* z,
                                          long long ldz, const float* w, int dim, float eps) {
     AFTER_INPUTS();
@@ -77,8 +78,8 @@ extern "C" __global__ void gated_rmsnorm(float* out, long long ldOut, const floa
     float* o = out + blockIdx.x * ldOut;
     float squares = 0.f;
     for (int i = threadIdx.x; i < dim; i += blockDim.x) {
-        float v = yr[i] * ssd_silu(zr[i]);
-        squares += v * v;
+        float v = gated_value(yr[i], zr[i]);
+        squares = __fmaf_rn(v, v, squares);
     }
     squares = ssd_warp_sum(squares);
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
@@ -91,5 +92,5 @@ extern "C" __global__ void gated_rmsnorm(float* out, long long ldOut, const floa
     }
     __syncthreads();
     float inv = rsqrtf(partial[0] / dim + eps);
-    for (int i = threadIdx.x; i < dim; i += blockDim.x) o[i] = yr[i] * ssd_silu(zr[i]) * inv * w[i];
+    for (int i = threadIdx.x; i < dim; i += blockDim.x) o[i] = __fmul_rn(__fmul_rn(gated_value(yr[i], zr[i]), inv), w[i]);
 }
