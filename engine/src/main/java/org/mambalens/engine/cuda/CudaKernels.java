@@ -154,7 +154,7 @@ public final class CudaKernels {
         while (registers < chunks) registers *= 2;
         int fit = GEMV_TILE_BYTES / (4 * width);
         int tileRows = rows <= fit ? rows : fit >= GEMV_GROUP ? fit / GEMV_GROUP * GEMV_GROUP : Math.max(1, fit);
-        gpu.launch((bf16 ? "gemv_bf16_v" : "gemv_f32_v") + registers, (w.rows() + GEMV_FEATURES - 1) / GEMV_FEATURES,
+        gpu.launch((bf16 ? "gemv_bf16_v" : "gemv_f32_v") + registers + (gate != 0 ? "_gated" : ""), (w.rows() + GEMV_FEATURES - 1) / GEMV_FEATURES,
                 (rows + tileRows - 1) / tileRows, 1, THREADS,
                 4 * tileRows * width, out, ldOut, weights, in, ldIn, bias, normW, normB, gate, ldGate, eps, rows, w.rows(), width,
                 accumulate ? 1 : 0, tileRows, ldw);

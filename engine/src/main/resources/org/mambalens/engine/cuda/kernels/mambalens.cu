@@ -653,19 +653,21 @@ __device__ __forceinline__ float rounded(float v) { return from_bf16(to_bf16(v))
 // n rows of x' (rows ldx apart; normalised as add_rmsnorm does when normW is given, as layernorm does with normW and normB
 // when normB is given too, as gated_rmsnorm does with normW and a gate z (rows ldz apart, any alignment): x' = RMSNorm(x ⊙
 // silu(z)) ⊙ normW; rounded to bfloat16 when asked) into staged [n, in/4], by the whole block, between barriers (so the
-// previous tile's readers are done).
+// previous tile's readers are done). GATED: the gated form, a kernel of its own (its code in every gemv kernel took
+// gemv_f32_v8 from 108 to 135 registers, one block an SM instead of two).
+template <bool GATED>
 __device__ void stage_rows(float4* staged, const float* x, int ldx, const float* __restrict__ normW, const float* __restrict__ normB,
                            const float* __restrict__ gate, int ldGate, float eps, int n, int in, bool toBf16) {
     int in4 = in / 4;
     __syncthreads();
     for (int r = 0; r < n; r++) {
         const float* xr = x + (i64) r * ldx;
-        const float* zr = gate ? gate + (i64) r * ldGate : nullptr;
+        const float* zr = GATED ? gate + (i64) r * ldGate : nullptr;
         float mean = 0.f;
-        float s = zr ? gated_rms_inverse(xr, zr, in, eps) : normB ? layernorm_inverse(xr, in, eps, mean) : normW ? rms_inverse(xr, in, eps) : 1.f;
+        float s = GATED ? gated_rms_inverse(xr, zr, in, eps) : normB ? layernorm_inverse(xr, in, eps, mean) : normW ? rms_inverse(xr, in, eps) : 1.f;
         for (int c = threadIdx.x; c < in4; c += blockDim.x) {
             float4 v = ((const float4*) xr)[c];
-            if (zr) {                                  // gated_rmsnorm's ((g · s) · w)
+            if constexpr (GATED) {                     // gated_rmsnorm's ((g · s) · w)
                 float4 g = ((const float4*) normW)[c];
                 const float* z = zr + 4 * c;
                 v = make_float4(__fmul_rn(__fmul_rn(gated_value(v.x, z[0]), s), g.x), __fmul_rn(__fmul_rn(gated_value(v.y, z[1]), s), g.y),
@@ -746,7 +748,7 @@ __device__ __forceinline__ float warp_sum_rows(float (&p)[G], int lane) {
 // W's rows are ldw chunks apart (a slice of a wider weight: see CudaKernels.gemv). in a multiple of the chunk, in ≤ V chunks a lane; x 16-byte aligned,
 // ldx % 4 == 0. Grid (⌈out / (GEMV_WARPS·GEMV_OUTPUTS)⌉, ⌈rows / tileRows⌉): blockIdx.y takes rows [y·tileRows,
 // (y + 1)·tileRows); block 256, shared tileRows·in floats.
-template <typename Chunk, int V>
+template <typename Chunk, int V, bool GATED>
 __device__ void gemv(float* y, int ldy, const Chunk* __restrict__ W, const float* __restrict__ x, int ldx,
                      const float* __restrict__ bias, const float* __restrict__ normW, const float* __restrict__ normB,
                      const float* __restrict__ gate, int ldGate, float eps, int rows, int out, int in, int accumulate, int tileRows, int ldw) {
@@ -764,7 +766,7 @@ __device__ void gemv(float* y, int ldy, const Chunk* __restrict__ W, const float
     }
     wait_for_inputs();
     int r0 = blockIdx.y * tileRows, n = min(tileRows, rows - r0);
-    stage_rows(gemvRows, x + (i64) r0 * ldx, ldx, normW, normB, gate ? gate + (i64) r0 * ldGate : nullptr, ldGate, eps, n, in, bf16);
+    stage_rows<GATED>(gemvRows, x + (i64) r0 * ldx, ldx, normW, normB, GATED ? gate + (i64) r0 * ldGate : nullptr, ldGate, eps, n, in, bf16);
     float b[GEMV_OUTPUTS];
 #pragma unroll
     for (int q = 0; q < GEMV_OUTPUTS; q++) b[q] = bias && o0 + q < out ? bias[o0 + q] : 0.f;
@@ -803,22 +805,21 @@ __device__ void gemv(float* y, int ldy, const Chunk* __restrict__ W, const float
     }
 }
 
-// One kernel per register budget V (Java picks the smallest that holds a weight row); BF16 rows of more than
-// 256·8 values would not fit the registers without spilling.
-#define GEMV_F32_KERNEL(V)                                                                                                \
-    KERNEL void gemv_f32_v##V(float* y, int ldy, const float* W, const float* x, int ldx, const float* bias,             \
-                              const float* normW, const float* normB, const float* gate, int ldGate, float eps, int rows,  \
-                              int out, int in, int accumulate, int tileRows, int ldw) {                                 \
-        gemv<float4, V>(y, ldy, (const float4*) W, x, ldx, bias, normW, normB, gate, ldGate, eps, rows, out, in, accumulate, \
-                        tileRows, ldw);                                                                                 \
+// One kernel per register budget V (Java picks the smallest that holds a weight row), each plain and gated (the gate
+// given: Mamba-2's out_proj); BF16 rows of more than 256·8 values would not fit the registers without spilling.
+#define GEMV_KERNEL(NAME, CHUNK, WTYPE, V, GATED)                                                                          \
+    KERNEL void NAME(float* y, int ldy, const WTYPE* W, const float* x, int ldx, const float* bias, const float* normW,     \
+                     const float* normB, const float* gate, int ldGate, float eps, int rows, int out, int in, int accumulate, \
+                     int tileRows, int ldw) {                                                                           \
+        gemv<CHUNK, V, GATED>(y, ldy, (const CHUNK*) W, x, ldx, bias, normW, normB, gate, ldGate, eps, rows, out, in,        \
+                              accumulate, tileRows, ldw);                                                               \
     }
-#define GEMV_BF16_KERNEL(V)                                                                                               \
-    KERNEL void gemv_bf16_v##V(float* y, int ldy, const unsigned short* W, const float* x, int ldx, const float* bias,   \
-                               const float* normW, const float* normB, const float* gate, int ldGate, float eps, int rows, \
-                               int out, int in, int accumulate, int tileRows, int ldw) {                                \
-        gemv<uint4, V>(y, ldy, (const uint4*) W, x, ldx, bias, normW, normB, gate, ldGate, eps, rows, out, in, accumulate,  \
-                       tileRows, ldw);                                                                                  \
-    }
+#define GEMV_F32_KERNEL(V)                                \
+    GEMV_KERNEL(gemv_f32_v##V, float4, float, V, false)   \
+    GEMV_KERNEL(gemv_f32_v##V##_gated, float4, float, V, true)
+#define GEMV_BF16_KERNEL(V)                                        \
+    GEMV_KERNEL(gemv_bf16_v##V, uint4, unsigned short, V, false)   \
+    GEMV_KERNEL(gemv_bf16_v##V##_gated, uint4, unsigned short, V, true)
 GEMV_F32_KERNEL(1)
 GEMV_F32_KERNEL(2)
 GEMV_F32_KERNEL(4)
