@@ -122,9 +122,10 @@ public final class CudaKernels {
 
     /**
      * out = in · Wᵀ (+ bias) (+ out), in normalised first when normW ≠ 0: RMSNorm ⊙ normW, or LayerNorm ⊙ normW + normB when
-     * normB ≠ 0 too, or RMSNorm(in ⊙ silu(gate)) ⊙ normW when gate ≠ 0 (rows ldGate apart); see gemv_f32 in mambalens.cu. A weight too wide for a lane's registers goes in column slices, one launch
-     * each, the first adding the bias, the rest adding into out (a fixed order, the same for any number of rows: a batch's
-     * rows keep their bits alone). Only a single slice takes a norm, which needs the whole row.
+     * normB ≠ 0 too, or RMSNorm(in ⊙ silu(gate)) ⊙ normW when gate ≠ 0 (rows ldGate apart); see gemv_f32 in mambalens.cu.
+     * A weight too wide for a lane's registers goes in column slices, one launch each, the first adding the bias, the rest
+     * adding into out (a fixed order, the same for any number of rows: a batch's rows keep their bits alone). Only a single
+     * slice takes a norm, which needs the whole row.
      */
     private void gemv(long out, int ldOut, long in, int ldIn, int rows, DeviceMatrix w, long bias, long normW, long normB, long gate,
                       int ldGate, float eps, boolean accumulate) {
@@ -154,8 +155,8 @@ public final class CudaKernels {
         while (registers < chunks) registers *= 2;
         int fit = GEMV_TILE_BYTES / (4 * width);
         int tileRows = rows <= fit ? rows : fit >= GEMV_GROUP ? fit / GEMV_GROUP * GEMV_GROUP : Math.max(1, fit);
-        gpu.launch((bf16 ? "gemv_bf16_v" : "gemv_f32_v") + registers + (gate != 0 ? "_gated" : ""), (w.rows() + GEMV_FEATURES - 1) / GEMV_FEATURES,
-                (rows + tileRows - 1) / tileRows, 1, THREADS,
+        String kernel = (bf16 ? "gemv_bf16_v" : "gemv_f32_v") + registers + (gate != 0 ? "_gated" : "");
+        gpu.launch(kernel, (w.rows() + GEMV_FEATURES - 1) / GEMV_FEATURES, (rows + tileRows - 1) / tileRows, 1, THREADS,
                 4 * tileRows * width, out, ldOut, weights, in, ldIn, bias, normW, normB, gate, ldGate, eps, rows, w.rows(), width,
                 accumulate ? 1 : 0, tileRows, ldw);
     }
