@@ -66,10 +66,10 @@ public final class SelectiveScan {
             int row = t * e, yRow = yOff + row, bt = t * in.ldbc() + in.bOff(), ct = t * in.ldbc() + in.cOff();
             for (int c = c0; c < c1; c += LANES) {
                 FloatVector ut = FloatVector.fromArray(F, u, row + c), dt = FloatVector.fromArray(F, delta, row + c), du = dt.mul(ut);
-                FloatVector acc = FloatVector.fromArray(F, d, c).mul(ut);
+                FloatVector acc = FloatVector.fromArray(F, d, c).mul(ut), dtLog2e = dt.mul(Vectors.LOG2E);
                 for (int i = 0, hi = hOff + c, ai = c; i < n; i++, hi += e, ai += e) {
-                    // Δ ≥ 0 (a softplus) and A < 0: the argument is never above 0, in the range of the faster exponential.
-                    FloatVector decay = Vectors.expInRange(dt.mul(FloatVector.fromArray(F, aT, ai)));
+                    // exp(Δ·A) = 2^(Δ·log2 e·A). Δ ≥ 0 (a softplus) and A < 0: the argument is never above 0.
+                    FloatVector decay = Vectors.exp2NonPositive(dtLog2e.mul(FloatVector.fromArray(F, aT, ai)));
                     FloatVector hv = FloatVector.fromArray(F, h, hi).fma(decay, du.mul(bc[bt + i]));
                     hv.intoArray(h, hi);
                     acc = hv.fma(FloatVector.broadcast(F, bc[ct + i]), acc);

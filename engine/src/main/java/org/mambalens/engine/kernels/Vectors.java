@@ -95,7 +95,8 @@ final class Vectors {
         return v.lane(0);
     }
 
-    private static final float LOG2E = 1.44269504088896341f, LN2_HI = 0.693359375f, LN2_LO = -2.12194440e-4f;
+    static final float LOG2E = 1.44269504088896341f;
+    private static final float LN2_HI = 0.693359375f, LN2_LO = -2.12194440e-4f;
     private static final float ROUND = 0x1.8p23f;                 // adding and subtracting it rounds to an integer
     private static final float EXP_MAX = 88.3762626647949f, EXP_MIN = -87.3365478515625f;
 
@@ -142,6 +143,25 @@ final class Vectors {
         FloatVector y = expOfRemainder(clamped, n);
         IntVector exponent = shifted.reinterpretAsInts().add(BIAS_OVER_ROUND).lanewise(VectorOperators.LSHL, 23);
         return y.mul(exponent.reinterpretAsFloats()).blend(0f, under);
+    }
+
+    /**
+     * 2^x for x ≤ 0, within 2 ulp, 0 below 2^−126.5: the selective scan's decays, whose argument Δ·A·log2 e it forms with
+     * log2 e folded into Δ (once a channel and token, not once a state). x = n + f with n = round(x) and f = x − n exact,
+     * so no Cody–Waite split; 2^f is Cephes' exp2f polynomial. Clamping x at −127 makes n + 127 = 0 the exponent's bits
+     * there, so the power itself is 0: no mask. About two-thirds of {@link #expInRange}'s operations.
+     */
+    static FloatVector exp2NonPositive(FloatVector x) {
+        FloatVector clamped = x.max(-127f);
+        FloatVector shifted = clamped.add(ROUND), f = clamped.sub(shifted.sub(ROUND));
+        FloatVector p = FloatVector.broadcast(F, 1.535336188319500e-4f);
+        p = p.fma(f, FloatVector.broadcast(F, 1.339887440266574e-3f));
+        p = p.fma(f, FloatVector.broadcast(F, 9.618437357674640e-3f));
+        p = p.fma(f, FloatVector.broadcast(F, 5.550332471162809e-2f));
+        p = p.fma(f, FloatVector.broadcast(F, 2.402264791363012e-1f));
+        p = p.fma(f, FloatVector.broadcast(F, 6.931472028550421e-1f));
+        IntVector exponent = shifted.reinterpretAsInts().add(BIAS_OVER_ROUND).lanewise(VectorOperators.LSHL, 23);
+        return p.fma(f, FloatVector.broadcast(F, 1f)).mul(exponent.reinterpretAsFloats());
     }
 
     /**

@@ -59,6 +59,22 @@ class VectorsTest {
     }
 
     @Test
+    void exp2NonPositiveIsWithinTwoUlpsAndZeroBelowTheNormalRange() {
+        assertThat(worstUlps(Vectors::exp2NonPositive, x -> Math.pow(2, x), -126f, 0f)).isLessThan(2);
+        assertThat(worstUlps(Vectors::exp2NonPositive, x -> Math.pow(2, x), -1f, 0f)).isLessThan(2);
+        float[] x = new float[LANES], y = new float[LANES];
+        java.util.Arrays.fill(x, -126.6f);
+        x[0] = -1e30f;
+        if (LANES > 1) x[1] = Float.NEGATIVE_INFINITY;
+        if (LANES > 2) x[2] = -0f;
+        Vectors.exp2NonPositive(FloatVector.fromArray(F, x, 0)).intoArray(y, 0);
+        assertThat(y[0]).isZero();
+        if (LANES > 1) assertThat(y[1]).isZero();
+        if (LANES > 2) assertThat(y[2]).isEqualTo(1f);
+        for (int i = 3; i < LANES; i++) assertThat(y[i]).isZero();
+    }
+
+    @Test
     void log1pUnitIsWithinFourUlpsOfMathLog1p() {
         assertThat(worstUlps(Vectors::log1pUnit, Math::log1p, 0f, 1e-6f)).isLessThan(4);
         assertThat(worstUlps(Vectors::log1pUnit, Math::log1p, 0f, 1f)).isLessThan(4);
