@@ -5,10 +5,10 @@
 
 Prints (as JSON) sgemm GFLOP/s at mamba-130m's in_proj prefill shape (512 x 768 -> 3072), copy
 bandwidth (bytes read + written per second of a 1 GiB copy), and numpy's decode time for mamba-130m
-when every layer has its own weights (the shared floor script reuses one layer's, which then sit in cache),
-and the shared script's prefill floor in its two parts: the 24 layers' GEMMs, and the tied head over all 512
-rows (its `X @ head.T`). The engine's prefill returns the last row's logits only, so the work it does is the
-layers plus the head over one row (numpy_prefill_last_row_s).
+when every layer has its own weights, and the products of ../shared/bench/mamba_floor.py's prefill floor timed
+here in two parts (the same shapes, every layer its own weights): the 24 layers' GEMMs, and the tied head over
+all 512 rows (its `X @ head.T`). The engine's prefill returns the last row's logits only, so the work it does
+is the layers plus the head over one row (numpy_prefill_last_row_s).
 --bf16 also writes a BF16 copy of a F32 safetensors checkpoint (round to nearest even).
 """
 import json, os, shutil, struct, sys, time

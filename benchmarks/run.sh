@@ -40,7 +40,7 @@ for ck in sorted({r["params"]["checkpoint"] for r in jmh if "checkpoint" in r.ge
     print(f"{ck}: decode {d:.1f} ms/token ({1000/d:.1f} tok/s), prefill 512 tokens {p:.0f} ms ({512000/p:.0f} tok/s)")
     print(f"  prefill against numpy's GEMMs of the same work (layers + the last row's head, "
           f"{np_['numpy_prefill_last_row_s'] * 1e3:.0f} ms): {np_['numpy_prefill_last_row_s'] * 1e3 / p:.2f}x")
-print(f"numpy floor decode {floor} ms/token (one layer's weights reused), numpy with distinct weights "
+print(f"numpy floor decode {floor} ms/token (../shared/bench/mamba_floor.py), numpy with distinct weights "
       f"{np_['numpy_decode_distinct_weights_ms']:.1f} ms/token; F32 bandwidth bound {bound:.1f} ms/token at "
       f"{np_['copy_gbytes_per_s']:.1f} GB/s copy bandwidth")
 PY

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A/B of JIT options for one-shot CLI runs, alternated in three rounds: forward of 3 and of 512 tokens (wall seconds),
 # generate 128 tokens (tokens/s as the CLI reports it). A: the launcher's defaults; B: C2 thresholds scaled by 0.01 for
-# every kernel method; C: B and a blocking compile of the GEMM micro-kernel and packing; D: the scaling and blocking for
+# every kernel method; C: B and a blocking compile of the GEMM micro-kernels and packing; D: the scaling and blocking for
 # the GEMM's methods only. Needs the checkpoint at /tmp/mamba130m (../shared/bench/mamba_floor.py --write /tmp/mamba130m).
 #   benchmarks/startup_jit_ab.sh
 cd "$(dirname "$0")/.."
@@ -10,8 +10,8 @@ K=org.mambalens.engine.kernels
 declare -A OPTS
 OPTS[A]=""
 OPTS[B]="-XX:CompileCommand=quiet -XX:CompileCommand=CompileThresholdScaling,$K.*::*,0.01"
-OPTS[D]="-XX:CompileCommand=quiet -XX:CompileCommand=CompileThresholdScaling,$K.MatMul::micro*,0.01 -XX:CompileCommand=CompileThresholdScaling,$K.MatMul::pack,0.01 -XX:CompileCommand=CompileThresholdScaling,$K.MatMul::gemmPanel,0.01 -XX:CompileCommand=BackgroundCompilation,$K.MatMul::micro6x4,false -XX:CompileCommand=BackgroundCompilation,$K.MatMul::pack,false"
-OPTS[C]="-XX:CompileCommand=quiet -XX:CompileCommand=CompileThresholdScaling,$K.*::*,0.01 -XX:CompileCommand=BackgroundCompilation,$K.MatMul::micro6x4,false -XX:CompileCommand=BackgroundCompilation,$K.MatMul::pack,false"
+OPTS[D]="-XX:CompileCommand=quiet -XX:CompileCommand=CompileThresholdScaling,$K.MatMul::micro*,0.01 -XX:CompileCommand=CompileThresholdScaling,$K.MatMul::pack,0.01 -XX:CompileCommand=CompileThresholdScaling,$K.MatMul::gemmPanel,0.01 -XX:CompileCommand=BackgroundCompilation,$K.MatMul::micro*,false -XX:CompileCommand=BackgroundCompilation,$K.MatMul::pack,false"
+OPTS[C]="-XX:CompileCommand=quiet -XX:CompileCommand=CompileThresholdScaling,$K.*::*,0.01 -XX:CompileCommand=BackgroundCompilation,$K.MatMul::micro*,false -XX:CompileCommand=BackgroundCompilation,$K.MatMul::pack,false"
 for round in 1 2 3; do
   for v in A B C D; do
     export MAMBALENS_JAVA_OPTS="${OPTS[$v]}"

@@ -89,7 +89,7 @@ public final class CudaKernels {
     private static final int GEMV_TILE_BYTES = 32 * 1024; // the input rows a gemv block stages at a time (a block gets 48 KiB by default, static shared memory included)
     private static final int GEMV_GROUP = 4;              // rows a warp sums together (mambalens.cu's GEMV_GROUP): tiles are made of whole groups
     // From this many rows the gemm_rows kernels take over: the same sums, from register tiles of 32 (row, feature) pairs, so
-    // the weights stream from memory once for up to 64 rows rather than once per tile of gemv.
+    // the weights stream from memory once for a block's rows (32 F32, 64 BF16) rather than once per tile of gemv.
     private static final int GEMM_ROWS_FROM = 16;
     // Products of at most this many features go to gemm_rows whatever their rows (mamba-130m's x_proj has 80).
     private static final int NARROW_FEATURES = 256;

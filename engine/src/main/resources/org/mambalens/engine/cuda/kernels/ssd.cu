@@ -5,8 +5,6 @@
 // PyTorch's softplus (beta 1, threshold 20), as the CPU backend computes it.
 static __device__ __forceinline__ float ssd_softplus(float x) { return x > 20.f ? x : log1pf(expf(x)); }
 
-static __device__ __forceinline__ float ssd_silu(float x) { return x / (1.f + expf(-x)); }
-
 static __device__ __forceinline__ float ssd_warp_sum(float v) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;
