@@ -177,13 +177,18 @@ public final class CudaKernels {
     /** The norm (RMSNorm; LayerNorm when normB ≠ 0) inside a gemv for a few rows, else its own kernel into normed, then the product. */
     private void normLinear(long out, int ldOut, long x, long normW, long normB, float eps, long normed, int rows, DeviceMatrix w, long bias) {
         int dim = w.cols();
-        if (rows <= GEMV_NORM_ROWS && gemvTakes(w, x, dim, rows) && gemvSlices(w) == 1 && normW % 16 == 0 && normB % 16 == 0) {
+        if (gemvNormalises(w, x, dim, rows, normW, normB)) {
             gemv(out, ldOut, x, dim, rows, w, bias, normW, normB, 0, 0, eps, false);
             return;
         }
         if (normB == 0) addRmsnorm(normed, dim, x, dim, 0, dim, normW, rows, dim, eps);
         else layernorm(normed, dim, x, dim, normW, normB, rows, dim, eps);
         linear(out, ldOut, normed, dim, rows, w, bias, 1f, false);
+    }
+
+    /** Whether a gemv takes this product with its norm in the prologue: a few rows, the whole row in one slice, the norm's weights 16-byte aligned. */
+    private static boolean gemvNormalises(DeviceMatrix w, long x, int ldx, int rows, long normW, long normB) {
+        return rows <= GEMV_NORM_ROWS && gemvTakes(w, x, ldx, rows) && gemvSlices(w) == 1 && normW % 16 == 0 && normB % 16 == 0;
     }
 
     /**
@@ -194,7 +199,7 @@ public final class CudaKernels {
     public void gatedRmsnormLinearAdd(long out, int ldOut, long y, int ldy, long z, int ldz, long normW, float eps, long normed, int rows,
                                       DeviceMatrix w, long bias) {
         int dim = w.cols();
-        if (foldGatedNorm && rows <= GEMV_NORM_ROWS && gemvTakes(w, y, ldy, rows) && gemvSlices(w) == 1 && normW % 16 == 0) {
+        if (foldGatedNorm && gemvNormalises(w, y, ldy, rows, normW, 0)) {
             gemv(out, ldOut, y, ldy, rows, w, bias, normW, 0, z, ldz, eps, true);
             return;
         }

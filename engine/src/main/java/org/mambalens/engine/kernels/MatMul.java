@@ -367,9 +367,9 @@ public final class MatMul {
      * MR = 2 packed rows of X (x[xo + k·2 + i]) against a packed W panel of NR = 5 vectors: ten accumulators stay
      * in registers over the kc inputs (the 2 × 6 tile of twelve needed 19 registers of 16 and ran 2–3 % slower), then
      * d[dOff + i·ldd + j] = base[bo + i·ldb + j] + the sum (base is the panel's start with ldb = 0 on the first K
-     * block, the partial sums after). No vector crosses a call, so
-     * none is ever boxed (a vector passed to a method C2 declines to inline is allocated on the heap): hence the
-     * stores written out, as a helper taking a row's vectors was not inlined and ran 20× slower.
+     * block, the partial sums after). No vector crosses a call, so none is ever boxed (a vector passed to a method C2
+     * declines to inline is allocated on the heap): hence the stores written out, as a helper taking a row's vectors
+     * was not inlined and ran 20× slower.
      */
     private static void micro2x5(float[] x, int xo, int kc, float[] packed, int po, float[] base, int bo, int ldb, float[] d, int dOff, int ldd) {
         int L = Vectors.LANES;
