@@ -87,6 +87,9 @@ final class GenerateCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         if (greedy && temperature != null) throw new IllegalArgumentException("--greedy and --temperature exclude each other");
+        if (minNewTokens > maxNewTokens) {
+            throw new IllegalArgumentException("--min-new-tokens " + minNewTokens + " is more than --max-new-tokens " + maxNewTokens);
+        }
         if (temperature == null && (topK != null || topP != null || seed != null)) {
             throw new IllegalArgumentException("--top-k, --top-p and --seed shape sampling: give --temperature too");
         }

@@ -81,6 +81,9 @@ class CliTest {
         assertThat(sampled.code()).isZero();
         assertThat(run("generate", "--prompt", "Computers", "--max-new-tokens", "20", "--temperature", "0.8", "--top-p", "0.9", "--seed", "5", "--print-ids").out())
                 .isEqualTo(sampled.out());
+        expectOneLineError(run("generate", "--prompt", "Computers", "--max-new-tokens", "2", "--temperature", "Infinity"), "--temperature must be a finite number");
+        expectOneLineError(run("generate", "--prompt", "Computers", "--max-new-tokens", "2", "--min-new-tokens", "5"),
+                "--min-new-tokens 5 is more than --max-new-tokens 2");
     }
 
     /** --prompts-ids and --prompts: every line's output is the one `generate` prints for that prompt alone, in order. */
@@ -156,7 +159,9 @@ class CliTest {
         assertThat(out).doesNotExist();
         String noGpu = org.mambalens.engine.cuda.Gpu.unavailableReason();
         if (noGpu != null) {
-            expectOneLineError(run("forward", "--model", model.toString(), "--token-ids", ids, "--device", "cuda", "--out", out.toString()), noGpu);
+            Result cuda = run("forward", "--model", model.toString(), "--token-ids", ids, "--device", "cuda", "--out", out.toString());
+            expectOneLineError(cuda, noGpu);
+            assertThat(cuda.err()).contains("--device cuda: ").doesNotContain("internal error");
             Result auto = run("forward", "--model", model.toString(), "--token-ids", ids, "--device", "auto", "--precision", "bf16", "--out", out.toString());
             assertThat(auto.code()).as(auto.err()).isZero();
             assertThat(auto.err()).contains("running on the CPU in F32");
@@ -366,6 +371,11 @@ class CliTest {
         expectOneLineError(run("evaluate", "--models", "vim,vit-fashion", "--out", tmp.resolve("e6").toString()),
                 "vit-fashion (" + Fixtures.repository().resolve("models/vit-fashion") + ") takes 1×28² images, not placed Fashion-MNIST");
         expectOneLineError(run("evaluate", "--data", "cifar", "--out", tmp.resolve("e7").toString()), "--data: cifar");
+        Path file = Files.writeString(tmp.resolve("a-file"), "x");
+        expectOneLineError(run("evaluate", "--limit", "1", "--out", file.toString()), "--out " + file + " is a file, not a directory");
+        // more threads than images: one thread an image (a huge --threads used to start that many threads, and hung)
+        Result one = run("evaluate", "--limit", "1", "--threads", "2147483647", "--methods", "raw", "--out", tmp.resolve("e8").toString());
+        assertThat(one.code()).as(one.err()).isZero();
     }
 
     /** explain --inputs: one report per listed image, results.json listing them in order. */
@@ -587,6 +597,13 @@ class CliTest {
                 Fixtures.repository().resolve("data/fortunes-topics/test.jsonl").toString(), "--limit", "2", "--threads", "2", "--out", fortunes.toString());
         assertThat(f.code()).as(f.err()).isZero();
         assertThat(Fixtures.json(fortunes.resolve("results.json")).get("models").has("mamba-fortunes")).isTrue();
+        // A run that fails on its first text (too long for the heap) leaves no directory and no journal behind.
+        Path huge = tmp.resolve("huge.jsonl"), failed = tmp.resolve("failed");
+        writeString(huge, "{\"text\": \"" + "dog ".repeat(400_000) + "\", \"label\": 0}\n");
+        Result refused = run("evaluate-text", "--models", "mamba", "--methods", "raw", "--data", huge.toString(), "--out", failed.toString());
+        assertThat(refused.code()).as(refused.err()).isEqualTo(1);
+        assertThat(refused.err()).contains("heap");
+        assertThat(failed).doesNotExist();
     }
 
     private static void writeString(Path file, String text) {

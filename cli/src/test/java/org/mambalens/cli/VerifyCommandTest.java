@@ -57,5 +57,9 @@ class VerifyCommandTest {
         CliTest.Result missing = CliTest.run("verify", "--model", Fixtures.golden().resolve("mamba/tied_f32").toString(), "--reference", tmp.resolve("none.safetensors").toString());
         assertThat(missing.code()).isEqualTo(1);
         assertThat(missing.err().strip()).contains("none.safetensors: no such file").doesNotContain("\n");
+        CliTest.Result infinite = CliTest.run("verify", "--model", Fixtures.golden().resolve("mamba/tied_f32").toString(), "--reference",
+                dump("mamba/conv3_rank_given"), "--tolerance", "Infinity");
+        assertThat(infinite.code()).isEqualTo(1);
+        assertThat(infinite.err().strip()).contains("tolerance Infinity is not a finite number").doesNotContain("\n");
     }
 }

@@ -70,6 +70,7 @@ public final class AtomicWrite {
 
     private static void createParents(Path dir, List<Path> created) throws IOException {
         if (dir == null || Files.isDirectory(dir)) return;
+        if (Files.exists(dir)) throw new CheckpointException(dir, "is a file, so nothing can be written under it");
         createParents(dir.getParent(), created);
         Files.createDirectory(dir);
         created.add(dir);

@@ -29,7 +29,8 @@ public final class MemoryBudget {
         Runtime runtime = Runtime.getRuntime();
         long available = runtime.maxMemory() - (runtime.totalMemory() - runtime.freeMemory());
         if (bytes >= 0 && bytes <= available) return null;
-        return " needs " + (bytes < 0 ? "more than 2^63 bytes" : size(bytes)) + " of memory, more than the " + size(available)
+        if (bytes < 0) return " needs more than 2^63 bytes of memory; ask for less";    // a size that overflowed: no heap holds it
+        return " needs " + size(bytes) + " of memory, more than the " + size(available)
                 + " Java can spare; give it more with MAMBALENS_JAVA_OPTS=-Xmx" + ((bytes >> 30) * 3 / 2 + 1) + "g, or ask for less";
     }
 

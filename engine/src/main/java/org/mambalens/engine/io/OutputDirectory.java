@@ -5,6 +5,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.Function;
 import java.util.stream.Stream;
@@ -15,6 +17,13 @@ import java.util.stream.Stream;
  * Into an existing directory the files are moved one by one, each replacing its namesake; other files stay.
  */
 public final class OutputDirectory {
+    // Staging directories of writes in progress: removed when the JVM is stopped (Ctrl-C, SIGTERM) before they are published.
+    private static final Set<Path> IN_PROGRESS = ConcurrentHashMap.newKeySet();
+
+    static {
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> IN_PROGRESS.forEach(DirectoryTree::deleteQuietly), "mambalens-staging-cleanup"));
+    }
+
     private OutputDirectory() {
     }
 
@@ -28,6 +37,7 @@ public final class OutputDirectory {
         try {
             Files.createDirectories(parent);
             Files.createDirectory(staging);
+            IN_PROGRESS.add(staging);
         } catch (IOException e) {
             throw new CheckpointException(dir, "cannot create the output directory: " + AtomicWrite.reason(e));
         }
@@ -39,6 +49,7 @@ public final class OutputDirectory {
             throw new CheckpointException(dir, "cannot write: " + AtomicWrite.reason(e));
         } finally {
             DirectoryTree.deleteQuietly(staging);   // after the outcome: a leftover hidden staging directory is all that can remain
+            IN_PROGRESS.remove(staging);
         }
     }
 

@@ -36,7 +36,11 @@ public enum Device {
                     throw new IllegalArgumentException("--device cuda: " + models + " have no CUDA implementation yet (CUDA: "
                             + Families.names(ModelFamily::onGpu) + "); use --device cpu");
                 }
-                yield Gpu.open();
+                try {
+                    yield Gpu.open();
+                } catch (CudaException e) {          // no driver, no device, no cuBLAS: the machine's, not ours
+                    throw new IllegalArgumentException("--device cuda: " + e.getMessage() + " (use --device cpu or auto)", e);
+                }
             }
             case AUTO -> {
                 if (!onGpu) {

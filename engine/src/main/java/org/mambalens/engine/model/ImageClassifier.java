@@ -59,10 +59,15 @@ public interface ImageClassifier extends AutoCloseable {
         if (target >= logits.length) {
             throw new IllegalArgumentException("class " + target + " is outside [0, " + logits.length + ")");
         }
-        if (target >= 0) return target;
         int best = 0;
-        for (int k = 1; k < logits.length; k++) if (logits[k] > logits[best]) best = k;
-        return best;
+        for (int k = 0; k < logits.length; k++) {
+            if (!Float.isFinite(logits[k])) {      // no class to explain or to score: the weights are broken
+                throw new IllegalArgumentException("the model computed " + logits[k] + " for class " + k
+                        + ": its weights hold NaN or infinity, or overflow float32");
+            }
+            if (logits[k] > logits[best]) best = k;
+        }
+        return target >= 0 ? target : best;
     }
 
     @Override

@@ -30,7 +30,9 @@ public final class Sampler {
      * @param topP        keep the smallest set whose probability reaches p; 1 keeps all
      */
     public static Sampler sampling(float temperature, int topK, float topP, long seed) {
-        if (!(temperature > 0)) throw new IllegalArgumentException("--temperature must be > 0 (use --greedy for argmax), got " + temperature);
+        if (!(temperature > 0) || Float.isInfinite(temperature)) {
+            throw new IllegalArgumentException("--temperature must be a finite number > 0 (use --greedy for argmax), got " + temperature);
+        }
         if (topK < 0) throw new IllegalArgumentException("--top-k must be >= 0, got " + topK);
         if (!(topP > 0 && topP <= 1)) throw new IllegalArgumentException("--top-p must be in (0, 1], got " + topP);
         return new Sampler(temperature, topK, topP, seed);
@@ -71,9 +73,19 @@ public final class Sampler {
         return order[nucleus - 1];
     }
 
+    /**
+     * The index of the largest logit (the lowest such index). Refuses NaN and +∞, whose order means nothing; −∞ is a
+     * token masked out (a forced minimum length, an extended vocabulary's unused rows).
+     */
     public static int argmax(float[] logits) {
         int best = 0;
-        for (int i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
+        for (int i = 0; i < logits.length; i++) {
+            if (Float.isNaN(logits[i]) || logits[i] == Float.POSITIVE_INFINITY) {
+                throw new IllegalArgumentException("the model computed " + logits[i] + " for output " + i
+                        + ": its weights hold NaN or infinity, or overflow float32");
+            }
+            if (logits[i] > logits[best]) best = i;
+        }
         return best;
     }
 }

@@ -111,7 +111,7 @@ public final class Verification {
 
     /** Loads the checkpoint in {@code modelDir} on {@code device}, runs it on the dump's input and compares. */
     public static Report run(Path modelDir, ReferenceDump dump, Device device, Precision precision, double tolerance) {
-        if (!(tolerance >= 0)) throw new IllegalArgumentException("tolerance " + tolerance + " is not a number ≥ 0");
+        if (!(tolerance >= 0) || Double.isInfinite(tolerance)) throw new IllegalArgumentException("tolerance " + tolerance + " is not a finite number ≥ 0");
         List<Computed> computed = compute(modelDir, dump, device, precision);
         return compare(modelDir, dump, computed, device.name().toLowerCase(Locale.ROOT), tolerance);
     }

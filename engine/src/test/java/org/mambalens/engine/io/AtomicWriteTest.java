@@ -58,4 +58,13 @@ class AtomicWriteTest {
             assertThat(left).isEmpty();
         }
     }
+
+    /** A path under a file: the file is named for what it is, not "already exists" (what creating it as a directory says). */
+    @Test
+    void aParentThatIsAFileIsNamed() throws IOException {
+        Path file = Files.writeString(tmp.resolve("a-file"), "x");
+        assertThatThrownBy(() -> AtomicWrite.write(file.resolve("sub/out.bin"), out -> out.write(1))).isInstanceOf(CheckpointException.class)
+                .hasMessage(file + ": is a file, so nothing can be written under it");
+        assertThat(Files.readString(file)).isEqualTo("x");
+    }
 }

@@ -65,6 +65,9 @@ class SafetensorsFileTest {
         expectRejected(raw("truncated.safetensors", ok, 4), "truncated", f -> { });
         expectRejected(raw("json.safetensors", "{\"w\":{\"dtype\":\"F3", 0), "not valid JSON", f -> { });
         expectRejected(raw("array.safetensors", "[1,2]", 0), "not a JSON object", f -> { });
+        expectRejected(raw("twice.safetensors", "{\"w\":{\"dtype\":\"I32\",\"shape\":[2],\"data_offsets\":[0,8]}," + ok.substring(1), 8),
+                "Duplicate field 'w'", f -> { });
+        expectRejected(raw("trailing.safetensors", ok + "}}garbage", 8), "not valid JSON", f -> { });
         expectRejected(raw("dtype.safetensors", "{\"w\":{\"dtype\":\"Q4\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8), "unknown dtype", f -> { });
         expectRejected(raw("size.safetensors", "{\"w\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8), "needs 12", f -> { });
         expectRejected(raw("overlap.safetensors", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"

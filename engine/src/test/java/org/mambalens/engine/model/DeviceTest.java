@@ -25,8 +25,8 @@ class DeviceTest {
             }
         } else {
             assertThat(noGpu).containsAnyOf("no CUDA", "NVRTC").doesNotContain("\n");     // no driver or device, or no compiler
-            assertThatThrownBy(() -> Models.loadLanguageModel(MAMBA, Device.CUDA, Precision.F32)).isInstanceOf(CudaException.class)
-                    .hasMessage(noGpu);
+            assertThatThrownBy(() -> Models.loadLanguageModel(MAMBA, Device.CUDA, Precision.F32)).isInstanceOf(IllegalArgumentException.class)
+                    .hasMessage("--device cuda: " + noGpu + " (use --device cpu or auto)").hasCauseInstanceOf(CudaException.class);
             try (LanguageModel lm = Models.loadLanguageModel(MAMBA, Device.AUTO, Precision.F32)) {
                 assertThat(lm).isInstanceOf(MambaModel.class);
             }

@@ -13,6 +13,15 @@ class SamplerTest {
         assertThat(Sampler.greedy().next(logits)).isEqualTo(1);
     }
 
+    /** NaN compares false with everything: an argmax over it would quietly answer 0 (or whatever precedes it). */
+    @Test
+    void argmaxRefusesNaNAndInfiniteLogits() {
+        assertThatThrownBy(() -> Sampler.argmax(new float[]{1f, Float.NaN, 0.5f})).hasMessageContaining("computed NaN for output 1");
+        assertThatThrownBy(() -> Sampler.argmax(new float[]{1f, Float.POSITIVE_INFINITY})).hasMessageContaining("computed Infinity for output 1");
+        assertThat(Sampler.argmax(new float[]{Float.NEGATIVE_INFINITY, -3f, Float.NEGATIVE_INFINITY})).as("masked tokens").isEqualTo(1);
+        assertThatThrownBy(() -> Sampler.sampling(Float.POSITIVE_INFINITY, 0, 1f, 1)).hasMessageContaining("--temperature must be a finite number");
+    }
+
     @Test
     void samplingIsRepeatableForASeedAndRespectsTopKAndTopP() {
         int[] a = new int[50], b = new int[50];

@@ -26,8 +26,10 @@ record Journal(Path file, String key, Map<Integer, JsonNode> done) {
     /** The journal at {@code file}, started with {@code config} when absent or empty; refuses one started with another config. */
     static Journal open(Path file, ObjectNode config, String key) {
         Map<Integer, JsonNode> done = new TreeMap<>();
+        Path dir = file.toAbsolutePath().getParent();
+        if (Files.exists(dir) && !Files.isDirectory(dir)) throw new IllegalArgumentException("--out " + dir + " is a file, not a directory");
         try {
-            Files.createDirectories(file.toAbsolutePath().getParent());
+            Files.createDirectories(dir);
             if (!Files.exists(file) || Files.size(file) == 0) {
                 Files.writeString(file, JSON.writeValueAsString(JSON.createObjectNode().set("config", config)) + "\n", StandardCharsets.UTF_8);
                 return new Journal(file, key, done);
@@ -57,6 +59,20 @@ record Journal(Path file, String key, Map<Integer, JsonNode> done) {
             Files.writeString(file, JSON.writeValueAsString(line) + "\n", StandardCharsets.UTF_8, StandardOpenOption.APPEND);
         } catch (IOException e) {
             throw new UncheckedIOException(file + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Removes a journal that holds no item, an earlier run's or this one's (a run that failed before its first item
+     * leaves nothing behind), and {@code createdDir} with it when this run created it and it is now empty.
+     */
+    void discardIfEmpty(Path createdDir) {
+        try {
+            if (Files.readAllLines(file, StandardCharsets.UTF_8).size() > 1) return;     // the config line, then items
+            Files.deleteIfExists(file);
+            if (createdDir != null) Files.deleteIfExists(createdDir);
+        } catch (IOException e) {
+            // something else is in the directory: it stays
         }
     }
 

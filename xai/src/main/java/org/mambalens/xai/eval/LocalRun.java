@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.mambalens.engine.kernels.Parallel;
 
 import java.io.PrintStream;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -34,10 +35,16 @@ public final class LocalRun {
      */
     public static Path resume(DatasetJob job, ObjectNode config, String key, Path out, int limit, int threads, PrintStream progress) {
         int n = Math.min(limit, job.size());
+        Path createdDir = Files.exists(out) ? null : out;
         Journal journal = Journal.open(out.resolve(Journal.FILE), config, key);
         List<Integer> todo = IntStream.range(0, n).filter(i -> !journal.done().containsKey(i)).boxed().toList();
         if (todo.size() < n) progress.printf("resuming: %d of %d %s already in %s%n", n - todo.size(), n, job.unit(), journal.file());
-        compute(job, todo, threads, journal::append, progress);
+        try {
+            compute(job, todo, threads, journal::append, progress);
+        } catch (RuntimeException | Error e) {
+            journal.discardIfEmpty(createdDir);
+            throw e;
+        }
         // Every item as the journal holds it, this run's too: a resumed run then writes the values a fresh one writes
         // (an item's numbers as read back from JSON, not the ones computed in memory).
         var done = new TreeMap<>(Journal.open(journal.file(), config, key).done());
@@ -56,7 +63,7 @@ public final class LocalRun {
         AtomicInteger next = new AtomicInteger();
         AtomicReference<Throwable> failure = new AtomicReference<>();
         List<Thread> workers = new ArrayList<>();
-        for (int t = 0; t < Math.max(1, threads); t++) {
+        for (int t = 0; t < Math.max(1, Math.min(threads, items.size())); t++) {     // a thread per item at most
             workers.add(Thread.ofPlatform().name(job.unit() + "-" + t).start(() -> Parallel.inline(() -> {
                 for (int k; failure.get() == null && (k = next.getAndIncrement()) < items.size(); ) {
                     try {
