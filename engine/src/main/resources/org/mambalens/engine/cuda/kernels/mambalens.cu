@@ -97,12 +97,30 @@ KERNEL void add_rmsnorm(float* out, i64 outStride, float* residual, i64 residual
     for (int i = threadIdx.x; i < D; i += blockDim.x) o[i] = x[i] * inv * weight[i];
 }
 
-// 1 / sqrt(mean(g²) + eps) over the D values g = gated_value(y, z), reduced over the block: gated_rmsnorm's (ssd.cu)
-// operations and tree, so that the GEMV prologue normalising Mamba-2's out_proj input gives its bits. Blocks of 256.
+// Mamba-2's gated norm, out = g / sqrt(mean(g²) + eps) ⊙ w with g = y ⊙ silu(z) (PyTorch's silu, with expf). Its
+// kernel (gated_rmsnorm) and the GEMV prologue that folds it into out_proj for a decode step (stage_rows) share these
+// helpers, roundings written out, and blocks of 256 threads, so they give the same bits.
+__device__ __forceinline__ float gated_value(float y, float z) { return __fmul_rn(y, __fdiv_rn(z, __fadd_rn(1.f, expf(-z)))); }
+
+__device__ __forceinline__ float gated_normed(float y, float z, float inverse, float w) {
+    return __fmul_rn(__fmul_rn(gated_value(y, z), inverse), w);
+}
+
+// 1 / sqrt(mean(g²) + eps) over the D values g = gated_value(y, z), reduced over the block; every thread gets it.
 __device__ float gated_rms_inverse(const float* y, const float* z, int D, float eps) {
     float squares = 0.f;
     for (int i = threadIdx.x; i < D; i += blockDim.x) { float v = gated_value(y[i], z[i]); squares = __fmaf_rn(v, v, squares); }
     return rsqrtf(block_reduce(squares, false) / D + eps);
+}
+
+// The gated norm of each of gridDim.x rows; each buffer's rows its own stride apart. Block 256.
+KERNEL void gated_rmsnorm(float* out, i64 ldOut, const float* y, i64 ldy, const float* z, i64 ldz, const float* w, int dim, float eps) {
+    AFTER_INPUTS();
+    const float* yr = y + blockIdx.x * ldy;
+    const float* zr = z + blockIdx.x * ldz;
+    float* o = out + blockIdx.x * ldOut;
+    float inverse = gated_rms_inverse(yr, zr, dim, eps);
+    for (int i = threadIdx.x; i < dim; i += blockDim.x) o[i] = gated_normed(yr[i], zr[i], inverse, w[i]);
 }
 
 // The mean of the D values of x (into mean) and 1 / sqrt(var + eps), reduced over the block; every thread gets them.
@@ -667,11 +685,11 @@ __device__ void stage_rows(float4* staged, const float* x, int ldx, const float*
         float s = GATED ? gated_rms_inverse(xr, zr, in, eps) : normB ? layernorm_inverse(xr, in, eps, mean) : normW ? rms_inverse(xr, in, eps) : 1.f;
         for (int c = threadIdx.x; c < in4; c += blockDim.x) {
             float4 v = ((const float4*) xr)[c];
-            if constexpr (GATED) {                     // gated_rmsnorm's ((g · s) · w)
+            if constexpr (GATED) {
                 float4 g = ((const float4*) normW)[c];
                 const float* z = zr + 4 * c;
-                v = make_float4(__fmul_rn(__fmul_rn(gated_value(v.x, z[0]), s), g.x), __fmul_rn(__fmul_rn(gated_value(v.y, z[1]), s), g.y),
-                                __fmul_rn(__fmul_rn(gated_value(v.z, z[2]), s), g.z), __fmul_rn(__fmul_rn(gated_value(v.w, z[3]), s), g.w));
+                v = make_float4(gated_normed(v.x, z[0], s, g.x), gated_normed(v.y, z[1], s, g.y), gated_normed(v.z, z[2], s, g.z),
+                                gated_normed(v.w, z[3], s, g.w));
             } else if (normB) {
                 float4 g = ((const float4*) normW)[c], h = ((const float4*) normB)[c];
                 v = make_float4((v.x - mean) * s * g.x + h.x, (v.y - mean) * s * g.y + h.y, (v.z - mean) * s * g.z + h.z,

@@ -56,7 +56,3 @@ __device__ __forceinline__ void warp_key_dots(float (&dot)[KEYS], const float* c
         for (int o = 16; o > 0; o >>= 1) dot[u] += __shfl_xor_sync(0xffffffffu, dot[u], o);
     }
 }
-
-// Mamba-2's gated norm's input g = y ⊙ silu(z) (PyTorch's silu, with expf), its roundings written out: gated_rmsnorm
-// (ssd.cu) and the GEMV prologue that folds that norm into out_proj for a decode step (mambalens.cu) give the same bits.
-__device__ __forceinline__ float gated_value(float y, float z) { return __fmul_rn(y, __fdiv_rn(z, __fadd_rn(1.f, expf(-z)))); }

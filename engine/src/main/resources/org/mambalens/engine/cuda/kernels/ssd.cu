@@ -1,4 +1,4 @@
-// Mamba-2's kernels (model/mamba2): the SSD scan with a scalar decay per head, and the gated RMSNorm.
+// Mamba-2's SSD scan, with a scalar decay per head (its gated RMSNorm shares the GEMV prologue's helpers in mambalens.cu).
 // Same conventions as mambalens.cu: row-major F32, rows are tokens, a leading dimension ld is the distance
 // in floats between consecutive rows, absent pointers are null. No headers: compiled at run time by NVRTC.
 
@@ -62,33 +62,4 @@ extern "C" __global__ void ssd_scan(float* y, int ldy, const float* x, int ldx, 
             if (n < N) state[channel * N + n] = s[j];
         }
     }
-}
-
-// out_r = g_r / sqrt(mean(g_r²) + eps) ⊙ w with g_r = y_r ⊙ silu(z_r), for each of gridDim.x rows r; each
-// buffer's rows its own stride apart. Block: 256 threads, with which the GEMV's gated prologue (gated_rms_inverse in
-// mambalens.cu) sums g² in the same order and so gives the same bits.
-extern "C" __global__ void gated_rmsnorm(float* out, long long ldOut, const float* y, long long ldy, const float* z,
-                                         long long ldz, const float* w, int dim, float eps) {
-    AFTER_INPUTS();
-    __shared__ float partial[32];
-    const float* yr = y + blockIdx.x * ldy;
-    const float* zr = z + blockIdx.x * ldz;
-    float* o = out + blockIdx.x * ldOut;
-    float squares = 0.f;
-    for (int i = threadIdx.x; i < dim; i += blockDim.x) {
-        float v = gated_value(yr[i], zr[i]);
-        squares = __fmaf_rn(v, v, squares);
-    }
-    squares = ssd_warp_sum(squares);
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-    if (lane == 0) partial[warp] = squares;
-    __syncthreads();
-    if (warp == 0) {
-        float v = lane < warps ? partial[lane] : 0.f;
-        v = ssd_warp_sum(v);
-        if (lane == 0) partial[0] = v;
-    }
-    __syncthreads();
-    float inv = rsqrtf(partial[0] / dim + eps);
-    for (int i = threadIdx.x; i < dim; i += blockDim.x) o[i] = __fmul_rn(__fmul_rn(gated_value(yr[i], zr[i]), inv), w[i]);
 }
